@@ -1,0 +1,207 @@
+//! Database engines: the [`Engine`] trait and its adapters. An adapter provisions a real
+//! server process under a directory it is given, starts, stops and adopts it, and manages
+//! databases and roles inside it through its admin connection.
+//!
+//! The adapters know nothing of accounts, regions or the API: they are given an
+//! [`InstanceSpec`] and answer with [`EngineError`]s whose [`ErrorKind`] is the same for
+//! every engine.
+
+mod error;
+pub mod postgres;
+mod process;
+
+pub use error::{EngineError, ErrorKind};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Which engine family a server belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EngineKind {
+    PostgreSQL,
+    MariaDB,
+}
+
+impl EngineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineKind::PostgreSQL => "PostgreSQL",
+            EngineKind::MariaDB => "MariaDB",
+        }
+    }
+}
+
+/// Engine settings implied by an instance class.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerSettings {
+    /// Memory the class promises, in MiB; buffers are sized from it.
+    pub memory_mb: u64,
+    pub cpu: u32,
+    pub max_connections: u32,
+}
+
+/// Everything an adapter needs to find and drive one server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceSpec {
+    /// Instance id, used in log lines and file names only.
+    pub id: String,
+    /// The adapter's directory for this server; the adapter creates it on provision and
+    /// removes it on destroy. Everything of the server lives below it.
+    pub dir: PathBuf,
+    pub listen_host: String,
+    pub port: u16,
+    pub settings: ServerSettings,
+}
+
+/// How to reach a server as its internal administrator. Mover and verification code use
+/// it; it never leaves the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminConnection {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    /// A database that always exists (`postgres` on PostgreSQL).
+    pub maintenance_db: String,
+}
+
+/// A database as the engine reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatabaseInfo {
+    pub name: String,
+    /// PostgreSQL: encoding name (`UTF8`); MariaDB: character set (`utf8mb4`).
+    pub charset: String,
+    pub collate: String,
+    pub ctype: String,
+    pub owner: String,
+    pub size_bytes: u64,
+    pub conn_limit: i64,
+    pub tablespace: String,
+}
+
+/// The kind of login account, as the API names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AccountKind {
+    Normal,
+    Super,
+}
+
+/// A privilege the API grants on one database, mapped by each adapter to real grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Privilege {
+    ReadWrite,
+    ReadOnly,
+    DDLOnly,
+    DMLOnly,
+    DBOwner,
+}
+
+impl Privilege {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Privilege::ReadWrite => "ReadWrite",
+            Privilege::ReadOnly => "ReadOnly",
+            Privilege::DDLOnly => "DDLOnly",
+            Privilege::DMLOnly => "DMLOnly",
+            Privilege::DBOwner => "DBOwner",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Privilege> {
+        Some(match s {
+            "ReadWrite" => Privilege::ReadWrite,
+            "ReadOnly" => Privilege::ReadOnly,
+            "DDLOnly" => Privilege::DDLOnly,
+            "DMLOnly" => Privilege::DMLOnly,
+            "DBOwner" => Privilege::DBOwner,
+            _ => return None,
+        })
+    }
+}
+
+/// A login account and what it holds on each database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountInfo {
+    pub name: String,
+    pub kind: AccountKind,
+    /// (database, privilege) pairs, one per database the account has rights on.
+    pub privileges: Vec<(String, Privilege)>,
+    /// Free text describing the grants in engine terms (e.g. `CONNECT,SELECT`).
+    pub privilege_detail: Vec<(String, String)>,
+}
+
+/// Whether the server answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Liveness {
+    /// Accepts connections.
+    Running,
+    /// No server process for this directory.
+    Stopped,
+    /// A process exists but does not accept connections (starting, stopping, stuck).
+    Unresponsive,
+}
+
+/// Character set request for a new database, already validated by the caller's syntax
+/// rules but not against the host's locales.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CharsetSpec {
+    pub charset: String,
+    pub collate: Option<String>,
+    pub ctype: Option<String>,
+}
+
+/// One engine on this host. Implementations are cheap to share (`Arc<dyn Engine>`).
+#[async_trait]
+pub trait Engine: Send + Sync + 'static {
+    fn kind(&self) -> EngineKind;
+
+    /// The engine versions this host can run, as the API spells them (`15.0`). The first
+    /// is the default.
+    fn versions(&self) -> Vec<String>;
+
+    /// Creates the server's files under `spec.dir`, configures it for `spec`, starts it and
+    /// returns once it accepts connections. On failure nothing is left running and the
+    /// directory is removed.
+    async fn provision(&self, spec: &InstanceSpec) -> Result<(), EngineError>;
+
+    /// Starts a stopped server (idempotent: a running one is left alone). Returns once it
+    /// accepts connections. The process must outlive the control plane.
+    async fn start(&self, spec: &InstanceSpec) -> Result<(), EngineError>;
+
+    /// Stops the server (fast shutdown); idempotent.
+    async fn stop(&self, spec: &InstanceSpec) -> Result<(), EngineError>;
+
+    /// Restarts the server and returns once it accepts connections again.
+    async fn restart(&self, spec: &InstanceSpec) -> Result<(), EngineError>;
+
+    /// Stops the server and removes its directory. After it returns no process of the
+    /// server remains. Idempotent.
+    async fn destroy(&self, spec: &InstanceSpec) -> Result<(), EngineError>;
+
+    async fn liveness(&self, spec: &InstanceSpec) -> Liveness;
+
+    /// Bytes the server uses for data (all databases, as the engine measures them).
+    async fn disk_used(&self, spec: &InstanceSpec) -> Result<u64, EngineError>;
+
+    /// The internal administrator's connection (credentials kept under `spec.dir`).
+    fn admin(&self, spec: &InstanceSpec) -> Result<AdminConnection, EngineError>;
+
+    /// User databases (system and template databases excluded), however they were made.
+    async fn list_databases(&self, spec: &InstanceSpec) -> Result<Vec<DatabaseInfo>, EngineError>;
+    /// `AlreadyExists` if taken, `InvalidCharset` if the host cannot provide it.
+    async fn create_database(&self, spec: &InstanceSpec, name: &str, charset: &CharsetSpec) -> Result<(), EngineError>;
+    /// Drops the database, ending its sessions first. `NotFound` if absent.
+    async fn drop_database(&self, spec: &InstanceSpec, name: &str) -> Result<(), EngineError>;
+
+    /// Login accounts, without the internal administrator and built-in roles.
+    async fn list_accounts(&self, spec: &InstanceSpec) -> Result<Vec<AccountInfo>, EngineError>;
+    async fn create_account(&self, spec: &InstanceSpec, name: &str, password: &str, kind: AccountKind) -> Result<(), EngineError>;
+    async fn drop_account(&self, spec: &InstanceSpec, name: &str) -> Result<(), EngineError>;
+    async fn reset_password(&self, spec: &InstanceSpec, name: &str, password: &str) -> Result<(), EngineError>;
+    /// Grants `privilege` on database `db` to `account`, replacing what it held there.
+    /// `DBOwner` makes the account the owner of the database and its objects.
+    async fn grant(&self, spec: &InstanceSpec, account: &str, db: &str, privilege: Privilege) -> Result<(), EngineError>;
+    /// Removes every privilege `account` holds on `db` (ownership goes back to the admin).
+    async fn revoke(&self, spec: &InstanceSpec, account: &str, db: &str) -> Result<(), EngineError>;
+}

@@ -1,0 +1,1 @@
+//! Child processes: running as the engine system user, relaying output into spans.

@@ -1,0 +1,100 @@
+//! Metadata persistence: accounts, access keys, RAM users and policies, instances, notes on
+//! databases and accounts, events and seen signature nonces.
+//!
+//! Only this crate runs SQL on metadata. Everything goes through [`MetadataStore`], so that
+//! the embedded SQLite store can later be joined by a shared PostgreSQL store for several
+//! control-plane nodes. Every state change appends an [`Event`] in the same transaction.
+
+pub mod model;
+mod sqlite;
+
+pub use model::*;
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row to read, change or delete is not there.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A row with the same key already exists.
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    /// A compare-and-set on a status did not find the expected value.
+    #[error("{subject} is {actual}, expected {expected}")]
+    Conflict { subject: String, expected: String, actual: String },
+    /// The database underneath failed; not the caller's fault.
+    #[error("metadata store: {0}")]
+    Backend(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The one door to metadata. Implementations must be safe to share between tasks and must
+/// make each method atomic (one transaction).
+#[async_trait]
+pub trait MetadataStore: Send + Sync + 'static {
+    // --- accounts and keys -------------------------------------------------------------
+    async fn create_account(&self, account: &Account) -> Result<()>;
+    async fn get_account(&self, uid: &str) -> Result<Account>;
+    async fn list_accounts(&self) -> Result<Vec<Account>>;
+
+    /// Fails with `AlreadyExists` if the id is taken.
+    async fn insert_access_key(&self, key: &AccessKey) -> Result<()>;
+    async fn get_access_key(&self, id: &str) -> Result<AccessKey>;
+    async fn list_access_keys(&self, principal: &Principal) -> Result<Vec<AccessKey>>;
+    async fn set_access_key_status(&self, id: &str, status: AccessKeyStatus) -> Result<()>;
+    async fn delete_access_key(&self, id: &str) -> Result<()>;
+
+    /// Records a signature nonce for an access key. Returns `false` if it was already
+    /// recorded and has not expired (a replay). Expired nonces may be purged at any time.
+    async fn remember_nonce(&self, access_key_id: &str, nonce: &str, expires_at: DateTime<Utc>) -> Result<bool>;
+
+    // --- RAM ---------------------------------------------------------------------------
+    async fn create_ram_user(&self, user: &RamUser) -> Result<()>;
+    async fn get_ram_user(&self, account_uid: &str, user_name: &str) -> Result<RamUser>;
+    async fn list_ram_users(&self, account_uid: &str) -> Result<Vec<RamUser>>;
+    /// Deletes the user together with its access keys and policy attachments.
+    async fn delete_ram_user(&self, account_uid: &str, user_name: &str) -> Result<()>;
+
+    async fn create_policy(&self, policy: &Policy) -> Result<()>;
+    async fn get_policy(&self, account_uid: &str, policy_name: &str) -> Result<Policy>;
+    async fn list_policies(&self, account_uid: &str) -> Result<Vec<Policy>>;
+    async fn delete_policy(&self, account_uid: &str, policy_name: &str) -> Result<()>;
+    /// Number of users a policy is attached to (a policy in use cannot be deleted).
+    async fn count_policy_attachments(&self, account_uid: &str, policy_name: &str) -> Result<u64>;
+
+    async fn attach_policy(&self, attachment: &PolicyAttachment) -> Result<()>;
+    async fn detach_policy(&self, account_uid: &str, user_name: &str, policy_name: &str) -> Result<()>;
+    /// The policies attached to a user, with their documents.
+    async fn policies_for_user(&self, account_uid: &str, user_name: &str) -> Result<Vec<(PolicyAttachment, Policy)>>;
+
+    // --- instances ---------------------------------------------------------------------
+    async fn insert_instance(&self, instance: &InstanceRow) -> Result<()>;
+    async fn get_instance(&self, id: &str) -> Result<InstanceRow>;
+    async fn list_instances(&self, filter: &InstanceFilter, page: Option<Page>) -> Result<Paged<InstanceRow>>;
+    /// Every port recorded for any instance (to avoid handing one out twice).
+    async fn used_ports(&self) -> Result<Vec<u16>>;
+    /// Sets the status only if it is currently one of `expected`; otherwise `Conflict`.
+    /// Returns the row as it was before.
+    async fn transition_instance(&self, id: &str, expected: &[&str], new_status: &str) -> Result<InstanceRow>;
+    /// Overwrites the mutable fields of a row (status, description, port, storage, class,
+    /// tags, ...).
+    async fn update_instance(&self, instance: &InstanceRow) -> Result<()>;
+    /// Removes the row and the notes that hang off it.
+    async fn delete_instance(&self, id: &str) -> Result<()>;
+
+    // --- notes on engine objects ---------------------------------------------------------
+    async fn put_database_note(&self, note: &DatabaseNote) -> Result<()>;
+    async fn list_database_notes(&self, instance_id: &str) -> Result<Vec<DatabaseNote>>;
+    async fn delete_database_note(&self, instance_id: &str, db_name: &str) -> Result<()>;
+    async fn put_account_note(&self, note: &AccountNote) -> Result<()>;
+    async fn list_account_notes(&self, instance_id: &str) -> Result<Vec<AccountNote>>;
+    async fn delete_account_note(&self, instance_id: &str, account_name: &str) -> Result<()>;
+
+    // --- events --------------------------------------------------------------------------
+    async fn append_event(&self, subject: &str, kind: &str, detail: &str) -> Result<()>;
+    async fn list_events(&self, subject_prefix: &str, limit: u32) -> Result<Vec<Event>>;
+}

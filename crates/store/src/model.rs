@@ -1,0 +1,180 @@
+//! Rows of the metadata store. Plain data: the store persists them, `control` gives them
+//! meaning. Timestamps are UTC.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A tenant. Every instance, RAM user and policy belongs to exactly one account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// Numeric account id as Alibaba shows it (16 digits), used in ARNs.
+    pub uid: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Who an access key acts as: the account itself (root) or one of its RAM users.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Principal {
+    Root { account_uid: String },
+    User { account_uid: String, user_name: String },
+}
+
+impl Principal {
+    pub fn account_uid(&self) -> &str {
+        match self {
+            Principal::Root { account_uid } | Principal::User { account_uid, .. } => account_uid,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AccessKeyStatus {
+    Active,
+    Inactive,
+}
+
+impl AccessKeyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessKeyStatus::Active => "Active",
+            AccessKeyStatus::Inactive => "Inactive",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessKey {
+    pub id: String,
+    /// The shared secret. It leaves the store only to verify signatures and once, in the
+    /// response of CreateAccessKey; never log it.
+    pub secret: String,
+    pub principal: Principal,
+    pub status: AccessKeyStatus,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RamUser {
+    pub account_uid: String,
+    pub user_name: String,
+    /// Opaque numeric id shown by the RAM API as `UserId`.
+    pub user_id: String,
+    pub display_name: String,
+    pub comments: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    pub account_uid: String,
+    pub policy_name: String,
+    /// `Custom` for policies created through CreatePolicy.
+    pub policy_type: String,
+    /// The policy document as the caller sent it (JSON text).
+    pub document: String,
+    pub description: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyAttachment {
+    pub account_uid: String,
+    pub user_name: String,
+    pub policy_name: String,
+    pub policy_type: String,
+    pub attached_at: DateTime<Utc>,
+}
+
+/// A provisioned database server. The engine owns what runs; this row owns what the API
+/// promised (class, storage quota, state) and where the server lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceRow {
+    /// e.g. `pgm-2ze8x0b9c1d2e3f4g5`.
+    pub id: String,
+    pub account_uid: String,
+    pub region_id: String,
+    pub zone_id: String,
+    /// `PostgreSQL`, `MariaDB`.
+    pub engine: String,
+    pub engine_version: String,
+    pub class_code: String,
+    pub storage_gb: i64,
+    pub storage_type: String,
+    /// `DBInstanceStatus` as the API shows it (`Creating`, `Running`, ...).
+    pub status: String,
+    pub description: String,
+    pub pay_type: String,
+    pub category: String,
+    pub net_type: String,
+    pub network_type: String,
+    pub security_ip_list: String,
+    /// Address the engine listens on and clients connect to.
+    pub host: String,
+    pub port: u16,
+    /// Directory holding the engine's files (data, config, socket, admin credentials).
+    pub data_dir: String,
+    /// Tags as key → value.
+    pub tags: Vec<(String, String)>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What the API remembers about a database beyond what the engine knows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatabaseNote {
+    pub instance_id: String,
+    pub db_name: String,
+    pub description: String,
+}
+
+/// What the API remembers about a database account beyond what the engine knows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountNote {
+    pub instance_id: String,
+    pub account_name: String,
+    /// `Normal` or `Super`.
+    pub account_type: String,
+    pub description: String,
+}
+
+/// An append-only audit row written with every state change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    /// e.g. `dbinstance/pgm-...`, `ram/user/alice`.
+    pub subject: String,
+    /// e.g. `StatusChanged`, `Created`, `Deleted`.
+    pub kind: String,
+    /// Free-form JSON detail; never a secret.
+    pub detail: String,
+}
+
+/// Filters for listing instances. `None` means no filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstanceFilter {
+    pub account_uid: Option<String>,
+    pub region_id: Option<String>,
+    pub ids: Option<Vec<String>>,
+    pub engine: Option<String>,
+    pub engine_version: Option<String>,
+    pub status: Option<String>,
+    pub class_code: Option<String>,
+    /// Matches a substring of the id or the description.
+    pub search_key: Option<String>,
+}
+
+/// A page request: 1-based page number and page size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub number: u32,
+    pub size: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}

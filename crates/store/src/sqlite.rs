@@ -1,0 +1,3 @@
+//! The embedded SQLite store.
+
+pub struct SqliteStore {}

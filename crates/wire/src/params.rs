@@ -1,0 +1,91 @@
+//! Request parameters: the query string and a form body merged, values form-decoded.
+
+use crate::error::WireError;
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+/// Merged request parameters. A name given twice keeps the last value (the body wins
+/// over the query string).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Params(BTreeMap<String, String>);
+
+impl Params {
+    pub fn new() -> Self {
+        Params(BTreeMap::new())
+    }
+
+    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        self.0.insert(name.into(), value.into());
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.0.iter()
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<String> {
+        self.0.remove(name)
+    }
+
+    /// The value, if present and not empty.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    /// The value, or `MissingParameter(name)`.
+    pub fn required(&self, name: &str) -> Result<&str, WireError> {
+        self.get(name).ok_or_else(|| WireError::MissingParameter(name.to_string()))
+    }
+
+    /// Parses an optional value (integers, enums with `FromStr`); a bad value is
+    /// `InvalidParameter` naming the parameter.
+    pub fn parse<T: FromStr>(&self, name: &str) -> Result<Option<T>, WireError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => v.trim().parse::<T>().map(Some).map_err(|_| WireError::InvalidParameter {
+                name: name.to_string(),
+                reason: format!("{v:?} is not a valid value"),
+            }),
+        }
+    }
+
+    pub fn parse_required<T: FromStr>(&self, name: &str) -> Result<T, WireError> {
+        self.parse(name)?.ok_or_else(|| WireError::MissingParameter(name.to_string()))
+    }
+
+    /// `true`/`false` in any case.
+    pub fn bool(&self, name: &str) -> Result<Option<bool>, WireError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(Some(true)),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(Some(false)),
+            Some(v) => Err(WireError::InvalidParameter {
+                name: name.to_string(),
+                reason: format!("{v:?} is not true or false"),
+            }),
+        }
+    }
+
+    /// Flattened lists such as `Tag.1.Key`, `Tag.1.Value`: returns, for prefix `Tag`, the
+    /// maps of each index in index order.
+    pub fn indexed(&self, prefix: &str) -> Vec<BTreeMap<String, String>> {
+        let mut by_index: BTreeMap<u32, BTreeMap<String, String>> = BTreeMap::new();
+        let lead = format!("{prefix}.");
+        for (k, v) in &self.0 {
+            if let Some(rest) = k.strip_prefix(&lead) {
+                let mut parts = rest.splitn(2, '.');
+                if let (Some(idx), Some(field)) = (parts.next(), parts.next()) {
+                    if let Ok(i) = idx.parse::<u32>() {
+                        by_index.entry(i).or_default().insert(field.to_string(), v.clone());
+                    }
+                }
+            }
+        }
+        by_index.into_values().collect()
+    }
+}
+
+impl FromIterator<(String, String)> for Params {
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Self {
+        Params(iter.into_iter().collect())
+    }
+}

@@ -20,3 +20,30 @@ pub fn percent_encode(s: &str) -> String {
 pub fn form_decode(s: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(s.as_bytes()).into_owned().collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_encode_keeps_only_unreserved() {
+        assert_eq!(percent_encode("aZ09-_.~"), "aZ09-_.~");
+        assert_eq!(percent_encode("a b*+/:=&!'()"), "a%20b%2A%2B%2F%3A%3D%26%21%27%28%29");
+        assert_eq!(percent_encode("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn form_decode_plus_is_space_and_order_is_kept() {
+        assert_eq!(
+            form_decode("b=hello+world&a=%7B%22x%22%3A+1%7D&c=&d&a=2"),
+            vec![
+                ("b".to_string(), "hello world".to_string()),
+                ("a".to_string(), r#"{"x": 1}"#.to_string()),
+                ("c".to_string(), String::new()),
+                ("d".to_string(), String::new()),
+                ("a".to_string(), "2".to_string()),
+            ]
+        );
+        assert_eq!(form_decode("x=%2B"), vec![("x".to_string(), "+".to_string())]);
+    }
+}

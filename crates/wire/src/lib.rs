@@ -10,6 +10,8 @@ pub mod envelope;
 pub mod error;
 pub mod params;
 pub mod request;
+mod v1;
+mod v3;
 
 pub use envelope::{ApiError, ErrorEnvelope, new_request_id};
 pub use error::WireError;

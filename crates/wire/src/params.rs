@@ -89,3 +89,73 @@ impl FromIterator<(String, String)> for Params {
         Params(iter.into_iter().collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(pairs: &[(&str, &str)]) -> Params {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn last_value_wins_and_empty_is_absent() {
+        let mut params = p(&[("A", "1"), ("A", "2"), ("Empty", "")]);
+        assert_eq!(params.get("A"), Some("2"));
+        assert_eq!(params.get("Empty"), None);
+        assert_eq!(params.get("Nope"), None);
+        params.insert("B", "x");
+        assert_eq!(params.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["A", "B", "Empty"]);
+        assert_eq!(params.remove("B"), Some("x".into()));
+        assert_eq!(params.remove("B"), None);
+        assert_eq!(Params::new(), Params::default());
+    }
+
+    #[test]
+    fn required() {
+        let params = p(&[("DBInstanceId", "rm-1"), ("DBInfo", "")]);
+        assert_eq!(params.required("DBInstanceId"), Ok("rm-1"));
+        assert_eq!(params.required("DBInfo"), Err(WireError::MissingParameter("DBInfo".into())));
+        assert_eq!(params.required("X"), Err(WireError::MissingParameter("X".into())));
+    }
+
+    #[test]
+    fn parse_values() {
+        let params = p(&[("PageSize", " 30 "), ("PageNumber", "x")]);
+        assert_eq!(params.parse::<u32>("PageSize"), Ok(Some(30)));
+        assert_eq!(params.parse::<u32>("Missing"), Ok(None));
+        assert!(matches!(
+            params.parse::<u32>("PageNumber"),
+            Err(WireError::InvalidParameter { name, .. }) if name == "PageNumber"
+        ));
+        assert_eq!(params.parse_required::<u32>("PageSize"), Ok(30));
+        assert_eq!(params.parse_required::<u32>("Missing"), Err(WireError::MissingParameter("Missing".into())));
+    }
+
+    #[test]
+    fn bools() {
+        let params = p(&[("A", "TRUE"), ("B", "false"), ("C", "yes")]);
+        assert_eq!(params.bool("A"), Ok(Some(true)));
+        assert_eq!(params.bool("B"), Ok(Some(false)));
+        assert_eq!(params.bool("D"), Ok(None));
+        assert!(matches!(params.bool("C"), Err(WireError::InvalidParameter { name, .. }) if name == "C"));
+    }
+
+    #[test]
+    fn indexed_lists_in_numeric_order() {
+        let params = p(&[
+            ("Tag.10.Key", "k10"),
+            ("Tag.2.Key", "k2"),
+            ("Tag.2.Value", "v2"),
+            ("Tag.x.Key", "ignored"),
+            ("Tag.3", "ignored"),
+            ("Tags.1.Key", "other prefix"),
+        ]);
+        let tags = params.indexed("Tag");
+        assert_eq!(tags.len(), 2);
+        assert_eq!(tags[0].get("Key").map(String::as_str), Some("k2"));
+        assert_eq!(tags[0].get("Value").map(String::as_str), Some("v2"));
+        assert_eq!(tags[1].get("Key").map(String::as_str), Some("k10"));
+        assert!(params.indexed("None").is_empty());
+    }
+}

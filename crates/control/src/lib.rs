@@ -1,1 +1,141 @@
-//! control
+//! The domain of openrds: instances, their databases and accounts, RAM administration and
+//! the rules around them (ownership, states, names, quotas). It drives engines through the
+//! `engine` crate and persists through the `store` crate; it knows nothing of HTTP.
+//!
+//! Long work (provisioning, deleting, restarting) runs as background tasks tracked by the
+//! [`ControlPlane`], each stoppable through its cancellation token. Rows come first: a
+//! task's instance is in the store, in a transient state, before the task starts, so a
+//! restarted control plane finds and finishes (or undoes) whatever was interrupted.
+
+pub mod accounts;
+pub mod classes;
+mod config;
+pub mod databases;
+mod error;
+pub mod identity;
+mod ids;
+pub mod instances;
+pub mod names;
+pub mod ram;
+mod supervisor;
+
+pub use config::{ControlConfig, Region};
+pub use error::{ControlError, Result};
+pub use identity::{Caller, RootCredentials};
+
+use engine::{Engine, EngineKind, InstanceSpec};
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+use store::{InstanceRow, MetadataStore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The control plane of one openrds node.
+pub struct ControlPlane {
+    store: Arc<dyn MetadataStore>,
+    engines: HashMap<EngineKind, Arc<dyn Engine>>,
+    config: ControlConfig,
+    /// The account that owns this node's root key.
+    root: store::Account,
+    /// Cancelled at shutdown; every background task watches it.
+    shutdown: CancellationToken,
+    /// Every background task, so shutdown can wait for them.
+    tasks: TaskTracker,
+    /// Serialises port allocation so two concurrent creations never pick the same port.
+    port_lock: tokio::sync::Mutex<()>,
+    /// Lets methods hand an owned handle to the background tasks they start.
+    me: Weak<ControlPlane>,
+}
+
+impl ControlPlane {
+    /// Opens the control plane: makes sure the root account and its key exist, adopts the
+    /// instances left by a previous run (finishing or undoing interrupted work), and starts
+    /// the supervisor that restarts engines that died.
+    pub async fn start(
+        config: ControlConfig,
+        store: Arc<dyn MetadataStore>,
+        engines: Vec<Arc<dyn Engine>>,
+    ) -> Result<Arc<ControlPlane>> {
+        config.prepare_dirs()?;
+        let root = identity::bootstrap_root(store.as_ref(), &config).await?;
+        let engines = engines.into_iter().map(|e| (e.kind(), e)).collect();
+        let plane = Arc::new_cyclic(|me| ControlPlane {
+            store,
+            engines,
+            config,
+            root,
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            port_lock: tokio::sync::Mutex::new(()),
+            me: me.clone(),
+        });
+        supervisor::recover(&plane).await?;
+        supervisor::spawn(&plane);
+        Ok(plane)
+    }
+
+    pub fn config(&self) -> &ControlConfig {
+        &self.config
+    }
+
+    pub fn root_account(&self) -> &store::Account {
+        &self.root
+    }
+
+    /// Stops background work: cancels every task and waits for them up to `deadline`.
+    /// Engines keep running; the next start adopts them.
+    pub async fn shutdown(&self, deadline: Duration) {
+        self.shutdown.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(deadline, self.tasks.wait()).await.is_err() {
+            tracing::warn!(?deadline, "background tasks did not stop in time");
+        }
+    }
+
+    fn self_arc(&self) -> Option<Arc<ControlPlane>> {
+        self.me.upgrade()
+    }
+
+    fn engine(&self, kind: EngineKind) -> Result<&Arc<dyn Engine>> {
+        self.engines.get(&kind).ok_or_else(|| {
+            ControlError::EngineNotSupported(format!(
+                "Engine {} is not available on this host; available: {}.",
+                kind.as_str(),
+                self.engine_names().join(", ")
+            ))
+        })
+    }
+
+    fn engine_names(&self) -> Vec<&'static str> {
+        let mut names: Vec<_> = self.engines.keys().map(|k| k.as_str()).collect();
+        names.sort();
+        names
+    }
+
+    fn engine_of(&self, row: &InstanceRow) -> Result<&Arc<dyn Engine>> {
+        self.engine(engine_kind(&row.engine)?)
+    }
+
+    /// The engine's view of an instance row.
+    fn spec(&self, row: &InstanceRow) -> Result<InstanceSpec> {
+        let class = classes::find(&row.class_code)
+            .ok_or_else(|| ControlError::Internal(format!("instance {} has unknown class {}", row.id, row.class_code)))?;
+        Ok(InstanceSpec {
+            id: row.id.clone(),
+            dir: row.data_dir.clone().into(),
+            listen_host: row.host.clone(),
+            port: row.port,
+            settings: class.settings(),
+        })
+    }
+}
+
+/// Parses the `Engine` value as the API spells it.
+pub fn engine_kind(name: &str) -> Result<EngineKind> {
+    match name {
+        "PostgreSQL" => Ok(EngineKind::PostgreSQL),
+        "MariaDB" => Ok(EngineKind::MariaDB),
+        other => Err(ControlError::EngineNotSupported(format!("Engine {other} is not supported."))),
+    }
+}

@@ -1,0 +1,79 @@
+use crate::{ControlError, Result};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A region this node serves and its zones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Region {
+    pub id: String,
+    pub local_name: String,
+    pub zones: Vec<String>,
+}
+
+/// How the control plane runs. Built by the binary from flags and environment.
+#[derive(Debug, Clone)]
+pub struct ControlConfig {
+    /// Root of everything this node keeps: metadata, credentials, instances.
+    pub data_dir: PathBuf,
+    /// Address engines listen on and clients are told to connect to.
+    pub engine_host: String,
+    /// Ports handed to new instances, inclusive.
+    pub port_range: (u16, u16),
+    /// Regions served; the first is the default.
+    pub regions: Vec<Region>,
+    /// Root key given by the operator (`OPENRDS_ACCESS_KEY_ID`/`_SECRET`); otherwise one
+    /// is generated on first start into `<data_dir>/credentials`.
+    pub root_key: Option<(String, String)>,
+    /// How often the supervisor checks that running engines are alive.
+    pub supervise_every: Duration,
+    /// The endpoint written into the generated credentials file, for the CLI.
+    pub advertised_endpoint: String,
+}
+
+impl ControlConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        ControlConfig {
+            data_dir: data_dir.into(),
+            engine_host: "127.0.0.1".into(),
+            port_range: (15432, 16431),
+            regions: vec![Region {
+                id: "cn-hangzhou".into(),
+                local_name: "China (Hangzhou)".into(),
+                zones: vec!["cn-hangzhou-h".into()],
+            }],
+            root_key: None,
+            supervise_every: Duration::from_secs(10),
+            advertised_endpoint: "127.0.0.1:8080".into(),
+        }
+    }
+
+    pub fn instances_dir(&self) -> PathBuf {
+        self.data_dir.join("instances")
+    }
+
+    pub fn credentials_path(&self) -> PathBuf {
+        self.data_dir.join("credentials")
+    }
+
+    pub fn region(&self, id: &str) -> Option<&Region> {
+        self.regions.iter().find(|r| r.id == id)
+    }
+
+    /// Creates the data directory tree. The engines' system users must be able to pass
+    /// through it to their own directories, so it is made traversable (0711), never
+    /// listable or readable.
+    pub(crate) fn prepare_dirs(&self) -> Result<()> {
+        for dir in [self.data_dir.as_path(), &self.instances_dir()] {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| ControlError::Internal(format!("create {}: {e}", dir.display())))?;
+            set_mode(dir, 0o711)?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| ControlError::Internal(format!("chmod {}: {e}", path.display())))
+}

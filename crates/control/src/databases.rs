@@ -1,0 +1,125 @@
+//! Databases of an instance. The engine is the truth about which databases exist; the
+//! store only adds what the engine cannot hold (the API's description).
+
+use crate::{names, Caller, ControlError, ControlPlane, Result};
+use engine::{AccountInfo, DatabaseInfo, ErrorKind, Privilege};
+use store::DatabaseNote;
+
+/// A database as DescribeDatabases shows it.
+#[derive(Debug, Clone)]
+pub struct DatabaseView {
+    pub info: DatabaseInfo,
+    pub description: String,
+    /// (account, privilege, engine detail) for each account holding rights on it.
+    pub accounts: Vec<(String, Privilege, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CreateDatabase {
+    pub name: String,
+    pub charset: String,
+    pub description: Option<String>,
+    /// An existing account to grant `privilege` on the new database.
+    pub account: Option<(String, Privilege)>,
+}
+
+impl ControlPlane {
+    pub async fn create_database(&self, caller: &Caller, id: &str, req: CreateDatabase) -> Result<()> {
+        names::check_db_name(&req.name)?;
+        if let Some(d) = &req.description {
+            if d.chars().count() > 256 {
+                return Err(ControlError::invalid("DBDescription", "it must be at most 256 characters"));
+            }
+        }
+        let row = self.authorized_instance(caller, "CreateDatabase", id).await?;
+        let kind = crate::engine_kind(&row.engine)?;
+        let charset = names::parse_charset(kind, &req.charset)?;
+        Self::require_running(&row)?;
+        let engine = self.engine_of(&row)?;
+        let spec = self.spec(&row)?;
+        // Everything that can be refused is checked before the database exists, so a
+        // refusal never leaves a database behind.
+        if engine.list_databases(&spec).await?.iter().any(|d| d.name == req.name) {
+            return Err(ControlError::DbDuplicate(format!("The database {} already exists on instance {id}.", req.name)));
+        }
+        if let Some((account, _)) = &req.account {
+            if !engine.list_accounts(&spec).await?.iter().any(|a| &a.name == account) {
+                return Err(ControlError::AccountNotFound(format!("The account {account} does not exist on instance {id}.")));
+            }
+        }
+        engine.create_database(&spec, &req.name, &charset).await.map_err(|e| match e.kind {
+            ErrorKind::AlreadyExists => ControlError::DbDuplicate(format!("The database {} already exists on instance {id}.", req.name)),
+            ErrorKind::InvalidCharset => ControlError::CharsetFormat(e.message),
+            _ => e.into(),
+        })?;
+        if let Some((account, privilege)) = &req.account {
+            if let Err(e) = engine.grant(&spec, account, &req.name, *privilege).await {
+                // Undo: a half-made database (created but not granted) is not left behind.
+                let _ = engine.drop_database(&spec, &req.name).await;
+                return Err(e.into());
+            }
+        }
+        if let Some(description) = req.description {
+            self.store
+                .put_database_note(&DatabaseNote { instance_id: row.id.clone(), db_name: req.name.clone(), description })
+                .await?;
+        }
+        self.store
+            .append_event(&format!("dbinstance/{}", row.id), "DatabaseCreated", &serde_json::json!({"DBName": req.name}).to_string())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn describe_databases(&self, caller: &Caller, id: &str, name: Option<&str>) -> Result<Vec<DatabaseView>> {
+        let row = self.authorized_instance(caller, "DescribeDatabases", id).await?;
+        let engine = self.engine_of(&row)?;
+        let spec = self.spec(&row)?;
+        let mut dbs = engine.list_databases(&spec).await?;
+        if let Some(n) = name {
+            dbs.retain(|d| d.name == n);
+        }
+        let accounts = if dbs.is_empty() { Vec::new() } else { engine.list_accounts(&spec).await? };
+        let notes = self.store.list_database_notes(&row.id).await?;
+        let mut out: Vec<DatabaseView> = dbs
+            .into_iter()
+            .map(|info| {
+                let description =
+                    notes.iter().find(|n| n.db_name == info.name).map(|n| n.description.clone()).unwrap_or_default();
+                let accounts = privileges_on(&accounts, &info.name);
+                DatabaseView { info, description, accounts }
+            })
+            .collect();
+        out.sort_by(|a, b| a.info.name.cmp(&b.info.name));
+        Ok(out)
+    }
+
+    pub async fn delete_database(&self, caller: &Caller, id: &str, name: &str) -> Result<()> {
+        let row = self.authorized_instance(caller, "DeleteDatabase", id).await?;
+        Self::require_running(&row)?;
+        let engine = self.engine_of(&row)?;
+        let spec = self.spec(&row)?;
+        if !engine.list_databases(&spec).await?.iter().any(|d| d.name == name) {
+            return Err(ControlError::DbNotFound(format!("The database {name} does not exist on instance {id}.")));
+        }
+        engine.drop_database(&spec, name).await.map_err(|e| match e.kind {
+            ErrorKind::NotFound => ControlError::DbNotFound(format!("The database {name} does not exist on instance {id}.")),
+            _ => e.into(),
+        })?;
+        self.store.delete_database_note(&row.id, name).await?;
+        self.store
+            .append_event(&format!("dbinstance/{}", row.id), "DatabaseDeleted", &serde_json::json!({"DBName": name}).to_string())
+            .await?;
+        Ok(())
+    }
+}
+
+fn privileges_on(accounts: &[AccountInfo], db: &str) -> Vec<(String, Privilege, String)> {
+    accounts
+        .iter()
+        .filter_map(|a| {
+            let privilege = a.privileges.iter().find(|(d, _)| d == db)?.1;
+            let detail = a.privilege_detail.iter().find(|(d, _)| d == db).map(|(_, s)| s.clone()).unwrap_or_default();
+            Some((a.name.clone(), privilege, detail))
+        })
+        .collect()
+}

@@ -1,0 +1,37 @@
+//! Identifier and secret generation.
+
+use rand::distributions::{Alphanumeric, DistString};
+use rand::Rng;
+
+const LOWER_ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+
+fn lower_alnum(n: usize) -> String {
+    let mut rng = rand::thread_rng();
+    (0..n).map(|_| LOWER_ALNUM[rng.gen_range(0..LOWER_ALNUM.len())] as char).collect()
+}
+
+/// Instance ids in Alibaba's shapes: `pgm-` for PostgreSQL, `rm-` for MySQL-family.
+pub fn instance_id(engine: engine::EngineKind) -> String {
+    let prefix = match engine {
+        engine::EngineKind::PostgreSQL => "pgm",
+        engine::EngineKind::MariaDB => "rm",
+    };
+    format!("{prefix}-{}", lower_alnum(20))
+}
+
+/// Access key ids look like Alibaba's: `LTAI` + 20 alphanumerics.
+pub fn access_key_id() -> String {
+    format!("LTAI{}", Alphanumeric.sample_string(&mut rand::thread_rng(), 20))
+}
+
+pub fn access_key_secret() -> String {
+    Alphanumeric.sample_string(&mut rand::thread_rng(), 30)
+}
+
+/// A 16-digit numeric id (account uid, RAM user id).
+pub fn numeric_id() -> String {
+    let mut rng = rand::thread_rng();
+    let first: u8 = rng.gen_range(1..10);
+    let rest: String = (0..15).map(|_| char::from(b'0' + rng.gen_range(0..10u8))).collect();
+    format!("{first}{rest}")
+}

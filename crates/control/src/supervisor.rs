@@ -1,0 +1,78 @@
+//! Start-up recovery and supervision. Engines outlive the control plane; on start every
+//! instance row is reconciled with what runs, and transient states left by a crash are
+//! finished or undone. Then a loop restarts engines of Running instances that died.
+
+use crate::instances::{CREATING, DELETING, REBOOTING, RUNNING};
+use crate::{ControlPlane, Result};
+use engine::Liveness;
+use std::sync::Arc;
+use store::InstanceFilter;
+
+pub(crate) async fn recover(plane: &Arc<ControlPlane>) -> Result<()> {
+    let rows = plane.store.list_instances(&InstanceFilter::default(), None).await?.items;
+    for row in rows {
+        match row.status.as_str() {
+            CREATING => {
+                tracing::info!(instance = %row.id, "resuming an interrupted creation");
+                plane.spawn_provision(row);
+            }
+            DELETING => {
+                tracing::info!(instance = %row.id, "resuming an interrupted deletion");
+                plane.spawn_delete(row);
+            }
+            REBOOTING => plane.spawn_restart(row),
+            _ => {
+                if let Err(e) = ensure_running(plane, &row).await {
+                    tracing::error!(instance = %row.id, error = %e, "could not start the engine; the supervisor retries");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn ensure_running(plane: &ControlPlane, row: &store::InstanceRow) -> Result<()> {
+    match plane.liveness(row).await? {
+        Liveness::Running => Ok(()),
+        state => {
+            tracing::warn!(instance = %row.id, ?state, "engine is not running; starting it");
+            let engine = plane.engine_of(row)?;
+            engine.start(&plane.spec(row)?).await?;
+            plane
+                .store
+                .append_event(&format!("dbinstance/{}", row.id), "EngineRestarted", &format!("{{\"was\":\"{state:?}\"}}"))
+                .await?;
+            Ok(())
+        }
+    }
+}
+
+pub(crate) fn spawn(plane: &Arc<ControlPlane>) {
+    let weak = Arc::downgrade(plane);
+    let token = plane.shutdown.clone();
+    let every = plane.config.supervise_every;
+    plane.tasks.spawn(async move {
+        loop {
+            tokio::select! {
+                _ = token.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            let Some(plane) = weak.upgrade() else { return };
+            let rows = match plane.store.list_instances(&InstanceFilter { status: Some(RUNNING.into()), ..Default::default() }, None).await {
+                Ok(p) => p.items,
+                Err(e) => {
+                    tracing::warn!(error = %e, "supervisor could not list instances");
+                    continue;
+                }
+            };
+            for row in rows {
+                if token.is_cancelled() {
+                    return;
+                }
+                if let Err(e) = ensure_running(&plane, &row).await {
+                    tracing::error!(instance = %row.id, error = %e, "could not restart a dead engine");
+                }
+            }
+        }
+    });
+}

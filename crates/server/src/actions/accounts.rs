@@ -1,0 +1,87 @@
+use super::{list, Reply};
+use control::accounts::{parse_account_type, parse_privilege};
+use control::{Caller, ControlPlane};
+use serde_json::{json, Value};
+use wire::Params;
+
+pub(crate) async fn create(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
+    let id = p.required("DBInstanceId")?;
+    let name = p.required("AccountName")?;
+    let password = p.required("AccountPassword")?;
+    let kind = parse_account_type(p.get("AccountType"))?;
+    plane.create_account(caller, id, name, password, kind, p.get("AccountDescription")).await?;
+    Ok(json!({}))
+}
+
+pub(crate) async fn describe(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
+    let id = p.required("DBInstanceId")?;
+    let views = plane.describe_accounts(caller, id, p.get("AccountName")).await?;
+    let accounts: Vec<Value> = views
+        .iter()
+        .map(|v| {
+            let privileges: Vec<Value> = v
+                .info
+                .privileges
+                .iter()
+                .map(|(db, pr)| {
+                    let detail = v.info.privilege_detail.iter().find(|(d, _)| d == db).map(|(_, s)| s.as_str()).unwrap_or("");
+                    json!({"DBName": db, "AccountPrivilege": pr.as_str(), "AccountPrivilegeDetail": detail})
+                })
+                .collect();
+            json!({
+                "DBInstanceId": id,
+                "AccountName": v.info.name,
+                "AccountStatus": "Available",
+                "AccountType": v.account_type,
+                "AccountDescription": v.description,
+                "PrivExceeded": "0",
+                "DatabasePrivileges": {"DatabasePrivilege": privileges},
+            })
+        })
+        .collect();
+    Ok(json!({"Accounts": {"DBInstanceAccount": accounts}}))
+}
+
+pub(crate) async fn delete(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
+    plane.delete_account(caller, p.required("DBInstanceId")?, p.required("AccountName")?).await?;
+    Ok(json!({}))
+}
+
+pub(crate) async fn reset_password(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
+    plane
+        .reset_account_password(caller, p.required("DBInstanceId")?, p.required("AccountName")?, p.required("AccountPassword")?)
+        .await?;
+    Ok(json!({}))
+}
+
+pub(crate) async fn grant(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
+    let id = p.required("DBInstanceId")?;
+    let account = p.required("AccountName")?;
+    let dbs = list(p.required("DBName")?);
+    let privileges = list(p.required("AccountPrivilege")?);
+    // One privilege for all databases, or one per database in order.
+    let privileges: Vec<String> = match privileges.len() {
+        1 => vec![privileges[0].clone(); dbs.len()],
+        n if n == dbs.len() => privileges,
+        n => {
+            return Err(super::invalid(
+                "AccountPrivilege",
+                format!("{n} privileges were given for {} databases; give one, or one per database", dbs.len()),
+            ))
+        }
+    };
+    let mut grants = Vec::with_capacity(dbs.len());
+    for (db, pr) in dbs.into_iter().zip(privileges) {
+        grants.push((db, parse_privilege(&pr)?));
+    }
+    plane.grant_privileges(caller, id, account, &grants).await?;
+    Ok(json!({}))
+}
+
+pub(crate) async fn revoke(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
+    let id = p.required("DBInstanceId")?;
+    let account = p.required("AccountName")?;
+    let dbs = list(p.required("DBName")?);
+    plane.revoke_privileges(caller, id, account, &dbs).await?;
+    Ok(json!({}))
+}

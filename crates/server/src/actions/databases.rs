@@ -1,0 +1,77 @@
+use super::{page, Reply};
+use control::accounts::parse_privilege;
+use control::databases::CreateDatabase;
+use control::{Caller, ControlPlane};
+use serde_json::{json, Value};
+use wire::{Params, WireError};
+
+pub(crate) async fn create(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
+    let id = p.required("DBInstanceId")?;
+    let name = p.required("DBName")?;
+    let charset = p.required("CharacterSetName")?;
+    let account = match (p.get("AccountName"), p.get("AccountPrivilege")) {
+        (Some(a), Some(pr)) => Some((a.to_string(), parse_privilege(pr)?)),
+        (Some(a), None) => Some((a.to_string(), parse_privilege("ReadWrite")?)),
+        (None, Some(_)) => return Err(WireError::MissingParameter("AccountName".into()).into()),
+        (None, None) => None,
+    };
+    let req = CreateDatabase {
+        name: name.to_string(),
+        charset: charset.to_string(),
+        description: p.get("DBDescription").map(String::from),
+        account,
+    };
+    plane.create_database(caller, id, req).await?;
+    Ok(json!({}))
+}
+
+pub(crate) async fn describe(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
+    let id = p.required("DBInstanceId")?;
+    let page = page(p, 30, 100)?;
+    let status = p.get("DBStatus");
+    let row = plane.owned_instance(caller, id).await?;
+    let mut views = plane.describe_databases(caller, id, p.get("DBName")).await?;
+    // Every database that the engine shows is usable; the transient states are not kept.
+    if status.is_some_and(|s| s != "Running") {
+        views.clear();
+    }
+    let total = views.len();
+    let start = ((page.number - 1) * page.size) as usize;
+    let dbs: Vec<Value> = views
+        .into_iter()
+        .skip(start)
+        .take(page.size as usize)
+        .map(|v| {
+            let accounts: Vec<Value> = v
+                .accounts
+                .iter()
+                .map(|(a, pr, detail)| json!({"Account": a, "AccountPrivilege": pr.as_str(), "AccountPrivilegeDetail": detail}))
+                .collect();
+            json!({
+                "DBName": v.info.name,
+                "DBInstanceId": row.id,
+                "Engine": row.engine,
+                "DBStatus": "Running",
+                "CharacterSetName": v.info.charset,
+                "Collate": v.info.collate,
+                "Ctype": v.info.ctype,
+                "ConnLimit": v.info.conn_limit.to_string(),
+                "Tablespace": v.info.tablespace,
+                "DBDescription": v.description,
+                "Accounts": {"AccountPrivilegeInfo": accounts},
+                "TotalCount": total,
+                "PageNumber": page.number,
+                "PageSize": page.size,
+                "ResourceGroupId": "",
+            })
+        })
+        .collect();
+    Ok(json!({"Databases": {"Database": dbs}, "PageNumber": page.number, "PageRecordCount": dbs.len(), "TotalRecordCount": total}))
+}
+
+pub(crate) async fn delete(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
+    let id = p.required("DBInstanceId")?;
+    let name = p.required("DBName")?;
+    plane.delete_database(caller, id, name).await?;
+    Ok(json!({}))
+}

@@ -1,0 +1,193 @@
+use super::{invalid, page, time, Reply};
+use control::instances::{CreateInstance, InstanceView};
+use control::{classes, Caller, ControlPlane};
+use serde_json::{json, Value};
+use store::{InstanceFilter, InstanceRow};
+use wire::Params;
+
+pub(crate) async fn create(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
+    let req = CreateInstance {
+        region_id: p.required("RegionId")?.to_string(),
+        engine: p.required("Engine")?.to_string(),
+        engine_version: p.required("EngineVersion")?.to_string(),
+        class_code: p.required("DBInstanceClass")?.to_string(),
+        storage_gb: p.parse_required("DBInstanceStorage")?,
+        zone_id: p.get("ZoneId").map(String::from),
+        storage_type: p.get("DBInstanceStorageType").map(String::from),
+        description: p.get("DBInstanceDescription").map(String::from),
+        pay_type: p.get("PayType").map(String::from),
+        category: p.get("Category").map(String::from),
+        net_type: p.get("DBInstanceNetType").map(String::from),
+        network_type: p.get("InstanceNetworkType").map(String::from),
+        security_ip_list: p.get("SecurityIPList").map(String::from),
+        tags: p
+            .indexed("Tag")
+            .into_iter()
+            .filter_map(|m| Some((m.get("Key")?.clone(), m.get("Value").cloned().unwrap_or_default())))
+            .collect(),
+    };
+    if let Some(pay) = &req.pay_type {
+        if !matches!(pay.as_str(), "Postpaid" | "Prepaid" | "Serverless") {
+            return Err(invalid("PayType", format!("{pay:?} must be Postpaid, Prepaid or Serverless")));
+        }
+    }
+    if p.bool("DryRun")? == Some(true) {
+        return Ok(json!({"DryRun": true, "DryRunResult": true, "Message": "The request passed the dry run."}));
+    }
+    let row = plane.create_instance(caller, req).await?;
+    Ok(json!({
+        "DBInstanceId": row.id,
+        "OrderId": row.id.trim_start_matches(|c: char| !c.is_ascii_digit()).to_string(),
+        "ConnectionString": row.host,
+        "Port": row.port.to_string(),
+        "TaskId": "",
+        "DryRun": false,
+        "DryRunResult": false,
+        "TagResult": !row.tags.is_empty(),
+    }))
+}
+
+fn instance_item(row: &InstanceRow) -> Value {
+    let class = classes::find(&row.class_code);
+    json!({
+        "DBInstanceId": row.id,
+        "DBInstanceDescription": row.description,
+        "DBInstanceStatus": row.status,
+        "DBInstanceType": "Primary",
+        "Engine": row.engine,
+        "EngineVersion": row.engine_version,
+        "DBInstanceClass": row.class_code,
+        "Category": row.category,
+        "DBInstanceNetType": row.net_type,
+        "InstanceNetworkType": row.network_type,
+        "ConnectionMode": "Standard",
+        "ConnectionString": row.host,
+        "Port": row.port.to_string(),
+        "CreateTime": time(row.created_at),
+        "ExpireTime": "",
+        "DestroyTime": "",
+        "LockMode": "Unlock",
+        "LockReason": "",
+        "MasterInstanceId": "",
+        "GuardDBInstanceId": "",
+        "TempDBInstanceId": "",
+        "ReadOnlyDBInstanceIds": {"ReadOnlyDBInstanceId": []},
+        "RegionId": row.region_id,
+        "ZoneId": row.zone_id,
+        "VpcId": "",
+        "VSwitchId": "",
+        "PayType": row.pay_type,
+        "ResourceGroupId": "",
+        "DBInstanceMemory": class.map(|c| c.memory_mb).unwrap_or_default(),
+        "DBInstanceCPU": class.map(|c| c.cpu.to_string()).unwrap_or_default(),
+        "DBInstanceStorageType": row.storage_type,
+        "DeletionProtection": false,
+        "MutriORsignle": false,
+        "Tips": "",
+        "TipsLevel": "",
+    })
+}
+
+pub(crate) async fn describe_all(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
+    let region = plane.check_region(Some(p.required("RegionId")?))?;
+    let filter = InstanceFilter {
+        account_uid: None,
+        region_id: Some(region),
+        ids: p.get("DBInstanceId").map(super::list),
+        engine: p.get("Engine").map(String::from),
+        engine_version: p.get("EngineVersion").map(String::from),
+        status: p.get("DBInstanceStatus").map(String::from),
+        class_code: p.get("DBInstanceClass").map(String::from),
+        search_key: p.get("SearchKey").map(String::from),
+    };
+    // MaxResults/NextToken paging replaces PageSize/PageNumber when given.
+    let (page, token_mode) = match p.parse::<u32>("MaxResults")? {
+        Some(max) => {
+            if max == 0 || max > 100 {
+                return Err(invalid("MaxResults", format!("{max} must be between 1 and 100")));
+            }
+            let number = match p.get("NextToken") {
+                None => 1,
+                Some(t) => t.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| invalid("NextToken", "it is not a token this API returned"))?,
+            };
+            (store::Page { number, size: max }, true)
+        }
+        None => (page(p, 30, 100)?, false),
+    };
+    let result = plane.describe_instances(caller, filter, Some(page)).await?;
+    let items: Vec<Value> = result.items.iter().map(instance_item).collect();
+    let more = (page.number as u64) * (page.size as u64) < result.total;
+    let next = if token_mode && more { (page.number + 1).to_string() } else { String::new() };
+    Ok(json!({
+        "Items": {"DBInstance": items},
+        "PageNumber": page.number,
+        "PageRecordCount": result.items.len(),
+        "TotalRecordCount": result.total,
+        "NextToken": next,
+    }))
+}
+
+fn attribute_item(view: &InstanceView) -> Value {
+    let row = &view.row;
+    let mut item = instance_item(row);
+    let extra = json!({
+        "CurrentKernelVersion": row.engine_version,
+        "DBInstanceClassType": view.class.family.code(),
+        "DBInstanceStorage": row.storage_gb,
+        "DBInstanceDiskUsed": view.disk_used.map(|b| b.to_string()).unwrap_or_else(|| "0".into()),
+        "MaxConnections": view.class.max_connections,
+        "MaxIOPS": view.class.max_iops,
+        "AccountMaxQuantity": 500,
+        "DBMaxQuantity": 500,
+        "SecurityIPList": row.security_ip_list,
+        "SecurityIPMode": "normal",
+        "CreationTime": time(row.created_at),
+        "AvailabilityValue": "100.0%",
+        "IncrementSourceDBInstanceId": "",
+        "Extra": {"DBInstanceIds": {"DBInstanceId": []}},
+    });
+    if let (Some(obj), Value::Object(more)) = (item.as_object_mut(), extra) {
+        obj.extend(more);
+    }
+    item
+}
+
+pub(crate) async fn describe_attribute(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
+    let id = p.required("DBInstanceId")?;
+    let view = plane.describe_instance(caller, id).await?;
+    Ok(json!({"Items": {"DBInstanceAttribute": [attribute_item(&view)]}}))
+}
+
+pub(crate) async fn delete(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
+    let id = p.required("DBInstanceId")?;
+    let row = plane.delete_instance(caller, id).await?;
+    Ok(json!({"RegionId": row.region_id}))
+}
+
+pub(crate) async fn restart(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
+    plane.restart_instance(caller, p.required("DBInstanceId")?).await?;
+    Ok(json!({}))
+}
+
+pub(crate) async fn net_info(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
+    let row = plane.net_info(caller, p.required("DBInstanceId")?).await?;
+    Ok(json!({
+        "InstanceNetworkType": row.network_type,
+        "SecurityIPMode": "normal",
+        "DBInstanceNetInfos": {"DBInstanceNetInfo": [{
+            "ConnectionString": row.host,
+            "IPAddress": row.host,
+            "IPType": if row.network_type == "Classic" { "Inner" } else { "Private" },
+            "Port": row.port.to_string(),
+            "VPCId": "",
+            "VSwitchId": "",
+            "ConnectionStringType": "Normal",
+            "Upgradeable": "Disabled",
+            "ExpiredTime": "",
+            "MaxDelayTime": "",
+            "DistributionType": "",
+            "DBInstanceWeights": {"DBInstanceWeight": []},
+            "SecurityIPGroups": {"securityIPGroup": [{"SecurityIPGroupName": "default", "SecurityIPs": row.security_ip_list}]},
+        }]},
+    }))
+}

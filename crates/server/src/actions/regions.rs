@@ -1,0 +1,44 @@
+use super::Reply;
+use control::{classes, Caller, ControlPlane};
+use serde_json::json;
+use wire::Params;
+
+pub(crate) async fn describe_regions(plane: &ControlPlane, _caller: &Caller, _p: &Params) -> Reply {
+    let regions: Vec<_> = plane
+        .config()
+        .regions
+        .iter()
+        .flat_map(|r| {
+            r.zones.iter().map(move |z| {
+                json!({"RegionId": r.id, "ZoneId": z, "ZoneName": z, "LocalName": r.local_name,
+                       "RegionEndpoint": plane.config().advertised_endpoint})
+            })
+        })
+        .collect();
+    Ok(json!({"Regions": {"RDSRegion": regions}}))
+}
+
+pub(crate) async fn describe_classes(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
+    let region = plane.check_region(p.get("RegionId"))?;
+    plane.authorize_any_instance(caller, "DescribeAvailableClasses", &region).await?;
+    let engine = p.get("Engine");
+    let classes: Vec<_> = classes::CATALOGUE
+        .iter()
+        .filter(|c| engine.is_none_or(|e| e == c.engine.as_str()))
+        .map(|c| {
+            json!({
+                "DBInstanceClass": c.code,
+                "DBInstanceClassType": c.family.code(),
+                "Engine": c.engine.as_str(),
+                "Cpu": c.cpu.to_string(),
+                "MemoryClass": format!("{}GB", c.memory_mb / 1024),
+                "DBInstanceMemory": c.memory_mb,
+                "MaxConnections": c.max_connections,
+                "MaxIOPS": c.max_iops,
+                "DBInstanceStorageRange": {"MinValue": classes::STORAGE_MIN_GB, "MaxValue": classes::STORAGE_MAX_GB, "Step": classes::STORAGE_STEP_GB},
+                "ReferencePrice": "0",
+            })
+        })
+        .collect();
+    Ok(json!({"DBInstanceClasses": classes, "RegionId": region}))
+}

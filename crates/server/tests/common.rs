@@ -1,0 +1,173 @@
+//! A real server in-process: SQLite store in a temp dir, the real PostgreSQL engine, bound
+//! to port 0; and a signing client.
+
+#![allow(dead_code)]
+
+use control::{ControlConfig, ControlPlane};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const KEY_ID: &str = "LTAItestrootkey000000001";
+pub const SECRET: &str = "test-root-secret-0123456789";
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub plane: Arc<ControlPlane>,
+    pub dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Ports for engines: each test binary gets its own block so parallel test binaries do
+/// not race for the same ports.
+fn port_range() -> (u16, u16) {
+    let base = 20000 + (std::process::id() % 400) as u16 * 20;
+    (base, base + 19)
+}
+
+pub async fn start_server() -> TestServer {
+    let dir = tempfile::tempdir().expect("temp dir");
+    start_server_in(dir).await
+}
+
+pub async fn start_server_in(dir: tempfile::TempDir) -> TestServer {
+    let mut config = ControlConfig::new(dir.path().join("data"));
+    config.root_key = Some((KEY_ID.into(), SECRET.into()));
+    config.port_range = port_range();
+    config.supervise_every = Duration::from_secs(1);
+    let store = store::SqliteStore::open(&dir.path().join("metadata.db")).expect("open store");
+    let pg = engine::postgres::PostgresConfig::detect().expect("PostgreSQL binaries are required for these tests");
+    let engines: Vec<Arc<dyn engine::Engine>> = vec![Arc::new(engine::postgres::PostgresEngine::new(pg))];
+    // The temp dir is 0700; engine users must pass through it.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    let plane = ControlPlane::start(config, Arc::new(store), engines).await.expect("start control plane");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let p = plane.clone();
+    let task = tokio::spawn(async move {
+        server::serve(listener, p, server::ServerConfig::default(), async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    TestServer { addr, plane, dir, stop: Some(tx), task: Some(task) }
+}
+
+impl TestServer {
+    /// Stops HTTP and background work, as SIGTERM does; engines keep running.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+        self.plane.shutdown(Duration::from_secs(20)).await;
+        self.dir
+    }
+
+    pub fn client(&self) -> Client {
+        Client { addr: self.addr, key_id: KEY_ID.into(), secret: SECRET.into(), version: wire::RDS_VERSION.into() }
+    }
+}
+
+#[derive(Clone)]
+pub struct Client {
+    pub addr: SocketAddr,
+    pub key_id: String,
+    pub secret: String,
+    pub version: String,
+}
+
+/// A response: HTTP status and JSON body.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn ok(self) -> Value {
+        assert_eq!(self.status, 200, "expected success, got {}", self.body);
+        assert!(self.body.get("Code").is_none(), "success bodies carry no Code");
+        assert!(self.body["RequestId"].is_string());
+        self.body
+    }
+
+    pub fn err(&self, status: u16, code: &str) {
+        assert_eq!((self.status, self.body["Code"].as_str().unwrap_or_default()), (status, code), "body: {}", self.body);
+        for field in ["RequestId", "HostId", "Code", "Message", "Recommend"] {
+            assert!(self.body[field].is_string(), "error envelope lacks {field}: {}", self.body);
+        }
+    }
+}
+
+impl Client {
+    pub fn with_key(&self, id: &str, secret: &str) -> Client {
+        Client { key_id: id.into(), secret: secret.into(), ..self.clone() }
+    }
+
+    pub fn ram(&self) -> Client {
+        Client { version: wire::RAM_VERSION.into(), ..self.clone() }
+    }
+
+    pub async fn call(&self, action: &str, params: &[(&str, &str)]) -> Reply {
+        let params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let host = self.addr.to_string();
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let signed = wire::client::sign_v3(&host, action, &self.version, &params, &self.key_id, &self.secret, chrono::Utc::now(), &nonce);
+        let mut req = reqwest::Client::new().post(format!("http://{host}/?{}", signed.query)).body(signed.body);
+        for (k, v) in &signed.headers {
+            if k != "host" {
+                req = req.header(k, v);
+            }
+        }
+        let resp = req.send().await.expect("send");
+        let status = resp.status().as_u16();
+        let body: Value = serde_json::from_str(&resp.text().await.unwrap()).expect("JSON body");
+        Reply { status, body }
+    }
+
+    /// Waits until the instance reaches `status` (or disappears when `status` is "gone").
+    pub async fn wait_status(&self, id: &str, status: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let r = self.call("DescribeDBInstanceAttribute", &[("DBInstanceId", id)]).await;
+            let now = if r.status == 404 {
+                "gone".to_string()
+            } else {
+                r.body["Items"]["DBInstanceAttribute"][0]["DBInstanceStatus"].as_str().unwrap_or_default().to_string()
+            };
+            if now == status {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "instance {id} stuck in {now}, waiting for {status}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    pub async fn create_pg(&self, class: &str) -> String {
+        let body = self
+            .call(
+                "CreateDBInstance",
+                &[
+                    ("RegionId", "cn-hangzhou"),
+                    ("Engine", "PostgreSQL"),
+                    ("EngineVersion", "15.0"),
+                    ("DBInstanceClass", class),
+                    ("DBInstanceStorage", "20"),
+                    ("DBInstanceNetType", "Intranet"),
+                    ("PayType", "Postpaid"),
+                    ("SecurityIPList", "127.0.0.1"),
+                ],
+            )
+            .await
+            .ok();
+        body["DBInstanceId"].as_str().unwrap().to_string()
+    }
+}

@@ -1,3 +1,373 @@
-//! The embedded SQLite store.
+//! The embedded SQLite store: the metadata of one `openrds serve` in one file,
+//! `<data-dir>/metadata.db`.
+//!
+//! ## What is stored
+//!
+//! Only what the API promised and cannot learn again from anywhere else:
+//! - **accounts, access keys, RAM users, policies and attachments**: who may call, with
+//!   which secret, allowed to do what. The secrets are stored in clear because verifying
+//!   an HMAC signature needs them; that is why the file is created with mode 0600 and why
+//!   no event ever carries one.
+//! - **instances**: what was asked for (engine, class, storage, tags), where the server
+//!   lives (host, port, data directory), and the API status. The engine's own state
+//!   (databases, roles, sizes) is asked of the engine, never copied here, so the two
+//!   cannot disagree; only the descriptions the engine has no place for are kept, as
+//!   **notes** on databases and accounts.
+//! - **events**: an append-only trail of every change, written in the same transaction as
+//!   the change, so the trail never claims what did not commit nor misses what did.
+//! - **nonces**: signature nonces inside their validity window, to refuse replays even
+//!   across a restart. They are bookkeeping, not state: expired rows are purged.
+//!
+//! ## Why SQLite, and how
+//!
+//! One file with no server to run is the right default for a single node. WAL lets reads
+//! proceed during a write and `synchronous=NORMAL` in WAL mode loses at most the last
+//! transactions on power loss, never consistency. rusqlite is synchronous, so each call
+//! takes the one connection under a mutex inside `spawn_blocking` and runs as one
+//! transaction; the mutex is never held across an await. Writes begin `IMMEDIATE` so that
+//! a second process on the same file (an operator tool, a benchmark) waits on
+//! `busy_timeout` instead of failing when a read upgrades to a write.
+//!
+//! The schema is versioned (see `migrate`); a database written by a newer openrds is
+//! refused rather than misread.
 
-pub struct SqliteStore {}
+mod codec;
+mod events;
+mod identity;
+mod instances;
+mod migrate;
+mod ram;
+#[cfg(test)]
+mod tests;
+
+use std::fs::{OpenOptions, Permissions};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use crate::{
+    AccessKey, AccessKeyStatus, Account, AccountNote, DatabaseNote, Event, InstanceFilter, InstanceRow, MetadataStore,
+    Page, Paged, Policy, PolicyAttachment, Principal, RamUser, Result, StoreError,
+};
+use codec::Ctx;
+
+/// How long a call waits for another process's write lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Expired nonces are purged on one `remember_nonce` call in this many: often enough to
+/// keep the table at about one window of traffic, rarely enough to cost nothing.
+const NONCE_PURGE_EVERY: u64 = 256;
+
+/// [`MetadataStore`] on one SQLite database. Cheap to share behind an `Arc`.
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    /// `None` in memory.
+    path: Option<PathBuf>,
+    nonce_calls: AtomicU64,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens the database at `path`, creating it (mode 0600) if absent, and brings its
+    /// schema up to date. The parent directory must exist.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        create_private(path)?;
+        let conn = Connection::open(path).map_err(|e| open_error(path, e))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| open_error(path, e))?;
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)).map_err(|e| open_error(path, e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Backend(format!(
+                "open {}: the file system refused WAL journaling (journal_mode is {mode})",
+                path.display()
+            )));
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| open_error(path, e))?;
+        Self::finish(conn, Some(path.to_path_buf()))
+    }
+
+    /// A private database that lives as long as the store; for tests.
+    pub fn open_in_memory() -> Result<SqliteStore> {
+        let conn = Connection::open_in_memory().ctx("open an in-memory database")?;
+        Self::finish(conn, None)
+    }
+
+    fn finish(mut conn: Connection, path: Option<PathBuf>) -> Result<SqliteStore> {
+        // Off by default in SQLite, per connection: the cascades and references of the
+        // schema only hold with it on.
+        conn.pragma_update(None, "foreign_keys", "ON").ctx("enable foreign keys")?;
+        migrate::migrate(&mut conn, migrate::MIGRATIONS).map_err(|e| match (&path, e) {
+            (Some(p), StoreError::Backend(m)) => StoreError::Backend(format!("{}: {m}", p.display())),
+            (_, e) => e,
+        })?;
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), path, nonce_calls: AtomicU64::new(0) })
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<i64> {
+        migrate::current_version(&self.lock())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        lock(&self.conn)
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        self.run(TransactionBehavior::Deferred, f).await
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        self.run(TransactionBehavior::Immediate, f).await
+    }
+
+    /// Runs `f` as one transaction on a blocking thread; an error from `f` rolls it back.
+    async fn run<T, F>(&self, behavior: TransactionBehavior, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = lock(&conn);
+            let tx = conn.transaction_with_behavior(behavior).ctx("begin a transaction")?;
+            let out = f(&tx)?;
+            tx.commit().ctx("commit a transaction")?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("metadata call did not complete: {e}")))?
+    }
+}
+
+/// A panic inside a call drops its transaction, which rolls it back, so the connection
+/// behind a poisoned mutex is still sound: carry on rather than fail every later call.
+fn lock(conn: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
+    conn.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(format!("open {}: {e}", path.display()))
+}
+
+/// Creates the file owner-only before SQLite opens it; SQLite gives its `-wal` and `-shm`
+/// files the same mode. A file found with a wider mode is narrowed: it holds secrets.
+fn create_private(path: &Path) -> Result<()> {
+    let io = |doing: &str, e: std::io::Error| StoreError::Backend(format!("{doing} {}: {e}", path.display()));
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| io("create", e))?;
+    let mode = file.metadata().map_err(|e| io("stat", e))?.permissions().mode() & 0o777;
+    if mode != 0o600 {
+        tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "metadata file was readable by others; setting mode 0600");
+        file.set_permissions(Permissions::from_mode(0o600)).map_err(|e| io("chmod", e))?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl MetadataStore for SqliteStore {
+    async fn create_account(&self, account: &Account) -> Result<()> {
+        let account = account.clone();
+        self.write(move |tx| identity::create_account(tx, &account)).await
+    }
+
+    async fn get_account(&self, uid: &str) -> Result<Account> {
+        let uid = uid.to_owned();
+        self.read(move |tx| identity::get_account(tx, &uid)).await
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<Account>> {
+        self.read(identity::list_accounts).await
+    }
+
+    async fn insert_access_key(&self, key: &AccessKey) -> Result<()> {
+        let key = key.clone();
+        self.write(move |tx| identity::insert_access_key(tx, &key)).await
+    }
+
+    async fn get_access_key(&self, id: &str) -> Result<AccessKey> {
+        let id = id.to_owned();
+        self.read(move |tx| identity::get_access_key(tx, &id)).await
+    }
+
+    async fn list_access_keys(&self, principal: &Principal) -> Result<Vec<AccessKey>> {
+        let principal = principal.clone();
+        self.read(move |tx| identity::list_access_keys(tx, &principal)).await
+    }
+
+    async fn set_access_key_status(&self, id: &str, status: AccessKeyStatus) -> Result<()> {
+        let id = id.to_owned();
+        self.write(move |tx| identity::set_access_key_status(tx, &id, status)).await
+    }
+
+    async fn delete_access_key(&self, id: &str) -> Result<()> {
+        let id = id.to_owned();
+        self.write(move |tx| identity::delete_access_key(tx, &id)).await
+    }
+
+    async fn remember_nonce(&self, access_key_id: &str, nonce: &str, expires_at: DateTime<Utc>) -> Result<bool> {
+        let (key, nonce) = (access_key_id.to_owned(), nonce.to_owned());
+        let purge = self.nonce_calls.fetch_add(1, Ordering::Relaxed) % NONCE_PURGE_EVERY == 0;
+        self.write(move |tx| identity::remember_nonce(tx, &key, &nonce, &expires_at, purge)).await
+    }
+
+    async fn create_ram_user(&self, user: &RamUser) -> Result<()> {
+        let user = user.clone();
+        self.write(move |tx| ram::create_ram_user(tx, &user)).await
+    }
+
+    async fn get_ram_user(&self, account_uid: &str, user_name: &str) -> Result<RamUser> {
+        let (account, user) = (account_uid.to_owned(), user_name.to_owned());
+        self.read(move |tx| ram::get_ram_user(tx, &account, &user)).await
+    }
+
+    async fn list_ram_users(&self, account_uid: &str) -> Result<Vec<RamUser>> {
+        let account = account_uid.to_owned();
+        self.read(move |tx| ram::list_ram_users(tx, &account)).await
+    }
+
+    async fn delete_ram_user(&self, account_uid: &str, user_name: &str) -> Result<()> {
+        let (account, user) = (account_uid.to_owned(), user_name.to_owned());
+        self.write(move |tx| ram::delete_ram_user(tx, &account, &user)).await
+    }
+
+    async fn create_policy(&self, policy: &Policy) -> Result<()> {
+        let policy = policy.clone();
+        self.write(move |tx| ram::create_policy(tx, &policy)).await
+    }
+
+    async fn get_policy(&self, account_uid: &str, policy_name: &str) -> Result<Policy> {
+        let (account, policy) = (account_uid.to_owned(), policy_name.to_owned());
+        self.read(move |tx| ram::get_policy(tx, &account, &policy)).await
+    }
+
+    async fn list_policies(&self, account_uid: &str) -> Result<Vec<Policy>> {
+        let account = account_uid.to_owned();
+        self.read(move |tx| ram::list_policies(tx, &account)).await
+    }
+
+    async fn delete_policy(&self, account_uid: &str, policy_name: &str) -> Result<()> {
+        let (account, policy) = (account_uid.to_owned(), policy_name.to_owned());
+        self.write(move |tx| ram::delete_policy(tx, &account, &policy)).await
+    }
+
+    async fn count_policy_attachments(&self, account_uid: &str, policy_name: &str) -> Result<u64> {
+        let (account, policy) = (account_uid.to_owned(), policy_name.to_owned());
+        self.read(move |tx| ram::count_policy_attachments(tx, &account, &policy)).await
+    }
+
+    async fn attach_policy(&self, attachment: &PolicyAttachment) -> Result<()> {
+        let attachment = attachment.clone();
+        self.write(move |tx| ram::attach_policy(tx, &attachment)).await
+    }
+
+    async fn detach_policy(&self, account_uid: &str, user_name: &str, policy_name: &str) -> Result<()> {
+        let (account, user, policy) = (account_uid.to_owned(), user_name.to_owned(), policy_name.to_owned());
+        self.write(move |tx| ram::detach_policy(tx, &account, &user, &policy)).await
+    }
+
+    async fn policies_for_user(&self, account_uid: &str, user_name: &str) -> Result<Vec<(PolicyAttachment, Policy)>> {
+        let (account, user) = (account_uid.to_owned(), user_name.to_owned());
+        self.read(move |tx| ram::policies_for_user(tx, &account, &user)).await
+    }
+
+    async fn insert_instance(&self, instance: &InstanceRow) -> Result<()> {
+        let instance = instance.clone();
+        self.write(move |tx| instances::insert_instance(tx, &instance)).await
+    }
+
+    async fn get_instance(&self, id: &str) -> Result<InstanceRow> {
+        let id = id.to_owned();
+        self.read(move |tx| instances::get_instance(tx, &id)).await
+    }
+
+    async fn list_instances(&self, filter: &InstanceFilter, page: Option<Page>) -> Result<Paged<InstanceRow>> {
+        let filter = filter.clone();
+        self.read(move |tx| instances::list_instances(tx, &filter, page)).await
+    }
+
+    async fn used_ports(&self) -> Result<Vec<u16>> {
+        self.read(instances::used_ports).await
+    }
+
+    async fn transition_instance(&self, id: &str, expected: &[&str], new_status: &str) -> Result<InstanceRow> {
+        let id = id.to_owned();
+        let expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+        let new_status = new_status.to_owned();
+        self.write(move |tx| instances::transition_instance(tx, &id, &expected, &new_status)).await
+    }
+
+    async fn update_instance(&self, instance: &InstanceRow) -> Result<()> {
+        let instance = instance.clone();
+        self.write(move |tx| instances::update_instance(tx, &instance)).await
+    }
+
+    async fn delete_instance(&self, id: &str) -> Result<()> {
+        let id = id.to_owned();
+        self.write(move |tx| instances::delete_instance(tx, &id)).await
+    }
+
+    async fn put_database_note(&self, note: &DatabaseNote) -> Result<()> {
+        let note = note.clone();
+        self.write(move |tx| instances::put_database_note(tx, &note)).await
+    }
+
+    async fn list_database_notes(&self, instance_id: &str) -> Result<Vec<DatabaseNote>> {
+        let id = instance_id.to_owned();
+        self.read(move |tx| instances::list_database_notes(tx, &id)).await
+    }
+
+    async fn delete_database_note(&self, instance_id: &str, db_name: &str) -> Result<()> {
+        let (id, name) = (instance_id.to_owned(), db_name.to_owned());
+        self.write(move |tx| instances::delete_database_note(tx, &id, &name)).await
+    }
+
+    async fn put_account_note(&self, note: &AccountNote) -> Result<()> {
+        let note = note.clone();
+        self.write(move |tx| instances::put_account_note(tx, &note)).await
+    }
+
+    async fn list_account_notes(&self, instance_id: &str) -> Result<Vec<AccountNote>> {
+        let id = instance_id.to_owned();
+        self.read(move |tx| instances::list_account_notes(tx, &id)).await
+    }
+
+    async fn delete_account_note(&self, instance_id: &str, account_name: &str) -> Result<()> {
+        let (id, name) = (instance_id.to_owned(), account_name.to_owned());
+        self.write(move |tx| instances::delete_account_note(tx, &id, &name)).await
+    }
+
+    async fn append_event(&self, subject: &str, kind: &str, detail: &str) -> Result<()> {
+        let (subject, kind, detail) = (subject.to_owned(), kind.to_owned(), detail.to_owned());
+        self.write(move |tx| events::append(tx, &subject, &kind, &detail)).await
+    }
+
+    async fn list_events(&self, subject_prefix: &str, limit: u32) -> Result<Vec<Event>> {
+        let prefix = subject_prefix.to_owned();
+        self.read(move |tx| events::list_events(tx, &prefix, limit)).await
+    }
+}

@@ -1,0 +1,165 @@
+//! Accounts, access keys and signature nonces.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{named_params, OptionalExtension, Row, Transaction};
+use serde_json::json;
+
+use super::codec::{conversion, get_ts, require, ts, Ctx};
+use super::events::record;
+use crate::{AccessKey, AccessKeyStatus, Account, Principal, Result, StoreError};
+
+fn account_from(r: &Row<'_>) -> rusqlite::Result<Account> {
+    Ok(Account { uid: r.get("uid")?, name: r.get("name")?, created_at: get_ts(r, "created_at")? })
+}
+
+pub(super) fn create_account(tx: &Transaction<'_>, a: &Account) -> Result<()> {
+    tx.execute(
+        "INSERT INTO accounts (uid, name, created_at) VALUES (?1, ?2, ?3)",
+        (&a.uid, &a.name, ts(&a.created_at)),
+    )
+    .or_exists(|| format!("account {}", a.uid), "insert an account")?;
+    record(tx, &format!("account/{}", a.uid), "Created", &json!({ "name": a.name }))
+}
+
+pub(super) fn get_account(tx: &Transaction<'_>, uid: &str) -> Result<Account> {
+    tx.query_row("SELECT * FROM accounts WHERE uid = ?1", [uid], account_from)
+        .optional()
+        .ctx("read an account")?
+        .ok_or_else(|| StoreError::NotFound(format!("account {uid}")))
+}
+
+pub(super) fn list_accounts(tx: &Transaction<'_>) -> Result<Vec<Account>> {
+    let mut stmt = tx.prepare("SELECT * FROM accounts ORDER BY created_at, uid").ctx("list accounts")?;
+    let rows = stmt.query_map([], account_from).ctx("list accounts")?;
+    rows.collect::<rusqlite::Result<_>>().ctx("list accounts")
+}
+
+fn key_from(r: &Row<'_>) -> rusqlite::Result<AccessKey> {
+    let account_uid: String = r.get("account_uid")?;
+    let principal = match r.get::<_, Option<String>>("user_name")? {
+        None => Principal::Root { account_uid },
+        Some(user_name) => Principal::User { account_uid, user_name },
+    };
+    let status: String = r.get("status")?;
+    Ok(AccessKey {
+        id: r.get("id")?,
+        secret: r.get("secret")?,
+        principal,
+        status: parse_status(&status).ok_or_else(|| conversion(r, "status", UnknownStatus(status)))?,
+        created_at: get_ts(r, "created_at")?,
+    })
+}
+
+fn parse_status(s: &str) -> Option<AccessKeyStatus> {
+    match s {
+        "Active" => Some(AccessKeyStatus::Active),
+        "Inactive" => Some(AccessKeyStatus::Inactive),
+        _ => None,
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown access key status {0:?}")]
+struct UnknownStatus(String);
+
+fn user_name(p: &Principal) -> Option<&str> {
+    match p {
+        Principal::Root { .. } => None,
+        Principal::User { user_name, .. } => Some(user_name),
+    }
+}
+
+/// The event detail names the owner, never the secret.
+fn owner_detail(p: &Principal) -> serde_json::Value {
+    json!({ "account_uid": p.account_uid(), "user_name": user_name(p) })
+}
+
+pub(super) fn insert_access_key(tx: &Transaction<'_>, k: &AccessKey) -> Result<()> {
+    let account = k.principal.account_uid();
+    match user_name(&k.principal) {
+        None => require(tx, "SELECT 1 FROM accounts WHERE uid = ?1", [account], || format!("account {account}"))?,
+        Some(user) => {
+            require(tx, "SELECT 1 FROM ram_users WHERE account_uid = ?1 AND user_name = ?2", [account, user], || {
+                format!("ram user {user}")
+            })?
+        }
+    }
+    tx.execute(
+        "INSERT INTO access_keys (id, secret, account_uid, user_name, status, created_at)
+         VALUES (:id, :secret, :account_uid, :user_name, :status, :created_at)",
+        named_params! {
+            ":id": k.id,
+            ":secret": k.secret,
+            ":account_uid": account,
+            ":user_name": user_name(&k.principal),
+            ":status": k.status.as_str(),
+            ":created_at": ts(&k.created_at),
+        },
+    )
+    .or_exists(|| format!("access key {}", k.id), "insert an access key")?;
+    record(tx, &format!("accesskey/{}", k.id), "Created", &owner_detail(&k.principal))
+}
+
+pub(super) fn get_access_key(tx: &Transaction<'_>, id: &str) -> Result<AccessKey> {
+    tx.query_row("SELECT * FROM access_keys WHERE id = ?1", [id], key_from)
+        .optional()
+        .ctx("read an access key")?
+        .ok_or_else(|| StoreError::NotFound(format!("access key {id}")))
+}
+
+pub(super) fn list_access_keys(tx: &Transaction<'_>, p: &Principal) -> Result<Vec<AccessKey>> {
+    // `IS` rather than `=`: it matches NULL to NULL, which is how root keys are stored.
+    let mut stmt = tx
+        .prepare("SELECT * FROM access_keys WHERE account_uid = ?1 AND user_name IS ?2 ORDER BY created_at, id")
+        .ctx("list access keys")?;
+    let rows = stmt.query_map((p.account_uid(), user_name(p)), key_from).ctx("list access keys")?;
+    rows.collect::<rusqlite::Result<_>>().ctx("list access keys")
+}
+
+pub(super) fn set_access_key_status(tx: &Transaction<'_>, id: &str, status: AccessKeyStatus) -> Result<()> {
+    let before = get_access_key(tx, id)?;
+    if before.status == status {
+        return Ok(());
+    }
+    tx.execute("UPDATE access_keys SET status = ?2 WHERE id = ?1", (id, status.as_str()))
+        .ctx("update an access key")?;
+    record(
+        tx,
+        &format!("accesskey/{id}"),
+        "StatusChanged",
+        &json!({ "from": before.status.as_str(), "to": status.as_str() }),
+    )
+}
+
+pub(super) fn delete_access_key(tx: &Transaction<'_>, id: &str) -> Result<()> {
+    let key = get_access_key(tx, id)?;
+    tx.execute("DELETE FROM access_keys WHERE id = ?1", [id]).ctx("delete an access key")?;
+    record(tx, &format!("accesskey/{id}"), "Deleted", &owner_detail(&key.principal))
+}
+
+/// Records the nonce unless a live copy exists. An expired copy is overwritten: its window
+/// has closed, so the signature check refuses a replay of it on the timestamp alone.
+pub(super) fn remember_nonce(
+    tx: &Transaction<'_>,
+    key_id: &str,
+    nonce: &str,
+    expires_at: &DateTime<Utc>,
+    purge: bool,
+) -> Result<bool> {
+    let now = ts(&Utc::now());
+    if purge {
+        let purged = tx.execute("DELETE FROM nonces WHERE expires_at <= ?1", [&now]).ctx("purge expired nonces")?;
+        tracing::debug!(purged, "purged expired signature nonces");
+    }
+    // Not an event: nonces are bookkeeping of the signature check, one per request, and
+    // would drown the audit trail.
+    let changed = tx
+        .execute(
+            "INSERT INTO nonces (access_key_id, nonce, expires_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (access_key_id, nonce) DO UPDATE SET expires_at = excluded.expires_at
+             WHERE nonces.expires_at <= ?4",
+            (key_id, nonce, ts(expires_at), &now),
+        )
+        .ctx("record a nonce")?;
+    Ok(changed == 1)
+}

@@ -1,0 +1,276 @@
+//! RAM users, policies and the attachments between them.
+
+use rusqlite::{named_params, OptionalExtension, Row, Transaction};
+use serde_json::json;
+
+use super::codec::{get_ts, require, ts, Ctx};
+use super::events::record;
+use crate::{Policy, PolicyAttachment, RamUser, Result, StoreError};
+
+fn user_from(r: &Row<'_>) -> rusqlite::Result<RamUser> {
+    Ok(RamUser {
+        account_uid: r.get("account_uid")?,
+        user_name: r.get("user_name")?,
+        user_id: r.get("user_id")?,
+        display_name: r.get("display_name")?,
+        comments: r.get("comments")?,
+        created_at: get_ts(r, "created_at")?,
+        updated_at: get_ts(r, "updated_at")?,
+    })
+}
+
+fn policy_from(r: &Row<'_>) -> rusqlite::Result<Policy> {
+    Ok(Policy {
+        account_uid: r.get("account_uid")?,
+        policy_name: r.get("policy_name")?,
+        policy_type: r.get("policy_type")?,
+        document: r.get("document")?,
+        description: r.get("description")?,
+        created_at: get_ts(r, "created_at")?,
+    })
+}
+
+fn require_account(tx: &Transaction<'_>, account_uid: &str) -> Result<()> {
+    require(tx, "SELECT 1 FROM accounts WHERE uid = ?1", [account_uid], || format!("account {account_uid}"))
+}
+
+fn require_user(tx: &Transaction<'_>, account_uid: &str, user_name: &str) -> Result<()> {
+    require(tx, "SELECT 1 FROM ram_users WHERE account_uid = ?1 AND user_name = ?2", [account_uid, user_name], || {
+        format!("ram user {user_name}")
+    })
+}
+
+pub(super) fn create_ram_user(tx: &Transaction<'_>, u: &RamUser) -> Result<()> {
+    require_account(tx, &u.account_uid)?;
+    tx.execute(
+        "INSERT INTO ram_users (account_uid, user_name, user_id, display_name, comments, created_at, updated_at)
+         VALUES (:account_uid, :user_name, :user_id, :display_name, :comments, :created_at, :updated_at)",
+        named_params! {
+            ":account_uid": u.account_uid,
+            ":user_name": u.user_name,
+            ":user_id": u.user_id,
+            ":display_name": u.display_name,
+            ":comments": u.comments,
+            ":created_at": ts(&u.created_at),
+            ":updated_at": ts(&u.updated_at),
+        },
+    )
+    .or_exists(|| format!("ram user {}", u.user_name), "insert a ram user")?;
+    record(
+        tx,
+        &format!("ram/user/{}", u.user_name),
+        "Created",
+        &json!({ "account_uid": u.account_uid, "user_id": u.user_id }),
+    )
+}
+
+pub(super) fn get_ram_user(tx: &Transaction<'_>, account_uid: &str, user_name: &str) -> Result<RamUser> {
+    tx.query_row(
+        "SELECT * FROM ram_users WHERE account_uid = ?1 AND user_name = ?2",
+        [account_uid, user_name],
+        user_from,
+    )
+    .optional()
+    .ctx("read a ram user")?
+    .ok_or_else(|| StoreError::NotFound(format!("ram user {user_name}")))
+}
+
+pub(super) fn list_ram_users(tx: &Transaction<'_>, account_uid: &str) -> Result<Vec<RamUser>> {
+    let mut stmt = tx
+        .prepare("SELECT * FROM ram_users WHERE account_uid = ?1 ORDER BY created_at, user_name")
+        .ctx("list ram users")?;
+    let rows = stmt.query_map([account_uid], user_from).ctx("list ram users")?;
+    rows.collect::<rusqlite::Result<_>>().ctx("list ram users")
+}
+
+/// Removes what hangs off the user explicitly rather than leaving it to `ON DELETE
+/// CASCADE`, so that each revoked key gets its own event.
+pub(super) fn delete_ram_user(tx: &Transaction<'_>, account_uid: &str, user_name: &str) -> Result<()> {
+    require_user(tx, account_uid, user_name)?;
+    let keys: Vec<String> = {
+        let mut stmt = tx
+            .prepare("SELECT id FROM access_keys WHERE account_uid = ?1 AND user_name = ?2 ORDER BY id")
+            .ctx("list the user's access keys")?;
+        let rows = stmt.query_map([account_uid, user_name], |r| r.get(0)).ctx("list the user's access keys")?;
+        rows.collect::<rusqlite::Result<_>>().ctx("list the user's access keys")?
+    };
+    let policies: Vec<String> = {
+        let mut stmt = tx
+            .prepare("SELECT policy_name FROM policy_attachments WHERE account_uid = ?1 AND user_name = ?2 ORDER BY policy_name")
+            .ctx("list the user's policies")?;
+        let rows = stmt.query_map([account_uid, user_name], |r| r.get(0)).ctx("list the user's policies")?;
+        rows.collect::<rusqlite::Result<_>>().ctx("list the user's policies")?
+    };
+    for id in &keys {
+        tx.execute("DELETE FROM access_keys WHERE id = ?1", [id]).ctx("delete the user's access keys")?;
+        record(
+            tx,
+            &format!("accesskey/{id}"),
+            "Deleted",
+            &json!({ "account_uid": account_uid, "user_name": user_name, "reason": "user deleted" }),
+        )?;
+    }
+    tx.execute("DELETE FROM policy_attachments WHERE account_uid = ?1 AND user_name = ?2", [account_uid, user_name])
+        .ctx("detach the user's policies")?;
+    tx.execute("DELETE FROM ram_users WHERE account_uid = ?1 AND user_name = ?2", [account_uid, user_name])
+        .ctx("delete a ram user")?;
+    record(
+        tx,
+        &format!("ram/user/{user_name}"),
+        "Deleted",
+        &json!({ "account_uid": account_uid, "access_keys": keys, "policies": policies }),
+    )
+}
+
+pub(super) fn create_policy(tx: &Transaction<'_>, p: &Policy) -> Result<()> {
+    require_account(tx, &p.account_uid)?;
+    tx.execute(
+        "INSERT INTO policies (account_uid, policy_name, policy_type, document, description, created_at)
+         VALUES (:account_uid, :policy_name, :policy_type, :document, :description, :created_at)",
+        named_params! {
+            ":account_uid": p.account_uid,
+            ":policy_name": p.policy_name,
+            ":policy_type": p.policy_type,
+            ":document": p.document,
+            ":description": p.description,
+            ":created_at": ts(&p.created_at),
+        },
+    )
+    .or_exists(|| format!("ram policy {}", p.policy_name), "insert a policy")?;
+    record(
+        tx,
+        &format!("ram/policy/{}", p.policy_name),
+        "Created",
+        &json!({ "account_uid": p.account_uid, "policy_type": p.policy_type }),
+    )
+}
+
+pub(super) fn get_policy(tx: &Transaction<'_>, account_uid: &str, policy_name: &str) -> Result<Policy> {
+    tx.query_row(
+        "SELECT * FROM policies WHERE account_uid = ?1 AND policy_name = ?2",
+        [account_uid, policy_name],
+        policy_from,
+    )
+    .optional()
+    .ctx("read a policy")?
+    .ok_or_else(|| StoreError::NotFound(format!("ram policy {policy_name}")))
+}
+
+pub(super) fn list_policies(tx: &Transaction<'_>, account_uid: &str) -> Result<Vec<Policy>> {
+    let mut stmt = tx
+        .prepare("SELECT * FROM policies WHERE account_uid = ?1 ORDER BY created_at, policy_name")
+        .ctx("list policies")?;
+    let rows = stmt.query_map([account_uid], policy_from).ctx("list policies")?;
+    rows.collect::<rusqlite::Result<_>>().ctx("list policies")
+}
+
+pub(super) fn count_policy_attachments(tx: &Transaction<'_>, account_uid: &str, policy_name: &str) -> Result<u64> {
+    tx.query_row(
+        "SELECT count(*) FROM policy_attachments WHERE account_uid = ?1 AND policy_name = ?2",
+        [account_uid, policy_name],
+        |r| r.get(0),
+    )
+    .ctx("count policy attachments")
+}
+
+/// A policy still attached is refused with `Conflict` rather than detached silently:
+/// deleting it would change what its users may do.
+pub(super) fn delete_policy(tx: &Transaction<'_>, account_uid: &str, policy_name: &str) -> Result<()> {
+    let policy = get_policy(tx, account_uid, policy_name)?;
+    let users = count_policy_attachments(tx, account_uid, policy_name)?;
+    if users > 0 {
+        return Err(StoreError::Conflict {
+            subject: format!("ram policy {policy_name}"),
+            expected: "detached".into(),
+            actual: format!("attached to {users} user(s)"),
+        });
+    }
+    tx.execute("DELETE FROM policies WHERE account_uid = ?1 AND policy_name = ?2", [account_uid, policy_name])
+        .ctx("delete a policy")?;
+    record(
+        tx,
+        &format!("ram/policy/{policy_name}"),
+        "Deleted",
+        &json!({ "account_uid": account_uid, "policy_type": policy.policy_type }),
+    )
+}
+
+pub(super) fn attach_policy(tx: &Transaction<'_>, a: &PolicyAttachment) -> Result<()> {
+    require_user(tx, &a.account_uid, &a.user_name)?;
+    require(
+        tx,
+        "SELECT 1 FROM policies WHERE account_uid = ?1 AND policy_name = ?2",
+        [&a.account_uid, &a.policy_name],
+        || format!("ram policy {}", a.policy_name),
+    )?;
+    tx.execute(
+        "INSERT INTO policy_attachments (account_uid, user_name, policy_name, policy_type, attached_at)
+         VALUES (:account_uid, :user_name, :policy_name, :policy_type, :attached_at)",
+        named_params! {
+            ":account_uid": a.account_uid,
+            ":user_name": a.user_name,
+            ":policy_name": a.policy_name,
+            ":policy_type": a.policy_type,
+            ":attached_at": ts(&a.attached_at),
+        },
+    )
+    .or_exists(
+        || format!("attachment of ram policy {} to ram user {}", a.policy_name, a.user_name),
+        "attach a policy",
+    )?;
+    record(
+        tx,
+        &format!("ram/user/{}", a.user_name),
+        "PolicyAttached",
+        &json!({ "account_uid": a.account_uid, "policy_name": a.policy_name, "policy_type": a.policy_type }),
+    )
+}
+
+pub(super) fn detach_policy(tx: &Transaction<'_>, account_uid: &str, user_name: &str, policy_name: &str) -> Result<()> {
+    let deleted = tx
+        .execute(
+            "DELETE FROM policy_attachments WHERE account_uid = ?1 AND user_name = ?2 AND policy_name = ?3",
+            [account_uid, user_name, policy_name],
+        )
+        .ctx("detach a policy")?;
+    if deleted == 0 {
+        return Err(StoreError::NotFound(format!("attachment of ram policy {policy_name} to ram user {user_name}")));
+    }
+    record(
+        tx,
+        &format!("ram/user/{user_name}"),
+        "PolicyDetached",
+        &json!({ "account_uid": account_uid, "policy_name": policy_name }),
+    )
+}
+
+pub(super) fn policies_for_user(
+    tx: &Transaction<'_>,
+    account_uid: &str,
+    user_name: &str,
+) -> Result<Vec<(PolicyAttachment, Policy)>> {
+    let mut stmt = tx
+        .prepare(
+            "SELECT a.user_name, a.policy_type AS attached_type, a.attached_at,
+                    p.account_uid, p.policy_name, p.policy_type, p.document, p.description, p.created_at
+             FROM policy_attachments a
+             JOIN policies p ON p.account_uid = a.account_uid AND p.policy_name = a.policy_name
+             WHERE a.account_uid = ?1 AND a.user_name = ?2
+             ORDER BY a.attached_at, a.policy_name",
+        )
+        .ctx("list a user's policies")?;
+    let rows = stmt
+        .query_map([account_uid, user_name], |r| {
+            let policy = policy_from(r)?;
+            let attachment = PolicyAttachment {
+                account_uid: policy.account_uid.clone(),
+                user_name: r.get("user_name")?,
+                policy_name: policy.policy_name.clone(),
+                policy_type: r.get("attached_type")?,
+                attached_at: get_ts(r, "attached_at")?,
+            };
+            Ok((attachment, policy))
+        })
+        .ctx("list a user's policies")?;
+    rows.collect::<rusqlite::Result<_>>().ctx("list a user's policies")
+}

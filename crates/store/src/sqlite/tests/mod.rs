@@ -1,0 +1,72 @@
+//! Tests of the SQLite store: in memory for the semantics, on a temporary file for what
+//! only a file has (mode, WAL, reopening, migrations).
+
+mod identity;
+mod instances;
+mod open;
+mod ram;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+use super::SqliteStore;
+use crate::{Account, Event, InstanceRow, MetadataStore};
+
+pub(super) const ACCOUNT: &str = "1234567890123456";
+
+pub(super) fn at(seconds: i64) -> DateTime<Utc> {
+    // A fixed instant with nanoseconds, to check they survive the round trip.
+    Utc.timestamp_opt(1_700_000_000 + seconds, 123_456_789).single().expect("valid instant")
+}
+
+pub(super) async fn store() -> SqliteStore {
+    let store = SqliteStore::open_in_memory().expect("open in memory");
+    store.create_account(&account(ACCOUNT)).await.expect("create account");
+    store
+}
+
+pub(super) fn account(uid: &str) -> Account {
+    Account { uid: uid.into(), name: format!("name of {uid}"), created_at: at(0) }
+}
+
+pub(super) fn instance(id: &str, created: i64) -> InstanceRow {
+    InstanceRow {
+        id: id.into(),
+        account_uid: ACCOUNT.into(),
+        region_id: "cn-hangzhou".into(),
+        zone_id: "cn-hangzhou-h".into(),
+        engine: "PostgreSQL".into(),
+        engine_version: "15.0".into(),
+        class_code: "pg.x4.large.2c".into(),
+        storage_gb: 20,
+        storage_type: "local_ssd".into(),
+        status: "Running".into(),
+        description: format!("instance {id}"),
+        pay_type: "Postpaid".into(),
+        category: "Basic".into(),
+        net_type: "Intranet".into(),
+        network_type: "VPC".into(),
+        security_ip_list: "127.0.0.1".into(),
+        host: "127.0.0.1".into(),
+        port: 0,
+        data_dir: format!("/var/lib/openrds/{id}"),
+        tags: vec![("team".into(), "data".into()), ("env".into(), "prod".into())],
+        created_at: at(created),
+        updated_at: at(created),
+    }
+}
+
+/// Events of a subject, oldest first, as (kind, detail).
+pub(super) async fn events(store: &SqliteStore, subject: &str) -> Vec<(String, serde_json::Value)> {
+    let mut list: Vec<Event> = store.list_events(subject, 1000).await.expect("list events");
+    list.retain(|e| e.subject == subject);
+    list.reverse();
+    list.into_iter().map(|e| (e.kind, serde_json::from_str(&e.detail).expect("event detail is JSON"))).collect()
+}
+
+pub(super) fn kinds(events: &[(String, serde_json::Value)]) -> Vec<&str> {
+    events.iter().map(|(k, _)| k.as_str()).collect()
+}
+
+pub(super) fn later(seconds: i64) -> DateTime<Utc> {
+    Utc::now() + Duration::seconds(seconds)
+}

@@ -94,6 +94,23 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn list_account_notes(&self, instance_id: &str) -> Result<Vec<AccountNote>>;
     async fn delete_account_note(&self, instance_id: &str, account_name: &str) -> Result<()>;
 
+    // --- import tasks --------------------------------------------------------------------
+    /// Starts an import in one transaction: the source goes `Running` → `source_status`,
+    /// the destination `Running` → `dest_status` (`Conflict` naming the instance if either
+    /// is not Running), and the task row is inserted. Returns the new ImportId.
+    async fn begin_import(&self, task: &ImportTaskRow, source_status: &str, dest_status: &str) -> Result<i64>;
+    async fn get_import(&self, id: i64) -> Result<ImportTaskRow>;
+    /// Newest first.
+    async fn list_imports(&self, filter: &ImportFilter, page: Option<Page>) -> Result<Paged<ImportTaskRow>>;
+    /// Overwrites the mutable fields (status, phase, attempts, error, progress, result,
+    /// staging tag, started/finished times).
+    async fn update_import(&self, task: &ImportTaskRow) -> Result<()>;
+    /// Ends an import in one transaction: the task gets its final fields, and both
+    /// instances go back to `Running` from whatever transient state the import gave them.
+    async fn end_import(&self, task: &ImportTaskRow) -> Result<()>;
+    /// Tasks in `Pending`, `Running` or `Canceling`, oldest first.
+    async fn unfinished_imports(&self) -> Result<Vec<ImportTaskRow>>;
+
     // --- events --------------------------------------------------------------------------
     async fn append_event(&self, subject: &str, kind: &str, detail: &str) -> Result<()>;
     async fn list_events(&self, subject_prefix: &str, limit: u32) -> Result<Vec<Event>>;

@@ -178,3 +178,45 @@ pub struct Paged<T> {
     pub items: Vec<T>,
     pub total: u64,
 }
+
+/// An ImportDatabaseBetweenInstances task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportTaskRow {
+    /// `ImportId`; assigned by the store on insert (0 before).
+    pub id: i64,
+    pub account_uid: String,
+    pub source_id: String,
+    pub dest_id: String,
+    pub engine: String,
+    /// (source name, destination name) pairs.
+    pub db_names: Vec<(String, String)>,
+    /// `Pending`, `Running`, `Success`, `Failed`, `Canceling`, `Canceled`.
+    pub status: String,
+    /// What the copy is doing now (`Queued`, `Schema`, `Data`, `Verify`, `Publish`, ...).
+    pub phase: String,
+    pub attempts: i64,
+    pub error: String,
+    /// Latest progress snapshot (JSON), empty if none yet.
+    pub progress: String,
+    /// Final report (JSON), empty until the task ends.
+    pub result: String,
+    /// Names this task's staging databases, so recovery can find and drop them.
+    pub staging_tag: String,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Filters for listing import tasks; `None` means no filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportFilter {
+    pub account_uid: Option<String>,
+    /// Tasks where this instance is the source or the destination.
+    pub instance_id: Option<String>,
+    pub import_id: Option<i64>,
+    /// Created at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Created at or before.
+    pub to: Option<DateTime<Utc>>,
+}

@@ -34,6 +34,7 @@
 mod codec;
 mod events;
 mod identity;
+mod imports;
 mod instances;
 mod migrate;
 mod ram;
@@ -52,7 +53,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::{
-    AccessKey, AccessKeyStatus, Account, AccountNote, DatabaseNote, Event, InstanceFilter, InstanceRow, MetadataStore,
+    AccessKey, AccessKeyStatus, Account, AccountNote, DatabaseNote, Event, ImportFilter, ImportTaskRow, InstanceFilter, InstanceRow, MetadataStore,
     Page, Paged, Policy, PolicyAttachment, Principal, RamUser, Result, StoreError,
 };
 use codec::Ctx;
@@ -359,6 +360,35 @@ impl MetadataStore for SqliteStore {
     async fn delete_account_note(&self, instance_id: &str, account_name: &str) -> Result<()> {
         let (id, name) = (instance_id.to_owned(), account_name.to_owned());
         self.write(move |tx| instances::delete_account_note(tx, &id, &name)).await
+    }
+
+    async fn begin_import(&self, task: &ImportTaskRow, source_status: &str, dest_status: &str) -> Result<i64> {
+        let task = task.clone();
+        let (src, dst) = (source_status.to_owned(), dest_status.to_owned());
+        self.write(move |tx| imports::begin_import(tx, &task, &src, &dst)).await
+    }
+
+    async fn get_import(&self, id: i64) -> Result<ImportTaskRow> {
+        self.read(move |tx| imports::get_import(tx, id)).await
+    }
+
+    async fn list_imports(&self, filter: &ImportFilter, page: Option<Page>) -> Result<Paged<ImportTaskRow>> {
+        let filter = filter.clone();
+        self.read(move |tx| imports::list_imports(tx, &filter, page)).await
+    }
+
+    async fn update_import(&self, task: &ImportTaskRow) -> Result<()> {
+        let task = task.clone();
+        self.write(move |tx| imports::update_import(tx, &task)).await
+    }
+
+    async fn end_import(&self, task: &ImportTaskRow) -> Result<()> {
+        let task = task.clone();
+        self.write(move |tx| imports::end_import(tx, &task)).await
+    }
+
+    async fn unfinished_imports(&self) -> Result<Vec<ImportTaskRow>> {
+        self.read(imports::unfinished_imports).await
     }
 
     async fn append_event(&self, subject: &str, kind: &str, detail: &str) -> Result<()> {

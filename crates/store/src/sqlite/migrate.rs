@@ -18,8 +18,10 @@ pub(super) struct Migration {
 }
 
 /// Every schema version, oldest first; versions are 1, 2, 3... without gaps.
-pub(super) const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "initial", sql: include_str!("../../migrations/0001_initial.sql") }];
+pub(super) const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "initial", sql: include_str!("../../migrations/0001_initial.sql") },
+    Migration { version: 2, name: "imports", sql: include_str!("../../migrations/0002_imports.sql") },
+];
 
 /// Brings the database up to the last of `migrations`, applying only those it lacks.
 /// Refuses a database written by a newer openrds: this code would misread its schema.

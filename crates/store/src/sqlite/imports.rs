@@ -1,0 +1,182 @@
+//! Import tasks. Starting and ending a task change the two instances' states in the same
+//! transaction as the task row, so no crash can leave an instance `Migrating` without a
+//! task that explains it, nor a finished task with an instance still transient.
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::Value;
+use rusqlite::{params_from_iter, OptionalExtension, Row, Transaction};
+use serde_json::json;
+
+use super::codec::{conversion, get_ts, ts, Ctx};
+use super::events::record;
+use super::instances::transition_instance;
+use crate::{ImportFilter, ImportTaskRow, Page, Paged, Result, StoreError};
+
+fn opt_ts(r: &Row<'_>, column: &str) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    let text: Option<String> = r.get(column)?;
+    text.map(|t| DateTime::parse_from_rfc3339(&t).map(|t| t.with_timezone(&Utc)).map_err(|e| conversion(r, column, e)))
+        .transpose()
+}
+
+fn task_from(r: &Row<'_>) -> rusqlite::Result<ImportTaskRow> {
+    let names: String = r.get("db_names")?;
+    Ok(ImportTaskRow {
+        id: r.get("id")?,
+        account_uid: r.get("account_uid")?,
+        source_id: r.get("source_id")?,
+        dest_id: r.get("dest_id")?,
+        engine: r.get("engine")?,
+        db_names: serde_json::from_str(&names).map_err(|e| conversion(r, "db_names", e))?,
+        status: r.get("status")?,
+        phase: r.get("phase")?,
+        attempts: r.get("attempts")?,
+        error: r.get("error")?,
+        progress: r.get("progress")?,
+        result: r.get("result")?,
+        staging_tag: r.get("staging_tag")?,
+        created_at: get_ts(r, "created_at")?,
+        started_at: opt_ts(r, "started_at")?,
+        finished_at: opt_ts(r, "finished_at")?,
+        updated_at: get_ts(r, "updated_at")?,
+    })
+}
+
+fn subject(id: i64) -> String {
+    format!("import/{id}")
+}
+
+pub(super) fn begin_import(tx: &Transaction<'_>, t: &ImportTaskRow, source_status: &str, dest_status: &str) -> Result<i64> {
+    let running = ["Running".to_string()];
+    transition_instance(tx, &t.source_id, &running, source_status)?;
+    transition_instance(tx, &t.dest_id, &running, dest_status)?;
+    let names = serde_json::to_string(&t.db_names).map_err(|e| StoreError::Backend(format!("encode db names: {e}")))?;
+    tx.execute(
+        "INSERT INTO import_tasks (account_uid, source_id, dest_id, engine, db_names, status, phase, attempts, error,
+             progress, result, staging_tag, created_at, started_at, finished_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        rusqlite::params![
+            t.account_uid,
+            t.source_id,
+            t.dest_id,
+            t.engine,
+            names,
+            t.status,
+            t.phase,
+            t.attempts,
+            t.error,
+            t.progress,
+            t.result,
+            t.staging_tag,
+            ts(&t.created_at),
+            t.started_at.as_ref().map(ts),
+            t.finished_at.as_ref().map(ts),
+            ts(&t.updated_at),
+        ],
+    )
+    .ctx("insert an import task")?;
+    let id = tx.last_insert_rowid();
+    record(tx, &subject(id), "Created", &json!({"source": t.source_id, "dest": t.dest_id, "databases": t.db_names}))?;
+    Ok(id)
+}
+
+pub(super) fn get_import(tx: &Transaction<'_>, id: i64) -> Result<ImportTaskRow> {
+    tx.query_row("SELECT * FROM import_tasks WHERE id = ?1", [id], task_from)
+        .optional()
+        .ctx("read an import task")?
+        .ok_or_else(|| StoreError::NotFound(format!("import {id}")))
+}
+
+pub(super) fn list_imports(tx: &Transaction<'_>, f: &ImportFilter, page: Option<Page>) -> Result<Paged<ImportTaskRow>> {
+    let mut clauses = Vec::new();
+    let mut args: Vec<Value> = Vec::new();
+    if let Some(a) = &f.account_uid {
+        clauses.push("account_uid = ?");
+        args.push(Value::Text(a.clone()));
+    }
+    if let Some(i) = &f.instance_id {
+        clauses.push("(source_id = ? OR dest_id = ?)");
+        args.push(Value::Text(i.clone()));
+        args.push(Value::Text(i.clone()));
+    }
+    if let Some(id) = f.import_id {
+        clauses.push("id = ?");
+        args.push(Value::Integer(id));
+    }
+    if let Some(from) = &f.from {
+        clauses.push("created_at >= ?");
+        args.push(Value::Text(ts(from)));
+    }
+    if let Some(to) = &f.to {
+        clauses.push("created_at <= ?");
+        args.push(Value::Text(ts(to)));
+    }
+    let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+    let total: u64 = tx
+        .query_row(&format!("SELECT count(*) FROM import_tasks{filter}"), params_from_iter(args.iter()), |r| r.get(0))
+        .ctx("count import tasks")?;
+    let mut sql = format!("SELECT * FROM import_tasks{filter} ORDER BY created_at DESC, id DESC");
+    if let Some(p) = page {
+        let offset = i64::from(p.number.max(1) - 1).saturating_mul(i64::from(p.size));
+        sql.push_str(" LIMIT ? OFFSET ?");
+        args.push(Value::Integer(i64::from(p.size)));
+        args.push(Value::Integer(offset));
+    }
+    let mut stmt = tx.prepare(&sql).ctx("list import tasks")?;
+    let rows = stmt.query_map(params_from_iter(args.iter()), task_from).ctx("list import tasks")?;
+    let items = rows.collect::<rusqlite::Result<_>>().ctx("list import tasks")?;
+    Ok(Paged { items, total })
+}
+
+pub(super) fn update_import(tx: &Transaction<'_>, t: &ImportTaskRow) -> Result<()> {
+    let before = get_import(tx, t.id)?;
+    tx.execute(
+        "UPDATE import_tasks SET status = ?2, phase = ?3, attempts = ?4, error = ?5, progress = ?6, result = ?7,
+             staging_tag = ?8, started_at = ?9, finished_at = ?10, updated_at = ?11 WHERE id = ?1",
+        rusqlite::params![
+            t.id,
+            t.status,
+            t.phase,
+            t.attempts,
+            t.error,
+            t.progress,
+            t.result,
+            t.staging_tag,
+            t.started_at.as_ref().map(ts),
+            t.finished_at.as_ref().map(ts),
+            ts(&Utc::now()),
+        ],
+    )
+    .ctx("update an import task")?;
+    // Progress is rewritten often; only changes of status or phase are worth an event.
+    if before.status != t.status || before.phase != t.phase {
+        record(tx, &subject(t.id), "Updated", &json!({"status": t.status, "phase": t.phase, "attempts": t.attempts}))?;
+    }
+    Ok(())
+}
+
+pub(super) fn end_import(tx: &Transaction<'_>, t: &ImportTaskRow) -> Result<()> {
+    update_import(tx, t)?;
+    for id in [&t.source_id, &t.dest_id] {
+        // An instance deleted meanwhile (it cannot be, while transient) or already back to
+        // Running (a repeated end) is left as it is.
+        let current: Option<String> = tx
+            .query_row("SELECT status FROM instances WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .ctx("read an instance's status")?;
+        if let Some(status) = current {
+            if status != "Running" {
+                transition_instance(tx, id, &[status], "Running")?;
+            }
+        }
+    }
+    record(tx, &subject(t.id), "Ended", &json!({"status": t.status, "error": t.error}))?;
+    Ok(())
+}
+
+pub(super) fn unfinished_imports(tx: &Transaction<'_>) -> Result<Vec<ImportTaskRow>> {
+    let mut stmt = tx
+        .prepare("SELECT * FROM import_tasks WHERE status IN ('Pending', 'Running', 'Canceling') ORDER BY id")
+        .ctx("list unfinished import tasks")?;
+    let rows = stmt.query_map([], task_from).ctx("list unfinished import tasks")?;
+    rows.collect::<rusqlite::Result<_>>().ctx("list unfinished import tasks")
+}

@@ -1,0 +1,89 @@
+//! Import tasks move instance states in the same transaction as their rows.
+
+use chrono::Utc;
+use store::*;
+
+fn instance(id: &str, account: &str) -> InstanceRow {
+    let now = Utc::now();
+    InstanceRow {
+        id: id.into(),
+        account_uid: account.into(),
+        region_id: "cn-hangzhou".into(),
+        zone_id: "cn-hangzhou-h".into(),
+        engine: "PostgreSQL".into(),
+        engine_version: "15.0".into(),
+        class_code: "pg.x4.large.2c".into(),
+        storage_gb: 20,
+        storage_type: "local_ssd".into(),
+        status: "Running".into(),
+        description: String::new(),
+        pay_type: "Postpaid".into(),
+        category: "Basic".into(),
+        net_type: "Intranet".into(),
+        network_type: "VPC".into(),
+        security_ip_list: "127.0.0.1".into(),
+        host: "127.0.0.1".into(),
+        port: 1,
+        data_dir: "/x".into(),
+        tags: vec![],
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn task(src: &str, dst: &str) -> ImportTaskRow {
+    let now = Utc::now();
+    ImportTaskRow {
+        id: 0,
+        account_uid: "1".into(),
+        source_id: src.into(),
+        dest_id: dst.into(),
+        engine: "PostgreSQL".into(),
+        db_names: vec![("a".into(), "b".into())],
+        status: "Pending".into(),
+        phase: "Queued".into(),
+        attempts: 0,
+        error: String::new(),
+        progress: String::new(),
+        result: String::new(),
+        staging_tag: "t1".into(),
+        created_at: now,
+        started_at: None,
+        finished_at: None,
+        updated_at: now,
+    }
+}
+
+#[tokio::test]
+async fn begin_and_end_move_both_instances_atomically() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    s.create_account(&Account { uid: "1".into(), name: "a".into(), created_at: Utc::now() }).await.unwrap();
+    for id in ["src", "dst", "other"] {
+        s.insert_instance(&instance(id, "1")).await.unwrap();
+    }
+    let id = s.begin_import(&task("src", "dst"), "Migrating", "Importing").await.unwrap();
+    assert!(id > 0);
+    assert_eq!(s.get_instance("src").await.unwrap().status, "Migrating");
+    assert_eq!(s.get_instance("dst").await.unwrap().status, "Importing");
+
+    // A second import touching a busy instance is refused and changes nothing.
+    let err = s.begin_import(&task("other", "dst"), "Migrating", "Importing").await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    assert_eq!(s.get_instance("other").await.unwrap().status, "Running", "rolled back");
+    assert_eq!(s.list_imports(&ImportFilter::default(), None).await.unwrap().total, 1);
+
+    assert_eq!(s.unfinished_imports().await.unwrap().len(), 1);
+    let mut t = s.get_import(id).await.unwrap();
+    t.status = "Success".into();
+    t.finished_at = Some(Utc::now());
+    s.end_import(&t).await.unwrap();
+    assert_eq!(s.get_instance("src").await.unwrap().status, "Running");
+    assert_eq!(s.get_instance("dst").await.unwrap().status, "Running");
+    assert!(s.unfinished_imports().await.unwrap().is_empty());
+
+    let by_src = s.list_imports(&ImportFilter { instance_id: Some("src".into()), ..Default::default() }, None).await.unwrap();
+    let by_dst = s.list_imports(&ImportFilter { instance_id: Some("dst".into()), ..Default::default() }, None).await.unwrap();
+    assert_eq!((by_src.total, by_dst.total), (1, 1), "either instance finds its tasks");
+    assert_eq!(by_src.items[0].db_names, vec![("a".to_string(), "b".to_string())]);
+    assert!(matches!(s.get_import(999).await, Err(StoreError::NotFound(_))));
+}

@@ -43,6 +43,25 @@ pub enum ControlError {
     PasswordMalformed(String),
     #[error("{0}")]
     PrivilegeInvalid(String),
+    // --- imports -------------------------------------------------------------------------
+    #[error("{0}")]
+    DbInfoMalformed(String),
+    /// Engines differ, the engine cannot import, or the destination is older.
+    #[error("{0}")]
+    EngineTypeNotSupported(String),
+    /// An instance class outside the dedicated and dedicated-host families.
+    #[error("{0}")]
+    IncorrectInstanceType(String),
+    /// An instance not Running, or already in an import.
+    #[error("{0}")]
+    IncorrectInstanceState(String),
+    #[error("{0}")]
+    DbSizeExceeded(String),
+    #[error("{0}")]
+    ImportNotFound(String),
+    /// CancelImport on a task that has ended.
+    #[error("{0}")]
+    ImportState(String),
     /// RAM refused the call.
     #[error("User not authorized to operate on the specified resource: action {action} on {resource} is not allowed by the policies of {principal}.")]
     Forbidden { action: String, resource: String, principal: String },

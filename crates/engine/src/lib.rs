@@ -184,6 +184,13 @@ pub trait Engine: Send + Sync + 'static {
     /// Bytes the server uses for data (all databases, as the engine measures them).
     async fn disk_used(&self, spec: &InstanceSpec) -> Result<u64, EngineError>;
 
+    /// Objects a user made in database `db` (tables, views, sequences, functions, types,
+    /// schemas other than the default one). Zero means the database is empty.
+    async fn user_object_count(&self, spec: &InstanceSpec, db: &str) -> Result<u64, EngineError>;
+
+    /// Directory of the engine's client tools (`pg_dump`, `pg_restore`, ...).
+    fn tool_dir(&self) -> PathBuf;
+
     /// The internal administrator's connection (credentials kept under `spec.dir`).
     fn admin(&self, spec: &InstanceSpec) -> Result<AdminConnection, EngineError>;
 

@@ -243,7 +243,7 @@ async fn ram_policies_allow_and_deny_and_accounts_are_isolated() {
     alice.ram().call("CreateUser", &[("UserName", "mallory")]).await.err(403, "Forbidden.RAM");
 
     // Another account's instance does not exist for the caller.
-    let (_, other) = control::identity::create_tenant(&*store::SqliteStore::open(&server.dir.path().join("metadata.db")).unwrap(), "other")
+    let (_, other) = control::identity::create_tenant(&store::SqliteStore::open(&server.dir.path().join("metadata.db")).unwrap(), "other")
         .await
         .unwrap();
     let other = root.with_key(&other.access_key_id, &other.access_key_secret);

@@ -20,11 +20,13 @@ pub struct TestServer {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// Ports for engines: each test binary gets its own block so parallel test binaries do
-/// not race for the same ports.
+/// Ports for engines: each server of each test binary gets its own block, so servers
+/// running in parallel never race for the same port.
 fn port_range() -> (u16, u16) {
-    let base = 20000 + (std::process::id() % 400) as u16 * 20;
-    (base, base + 19)
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let base = 20000 + ((std::process::id() % 50) as u16 * 16 + n % 16) * 10;
+    (base, base + 9)
 }
 
 pub async fn start_server() -> TestServer {

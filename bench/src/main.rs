@@ -1,0 +1,212 @@
+//! openrds benchmarks. Each prints a Markdown table row set for bench/RESULTS.md.
+//!
+//! - `api`: signed DescribeDBInstances (V3) over loopback against a server holding 100
+//!   instances' metadata: throughput and p50/p99 latency at concurrency 1 and 32.
+//! - `create`: time from CreateDBInstance to `Running` for real PostgreSQL instances.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use control::{ControlConfig, ControlPlane};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Signed DescribeDBInstances throughput and latency.
+    Api {
+        #[arg(long, default_value_t = 100)]
+        instances: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// CreateDBInstance → Running, repeated.
+    Create {
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
+}
+
+const KEY: &str = "LTAIbench000000000000000";
+const SECRET: &str = "bench-secret-0123456789";
+
+struct Bench {
+    plane: Arc<ControlPlane>,
+    host: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn start() -> anyhow::Result<Bench> {
+    let dir = tempfile::tempdir()?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711))?;
+    let mut config = ControlConfig::new(dir.path().join("data"));
+    config.root_key = Some((KEY.into(), SECRET.into()));
+    config.port_range = (26000, 26099);
+    let store = Arc::new(store::SqliteStore::open(&dir.path().join("metadata.db"))?);
+    let pg = engine::postgres::PostgresConfig::detect().context("PostgreSQL binaries")?;
+    let plane = ControlPlane::start(config, store, vec![Arc::new(engine::postgres::PostgresEngine::new(pg))]).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let host = listener.local_addr()?.to_string();
+    let p = plane.clone();
+    tokio::spawn(async move { server::serve(listener, p, server::ServerConfig::default(), std::future::pending()).await });
+    Ok(Bench { plane, host, _dir: dir })
+}
+
+async fn call(client: &reqwest::Client, host: &str, action: &str, params: &[(&str, &str)]) -> anyhow::Result<serde_json::Value> {
+    let params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let signed = wire::client::sign_v3(host, action, wire::RDS_VERSION, &params, KEY, SECRET, chrono::Utc::now(), &nonce);
+    let mut req = client.post(format!("http://{host}/?{}", signed.query)).body(signed.body);
+    for (k, v) in &signed.headers {
+        if k != "host" {
+            req = req.header(k, v);
+        }
+    }
+    let resp = req.send().await?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await?;
+    anyhow::ensure!(status.is_success(), "{action}: {body}");
+    Ok(body)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx]
+}
+
+async fn api(instances: usize, seconds: u64) -> anyhow::Result<()> {
+    let bench = start().await?;
+    let account = bench.plane.root_account().uid.clone();
+    // Metadata only: DescribeDBInstances reads rows, not engines.
+    let store = store::SqliteStore::open(&bench._dir.path().join("metadata.db"))?;
+    use store::MetadataStore;
+    for i in 0..instances {
+        let now = chrono::Utc::now();
+        store
+            .insert_instance(&store::InstanceRow {
+                id: format!("pgm-bench{i:015}"),
+                account_uid: account.clone(),
+                region_id: "cn-hangzhou".into(),
+                zone_id: "cn-hangzhou-h".into(),
+                engine: "PostgreSQL".into(),
+                engine_version: "15.0".into(),
+                class_code: "pg.x4.large.2c".into(),
+                storage_gb: 20,
+                storage_type: "local_ssd".into(),
+                status: "Stopped".into(),
+                description: format!("bench {i}"),
+                pay_type: "Postpaid".into(),
+                category: "Basic".into(),
+                net_type: "Intranet".into(),
+                network_type: "VPC".into(),
+                security_ip_list: "127.0.0.1".into(),
+                host: "127.0.0.1".into(),
+                port: 0,
+                data_dir: "/nonexistent".into(),
+                tags: vec![],
+                created_at: now,
+                updated_at: now,
+            })
+            .await?;
+    }
+    println!("| concurrency | requests | throughput (req/s) | p50 (ms) | p99 (ms) |");
+    println!("|---|---|---|---|---|");
+    for concurrency in [1usize, 32] {
+        let client = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        let started = Instant::now();
+        let mut workers = Vec::new();
+        for _ in 0..concurrency {
+            let client = client.clone();
+            let host = bench.host.clone();
+            workers.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    let body = call(&client, &host, "DescribeDBInstances", &[("RegionId", "cn-hangzhou"), ("PageSize", "100")]).await?;
+                    anyhow::ensure!(body["TotalRecordCount"].as_u64() == Some(instances as u64), "wrong count");
+                    lat.push(t.elapsed());
+                }
+                Ok::<_, anyhow::Error>(lat)
+            }));
+        }
+        let mut all = Vec::new();
+        for w in workers {
+            all.extend(w.await??);
+        }
+        let elapsed = started.elapsed();
+        all.sort();
+        println!(
+            "| {concurrency} | {} | {:.0} | {:.2} | {:.2} |",
+            all.len(),
+            all.len() as f64 / elapsed.as_secs_f64(),
+            percentile(&all, 0.5).as_secs_f64() * 1e3,
+            percentile(&all, 0.99).as_secs_f64() * 1e3
+        );
+    }
+    Ok(())
+}
+
+async fn create(rounds: usize) -> anyhow::Result<()> {
+    let bench = start().await?;
+    let client = reqwest::Client::new();
+    let mut times = Vec::new();
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let body = call(
+            &client,
+            &bench.host,
+            "CreateDBInstance",
+            &[
+                ("RegionId", "cn-hangzhou"),
+                ("Engine", "PostgreSQL"),
+                ("EngineVersion", "15.0"),
+                ("DBInstanceClass", "pg.x4.large.2c"),
+                ("DBInstanceStorage", "20"),
+            ],
+        )
+        .await?;
+        let id = body["DBInstanceId"].as_str().context("id")?.to_string();
+        loop {
+            let body = call(&client, &bench.host, "DescribeDBInstanceAttribute", &[("DBInstanceId", &id)]).await?;
+            if body["Items"]["DBInstanceAttribute"][0]["DBInstanceStatus"] == "Running" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        times.push(t.elapsed());
+        call(&client, &bench.host, "DeleteDBInstance", &[("DBInstanceId", &id)]).await?;
+        while call(&client, &bench.host, "DescribeDBInstanceAttribute", &[("DBInstanceId", &id)]).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let mut sorted = times.clone();
+    sorted.sort();
+    println!("| rounds | median (s) | min (s) | max (s) |");
+    println!("|---|---|---|---|");
+    println!(
+        "| {rounds} | {:.2} | {:.2} | {:.2} |",
+        percentile(&sorted, 0.5).as_secs_f64(),
+        sorted[0].as_secs_f64(),
+        sorted[sorted.len() - 1].as_secs_f64()
+    );
+    bench.plane.shutdown(Duration::from_secs(20)).await;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Api { instances, seconds } => api(instances, seconds).await,
+        Command::Create { rounds } => create(rounds).await,
+    }
+}

@@ -1,0 +1,177 @@
+//! `openrds demo`: the main job on a fresh machine. It starts a real server on a temporary
+//! data directory, then acts only through the signed API as a user would: two PostgreSQL
+//! instances, a database with accounts and data on the first, the same on the second,
+//! and a check of what each account may do. Everything it made is deleted at the end.
+
+use anyhow::{bail, Context};
+use control::{ControlConfig, ControlPlane};
+use serde_json::Value;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+struct Api {
+    host: String,
+    key_id: String,
+    secret: String,
+}
+
+impl Api {
+    async fn call(&self, action: &str, params: &[(&str, &str)]) -> anyhow::Result<Value> {
+        let params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let signed = wire::client::sign_v3(&self.host, action, wire::RDS_VERSION, &params, &self.key_id, &self.secret, chrono::Utc::now(), &nonce);
+        let mut req = reqwest::Client::new().post(format!("http://{}/?{}", self.host, signed.query)).body(signed.body);
+        for (k, v) in &signed.headers {
+            if k != "host" {
+                req = req.header(k, v);
+            }
+        }
+        let resp = req.send().await.with_context(|| format!("call {action}"))?;
+        let status = resp.status();
+        let body: Value = serde_json::from_str(&resp.text().await?)?;
+        if !status.is_success() {
+            bail!("{action} failed: {} {}", body["Code"], body["Message"]);
+        }
+        Ok(body)
+    }
+
+    async fn wait_running(&self, id: &str) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let body = self.call("DescribeDBInstanceAttribute", &[("DBInstanceId", id)]).await?;
+            if body["Items"]["DBInstanceAttribute"][0]["DBInstanceStatus"] == "Running" {
+                return Ok(());
+            }
+            anyhow::ensure!(Instant::now() < deadline, "instance {id} did not reach Running");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    async fn create_instance(&self, description: &str) -> anyhow::Result<String> {
+        let body = self
+            .call(
+                "CreateDBInstance",
+                &[
+                    ("RegionId", "cn-hangzhou"),
+                    ("Engine", "PostgreSQL"),
+                    ("EngineVersion", "15.0"),
+                    ("DBInstanceClass", "pg.x4.large.2c"),
+                    ("DBInstanceStorage", "20"),
+                    ("DBInstanceNetType", "Intranet"),
+                    ("PayType", "Postpaid"),
+                    ("SecurityIPList", "127.0.0.1"),
+                    ("DBInstanceDescription", description),
+                ],
+            )
+            .await?;
+        Ok(body["DBInstanceId"].as_str().context("DBInstanceId in the response")?.to_string())
+    }
+
+    async fn address(&self, id: &str) -> anyhow::Result<(String, u16)> {
+        let body = self.call("DescribeDBInstanceNetInfo", &[("DBInstanceId", id)]).await?;
+        let info = &body["DBInstanceNetInfos"]["DBInstanceNetInfo"][0];
+        Ok((info["IPAddress"].as_str().unwrap_or("127.0.0.1").to_string(), info["Port"].as_str().unwrap_or("0").parse()?))
+    }
+}
+
+async fn connect(addr: &(String, u16), user: &str, password: &str, db: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, conn) = tokio_postgres::Config::new()
+        .host(&addr.0)
+        .port(addr.1)
+        .user(user)
+        .password(password)
+        .dbname(db)
+        .connect(tokio_postgres::NoTls)
+        .await
+        .with_context(|| format!("connect to {}:{} as {user}", addr.0, addr.1))?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+pub async fn run() -> anyhow::Result<ExitCode> {
+    let dir = tempfile::tempdir()?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711))?;
+    let mut config = ControlConfig::new(dir.path().join("data"));
+    config.root_key = Some(("LTAIdemo0000000000000000".into(), uuid::Uuid::new_v4().simple().to_string()));
+    let (key_id, secret) = config.root_key.clone().unwrap_or_default();
+    let store = Arc::new(store::SqliteStore::open(&dir.path().join("metadata.db"))?);
+    let plane = ControlPlane::start(config, store, crate::serve::engines()).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let host = listener.local_addr()?.to_string();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(server::serve(listener, plane.clone(), server::ServerConfig::default(), async {
+        let _ = stop_rx.await;
+    }));
+    println!("openrds demo: API at http://{host}, data in {}", dir.path().display());
+    let api = Api { host, key_id, secret };
+
+    let result = scenario(&api).await;
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    plane.shutdown(Duration::from_secs(20)).await;
+    match result {
+        Ok(()) => {
+            println!("demo: OK");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            println!("demo: FAILED: {e:#}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn scenario(api: &Api) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let (a, b) = tokio::try_join!(api.create_instance("demo source"), api.create_instance("demo destination"))?;
+    tokio::try_join!(api.wait_running(&a), api.wait_running(&b))?;
+    println!("1. two PostgreSQL instances Running in {:.1}s: {a}, {b}", started.elapsed().as_secs_f64());
+    let mut created = vec![a.clone(), b.clone()];
+
+    let outcome = async {
+        for id in [&a, &b] {
+            api.call("CreateAccount", &[("DBInstanceId", id), ("AccountName", "app_owner"), ("AccountPassword", "Demo_pass1")]).await?;
+            api.call("CreateAccount", &[("DBInstanceId", id), ("AccountName", "reporter"), ("AccountPassword", "Demo_pass2")]).await?;
+            api.call(
+                "CreateDatabase",
+                &[("DBInstanceId", id), ("DBName", "shop"), ("CharacterSetName", "UTF8"), ("AccountName", "app_owner"), ("AccountPrivilege", "DBOwner")],
+            )
+            .await?;
+            api.call("GrantAccountPrivilege", &[("DBInstanceId", id), ("AccountName", "reporter"), ("DBName", "shop"), ("AccountPrivilege", "ReadOnly")])
+                .await?;
+        }
+        println!("2. database shop (owner app_owner, read-only reporter) on both");
+
+        let addr = api.address(&a).await?;
+        let owner = connect(&addr, "app_owner", "Demo_pass1", "shop").await?;
+        owner
+            .batch_execute(
+                "CREATE TABLE orders (id bigint PRIMARY KEY, customer text NOT NULL, total numeric(12,2), placed timestamptz DEFAULT now());
+                 INSERT INTO orders SELECT g, 'customer ' || g, g * 1.5, now() FROM generate_series(1, 10000) g;",
+            )
+            .await?;
+        let reporter = connect(&addr, "reporter", "Demo_pass2", "shop").await?;
+        let n: i64 = reporter.query_one("SELECT count(*) FROM orders", &[]).await?.get(0);
+        let refused = reporter.batch_execute("DELETE FROM orders").await.is_err();
+        println!("3. {n} orders loaded on {a}; reporter reads them and its DELETE is refused: {refused}");
+        anyhow::ensure!(n == 10000 && refused, "privileges do not hold");
+
+        let dbs = api.call("DescribeDatabases", &[("DBInstanceId", &a)]).await?;
+        let attr = api.call("DescribeDBInstanceAttribute", &[("DBInstanceId", &a)]).await?;
+        println!(
+            "4. DescribeDatabases: {} database(s); DBInstanceDiskUsed {} bytes",
+            dbs["Databases"]["Database"].as_array().map(|d| d.len()).unwrap_or(0),
+            attr["Items"]["DBInstanceAttribute"][0]["DBInstanceDiskUsed"]
+        );
+        Ok::<(), anyhow::Error>(())
+    }
+    .await;
+
+    for id in created.drain(..) {
+        api.call("DeleteDBInstance", &[("DBInstanceId", &id)]).await?;
+    }
+    println!("5. both instances deleted");
+    outcome
+}

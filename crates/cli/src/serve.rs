@@ -48,9 +48,13 @@ fn parse_regions(s: &str) -> anyhow::Result<Vec<control::Region>> {
     let mut out = Vec::new();
     for item in s.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let (id, zones) = item.split_once(':').with_context(|| format!("region {item:?} must be region:zone"))?;
+        let local_name = match id {
+            "cn-hangzhou" => "China (Hangzhou)".to_string(),
+            other => other.to_string(),
+        };
         out.push(control::Region {
             id: id.to_string(),
-            local_name: id.to_string(),
+            local_name,
             zones: zones.split('+').map(String::from).collect(),
         });
     }

@@ -59,6 +59,14 @@ impl ControlConfig {
         self.regions.iter().find(|r| r.id == id)
     }
 
+    /// Engine tools run from `/` as another user, so a relative data directory would point
+    /// elsewhere for them: make it absolute once, at start.
+    pub(crate) fn absolutize(&mut self) -> Result<()> {
+        self.data_dir = std::path::absolute(&self.data_dir)
+            .map_err(|e| ControlError::Internal(format!("resolve {}: {e}", self.data_dir.display())))?;
+        Ok(())
+    }
+
     /// Creates the data directory tree. The engines' system users must be able to pass
     /// through it to their own directories, so it is made traversable (0711), never
     /// listable or readable.
@@ -76,4 +84,19 @@ pub(crate) fn set_mode(path: &Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| ControlError::Internal(format!("chmod {}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Regression: `serve --data-dir ./openrds-data` made initdb look for its files
+    // relative to `/`, so every CreateDBInstance failed.
+    #[test]
+    fn a_relative_data_dir_becomes_absolute() {
+        let mut c = ControlConfig::new("./openrds-data");
+        c.absolutize().unwrap();
+        assert!(c.data_dir.is_absolute());
+        assert!(c.instances_dir().is_absolute());
+    }
 }

@@ -57,6 +57,8 @@ impl ControlPlane {
         store: Arc<dyn MetadataStore>,
         engines: Vec<Arc<dyn Engine>>,
     ) -> Result<Arc<ControlPlane>> {
+        let mut config = config;
+        config.absolutize()?;
         config.prepare_dirs()?;
         let root = identity::bootstrap_root(store.as_ref(), &config).await?;
         let engines = engines.into_iter().map(|e| (e.kind(), e)).collect();

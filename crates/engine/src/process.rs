@@ -1,14 +1,23 @@
 //! Child processes: engine tools run as the engine's system user (initdb and the servers
 //! refuse root), in their own process group so a terminal's Ctrl-C aimed at openrds does
 //! not reach the engines, which must outlive it.
+//!
+//! Servers are found again through their pid files, so these helpers also decide whether
+//! a recorded pid is still *that* server: after a host reboot or a crash the number may
+//! belong to an unrelated process, and signalling it would be a serious mistake.
 
 use crate::{EngineError, ErrorKind};
+use std::collections::VecDeque;
+use std::ffi::OsStr;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tracing::Instrument;
 
 /// A system user to run engines as.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RunAs {
     pub uid: u32,
     pub gid: u32,
@@ -17,7 +26,11 @@ pub(crate) struct RunAs {
 pub(crate) fn lookup_user(name: &str) -> Result<RunAs, EngineError> {
     match nix::unistd::User::from_name(name) {
         Ok(Some(u)) => Ok(RunAs { uid: u.uid.as_raw(), gid: u.gid.as_raw() }),
-        _ => Err(EngineError::new(ErrorKind::HostSetup, format!("the system user {name} does not exist on this host"))),
+        Ok(None) => Err(EngineError::new(
+            ErrorKind::HostSetup,
+            format!("the system user {name} does not exist on this host; install the engine's server package, which creates it"),
+        )),
+        Err(e) => Err(EngineError::new(ErrorKind::HostSetup, format!("cannot look up the system user {name}: {e}"))),
     }
 }
 
@@ -30,35 +43,182 @@ pub(crate) fn chown(path: &Path, run_as: Option<RunAs>) -> Result<(), EngineErro
     Ok(())
 }
 
-/// Runs a tool to completion; its output goes to the debug log, and its last lines into
-/// the error when it fails.
-pub(crate) async fn run(program: &Path, args: &[&str], run_as: Option<RunAs>, what: &str) -> Result<String, EngineError> {
+/// How many of a tool's last output lines an error message carries.
+const KEPT_LINES: usize = 12;
+
+/// Runs a tool to completion. Its output is relayed line by line to the debug log (in
+/// the caller's span) as it comes, and its last lines go into the error when it fails.
+/// A tool that cannot be started is `HostSetup`; one that fails is `Unavailable`, which
+/// callers re-kind when they know better.
+pub(crate) async fn run<I, S>(program: &Path, args: I, run_as: Option<RunAs>, what: &str) -> Result<(), EngineError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     let mut cmd = std::process::Command::new(program);
     cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
     // Client variables of the caller's environment must not steer the engine's tools.
-    for var in ["PGPASSWORD", "PGUSER", "PGHOST", "PGPORT", "PGDATABASE", "PGDATA"] {
+    for var in ["PGPASSWORD", "PGPASSFILE", "PGUSER", "PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGDATA", "PGOPTIONS"] {
         cmd.env_remove(var);
     }
     if let Some(u) = run_as {
+        // The caller's working directory may be closed to the engine user.
         cmd.uid(u.uid).gid(u.gid).current_dir("/");
     }
-    let mut cmd = tokio::process::Command::from(cmd);
-    let out = cmd
-        .output()
-        .await
+    let tool = program.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut child = tokio::process::Command::from(cmd)
+        .spawn()
         .map_err(|e| EngineError::new(ErrorKind::HostSetup, format!("{what}: cannot run {}: {e}", program.display())))?;
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    for line in text.lines() {
-        tracing::debug!(tool = %program.display(), "{line}");
+    let mut readers = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        readers.push(tokio::spawn(relay(out, tool.clone()).in_current_span()));
     }
-    if out.status.success() {
-        Ok(text)
+    if let Some(err) = child.stderr.take() {
+        readers.push(tokio::spawn(relay(err, tool.clone()).in_current_span()));
+    }
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| EngineError::new(ErrorKind::Internal, format!("{what}: waiting for {tool}: {e}")))?;
+    let mut lines = Vec::new();
+    for reader in readers {
+        // A grandchild that kept the pipe open must not hold us once the tool is done.
+        let abort = reader.abort_handle();
+        match tokio::time::timeout(Duration::from_secs(5), reader).await {
+            Ok(Ok(kept)) => lines.extend(kept),
+            Ok(Err(_)) => {}
+            Err(_) => abort.abort(),
+        }
+    }
+    if status.success() {
+        Ok(())
     } else {
-        Err(EngineError::new(ErrorKind::Unavailable, format!("{what} failed ({}): {}", out.status, tail(&text, 8))))
+        Err(EngineError::new(ErrorKind::Unavailable, format!("{what} failed ({status}): {}", lines.join(" | "))))
     }
 }
 
+async fn relay(stream: impl AsyncRead + Unpin, tool: String) -> VecDeque<String> {
+    let mut kept = VecDeque::with_capacity(KEPT_LINES);
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if line.trim().is_empty() {
+            continue;
+        }
+        tracing::debug!(tool = %tool, "{line}");
+        if kept.len() == KEPT_LINES {
+            kept.pop_front();
+        }
+        kept.push_back(line);
+    }
+    kept
+}
+
+/// The last `lines` non-empty lines of `text`, joined on one line for an error message.
 pub(crate) fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     all[all.len().saturating_sub(lines)..].join(" | ")
+}
+
+/// What `/proc/<pid>/stat` says of a process: its state letter and process group.
+struct ProcStat {
+    state: char,
+    pgrp: i32,
+}
+
+fn proc_stat(pid: i32) -> std::io::Result<ProcStat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name is in parentheses and may itself contain spaces or parentheses.
+    let rest = text.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let mut fields = rest.split_whitespace();
+    let state = fields.next().and_then(|s| s.chars().next()).unwrap_or('?');
+    let pgrp = fields.nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    Ok(ProcStat { state, pgrp })
+}
+
+/// Whether `pid` is a live server process whose working directory is `data_dir` (servers
+/// chdir to their data directory). A zombie counts as gone: nothing reaps orphans
+/// promptly in some containers. Where `/proc` tells nothing, existence is all we check.
+pub(crate) fn server_alive(pid: i32, data_dir: &Path, names: &[&str]) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    match proc_stat(pid) {
+        Ok(stat) if matches!(stat.state, 'Z' | 'X' | 'x') => return false,
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return false,
+        Err(_) => {
+            return matches!(
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+                Ok(()) | Err(nix::errno::Errno::EPERM)
+            )
+        }
+    }
+    if let Ok(comm) = std::fs::read_to_string(format!("/proc/{pid}/comm")) {
+        if !names.contains(&comm.trim()) {
+            return false;
+        }
+    }
+    // Unreadable when the process belongs to another user and we are not root; then the
+    // name check above is all we have.
+    if let (Ok(cwd), Ok(dir)) = (std::fs::read_link(format!("/proc/{pid}/cwd")), data_dir.canonicalize()) {
+        if cwd != dir {
+            return false;
+        }
+    }
+    true
+}
+
+/// Kills a server and, when it leads its own process group (servers started by pg_ctl
+/// do), every process of that group, so no backend outlives it.
+pub(crate) fn kill_server(pid: i32) {
+    use nix::sys::signal::{kill, killpg, Signal};
+    use nix::unistd::Pid;
+    let leads_group = proc_stat(pid).map(|s| s.pgrp == pid).unwrap_or(false);
+    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    if leads_group {
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+}
+
+/// Whether any process other than a zombie is still in process group `pgrp`.
+pub(crate) fn group_alive(pgrp: i32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| proc_stat(pid).ok())
+        .any(|s| s.pgrp == pgrp && !matches!(s.state, 'Z' | 'X' | 'x'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_keeps_the_last_non_empty_lines() {
+        assert_eq!(tail("a\n\nb\nc\n\n", 2), "b | c");
+        assert_eq!(tail("", 3), "");
+    }
+
+    #[test]
+    fn our_own_process_is_alive_only_under_its_own_name_and_directory() {
+        let me = std::process::id() as i32;
+        let cwd = std::env::current_dir().unwrap();
+        let comm = std::fs::read_to_string(format!("/proc/{me}/comm")).unwrap();
+        assert!(server_alive(me, &cwd, &[comm.trim()]));
+        assert!(!server_alive(me, &cwd, &["postgres"]), "another program's pid is not a server");
+        assert!(!server_alive(me, Path::new("/"), &[comm.trim()]), "a server of another directory is not ours");
+        assert!(!server_alive(0, &cwd, &[comm.trim()]));
+    }
+
+    #[tokio::test]
+    async fn a_failing_tool_reports_its_last_lines() {
+        let err = run(Path::new("/bin/sh"), ["-c", "echo first; echo second >&2; exit 3"], None, "try the shell").await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Unavailable);
+        assert!(err.message.contains("try the shell failed") && err.message.contains("first") && err.message.contains("second"), "{}", err.message);
+        let err = run(Path::new("/nonexistent/tool"), ["x"], None, "run a missing tool").await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::HostSetup);
+        run(Path::new("/bin/true"), Vec::<&str>::new(), None, "run true").await.unwrap();
+    }
 }

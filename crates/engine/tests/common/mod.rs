@@ -6,7 +6,7 @@
 use engine::postgres::{PostgresConfig, PostgresEngine};
 use engine::{Engine, InstanceSpec, ServerSettings};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tokio_postgres::{Client, NoTls};
 
 /// The host's binaries. Tests fail, never skip, on a host without them.
@@ -122,13 +122,10 @@ pub fn processes_in(data: &Path) -> Vec<i32> {
 }
 
 fn kill_leftovers(dir: &Path) {
-    if let Some(pid) = recorded_pid(dir) {
+    // Only a server of this test: the pid may be stale and reused by then.
+    if let Some(pid) = recorded_pid(dir).filter(|pid| processes_in(&dir.join("data")).contains(pid)) {
         let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
     }
     let _ = std::fs::remove_dir_all(dir);
-}
-
-pub fn path_of(spec: &InstanceSpec, rel: &str) -> PathBuf {
-    spec.dir.join(rel)
 }

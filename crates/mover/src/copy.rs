@@ -1,0 +1,742 @@
+//! The copy itself: the steps of [`copy_databases`] in order, the one worker pool over
+//! all tables of all databases, and the cleanup that makes any failure or cancel leave
+//! the destination as it was.
+//!
+//! Cancellation works by dropping: everything up to publication runs inside one future
+//! raced against the token; dropping it drops the worker pool (its tasks are aborted),
+//! every client (an unfinished COPY IN is then rolled back by the server) and every tool
+//! (its process group is killed). The cleanup then drops the staging databases, ending
+//! whatever session is still in them. Publication itself is one short transaction and is
+//! not raced: once it starts, the copy succeeds or fails on its own terms.
+
+use crate::conn::{literal, Endpoint, DEST_SETTINGS};
+use crate::data::{self, Checksum, LoSummary};
+use crate::error::{MoveError, Result, Side};
+use crate::plan::{self, DbPlan};
+use crate::postdata::{self, EarlyIndex, TocEntry};
+use crate::progress::{DbCounter, Phase, Progress, TableCounter, TableState};
+use crate::report::{CopyReport, DatabaseReport, LargeObjectReport, SequenceReport, TableReport};
+use crate::staging::{self, staging_name, Publication};
+use crate::tools::Tools;
+use crate::CopyOptions;
+use futures_util::future::try_join_all;
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
+use tokio_postgres::Client;
+use tokio_util::sync::CancellationToken;
+
+/// Upper bound on the ranges one table is split into, whatever `split_bytes` says
+/// (a tiny threshold once planned thousands of COPYs for one table in pgcopydb).
+const MAX_PARTS: u64 = 64;
+
+/// Copies each source database of `names` (source name, destination name) from `source`
+/// to `dest`, and publishes them all under their destination names once every one is
+/// complete and verified.
+///
+/// Each destination database must not exist, or exist without user objects (it is then
+/// replaced). `progress` is updated throughout; `cancel` stops the copy at any point
+/// before publication. On any error the staging databases and roles the copy created
+/// are dropped before returning; if even that fails (destination gone), call
+/// [`crate::drop_staging`] with the same tag later.
+pub async fn copy_databases(
+    source: &Endpoint,
+    dest: &Endpoint,
+    names: &[(String, String)],
+    opts: &CopyOptions,
+    progress: Arc<Progress>,
+    cancel: CancellationToken,
+) -> Result<CopyReport, MoveError> {
+    validate(names, opts)?;
+    let started = Instant::now();
+    let ctx = Ctx {
+        source: source.clone(),
+        dest: dest.clone(),
+        tools: Arc::new(Tools::new(&opts.pg_bin_dir)),
+        jobs: opts.jobs.max(1),
+        split_bytes: opts.split_bytes.max(1),
+        tag: opts.staging_tag.clone(),
+        hooks: Hooks::new(opts, &cancel),
+    };
+    tracing::info!(databases = names.len(), tag = %ctx.tag, "copy starts");
+    let built = tokio::select! {
+        biased;
+        _ = cancel.cancelled() => Err(MoveError::Canceled),
+        r = build(&ctx, names, &progress) => r,
+    };
+    let result = match built {
+        Ok(b) => publish(&ctx, b, &progress, started).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(report) => {
+            progress.set_phase(Phase::Done);
+            tracing::info!(elapsed_ms = report.elapsed_ms, rows = report.rows, bytes = report.bytes, "copy published");
+            Ok(report)
+        }
+        Err(e) => {
+            let e = if cancel.is_cancelled() { MoveError::Canceled } else { e };
+            progress.set_phase(if matches!(e, MoveError::Canceled) { Phase::Canceled } else { Phase::Failed });
+            tracing::warn!(error = %e, "copy failed; dropping its staging databases");
+            if let Err(ce) = crate::drop_staging(dest, &ctx.tag).await {
+                tracing::error!(error = %ce, tag = %ctx.tag, "could not drop the staging databases; drop_staging must run later");
+            }
+            Err(e)
+        }
+    }
+}
+
+fn validate(names: &[(String, String)], opts: &CopyOptions) -> Result<()> {
+    if names.is_empty() {
+        return Err(MoveError::InvalidRequest("no database to copy".into()));
+    }
+    if opts.staging_tag.is_empty() {
+        return Err(MoveError::InvalidRequest("the staging tag is empty; give each task its own".into()));
+    }
+    let mut srcs = HashSet::new();
+    let mut dsts = HashSet::new();
+    let mut stagings = HashSet::new();
+    for (s, d) in names {
+        for n in [s, d] {
+            if n.is_empty() || n.len() > 63 || n.contains('\0') {
+                return Err(MoveError::InvalidRequest(format!("{n:?} is not a valid database name")));
+            }
+        }
+        if !srcs.insert(s) {
+            return Err(MoveError::InvalidRequest(format!("source database {s} is listed twice")));
+        }
+        if !dsts.insert(d) {
+            return Err(MoveError::InvalidRequest(format!("destination database {d} is listed twice")));
+        }
+        if !stagings.insert(staging_name(d, &opts.staging_tag)) {
+            return Err(MoveError::InvalidRequest(format!("destination names collide in staging ({d})")));
+        }
+    }
+    Ok(())
+}
+
+struct Ctx {
+    source: Endpoint,
+    dest: Endpoint,
+    tools: Arc<Tools>,
+    jobs: usize,
+    split_bytes: u64,
+    tag: String,
+    hooks: Hooks,
+}
+
+/// Test hooks; without the `testing` feature every call is a no-op.
+#[derive(Clone)]
+struct Hooks {
+    #[cfg(feature = "testing")]
+    cancel: CancellationToken,
+    #[cfg(feature = "testing")]
+    test: crate::TestHooks,
+}
+
+impl Hooks {
+    #[cfg_attr(not(feature = "testing"), allow(unused_variables))]
+    fn new(opts: &CopyOptions, cancel: &CancellationToken) -> Self {
+        #[cfg(feature = "testing")]
+        {
+            let mut test = opts.hooks.clone();
+            if let Ok(v) = std::env::var("MOVER_FAILPOINT") {
+                if let Some((step, action)) = v.split_once('=') {
+                    let action = match action {
+                        "cancel" => crate::FailAction::Cancel,
+                        "exit" => crate::FailAction::Exit,
+                        _ => crate::FailAction::Error,
+                    };
+                    test.failpoint = Some((step.to_string(), action));
+                }
+            }
+            Hooks { cancel: cancel.clone(), test }
+        }
+        #[cfg(not(feature = "testing"))]
+        Hooks {}
+    }
+
+    #[cfg_attr(not(feature = "testing"), allow(unused_variables))]
+    fn fail(&self, step: &str) -> Result<()> {
+        #[cfg(feature = "testing")]
+        if let Some((name, action)) = &self.test.failpoint {
+            if name == step {
+                tracing::warn!(step, ?action, "failpoint");
+                match action {
+                    crate::FailAction::Error => return Err(MoveError::Internal(format!("failpoint {step}"))),
+                    crate::FailAction::Cancel => {
+                        self.cancel.cancel();
+                        return Err(MoveError::Canceled);
+                    }
+                    crate::FailAction::Exit => std::process::exit(101),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[cfg_attr(not(feature = "testing"), allow(unused_variables))]
+    async fn tamper(&self, destination: &str, table: &str, dst: &Client) -> Result<()> {
+        #[cfg(feature = "testing")]
+        if let Some(t) = &self.test.tamper {
+            if t.database == destination && t.table == table {
+                dst.batch_execute(&t.sql).await.map_err(|e| MoveError::pg(Side::Destination, "tamper", e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One table during the data phase.
+struct TableRun {
+    counter: Arc<TableCounter>,
+    binary: bool,
+    /// WHERE clauses of its parts; empty when copied whole.
+    ranges: Vec<String>,
+    remaining: AtomicU64,
+    sum: Mutex<Checksum>,
+}
+
+#[derive(Default)]
+struct DbResults {
+    tables: Vec<Option<TableReport>>,
+    sequences: Vec<SequenceReport>,
+    lo: Option<LoSummary>,
+    indexes_built: usize,
+}
+
+/// One database from staging creation to publication.
+struct DbRun {
+    src_name: String,
+    dst_name: String,
+    staging: String,
+    snapshot: String,
+    plan: DbPlan,
+    counter: Arc<DbCounter>,
+    tables: Vec<TableRun>,
+    early: Vec<EarlyIndex>,
+    early_by_table: HashMap<u32, Vec<usize>>,
+    /// Session settings of pg_dump's SQL, for sessions running its statements.
+    preamble: String,
+    post_file: PathBuf,
+    rest: Vec<TocEntry>,
+    _dir: tempfile::TempDir,
+    results: Mutex<DbResults>,
+}
+
+impl DbRun {
+    fn lock(&self) -> std::sync::MutexGuard<'_, DbResults> {
+        self.results.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What was built and verified, waiting for publication.
+struct Built {
+    dbs: Vec<DbRun>,
+    roles_created: Vec<String>,
+}
+
+/// A planned source database with its snapshot holder.
+struct Planned {
+    holder: Client,
+    snapshot: String,
+    plan: DbPlan,
+    ranges: Vec<Vec<String>>,
+}
+
+async fn open_source(ctx: &Ctx, name: &str, dest_version: i32) -> Result<Planned> {
+    let holder = ctx.source.connect(name, Side::Source).await?;
+    let version = staging::server_version(&holder, Side::Source).await?;
+    if version < 120000 {
+        return Err(MoveError::InvalidRequest(format!("the source runs PostgreSQL {version}; 12 or newer is needed")));
+    }
+    if version / 10000 > dest_version / 10000 {
+        return Err(MoveError::InvalidRequest(format!(
+            "the destination (server version {dest_version}) is older than the source ({version}); copy to the same or a newer major version"
+        )));
+    }
+    // Empty search_path: definitions read from the catalog come out schema-qualified.
+    holder
+        .batch_execute("SET search_path = ''; BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .await
+        .map_err(|e| MoveError::pg(Side::Source, "begin snapshot transaction", e))?;
+    let snapshot: String = holder
+        .query_one("SELECT pg_catalog.pg_export_snapshot()", &[])
+        .await
+        .map_err(|e| MoveError::pg(Side::Source, "export snapshot", e))?
+        .get(0);
+    let plan = plan::read(&holder, version).await?;
+    let mut ranges = Vec::with_capacity(plan.tables.len());
+    for t in &plan.tables {
+        let parts = if t.extension_config || t.bytes <= ctx.split_bytes { 1 } else { t.bytes.div_ceil(ctx.split_bytes).min(MAX_PARTS) };
+        ranges.push(if parts > 1 { data::ranges(&holder, t, parts).await? } else { Vec::new() });
+    }
+    Ok(Planned { holder, snapshot, plan, ranges })
+}
+
+/// Everything up to publication.
+async fn build(ctx: &Ctx, names: &[(String, String)], progress: &Progress) -> Result<Built> {
+    progress.set_phase(Phase::Planning);
+    let maint = staging::maintenance(&ctx.dest).await?;
+    let dest_version = staging::server_version(&maint, Side::Destination).await?;
+    // Leftovers of an earlier attempt of the same task.
+    staging::drop_all(&maint, &ctx.tag).await?;
+    for (_, d) in names {
+        if staging::database_exists(&maint, d).await? {
+            if let Some(detail) = staging::user_objects(&ctx.dest, d).await? {
+                return Err(MoveError::DestinationNotEmpty { database: d.clone(), detail });
+            }
+        }
+    }
+    let planned = try_join_all(names.iter().map(|(s, _)| open_source(ctx, s, dest_version))).await?;
+    let mut holders = Vec::new();
+    let mut prepared = Vec::new();
+    for ((s, d), p) in names.iter().zip(planned) {
+        holders.push(p.holder);
+        let counter = progress.register_db(s, d);
+        prepared.push((s.clone(), d.clone(), p.snapshot, p.plan, p.ranges, counter));
+    }
+    ctx.hooks.fail("after_plan")?;
+
+    progress.set_phase(Phase::Schema);
+    let roles: BTreeSet<String> = prepared.iter().flat_map(|p| p.3.roles.iter().cloned()).collect();
+    let roles_created = staging::create_roles(&maint, &roles, &ctx.tag).await?;
+    if !roles_created.is_empty() {
+        tracing::info!(roles = ?roles_created, "created roles missing on the destination");
+    }
+    ctx.hooks.fail("after_roles")?;
+    for (_, d, _, plan, _, _) in &prepared {
+        staging::create_staging(&maint, &staging_name(d, &ctx.tag), &plan.info, dest_version).await?;
+    }
+    let same_major = prepared.first().map(|p| p.3.server_version / 10000) == Some(dest_version / 10000);
+    let limit = Arc::new(Semaphore::new(ctx.jobs));
+    let dbs = try_join_all(prepared.into_iter().map(|(s, d, snapshot, plan, ranges, counter)| {
+        let limit = limit.clone();
+        async move {
+            let _permit = limit.acquire_owned().await.map_err(|e| MoveError::Internal(e.to_string()))?;
+            prepare_db(ctx, s, d, snapshot, plan, ranges, counter, same_major).await
+        }
+    }))
+    .await?;
+    ctx.hooks.fail("after_pre_data")?;
+
+    progress.set_phase(Phase::Data);
+    let shared = Arc::new(Pool::new(ctx, dbs));
+    let mut set = JoinSet::new();
+    for _ in 0..ctx.jobs {
+        set.spawn(worker(shared.clone()));
+    }
+    while let Some(r) = set.join_next().await {
+        // The first error ends the pool: dropping the set aborts the other workers.
+        r.map_err(|e| MoveError::Internal(format!("copy worker: {e}")))??;
+    }
+    drop(set);
+    let dbs = Arc::try_unwrap(shared).map_err(|_| MoveError::Internal("workers outlived the pool".into()))?.dbs;
+    ctx.hooks.fail("after_data")?;
+
+    progress.set_phase(Phase::PostData);
+    try_join_all(dbs.iter().map(|db| finish_db(ctx, db))).await?;
+    ctx.hooks.fail("after_post_data")?;
+    // The snapshot is no longer needed; let the source clean up behind it.
+    drop(holders);
+    ctx.hooks.fail("before_publish")?;
+    Ok(Built { dbs, roles_created })
+}
+
+/// Staging schema and the post-data archive of one database.
+#[allow(clippy::too_many_arguments)]
+async fn prepare_db(
+    ctx: &Ctx,
+    src_name: String,
+    dst_name: String,
+    snapshot: String,
+    plan: DbPlan,
+    ranges: Vec<Vec<String>>,
+    counter: Arc<DbCounter>,
+    same_major: bool,
+) -> Result<DbRun> {
+    let staging = staging_name(&dst_name, &ctx.tag);
+    let dir = tempfile::tempdir().map_err(|e| MoveError::Internal(format!("create a temporary directory: {e}")))?;
+    let post_file = dir.path().join("post-data.dump");
+    let (pre, post) = tokio::join!(
+        ctx.tools.pre_data(&ctx.source, &src_name, &snapshot, &ctx.dest, &staging),
+        ctx.tools.dump_post_data(&ctx.source, &src_name, &snapshot, &post_file)
+    );
+    pre?;
+    post?;
+    let toc = postdata::parse_toc(&ctx.tools.list(&ctx.dest, &post_file).await?);
+    let (candidates, mut rest) = postdata::partition_entries(&plan, &toc);
+    let mut early = Vec::new();
+    let mut preamble = String::new();
+    if !candidates.is_empty() {
+        let list = dir.path().join("early.list");
+        let lines: String = candidates.iter().map(|(_, e)| format!("{}\n", e.line)).collect();
+        tokio::fs::write(&list, lines).await.map_err(|e| MoveError::Internal(format!("write list file: {e}")))?;
+        let sql = ctx.tools.sql_of(&ctx.dest, &post_file, &list).await?;
+        match postdata::split_sql(&sql, candidates.len()) {
+            Some((pre, entries)) => {
+                // pg_dump's session settings, except the encoding: our client speaks UTF8.
+                preamble = pre
+                    .lines()
+                    .filter(|l| (l.starts_with("SET ") || l.starts_with("SELECT pg_catalog.set_config")) && !l.contains("client_encoding"))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                early = candidates.iter().zip(entries).map(|((ix, _), sql)| postdata::early_statements(&plan, ix, &sql)).collect();
+            }
+            None => {
+                tracing::warn!(database = %src_name, "unexpected pg_restore output; indexes will be built after all data");
+                rest = toc;
+            }
+        }
+    }
+    let mut early_by_table: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (i, e) in early.iter().enumerate() {
+        early_by_table.entry(e.table_oid).or_default().push(i);
+    }
+    counter.indexes_total.store(early.len() as u64, Ordering::Relaxed);
+    let tables = plan
+        .tables
+        .iter()
+        .zip(ranges)
+        .map(|(t, ranges)| {
+            let parts = ranges.len().max(1) as u64;
+            TableRun {
+                counter: counter.register_table(&t.schema, &t.name, t.rows_estimate, t.bytes, parts),
+                binary: same_major && t.binary_safe,
+                ranges,
+                remaining: AtomicU64::new(parts),
+                sum: Mutex::new(Checksum::default()),
+            }
+        })
+        .collect::<Vec<_>>();
+    let results = Mutex::new(DbResults { tables: vec![None; tables.len()], ..DbResults::default() });
+    Ok(DbRun {
+        src_name,
+        dst_name,
+        staging,
+        snapshot,
+        plan,
+        counter,
+        tables,
+        early,
+        early_by_table,
+        preamble,
+        post_file,
+        rest,
+        _dir: dir,
+        results,
+    })
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Job {
+    Copy { db: usize, table: usize, part: usize },
+    Verify { db: usize, table: usize },
+    Index { db: usize, index: usize },
+    Sequences { db: usize },
+    LargeObjects { db: usize },
+}
+
+/// The work queue shared by all workers. Follow-ups of a loaded table (its verification
+/// and index builds) go to the front, so they overlap with the COPY of other tables.
+struct Pool {
+    source: Endpoint,
+    dest: Endpoint,
+    hooks: Hooks,
+    dbs: Vec<DbRun>,
+    queue: Mutex<VecDeque<Job>>,
+    /// Jobs queued or running; the pool is done when it reaches zero.
+    outstanding: AtomicUsize,
+    notify: Notify,
+    first_part_done: AtomicBool,
+}
+
+impl Pool {
+    fn new(ctx: &Ctx, dbs: Vec<DbRun>) -> Self {
+        let mut sized: Vec<(u64, Job)> = Vec::new();
+        let mut front = Vec::new();
+        for (d, db) in dbs.iter().enumerate() {
+            if !db.plan.sequences.is_empty() {
+                front.push(Job::Sequences { db: d });
+            }
+            if db.plan.large_objects > 0 {
+                sized.push((db.plan.large_objects * 4096, Job::LargeObjects { db: d }));
+            }
+            for (t, tr) in db.tables.iter().enumerate() {
+                let parts = tr.ranges.len().max(1);
+                let each = db.plan.tables[t].bytes / parts as u64;
+                for part in 0..parts {
+                    sized.push((each, Job::Copy { db: d, table: t, part }));
+                }
+            }
+        }
+        // Largest first, across every database: the longest streams start at once.
+        sized.sort_by(|a, b| b.0.cmp(&a.0));
+        let queue: VecDeque<Job> = front.into_iter().chain(sized.into_iter().map(|(_, j)| j)).collect();
+        Pool {
+            source: ctx.source.clone(),
+            dest: ctx.dest.clone(),
+            hooks: ctx.hooks.clone(),
+            dbs,
+            outstanding: AtomicUsize::new(queue.len()),
+            queue: Mutex::new(queue),
+            notify: Notify::new(),
+            first_part_done: AtomicBool::new(false),
+        }
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Job>> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn next_job(&self) -> Option<Job> {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            // Registered before looking, so a push in between is not missed.
+            notified.as_mut().enable();
+            if let Some(j) = self.queue().pop_front() {
+                return Some(j);
+            }
+            if self.outstanding.load(Ordering::SeqCst) == 0 {
+                return None;
+            }
+            notified.await;
+        }
+    }
+
+    fn push_front(&self, jobs: Vec<Job>) {
+        self.outstanding.fetch_add(jobs.len(), Ordering::SeqCst);
+        let mut q = self.queue();
+        for j in jobs.into_iter().rev() {
+            q.push_front(j);
+        }
+        drop(q);
+        self.notify.notify_waiters();
+    }
+
+    fn job_done(&self) {
+        self.outstanding.fetch_sub(1, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+}
+
+/// A worker's sessions, per database: source (in the snapshot) and staging destination.
+type Sessions = HashMap<usize, (Client, Client)>;
+
+async fn sessions<'a>(pool: &Pool, cache: &'a mut Sessions, d: usize) -> Result<&'a (Client, Client)> {
+    if !cache.contains_key(&d) {
+        let db = &pool.dbs[d];
+        let src = pool.source.connect(&db.src_name, Side::Source).await?;
+        src.batch_execute(&format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
+            literal(&db.snapshot)
+        ))
+        .await
+        .map_err(|e| MoveError::pg(Side::Source, "join the exported snapshot", e))?;
+        let dst = pool.dest.connect(&db.staging, Side::Destination).await?;
+        dst.batch_execute(&format!("{DEST_SETTINGS};\n{}", db.preamble))
+            .await
+            .map_err(|e| MoveError::pg(Side::Destination, "configure load session", e))?;
+        cache.insert(d, (src, dst));
+    }
+    cache.get(&d).ok_or_else(|| MoveError::Internal("session cache".into()))
+}
+
+async fn worker(pool: Arc<Pool>) -> Result<()> {
+    let mut cache = Sessions::new();
+    while let Some(job) = pool.next_job().await {
+        let r = run_job(&pool, job, &mut cache).await;
+        pool.job_done();
+        r?;
+    }
+    Ok(())
+}
+
+fn in_database(e: MoveError, db: &str) -> MoveError {
+    match e {
+        MoveError::VerificationFailed { database, table, detail } if database.is_empty() => {
+            MoveError::VerificationFailed { database: db.to_string(), table, detail }
+        }
+        e => e,
+    }
+}
+
+async fn run_job(pool: &Pool, job: Job, cache: &mut Sessions) -> Result<()> {
+    match job {
+        Job::Copy { db: d, table, part } => {
+            let db = &pool.dbs[d];
+            let (src, dst) = sessions(pool, cache, d).await?;
+            let (t, tr) = (&db.plan.tables[table], &db.tables[table]);
+            tr.counter.set_state(TableState::Copying);
+            let range = tr.ranges.get(part).map(String::as_str);
+            // One session owns the whole table: truncate and load in one transaction
+            // so the rows arrive frozen. Extension tables keep the extension's rows.
+            let freeze = tr.ranges.is_empty() && !t.extension_config;
+            let sum = data::copy_part(src, dst, t, tr.binary, range, freeze, &tr.counter)
+                .await
+                .map_err(|e| in_database(e, &db.src_name))?;
+            tr.sum.lock().unwrap_or_else(|e| e.into_inner()).merge(sum);
+            tr.counter.parts_done.fetch_add(1, Ordering::Relaxed);
+            if !pool.first_part_done.swap(true, Ordering::SeqCst) {
+                pool.hooks.fail("during_data")?;
+            }
+            if tr.remaining.fetch_sub(1, Ordering::SeqCst) == 1 {
+                tr.counter.settle();
+                tr.counter.set_state(TableState::Loaded);
+                let mut next = vec![Job::Verify { db: d, table }];
+                if let Some(ix) = db.early_by_table.get(&t.oid) {
+                    next.extend(ix.iter().map(|i| Job::Index { db: d, index: *i }));
+                }
+                pool.push_front(next);
+            }
+        }
+        Job::Verify { db: d, table } => {
+            let db = &pool.dbs[d];
+            let (src, dst) = sessions(pool, cache, d).await?;
+            let (t, tr) = (&db.plan.tables[table], &db.tables[table]);
+            pool.hooks.tamper(&db.dst_name, &t.display(), dst).await?;
+            let expected = *tr.sum.lock().unwrap_or_else(|e| e.into_inner());
+            let fail = |detail: String| MoveError::VerificationFailed { database: db.src_name.clone(), table: t.display(), detail };
+            if !tr.ranges.is_empty() {
+                let n = data::count_rows(src, t).await?;
+                if n != expected.rows {
+                    return Err(fail(format!("{n} rows in the source snapshot but {} copied by ranges", expected.rows)));
+                }
+            }
+            let got = data::digest_table(dst, Side::Destination, t, tr.binary).await?;
+            let verified = got == expected;
+            db.lock().tables[table] = Some(TableReport {
+                schema: t.schema.clone(),
+                name: t.name.clone(),
+                rows: expected.rows,
+                bytes: tr.counter.bytes_done.load(Ordering::Relaxed),
+                parts: tr.ranges.len().max(1) as u64,
+                format: if tr.binary { "binary" } else { "text" }.into(),
+                source_checksum: expected.to_string(),
+                destination_checksum: got.to_string(),
+                verified,
+            });
+            if !verified {
+                return Err(fail(format!("source snapshot has {expected} (rows:digest), destination has {got}")));
+            }
+            tr.counter.set_state(TableState::Verified);
+        }
+        Job::Index { db: d, index } => {
+            let db = &pool.dbs[d];
+            let (_, dst) = sessions(pool, cache, d).await?;
+            let e = &db.early[index];
+            for s in &e.statements {
+                // Each statement in its own transaction: a lock upgrade inside one
+                // (SHARE for the build, then ACCESS EXCLUSIVE) could deadlock with a
+                // sibling index of the same table.
+                dst.batch_execute(s)
+                    .await
+                    .map_err(|err| MoveError::pg(Side::Destination, &format!("build {} of {}", e.name, db.dst_name), err))?;
+            }
+            db.counter.indexes_done.fetch_add(1, Ordering::Relaxed);
+            db.lock().indexes_built += 1;
+        }
+        Job::Sequences { db: d } => {
+            let db = &pool.dbs[d];
+            let (_, dst) = sessions(pool, cache, d).await?;
+            data::set_sequences(dst, &db.plan.sequences).await?;
+            let now = data::read_sequences(dst, &db.plan.sequences).await?;
+            let mut reports = Vec::new();
+            for (s, (value, called)) in db.plan.sequences.iter().zip(now) {
+                let verified = value == s.last_value && called == s.is_called;
+                reports.push(SequenceReport { schema: s.schema.clone(), name: s.name.clone(), last_value: s.last_value, is_called: s.is_called, verified });
+                if !verified {
+                    return Err(MoveError::VerificationFailed {
+                        database: db.src_name.clone(),
+                        table: format!("sequence {}.{}", s.schema, s.name),
+                        detail: format!("source ({}, {}), destination ({value}, {called})", s.last_value, s.is_called),
+                    });
+                }
+            }
+            db.lock().sequences = reports;
+        }
+        Job::LargeObjects { db: d } => {
+            let db = &pool.dbs[d];
+            let (src, dst) = sessions(pool, cache, d).await?;
+            let s = data::copy_large_objects(src, dst).await?;
+            db.lock().lo = Some(s);
+        }
+    }
+    Ok(())
+}
+
+/// Post-data of one database after all its data is in, then the checks that need it whole.
+async fn finish_db(ctx: &Ctx, db: &DbRun) -> Result<()> {
+    if !db.rest.is_empty() {
+        let list = db.post_file.with_file_name("rest.list");
+        let lines: String = db.rest.iter().map(|e| format!("{}\n", e.line)).collect();
+        tokio::fs::write(&list, lines).await.map_err(|e| MoveError::Internal(format!("write list file: {e}")))?;
+        ctx.tools.restore(&ctx.dest, &db.staging, &db.post_file, &list, ctx.jobs).await?;
+    }
+    let c = ctx.dest.connect(&db.staging, Side::Destination).await?;
+    c.batch_execute(DEST_SETTINGS).await.map_err(|e| MoveError::pg(Side::Destination, "configure session", e))?;
+    let copied = db.lock().lo.unwrap_or_default();
+    let found = data::digest_large_objects(&c, Side::Destination).await?;
+    if found != copied || copied.count != db.plan.large_objects {
+        return Err(MoveError::VerificationFailed {
+            database: db.src_name.clone(),
+            table: "large objects".into(),
+            detail: format!(
+                "{} in the source snapshot, {} copied ({}), {} on the destination ({})",
+                db.plan.large_objects, copied.count, copied.sum, found.count, found.sum
+            ),
+        });
+    }
+    // Fresh statistics, so the first queries on the published copy plan well.
+    c.batch_execute("ANALYZE").await.map_err(|e| MoveError::pg(Side::Destination, "analyze", e))?;
+    db.counter.set_phase(Phase::PostData);
+    Ok(())
+}
+
+async fn publish(ctx: &Ctx, built: Built, progress: &Progress, started: Instant) -> Result<CopyReport> {
+    progress.set_phase(Phase::Publishing);
+    let mut maint = staging::maintenance(&ctx.dest).await?;
+    let mut applied = Vec::new();
+    for db in &built.dbs {
+        applied.push(staging::apply_properties(&maint, &db.staging, &db.plan.info).await?);
+    }
+    let items: Vec<Publication> =
+        built.dbs.iter().map(|d| Publication { staging: d.staging.clone(), destination: d.dst_name.clone() }).collect();
+    let replaced = staging::publish(&mut maint, &ctx.dest, &items, &ctx.tag).await?;
+    // Published: a failure from here on must not undo anything.
+    if let Err(e) = staging::unmark_roles(&maint, &built.roles_created).await {
+        tracing::warn!(error = %e, "created roles keep their task marker");
+    }
+    let mut report = CopyReport { roles_created: built.roles_created, elapsed_ms: started.elapsed().as_millis() as u64, ..CopyReport::default() };
+    for ((db, settings), replaced) in built.dbs.into_iter().zip(applied).zip(replaced) {
+        let results = std::mem::take(&mut *db.lock());
+        let tables: Vec<TableReport> = results.tables.into_iter().flatten().collect();
+        report.rows += tables.iter().map(|t| t.rows).sum::<u64>();
+        report.bytes += tables.iter().map(|t| t.bytes).sum::<u64>();
+        let lo = results.lo.unwrap_or_default();
+        report.databases.push(DatabaseReport {
+            source: db.src_name.clone(),
+            destination: db.dst_name.clone(),
+            staging: db.staging.clone(),
+            replaced_existing: replaced,
+            tables,
+            sequences: results.sequences,
+            large_objects: LargeObjectReport {
+                count: lo.count,
+                bytes: lo.bytes,
+                source_checksum: lo.sum.to_string(),
+                destination_checksum: lo.sum.to_string(),
+                verified: true,
+            },
+            indexes_built_early: results.indexes_built,
+            settings_applied: settings,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        });
+    }
+    Ok(report)
+}

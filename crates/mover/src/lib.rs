@@ -1,0 +1,118 @@
+//! `mover`: copies PostgreSQL databases from one server to another under new names, the
+//! way ImportDatabaseBetweenInstances promises: complete, consistent, fast, verified and
+//! invisible until done. It knows connections, not instances or accounts, and can be used
+//! on its own.
+//!
+//! A copy of several databases goes through these steps ([`copy_databases`]):
+//! 1. **Snapshot and plan**: per source database, one session exports a snapshot and
+//!    holds it open for the whole copy; the plan (tables, sizes, indexes, sequences,
+//!    large objects, roles) is read in it.
+//! 2. **Schema**: missing roles are created (NOLOGIN, no password); each database gets a
+//!    staging database with the source's encoding and locale, and the pre-data schema
+//!    from `pg_dump --snapshot | pg_restore`.
+//! 3. **Data**: one bounded pool of workers over all tables of all databases, largest
+//!    first; every worker's source session joins the snapshot; COPY streams from source
+//!    to destination (binary between equal majors) with no file in between; big tables
+//!    are split into key or page ranges; a table's indexes and keys are built, and its
+//!    rows verified, as soon as it is loaded.
+//! 4. **Post-data**: the rest of the post-data schema with `pg_restore -j`, sequence
+//!    values, large objects, materialized views, ANALYZE; sequences and large objects
+//!    verified.
+//! 5. **Publish**: only when every database is verified, database-level properties are
+//!    applied and all staging databases are renamed to their final names in one
+//!    transaction. On any failure or cancel, every staging database is dropped instead;
+//!    the source is only ever read.
+
+mod conn;
+mod copy;
+mod data;
+mod error;
+mod plan;
+mod postdata;
+mod progress;
+mod report;
+mod staging;
+mod tools;
+
+pub use conn::Endpoint;
+pub use copy::copy_databases;
+pub use error::{MoveError, Side};
+pub use progress::{DatabaseProgress, Progress, ProgressSnapshot, TableProgress};
+pub use report::{CopyReport, DatabaseReport, LargeObjectReport, SequenceReport, TableReport};
+pub use staging::staging_name;
+
+use std::path::PathBuf;
+
+/// How a copy runs.
+#[derive(Debug, Clone)]
+pub struct CopyOptions {
+    /// Parallel data and index workers, over all databases of the copy (default 4).
+    pub jobs: usize,
+    /// Tables whose heap is larger than this are copied in ranges by several workers
+    /// (default 1 GiB; on few cores splitting costs more than it gains).
+    pub split_bytes: u64,
+    /// Where pg_dump and pg_restore are; empty means the `PATH`. They must be of a major
+    /// version at least the destination's.
+    pub pg_bin_dir: PathBuf,
+    /// Unique per task; staging databases are named from it (see [`staging_name`]) and
+    /// [`drop_staging`] finds them by it.
+    pub staging_tag: String,
+    /// Failpoints and tampering, for tests only.
+    #[cfg(feature = "testing")]
+    pub hooks: TestHooks,
+}
+
+impl Default for CopyOptions {
+    fn default() -> Self {
+        CopyOptions {
+            jobs: 4,
+            split_bytes: 1 << 30,
+            pg_bin_dir: PathBuf::new(),
+            staging_tag: String::new(),
+            #[cfg(feature = "testing")]
+            hooks: TestHooks::default(),
+        }
+    }
+}
+
+/// Test hooks (feature `testing`): make a step fail, cancel or exit the process, or
+/// change loaded data before it is verified.
+#[cfg(feature = "testing")]
+#[derive(Debug, Clone, Default)]
+pub struct TestHooks {
+    /// A step name (`after_plan`, `after_roles`, `after_pre_data`, `during_data`,
+    /// `after_data`, `after_post_data`, `before_publish`) and what happens there. The
+    /// environment variable `MOVER_FAILPOINT=<step>=<error|cancel|exit>` does the same.
+    pub failpoint: Option<(String, FailAction)>,
+    pub tamper: Option<Tamper>,
+}
+
+#[cfg(feature = "testing")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailAction {
+    /// The step fails with an internal error.
+    Error,
+    /// The copy's cancellation token is triggered at the step.
+    Cancel,
+    /// The process exits at once (status 101), as in a crash.
+    Exit,
+}
+
+/// SQL run on the staging database of `database` (a destination name) right before the
+/// table `table` (`schema.name`) is verified.
+#[cfg(feature = "testing")]
+#[derive(Debug, Clone)]
+pub struct Tamper {
+    pub database: String,
+    pub table: String,
+    pub sql: String,
+}
+
+/// Drops every staging database of the task tagged `staging_tag` on `dest` (ending any
+/// session in them), and the roles the task created that nothing uses. For recovery
+/// after a crash; harmless when there is nothing to drop, and never touches a published
+/// database.
+pub async fn drop_staging(dest: &Endpoint, staging_tag: &str) -> Result<(), MoveError> {
+    let client = staging::maintenance(dest).await?;
+    staging::drop_all(&client, staging_tag).await
+}

@@ -1,0 +1,76 @@
+//! What a finished copy reports: per database, every table with its verification, the
+//! sequences and large objects, and the roles that had to be created. Serialised as is
+//! into the task result (PascalCase, like the rest of the RDS API).
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct CopyReport {
+    pub databases: Vec<DatabaseReport>,
+    /// Roles that owned or were granted on copied objects and were missing on the
+    /// destination; created there `NOLOGIN` without a password.
+    pub roles_created: Vec<String>,
+    pub elapsed_ms: u64,
+    pub rows: u64,
+    /// Bytes of COPY stream moved.
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct DatabaseReport {
+    pub source: String,
+    pub destination: String,
+    /// The name it was built under before publication.
+    pub staging: String,
+    /// An existing, empty destination database was replaced.
+    pub replaced_existing: bool,
+    pub tables: Vec<TableReport>,
+    pub sequences: Vec<SequenceReport>,
+    pub large_objects: LargeObjectReport,
+    /// Indexes and key constraints built as soon as their table was loaded.
+    pub indexes_built_early: usize,
+    /// Database-level settings applied under the destination name (`name=value`, with
+    /// `role:` in front for per-role settings).
+    pub settings_applied: Vec<String>,
+    pub elapsed_ms: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct TableReport {
+    pub schema: String,
+    pub name: String,
+    pub rows: u64,
+    pub bytes: u64,
+    /// Ranges it was copied in (1 when not split).
+    pub parts: u64,
+    /// `binary` or `text` COPY.
+    pub format: String,
+    /// `<rows>:<digest>` of the rows read in the source snapshot.
+    pub source_checksum: String,
+    /// The same over the rows read back from the destination.
+    pub destination_checksum: String,
+    pub verified: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct SequenceReport {
+    pub schema: String,
+    pub name: String,
+    pub last_value: i64,
+    pub is_called: bool,
+    pub verified: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct LargeObjectReport {
+    pub count: u64,
+    pub bytes: u64,
+    pub source_checksum: String,
+    pub destination_checksum: String,
+    pub verified: bool,
+}

@@ -475,7 +475,7 @@ impl Pool {
             }
         }
         // Largest first, across every database: the longest streams start at once.
-        sized.sort_by(|a, b| b.0.cmp(&a.0));
+        sized.sort_by_key(|s| std::cmp::Reverse(s.0));
         let queue: VecDeque<Job> = front.into_iter().chain(sized.into_iter().map(|(_, j)| j)).collect();
         Pool {
             source: ctx.source.clone(),
@@ -529,22 +529,24 @@ impl Pool {
 type Sessions = HashMap<usize, (Client, Client)>;
 
 async fn sessions<'a>(pool: &Pool, cache: &'a mut Sessions, d: usize) -> Result<&'a (Client, Client)> {
-    if !cache.contains_key(&d) {
-        let db = &pool.dbs[d];
-        let src = pool.source.connect(&db.src_name, Side::Source).await?;
-        src.batch_execute(&format!(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
-            literal(&db.snapshot)
-        ))
-        .await
-        .map_err(|e| MoveError::pg(Side::Source, "join the exported snapshot", e))?;
-        let dst = pool.dest.connect(&db.staging, Side::Destination).await?;
-        dst.batch_execute(&format!("{DEST_SETTINGS};\n{}", db.preamble))
+    match cache.entry(d) {
+        std::collections::hash_map::Entry::Occupied(e) => Ok(e.into_mut()),
+        std::collections::hash_map::Entry::Vacant(slot) => {
+            let db = &pool.dbs[d];
+            let src = pool.source.connect(&db.src_name, Side::Source).await?;
+            src.batch_execute(&format!(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
+                literal(&db.snapshot)
+            ))
             .await
-            .map_err(|e| MoveError::pg(Side::Destination, "configure load session", e))?;
-        cache.insert(d, (src, dst));
+            .map_err(|e| MoveError::pg(Side::Source, "join the exported snapshot", e))?;
+            let dst = pool.dest.connect(&db.staging, Side::Destination).await?;
+            dst.batch_execute(&format!("{DEST_SETTINGS};\n{}", db.preamble))
+                .await
+                .map_err(|e| MoveError::pg(Side::Destination, "configure load session", e))?;
+            Ok(slot.insert((src, dst)))
+        }
     }
-    cache.get(&d).ok_or_else(|| MoveError::Internal("session cache".into()))
 }
 
 async fn worker(pool: Arc<Pool>) -> Result<()> {

@@ -11,8 +11,10 @@ pub mod accounts;
 pub mod classes;
 mod config;
 pub mod databases;
+pub mod dbinfo;
 mod error;
 pub mod identity;
+pub mod imports;
 mod ids;
 pub mod instances;
 pub mod names;
@@ -44,6 +46,8 @@ pub struct ControlPlane {
     tasks: TaskTracker,
     /// Serialises port allocation so two concurrent creations never pick the same port.
     port_lock: tokio::sync::Mutex<()>,
+    /// Cancellation tokens of the imports running in this process, by ImportId.
+    running_imports: std::sync::Mutex<HashMap<i64, CancellationToken>>,
     /// Lets methods hand an owned handle to the background tasks they start.
     me: Weak<ControlPlane>,
 }
@@ -70,9 +74,11 @@ impl ControlPlane {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             port_lock: tokio::sync::Mutex::new(()),
+            running_imports: std::sync::Mutex::new(HashMap::new()),
             me: me.clone(),
         });
         supervisor::recover(&plane).await?;
+        plane.recover_imports().await?;
         supervisor::spawn(&plane);
         Ok(plane)
     }

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod databases;
+mod imports;
 mod instances;
 mod ram;
 mod regions;
@@ -33,6 +34,11 @@ pub(crate) async fn dispatch(plane: &ControlPlane, caller: &Caller, request: &Si
             "ResetAccountPassword" => accounts::reset_password(plane, caller, p).await,
             "GrantAccountPrivilege" => accounts::grant(plane, caller, p).await,
             "RevokeAccountPrivilege" => accounts::revoke(plane, caller, p).await,
+            "ImportDatabaseBetweenInstances" => imports::start(plane, caller, p).await,
+            "DescibeImportsFromDatabase" => imports::from_database(plane, caller, p).await,
+            "DescribeImportsForSQLServer" => imports::for_sql_server(plane, caller, p).await,
+            "CancelImport" => imports::cancel(plane, caller, p).await,
+            "DescribeImportProgress" => imports::progress(plane, caller, p).await,
             "DescribeRegions" => regions::describe_regions(plane, caller, p).await,
             "DescribeAvailableClasses" => regions::describe_classes(plane, caller, p).await,
             other => Err(ServerError::UnknownAction(other.to_string())),

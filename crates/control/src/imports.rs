@@ -1,0 +1,405 @@
+//! ImportDatabaseBetweenInstances: preconditions (checked in the order of shared/API.md,
+//! none of which changes anything), the task row written together with the instances'
+//! `Migrating`/`Importing` states, the copy run by `mover` as a tracked, cancellable
+//! background task, and recovery of tasks a crash interrupted.
+
+use crate::{classes, dbinfo, engine_kind, Caller, ControlError, ControlPlane, Result};
+use chrono::{DateTime, Utc};
+use engine::{AdminConnection, EngineKind, InstanceSpec};
+use std::sync::Arc;
+use std::time::Duration;
+use store::{ImportFilter, ImportTaskRow, InstanceRow, Page, Paged, StoreError};
+use tokio_util::sync::CancellationToken;
+
+pub const MIGRATING: &str = "Migrating";
+pub const IMPORTING: &str = "Importing";
+
+/// How many times a task is tried (first run plus retries after retryable failures or
+/// restarts) before it ends `Failed`.
+pub const MAX_ATTEMPTS: i64 = 3;
+
+const GIB: u64 = 1 << 30;
+
+fn endpoint(admin: AdminConnection) -> mover::Endpoint {
+    mover::Endpoint { host: admin.host, port: admin.port, user: admin.user, password: admin.password }
+}
+
+/// A task as the list and progress calls show it.
+pub type ImportTask = ImportTaskRow;
+
+impl ControlPlane {
+    /// Validates and starts an import; returns the ImportId.
+    pub async fn start_import(&self, caller: &Caller, dest_id: &str, source_id: &str, db_info: &str) -> Result<i64> {
+        let names = dbinfo::parse(db_info)?;
+        if dest_id == source_id {
+            return Err(ControlError::invalid(
+                "SourceDBInstanceId",
+                format!("the source instance {source_id} is also the destination (DBInstanceId); they must differ"),
+            ));
+        }
+        let dest = self.owned_instance(caller, dest_id).await?;
+        let source = self.owned_instance(caller, source_id).await?;
+        for row in [&dest, &source] {
+            let arn = iam::rds_instance_arn(&row.region_id, &row.account_uid, &row.id);
+            self.authorize(caller, "rds:ImportDatabaseBetweenInstances", &arn, &row.tags).await?;
+        }
+        check_engines(&source, &dest)?;
+        for row in [&source, &dest] {
+            let class = classes::find(&row.class_code).ok_or_else(|| ControlError::Internal(format!("unknown class {}", row.class_code)))?;
+            if !class.family.allows_import() {
+                return Err(ControlError::IncorrectInstanceType(format!(
+                    "Instance {} has class {} of the general-purpose family ({}); ImportDatabaseBetweenInstances needs dedicated (d) or dedicated-host (h) classes.",
+                    row.id,
+                    row.class_code,
+                    class.family.code()
+                )));
+            }
+        }
+        for row in [&source, &dest] {
+            if row.status != crate::instances::RUNNING {
+                return Err(ControlError::IncorrectInstanceState(format!(
+                    "Instance {} is {}; both instances must be Running and in no other import.",
+                    row.id, row.status
+                )));
+            }
+        }
+        let engine = self.engine_of(&source)?.clone();
+        let (src_spec, dst_spec) = (self.spec(&source)?, self.spec(&dest)?);
+        let source_dbs = engine.list_databases(&src_spec).await?;
+        let dest_dbs = engine.list_databases(&dst_spec).await?;
+        let mut source_bytes = 0u64;
+        let mut replaced_bytes = 0u64;
+        for (src, dst) in &names {
+            let Some(db) = source_dbs.iter().find(|d| &d.name == src) else {
+                return Err(ControlError::DbNotFound(format!("The database {src} does not exist on the source instance {}.", source.id)));
+            };
+            source_bytes += db.size_bytes;
+            if let Some(existing) = dest_dbs.iter().find(|d| &d.name == dst) {
+                let objects = engine.user_object_count(&dst_spec, dst).await?;
+                if objects > 0 {
+                    return Err(ControlError::DbDuplicate(format!(
+                        "The database {dst} already exists on the destination instance {} and holds {objects} user object(s); drop it or choose another name.",
+                        dest.id
+                    )));
+                }
+                replaced_bytes += existing.size_bytes;
+            }
+        }
+        self.check_storage(&dest, &dst_spec, source_bytes, replaced_bytes).await?;
+
+        let now = Utc::now();
+        let task = ImportTaskRow {
+            id: 0,
+            account_uid: caller.account_uid().to_string(),
+            source_id: source.id.clone(),
+            dest_id: dest.id.clone(),
+            engine: source.engine.clone(),
+            db_names: names,
+            status: "Pending".into(),
+            phase: "Queued".into(),
+            attempts: 0,
+            error: String::new(),
+            progress: String::new(),
+            result: String::new(),
+            staging_tag: String::new(),
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            updated_at: now,
+        };
+        let id = match self.store.begin_import(&task, MIGRATING, IMPORTING).await {
+            Ok(id) => id,
+            Err(StoreError::Conflict { subject, actual, .. }) => {
+                return Err(ControlError::IncorrectInstanceState(format!(
+                    "{subject} is {actual}; both instances must be Running and in no other import."
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let task = self.store.get_import(id).await?;
+        tracing::info!(import_id = id, source = %task.source_id, dest = %task.dest_id, "import accepted");
+        self.spawn_import(task);
+        Ok(id)
+    }
+
+    async fn check_storage(&self, dest: &InstanceRow, spec: &InstanceSpec, source_bytes: u64, replaced_bytes: u64) -> Result<()> {
+        let engine = self.engine_of(dest)?;
+        let used = engine.disk_used(spec).await?;
+        let capacity = dest.storage_gb.max(0) as u64 * GIB;
+        let needed = used.saturating_sub(replaced_bytes) + source_bytes;
+        if needed >= capacity {
+            return Err(ControlError::DbSizeExceeded(format!(
+                "The destination instance {} has {} GB of storage, {:.2} GB used; the import needs {:.2} GB more. Choose a larger DBInstanceStorage or import fewer databases.",
+                dest.id,
+                dest.storage_gb,
+                used as f64 / GIB as f64,
+                source_bytes as f64 / GIB as f64
+            )));
+        }
+        let free = host_free_bytes(&spec.dir)?;
+        if source_bytes >= free {
+            return Err(ControlError::DbSizeExceeded(format!(
+                "The host filesystem under instance {} has {:.2} GB free; the import needs {:.2} GB.",
+                dest.id,
+                free as f64 / GIB as f64,
+                source_bytes as f64 / GIB as f64
+            )));
+        }
+        Ok(())
+    }
+
+    /// Runs a task in the background: the copy, then the end of the task (success,
+    /// failure or cancel) with both instances back to `Running`.
+    pub(crate) fn spawn_import(&self, task: ImportTaskRow) {
+        let Some(plane) = self.self_arc() else { return };
+        let token = self.shutdown.child_token();
+        self.running_imports.lock().unwrap_or_else(|e| e.into_inner()).insert(task.id, token.clone());
+        self.tasks.spawn(async move {
+            let id = task.id;
+            let span = tracing::info_span!("import", import_id = id);
+            let _ = tracing::Instrument::instrument(plane.clone().run_import(task, token), span).await;
+            plane.running_imports.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        });
+    }
+
+    async fn run_import(self: Arc<Self>, mut task: ImportTaskRow, token: CancellationToken) {
+        loop {
+            task.attempts += 1;
+            task.status = "Running".into();
+            task.phase = "Starting".into();
+            task.error.clear();
+            task.staging_tag = format!("i{}a{}", task.id, task.attempts);
+            task.started_at.get_or_insert(Utc::now());
+            if let Err(e) = self.store.update_import(&task).await {
+                tracing::error!(error = %e, "could not record the start of an attempt");
+            }
+            let outcome = self.copy_once(&task, &token).await;
+            if self.shutdown.is_cancelled() {
+                // An orderly stop: the task stays Running in the store and the next start
+                // redoes it from a fresh snapshot.
+                tracing::info!("stopping; the import resumes at the next start");
+                return;
+            }
+            let canceled_by_user = matches!(self.store.get_import(task.id).await, Ok(t) if t.status == "Canceling");
+            match outcome {
+                Ok(report) => {
+                    task.status = "Success".into();
+                    task.phase = "Done".into();
+                    task.result = serde_json::to_string(&report).unwrap_or_default();
+                    break;
+                }
+                Err(_) if canceled_by_user || token.is_cancelled() => {
+                    task.status = "Canceled".into();
+                    task.phase = "Canceled".into();
+                    task.error = "The import was canceled; the destination is as it was before.".into();
+                    break;
+                }
+                Err(e) if e.is_retryable() && task.attempts < MAX_ATTEMPTS => {
+                    tracing::warn!(error = %e, attempt = task.attempts, "import attempt failed; retrying from a fresh snapshot");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "import failed");
+                    task.status = "Failed".into();
+                    task.phase = "Failed".into();
+                    task.error = e.to_string();
+                    break;
+                }
+            }
+        }
+        task.finished_at = Some(Utc::now());
+        if let Err(e) = self.store.end_import(&task).await {
+            tracing::error!(error = %e, "could not record the end of the import; recovery ends it at the next start");
+        } else {
+            tracing::info!(status = %task.status, "import ended");
+        }
+    }
+
+    /// One attempt: endpoints from the engines, the copy, progress persisted meanwhile.
+    async fn copy_once(&self, task: &ImportTaskRow, token: &CancellationToken) -> std::result::Result<mover::CopyReport, mover::MoveError> {
+        let prepared = async {
+            let source = self.store.get_instance(&task.source_id).await?;
+            let dest = self.store.get_instance(&task.dest_id).await?;
+            let engine = self.engine_of(&source)?;
+            let src = endpoint(engine.admin(&self.spec(&source)?)?);
+            let dst = endpoint(engine.admin(&self.spec(&dest)?)?);
+            Ok::<_, ControlError>((src, dst, engine.tool_dir()))
+        }
+        .await;
+        let (src, dst, tool_dir) = prepared.map_err(|e| mover::MoveError::Internal(e.to_string()))?;
+        let options = mover::CopyOptions { staging_tag: task.staging_tag.clone(), pg_bin_dir: tool_dir, ..mover::CopyOptions::default() };
+        let progress = Arc::new(mover::Progress::default());
+        let persist = {
+            let progress = progress.clone();
+            let store = self.store.clone();
+            let mut row = task.clone();
+            let stop = CancellationToken::new();
+            let stop_child = stop.clone();
+            let handle = tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = stop_child.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
+                    let snapshot = progress.snapshot();
+                    row.phase = snapshot.phase.clone();
+                    row.progress = serde_json::to_string(&snapshot).unwrap_or_default();
+                    // A task marked Canceling meanwhile must keep that status.
+                    if let Ok(current) = store.get_import(row.id).await {
+                        row.status = current.status;
+                    }
+                    let _ = store.update_import(&row).await;
+                }
+            });
+            (stop, handle)
+        };
+        let result = mover::copy_databases(&src, &dst, &task.db_names, &options, progress.clone(), token.clone()).await;
+        persist.0.cancel();
+        let _ = persist.1.await;
+        // The last snapshot, so DescribeImportProgress shows the final figures.
+        if let Ok(mut row) = self.store.get_import(task.id).await {
+            let snapshot = progress.snapshot();
+            row.phase = snapshot.phase.clone();
+            row.progress = serde_json::to_string(&snapshot).unwrap_or_default();
+            let _ = self.store.update_import(&row).await;
+        }
+        result
+    }
+
+    /// Finds a task the caller may see through `instance_id` (source or destination).
+    async fn owned_import(&self, caller: &Caller, instance_id: &str, import_id: i64, action: &str) -> Result<ImportTaskRow> {
+        self.authorized_instance(caller, action, instance_id).await?;
+        match self.store.get_import(import_id).await {
+            Ok(t) if t.account_uid == caller.account_uid() && (t.source_id == instance_id || t.dest_id == instance_id) => Ok(t),
+            Ok(_) | Err(StoreError::NotFound(_)) => Err(ControlError::ImportNotFound(format!(
+                "The import {import_id} does not exist for instance {instance_id}."
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)] // the list call's filters, each optional on the wire
+    pub async fn list_imports(
+        &self,
+        caller: &Caller,
+        action: &str,
+        instance_id: &str,
+        import_id: Option<i64>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        page: Page,
+    ) -> Result<Paged<ImportTaskRow>> {
+        self.authorized_instance(caller, action, instance_id).await?;
+        let filter = ImportFilter {
+            account_uid: Some(caller.account_uid().to_string()),
+            instance_id: Some(instance_id.to_string()),
+            import_id,
+            from,
+            to,
+        };
+        Ok(self.store.list_imports(&filter, Some(page)).await?)
+    }
+
+    pub async fn import_progress(&self, caller: &Caller, instance_id: &str, import_id: i64) -> Result<ImportTaskRow> {
+        self.owned_import(caller, instance_id, import_id, "DescribeImportProgress").await
+    }
+
+    /// `Pending`/`Running` → `Canceling`; the runner then drops the staging databases
+    /// and ends the task `Canceled`.
+    pub async fn cancel_import(&self, caller: &Caller, instance_id: &str, import_id: i64) -> Result<()> {
+        let mut task = self.owned_import(caller, instance_id, import_id, "CancelImport").await?;
+        match task.status.as_str() {
+            "Pending" | "Running" => {
+                task.status = "Canceling".into();
+                self.store.update_import(&task).await?;
+                let token = self.running_imports.lock().unwrap_or_else(|e| e.into_inner()).get(&import_id).cloned();
+                match token {
+                    Some(t) => t.cancel(),
+                    // No runner in this process (it is being recovered): recovery sees
+                    // Canceling and ends it so.
+                    None => tracing::warn!(import_id, "cancel of an import with no runner here"),
+                }
+                Ok(())
+            }
+            "Canceling" => Ok(()),
+            other => Err(ControlError::ImportState(format!("The import {import_id} is {other}; only a Pending or Running import can be canceled."))),
+        }
+    }
+
+    /// At start-up: every unfinished task's staging databases are dropped; a task being
+    /// canceled ends `Canceled`, one out of attempts ends `Failed`, others run again.
+    pub(crate) async fn recover_imports(&self) -> Result<()> {
+        for mut task in self.store.unfinished_imports().await? {
+            let dest = self.store.get_instance(&task.dest_id).await;
+            let cleaned = match &dest {
+                Ok(dest) => match self.engine_of(dest).and_then(|e| Ok((e.clone(), self.spec(dest)?))) {
+                    Ok((engine, spec)) => {
+                        let _ = engine.start(&spec).await;
+                        match engine.admin(&spec) {
+                            Ok(admin) if !task.staging_tag.is_empty() => mover::drop_staging(&endpoint(admin), &task.staging_tag).await.map_err(|e| e.to_string()),
+                            Ok(_) => Ok(()),
+                            Err(e) => Err(e.to_string()),
+                        }
+                    }
+                    Err(e) => Err(e.to_string()),
+                },
+                Err(e) => Err(e.to_string()),
+            };
+            let ending = match (&cleaned, task.status.as_str()) {
+                (_, "Canceling") => Some(("Canceled", "The import was canceled; the destination is as it was before.".to_string())),
+                (Err(e), _) => Some(("Failed", format!("Recovery after a restart could not clean the destination: {e}"))),
+                (Ok(()), _) if task.attempts >= MAX_ATTEMPTS => Some((
+                    "Failed",
+                    format!("The import was interrupted {} times (last: a restart of openrds); giving up.", task.attempts),
+                )),
+                _ => None,
+            };
+            match ending {
+                Some((status, error)) => {
+                    tracing::warn!(import_id = task.id, status, "ending an interrupted import");
+                    task.status = status.into();
+                    task.phase = status.into();
+                    task.error = error;
+                    task.finished_at = Some(Utc::now());
+                    self.store.end_import(&task).await?;
+                }
+                None => {
+                    tracing::info!(import_id = task.id, attempt = task.attempts + 1, "resuming an interrupted import from a fresh snapshot");
+                    self.spawn_import(task);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn major(version: &str) -> u32 {
+    version.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0)
+}
+
+fn check_engines(source: &InstanceRow, dest: &InstanceRow) -> Result<()> {
+    let (s, d) = (engine_kind(&source.engine)?, engine_kind(&dest.engine)?);
+    if s != d {
+        return Err(ControlError::EngineTypeNotSupported(format!(
+            "The source {} runs {} and the destination {} runs {}; both must run the same engine.",
+            source.id, source.engine, dest.id, dest.engine
+        )));
+    }
+    if !matches!(s, EngineKind::PostgreSQL | EngineKind::MariaDB) {
+        return Err(ControlError::EngineTypeNotSupported(format!("Engine {} does not support ImportDatabaseBetweenInstances.", source.engine)));
+    }
+    if major(&dest.engine_version) < major(&source.engine_version) {
+        return Err(ControlError::EngineTypeNotSupported(format!(
+            "The destination {} runs {} {}, older than the source's {}; the destination's major version must be the same or newer.",
+            dest.id, dest.engine, dest.engine_version, source.engine_version
+        )));
+    }
+    Ok(())
+}
+
+fn host_free_bytes(dir: &std::path::Path) -> Result<u64> {
+    // The instance directory may be gone or unreadable to us; its parent is ours.
+    let probe = if dir.exists() { dir } else { dir.parent().unwrap_or(dir) };
+    let stat = nix::sys::statvfs::statvfs(probe).map_err(|e| ControlError::Internal(format!("statvfs {}: {e}", probe.display())))?;
+    Ok(stat.blocks_available() as u64 * stat.fragment_size() as u64)
+}

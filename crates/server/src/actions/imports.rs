@@ -1,0 +1,147 @@
+//! ImportDatabaseBetweenInstances and the calls that watch and cancel its tasks.
+
+use super::{page, time, Reply};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use control::{Caller, ControlPlane};
+use serde_json::{json, Value};
+use store::ImportTaskRow;
+use wire::Params;
+
+pub(crate) async fn start(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
+    let dest = p.required("DBInstanceId")?;
+    let source = p.required("SourceDBInstanceId")?;
+    let info = p.required("DBInfo")?;
+    let id = plane.start_import(caller, dest, source, info).await?;
+    Ok(json!({"ImportId": id.to_string()}))
+}
+
+/// `yyyy-MM-ddTHH:mmZ` (the documented form), also with seconds.
+fn parse_time(p: &Params, name: &str) -> Result<Option<DateTime<Utc>>, crate::ServerError> {
+    let Some(v) = p.get(name) else { return Ok(None) };
+    for format in ["%Y-%m-%dT%H:%MZ", "%Y-%m-%dT%H:%M:%SZ"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(v, format) {
+            return Ok(Some(t.and_utc()));
+        }
+    }
+    Err(super::invalid(name, format!("{v:?} is not a UTC time like 2024-01-01T00:00Z")))
+}
+
+async fn list(plane: &ControlPlane, caller: &Caller, p: &Params, action: &str) -> Result<(store::Paged<ImportTaskRow>, store::Page), crate::ServerError> {
+    let id = p.required("DBInstanceId")?;
+    let from = parse_time(p, "StartTime")?;
+    // EndTime names a minute; everything within that minute is included.
+    let to = parse_time(p, "EndTime")?.map(|t| t + chrono::Duration::seconds(59));
+    if let (Some(f), Some(t)) = (from, to) {
+        if t < f {
+            return Err(super::invalid("EndTime", "it must not be before StartTime"));
+        }
+    }
+    let import_id = p.parse::<i64>("ImportId")?;
+    let page = page(p, 30, 100)?;
+    let result = plane.list_imports(caller, action, id, import_id, from, to, page).await?;
+    Ok((result, page))
+}
+
+fn data_status(t: &ImportTaskRow) -> &'static str {
+    match t.status.as_str() {
+        "Pending" => "NotStart",
+        "Running" => "FullImporting",
+        "Success" => "Success",
+        "Canceling" => "Canceling",
+        "Canceled" => "Canceled",
+        _ => "Failed",
+    }
+}
+
+fn description(t: &ImportTaskRow) -> String {
+    if t.error.is_empty() {
+        format!("{}: {}", t.status, t.phase)
+    } else {
+        t.error.clone()
+    }
+}
+
+pub(crate) async fn from_database(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
+    let (result, page) = list(plane, caller, p, "DescibeImportsFromDatabase").await?;
+    let items: Vec<Value> = result
+        .items
+        .iter()
+        .map(|t| {
+            json!({
+                "ImportId": t.id,
+                "ImportDataType": "Full",
+                "ImportDataStatus": data_status(t),
+                "ImportDataStatusDescription": description(t),
+                "IncrementalImportingTime": "",
+                "SourceDBInstanceId": t.source_id,
+                "DBInstanceId": t.dest_id,
+                "DBNames": t.db_names.iter().map(|(s, d)| json!({"Source": s, "Destination": d})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(json!({
+        "Items": {"ImportResultFromDB": items},
+        "PageNumber": page.number,
+        "PageRecordCount": result.items.len(),
+        "TotalRecordCount": result.total,
+    }))
+}
+
+pub(crate) async fn for_sql_server(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
+    let (result, page) = list(plane, caller, p, "DescribeImportsForSQLServer").await?;
+    let items: Vec<Value> = result
+        .items
+        .iter()
+        .map(|t| {
+            let status = match t.status.as_str() {
+                "Running" => "Importing",
+                other => other,
+            };
+            json!({
+                "ImportId": t.id,
+                "FileName": "",
+                "DBName": t.db_names.iter().map(|(_, d)| d.as_str()).collect::<Vec<_>>().join(","),
+                "ImportStatus": status,
+                "StartTime": time(t.started_at.unwrap_or(t.created_at)),
+            })
+        })
+        .collect();
+    let n = result.items.len();
+    Ok(json!({
+        "Items": {"SQLServerImport": items},
+        "PageNumber": page.number,
+        "TotalRecordCounts": result.total,
+        "SQLItemsCounts": n,
+        "TotalRecordCount": result.total,
+        "PageRecordCount": n,
+    }))
+}
+
+pub(crate) async fn cancel(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
+    let id = p.required("DBInstanceId")?;
+    let import_id: i64 = p.parse_required("ImportId")?;
+    plane.cancel_import(caller, id, import_id).await?;
+    Ok(json!({}))
+}
+
+pub(crate) async fn progress(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
+    let id = p.required("DBInstanceId")?;
+    let import_id: i64 = p.parse_required("ImportId")?;
+    let t = plane.import_progress(caller, id, import_id).await?;
+    let parse = |s: &str| if s.is_empty() { Value::Null } else { serde_json::from_str(s).unwrap_or(Value::Null) };
+    Ok(json!({
+        "ImportId": t.id.to_string(),
+        "Status": t.status,
+        "Phase": t.phase,
+        "SourceDBInstanceId": t.source_id,
+        "DBInstanceId": t.dest_id,
+        "DBNames": t.db_names.iter().map(|(s, d)| json!({"Source": s, "Destination": d})).collect::<Vec<_>>(),
+        "Attempts": t.attempts,
+        "CreateTime": time(t.created_at),
+        "StartTime": t.started_at.map(time).unwrap_or_default(),
+        "EndTime": t.finished_at.map(time).unwrap_or_default(),
+        "Error": t.error,
+        "Progress": parse(&t.progress),
+        "Result": parse(&t.result),
+    }))
+}

@@ -1,7 +1,8 @@
 //! `openrds demo`: the main job on a fresh machine. It starts a real server on a temporary
 //! data directory, then acts only through the signed API as a user would: two PostgreSQL
-//! instances, a database with accounts and data on the first, the same on the second,
-//! and a check of what each account may do. Everything it made is deleted at the end.
+//! instances, a database with accounts and data on the first, an import of it renamed
+//! onto the second with its progress, and the verified result. Everything it made is
+//! deleted at the end.
 
 use anyhow::{bail, Context};
 use control::{ControlConfig, ControlPlane};
@@ -134,37 +135,83 @@ async fn scenario(api: &Api) -> anyhow::Result<()> {
         for id in [&a, &b] {
             api.call("CreateAccount", &[("DBInstanceId", id), ("AccountName", "app_owner"), ("AccountPassword", "Demo_pass1")]).await?;
             api.call("CreateAccount", &[("DBInstanceId", id), ("AccountName", "reporter"), ("AccountPassword", "Demo_pass2")]).await?;
-            api.call(
-                "CreateDatabase",
-                &[("DBInstanceId", id), ("DBName", "shop"), ("CharacterSetName", "UTF8"), ("AccountName", "app_owner"), ("AccountPrivilege", "DBOwner")],
-            )
-            .await?;
-            api.call("GrantAccountPrivilege", &[("DBInstanceId", id), ("AccountName", "reporter"), ("DBName", "shop"), ("AccountPrivilege", "ReadOnly")])
-                .await?;
         }
-        println!("2. database shop (owner app_owner, read-only reporter) on both");
+        api.call(
+            "CreateDatabase",
+            &[("DBInstanceId", &a), ("DBName", "shop"), ("CharacterSetName", "UTF8"), ("AccountName", "app_owner"), ("AccountPrivilege", "DBOwner")],
+        )
+        .await?;
+        api.call("GrantAccountPrivilege", &[("DBInstanceId", &a), ("AccountName", "reporter"), ("DBName", "shop"), ("AccountPrivilege", "ReadOnly")])
+            .await?;
+        println!("2. database shop on {a} (owner app_owner, read-only reporter)");
 
         let addr = api.address(&a).await?;
         let owner = connect(&addr, "app_owner", "Demo_pass1", "shop").await?;
         owner
             .batch_execute(
-                "CREATE TABLE orders (id bigint PRIMARY KEY, customer text NOT NULL, total numeric(12,2), placed timestamptz DEFAULT now());
-                 INSERT INTO orders SELECT g, 'customer ' || g, g * 1.5, now() FROM generate_series(1, 10000) g;",
+                "CREATE TYPE status AS ENUM ('new', 'paid', 'shipped');
+                 CREATE TABLE customers (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL, email text UNIQUE);
+                 CREATE TABLE orders (id bigserial PRIMARY KEY, customer bigint REFERENCES customers, status status NOT NULL DEFAULT 'new',
+                                      total numeric(12,2), note text, placed timestamptz DEFAULT now());
+                 CREATE INDEX orders_by_customer ON orders (customer);
+                 CREATE VIEW paid_orders AS SELECT * FROM orders WHERE status = 'paid';
+                 COMMENT ON TABLE orders IS 'one row per order';
+                 INSERT INTO customers (name, email) SELECT 'customer ' || g, 'c' || g || '@example.com' FROM generate_series(1, 1000) g;
+                 INSERT INTO orders (customer, status, total, note)
+                   SELECT 1 + g % 1000, (ARRAY['new','paid','shipped'])[1 + g % 3]::status, g * 1.5,
+                          CASE WHEN g % 10 = 0 THEN NULL ELSE E'tab\there, newline\nthere, ünïcödé ' || g END
+                   FROM generate_series(1, 100000) g;",
             )
             .await?;
         let reporter = connect(&addr, "reporter", "Demo_pass2", "shop").await?;
         let n: i64 = reporter.query_one("SELECT count(*) FROM orders", &[]).await?.get(0);
         let refused = reporter.batch_execute("DELETE FROM orders").await.is_err();
-        println!("3. {n} orders loaded on {a}; reporter reads them and its DELETE is refused: {refused}");
-        anyhow::ensure!(n == 10000 && refused, "privileges do not hold");
+        println!("3. {n} orders and 1000 customers loaded; reporter reads them and its DELETE is refused: {refused}");
+        anyhow::ensure!(n == 100000 && refused, "privileges do not hold");
 
-        let dbs = api.call("DescribeDatabases", &[("DBInstanceId", &a)]).await?;
-        let attr = api.call("DescribeDBInstanceAttribute", &[("DBInstanceId", &a)]).await?;
-        println!(
-            "4. DescribeDatabases: {} database(s); DBInstanceDiskUsed {} bytes",
-            dbs["Databases"]["Database"].as_array().map(|d| d.len()).unwrap_or(0),
-            attr["Items"]["DBInstanceAttribute"][0]["DBInstanceDiskUsed"]
-        );
+        let started = Instant::now();
+        let body = api
+            .call("ImportDatabaseBetweenInstances", &[("DBInstanceId", &b), ("SourceDBInstanceId", &a), ("DBInfo", r#"{"DBNames":{"shop":"shop_copy"}}"#)])
+            .await?;
+        let import_id = body["ImportId"].as_str().context("ImportId")?.to_string();
+        println!("4. ImportDatabaseBetweenInstances {a}:shop -> {b}:shop_copy, ImportId {import_id}");
+        let progress = loop {
+            let p = api.call("DescribeImportProgress", &[("DBInstanceId", &b), ("ImportId", &import_id)]).await?;
+            let status = p["Status"].as_str().unwrap_or_default().to_string();
+            if matches!(status.as_str(), "Success" | "Failed" | "Canceled") {
+                break p;
+            }
+            let sa = api.call("DescribeDBInstanceAttribute", &[("DBInstanceId", &a)]).await?;
+            let sb = api.call("DescribeDBInstanceAttribute", &[("DBInstanceId", &b)]).await?;
+            println!(
+                "   {status} / {}: source {}, destination {}",
+                p["Phase"].as_str().unwrap_or_default(),
+                sa["Items"]["DBInstanceAttribute"][0]["DBInstanceStatus"],
+                sb["Items"]["DBInstanceAttribute"][0]["DBInstanceStatus"]
+            );
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        };
+        anyhow::ensure!(progress["Status"] == "Success", "import ended {}: {}", progress["Status"], progress["Error"]);
+        println!("5. import succeeded in {:.1}s; verification per table:", started.elapsed().as_secs_f64());
+        for db in progress["Result"]["Databases"].as_array().into_iter().flatten() {
+            for t in db["Tables"].as_array().into_iter().flatten() {
+                println!(
+                    "   {}.{}: {} rows, checksum {} on both sides, verified {}",
+                    t["Schema"].as_str().unwrap_or(""),
+                    t["Name"].as_str().unwrap_or(""),
+                    t["Rows"],
+                    t["SourceChecksum"].as_str().unwrap_or(""),
+                    t["Verified"]
+                );
+                anyhow::ensure!(t["SourceChecksum"] == t["DestinationChecksum"] && t["Verified"] == true, "table {} not verified", t["Name"]);
+            }
+        }
+        let copy = connect(&api.address(&b).await?, "app_owner", "Demo_pass1", "shop_copy").await?;
+        let q = "SELECT count(*)::text || ' rows, digest ' || sum(hashtextextended(o::text, 0))::text FROM orders o";
+        let (src_digest, dst_digest): (String, String) =
+            (owner.query_one(q, &[]).await?.get(0), copy.query_one(q, &[]).await?.get(0));
+        println!("6. orders on the source: {src_digest}; on the copy: {dst_digest}");
+        anyhow::ensure!(src_digest == dst_digest, "the copy differs from the source");
         Ok::<(), anyhow::Error>(())
     }
     .await;
@@ -172,6 +219,6 @@ async fn scenario(api: &Api) -> anyhow::Result<()> {
     for id in created.drain(..) {
         api.call("DeleteDBInstance", &[("DBInstanceId", &id)]).await?;
     }
-    println!("5. both instances deleted");
+    println!("7. both instances deleted");
     outcome
 }

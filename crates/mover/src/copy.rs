@@ -300,6 +300,7 @@ async fn build(ctx: &Ctx, names: &[(String, String)], progress: &Progress) -> Re
         let counter = progress.register_db(s, d);
         prepared.push((s.clone(), d.clone(), p.snapshot, p.plan, p.ranges, counter));
     }
+    tracing::info!(databases = holders.len(), "planned");
     ctx.hooks.fail("after_plan")?;
 
     progress.set_phase(Phase::Schema);
@@ -322,6 +323,7 @@ async fn build(ctx: &Ctx, names: &[(String, String)], progress: &Progress) -> Re
         }
     }))
     .await?;
+    tracing::info!("pre-data schema restored");
     ctx.hooks.fail("after_pre_data")?;
 
     progress.set_phase(Phase::Data);
@@ -336,10 +338,12 @@ async fn build(ctx: &Ctx, names: &[(String, String)], progress: &Progress) -> Re
     }
     drop(set);
     let dbs = Arc::try_unwrap(shared).map_err(|_| MoveError::Internal("workers outlived the pool".into()))?.dbs;
+    tracing::info!("data copied, verified and indexed");
     ctx.hooks.fail("after_data")?;
 
     progress.set_phase(Phase::PostData);
     try_join_all(dbs.iter().map(|db| finish_db(ctx, db))).await?;
+    tracing::info!("post-data restored");
     ctx.hooks.fail("after_post_data")?;
     // The snapshot is no longer needed; let the source clean up behind it.
     drop(holders);
@@ -582,6 +586,7 @@ async fn run_job(pool: &Pool, job: Job, cache: &mut Sessions) -> Result<()> {
             let sum = data::copy_part(src, dst, t, tr.binary, range, freeze, &tr.counter)
                 .await
                 .map_err(|e| in_database(e, &db.src_name))?;
+            tracing::debug!(table = %t.display(), part, rows = sum.rows, "part copied");
             tr.sum.lock().unwrap_or_else(|e| e.into_inner()).merge(sum);
             tr.counter.parts_done.fetch_add(1, Ordering::Relaxed);
             if !pool.first_part_done.swap(true, Ordering::SeqCst) {
@@ -627,6 +632,7 @@ async fn run_job(pool: &Pool, job: Job, cache: &mut Sessions) -> Result<()> {
                 return Err(fail(format!("source snapshot has {expected} (rows:digest), destination has {got}")));
             }
             tr.counter.set_state(TableState::Verified);
+            tracing::debug!(table = %t.display(), rows = expected.rows, "verified");
         }
         Job::Index { db: d, index } => {
             let db = &pool.dbs[d];
@@ -640,6 +646,7 @@ async fn run_job(pool: &Pool, job: Job, cache: &mut Sessions) -> Result<()> {
                     .await
                     .map_err(|err| MoveError::pg(Side::Destination, &format!("build {} of {}", e.name, db.dst_name), err))?;
             }
+            tracing::debug!(index = %e.name, "built");
             db.counter.indexes_done.fetch_add(1, Ordering::Relaxed);
             db.lock().indexes_built += 1;
         }

@@ -15,7 +15,7 @@ use crate::error::{MoveError, Result, Side};
 use crate::plan::{self, DbPlan};
 use crate::postdata::{self, EarlyIndex, TocEntry};
 use crate::progress::{DbCounter, Phase, Progress, TableCounter, TableState};
-use crate::report::{CopyReport, DatabaseReport, LargeObjectReport, SequenceReport, TableReport};
+use crate::report::{CopyPlan, CopyReport, DatabasePlan, DatabaseReport, LargeObjectReport, SequenceReport, TableReport};
 use crate::staging::{self, staging_name, Publication};
 use crate::tools::Tools;
 use crate::CopyOptions;
@@ -88,6 +88,41 @@ pub async fn copy_databases(
             Err(e)
         }
     }
+}
+
+/// Reads what copying the source databases `names` would move, without copying (each
+/// database read in one read-only snapshot). An unknown database is an
+/// [`MoveError::InvalidRequest`].
+pub async fn plan_databases(source: &Endpoint, names: &[String]) -> Result<CopyPlan, MoveError> {
+    let mut out = CopyPlan::default();
+    for name in names {
+        let c = source.connect(name, Side::Source).await?;
+        let version = staging::server_version(&c, Side::Source).await?;
+        c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await
+            .map_err(|e| MoveError::pg(Side::Source, "begin", e))?;
+        let p = plan::read(&c, version).await?;
+        let size: i64 = c
+            .query_one("SELECT pg_catalog.pg_database_size(current_database())", &[])
+            .await
+            .map_err(|e| MoveError::pg(Side::Source, "read database size", e))?
+            .get(0);
+        out.databases.push(DatabasePlan {
+            name: name.clone(),
+            size_bytes: size.max(0) as u64,
+            encoding: p.info.encoding.clone(),
+            collate: p.info.collate.clone(),
+            ctype: p.info.ctype.clone(),
+            tables: p.tables.len(),
+            table_bytes: p.tables.iter().map(|t| t.bytes).sum(),
+            rows_estimate: p.tables.iter().map(|t| t.rows_estimate).sum(),
+            indexes: p.indexes.len(),
+            sequences: p.sequences.len(),
+            large_objects: p.large_objects,
+            roles: p.roles.iter().cloned().collect(),
+        });
+    }
+    Ok(out)
 }
 
 fn validate(names: &[(String, String)], opts: &CopyOptions) -> Result<()> {

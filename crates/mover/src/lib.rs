@@ -38,7 +38,8 @@ pub use conn::Endpoint;
 pub use copy::copy_databases;
 pub use error::{MoveError, Side};
 pub use progress::{DatabaseProgress, Progress, ProgressSnapshot, TableProgress};
-pub use report::{CopyReport, DatabaseReport, LargeObjectReport, SequenceReport, TableReport};
+pub use copy::plan_databases;
+pub use report::{CopyPlan, CopyReport, DatabasePlan, DatabaseReport, LargeObjectReport, SequenceReport, TableReport};
 pub use staging::staging_name;
 
 use std::path::PathBuf;

@@ -74,3 +74,33 @@ pub struct LargeObjectReport {
     pub destination_checksum: String,
     pub verified: bool,
 }
+
+/// What a copy would move, read from the source without copying anything (for
+/// prechecks: sizes, roles the destination will need).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct CopyPlan {
+    pub databases: Vec<DatabasePlan>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct DatabasePlan {
+    pub name: String,
+    /// `pg_database_size`: what the copy will roughly occupy on the destination.
+    pub size_bytes: u64,
+    pub encoding: String,
+    pub collate: String,
+    pub ctype: String,
+    /// Tables with data (leaf partitions, not their parents).
+    pub tables: usize,
+    /// Heap bytes of those tables.
+    pub table_bytes: u64,
+    /// Planner estimate.
+    pub rows_estimate: u64,
+    pub indexes: usize,
+    pub sequences: usize,
+    pub large_objects: u64,
+    /// Roles owning, granted on, or configured in the database.
+    pub roles: Vec<String>,
+}

@@ -28,6 +28,12 @@ async fn copies_every_object_kind_and_verifies_it() {
     load_dataset(&ep, &src, OWNER, READER).await;
     let before = digests(&ep, &src).await;
 
+    let plan = mover::plan_databases(&ep, std::slice::from_ref(&src)).await.expect("plan");
+    let p = &plan.databases[0];
+    assert_eq!((p.tables, p.large_objects, p.encoding.as_str()), (12, 3, "UTF8"));
+    assert!(p.roles.iter().any(|r| r == READER) && p.roles.iter().any(|r| r == OWNER), "{:?}", p.roles);
+    assert!(p.size_bytes > p.table_bytes && p.indexes >= 10);
+
     let tag = name("all");
     // A small threshold, so `big` is split by key ranges and `big_nokey` by page ranges.
     let opts = CopyOptions { split_bytes: 1 << 20, ..options(&tag) };

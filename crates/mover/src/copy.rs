@@ -233,6 +233,8 @@ struct TableRun {
     /// WHERE clauses of its parts; empty when copied whole.
     ranges: Vec<String>,
     remaining: AtomicU64,
+    /// Verification and index builds still to run once loaded.
+    followups: AtomicUsize,
     sum: Mutex<Checksum>,
 }
 
@@ -401,21 +403,26 @@ async fn prepare_db(
     let staging = staging_name(&dst_name, &ctx.tag);
     let dir = tempfile::tempdir().map_err(|e| MoveError::Internal(format!("create a temporary directory: {e}")))?;
     let post_file = dir.path().join("post-data.dump");
-    let (pre, post) = tokio::join!(
-        ctx.tools.pre_data(&ctx.source, &src_name, &snapshot, &ctx.dest, &staging),
-        ctx.tools.dump_post_data(&ctx.source, &src_name, &snapshot, &post_file)
-    );
+    // The post-data archive is read while the pre-data schema is restored.
+    let post = async {
+        ctx.tools.dump_post_data(&ctx.source, &src_name, &snapshot, &post_file).await?;
+        let toc = postdata::parse_toc(&ctx.tools.list(&ctx.dest, &post_file).await?);
+        let (candidates, rest) = postdata::partition_entries(&plan, &toc);
+        let mut sql = String::new();
+        if !candidates.is_empty() {
+            let list = dir.path().join("early.list");
+            let lines: String = candidates.iter().map(|(_, e)| format!("{}\n", e.line)).collect();
+            tokio::fs::write(&list, lines).await.map_err(|e| MoveError::Internal(format!("write list file: {e}")))?;
+            sql = ctx.tools.sql_of(&ctx.dest, &post_file, &list).await?;
+        }
+        Ok::<_, MoveError>((toc, candidates, rest, sql))
+    };
+    let (pre, post) = tokio::join!(ctx.tools.pre_data(&ctx.source, &src_name, &snapshot, &ctx.dest, &staging), post);
     pre?;
-    post?;
-    let toc = postdata::parse_toc(&ctx.tools.list(&ctx.dest, &post_file).await?);
-    let (candidates, mut rest) = postdata::partition_entries(&plan, &toc);
+    let (toc, candidates, mut rest, sql) = post?;
     let mut early = Vec::new();
     let mut preamble = String::new();
     if !candidates.is_empty() {
-        let list = dir.path().join("early.list");
-        let lines: String = candidates.iter().map(|(_, e)| format!("{}\n", e.line)).collect();
-        tokio::fs::write(&list, lines).await.map_err(|e| MoveError::Internal(format!("write list file: {e}")))?;
-        let sql = ctx.tools.sql_of(&ctx.dest, &post_file, &list).await?;
         match postdata::split_sql(&sql, candidates.len()) {
             Some((pre, entries)) => {
                 // pg_dump's session settings, except the encoding: our client speaks UTF8.
@@ -448,6 +455,7 @@ async fn prepare_db(
                 binary: same_major && t.binary_safe,
                 ranges,
                 remaining: AtomicU64::new(parts),
+                followups: AtomicUsize::new(1 + early_by_table.get(&t.oid).map_or(0, Vec::len)),
                 sum: Mutex::new(Checksum::default()),
             }
         })
@@ -667,6 +675,7 @@ async fn run_job(pool: &Pool, job: Job, cache: &mut Sessions) -> Result<()> {
                 return Err(fail(format!("source snapshot has {expected} (rows:digest), destination has {got}")));
             }
             tr.counter.set_state(TableState::Verified);
+            analyze_when_last(db, table, dst).await?;
             tracing::debug!(table = %t.display(), rows = expected.rows, "verified");
         }
         Job::Index { db: d, index } => {
@@ -684,6 +693,8 @@ async fn run_job(pool: &Pool, job: Job, cache: &mut Sessions) -> Result<()> {
             tracing::debug!(index = %e.name, "built");
             db.counter.indexes_done.fetch_add(1, Ordering::Relaxed);
             db.lock().indexes_built += 1;
+            let table = db.plan.tables.iter().position(|t| t.oid == e.table_oid).unwrap_or_default();
+            analyze_when_last(db, table, dst).await?;
         }
         Job::Sequences { db: d } => {
             let db = &pool.dbs[d];
@@ -714,6 +725,21 @@ async fn run_job(pool: &Pool, job: Job, cache: &mut Sessions) -> Result<()> {
     Ok(())
 }
 
+/// Runs ANALYZE on a table once its last follow-up (verification, index builds) is done:
+/// fresh statistics for the first queries on the copy, including those of expression
+/// indexes, gathered while other tables are still being copied. Not earlier, since
+/// ANALYZE and CREATE INDEX wait for each other.
+async fn analyze_when_last(db: &DbRun, table: usize, dst: &Client) -> Result<()> {
+    let tr = &db.tables[table];
+    if tr.followups.fetch_sub(1, Ordering::SeqCst) == 1 {
+        let t = &db.plan.tables[table];
+        dst.batch_execute(&format!("ANALYZE {}", t.qualified()))
+            .await
+            .map_err(|e| MoveError::pg(Side::Destination, &format!("analyze {}", t.display()), e))?;
+    }
+    Ok(())
+}
+
 /// Post-data of one database after all its data is in, then the checks that need it whole.
 async fn finish_db(ctx: &Ctx, db: &DbRun) -> Result<()> {
     if !db.rest.is_empty() {
@@ -736,8 +762,26 @@ async fn finish_db(ctx: &Ctx, db: &DbRun) -> Result<()> {
             ),
         });
     }
-    // Fresh statistics, so the first queries on the published copy plan well.
-    c.batch_execute("ANALYZE").await.map_err(|e| MoveError::pg(Side::Destination, "analyze", e))?;
+    // Loaded tables were analyzed as they were verified; what is left are materialized
+    // views (filled by post-data) and partitioned parents (statistics of the hierarchy).
+    let rest: Vec<String> = c
+        .query(
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE (c.relkind = 'p' OR (c.relkind = 'm' AND c.relispopulated)) \
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
+            &[],
+        )
+        .await
+        .map_err(|e| MoveError::pg(Side::Destination, "list relations to analyze", e))?
+        .into_iter()
+        .map(|r| r.get(0))
+        .collect();
+    if !rest.is_empty() {
+        c.batch_execute(&format!("ANALYZE {}", rest.join(", ")))
+            .await
+            .map_err(|e| MoveError::pg(Side::Destination, "analyze", e))?;
+    }
     db.counter.set_phase(Phase::PostData);
     Ok(())
 }

@@ -66,6 +66,16 @@ async fn copies_every_object_kind_and_verifies_it() {
     assert!(db.settings_applied.iter().any(|s| s == "work_mem=8MB"), "{:?}", db.settings_applied);
     assert!(report.roles_created.is_empty(), "roles exist on the same server");
 
+    let never: Vec<String> = connect(&ep, &dst)
+        .await
+        .query("SELECT relname::text FROM pg_stat_user_tables WHERE last_analyze IS NULL AND relname <> 'never_filled'", &[])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(never.is_empty(), "not analyzed: {never:?}");
+
     let snap = progress.snapshot();
     assert_eq!(snap.phase, "Done");
     assert_eq!((snap.rows_done, snap.bytes_done), (snap.rows_expected, snap.bytes_expected));

@@ -113,8 +113,9 @@ impl Tools {
         ]
     }
 
-    /// `pg_dump --section=pre-data | pg_restore` into the staging database, in one
-    /// transaction on the destination.
+    /// `pg_dump --section=pre-data | pg_restore` into the staging database. Not in one
+    /// transaction: a database with tens of thousands of tables would exhaust the lock
+    /// table, and a failed restore is dropped with its staging database anyway.
     pub(crate) async fn pre_data(&self, src: &Endpoint, db: &str, snapshot: &str, dst: &Endpoint, staging: &str) -> Result<()> {
         let mut dump = self.command("pg_dump", src, Some("-c default_transaction_read_only=on"));
         dump.args(Self::dump_args("pre-data", snapshot, db)).stdout(Stdio::piped());
@@ -128,7 +129,7 @@ impl Tools {
             .map_err(|e| MoveError::Internal(format!("pipe pg_dump into pg_restore: {e}")))?;
         let mut restore = self.command("pg_restore", dst, Some(RESTORE_PGOPTIONS));
         restore
-            .args(["--exit-on-error", "--single-transaction", "--no-tablespaces"])
+            .args(["--exit-on-error", "--no-tablespaces"])
             .arg(format!("--dbname={}", conninfo_dbname(staging)))
             .stdin(pipe);
         let restore = Self::spawn("pg_restore", Side::Destination, restore)?;

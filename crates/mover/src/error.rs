@@ -127,3 +127,25 @@ fn last_line(s: &str) -> &str {
 }
 
 pub(crate) type Result<T, E = MoveError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_failures_are_classified_by_stderr() {
+        let full = MoveError::tool("pg_restore", Side::Destination, "exit status: 1".into(), "pg_restore: error: could not extend file \"base/1/2\": No space left on device".into());
+        assert!(matches!(full, MoveError::DiskFull { .. }) && !full.is_retryable());
+        let gone = MoveError::tool("pg_dump", Side::Source, "exit status: 1".into(), "pg_dump: error: connection to server at \"127.0.0.1\", port 5432 failed: Connection refused".into());
+        assert!(matches!(gone, MoveError::SourceUnavailable { .. }) && gone.is_retryable());
+        let other = MoveError::tool("pg_restore", Side::Destination, "exit status: 1".into(), "pg_restore: error: could not execute query: ERROR:  extension \"postgis\" is not available".into());
+        assert!(matches!(&other, MoveError::Tool { stderr, .. } if stderr.contains("postgis")) && !other.is_retryable());
+    }
+
+    #[test]
+    fn messages_say_what_to_do() {
+        let e = MoveError::DestinationNotEmpty { database: "shop".into(), detail: "3 relations".into() };
+        assert_eq!(e.to_string(), "destination database shop is not empty (3 relations); drop it or choose another name");
+        assert!(MoveError::unavailable(Side::Destination, "x").to_string().contains("retry"));
+    }
+}

@@ -321,3 +321,57 @@ async fn drop_staging_removes_a_crashed_task_s_leftovers() {
     // Nothing left: still fine.
     mover::drop_staging(&ep, &tag).await.expect("drop_staging twice");
 }
+
+/// Waits until the copy has moved some bytes.
+async fn until_streaming(progress: &Progress) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while progress.snapshot().bytes_done == 0 {
+        assert!(std::time::Instant::now() < deadline, "no progress within a minute");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+fn spawn_copy(src: &mover::Endpoint, dst: &mover::Endpoint, from: &str, to: &str, tag: &str) -> (tokio::task::JoinHandle<Result<mover::CopyReport, MoveError>>, Arc<Progress>) {
+    let progress = Arc::new(Progress::default());
+    let (src, dst, names, opts, p) = (src.clone(), dst.clone(), vec![(from.to_string(), to.to_string())], options(tag), progress.clone());
+    (tokio::spawn(async move { copy_databases(&src, &dst, &names, &opts, p, CancellationToken::new()).await }), progress)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_the_destination_mid_copy_is_retryable_and_recoverable() {
+    let ep = local();
+    let other = SecondServer::start();
+    let (src, dst) = (name("mvsrc_dd"), name("mvdst_dd"));
+    small_db(&ep, &src, 1_500_000).await;
+    let tag = name("dd");
+    let (task, progress) = spawn_copy(&ep, &other.endpoint, &src, &dst, &tag);
+    until_streaming(&progress).await;
+    other.crash();
+    let e = task.await.unwrap().expect_err("the destination went away");
+    assert!(matches!(e, MoveError::DestinationUnavailable { .. }), "{e:?}");
+    assert!(e.is_retryable());
+    // The cleanup could not reach the destination; recovery finishes it once it is back.
+    other.restart();
+    mover::drop_staging(&other.endpoint, &tag).await.expect("drop_staging after restart");
+    assert!(staging_left(&other.endpoint, &tag).await.is_empty());
+    assert!(!exists(&other.endpoint, &dst).await);
+    drop_db(&ep, &src).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_the_source_mid_copy_is_retryable_and_leaves_nothing() {
+    let ep = local();
+    let other = SecondServer::start();
+    let (src, dst) = (name("mvsrc_sd"), name("mvdst_sd"));
+    drop_db(&ep, &dst).await;
+    small_db(&other.endpoint, &src, 1_500_000).await;
+    let tag = name("sd");
+    let (task, progress) = spawn_copy(&other.endpoint, &ep, &src, &dst, &tag);
+    until_streaming(&progress).await;
+    other.crash();
+    let e = task.await.unwrap().expect_err("the source went away");
+    assert!(matches!(e, MoveError::SourceUnavailable { .. }), "{e:?}");
+    assert!(e.is_retryable());
+    assert!(staging_left(&ep, &tag).await.is_empty());
+    assert!(!exists(&ep, &dst).await);
+}

@@ -314,6 +314,31 @@ impl SecondServer {
     pub fn start() -> Self {
         start_second_server()
     }
+
+    /// Crashes the server (immediate shutdown: no checkpoint, sessions cut).
+    pub fn crash(&self) {
+        let data = self.dir.join("data");
+        let st = as_postgres(&pg_bin().join("pg_ctl"), &["-D", data.to_str().unwrap(), "-m", "immediate", "-w", "stop"])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "pg_ctl stop");
+    }
+
+    /// Starts it again after a crash (crash recovery runs first).
+    pub fn restart(&self) {
+        let data = self.dir.join("data");
+        let log = self.dir.join("log");
+        let st = as_postgres(&pg_bin().join("pg_ctl"), &["-D", data.to_str().unwrap(), "-o", &server_options(&self.dir, self.endpoint.port), "-l", log.to_str().unwrap(), "-w", "start"])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "pg_ctl start");
+    }
+}
+
+fn server_options(dir: &Path, port: u16) -> String {
+    format!("-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={} -c fsync=off", dir.to_str().unwrap())
 }
 
 impl Drop for SecondServer {
@@ -360,7 +385,7 @@ fn start_second_server() -> SecondServer {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let opts = format!("-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={} -c fsync=off", dir.to_str().unwrap());
+    let opts = server_options(&dir, port);
     let log = dir.join("log").to_str().unwrap().to_string();
     let st = as_postgres(&pg_bin().join("pg_ctl"), &["-D", &data_s, "-o", &opts, "-l", &log, "-w", "start"])
         .stdout(std::process::Stdio::null())

@@ -10,7 +10,7 @@
 //! not raced: once it starts, the copy succeeds or fails on its own terms.
 
 use crate::conn::{literal, Endpoint, DEST_SETTINGS};
-use crate::data::{self, Checksum, LoSummary};
+use crate::data::{self, LoSummary, TableDigest};
 use crate::error::{MoveError, Result, Side};
 use crate::plan::{self, DbPlan};
 use crate::postdata::{self, EarlyIndex, TocEntry};
@@ -22,7 +22,7 @@ use crate::CopyOptions;
 use futures_util::future::try_join_all;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::{Notify, Semaphore};
@@ -233,9 +233,21 @@ struct TableRun {
     /// WHERE clauses of its parts; empty when copied whole.
     ranges: Vec<String>,
     remaining: AtomicU64,
+    /// Rows loaded by all parts.
+    loaded_rows: AtomicU64,
+    /// The digest computed on the source, in the snapshot.
+    source_digest: Mutex<Option<TableDigest>>,
+    /// Verification waits for two things: the table loaded and its source digest.
+    verify_gates: AtomicU8,
     /// Verification and index builds still to run once loaded.
     followups: AtomicUsize,
-    sum: Mutex<Checksum>,
+}
+
+impl TableRun {
+    /// Opens one gate of verification; true when it can run.
+    fn open_verify_gate(&self) -> bool {
+        self.verify_gates.fetch_sub(1, Ordering::SeqCst) == 1
+    }
 }
 
 #[derive(Default)]
@@ -456,7 +468,9 @@ async fn prepare_db(
                 ranges,
                 remaining: AtomicU64::new(parts),
                 followups: AtomicUsize::new(1 + early_by_table.get(&t.oid).map_or(0, Vec::len)),
-                sum: Mutex::new(Checksum::default()),
+                loaded_rows: AtomicU64::new(0),
+                source_digest: Mutex::new(None),
+                verify_gates: AtomicU8::new(2),
             }
         })
         .collect::<Vec<_>>();
@@ -482,6 +496,7 @@ async fn prepare_db(
 #[derive(Debug, Clone, Copy)]
 enum Job {
     Copy { db: usize, table: usize, part: usize },
+    SourceDigest { db: usize, table: usize },
     Verify { db: usize, table: usize },
     Index { db: usize, index: usize },
     Sequences { db: usize },
@@ -523,7 +538,15 @@ impl Pool {
         }
         // Largest first, across every database: the longest streams start at once.
         sized.sort_by_key(|s| std::cmp::Reverse(s.0));
-        let queue: VecDeque<Job> = front.into_iter().chain(sized.into_iter().map(|(_, j)| j)).collect();
+        // A table's source digest right behind its first part, so a free worker computes
+        // it while the table streams.
+        let mut queue: VecDeque<Job> = front.into_iter().collect();
+        for (_, j) in sized {
+            queue.push_back(j);
+            if let Job::Copy { db, table, part: 0 } = j {
+                queue.push_back(Job::SourceDigest { db, table });
+            }
+        }
         Pool {
             source: ctx.source.clone(),
             dest: ctx.dest.clone(),
@@ -626,11 +649,11 @@ async fn run_job(pool: &Pool, job: Job, cache: &mut Sessions) -> Result<()> {
             // One session owns the whole table: truncate and load in one transaction
             // so the rows arrive frozen. Extension tables keep the extension's rows.
             let freeze = tr.ranges.is_empty() && !t.extension_config;
-            let sum = data::copy_part(src, dst, t, tr.binary, range, freeze, &tr.counter)
+            let rows = data::copy_part(src, dst, t, tr.binary, range, freeze, &tr.counter)
                 .await
                 .map_err(|e| in_database(e, &db.src_name))?;
-            tracing::debug!(table = %t.display(), part, rows = sum.rows, "part copied");
-            tr.sum.lock().unwrap_or_else(|e| e.into_inner()).merge(sum);
+            tracing::debug!(table = %t.display(), part, rows, "part copied");
+            tr.loaded_rows.fetch_add(rows, Ordering::SeqCst);
             tr.counter.parts_done.fetch_add(1, Ordering::Relaxed);
             if !pool.first_part_done.swap(true, Ordering::SeqCst) {
                 pool.hooks.fail("during_data")?;
@@ -638,27 +661,43 @@ async fn run_job(pool: &Pool, job: Job, cache: &mut Sessions) -> Result<()> {
             if tr.remaining.fetch_sub(1, Ordering::SeqCst) == 1 {
                 tr.counter.settle();
                 tr.counter.set_state(TableState::Loaded);
-                let mut next = vec![Job::Verify { db: d, table }];
+                let mut next = Vec::new();
+                if tr.open_verify_gate() {
+                    next.push(Job::Verify { db: d, table });
+                }
                 if let Some(ix) = db.early_by_table.get(&t.oid) {
                     next.extend(ix.iter().map(|i| Job::Index { db: d, index: *i }));
                 }
                 pool.push_front(next);
             }
         }
+        Job::SourceDigest { db: d, table } => {
+            let db = &pool.dbs[d];
+            let (src, _) = sessions(pool, cache, d).await?;
+            let (t, tr) = (&db.plan.tables[table], &db.tables[table]);
+            let digest = data::table_digest(src, Side::Source, t).await?;
+            *tr.source_digest.lock().unwrap_or_else(|e| e.into_inner()) = Some(digest);
+            if tr.open_verify_gate() {
+                pool.push_front(vec![Job::Verify { db: d, table }]);
+            }
+        }
         Job::Verify { db: d, table } => {
             let db = &pool.dbs[d];
-            let (src, dst) = sessions(pool, cache, d).await?;
+            let (_, dst) = sessions(pool, cache, d).await?;
             let (t, tr) = (&db.plan.tables[table], &db.tables[table]);
             pool.hooks.tamper(&db.dst_name, &t.display(), dst).await?;
-            let expected = *tr.sum.lock().unwrap_or_else(|e| e.into_inner());
+            let expected = tr
+                .source_digest
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .ok_or_else(|| MoveError::Internal(format!("{} verified before its source digest", t.display())))?;
             let fail = |detail: String| MoveError::VerificationFailed { database: db.src_name.clone(), table: t.display(), detail };
-            if !tr.ranges.is_empty() {
-                let n = data::count_rows(src, t).await?;
-                if n != expected.rows {
-                    return Err(fail(format!("{n} rows in the source snapshot but {} copied by ranges", expected.rows)));
-                }
+            let loaded = tr.loaded_rows.load(Ordering::SeqCst);
+            if loaded != expected.rows {
+                return Err(fail(format!("{} rows in the source snapshot but {loaded} copied", expected.rows)));
             }
-            let got = data::digest_table(dst, Side::Destination, t, tr.binary).await?;
+            let got = data::table_digest(dst, Side::Destination, t).await?;
             let verified = got == expected;
             db.lock().tables[table] = Some(TableReport {
                 schema: t.schema.clone(),

@@ -1,13 +1,16 @@
 //! Data: COPY streamed from a source session (inside the snapshot) into a destination
-//! session, message by message, with no file and no parsing beyond finding row ends.
+//! session, with no file in between and no parsing beyond finding row ends (to count
+//! rows and report progress).
 //!
-//! Verification digests ride on the same stream: every row's bytes are hashed as they
-//! pass and the hashes summed, which is order-independent (rows land in any order when
-//! a table is split) and costs the source nothing extra. The destination side reads the
-//! loaded table back with the same COPY statement and digests it the same way; both
-//! sides must produce the same bytes per row, which they do for the same values since
-//! the format (binary only between equal majors and for types whose binary form holds
-//! no OID) and the output settings are fixed on both sessions.
+//! Verification is independent of the stream: each side computes, in SQL, the row count
+//! and an order-independent sum of per-row hashes over the same column list, the source
+//! inside the snapshot (while the table is being copied, on otherwise idle CPU) and the
+//! destination once the table is loaded. `hash_record_extended` hashes values with the
+//! functions hash partitioning relies on, so they agree between servers; tables with a
+//! column without such a function (json, xml, enums, reg*, extension types, composites)
+//! are hashed through their text form instead, under the same output settings on both
+//! sessions. Measured on 6M pgbench rows: 2.0 s of one core for the hash aggregate, 3.4 s
+//! for the text form, 3.5 s to stream the table out and hash it here.
 
 use crate::conn::{literal, qualified};
 use crate::error::{MoveError, Result, Side};
@@ -38,45 +41,18 @@ impl std::fmt::Display for Checksum {
     }
 }
 
-/// A fast 64-bit hash of one row (folded 64x64->128 multiplies, as in wyhash). It only
-/// has to catch accidental differences, and both sides are hashed in this process; SipHash
-/// cost a third of this process's CPU during a copy, this a small fraction of it.
-fn row_hash(row: &[u8]) -> u64 {
-    const P0: u64 = 0xa076_1d64_78bd_642f;
-    const P1: u64 = 0xe703_7ed1_a0b4_28db;
-    const P2: u64 = 0x8ebc_6af0_9c88_c6e3;
-    let mut h = P0 ^ (row.len() as u64).wrapping_mul(P2);
-    let mut words = row.chunks_exact(8);
-    for w in &mut words {
-        let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-        h = fold(h ^ w, P1);
-    }
-    let rest = words.remainder();
-    if !rest.is_empty() {
-        let mut buf = [0u8; 8];
-        buf[..rest.len()].copy_from_slice(rest);
-        h = fold(h ^ u64::from_le_bytes(buf), P2);
-    }
-    fold(h ^ P0, P1)
-}
-
-fn fold(a: u64, b: u64) -> u64 {
-    let r = (a as u128).wrapping_mul(b as u128);
-    (r as u64) ^ ((r >> 64) as u64)
-}
-
-/// Finds rows in a COPY stream whatever the message boundaries (PostgreSQL sends a row
+/// Counts rows in a COPY stream whatever the message boundaries (PostgreSQL sends a row
 /// per message, with the binary header in the first one, but nothing here relies on it).
-pub(crate) struct RowDigest {
+pub(crate) struct RowCounter {
     binary: bool,
     header_done: bool,
     carry: Vec<u8>,
-    pub sum: Checksum,
+    pub rows: u64,
 }
 
-impl RowDigest {
+impl RowCounter {
     pub(crate) fn new(binary: bool) -> Self {
-        RowDigest { binary, header_done: !binary, carry: Vec::new(), sum: Checksum::default() }
+        RowCounter { binary, header_done: !binary, carry: Vec::new(), rows: 0 }
     }
 
     pub(crate) fn feed(&mut self, chunk: &[u8]) {
@@ -97,7 +73,7 @@ impl RowDigest {
         let mut pos = 0;
         if !self.binary {
             while let Some(nl) = buf[pos..].iter().position(|b| *b == b'\n') {
-                self.add(&buf[pos..pos + nl]);
+                self.rows += 1;
                 pos += nl + 1;
             }
             return pos;
@@ -132,13 +108,8 @@ impl RowDigest {
             if pos > buf.len() {
                 return start;
             }
-            self.add(&buf[start..pos]);
+            self.rows += 1;
         }
-    }
-
-    fn add(&mut self, row: &[u8]) {
-        self.sum.rows += 1;
-        self.sum.sum = self.sum.sum.wrapping_add(row_hash(row));
     }
 }
 
@@ -191,7 +162,7 @@ pub(crate) async fn copy_part(
     range: Option<&str>,
     freeze: bool,
     counter: &TableCounter,
-) -> Result<Checksum> {
+) -> Result<u64> {
     let what = format!("copy {}", t.display());
     let dst_err = |e| MoveError::pg(Side::Destination, &what, e);
     if freeze {
@@ -204,15 +175,15 @@ pub(crate) async fn copy_part(
     let sink = dst.copy_in::<_, Bytes>(copy_in_sql(t, binary, freeze).as_str()).await.map_err(dst_err)?;
     pin_mut!(out);
     pin_mut!(sink);
-    let mut digest = RowDigest::new(binary);
+    let mut rows = RowCounter::new(binary);
     // Rows arrive one per message; they leave in large messages, which saves work per
     // message here and in the destination backend.
     let mut batch = BytesMut::with_capacity(2 * COPY_BATCH);
     while let Some(chunk) = out.next().await {
         let chunk = chunk.map_err(|e| MoveError::pg(Side::Source, &what, e))?;
-        let before = digest.sum.rows;
-        digest.feed(&chunk);
-        counter.add(digest.sum.rows - before, chunk.len() as u64);
+        let before = rows.rows;
+        rows.feed(&chunk);
+        counter.add(rows.rows - before, chunk.len() as u64);
         batch.extend_from_slice(&chunk);
         if batch.len() >= COPY_BATCH {
             // feed, not send: send would flush every batch.
@@ -226,37 +197,49 @@ pub(crate) async fn copy_part(
     if freeze {
         dst.batch_execute("COMMIT").await.map_err(dst_err)?;
     }
-    if loaded != digest.sum.rows {
+    if loaded != rows.rows {
         return Err(MoveError::VerificationFailed {
             database: String::new(),
             table: t.display(),
-            detail: format!("{} rows read from the source but {loaded} loaded", digest.sum.rows),
+            detail: format!("{} rows read from the source but {loaded} loaded", rows.rows),
         });
     }
-    Ok(digest.sum)
+    Ok(loaded)
 }
 
-/// Digests a whole table by reading it with COPY on `client`.
-pub(crate) async fn digest_table(client: &Client, side: Side, t: &TablePlan, binary: bool) -> Result<Checksum> {
-    let what = format!("read back {}", t.display());
-    let out = client.copy_out(copy_out_sql(t, binary, None).as_str()).await.map_err(|e| MoveError::pg(side, &what, e))?;
-    pin_mut!(out);
-    let mut digest = RowDigest::new(binary);
-    while let Some(chunk) = out.next().await {
-        digest.feed(&chunk.map_err(|e| MoveError::pg(side, &what, e))?);
+/// Row count and hash sum of a table, as computed by one side.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct TableDigest {
+    pub rows: u64,
+    pub sum: String,
+}
+
+impl std::fmt::Display for TableDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.rows, self.sum)
     }
-    Ok(digest.sum)
 }
 
-/// Exact row count in the snapshot: the independent check that key or ctid ranges of a
-/// split table covered every row exactly once.
-pub(crate) async fn count_rows(src: &Client, t: &TablePlan) -> Result<u64> {
-    let n: i64 = src
-        .query_one(&format!("SELECT count(*) FROM ONLY {}", t.qualified()), &[])
+/// The digest query of `t`, the same text on both sides.
+pub(crate) fn digest_sql(t: &TablePlan) -> String {
+    let filter = t.filter.as_deref().unwrap_or("");
+    let hash = if t.columns.is_empty() {
+        "0".to_string()
+    } else if t.hash_stable {
+        format!("pg_catalog.hash_record_extended(ROW({}), 0)", t.column_list())
+    } else {
+        format!("pg_catalog.hashtextextended(ROW({})::text, 0)", t.column_list())
+    };
+    format!("SELECT count(*), coalesce(sum({hash}), 0)::text FROM ONLY {} {filter}", t.qualified())
+}
+
+/// Computes the digest of `t` on `client` (on the source: inside the snapshot).
+pub(crate) async fn table_digest(client: &Client, side: Side, t: &TablePlan) -> Result<TableDigest> {
+    let r = client
+        .query_one(digest_sql(t).as_str(), &[])
         .await
-        .map_err(|e| MoveError::pg(Side::Source, &format!("count rows of {}", t.display()), e))?
-        .get(0);
-    Ok(n as u64)
+        .map_err(|e| MoveError::pg(side, &format!("digest {}", t.display()), e))?;
+    Ok(TableDigest { rows: r.get::<_, i64>(0) as u64, sum: r.get(1) })
 }
 
 /// WHERE clauses covering the table in `parts` ranges, by integer key when there is one,
@@ -464,41 +447,20 @@ mod tests {
     }
 
     #[test]
-    fn digest_is_independent_of_chunking_and_order() {
+    fn rows_are_counted_whatever_the_chunking() {
         let a: &[Option<&[u8]>] = &[Some(b"1"), None, Some(b"")];
         let b: &[Option<&[u8]>] = &[Some(b"2"), Some(b"xyz"), None];
-        let s1 = binary_stream(&[a, b]);
-        let s2 = binary_stream(&[b, a]);
-        let mut whole = RowDigest::new(true);
-        whole.feed(&s1);
-        assert_eq!(whole.sum.rows, 2);
-        for cut in 1..s2.len() {
-            let mut d = RowDigest::new(true);
-            d.feed(&s2[..cut]);
-            d.feed(&s2[cut..]);
-            assert_eq!(d.sum, whole.sum, "cut at {cut}");
+        let stream = binary_stream(&[a, b, a]);
+        for cut in 1..stream.len() {
+            let mut c = RowCounter::new(true);
+            c.feed(&stream[..cut]);
+            c.feed(&stream[cut..]);
+            assert_eq!(c.rows, 3, "cut at {cut}");
         }
-        let mut other = RowDigest::new(true);
-        other.feed(&binary_stream(&[a, a]));
-        assert_ne!(other.sum, whole.sum);
-    }
-
-    #[test]
-    fn row_hash_tells_small_differences_apart() {
-        let rows: Vec<Vec<u8>> = vec![b"".to_vec(), b"\0".to_vec(), b"\0\0".to_vec(), b"a".to_vec(), b"b".to_vec(), b"abcdefgh".to_vec(), b"abcdefgi".to_vec(), b"abcdefgh\0".to_vec()];
-        let hashes: std::collections::HashSet<u64> = rows.iter().map(|r| row_hash(r)).collect();
-        assert_eq!(hashes.len(), rows.len());
-    }
-
-    #[test]
-    fn text_rows_split_on_newlines() {
-        let mut d = RowDigest::new(false);
-        d.feed(b"1\ta\\nb\n2\t");
-        d.feed(b"\\N\n");
-        assert_eq!(d.sum.rows, 2);
-        let mut e = RowDigest::new(false);
-        e.feed(b"2\t\\N\n1\ta\\nb\n");
-        assert_eq!(d.sum, e.sum);
+        let mut t = RowCounter::new(false);
+        t.feed(b"1\ta\\nb\n2\t");
+        t.feed(b"\\N\n");
+        assert_eq!(t.rows, 2);
     }
 
     #[test]

@@ -375,3 +375,34 @@ async fn losing_the_source_mid_copy_is_retryable_and_leaves_nothing() {
     assert!(staging_left(&ep, &tag).await.is_empty());
     assert!(!exists(&ep, &dst).await);
 }
+
+/// One database of a task failing verification publishes none of them, and an existing
+/// empty destination stays where it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_publishes_all_its_databases_or_none() {
+    let ep = local();
+    let (a, b, da, db) = (name("mvsrc_an1"), name("mvsrc_an2"), name("mvdst_an1"), name("mvdst_an2"));
+    small_db(&ep, &a, 100).await;
+    small_db(&ep, &b, 100).await;
+    recreate(&ep, &da).await;
+    drop_db(&ep, &db).await;
+    let tag = name("an");
+    let tamper = Tamper { database: db.clone(), table: "public.t".into(), sql: "DELETE FROM public.t WHERE id = 7".into() };
+    let opts = CopyOptions { hooks: TestHooks { failpoint: None, tamper: Some(tamper) }, ..options(&tag) };
+    let (r, _) = copy(&ep, &ep, &[(&a, &da), (&b, &db)], &opts).await;
+    match &r {
+        Err(MoveError::VerificationFailed { database, table, detail }) => {
+            assert_eq!((database.as_str(), table.as_str()), (b.as_str(), "public.t"));
+            assert!(detail.contains("100") && detail.contains("99"), "{detail}");
+        }
+        other => panic!("expected VerificationFailed, got {other:?}"),
+    }
+    assert!(staging_left(&ep, &tag).await.is_empty());
+    assert!(exists(&ep, &da).await, "the empty destination was not replaced");
+    let n: i64 = connect(&ep, &da).await.query_one("SELECT count(*) FROM pg_class WHERE relname = 't'", &[]).await.unwrap().get(0);
+    assert_eq!(n, 0, "nothing of the copy is in the existing destination");
+    assert!(!exists(&ep, &db).await);
+    for d in [&a, &b, &da] {
+        drop_db(&ep, d).await;
+    }
+}

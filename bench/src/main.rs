@@ -58,23 +58,6 @@ async fn start() -> anyhow::Result<Bench> {
     Ok(Bench { plane, host, _dir: dir })
 }
 
-async fn call(client: &reqwest::Client, host: &str, action: &str, params: &[(&str, &str)]) -> anyhow::Result<serde_json::Value> {
-    let params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let nonce = uuid::Uuid::new_v4().simple().to_string();
-    let signed = wire::client::sign_v3(host, action, wire::RDS_VERSION, &params, KEY, SECRET, chrono::Utc::now(), &nonce);
-    let mut req = client.post(format!("http://{host}/?{}", signed.query)).body(signed.body);
-    for (k, v) in &signed.headers {
-        if k != "host" {
-            req = req.header(k, v);
-        }
-    }
-    let resp = req.send().await?;
-    let status = resp.status();
-    let body: serde_json::Value = resp.json().await?;
-    anyhow::ensure!(status.is_success(), "{action}: {body}");
-    Ok(body)
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -121,18 +104,17 @@ async fn api(instances: usize, seconds: u64) -> anyhow::Result<()> {
     println!("| concurrency | requests | throughput (req/s) | p50 (ms) | p99 (ms) |");
     println!("|---|---|---|---|---|");
     for concurrency in [1usize, 32] {
-        let client = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
+        let client = client::Client::new(&bench.host, KEY, SECRET);
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let started = Instant::now();
         let mut workers = Vec::new();
         for _ in 0..concurrency {
             let client = client.clone();
-            let host = bench.host.clone();
             workers.push(tokio::spawn(async move {
                 let mut lat = Vec::new();
                 while Instant::now() < deadline {
                     let t = Instant::now();
-                    let body = call(&client, &host, "DescribeDBInstances", &[("RegionId", "cn-hangzhou"), ("PageSize", "100")]).await?;
+                    let body = client.call("DescribeDBInstances", &[("RegionId", "cn-hangzhou"), ("PageSize", "100")]).await?;
                     anyhow::ensure!(body["TotalRecordCount"].as_u64() == Some(instances as u64), "wrong count");
                     lat.push(t.elapsed());
                 }
@@ -158,13 +140,12 @@ async fn api(instances: usize, seconds: u64) -> anyhow::Result<()> {
 
 async fn create(rounds: usize) -> anyhow::Result<()> {
     let bench = start().await?;
-    let client = reqwest::Client::new();
+    let client = client::Client::new(&bench.host, KEY, SECRET);
     let mut times = Vec::new();
     for _ in 0..rounds {
         let t = Instant::now();
-        let body = call(
-            &client,
-            &bench.host,
+        let body = client
+            .call(
             "CreateDBInstance",
             &[
                 ("RegionId", "cn-hangzhou"),
@@ -177,15 +158,15 @@ async fn create(rounds: usize) -> anyhow::Result<()> {
         .await?;
         let id = body["DBInstanceId"].as_str().context("id")?.to_string();
         loop {
-            let body = call(&client, &bench.host, "DescribeDBInstanceAttribute", &[("DBInstanceId", &id)]).await?;
+            let body = client.call("DescribeDBInstanceAttribute", &[("DBInstanceId", &id)]).await?;
             if body["Items"]["DBInstanceAttribute"][0]["DBInstanceStatus"] == "Running" {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         times.push(t.elapsed());
-        call(&client, &bench.host, "DeleteDBInstance", &[("DBInstanceId", &id)]).await?;
-        while call(&client, &bench.host, "DescribeDBInstanceAttribute", &[("DBInstanceId", &id)]).await.is_ok() {
+        client.call("DeleteDBInstance", &[("DBInstanceId", &id)]).await?;
+        while client.call("DescribeDBInstanceAttribute", &[("DBInstanceId", &id)]).await.is_ok() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -12,6 +12,17 @@ use std::process::ExitCode;
 pub struct CallArgs {
     /// The action, e.g. `DescribeDBInstances`.
     action: String,
+    #[command(flatten)]
+    api: ApiArgs,
+    /// Action parameters: `--Name value` or `--Name=value`.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    params: Vec<String>,
+}
+
+/// Where the API is and which key signs: flags, then the environment, then a profile
+/// file, then the server's credentials file.
+#[derive(Args, Debug)]
+pub struct ApiArgs {
     /// `host:port` of the openrds API.
     #[arg(long, env = "OPENRDS_ENDPOINT")]
     endpoint: Option<String>,
@@ -28,9 +39,6 @@ pub struct CallArgs {
     /// A server data directory whose `credentials` file to use as a last resort.
     #[arg(long, env = "OPENRDS_DATA_DIR", default_value = "./openrds-data")]
     data_dir: PathBuf,
-    /// Action parameters: `--Name value` or `--Name=value`.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
-    params: Vec<String>,
 }
 
 struct Profile {
@@ -39,7 +47,7 @@ struct Profile {
     access_key_secret: Option<String>,
 }
 
-fn load_profile(args: &CallArgs) -> anyhow::Result<Profile> {
+fn load_profile(args: &ApiArgs) -> anyhow::Result<Profile> {
     let path = match &args.config_path {
         Some(p) => Some(p.clone()),
         None => std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".openrds/config.json")).filter(|p| p.exists()),
@@ -76,44 +84,38 @@ fn parse_params(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
     Ok(out)
 }
 
-pub async fn call(version: &str, args: CallArgs) -> anyhow::Result<ExitCode> {
-    let profile = load_profile(&args)?;
-    let file = std::fs::read_to_string(args.data_dir.join("credentials"))
-        .ok()
-        .and_then(|t| control::RootCredentials::parse(&t).map(|c| (c, t)));
-    let file_endpoint = file.as_ref().and_then(|(_, t)| {
-        t.lines().find_map(|l| l.split_once('=').filter(|(k, _)| k.trim() == "endpoint").map(|(_, v)| v.trim().to_string()))
-    });
-    let endpoint = args.endpoint.clone().or(profile.endpoint).or(file_endpoint).unwrap_or_else(|| "127.0.0.1:8080".into());
-    let (key_id, secret) = match (args.access_key_id.clone().or(profile.access_key_id), args.access_key_secret.clone().or(profile.access_key_secret)) {
-        (Some(id), Some(secret)) => (id, secret),
-        _ => match &file {
-            Some((c, _)) => (c.access_key_id.clone(), c.access_key_secret.clone()),
-            None => bail!(
-                "no credentials: set OPENRDS_ACCESS_KEY_ID/OPENRDS_ACCESS_KEY_SECRET, pass --access-key-id/--access-key-secret, \
-                 write ~/.openrds/config.json, or run next to the server's data directory (--data-dir)"
-            ),
-        },
-    };
-    let params = parse_params(&args.params)?;
-    let host = endpoint.trim_start_matches("http://").trim_end_matches('/').to_string();
-    let nonce = uuid::Uuid::new_v4().simple().to_string();
-    let signed = wire::client::sign_v3(&host, &args.action, version, &params, &key_id, &secret, chrono::Utc::now(), &nonce);
-    let client = reqwest::Client::new();
-    let mut request = client.post(format!("http://{host}/?{}", signed.query)).body(signed.body);
-    for (k, v) in &signed.headers {
-        if k != "host" {
-            request = request.header(k, v);
-        }
+impl ApiArgs {
+    /// A client for `version`, or why there is none.
+    pub fn client(&self, version: &str) -> anyhow::Result<client::Client> {
+        let args = self;
+        let profile = load_profile(args)?;
+        let file = std::fs::read_to_string(args.data_dir.join("credentials"))
+            .ok()
+            .and_then(|t| control::RootCredentials::parse(&t).map(|c| (c, t)));
+        let file_endpoint = file.as_ref().and_then(|(_, t)| {
+            t.lines().find_map(|l| l.split_once('=').filter(|(k, _)| k.trim() == "endpoint").map(|(_, v)| v.trim().to_string()))
+        });
+        let endpoint = args.endpoint.clone().or(profile.endpoint).or(file_endpoint).unwrap_or_else(|| "127.0.0.1:8080".into());
+        let (key_id, secret) = match (args.access_key_id.clone().or(profile.access_key_id), args.access_key_secret.clone().or(profile.access_key_secret)) {
+            (Some(id), Some(secret)) => (id, secret),
+            _ => match &file {
+                Some((c, _)) => (c.access_key_id.clone(), c.access_key_secret.clone()),
+                None => bail!(
+                    "no credentials: set OPENRDS_ACCESS_KEY_ID/OPENRDS_ACCESS_KEY_SECRET, pass --access-key-id/--access-key-secret, \
+                     write ~/.openrds/config.json, or run next to the server's data directory (--data-dir)"
+                ),
+            },
+        };
+        Ok(client::Client::new(&endpoint, &key_id, &secret).with_version(version))
     }
-    let response = request.send().await.with_context(|| format!("call {} at {host}", args.action))?;
-    let status = response.status();
-    let text = response.text().await.context("read the response")?;
-    let pretty = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or(text);
-    if status.is_success() {
+}
+
+pub async fn call(version: &str, args: CallArgs) -> anyhow::Result<ExitCode> {
+    let api = args.api.client(version)?;
+    let params = parse_params(&args.params)?;
+    let reply = api.send(&args.action, &params).await?;
+    let pretty = serde_json::to_string_pretty(&reply.body)?;
+    if reply.is_success() {
         println!("{pretty}");
         Ok(ExitCode::SUCCESS)
     } else {

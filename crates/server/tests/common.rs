@@ -35,10 +35,16 @@ pub async fn start_server() -> TestServer {
 }
 
 pub async fn start_server_in(dir: tempfile::TempDir) -> TestServer {
+    start_server_with(dir, |_| {}).await
+}
+
+/// A server whose configuration the test adjusts first.
+pub async fn start_server_with(dir: tempfile::TempDir, adjust: impl FnOnce(&mut ControlConfig)) -> TestServer {
     let mut config = ControlConfig::new(dir.path().join("data"));
     config.root_key = Some((KEY_ID.into(), SECRET.into()));
     config.port_range = port_range();
     config.supervise_every = Duration::from_secs(1);
+    adjust(&mut config);
     let store = store::SqliteStore::open(&dir.path().join("metadata.db")).expect("open store");
     let pg = engine::postgres::PostgresConfig::detect().expect("PostgreSQL binaries are required for these tests");
     let engines: Vec<Arc<dyn engine::Engine>> = vec![Arc::new(engine::postgres::PostgresEngine::new(pg))];
@@ -119,20 +125,12 @@ impl Client {
     }
 
     pub async fn call(&self, action: &str, params: &[(&str, &str)]) -> Reply {
-        let params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let host = self.addr.to_string();
-        let nonce = uuid::Uuid::new_v4().simple().to_string();
-        let signed = wire::client::sign_v3(&host, action, &self.version, &params, &self.key_id, &self.secret, chrono::Utc::now(), &nonce);
-        let mut req = reqwest::Client::new().post(format!("http://{host}/?{}", signed.query)).body(signed.body);
-        for (k, v) in &signed.headers {
-            if k != "host" {
-                req = req.header(k, v);
-            }
-        }
-        let resp = req.send().await.expect("send");
-        let status = resp.status().as_u16();
-        let body: Value = serde_json::from_str(&resp.text().await.unwrap()).expect("JSON body");
-        Reply { status, body }
+        let reply = client::Client::new(&self.addr.to_string(), &self.key_id, &self.secret)
+            .with_version(&self.version)
+            .send(action, params)
+            .await
+            .expect("send");
+        Reply { status: reply.status, body: reply.body }
     }
 
     /// Waits until the instance reaches `status` (or disappears when `status` is "gone").
@@ -154,6 +152,10 @@ impl Client {
     }
 
     pub async fn create_pg(&self, class: &str) -> String {
+        self.create_pg_sized(class, "20").await
+    }
+
+    pub async fn create_pg_sized(&self, class: &str, storage: &str) -> String {
         let body = self
             .call(
                 "CreateDBInstance",
@@ -162,7 +164,7 @@ impl Client {
                     ("Engine", "PostgreSQL"),
                     ("EngineVersion", "15.0"),
                     ("DBInstanceClass", class),
-                    ("DBInstanceStorage", "20"),
+                    ("DBInstanceStorage", storage),
                     ("DBInstanceNetType", "Intranet"),
                     ("PayType", "Postpaid"),
                     ("SecurityIPList", "127.0.0.1"),

@@ -1,0 +1,117 @@
+//! Test support shared by integration tests: the dataset holding every object kind a copy
+//! must carry (`fixtures/postgres/every_kind.sql`), and comparisons of two databases
+//! (schema by `pg_dump`, data by digests) that use nothing of the code under test.
+
+use std::path::PathBuf;
+use std::process::Command;
+use tokio_postgres::{Client, NoTls};
+
+/// Where a server is and who logs in.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+}
+
+impl Login {
+    /// A connection to `db`; a server that cannot be reached fails the test.
+    pub async fn connect(&self, db: &str) -> Client {
+        let mut c = tokio_postgres::Config::new();
+        c.host(&self.host).port(self.port).user(&self.user).dbname(db);
+        if !self.password.is_empty() {
+            c.password(&self.password);
+        }
+        let (client, conn) = c
+            .connect(NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {}:{} ({}) must be reachable for these tests: {e}", self.host, self.port, self.user));
+        tokio::spawn(conn);
+        client
+    }
+}
+
+/// The newest installed PostgreSQL's binaries (pg_dump must be at least the servers').
+pub fn pg_bin() -> PathBuf {
+    for v in ["17", "16", "15"] {
+        let p = PathBuf::from(format!("/usr/lib/postgresql/{v}/bin"));
+        if p.join("pg_dump").exists() {
+            return p;
+        }
+    }
+    PathBuf::new()
+}
+
+/// Every object kind, with awkward values, as the owner of `db` can create it: `owner`
+/// owns a schema, a table and a large object, `reader` is granted on objects.
+pub fn every_kind(db: &str, owner: &str, reader: &str) -> String {
+    include_str!("../../../fixtures/postgres/every_kind.sql").replace("@db@", db).replace("@owner@", owner).replace("@reader@", reader)
+}
+
+/// What the dataset adds where the loader is a superuser: a per-database role setting and
+/// the database's owner.
+pub fn every_kind_superuser_extras(db: &str, owner: &str, reader: &str) -> String {
+    format!("ALTER ROLE \"{reader}\" IN DATABASE \"{db}\" SET statement_timeout = '5s';\nALTER DATABASE \"{db}\" OWNER TO \"{owner}\";\n")
+}
+
+/// `pg_dump --create --schema-only` with `from` renamed to `to` and the per-run
+/// `\restrict` keys removed, for comparing two databases' schemas.
+pub fn schema_dump(ep: &Login, db: &str, from: &str, to: &str) -> String {
+    let out = Command::new(pg_bin().join("pg_dump"))
+        .args(["--create", "--schema-only", "-h", &ep.host, "-p", &ep.port.to_string(), "-U", &ep.user, db])
+        .env("PGPASSWORD", &ep.password)
+        .output()
+        .expect("run pg_dump");
+    assert!(out.status.success(), "pg_dump {db}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+        .map(|l| l.replace(from, to))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Per relation with data (tables, partitions, materialized views): row count and md5 of
+/// all rows sorted as text; plus sequences and large objects. Independent of the mover.
+pub async fn digests(ep: &Login, db: &str) -> Vec<(String, String)> {
+    let c = ep.connect(db).await;
+    c.batch_execute("SET datestyle = ISO; SET timezone = 'UTC'; SET extra_float_digits = 3; SET lc_monetary = 'C'").await.unwrap();
+    let rels: Vec<(String, String, String)> = c
+        .query(
+            "SELECT c.relkind::text, n.nspname::text, c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'm', 'S') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast' \
+               AND (c.relkind <> 'm' OR c.relispopulated) ORDER BY 2, 3",
+            &[],
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let mut out = Vec::new();
+    for (kind, schema, name) in rels {
+        let q = format!("\"{}\".\"{}\"", schema.replace('"', "\"\""), name.replace('"', "\"\""));
+        let sql = if kind == "S" {
+            format!("SELECT last_value::text || '/' || is_called::text FROM {q}")
+        } else {
+            format!("SELECT count(*)::text || '/' || coalesce(md5(string_agg(x::text, E'\\n' ORDER BY x::text)), '') FROM ONLY {q} x")
+        };
+        let v: String = c.query_one(&sql, &[]).await.unwrap().get(0);
+        out.push((format!("{kind} {schema}.{name}"), v));
+    }
+    for r in c
+        .query(
+            "SELECT oid::text, lomowner::regrole::text, coalesce(lomacl::text, ''), md5(lo_get(oid)), coalesce(obj_description(oid, 'pg_largeobject'), '') \
+             FROM pg_largeobject_metadata ORDER BY oid",
+            &[],
+        )
+        .await
+        .unwrap()
+    {
+        out.push((format!("lo {}", r.get::<_, String>(0)), format!("{}/{}/{}/{}", r.get::<_, String>(1), r.get::<_, String>(2), r.get::<_, String>(3), r.get::<_, String>(4))));
+    }
+    out
+}
+

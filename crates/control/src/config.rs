@@ -28,6 +28,9 @@ pub struct ControlConfig {
     pub supervise_every: Duration,
     /// The endpoint written into the generated credentials file, for the CLI.
     pub advertised_endpoint: String,
+    /// Bytes in one unit of `DBInstanceStorage` (1 GiB). Tests shrink it to reach a
+    /// storage quota with megabytes of data.
+    pub storage_unit_bytes: u64,
 }
 
 impl ControlConfig {
@@ -44,6 +47,7 @@ impl ControlConfig {
             root_key: None,
             supervise_every: Duration::from_secs(10),
             advertised_endpoint: "127.0.0.1:8080".into(),
+            storage_unit_bytes: 1 << 30,
         }
     }
 

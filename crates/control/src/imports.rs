@@ -6,7 +6,7 @@
 use crate::{classes, dbinfo, engine_kind, Caller, ControlError, ControlPlane, Result};
 use chrono::{DateTime, Utc};
 use engine::{AdminConnection, EngineKind, InstanceSpec};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use store::{ImportFilter, ImportTaskRow, InstanceRow, Page, Paged, StoreError};
 use tokio_util::sync::CancellationToken;
@@ -19,6 +19,21 @@ pub const IMPORTING: &str = "Importing";
 pub const MAX_ATTEMPTS: i64 = 3;
 
 const GIB: u64 = 1 << 30;
+
+/// The phase recorded (durably, before the publishing transaction) when a copy may publish.
+const PUBLISHING: &str = "Publishing";
+
+/// Crash points for recovery tests (feature `failpoints`): `OPENRDS_FAILPOINT=<name>`
+/// ends the process at `name`, as a crash would.
+fn failpoint(name: &str) {
+    #[cfg(feature = "failpoints")]
+    if std::env::var("OPENRDS_FAILPOINT").is_ok_and(|v| v == name) {
+        tracing::warn!(failpoint = name, "failpoint: exiting");
+        std::process::exit(101);
+    }
+    #[cfg(not(feature = "failpoints"))]
+    let _ = name;
+}
 
 fn endpoint(admin: AdminConnection) -> mover::Endpoint {
     mover::Endpoint { host: admin.host, port: admin.port, user: admin.user, password: admin.password }
@@ -118,22 +133,27 @@ impl ControlPlane {
         };
         let task = self.store.get_import(id).await?;
         tracing::info!(import_id = id, source = %task.source_id, dest = %task.dest_id, "import accepted");
+        failpoint("after_accept");
         self.spawn_import(task);
         Ok(id)
+    }
+
+    fn storage_capacity(&self, dest: &InstanceRow) -> u64 {
+        dest.storage_gb.max(0) as u64 * self.config.storage_unit_bytes
     }
 
     async fn check_storage(&self, dest: &InstanceRow, spec: &InstanceSpec, source_bytes: u64, replaced_bytes: u64) -> Result<()> {
         let engine = self.engine_of(dest)?;
         let used = engine.disk_used(spec).await?;
-        let capacity = dest.storage_gb.max(0) as u64 * GIB;
+        let capacity = self.storage_capacity(dest);
         let needed = used.saturating_sub(replaced_bytes) + source_bytes;
         if needed >= capacity {
             return Err(ControlError::DbSizeExceeded(format!(
                 "The destination instance {} has {} GB of storage, {:.2} GB used; the import needs {:.2} GB more. Choose a larger DBInstanceStorage or import fewer databases.",
                 dest.id,
                 dest.storage_gb,
-                used as f64 / GIB as f64,
-                source_bytes as f64 / GIB as f64
+                used as f64 / self.config.storage_unit_bytes as f64,
+                source_bytes as f64 / self.config.storage_unit_bytes as f64
             )));
         }
         let free = host_free_bytes(&spec.dir)?;
@@ -194,7 +214,25 @@ impl ControlPlane {
                     task.error = "The import was canceled; the destination is as it was before.".into();
                     break;
                 }
-                Err(e) if e.is_retryable() && task.attempts < MAX_ATTEMPTS => {
+                Err(e) if e.is_retryable() => {
+                    // A lost connection is worth another attempt only while both engines
+                    // are up; an engine that went down needs someone to look at it.
+                    if let Some(down) = self.engine_down(&task).await {
+                        tracing::error!(error = %e, instance = %down, "import failed: an engine went down");
+                        task.status = "Failed".into();
+                        task.phase = "Failed".into();
+                        task.error = format!(
+                            "The {} instance {down} stopped during the import ({e}). openrds starts it again; the destination is as it was before, the source was not changed. Run the import again once both instances are Running.",
+                            if down == task.dest_id { "destination" } else { "source" }
+                        );
+                        break;
+                    }
+                    if task.attempts >= MAX_ATTEMPTS {
+                        task.status = "Failed".into();
+                        task.phase = "Failed".into();
+                        task.error = format!("{e} (gave up after {} attempts)", task.attempts);
+                        break;
+                    }
                     tracing::warn!(error = %e, attempt = task.attempts, "import attempt failed; retrying from a fresh snapshot");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
@@ -207,12 +245,43 @@ impl ControlPlane {
                 }
             }
         }
+        if task.status != "Success" {
+            if let Err(e) = self.restore_destination(&task).await {
+                tracing::error!(error = %e, "could not clean the destination after the import");
+                task.error = format!("{} The destination still holds staging databases of this import ({e}); they are dropped at the next start of openrds.", task.error);
+            }
+        }
+        failpoint("before_end");
         task.finished_at = Some(Utc::now());
         if let Err(e) = self.store.end_import(&task).await {
             tracing::error!(error = %e, "could not record the end of the import; recovery ends it at the next start");
         } else {
             tracing::info!(status = %task.status, "import ended");
         }
+    }
+
+    /// The instance of the task whose engine is not running, if any.
+    async fn engine_down(&self, task: &ImportTaskRow) -> Option<String> {
+        for id in [&task.dest_id, &task.source_id] {
+            let row = self.store.get_instance(id).await.ok()?;
+            if !matches!(self.liveness(&row).await, Ok(engine::Liveness::Running)) {
+                return Some(id.clone());
+            }
+        }
+        None
+    }
+
+    /// After a failure or cancel: the destination's engine running again and no staging
+    /// database of the task left on it (the mover drops them itself unless the engine
+    /// went away under it).
+    async fn restore_destination(&self, task: &ImportTaskRow) -> Result<()> {
+        if task.staging_tag.is_empty() {
+            return Ok(());
+        }
+        let dest = self.store.get_instance(&task.dest_id).await?;
+        crate::supervisor::ensure_running(self, &dest).await?;
+        let admin = self.engine_of(&dest)?.admin(&self.spec(&dest)?)?;
+        mover::drop_staging(&endpoint(admin), &task.staging_tag).await.map_err(|e| ControlError::Internal(e.to_string()))
     }
 
     /// One attempt: endpoints from the engines, the copy, progress persisted meanwhile.
@@ -223,16 +292,49 @@ impl ControlPlane {
             let engine = self.engine_of(&source)?;
             let src = endpoint(engine.admin(&self.spec(&source)?)?);
             let dst = endpoint(engine.admin(&self.spec(&dest)?)?);
-            Ok::<_, ControlError>((src, dst, engine.tool_dir()))
+            Ok::<_, ControlError>((src, dst, engine.tool_dir(), dest))
         }
         .await;
-        let (src, dst, tool_dir) = prepared.map_err(|e| mover::MoveError::Internal(e.to_string()))?;
-        let options = mover::CopyOptions { staging_tag: task.staging_tag.clone(), pg_bin_dir: tool_dir, ..mover::CopyOptions::default() };
+        let (src, dst, tool_dir, dest) = prepared.map_err(|e| mover::MoveError::Internal(e.to_string()))?;
         let progress = Arc::new(mover::Progress::default());
+        // The copy stops either for the task's token (cancel, shutdown) or for the quota.
+        let copy_token = token.child_token();
+        let over_quota: Arc<Mutex<Option<String>>> = Arc::default();
+        // Row writes of the progress loop and of the publish gate are serialised, so a
+        // late progress write can never hide the durable "Publishing" mark.
+        let row_lock = Arc::new(tokio::sync::Mutex::new(false));
+        let gate = {
+            let (store, row_lock, id) = (self.store.clone(), row_lock.clone(), task.id);
+            mover::PublishGate::new(move || {
+                let (store, row_lock) = (store.clone(), row_lock.clone());
+                async move {
+                    let mut publishing = row_lock.lock().await;
+                    let mut row = store.get_import(id).await.map_err(|e| mover::MoveError::Internal(format!("record publication: {e}")))?;
+                    if row.status == "Canceling" {
+                        return Err(mover::MoveError::Canceled);
+                    }
+                    row.phase = PUBLISHING.into();
+                    store.update_import(&row).await.map_err(|e| mover::MoveError::Internal(format!("record publication: {e}")))?;
+                    *publishing = true;
+                    Ok(())
+                }
+            })
+        };
+        let options = mover::CopyOptions {
+            staging_tag: task.staging_tag.clone(),
+            pg_bin_dir: tool_dir,
+            before_publish: Some(gate),
+            ..mover::CopyOptions::default()
+        };
         let persist = {
             let progress = progress.clone();
             let store = self.store.clone();
+            let engine = self.engine_of(&dest).map_err(|e| mover::MoveError::Internal(e.to_string()))?.clone();
+            let spec = self.spec(&dest).map_err(|e| mover::MoveError::Internal(e.to_string()))?;
+            let capacity = self.storage_capacity(&dest);
+            let (over_quota, copy_token, row_lock) = (over_quota.clone(), copy_token.clone(), row_lock.clone());
             let mut row = task.clone();
+            let dest_id = dest.id.clone();
             let stop = CancellationToken::new();
             let stop_child = stop.clone();
             let handle = tokio::spawn(async move {
@@ -241,8 +343,23 @@ impl ControlPlane {
                         _ = stop_child.cancelled() => return,
                         _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                     }
+                    // The quota is DBInstanceStorage: what the destination's databases,
+                    // staging included, take on disk.
+                    if let Ok(used) = engine.disk_used(&spec).await {
+                        if used > capacity {
+                            let message = format!(
+                                "the destination instance {dest_id} reached its storage quota during the import: {:.1} MB used of {:.1} MB (DBInstanceStorage); grow DBInstanceStorage or free space on it, then run the import again",
+                                used as f64 / 1e6,
+                                capacity as f64 / 1e6
+                            );
+                            tracing::warn!(used, capacity, "storage quota reached; stopping the import");
+                            *over_quota.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
+                            copy_token.cancel();
+                        }
+                    }
+                    let publishing = row_lock.lock().await;
                     let snapshot = progress.snapshot();
-                    row.phase = snapshot.phase.clone();
+                    row.phase = if *publishing { PUBLISHING.into() } else { snapshot.phase.clone() };
                     row.progress = serde_json::to_string(&snapshot).unwrap_or_default();
                     // A task marked Canceling meanwhile must keep that status.
                     if let Ok(current) = store.get_import(row.id).await {
@@ -253,17 +370,20 @@ impl ControlPlane {
             });
             (stop, handle)
         };
-        let result = mover::copy_databases(&src, &dst, &task.db_names, &options, progress.clone(), token.clone()).await;
+        let result = mover::copy_databases(&src, &dst, &task.db_names, &options, progress.clone(), copy_token).await;
         persist.0.cancel();
         let _ = persist.1.await;
         // The last snapshot, so DescribeImportProgress shows the final figures.
         if let Ok(mut row) = self.store.get_import(task.id).await {
             let snapshot = progress.snapshot();
-            row.phase = snapshot.phase.clone();
             row.progress = serde_json::to_string(&snapshot).unwrap_or_default();
             let _ = self.store.update_import(&row).await;
         }
-        result
+        let over_quota = over_quota.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match (result, over_quota) {
+            (Err(_), Some(detail)) if !token.is_cancelled() => Err(mover::MoveError::DiskFull { detail }),
+            (result, _) => result,
+        }
     }
 
     /// Finds a task the caller may see through `instance_id` (source or destination).
@@ -330,6 +450,13 @@ impl ControlPlane {
     /// canceled ends `Canceled`, one out of attempts ends `Failed`, others run again.
     pub(crate) async fn recover_imports(&self) -> Result<()> {
         for mut task in self.store.unfinished_imports().await? {
+            if task.phase == PUBLISHING && task.status != "Canceling" {
+                if let Some(ended) = self.published_before_crash(&task).await {
+                    task = ended;
+                    self.store.end_import(&task).await?;
+                    continue;
+                }
+            }
             let dest = self.store.get_instance(&task.dest_id).await;
             let cleaned = match &dest {
                 Ok(dest) => match self.engine_of(dest).and_then(|e| Ok((e.clone(), self.spec(dest)?))) {
@@ -370,6 +497,40 @@ impl ControlPlane {
             }
         }
         Ok(())
+    }
+}
+
+impl ControlPlane {
+    /// A task that crashed while publishing: if its staging databases are gone, the
+    /// publishing transaction committed, so the task succeeded (verification had passed
+    /// before the gate); returns it ended. `None` means not published (or not knowable
+    /// now), and the usual recovery applies.
+    async fn published_before_crash(&self, task: &ImportTaskRow) -> Option<ImportTaskRow> {
+        let dest = self.store.get_instance(&task.dest_id).await.ok()?;
+        let engine = self.engine_of(&dest).ok()?.clone();
+        let spec = self.spec(&dest).ok()?;
+        let _ = engine.start(&spec).await;
+        let admin = endpoint(engine.admin(&spec).ok()?);
+        if mover::staging_exists(&admin, &task.staging_tag).await.ok()? {
+            return None;
+        }
+        // What remains is the replaced (empty) databases set aside by the publication.
+        if let Err(e) = mover::drop_staging(&admin, &task.staging_tag).await {
+            tracing::warn!(error = %e, "could not drop databases set aside by the publication");
+        }
+        tracing::info!(import_id = task.id, "the import had published before the restart; ending it Success");
+        let mut ended = task.clone();
+        ended.status = "Success".into();
+        ended.phase = "Done".into();
+        ended.error.clear();
+        ended.result = serde_json::json!({
+            "Databases": task.db_names.iter().map(|(s, d)| serde_json::json!({"Source": s, "Destination": d})).collect::<Vec<_>>(),
+            "Verified": true,
+            "Note": "openrds restarted after the verified copy was published; per-table figures were not kept"
+        })
+        .to_string();
+        ended.finished_at = Some(Utc::now());
+        Some(ended)
     }
 }
 

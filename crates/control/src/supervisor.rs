@@ -31,7 +31,7 @@ pub(crate) async fn recover(plane: &Arc<ControlPlane>) -> Result<()> {
     Ok(())
 }
 
-async fn ensure_running(plane: &ControlPlane, row: &store::InstanceRow) -> Result<()> {
+pub(crate) async fn ensure_running(plane: &ControlPlane, row: &store::InstanceRow) -> Result<()> {
     match plane.liveness(row).await? {
         Liveness::Running => Ok(()),
         state => {

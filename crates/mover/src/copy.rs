@@ -61,6 +61,7 @@ pub async fn copy_databases(
         split_bytes: opts.split_bytes.max(1),
         tag: opts.staging_tag.clone(),
         hooks: Hooks::new(opts, &cancel),
+        before_publish: opts.before_publish.clone(),
     };
     tracing::info!(databases = names.len(), tag = %ctx.tag, "copy starts");
     let built = tokio::select! {
@@ -162,6 +163,7 @@ struct Ctx {
     split_bytes: u64,
     tag: String,
     hooks: Hooks,
+    before_publish: Option<crate::PublishGate>,
 }
 
 /// Test hooks; without the `testing` feature every call is a no-op.
@@ -834,7 +836,11 @@ async fn publish(ctx: &Ctx, built: Built, progress: &Progress, started: Instant)
     }
     let items: Vec<Publication> =
         built.dbs.iter().map(|d| Publication { staging: d.staging.clone(), destination: d.dst_name.clone() }).collect();
+    if let Some(gate) = &ctx.before_publish {
+        gate.pass().await?;
+    }
     let replaced = staging::publish(&mut maint, &ctx.dest, &items, &ctx.tag).await?;
+    ctx.hooks.fail("after_publish")?;
     // Published: a failure from here on must not undo anything.
     if let Err(e) = staging::unmark_roles(&maint, &built.roles_created).await {
         tracing::warn!(error = %e, "created roles keep their task marker");

@@ -58,9 +58,43 @@ pub struct CopyOptions {
     /// Unique per task; staging databases are named from it (see [`staging_name`]) and
     /// [`drop_staging`] finds them by it.
     pub staging_tag: String,
+    /// Called after verification, right before the transaction that publishes; the copy
+    /// publishes only if it returns `Ok`. A caller that must survive a crash records here
+    /// that the task may have published (see [`PublishGate`]).
+    pub before_publish: Option<PublishGate>,
     /// Failpoints and tampering, for tests only.
     #[cfg(feature = "testing")]
     pub hooks: TestHooks,
+}
+
+type GateFn = dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), MoveError>> + Send>> + Send + Sync;
+
+/// The last word before publication. Publishing is one transaction, so after a crash the
+/// destination shows either the staging databases (not published) or the final names
+/// (published); but only a caller that recorded "publishing" durably beforehand can tell
+/// the second case from a crash before the staging databases existed. The gate is where it
+/// records that, and where it can still refuse (a cancel that arrived during verification).
+#[derive(Clone)]
+pub struct PublishGate(std::sync::Arc<GateFn>);
+
+impl PublishGate {
+    pub fn new<F, Fut>(gate: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), MoveError>> + Send + 'static,
+    {
+        PublishGate(std::sync::Arc::new(move || Box::pin(gate())))
+    }
+
+    pub(crate) async fn pass(&self) -> Result<(), MoveError> {
+        (self.0)().await
+    }
+}
+
+impl std::fmt::Debug for PublishGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PublishGate")
+    }
 }
 
 impl Default for CopyOptions {
@@ -70,6 +104,7 @@ impl Default for CopyOptions {
             split_bytes: 1 << 30,
             pg_bin_dir: PathBuf::new(),
             staging_tag: String::new(),
+            before_publish: None,
             #[cfg(feature = "testing")]
             hooks: TestHooks::default(),
         }
@@ -82,7 +117,8 @@ impl Default for CopyOptions {
 #[derive(Debug, Clone, Default)]
 pub struct TestHooks {
     /// A step name (`after_plan`, `after_roles`, `after_pre_data`, `during_data`,
-    /// `after_data`, `after_post_data`, `before_publish`) and what happens there. The
+    /// `after_data`, `after_post_data`, `before_publish`, `after_publish`) and what
+    /// happens there (at `after_publish` only `exit` makes sense: it is published). The
     /// environment variable `MOVER_FAILPOINT=<step>=<error|cancel|exit>` does the same.
     pub failpoint: Option<(String, FailAction)>,
     pub tamper: Option<Tamper>,
@@ -116,4 +152,11 @@ pub struct Tamper {
 pub async fn drop_staging(dest: &Endpoint, staging_tag: &str) -> Result<(), MoveError> {
     let client = staging::maintenance(dest).await?;
     staging::drop_all(&client, staging_tag).await
+}
+
+/// Whether any staging database of the task tagged `staging_tag` exists on `dest`. After a
+/// crash during publication, none left means the publishing transaction committed.
+pub async fn staging_exists(dest: &Endpoint, staging_tag: &str) -> Result<bool, MoveError> {
+    let client = staging::maintenance(dest).await?;
+    Ok(!staging::list_staging(&client, staging_tag).await?.is_empty())
 }

@@ -323,18 +323,26 @@ impl PostgresEngine {
                     format!("instance {} has no data directory under {}", spec.id, spec.dir.display()),
                 ));
             }
-            if Self::running_pid(spec).is_none() {
-                Self::write_settings(spec, self.run_as()?)?;
-                Self::remove_stale_pid_file(spec)?;
-                let timeout = SERVER_TIMEOUT.as_secs().to_string();
-                let log = log_file(spec);
-                let log = log.to_string_lossy();
-                self.pg_ctl(spec, &["start", "-l", &log, "-w", "-t", &timeout, "-s"], &format!("start instance {}", spec.id))
-                    .await
-                    .map_err(|e| EngineError::new(e.kind, format!("{}{}", e.message, log_tail(spec))))?;
-                tracing::info!(port = spec.port, "server started");
+            loop {
+                let launched = Self::running_pid(spec).is_none();
+                if launched {
+                    Self::write_settings(spec, self.run_as()?)?;
+                    Self::remove_stale_pid_file(spec)?;
+                    let timeout = SERVER_TIMEOUT.as_secs().to_string();
+                    let log = log_file(spec);
+                    let log = log.to_string_lossy();
+                    self.pg_ctl(spec, &["start", "-l", &log, "-w", "-t", &timeout, "-s"], &format!("start instance {}", spec.id))
+                        .await
+                        .map_err(|e| EngineError::new(e.kind, format!("{}{}", e.message, log_tail(spec))))?;
+                    tracing::info!(port = spec.port, "server started");
+                }
+                match self.wait_accepting(spec).await {
+                    // The server we found was dying (killed, not yet gone) when we looked:
+                    // now it is gone, so start it.
+                    Err(_) if !launched && Self::running_pid(spec).is_none() => continue,
+                    result => return result,
+                }
             }
-            self.wait_accepting(spec).await
         }
         .instrument(span)
         .await

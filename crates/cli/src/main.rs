@@ -3,6 +3,7 @@
 
 mod client;
 mod demo;
+mod import;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +25,9 @@ enum Command {
     Rds(client::CallArgs),
     /// Call a RAM action: `openrds ram CreateUser --UserName alice`.
     Ram(client::CallArgs),
+    /// Import databases between instances and follow the task:
+    /// `openrds import --from <src> --to <dst> shop:shop_copy`.
+    Import(import::ImportArgs),
     /// Run the main job end to end on a temporary data directory, then clean up.
     Demo,
     /// Operator tooling on a data directory (the server may be running).
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Demo => demo::run().await,
+            Command::Import(args) => import::run(args).await,
             Command::Rds(args) => client::call(wire::RDS_VERSION, args).await,
             Command::Ram(args) => client::call(wire::RAM_VERSION, args).await,
             Command::Tenant { command: TenantCommand::Add { data_dir, name } } => serve::add_tenant(&data_dir, &name).await,

@@ -1,0 +1,548 @@
+#!/usr/bin/env python3
+"""Benchmark: openrds ImportDatabaseBetweenInstances vs pgcopydb clone vs pg_dump/pg_restore.
+
+All three methods copy the same source database (`bench`) between the same two
+openrds-managed PostgreSQL 15 instances, alternating A,B,C per round so that drift in
+machine state (page cache, background I/O) hits every method equally. Every copy is
+verified against digests of the source and dropped before the next run.
+
+Python 3.11 stdlib only. See README.md next to this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+ACCESS_KEY_ID = "LTAIbench000000000000000"
+ACCESS_KEY_SECRET = "openrds-bench-secret-0000"
+REGION = "cn-hangzhou"
+SOURCE_DB = "bench"
+EXPECTED_TABLES = {"pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history", "wide"}
+METHODS = ("openrds", "pgcopydb", "pg_dump")
+
+
+def log(msg: str) -> None:
+    print(f"[{dt.datetime.now().strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def run(cmd: list[str], *, env: dict | None = None, check: bool = True, capture: bool = True) -> subprocess.CompletedProcess:
+    """Run a command; on failure raise with the full command and its output (fail loudly)."""
+    p = subprocess.run(cmd, env=env, text=True, capture_output=capture)
+    if check and p.returncode != 0:
+        raise RuntimeError(
+            f"command failed (exit {p.returncode}): {' '.join(cmd)}\n"
+            f"--- stdout ---\n{p.stdout}\n--- stderr ---\n{p.stderr}"
+        )
+    return p
+
+
+# --------------------------------------------------------------------------------------
+# openrds server and API
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Conn:
+    """How tools reach one database of one instance as its admin user."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+
+    def env(self) -> dict:
+        # Passwords go through PGPASSWORD so they never show up in `ps` or in our logs.
+        e = dict(os.environ)
+        e["PGPASSWORD"] = self.password
+        return e
+
+    def uri(self, db: str) -> str:
+        return (
+            f"postgres://{urllib.parse.quote(self.user, safe='')}:{urllib.parse.quote(self.password, safe='')}"
+            f"@{self.host}:{self.port}/{urllib.parse.quote(db, safe='')}"
+        )
+
+    def args(self, db: str) -> list[str]:
+        return ["-h", self.host, "-p", str(self.port), "-U", self.user, "-d", db]
+
+
+class OpenRDS:
+    """The `openrds serve` child process and the `openrds rds` client."""
+
+    def __init__(self, binary: Path, workdir: Path, api_port: int):
+        self.binary = binary
+        self.data_dir = workdir / "data"
+        self.endpoint = f"127.0.0.1:{api_port}"
+        self.log_path = workdir / "server.log"
+        self.proc: subprocess.Popen | None = None
+        self.env = dict(os.environ, OPENRDS_ACCESS_KEY_ID=ACCESS_KEY_ID, OPENRDS_ACCESS_KEY_SECRET=ACCESS_KEY_SECRET)
+
+    def start(self) -> None:
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [str(self.binary), "serve", "--listen", self.endpoint, "--data-dir", str(self.data_dir),
+             "--port-range", "27000-27099"],
+            env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        # The API is up once a harmless read succeeds.
+        deadline = time.monotonic() + 30
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"openrds serve exited with {self.proc.returncode}; see {self.log_path}:\n"
+                                   + self.log_path.read_text()[-3000:])
+            if self.call("DescribeDBInstances", RegionId=REGION, check=False) is not None:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"openrds API did not come up on {self.endpoint}; see {self.log_path}")
+            time.sleep(0.2)
+        log(f"openrds serve pid {self.proc.pid} listening on {self.endpoint}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                log("openrds serve ignored SIGTERM for 60 s; killing it")
+                self.proc.kill()
+                self.proc.wait()
+        if getattr(self, "_log", None):
+            self._log.close()
+
+    def call(self, action: str, check: bool = True, **params) -> dict | None:
+        """`openrds rds <Action> --Name value ...`; JSON on stdout, error envelope on stderr."""
+        cmd = [str(self.binary), "rds", action, "--endpoint", self.endpoint,
+               "--access-key-id", ACCESS_KEY_ID, "--access-key-secret", ACCESS_KEY_SECRET]
+        for k, v in params.items():
+            cmd += [f"--{k}", str(v)]
+        p = subprocess.run(cmd, env=self.env, text=True, capture_output=True)
+        if p.returncode != 0:
+            if check:
+                raise RuntimeError(f"openrds rds {action} failed (exit {p.returncode}): {params}\n{p.stderr}{p.stdout}")
+            return None
+        return json.loads(p.stdout)
+
+    # ---- instances ----
+
+    def create_instance(self) -> str:
+        r = self.call("CreateDBInstance", RegionId=REGION, Engine="PostgreSQL", EngineVersion="15.0",
+                      DBInstanceClass="pg.x4.large.2c", DBInstanceStorage=200, DBInstanceNetType="Intranet",
+                      PayType="Postpaid", SecurityIPList="127.0.0.1")
+        return r["DBInstanceId"]
+
+    def wait_running(self, instance_id: str, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        status = "?"
+        while time.monotonic() < deadline:
+            r = self.call("DescribeDBInstanceAttribute", DBInstanceId=instance_id)
+            status = r["Items"]["DBInstanceAttribute"][0]["DBInstanceStatus"]
+            if status == "Running":
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"{instance_id} not Running after {timeout} s (last status {status})")
+
+    def admin_conn(self, instance_id: str) -> Conn:
+        net = self.call("DescribeDBInstanceNetInfo", DBInstanceId=instance_id)
+        port = int(net["DBInstanceNetInfos"]["DBInstanceNetInfo"][0]["Port"])
+        # The admin (superuser) credentials are not exposed by the API; the server keeps them here.
+        admin = json.loads((self.data_dir / "instances" / instance_id / "admin.json").read_text())
+        return Conn(host="127.0.0.1", port=port, user=admin["user"], password=admin["password"])
+
+    def delete_instances(self, ids: list[str]) -> None:
+        for i in ids:
+            self.call("DeleteDBInstance", DBInstanceId=i, check=False)
+        # Wait until they are gone so that no engine still has files in the temp dir we remove.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            r = self.call("DescribeDBInstances", RegionId=REGION, check=False)
+            if r is not None and not any(x["DBInstanceId"] in ids for x in r["Items"]["DBInstance"]):
+                return
+            time.sleep(0.5)
+        log(f"warning: instances {ids} still listed 120 s after DeleteDBInstance")
+
+    # ---- import ----
+
+    def import_database(self, dest: str, source: str, src_db: str, dst_db: str) -> dict:
+        """Start ImportDatabaseBetweenInstances and poll until it ends; returns the final progress."""
+        r = self.call("ImportDatabaseBetweenInstances", DBInstanceId=dest, SourceDBInstanceId=source,
+                      DBInfo=json.dumps({"DBNames": {src_db: dst_db}}))
+        import_id = r["ImportId"]
+        while True:
+            p = self.call("DescribeImportProgress", DBInstanceId=dest, ImportId=import_id)
+            if p["Status"] in ("Success", "Failed", "Canceled"):
+                return p
+            time.sleep(0.2)
+
+
+class RssSampler:
+    """Samples VmRSS of one process every 50 ms in a thread; VmHWM is reset first when possible."""
+
+    def __init__(self, pid: int, interval: float = 0.05):
+        self.pid, self.interval = pid, interval
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        # Writing 5 to clear_refs resets the peak RSS (VmHWM) so it covers this run only (root, Linux >= 4.0).
+        try:
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
+            self.hwm_reset = True
+        except OSError:
+            self.hwm_reset = False
+
+    def _field_kb(self, name: str) -> int:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith(name + ":"):
+                return int(line.split()[1])
+        return 0
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.peak_kb = max(self.peak_kb, self._field_kb("VmRSS"))
+            except OSError:
+                return
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "RssSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.hwm_kb = self._field_kb("VmHWM")
+
+
+# --------------------------------------------------------------------------------------
+# SQL helpers, dataset, verification
+# --------------------------------------------------------------------------------------
+
+
+def psql(conn: Conn, db: str, sql: str) -> str:
+    """Run SQL with psql (unaligned, tuples only); stop at the first error."""
+    p = run([str(PG_BIN / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-F", "\t", *conn.args(db), "-c", sql],
+            env=conn.env())
+    return p.stdout.strip()
+
+
+def create_database(conn: Conn, db: str) -> None:
+    psql(conn, "postgres", f'CREATE DATABASE "{db}"')
+
+
+def drop_database(conn: Conn, db: str) -> None:
+    psql(conn, "postgres", f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
+def load_dataset(conn: Conn, scale: int) -> None:
+    """pgbench tables plus a wide table with several indexes (~15 % of the pgbench data)."""
+    create_database(conn, SOURCE_DB)
+    log(f"pgbench -i -s {scale}")
+    run([str(PG_BIN / "pgbench"), "-i", "-s", str(scale), "-q", *conn.args(SOURCE_DB)], env=conn.env())
+    # A few transactions so that pgbench_history (a table without a primary key) is not empty.
+    run([str(PG_BIN / "pgbench"), "-n", "-t", "500", "-c", "1", *conn.args(SOURCE_DB)], env=conn.env())
+    rows = scale * 20000
+    log(f"wide table: {rows} rows")
+    psql(conn, SOURCE_DB, f"""
+        CREATE TABLE wide (id bigint PRIMARY KEY, a int, b int, c text, d text, e timestamptz, f numeric, g jsonb);
+        INSERT INTO wide
+        SELECT i, (i * 7919) % 100000, i % 1000, md5(i::text), 'row ' || i || repeat('x', (i % 40)),
+               timestamptz '2024-01-01 00:00:00+00' + i * interval '1 second',
+               (i % 1000003)::numeric / 100,
+               jsonb_build_object('i', i, 'tag', i % 7, 'ok', i % 2 = 0)
+        FROM generate_series(1, {rows}) AS i;
+        CREATE INDEX wide_a ON wide (a);
+        CREATE INDEX wide_b_e ON wide (b, e);
+        CREATE INDEX wide_c ON wide (c);
+    """)
+    psql(conn, SOURCE_DB, "VACUUM ANALYZE")
+
+
+def dataset_sizes(conn: Conn) -> tuple[int, list[tuple[str, str]]]:
+    total = int(psql(conn, "postgres", f"SELECT pg_database_size('{SOURCE_DB}')"))
+    per_table = psql(conn, SOURCE_DB, """
+        SELECT relname, pg_size_pretty(pg_total_relation_size(oid)) FROM pg_class
+        WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' ORDER BY pg_total_relation_size(oid) DESC""")
+    return total, [tuple(l.split("\t")) for l in per_table.splitlines()]
+
+
+def list_tables(conn: Conn, db: str) -> list[str]:
+    return psql(conn, db, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1").splitlines()
+
+
+def snapshot(conn: Conn, db: str, tables: list[str]) -> dict:
+    """What must be equal on source and copy: per-table count + row-hash sum, indexes, constraints."""
+    digests = {}
+    for t in tables:
+        # Order-independent: a sum of per-row hashes of the row's text form.
+        digests[t] = psql(conn, db, f'SELECT count(*), sum(hashtextextended(t::text, 0)) FROM public."{t}" t')
+    indexes = set(psql(conn, db, """
+        SELECT i.indexrelid::regclass::text || ' ' || pg_get_indexdef(i.indexrelid) FROM pg_index i
+        JOIN pg_class c ON c.oid = i.indrelid WHERE c.relnamespace = 'public'::regnamespace""").splitlines())
+    constraints = set(psql(conn, db, """
+        SELECT conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
+        WHERE connamespace = 'public'::regnamespace""").splitlines())
+    return {"tables": sorted(tables), "digests": digests, "indexes": indexes, "constraints": constraints}
+
+
+def verify(src_snap: dict, conn: Conn, db: str) -> None:
+    """Raise with the differences if the copy does not match the source."""
+    tables = list_tables(conn, db)
+    problems = []
+    if sorted(tables) != src_snap["tables"]:
+        problems.append(f"tables differ: source {src_snap['tables']} copy {sorted(tables)}")
+    copy = snapshot(conn, db, [t for t in src_snap["tables"] if t in tables])
+    for t, d in src_snap["digests"].items():
+        if copy["digests"].get(t) != d:
+            problems.append(f"table {t}: source (count, hashsum) {d!r} copy {copy['digests'].get(t)!r}")
+    for kind in ("indexes", "constraints"):
+        if copy[kind] != src_snap[kind]:
+            problems.append(f"{kind} differ: missing {sorted(src_snap[kind] - copy[kind])} "
+                            f"extra {sorted(copy[kind] - src_snap[kind])}")
+    if problems:
+        raise RuntimeError(f"verification of {db} failed:\n  " + "\n  ".join(problems))
+
+
+def quiesce(conn: Conn) -> None:
+    """Not timed: flush the destination's dirty buffers and the OS's so runs start from the same state."""
+    psql(conn, "postgres", "CHECKPOINT")
+    run(["sync"])
+
+
+# --------------------------------------------------------------------------------------
+# The three methods. Each returns (seconds, extra-info dict); only the copy itself is timed.
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Env:
+    server: OpenRDS
+    src_id: str
+    dst_id: str
+    src: Conn
+    dst: Conn
+    workdir: Path
+
+
+def method_openrds(e: Env, db: str) -> tuple[float, dict]:
+    pid = e.server.proc.pid
+    quiesce(e.dst)
+    with RssSampler(pid) as rss:
+        t0 = time.monotonic()
+        p = e.server.import_database(e.dst_id, e.src_id, SOURCE_DB, db)
+        secs = time.monotonic() - t0
+    if p["Status"] != "Success":
+        raise RuntimeError(f"import {p.get('ImportId')} ended {p['Status']}: Error={p.get('Error')!r}\n"
+                           + json.dumps(p, indent=1)[:4000])
+    info = {"peak_rss_mb": rss.peak_kb / 1024, "hwm_mb": rss.hwm_kb / 1024 if rss.hwm_reset else None,
+            "server_elapsed_s": (p.get("Result") or {}).get("ElapsedMs", 0) / 1000}
+    return secs, info
+
+
+def method_pgcopydb(e: Env, db: str) -> tuple[float, dict]:
+    create_database(e.dst, db)  # pgcopydb needs an existing target database
+    work = e.workdir / f"pgcopydb-{db}"
+    quiesce(e.dst)
+    t0 = time.monotonic()
+    run(["pgcopydb", "clone", "--table-jobs", "2", "--index-jobs", "2", "--dir", str(work),
+         "--source", e.src.uri(SOURCE_DB), "--target", e.dst.uri(db)])
+    secs = time.monotonic() - t0
+    shutil.rmtree(work, ignore_errors=True)
+    return secs, {}
+
+
+def method_pg_dump(e: Env, db: str) -> tuple[float, dict]:
+    create_database(e.dst, db)
+    dump = e.workdir / f"dump-{db}"
+    quiesce(e.dst)
+    t0 = time.monotonic()
+    run([str(PG_BIN / "pg_dump"), "-Fd", "-j2", "-f", str(dump), *e.src.args(SOURCE_DB)], env=e.src.env())
+    run([str(PG_BIN / "pg_restore"), "-j2", *e.dst.args(db), str(dump)], env=e.dst.env())
+    secs = time.monotonic() - t0
+    shutil.rmtree(dump, ignore_errors=True)
+    return secs, {}
+
+
+RUNNERS = {"openrds": method_openrds, "pgcopydb": method_pgcopydb, "pg_dump": method_pg_dump}
+LABELS = {
+    "openrds": "A. openrds ImportDatabaseBetweenInstances",
+    "pgcopydb": "B. pgcopydb clone --table-jobs 2 --index-jobs 2",
+    "pg_dump": "C. pg_dump -Fd -j2 + pg_restore -j2",
+}
+
+
+def dest_db_name(method: str, rnd: int) -> str:
+    return f"bench_r{rnd}" if method == "openrds" else f"bench_r{rnd}_{method}"
+
+
+# --------------------------------------------------------------------------------------
+# Setup, report, main
+# --------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build_openrds() -> Path:
+    log("cargo build --release -p openrds")
+    run(["cargo", "build", "--release", "-p", "openrds"], capture=False)
+    return REPO / "target" / "release" / "openrds"
+
+
+def ensure_pgcopydb() -> None:
+    if shutil.which("pgcopydb"):
+        return
+    log("pgcopydb missing: apt-get install -y pgcopydb")
+    run(["apt-get", "install", "-y", "pgcopydb"], capture=False)
+
+
+def tool_versions(binary: Path) -> dict:
+    def first_line(cmd):
+        p = subprocess.run(cmd, text=True, capture_output=True)
+        return (p.stdout or p.stderr).strip().splitlines()[0] if (p.stdout or p.stderr).strip() else "?"
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], text=True, capture_output=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                           text=True, capture_output=True).stdout.strip()
+    pgcopydb = subprocess.run(["pgcopydb", "--version"], text=True, capture_output=True).stdout.strip().splitlines()
+    return {
+        "openrds": f"{first_line([str(binary), '--version'])} (git {commit}{' + uncommitted changes' if dirty else ''})",
+        "pg_dump": first_line([str(PG_BIN / "pg_dump"), "--version"]),
+        "pgcopydb": pgcopydb[0] if pgcopydb else "?",
+        "cpus": str(os.cpu_count()),
+        "kernel": os.uname().release,
+    }
+
+
+def report(args, size_bytes: int, per_table, results: list[dict], versions: dict, server_version: str) -> str:
+    by_method = {m: [r["secs"] for r in results if r["method"] == m] for m in args.methods}
+    med = {m: statistics.median(v) for m, v in by_method.items() if v}
+    lines = [
+        f"## Import benchmark, scale {args.scale} ({size_bytes / 2**20:.0f} MiB)",
+        "",
+        f"- date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, {args.rounds} round(s), methods alternate A,B,C",
+        f"- dataset: database `{SOURCE_DB}`, pg_database_size = {size_bytes} bytes ({size_bytes / 2**20:.0f} MiB): "
+        + ", ".join(f"{t} {s}" for t, s in per_table),
+        f"- server: {server_version}; {versions['openrds']}; {versions['pg_dump']}; {versions['pgcopydb']}; "
+        f"{versions['cpus']} CPUs, Linux {versions['kernel']}",
+        "- every copy verified (row counts, row-hash sums, index and constraint definitions) and dropped",
+        "",
+        "| method | runs (s) | median (s) | ratio openrds/method |",
+        "|---|---|---|---|",
+    ]
+    for m in args.methods:
+        if m not in med:
+            continue
+        ratio = f"{med['openrds'] / med[m]:.2f}" if "openrds" in med else "n/a"
+        lines.append(f"| {LABELS[m]} | {', '.join(f'{s:.2f}' for s in by_method[m])} | {med[m]:.2f} | {ratio} |")
+    ors = [r for r in results if r["method"] == "openrds"]
+    if ors:
+        peak = max(r["peak_rss_mb"] for r in ors)
+        hwms = [r["hwm_mb"] for r in ors if r.get("hwm_mb") is not None]
+        lines += ["", f"openrds `serve` peak RSS during the copies (VmRSS sampled every 50 ms, max over runs): "
+                      f"{peak:.1f} MB" + (f"; VmHWM (reset before each run), max: {max(hwms):.1f} MB" if hwms else "")
+                  + f". Server-reported import ElapsedMs, median: "
+                  f"{statistics.median(r['server_elapsed_s'] for r in ors):.2f} s."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scale", type=int, default=60, help="pgbench scale (60 ~ 1 GB, 300 ~ 5 GB); default 60")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of A,B,C; default 3")
+    ap.add_argument("--methods", default=",".join(METHODS),
+                    help=f"comma-separated subset of {','.join(METHODS)} (order within a round); default all")
+    ap.add_argument("--openrds", type=Path, help="use this openrds binary instead of building target/release/openrds")
+    ap.add_argument("--tmp", type=Path, default=Path(tempfile.gettempdir()),
+                    help="where to create the temp dir (instances' data, dumps); needs ~3x the dataset size free")
+    ap.add_argument("--keep", action="store_true", help="leave server, instances and temp dir in place on exit (debug)")
+    args = ap.parse_args()
+    args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if unknown := [m for m in args.methods if m not in METHODS]:
+        ap.error(f"unknown method(s): {unknown}")
+
+    binary = args.openrds.resolve() if args.openrds else build_openrds()
+    if "pgcopydb" in args.methods:
+        ensure_pgcopydb()
+    versions = tool_versions(binary)
+
+    # Engines run as `postgres` and must traverse the temp dir (we run as root).
+    workdir = Path(tempfile.mkdtemp(prefix="openrds-bench-", dir=args.tmp))
+    os.chmod(workdir, 0o711)
+    log(f"workdir {workdir}")
+    server = OpenRDS(binary, workdir, free_port())
+    ids: list[str] = []
+    results: list[dict] = []
+    try:
+        server.start()
+        ids = [server.create_instance(), server.create_instance()]
+        for i in ids:
+            server.wait_running(i)
+        src_id, dst_id = ids
+        e = Env(server, src_id, dst_id, server.admin_conn(src_id), server.admin_conn(dst_id), workdir)
+        log(f"source {src_id} port {e.src.port}, destination {dst_id} port {e.dst.port}, admin user {e.src.user}")
+        server_version = psql(e.src, "postgres", "SELECT version()").split(" on ")[0]
+
+        load_dataset(e.src, args.scale)
+        size, per_table = dataset_sizes(e.src)
+        log(f"pg_database_size('{SOURCE_DB}') = {size} bytes ({size / 2**20:.1f} MiB): {per_table}")
+        tables = list_tables(e.src, SOURCE_DB)
+        if missing := EXPECTED_TABLES - set(tables):
+            raise RuntimeError(f"source lacks tables {missing}")
+        log("source digests")
+        src_snap = snapshot(e.src, SOURCE_DB, tables)
+
+        for rnd in range(1, args.rounds + 1):
+            for m in args.methods:
+                db = dest_db_name(m, rnd)
+                secs, info = RUNNERS[m](e, db)
+                verify(src_snap, e.dst, db)  # raises (aborting the run) on any difference
+                drop_database(e.dst, db)
+                results.append({"method": m, "round": rnd, "secs": secs, **info})
+                rss = "-"
+                if m == "openrds":
+                    rss = f"{info['peak_rss_mb']:.1f} MB"
+                    if info["hwm_mb"] is not None:
+                        rss += f" (VmHWM {info['hwm_mb']:.1f} MB)"
+                print(f"RUN method={m:<8} round={rnd} seconds={secs:8.2f} verified=yes openrds_peak_rss={rss}", flush=True)
+
+        md = report(args, size, per_table, results, versions, server_version)
+        print("\n" + md)
+        out = HERE / f"results-{args.scale}.md"
+        out.write_text(md)
+        log(f"wrote {out}")
+        return 0
+    finally:
+        if args.keep:
+            log(f"--keep: server pid {server.proc.pid if server.proc else None}, instances {ids}, workdir {workdir}")
+        else:
+            try:
+                if ids and server.proc and server.proc.poll() is None:
+                    server.delete_instances(ids)
+            finally:
+                server.stop()
+                shutil.rmtree(workdir, ignore_errors=True)
+                log("cleaned up (instances deleted, server stopped, workdir removed)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

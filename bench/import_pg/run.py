@@ -251,19 +251,23 @@ def drop_database(conn: Conn, db: str) -> None:
     psql(conn, "postgres", f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
 
-def load_dataset(conn: Conn, scale: int) -> None:
-    """pgbench tables plus a wide table with several indexes (~15 % of the pgbench data)."""
+def load_dataset(conn: Conn, scale: int, wide_rows_per_scale: int) -> None:
+    """pgbench tables plus a wide table with several indexes.
+
+    With 4 indexes (one on a 32-character text) a wide row costs ~300 bytes on disk, so
+    7500 rows per scale unit make the table ~15 % of the pgbench data (~15 MB per unit).
+    """
     create_database(conn, SOURCE_DB)
     log(f"pgbench -i -s {scale}")
     run([str(PG_BIN / "pgbench"), "-i", "-s", str(scale), "-q", *conn.args(SOURCE_DB)], env=conn.env())
     # A few transactions so that pgbench_history (a table without a primary key) is not empty.
     run([str(PG_BIN / "pgbench"), "-n", "-t", "500", "-c", "1", *conn.args(SOURCE_DB)], env=conn.env())
-    rows = scale * 20000
+    rows = scale * wide_rows_per_scale
     log(f"wide table: {rows} rows")
     psql(conn, SOURCE_DB, f"""
         CREATE TABLE wide (id bigint PRIMARY KEY, a int, b int, c text, d text, e timestamptz, f numeric, g jsonb);
         INSERT INTO wide
-        SELECT i, (i * 7919) % 100000, i % 1000, md5(i::text), 'row ' || i || repeat('x', (i % 40)),
+        SELECT i, ((i::bigint * 7919) % 100000)::int, i % 1000, md5(i::text), 'row ' || i || repeat('x', (i % 40)),
                timestamptz '2024-01-01 00:00:00+00' + i * interval '1 second',
                (i % 1000003)::numeric / 100,
                jsonb_build_object('i', i, 'tag', i % 7, 'ok', i % 2 = 0)
@@ -397,6 +401,35 @@ def dest_db_name(method: str, rnd: int) -> str:
 # --------------------------------------------------------------------------------------
 
 
+def stop_leftover_engines(workdir: Path) -> None:
+    """SIGTERM any postmaster still running on a data directory under our workdir.
+
+    `openrds serve` does not stop engines when it gets SIGTERM (instances outlive the API
+    server), so if DeleteDBInstance did not run or did not finish (server crashed, run
+    aborted early) the engines would survive the removal of their directory.
+    """
+    pids = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            argv = (d / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"/postgres") and any(a.startswith(str(workdir).encode() + b"/") for a in argv):
+            pids.append(int(d.name))
+    for pid in pids:
+        log(f"stopping leftover engine pid {pid}")
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 30
+    while pids and time.monotonic() < deadline:
+        pids = [p for p in pids if Path(f"/proc/{p}").exists()]
+        time.sleep(0.2)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -416,16 +449,19 @@ def ensure_pgcopydb() -> None:
     run(["apt-get", "install", "-y", "pgcopydb"], capture=False)
 
 
-def tool_versions(binary: Path) -> dict:
+def tool_versions(binary: Path, given: bool) -> dict:
     def first_line(cmd):
         p = subprocess.run(cmd, text=True, capture_output=True)
         return (p.stdout or p.stderr).strip().splitlines()[0] if (p.stdout or p.stderr).strip() else "?"
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], text=True, capture_output=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no",
+                            "--", ".", ":(exclude)bench/import_pg"],  # the harness itself does not change the binary
                            text=True, capture_output=True).stdout.strip()
     pgcopydb = subprocess.run(["pgcopydb", "--version"], text=True, capture_output=True).stdout.strip().splitlines()
     return {
-        "openrds": f"{first_line([str(binary), '--version'])} (git {commit}{' + uncommitted changes' if dirty else ''})",
+        # With --openrds the binary may not match the checkout, so name the file instead.
+        "openrds": f"{first_line([str(binary), '--version'])} "
+                   + (f"(binary {binary})" if given else f"(git {commit}{' + uncommitted changes' if dirty else ''})"),
         "pg_dump": first_line([str(PG_BIN / "pg_dump"), "--version"]),
         "pgcopydb": pgcopydb[0] if pgcopydb else "?",
         "cpus": str(os.cpu_count()),
@@ -440,7 +476,8 @@ def report(args, size_bytes: int, per_table, results: list[dict], versions: dict
         f"## Import benchmark, scale {args.scale} ({size_bytes / 2**20:.0f} MiB)",
         "",
         f"- date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, {args.rounds} round(s), methods alternate A,B,C",
-        f"- dataset: database `{SOURCE_DB}`, pg_database_size = {size_bytes} bytes ({size_bytes / 2**20:.0f} MiB): "
+        f"- dataset: database `{SOURCE_DB}` (pgbench -i -s {args.scale}, 500 pgbench transactions, "
+        f"`wide` with {args.scale * args.wide_rows_per_scale} rows), pg_database_size = {size_bytes} bytes ({size_bytes / 2**20:.0f} MiB): "
         + ", ".join(f"{t} {s}" for t, s in per_table),
         f"- server: {server_version}; {versions['openrds']}; {versions['pg_dump']}; {versions['pgcopydb']}; "
         f"{versions['cpus']} CPUs, Linux {versions['kernel']}",
@@ -469,6 +506,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scale", type=int, default=60, help="pgbench scale (60 ~ 1 GB, 300 ~ 5 GB); default 60")
     ap.add_argument("--rounds", type=int, default=3, help="rounds of A,B,C; default 3")
+    ap.add_argument("--wide-rows-per-scale", type=int, default=7500,
+                    help="rows of table `wide` per scale unit; 7500 ~ 15%% of the pgbench data (20000 ~ 40%%)")
     ap.add_argument("--methods", default=",".join(METHODS),
                     help=f"comma-separated subset of {','.join(METHODS)} (order within a round); default all")
     ap.add_argument("--openrds", type=Path, help="use this openrds binary instead of building target/release/openrds")
@@ -476,6 +515,8 @@ def main() -> int:
                     help="where to create the temp dir (instances' data, dumps); needs ~3x the dataset size free")
     ap.add_argument("--keep", action="store_true", help="leave server, instances and temp dir in place on exit (debug)")
     args = ap.parse_args()
+    if args.rounds < 1 or args.scale < 1:
+        ap.error("--rounds and --scale must be at least 1")
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if unknown := [m for m in args.methods if m not in METHODS]:
         ap.error(f"unknown method(s): {unknown}")
@@ -483,7 +524,7 @@ def main() -> int:
     binary = args.openrds.resolve() if args.openrds else build_openrds()
     if "pgcopydb" in args.methods:
         ensure_pgcopydb()
-    versions = tool_versions(binary)
+    versions = tool_versions(binary, args.openrds is not None)
 
     # Engines run as `postgres` and must traverse the temp dir (we run as root).
     workdir = Path(tempfile.mkdtemp(prefix="openrds-bench-", dir=args.tmp))
@@ -502,7 +543,7 @@ def main() -> int:
         log(f"source {src_id} port {e.src.port}, destination {dst_id} port {e.dst.port}, admin user {e.src.user}")
         server_version = psql(e.src, "postgres", "SELECT version()").split(" on ")[0]
 
-        load_dataset(e.src, args.scale)
+        load_dataset(e.src, args.scale, args.wide_rows_per_scale)
         size, per_table = dataset_sizes(e.src)
         log(f"pg_database_size('{SOURCE_DB}') = {size} bytes ({size / 2**20:.1f} MiB): {per_table}")
         tables = list_tables(e.src, SOURCE_DB)
@@ -540,6 +581,7 @@ def main() -> int:
                     server.delete_instances(ids)
             finally:
                 server.stop()
+                stop_leftover_engines(workdir)
                 shutil.rmtree(workdir, ignore_errors=True)
                 log("cleaned up (instances deleted, server stopped, workdir removed)")
 

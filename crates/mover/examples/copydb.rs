@@ -13,7 +13,7 @@ fn endpoint(addr: &str) -> Endpoint {
     Endpoint {
         host: host.to_string(),
         port: port.parse().expect("port"),
-        user: "postgres".into(),
+        user: std::env::var("PGUSER").unwrap_or_else(|_| "postgres".into()),
         password: std::env::var("PGPASSWORD").unwrap_or_default(),
     }
 }

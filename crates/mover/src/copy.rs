@@ -9,12 +9,13 @@
 //! whatever session is still in them. Publication itself is one short transaction and is
 //! not raced: once it starts, the copy succeeds or fails on its own terms.
 
-use crate::conn::{literal, Endpoint, DEST_SETTINGS};
+use crate::conn::{literal, Endpoint, DEST_SETTINGS, SESSION_SETTINGS};
 use crate::data::{self, LoSummary, TableDigest};
 use crate::error::{MoveError, Result, Side};
 use crate::plan::{self, DbPlan};
 use crate::postdata::{self, EarlyIndex, TocEntry};
 use crate::progress::{DbCounter, Phase, Progress, TableCounter, TableState};
+use crate::relay::RawSession;
 use crate::report::{CopyPlan, CopyReport, DatabasePlan, DatabaseReport, LargeObjectReport, SequenceReport, TableReport};
 use crate::staging::{self, staging_name, Publication};
 use crate::tools::Tools;
@@ -621,10 +622,32 @@ async fn sessions<'a>(pool: &Pool, cache: &'a mut Sessions, d: usize) -> Result<
     }
 }
 
+/// A worker's COPY sessions, per database: source (in the snapshot) and staging
+/// destination, spoken to through the relay.
+type RawSessions = HashMap<usize, (RawSession, RawSession)>;
+
+async fn raw_sessions<'a>(pool: &Pool, cache: &'a mut RawSessions, d: usize) -> Result<&'a mut (RawSession, RawSession)> {
+    match cache.entry(d) {
+        std::collections::hash_map::Entry::Occupied(e) => Ok(e.into_mut()),
+        std::collections::hash_map::Entry::Vacant(slot) => {
+            let db = &pool.dbs[d];
+            let join = format!(
+                "{SESSION_SETTINGS}; BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
+                literal(&db.snapshot)
+            );
+            let src = RawSession::connect(&pool.source, &db.src_name, Side::Source, &join).await?;
+            let setup = format!("{SESSION_SETTINGS}; {DEST_SETTINGS};\n{}", db.preamble);
+            let dst = RawSession::connect(&pool.dest, &db.staging, Side::Destination, &setup).await?;
+            Ok(slot.insert((src, dst)))
+        }
+    }
+}
+
 async fn worker(pool: Arc<Pool>) -> Result<()> {
     let mut cache = Sessions::new();
+    let mut raw = RawSessions::new();
     while let Some(job) = pool.next_job().await {
-        let r = run_job(&pool, job, &mut cache).await;
+        let r = run_job(&pool, job, &mut cache, &mut raw).await;
         pool.job_done();
         r?;
     }
@@ -640,11 +663,11 @@ fn in_database(e: MoveError, db: &str) -> MoveError {
     }
 }
 
-async fn run_job(pool: &Pool, job: Job, cache: &mut Sessions) -> Result<()> {
+async fn run_job(pool: &Pool, job: Job, cache: &mut Sessions, raw: &mut RawSessions) -> Result<()> {
     match job {
         Job::Copy { db: d, table, part } => {
             let db = &pool.dbs[d];
-            let (src, dst) = sessions(pool, cache, d).await?;
+            let (src, dst) = raw_sessions(pool, raw, d).await?;
             let (t, tr) = (&db.plan.tables[table], &db.tables[table]);
             tr.counter.set_state(TableState::Copying);
             let range = tr.ranges.get(part).map(String::as_str);

@@ -1,6 +1,6 @@
 //! Data: COPY streamed from a source session (inside the snapshot) into a destination
-//! session, with no file in between and no parsing beyond finding row ends (to count
-//! rows and report progress).
+//! session through the relay (see `relay`), with no file in between and no parsing of
+//! rows; the servers' own `COPY n` counts are compared.
 //!
 //! Verification is independent of the stream: each side computes, in SQL, the row count
 //! and an order-independent sum of per-row hashes over the same column list, the source
@@ -16,8 +16,8 @@ use crate::conn::{literal, qualified};
 use crate::error::{MoveError, Result, Side};
 use crate::plan::{SeqPlan, TablePlan};
 use crate::progress::TableCounter;
-use bytes::{Bytes, BytesMut};
-use futures_util::{future, pin_mut, SinkExt, StreamExt};
+use crate::relay::{self, RawSession};
+use futures_util::future;
 use std::hash::Hasher;
 use tokio_postgres::Client;
 
@@ -39,86 +39,6 @@ impl std::fmt::Display for Checksum {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{:016x}", self.rows, self.sum)
     }
-}
-
-/// Counts rows in a COPY stream whatever the message boundaries (PostgreSQL sends a row
-/// per message, with the binary header in the first one, but nothing here relies on it).
-pub(crate) struct RowCounter {
-    binary: bool,
-    header_done: bool,
-    carry: Vec<u8>,
-    pub rows: u64,
-}
-
-impl RowCounter {
-    pub(crate) fn new(binary: bool) -> Self {
-        RowCounter { binary, header_done: !binary, carry: Vec::new(), rows: 0 }
-    }
-
-    pub(crate) fn feed(&mut self, chunk: &[u8]) {
-        if self.carry.is_empty() {
-            let used = self.parse(chunk);
-            self.carry.extend_from_slice(&chunk[used..]);
-        } else {
-            let mut buf = std::mem::take(&mut self.carry);
-            buf.extend_from_slice(chunk);
-            let used = self.parse(&buf);
-            buf.drain(..used);
-            self.carry = buf;
-        }
-    }
-
-    /// Consumes whole rows from `buf`, returns how many bytes were consumed.
-    fn parse(&mut self, buf: &[u8]) -> usize {
-        let mut pos = 0;
-        if !self.binary {
-            while let Some(nl) = buf[pos..].iter().position(|b| *b == b'\n') {
-                self.rows += 1;
-                pos += nl + 1;
-            }
-            return pos;
-        }
-        if !self.header_done {
-            // PGCOPY\n\377\r\n\0, flags (4), extension length (4), extension.
-            if buf.len() < 19 {
-                return 0;
-            }
-            let ext = u32::from_be_bytes([buf[15], buf[16], buf[17], buf[18]]) as usize;
-            if buf.len() < 19 + ext {
-                return 0;
-            }
-            pos = 19 + ext;
-            self.header_done = true;
-        }
-        loop {
-            let start = pos;
-            let Some(n) = read_i16(buf, pos) else { return start };
-            pos += 2;
-            if n < 0 {
-                // Trailer.
-                continue;
-            }
-            for _ in 0..n {
-                let Some(len) = read_i32(buf, pos) else { return start };
-                pos += 4;
-                if len > 0 {
-                    pos += len as usize;
-                }
-            }
-            if pos > buf.len() {
-                return start;
-            }
-            self.rows += 1;
-        }
-    }
-}
-
-fn read_i16(buf: &[u8], pos: usize) -> Option<i16> {
-    buf.get(pos..pos + 2).map(|b| i16::from_be_bytes([b[0], b[1]]))
-}
-
-fn read_i32(buf: &[u8], pos: usize) -> Option<i32> {
-    buf.get(pos..pos + 4).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 fn format_clause(binary: bool, freeze: bool) -> &'static str {
@@ -147,16 +67,13 @@ fn copy_in_sql(t: &TablePlan, binary: bool, freeze: bool) -> String {
     format!("COPY {}{cols} FROM STDIN{}", t.qualified(), format_clause(binary, freeze))
 }
 
-/// Bytes gathered before they are sent on as one CopyData message.
-const COPY_BATCH: usize = 128 * 1024;
-
-/// Copies one part of a table. With `freeze`, the table is truncated and loaded in one
-/// transaction so rows arrive frozen and visible-all (no later hint-bit or freeze
-/// writes); only possible when one session owns the whole table. Dropping the future
-/// drops the COPY sink unfinished, which aborts the load on the server.
+/// Copies one part of a table through the relay. With `freeze`, the table is truncated
+/// and loaded in one transaction so rows arrive frozen and visible-all (no later hint-bit
+/// or freeze writes); only possible when one session owns the whole table. Dropping the
+/// future closes the sessions mid-COPY, which aborts the load on the server.
 pub(crate) async fn copy_part(
-    src: &Client,
-    dst: &Client,
+    src: &mut RawSession,
+    dst: &mut RawSession,
     t: &TablePlan,
     binary: bool,
     range: Option<&str>,
@@ -164,44 +81,29 @@ pub(crate) async fn copy_part(
     counter: &TableCounter,
 ) -> Result<u64> {
     let what = format!("copy {}", t.display());
-    let dst_err = |e| MoveError::pg(Side::Destination, &what, e);
     if freeze {
-        dst.batch_execute(&format!("BEGIN; TRUNCATE ONLY {}", t.qualified())).await.map_err(dst_err)?;
+        dst.simple(&format!("BEGIN; TRUNCATE ONLY {}", t.qualified()), &what).await?;
     }
-    let out = src
-        .copy_out(copy_out_sql(t, binary, range).as_str())
-        .await
-        .map_err(|e| MoveError::pg(Side::Source, &what, e))?;
-    let sink = dst.copy_in::<_, Bytes>(copy_in_sql(t, binary, freeze).as_str()).await.map_err(dst_err)?;
-    pin_mut!(out);
-    pin_mut!(sink);
-    let mut rows = RowCounter::new(binary);
-    // Rows arrive one per message; they leave in large messages, which saves work per
-    // message here and in the destination backend.
-    let mut batch = BytesMut::with_capacity(2 * COPY_BATCH);
-    while let Some(chunk) = out.next().await {
-        let chunk = chunk.map_err(|e| MoveError::pg(Side::Source, &what, e))?;
-        let before = rows.rows;
-        rows.feed(&chunk);
-        counter.add(rows.rows - before, chunk.len() as u64);
-        batch.extend_from_slice(&chunk);
-        if batch.len() >= COPY_BATCH {
-            // feed, not send: send would flush every batch.
-            sink.feed(batch.split().freeze()).await.map_err(dst_err)?;
-        }
-    }
-    if !batch.is_empty() {
-        sink.feed(batch.split().freeze()).await.map_err(dst_err)?;
-    }
-    let loaded = sink.as_mut().finish().await.map_err(dst_err)?;
+    // A binary stream carries one row per CopyData message plus a trailer message; the
+    // exact counts come from the servers at the end, so progress holds one row back.
+    let mut messages_seen = 0u64;
+    let mut rows_reported = 0u64;
+    let (sent, loaded) = relay::relay(src, &copy_out_sql(t, binary, range), dst, &copy_in_sql(t, binary, freeze), &what, |messages, bytes| {
+        messages_seen += messages;
+        let rows = messages_seen.saturating_sub(1);
+        counter.add(rows - rows_reported, bytes);
+        rows_reported = rows;
+    })
+    .await?;
+    counter.add(sent.saturating_sub(rows_reported), 0);
     if freeze {
-        dst.batch_execute("COMMIT").await.map_err(dst_err)?;
+        dst.simple("COMMIT", &what).await?;
     }
-    if loaded != rows.rows {
+    if loaded != sent {
         return Err(MoveError::VerificationFailed {
             database: String::new(),
             table: t.display(),
-            detail: format!("{} rows read from the source but {loaded} loaded", rows.rows),
+            detail: format!("{sent} rows read from the source but {loaded} loaded"),
         });
     }
     Ok(loaded)
@@ -425,43 +327,6 @@ pub(crate) async fn read_sequences(client: &Client, seqs: &[SeqPlan]) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn binary_stream(rows: &[&[Option<&[u8]>]]) -> Vec<u8> {
-        let mut v = b"PGCOPY\n\xff\r\n\0".to_vec();
-        v.extend_from_slice(&0u32.to_be_bytes());
-        v.extend_from_slice(&0u32.to_be_bytes());
-        for r in rows {
-            v.extend_from_slice(&(r.len() as i16).to_be_bytes());
-            for f in *r {
-                match f {
-                    None => v.extend_from_slice(&(-1i32).to_be_bytes()),
-                    Some(b) => {
-                        v.extend_from_slice(&(b.len() as i32).to_be_bytes());
-                        v.extend_from_slice(b);
-                    }
-                }
-            }
-        }
-        v.extend_from_slice(&(-1i16).to_be_bytes());
-        v
-    }
-
-    #[test]
-    fn rows_are_counted_whatever_the_chunking() {
-        let a: &[Option<&[u8]>] = &[Some(b"1"), None, Some(b"")];
-        let b: &[Option<&[u8]>] = &[Some(b"2"), Some(b"xyz"), None];
-        let stream = binary_stream(&[a, b, a]);
-        for cut in 1..stream.len() {
-            let mut c = RowCounter::new(true);
-            c.feed(&stream[..cut]);
-            c.feed(&stream[cut..]);
-            assert_eq!(c.rows, 3, "cut at {cut}");
-        }
-        let mut t = RowCounter::new(false);
-        t.feed(b"1\ta\\nb\n2\t");
-        t.feed(b"\\N\n");
-        assert_eq!(t.rows, 2);
-    }
 
     #[test]
     fn ranges_cover_everything() {

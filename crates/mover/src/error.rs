@@ -80,22 +80,26 @@ impl MoveError {
     /// Normalises a client error from `side` while doing `what` (a verb phrase).
     pub(crate) fn pg(side: Side, what: &str, e: tokio_postgres::Error) -> Self {
         if let Some(db) = e.as_db_error() {
-            let code = db.code().code();
-            let detail = format!("{what}: {} ({code})", db.message());
-            return match code {
-                "53100" => MoveError::DiskFull { detail },
-                // Shutdown, crash recovery, too many connections, connection exceptions,
-                // and an exported snapshot that died with its session: all transient.
-                "57P01" | "57P02" | "57P03" | "53300" | "53000" => MoveError::unavailable(side, detail),
-                c if c.starts_with("08") => MoveError::unavailable(side, detail),
-                "22023" if db.message().contains("snapshot") => MoveError::unavailable(side, detail),
-                "42501" => MoveError::PermissionDenied { side, detail },
-                "3D000" if side == Side::Source => MoveError::InvalidRequest(format!("{what}: {}", db.message())),
-                _ => MoveError::Internal(format!("{side}: {detail}")),
-            };
+            return MoveError::server(side, what, db.code().code(), db.message());
         }
         // No server error: the connection failed or closed (I/O, refused, reset).
         MoveError::unavailable(side, format!("{what}: {e}"))
+    }
+
+    /// Normalises an error the server reported (SQLSTATE `code`) while doing `what`.
+    pub(crate) fn server(side: Side, what: &str, code: &str, message: &str) -> Self {
+        let detail = format!("{what}: {message} ({code})");
+        match code {
+            "53100" => MoveError::DiskFull { detail },
+            // Shutdown, crash recovery, too many connections, connection exceptions,
+            // and an exported snapshot that died with its session: all transient.
+            "57P01" | "57P02" | "57P03" | "53300" | "53000" => MoveError::unavailable(side, detail),
+            c if c.starts_with("08") => MoveError::unavailable(side, detail),
+            "22023" if message.contains("snapshot") => MoveError::unavailable(side, detail),
+            "42501" | "28P01" | "28000" => MoveError::PermissionDenied { side, detail },
+            "3D000" if side == Side::Source => MoveError::InvalidRequest(format!("{what}: {message}")),
+            _ => MoveError::Internal(format!("{side}: {detail}")),
+        }
     }
 
     /// Classifies a failed tool run by its stderr, so a lost server or a full disk is

@@ -30,6 +30,7 @@ mod error;
 mod plan;
 mod postdata;
 mod progress;
+mod relay;
 mod report;
 mod staging;
 mod tools;

@@ -41,8 +41,9 @@ async fn main() {
     let env = |k: &str| std::env::var(k).ok();
     let opts = CopyOptions {
         jobs: env("MOVER_JOBS").and_then(|v| v.parse().ok()).unwrap_or(4),
-        split_bytes: env("MOVER_SPLIT_MB").and_then(|v| v.parse::<u64>().ok()).map(|m| m << 20).unwrap_or(1 << 30),
+        split_bytes: env("MOVER_SPLIT_MB").and_then(|v| v.parse::<u64>().ok()).map(|m| m << 20).unwrap_or(u64::MAX),
         pg_bin_dir: env("MOVER_PG_BIN").unwrap_or_default().into(),
+        index_memory_mb: env("MOVER_INDEX_MB").and_then(|v| v.parse().ok()).unwrap_or(512),
         staging_tag: format!("cli{}", std::process::id()),
         ..CopyOptions::default()
     };

@@ -40,8 +40,11 @@ pub(crate) const SESSION_SETTINGS: &str = "SET search_path = ''; SET datestyle =
      SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0";
 
 /// Load and index-build sessions on the destination: a lost commit is harmless (a failed
-/// copy is dropped whole), and index builds get memory enough to sort in one pass.
-pub(crate) const DEST_SETTINGS: &str = "SET synchronous_commit = off; SET maintenance_work_mem = '512MB'";
+/// copy is dropped whole), and index builds get the memory the caller grants them
+/// ([`crate::CopyOptions::index_memory_mb`]) so that large sorts run in one pass.
+pub(crate) fn dest_settings(index_memory_mb: u64) -> String {
+    format!("SET synchronous_commit = off; SET maintenance_work_mem = '{}MB'", index_memory_mb.clamp(64, 2 * 1024 * 1024 - 1))
+}
 
 /// The database an admin can always reach for cluster-level work.
 pub(crate) const MAINTENANCE_DB: &str = "postgres";

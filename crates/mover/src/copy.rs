@@ -9,7 +9,7 @@
 //! whatever session is still in them. Publication itself is one short transaction and is
 //! not raced: once it starts, the copy succeeds or fails on its own terms.
 
-use crate::conn::{literal, Endpoint, DEST_SETTINGS, SESSION_SETTINGS};
+use crate::conn::{dest_settings, literal, Endpoint, SESSION_SETTINGS};
 use crate::data::{self, LoSummary, TableDigest};
 use crate::error::{MoveError, Result, Side};
 use crate::plan::{self, DbPlan};
@@ -63,6 +63,7 @@ pub async fn copy_databases(
         tag: opts.staging_tag.clone(),
         hooks: Hooks::new(opts, &cancel),
         before_publish: opts.before_publish.clone(),
+        index_memory_mb: opts.index_memory_mb,
     };
     tracing::info!(databases = names.len(), tag = %ctx.tag, "copy starts");
     let built = tokio::select! {
@@ -165,6 +166,7 @@ struct Ctx {
     tag: String,
     hooks: Hooks,
     before_publish: Option<crate::PublishGate>,
+    index_memory_mb: u64,
 }
 
 /// Test hooks; without the `testing` feature every call is a no-op.
@@ -513,6 +515,7 @@ struct Pool {
     dest: Endpoint,
     hooks: Hooks,
     dbs: Vec<DbRun>,
+    dest_settings: String,
     queue: Mutex<VecDeque<Job>>,
     /// Jobs queued or running; the pool is done when it reaches zero.
     outstanding: AtomicUsize,
@@ -555,6 +558,7 @@ impl Pool {
             dest: ctx.dest.clone(),
             hooks: ctx.hooks.clone(),
             dbs,
+            dest_settings: dest_settings(ctx.index_memory_mb),
             outstanding: AtomicUsize::new(queue.len()),
             queue: Mutex::new(queue),
             notify: Notify::new(),
@@ -614,7 +618,7 @@ async fn sessions<'a>(pool: &Pool, cache: &'a mut Sessions, d: usize) -> Result<
             .await
             .map_err(|e| MoveError::pg(Side::Source, "join the exported snapshot", e))?;
             let dst = pool.dest.connect(&db.staging, Side::Destination).await?;
-            dst.batch_execute(&format!("{DEST_SETTINGS};\n{}", db.preamble))
+            dst.batch_execute(&format!("{};\n{}", pool.dest_settings, db.preamble))
                 .await
                 .map_err(|e| MoveError::pg(Side::Destination, "configure load session", e))?;
             Ok(slot.insert((src, dst)))
@@ -636,7 +640,7 @@ async fn raw_sessions<'a>(pool: &Pool, cache: &'a mut RawSessions, d: usize) -> 
                 literal(&db.snapshot)
             );
             let src = RawSession::connect(&pool.source, &db.src_name, Side::Source, &join).await?;
-            let setup = format!("{SESSION_SETTINGS}; {DEST_SETTINGS};\n{}", db.preamble);
+            let setup = format!("{SESSION_SETTINGS}; {};\n{}", pool.dest_settings, db.preamble);
             let dst = RawSession::connect(&pool.dest, &db.staging, Side::Destination, &setup).await?;
             Ok(slot.insert((src, dst)))
         }
@@ -813,7 +817,7 @@ async fn finish_db(ctx: &Ctx, db: &DbRun) -> Result<()> {
         ctx.tools.restore(&ctx.dest, &db.staging, &db.post_file, &list, ctx.jobs).await?;
     }
     let c = ctx.dest.connect(&db.staging, Side::Destination).await?;
-    c.batch_execute(DEST_SETTINGS).await.map_err(|e| MoveError::pg(Side::Destination, "configure session", e))?;
+    c.batch_execute(&dest_settings(ctx.index_memory_mb)).await.map_err(|e| MoveError::pg(Side::Destination, "configure session", e))?;
     let copied = db.lock().lo.unwrap_or_default();
     let found = data::digest_large_objects(&c, Side::Destination).await?;
     if found != copied || copied.count != db.plan.large_objects {

@@ -331,9 +331,21 @@ impl PostgresEngine {
                     let timeout = SERVER_TIMEOUT.as_secs().to_string();
                     let log = log_file(spec);
                     let log = log.to_string_lossy();
-                    self.pg_ctl(spec, &["start", "-l", &log, "-w", "-t", &timeout, "-s"], &format!("start instance {}", spec.id))
-                        .await
-                        .map_err(|e| EngineError::new(e.kind, format!("{}{}", e.message, log_tail(spec))))?;
+                    let mut tries = 0;
+                    loop {
+                        tries += 1;
+                        match self.pg_ctl(spec, &["start", "-l", &log, "-w", "-t", &timeout, "-s"], &format!("start instance {}", spec.id)).await {
+                            Ok(()) => break,
+                            // Backends of a server killed a moment ago can still hold its
+                            // shared memory or port while they exit; give them a moment.
+                            Err(e) if tries < 3 => {
+                                tracing::warn!(error = %e.message, "start failed; retrying");
+                                Self::remove_stale_pid_file(spec)?;
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                            }
+                            Err(e) => return Err(EngineError::new(e.kind, format!("{}{}", e.message, log_tail(spec)))),
+                        }
+                    }
                     tracing::info!(port = spec.port, "server started");
                 }
                 match self.wait_accepting(spec).await {

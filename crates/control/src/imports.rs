@@ -321,6 +321,7 @@ impl ControlPlane {
             })
         };
         let options = mover::CopyOptions {
+            split_bytes: split_threshold(std::thread::available_parallelism().map_or(1, |n| n.get())),
             staging_tag: task.staging_tag.clone(),
             pg_bin_dir: tool_dir,
             before_publish: Some(gate),
@@ -534,6 +535,18 @@ impl ControlPlane {
     }
 }
 
+/// Tables above this size are copied in ranges, on hosts with the cores for it. Both
+/// servers share this host's cores; a split table loses `COPY FREEZE`, and with fewer
+/// than 8 cores the parallel ranges only added work (bench/RESULTS.md: a 5 GB copy took
+/// 69 s split against about 55 s whole on 2 cores).
+fn split_threshold(cores: usize) -> u64 {
+    if cores >= 8 {
+        1 << 30
+    } else {
+        u64::MAX
+    }
+}
+
 fn major(version: &str) -> u32 {
     version.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0)
 }
@@ -563,4 +576,20 @@ fn host_free_bytes(dir: &std::path::Path) -> Result<u64> {
     let probe = if dir.exists() { dir } else { dir.parent().unwrap_or(dir) };
     let stat = nix::sys::statvfs::statvfs(probe).map_err(|e| ControlError::Internal(format!("statvfs {}: {e}", probe.display())))?;
     Ok(stat.blocks_available() as u64 * stat.fragment_size() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_are_split_only_where_cores_allow() {
+        assert_eq!(split_threshold(2), u64::MAX);
+        assert_eq!(split_threshold(16), 1 << 30);
+    }
+
+    #[test]
+    fn majors_are_compared_by_their_first_number() {
+        assert_eq!((major("15.0"), major("15"), major("10.11")), (15, 15, 10));
+    }
 }

@@ -144,19 +144,7 @@ async fn create(rounds: usize) -> anyhow::Result<()> {
     let mut times = Vec::new();
     for _ in 0..rounds {
         let t = Instant::now();
-        let body = client
-            .call(
-            "CreateDBInstance",
-            &[
-                ("RegionId", "cn-hangzhou"),
-                ("Engine", "PostgreSQL"),
-                ("EngineVersion", "15.0"),
-                ("DBInstanceClass", "pg.x4.large.2c"),
-                ("DBInstanceStorage", "20"),
-            ],
-        )
-        .await?;
-        let id = body["DBInstanceId"].as_str().context("id")?.to_string();
+        let id = client.create_instance(&client::NewInstance::postgres("pg.x4.large.2c", 20)).await?;
         loop {
             let body = client.call("DescribeDBInstanceAttribute", &[("DBInstanceId", &id)]).await?;
             if body["Items"]["DBInstanceAttribute"][0]["DBInstanceStatus"] == "Running" {

@@ -33,23 +33,8 @@ impl Api {
     }
 
     async fn create_instance(&self, description: &str) -> anyhow::Result<String> {
-        let body = self
-            .call(
-                "CreateDBInstance",
-                &[
-                    ("RegionId", "cn-hangzhou"),
-                    ("Engine", "PostgreSQL"),
-                    ("EngineVersion", "15.0"),
-                    ("DBInstanceClass", "pg.x4.large.2c"),
-                    ("DBInstanceStorage", "20"),
-                    ("DBInstanceNetType", "Intranet"),
-                    ("PayType", "Postpaid"),
-                    ("SecurityIPList", "127.0.0.1"),
-                    ("DBInstanceDescription", description),
-                ],
-            )
-            .await?;
-        Ok(body["DBInstanceId"].as_str().context("DBInstanceId in the response")?.to_string())
+        let new = client::NewInstance::postgres("pg.x4.large.2c", 20).described(description);
+        self.client.create_instance(&new).await.context("CreateDBInstance failed")
     }
 
     async fn address(&self, id: &str) -> anyhow::Result<(String, u16)> {

@@ -156,22 +156,10 @@ impl Client {
     }
 
     pub async fn create_pg_sized(&self, class: &str, storage: &str) -> String {
-        let body = self
-            .call(
-                "CreateDBInstance",
-                &[
-                    ("RegionId", "cn-hangzhou"),
-                    ("Engine", "PostgreSQL"),
-                    ("EngineVersion", "15.0"),
-                    ("DBInstanceClass", class),
-                    ("DBInstanceStorage", storage),
-                    ("DBInstanceNetType", "Intranet"),
-                    ("PayType", "Postpaid"),
-                    ("SecurityIPList", "127.0.0.1"),
-                ],
-            )
-            .await
-            .ok();
+        let new = client::NewInstance::postgres(class, storage.parse().expect("storage in GB"));
+        let owned = new.params();
+        let params: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let body = self.call("CreateDBInstance", &params).await.ok();
         body["DBInstanceId"].as_str().unwrap().to_string()
     }
 }

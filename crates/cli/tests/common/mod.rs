@@ -142,24 +142,7 @@ pub async fn wait_status(api: &client::Client, id: &str, want: &str) {
 pub async fn two_instances(api: &client::Client) -> (String, String) {
     let mut ids = Vec::new();
     for description in ["source", "destination"] {
-        let r = api
-            .call(
-                "CreateDBInstance",
-                &[
-                    ("RegionId", "cn-hangzhou"),
-                    ("Engine", "PostgreSQL"),
-                    ("EngineVersion", "15.0"),
-                    ("DBInstanceClass", "pg.x4.large.2c"),
-                    ("DBInstanceStorage", "20"),
-                    ("DBInstanceNetType", "Intranet"),
-                    ("PayType", "Postpaid"),
-                    ("SecurityIPList", "127.0.0.1"),
-                    ("DBInstanceDescription", description),
-                ],
-            )
-            .await
-            .unwrap();
-        ids.push(r["DBInstanceId"].as_str().unwrap().to_string());
+        ids.push(api.create_instance(&client::NewInstance::postgres("pg.x4.large.2c", 20).described(description)).await.unwrap());
     }
     for id in &ids {
         wait_status(api, id, "Running").await;

@@ -2,7 +2,7 @@
 
 use chrono::Utc;
 use rusqlite::types::Value;
-use rusqlite::{named_params, params_from_iter, OptionalExtension, Row, Transaction};
+use rusqlite::{params_from_iter, OptionalExtension, Row, ToSql, Transaction};
 use serde_json::json;
 
 use super::codec::{conversion, get_ts, require, ts, Ctx};
@@ -41,6 +41,54 @@ fn tags_json(i: &InstanceRow) -> Result<String> {
     serde_json::to_string(&i.tags).map_err(|e| StoreError::Backend(format!("encode the tags of {}: {e}", i.id)))
 }
 
+/// The columns of `instances` as named parameters (`:column`), in the order of
+/// [`instance_values`].
+const COLUMNS: &[&str] = &[
+    ":id", ":account_uid", ":region_id", ":zone_id", ":engine", ":engine_version", ":class_code", ":storage_gb", ":storage_type",
+    ":status", ":description", ":pay_type", ":category", ":net_type", ":network_type", ":security_ip_list", ":host", ":port",
+    ":data_dir", ":tags", ":created_at", ":updated_at",
+];
+
+fn column(param: &str) -> &str {
+    param.trim_start_matches(':')
+}
+
+/// Columns an update never changes.
+const IDENTITY: &[&str] = &[":id", ":account_uid", ":created_at"];
+
+/// The row's value of every column of [`COLUMNS`], in that order.
+fn instance_values(i: &InstanceRow) -> Result<Vec<Box<dyn ToSql>>> {
+    Ok(vec![
+        Box::new(i.id.clone()),
+        Box::new(i.account_uid.clone()),
+        Box::new(i.region_id.clone()),
+        Box::new(i.zone_id.clone()),
+        Box::new(i.engine.clone()),
+        Box::new(i.engine_version.clone()),
+        Box::new(i.class_code.clone()),
+        Box::new(i.storage_gb),
+        Box::new(i.storage_type.clone()),
+        Box::new(i.status.clone()),
+        Box::new(i.description.clone()),
+        Box::new(i.pay_type.clone()),
+        Box::new(i.category.clone()),
+        Box::new(i.net_type.clone()),
+        Box::new(i.network_type.clone()),
+        Box::new(i.security_ip_list.clone()),
+        Box::new(i.host.clone()),
+        Box::new(i.port),
+        Box::new(i.data_dir.clone()),
+        Box::new(tags_json(i)?),
+        Box::new(ts(&i.created_at)),
+        Box::new(ts(&i.updated_at)),
+    ])
+}
+
+/// Named parameters for the columns a statement binds.
+fn named<'a>(values: &'a [Box<dyn ToSql>], bound: &[&str]) -> Vec<(&'static str, &'a dyn ToSql)> {
+    COLUMNS.iter().zip(values).filter(|(c, _)| bound.contains(c)).map(|(c, v)| (*c, v.as_ref())).collect()
+}
+
 fn not_found(id: &str) -> StoreError {
     StoreError::NotFound(format!("instance {id}"))
 }
@@ -51,38 +99,9 @@ fn require_instance(tx: &Transaction<'_>, id: &str) -> Result<()> {
 
 pub(super) fn insert_instance(tx: &Transaction<'_>, i: &InstanceRow) -> Result<()> {
     require(tx, "SELECT 1 FROM accounts WHERE uid = ?1", [&i.account_uid], || format!("account {}", i.account_uid))?;
-    tx.execute(
-        "INSERT INTO instances (id, account_uid, region_id, zone_id, engine, engine_version, class_code,
-             storage_gb, storage_type, status, description, pay_type, category, net_type, network_type,
-             security_ip_list, host, port, data_dir, tags, created_at, updated_at)
-         VALUES (:id, :account_uid, :region_id, :zone_id, :engine, :engine_version, :class_code,
-             :storage_gb, :storage_type, :status, :description, :pay_type, :category, :net_type, :network_type,
-             :security_ip_list, :host, :port, :data_dir, :tags, :created_at, :updated_at)",
-        named_params! {
-            ":id": i.id,
-            ":account_uid": i.account_uid,
-            ":region_id": i.region_id,
-            ":zone_id": i.zone_id,
-            ":engine": i.engine,
-            ":engine_version": i.engine_version,
-            ":class_code": i.class_code,
-            ":storage_gb": i.storage_gb,
-            ":storage_type": i.storage_type,
-            ":status": i.status,
-            ":description": i.description,
-            ":pay_type": i.pay_type,
-            ":category": i.category,
-            ":net_type": i.net_type,
-            ":network_type": i.network_type,
-            ":security_ip_list": i.security_ip_list,
-            ":host": i.host,
-            ":port": i.port,
-            ":data_dir": i.data_dir,
-            ":tags": tags_json(i)?,
-            ":created_at": ts(&i.created_at),
-            ":updated_at": ts(&i.updated_at),
-        },
-    )
+    let values = instance_values(i)?;
+    let columns = COLUMNS.iter().map(|p| column(p)).collect::<Vec<_>>().join(", ");
+    tx.execute(&format!("INSERT INTO instances ({columns}) VALUES ({})", COLUMNS.join(", ")), named(&values, COLUMNS).as_slice())
     .or_exists(|| format!("instance {}", i.id), "insert an instance")?;
     record(
         tx,
@@ -228,37 +247,12 @@ fn changed_fields(old: &InstanceRow, new: &InstanceRow) -> Vec<&'static str> {
 /// whatever the caller's copy says.
 pub(super) fn update_instance(tx: &Transaction<'_>, i: &InstanceRow) -> Result<()> {
     let before = get_instance(tx, &i.id)?;
-    tx.execute(
-        "UPDATE instances SET region_id = :region_id, zone_id = :zone_id, engine = :engine,
-             engine_version = :engine_version, class_code = :class_code, storage_gb = :storage_gb,
-             storage_type = :storage_type, status = :status, description = :description,
-             pay_type = :pay_type, category = :category, net_type = :net_type,
-             network_type = :network_type, security_ip_list = :security_ip_list, host = :host,
-             port = :port, data_dir = :data_dir, tags = :tags, updated_at = :updated_at
-         WHERE id = :id",
-        named_params! {
-            ":id": i.id,
-            ":region_id": i.region_id,
-            ":zone_id": i.zone_id,
-            ":engine": i.engine,
-            ":engine_version": i.engine_version,
-            ":class_code": i.class_code,
-            ":storage_gb": i.storage_gb,
-            ":storage_type": i.storage_type,
-            ":status": i.status,
-            ":description": i.description,
-            ":pay_type": i.pay_type,
-            ":category": i.category,
-            ":net_type": i.net_type,
-            ":network_type": i.network_type,
-            ":security_ip_list": i.security_ip_list,
-            ":host": i.host,
-            ":port": i.port,
-            ":data_dir": i.data_dir,
-            ":tags": tags_json(i)?,
-            ":updated_at": ts(&i.updated_at),
-        },
-    )
+    let values = instance_values(i)?;
+    let mutable: Vec<&str> = COLUMNS.iter().copied().filter(|c| !IDENTITY.contains(c)).collect();
+    let set = mutable.iter().map(|p| format!("{} = {p}", column(p))).collect::<Vec<_>>().join(", ");
+    let mut bound = mutable.clone();
+    bound.push(":id");
+    tx.execute(&format!("UPDATE instances SET {set} WHERE id = :id"), named(&values, &bound).as_slice())
     .ctx("update an instance")?;
     let changed = changed_fields(&before, i);
     if changed.is_empty() {

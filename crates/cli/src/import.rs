@@ -62,6 +62,9 @@ struct Bars {
     total: ProgressBar,
     databases: BTreeMap<String, ProgressBar>,
     tables: BTreeMap<String, ProgressBar>,
+    /// Bytes of each table at the last poll, for its rate (the bars are set from the
+    /// server's figures in jumps, which indicatif's own rate estimate misreads).
+    table_bytes: BTreeMap<String, (u64, std::time::Instant)>,
     plain: bool,
     last_line: String,
 }
@@ -73,7 +76,7 @@ impl Bars {
         let total = multi.add(ProgressBar::new(0));
         total.set_style(style("{prefix:>28} [{bar:30}] {bytes:>10}/{total_bytes:<10} {msg}"));
         total.set_prefix("import");
-        Bars { multi, total, databases: BTreeMap::new(), tables: BTreeMap::new(), plain, last_line: String::new() }
+        Bars { multi, total, databases: BTreeMap::new(), tables: BTreeMap::new(), table_bytes: BTreeMap::new(), plain, last_line: String::new() }
     }
 
     fn update(&mut self, status: &str, phase: &str, p: &Value) {
@@ -99,15 +102,21 @@ impl Bars {
                 match (state, self.tables.get(&key)) {
                     ("Copying", None) => {
                         let b = self.multi.add(ProgressBar::new(n(&t["BytesExpected"])));
-                        b.set_style(style("{prefix:>28} [{bar:30}] {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec} {msg}"));
+                        b.set_style(style("{prefix:>28} [{bar:30}] {bytes:>10}/{total_bytes:<10} {msg}"));
                         b.set_prefix(format!("  {key}"));
                         b.set_position(n(&t["BytesDone"]));
+                        self.table_bytes.insert(key.clone(), (n(&t["BytesDone"]), std::time::Instant::now()));
                         self.tables.insert(key, b);
                     }
                     ("Copying", Some(b)) => {
                         b.set_length(n(&t["BytesExpected"]).max(n(&t["BytesDone"])));
-                        b.set_position(n(&t["BytesDone"]));
-                        b.set_message(format!("{} rows, part {}/{}", n(&t["RowsDone"]), n(&t["PartsDone"]), n(&t["Parts"])));
+                        let bytes = n(&t["BytesDone"]);
+                        b.set_position(bytes);
+                        let now = std::time::Instant::now();
+                        let (before, at) = self.table_bytes.insert(key.clone(), (bytes, now)).unwrap_or((bytes, now));
+                        let secs = now.duration_since(at).as_secs_f64();
+                        let rate = if secs > 0.0 { bytes.saturating_sub(before) as f64 / secs } else { 0.0 };
+                        b.set_message(format!("{}/s, {} rows", indicatif::HumanBytes(rate as u64), n(&t["RowsDone"])));
                     }
                     (_, Some(_)) => {
                         // Done with its data: the bar makes room for the tables still copying.

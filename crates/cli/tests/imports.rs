@@ -47,6 +47,9 @@ async fn every_object_kind_arrives_renamed_and_identical_through_openrds_import(
     let import_id = listed["Items"]["ImportResultFromDB"][0]["ImportId"].to_string().trim_matches('"').to_string();
     let p = api.call("DescribeImportProgress", &[("DBInstanceId", dst.as_str()), ("ImportId", &import_id)]).await.unwrap();
     assert_eq!(p["Status"], "Success");
+    let done = &p["Progress"];
+    assert!(done["BytesDone"].as_u64().unwrap() > 0 && done["BytesDone"] == done["BytesExpected"], "final progress kept: {done}");
+    assert_eq!((done["Phase"].as_str(), done["RowsDone"].clone()), (Some("Done"), done["RowsExpected"].clone()));
     assert!(p["Result"]["RolesCreated"].as_array().unwrap().iter().any(|r| r == "reader1"), "{}", p["Result"]);
     let tables = p["Result"]["Databases"][0]["Tables"].as_array().unwrap();
     assert!(tables.len() >= 12 && tables.iter().all(|t| t["Verified"] == true && t["SourceChecksum"] == t["DestinationChecksum"]));

@@ -252,6 +252,10 @@ impl ControlPlane {
             }
         }
         failpoint("before_end");
+        // The progress written while the copy ran is the task's final account of it.
+        if let Ok(current) = self.store.get_import(task.id).await {
+            task.progress = current.progress;
+        }
         task.finished_at = Some(Utc::now());
         if let Err(e) = self.store.end_import(&task).await {
             tracing::error!(error = %e, "could not record the end of the import; recovery ends it at the next start");

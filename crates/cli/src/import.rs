@@ -97,7 +97,7 @@ impl Bars {
             bar.set_position(n(&db["BytesDone"]));
             bar.set_message(format!("{}, indexes {}/{}", db["Phase"].as_str().unwrap_or(""), n(&db["IndexesDone"]), n(&db["IndexesTotal"])));
             for t in db["Tables"].as_array().into_iter().flatten() {
-                let key = format!("{}.{}", t["Schema"].as_str().unwrap_or(""), t["Name"].as_str().unwrap_or(""));
+                let key = format!("{}/{}.{}", db["Destination"].as_str().unwrap_or(""), t["Schema"].as_str().unwrap_or(""), t["Name"].as_str().unwrap_or(""));
                 let state = t["State"].as_str().unwrap_or("");
                 match (state, self.tables.get(&key)) {
                     ("Copying", None) => {
@@ -159,8 +159,22 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let mut cancel_sent = false;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
+    let mut failures = 0;
     let last = loop {
-        let p = api.call("DescribeImportProgress", &[("DBInstanceId", args.to.as_str()), ("ImportId", &import_id)]).await?;
+        let p = match api.call("DescribeImportProgress", &[("DBInstanceId", args.to.as_str()), ("ImportId", &import_id)]).await {
+            Ok(p) => {
+                failures = 0;
+                p
+            }
+            // The task runs on the server whatever happens here: a blip is not its end.
+            Err(e) if failures < 10 => {
+                failures += 1;
+                bars.multi.suspend(|| eprintln!("progress not available ({e}); retrying"));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let status = p["Status"].as_str().unwrap_or_default().to_string();
         bars.update(&status, p["Phase"].as_str().unwrap_or_default(), &p["Progress"]);
         if matches!(status.as_str(), "Success" | "Failed" | "Canceled") {
@@ -168,9 +182,16 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(args.poll_ms)) => {}
-            _ = &mut ctrl_c, if !cancel_sent => {
+            _ = &mut ctrl_c => {
+                if cancel_sent {
+                    // A second Ctrl-C: stop following; the server finishes the cancel.
+                    bars.finish();
+                    eprintln!("import {import_id} is being canceled; follow it with DescribeImportProgress");
+                    return Ok(ExitCode::FAILURE);
+                }
                 cancel_sent = true;
-                bars.multi.suspend(|| eprintln!("canceling import {import_id} ..."));
+                ctrl_c.set(tokio::signal::ctrl_c());
+                bars.multi.suspend(|| eprintln!("canceling import {import_id} (Ctrl-C again to stop waiting) ..."));
                 api.call("CancelImport", &[("DBInstanceId", args.to.as_str()), ("ImportId", &import_id)]).await?;
             }
         }

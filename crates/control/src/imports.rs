@@ -308,17 +308,30 @@ impl ControlPlane {
         // late progress write can never hide the durable "Publishing" mark.
         let row_lock = Arc::new(tokio::sync::Mutex::new(false));
         let gate = {
-            let (store, row_lock, id) = (self.store.clone(), row_lock.clone(), task.id);
+            let (store, row_lock, id, dst) = (self.store.clone(), row_lock.clone(), task.id, dst.clone());
+            let staging: Vec<(String, String)> =
+                task.db_names.iter().map(|(_, d)| (d.clone(), mover::staging_name(d, &task.staging_tag))).collect();
             mover::PublishGate::new(move || {
-                let (store, row_lock) = (store.clone(), row_lock.clone());
+                let (store, row_lock, dst, staging) = (store.clone(), row_lock.clone(), dst.clone(), staging.clone());
                 async move {
                     let mut publishing = row_lock.lock().await;
-                    let mut row = store.get_import(id).await.map_err(|e| mover::MoveError::Internal(format!("record publication: {e}")))?;
+                    let record = |e: String| mover::MoveError::Internal(format!("record publication: {e}"));
+                    let mut row = store.get_import(id).await.map_err(|e| record(e.to_string()))?;
                     if row.status == "Canceling" {
                         return Err(mover::MoveError::Canceled);
                     }
+                    // The staging databases keep their OIDs under their final names: after a
+                    // crash, recovery compares OIDs to know whether the rename committed.
+                    let names: Vec<String> = staging.iter().map(|(_, s)| s.clone()).collect();
+                    let oids = mover::database_oids(&dst, &names).await?;
+                    let mut marks = serde_json::Map::new();
+                    for ((final_name, staging_name), oid) in staging.iter().zip(oids) {
+                        let oid = oid.ok_or_else(|| record(format!("staging database {staging_name} is missing")))?;
+                        marks.insert(final_name.clone(), serde_json::json!(oid));
+                    }
                     row.phase = PUBLISHING.into();
-                    store.update_import(&row).await.map_err(|e| mover::MoveError::Internal(format!("record publication: {e}")))?;
+                    row.result = serde_json::json!({ "Publishing": marks }).to_string();
+                    store.update_import(&row).await.map_err(|e| record(e.to_string()))?;
                     *publishing = true;
                     Ok(())
                 }
@@ -338,7 +351,7 @@ impl ControlPlane {
             let spec = self.spec(&dest).map_err(|e| mover::MoveError::Internal(e.to_string()))?;
             let capacity = self.storage_capacity(&dest);
             let (over_quota, copy_token, row_lock) = (over_quota.clone(), copy_token.clone(), row_lock.clone());
-            let mut row = task.clone();
+            let id = task.id;
             let dest_id = dest.id.clone();
             let stop = CancellationToken::new();
             let stop_child = stop.clone();
@@ -364,12 +377,11 @@ impl ControlPlane {
                     }
                     let publishing = row_lock.lock().await;
                     let snapshot = progress.snapshot();
+                    // Only phase and progress are this loop's: status (a cancel) and result
+                    // (the publication mark) are kept as they are in the store.
+                    let Ok(mut row) = store.get_import(id).await else { continue };
                     row.phase = if *publishing { PUBLISHING.into() } else { snapshot.phase.clone() };
                     row.progress = serde_json::to_string(&snapshot).unwrap_or_default();
-                    // A task marked Canceling meanwhile must keep that status.
-                    if let Ok(current) = store.get_import(row.id).await {
-                        row.status = current.status;
-                    }
                     let _ = store.update_import(&row).await;
                 }
             });
@@ -434,6 +446,9 @@ impl ControlPlane {
     pub async fn cancel_import(&self, caller: &Caller, instance_id: &str, import_id: i64) -> Result<()> {
         let mut task = self.owned_import(caller, instance_id, import_id, "CancelImport").await?;
         match task.status.as_str() {
+            "Pending" | "Running" if task.phase == PUBLISHING => Err(ControlError::ImportState(format!(
+                "The import {import_id} is publishing its verified copy; it can no longer be canceled."
+            ))),
             "Pending" | "Running" => {
                 task.status = "Canceling".into();
                 self.store.update_import(&task).await?;
@@ -455,7 +470,7 @@ impl ControlPlane {
     /// canceled ends `Canceled`, one out of attempts ends `Failed`, others run again.
     pub(crate) async fn recover_imports(&self) -> Result<()> {
         for mut task in self.store.unfinished_imports().await? {
-            if task.phase == PUBLISHING && task.status != "Canceling" {
+            if task.phase == PUBLISHING {
                 if let Some(ended) = self.published_before_crash(&task).await {
                     task = ended;
                     self.store.end_import(&task).await?;
@@ -511,12 +526,17 @@ impl ControlPlane {
     /// before the gate); returns it ended. `None` means not published (or not knowable
     /// now), and the usual recovery applies.
     async fn published_before_crash(&self, task: &ImportTaskRow) -> Option<ImportTaskRow> {
+        let marks: serde_json::Value = serde_json::from_str(&task.result).ok()?;
+        let marks = marks.get("Publishing")?.as_object()?;
         let dest = self.store.get_instance(&task.dest_id).await.ok()?;
         let engine = self.engine_of(&dest).ok()?.clone();
         let spec = self.spec(&dest).ok()?;
         let _ = engine.start(&spec).await;
         let admin = endpoint(engine.admin(&spec).ok()?);
-        if mover::staging_exists(&admin, &task.staging_tag).await.ok()? {
+        let names: Vec<String> = task.db_names.iter().map(|(_, d)| d.clone()).collect();
+        let now = mover::database_oids(&admin, &names).await.ok()?;
+        let published = names.iter().zip(&now).all(|(name, oid)| oid.is_some() && marks.get(name).and_then(|v| v.as_u64()) == oid.map(u64::from));
+        if !published {
             return None;
         }
         // What remains is the replaced (empty) databases set aside by the publication.

@@ -640,7 +640,9 @@ async fn raw_sessions<'a>(pool: &Pool, cache: &'a mut RawSessions, d: usize) -> 
                 literal(&db.snapshot)
             );
             let src = RawSession::connect(&pool.source, &db.src_name, Side::Source, &join).await?;
-            let setup = format!("{SESSION_SETTINGS}; {};\n{}", pool.dest_settings, db.preamble);
+            // Notices are not read while rows stream in; a server that sent one per row
+            // (a RAISE NOTICE in a CHECK function) would otherwise block on a full socket.
+            let setup = format!("{SESSION_SETTINGS}; {}; SET client_min_messages = warning;\n{}", pool.dest_settings, db.preamble);
             let dst = RawSession::connect(&pool.dest, &db.staging, Side::Destination, &setup).await?;
             Ok(slot.insert((src, dst)))
         }

@@ -165,9 +165,19 @@ pub async fn drop_staging(dest: &Endpoint, staging_tag: &str) -> Result<(), Move
     staging::drop_all(&client, staging_tag).await
 }
 
-/// Whether any staging database of the task tagged `staging_tag` exists on `dest`. After a
-/// crash during publication, none left means the publishing transaction committed.
-pub async fn staging_exists(dest: &Endpoint, staging_tag: &str) -> Result<bool, MoveError> {
+/// The OIDs of the databases `names` on `dest` (`None` where there is none). A rename
+/// keeps a database's OID: a caller that records the staging databases' OIDs before
+/// publication (see [`PublishGate`]) can tell afterwards, with certainty, whether the
+/// publishing transaction committed.
+pub async fn database_oids(dest: &Endpoint, names: &[String]) -> Result<Vec<Option<u32>>, MoveError> {
     let client = staging::maintenance(dest).await?;
-    Ok(!staging::list_staging(&client, staging_tag).await?.is_empty())
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let row = client
+            .query_opt("SELECT oid FROM pg_catalog.pg_database WHERE datname = $1", &[name])
+            .await
+            .map_err(|e| MoveError::pg(Side::Destination, "look up database OIDs", e))?;
+        out.push(row.map(|r| r.get::<_, u32>(0)));
+    }
+    Ok(out)
 }

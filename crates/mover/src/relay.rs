@@ -188,7 +188,12 @@ impl RawSession {
         let mut error = None;
         let mut seen = Vec::new();
         loop {
-            let m = self.read(what).await?;
+            let m = match self.read(what).await {
+                Ok(m) => m,
+                // A FATAL error (no CONNECT right, database gone) is followed by the server
+                // closing the connection: the error is the news, not the closing.
+                Err(e) => return Err(error.unwrap_or(e)),
+            };
             match m.tag {
                 b'Z' => return error.map_or(Ok(seen), Err),
                 b'E' if error.is_none() => error = Some(self.server_error(what, &m.body)),

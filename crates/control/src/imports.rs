@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use engine::{AdminConnection, EngineKind, InstanceSpec};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use store::{ImportFilter, ImportTaskRow, InstanceRow, Page, Paged, StoreError};
+use store::{ImportChange, ImportFilter, ImportTaskRow, InstanceRow, Page, Paged, StoreError};
 use tokio_util::sync::CancellationToken;
 
 pub const MIGRATING: &str = "Migrating";
@@ -316,10 +316,6 @@ impl ControlPlane {
                 async move {
                     let mut publishing = row_lock.lock().await;
                     let record = |e: String| mover::MoveError::Internal(format!("record publication: {e}"));
-                    let mut row = store.get_import(id).await.map_err(|e| record(e.to_string()))?;
-                    if row.status == "Canceling" {
-                        return Err(mover::MoveError::Canceled);
-                    }
                     // The staging databases keep their OIDs under their final names: after a
                     // crash, recovery compares OIDs to know whether the rename committed.
                     let names: Vec<String> = staging.iter().map(|(_, s)| s.clone()).collect();
@@ -329,9 +325,18 @@ impl ControlPlane {
                         let oid = oid.ok_or_else(|| record(format!("staging database {staging_name} is missing")))?;
                         marks.insert(final_name.clone(), serde_json::json!(oid));
                     }
-                    row.phase = PUBLISHING.into();
-                    row.result = serde_json::json!({ "Publishing": marks }).to_string();
-                    store.update_import(&row).await.map_err(|e| record(e.to_string()))?;
+                    let change = ImportChange {
+                        status_in: vec!["Running".into()],
+                        phase: Some(PUBLISHING.into()),
+                        result: Some(serde_json::json!({ "Publishing": marks }).to_string()),
+                        ..ImportChange::default()
+                    };
+                    match store.change_import(id, &change).await {
+                        Ok(_) => {}
+                        // Canceled while it verified: it must not publish.
+                        Err(StoreError::Conflict { .. }) => return Err(mover::MoveError::Canceled),
+                        Err(e) => return Err(record(e.to_string())),
+                    }
                     *publishing = true;
                     Ok(())
                 }
@@ -379,10 +384,12 @@ impl ControlPlane {
                     let snapshot = progress.snapshot();
                     // Only phase and progress are this loop's: status (a cancel) and result
                     // (the publication mark) are kept as they are in the store.
-                    let Ok(mut row) = store.get_import(id).await else { continue };
-                    row.phase = if *publishing { PUBLISHING.into() } else { snapshot.phase.clone() };
-                    row.progress = serde_json::to_string(&snapshot).unwrap_or_default();
-                    let _ = store.update_import(&row).await;
+                    let change = ImportChange {
+                        phase: Some(if *publishing { PUBLISHING.into() } else { snapshot.phase.clone() }),
+                        progress: Some(serde_json::to_string(&snapshot).unwrap_or_default()),
+                        ..ImportChange::default()
+                    };
+                    let _ = store.change_import(id, &change).await;
                 }
             });
             (stop, handle)
@@ -391,11 +398,8 @@ impl ControlPlane {
         persist.0.cancel();
         let _ = persist.1.await;
         // The last snapshot, so DescribeImportProgress shows the final figures.
-        if let Ok(mut row) = self.store.get_import(task.id).await {
-            let snapshot = progress.snapshot();
-            row.progress = serde_json::to_string(&snapshot).unwrap_or_default();
-            let _ = self.store.update_import(&row).await;
-        }
+        let last = ImportChange { progress: Some(serde_json::to_string(&progress.snapshot()).unwrap_or_default()), ..ImportChange::default() };
+        let _ = self.store.change_import(task.id, &last).await;
         let over_quota = over_quota.lock().unwrap_or_else(|e| e.into_inner()).take();
         match (result, over_quota) {
             (Err(_), Some(detail)) if !token.is_cancelled() => Err(mover::MoveError::DiskFull { detail }),
@@ -444,14 +448,15 @@ impl ControlPlane {
     /// `Pending`/`Running` → `Canceling`; the runner then drops the staging databases
     /// and ends the task `Canceled`.
     pub async fn cancel_import(&self, caller: &Caller, instance_id: &str, import_id: i64) -> Result<()> {
-        let mut task = self.owned_import(caller, instance_id, import_id, "CancelImport").await?;
-        match task.status.as_str() {
-            "Pending" | "Running" if task.phase == PUBLISHING => Err(ControlError::ImportState(format!(
-                "The import {import_id} is publishing its verified copy; it can no longer be canceled."
-            ))),
-            "Pending" | "Running" => {
-                task.status = "Canceling".into();
-                self.store.update_import(&task).await?;
+        self.owned_import(caller, instance_id, import_id, "CancelImport").await?;
+        let change = ImportChange {
+            status_in: vec!["Pending".into(), "Running".into()],
+            phase_not: Some(PUBLISHING.into()),
+            status: Some("Canceling".into()),
+            ..ImportChange::default()
+        };
+        match self.store.change_import(import_id, &change).await {
+            Ok(_) => {
                 let token = self.running_imports.lock().unwrap_or_else(|e| e.into_inner()).get(&import_id).cloned();
                 match token {
                     Some(t) => t.cancel(),
@@ -461,8 +466,19 @@ impl ControlPlane {
                 }
                 Ok(())
             }
-            "Canceling" => Ok(()),
-            other => Err(ControlError::ImportState(format!("The import {import_id} is {other}; only a Pending or Running import can be canceled."))),
+            Err(StoreError::Conflict { .. }) => {
+                let task = self.store.get_import(import_id).await?;
+                match task.status.as_str() {
+                    "Canceling" => Ok(()),
+                    "Pending" | "Running" => Err(ControlError::ImportState(format!(
+                        "The import {import_id} is publishing its verified copy; it can no longer be canceled."
+                    ))),
+                    other => Err(ControlError::ImportState(format!(
+                        "The import {import_id} is {other}; only a Pending or Running import can be canceled."
+                    ))),
+                }
+            }
+            Err(e) => Err(e.into()),
         }
     }
 

@@ -105,6 +105,9 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Overwrites the mutable fields (status, phase, attempts, error, progress, result,
     /// staging tag, started/finished times).
     async fn update_import(&self, task: &ImportTaskRow) -> Result<()>;
+    /// Changes some fields of a task in one transaction, if its status and phase allow
+    /// (see [`ImportChange`]); returns the task as changed.
+    async fn change_import(&self, id: i64, change: &ImportChange) -> Result<ImportTaskRow>;
     /// Ends an import in one transaction: the task gets its final fields, and both
     /// instances go back to `Running` from whatever transient state the import gave them.
     async fn end_import(&self, task: &ImportTaskRow) -> Result<()>;

@@ -208,6 +208,22 @@ pub struct ImportTaskRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A change to some fields of an import task, applied atomically by
+/// [`crate::MetadataStore::change_import`]: writers that own different fields (the
+/// progress writer, CancelImport, the publish gate) never overwrite each other.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportChange {
+    /// The change applies only if the task's status is one of these (empty: any);
+    /// otherwise it is a `Conflict` and nothing changes.
+    pub status_in: Vec<String>,
+    /// The change applies only if the task's phase is not this one.
+    pub phase_not: Option<String>,
+    pub status: Option<String>,
+    pub phase: Option<String>,
+    pub progress: Option<String>,
+    pub result: Option<String>,
+}
+
 /// Filters for listing import tasks; `None` means no filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportFilter {

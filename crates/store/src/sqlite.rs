@@ -53,7 +53,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::{
-    AccessKey, AccessKeyStatus, Account, AccountNote, DatabaseNote, Event, ImportFilter, ImportTaskRow, InstanceFilter, InstanceRow, MetadataStore,
+    AccessKey, AccessKeyStatus, Account, AccountNote, DatabaseNote, Event, ImportChange, ImportFilter, ImportTaskRow, InstanceFilter, InstanceRow, MetadataStore,
     Page, Paged, Policy, PolicyAttachment, Principal, RamUser, Result, StoreError,
 };
 use codec::Ctx;
@@ -380,6 +380,11 @@ impl MetadataStore for SqliteStore {
     async fn update_import(&self, task: &ImportTaskRow) -> Result<()> {
         let task = task.clone();
         self.write(move |tx| imports::update_import(tx, &task)).await
+    }
+
+    async fn change_import(&self, id: i64, change: &ImportChange) -> Result<ImportTaskRow> {
+        let change = change.clone();
+        self.write(move |tx| imports::change_import(tx, id, &change)).await
     }
 
     async fn end_import(&self, task: &ImportTaskRow) -> Result<()> {

@@ -87,3 +87,37 @@ async fn begin_and_end_move_both_instances_atomically() {
     assert_eq!(by_src.items[0].db_names, vec![("a".to_string(), "b".to_string())]);
     assert!(matches!(s.get_import(999).await, Err(StoreError::NotFound(_))));
 }
+
+#[tokio::test]
+async fn a_change_applies_only_in_the_states_it_names_and_touches_only_its_fields() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    s.create_account(&Account { uid: "1".into(), name: "a".into(), created_at: Utc::now() }).await.unwrap();
+    for id in ["src", "dst"] {
+        s.insert_instance(&instance(id, "1")).await.unwrap();
+    }
+    let id = s.begin_import(&task("src", "dst"), "Migrating", "Importing").await.unwrap();
+    let cancel = ImportChange {
+        status_in: vec!["Pending".into(), "Running".into()],
+        phase_not: Some("Publishing".into()),
+        status: Some("Canceling".into()),
+        ..ImportChange::default()
+    };
+    let progress = ImportChange { phase: Some("Data".into()), progress: Some("{\"BytesDone\":1}".into()), ..ImportChange::default() };
+
+    s.change_import(id, &cancel).await.unwrap();
+    // The progress writer does not bring a canceled task back to Running.
+    let t = s.change_import(id, &progress).await.unwrap();
+    assert_eq!((t.status.as_str(), t.phase.as_str(), t.progress.as_str()), ("Canceling", "Data", "{\"BytesDone\":1}"));
+    assert!(matches!(s.change_import(id, &cancel).await, Err(StoreError::Conflict { .. })), "not twice");
+
+    let id2 = {
+        let mut t = task("src", "dst");
+        t.status = "Running".into();
+        t.phase = "Publishing".into();
+        // The first task ends (both instances Running again), so a second one can begin.
+        s.end_import(&s.get_import(id).await.unwrap()).await.unwrap();
+        s.begin_import(&t, "Migrating", "Importing").await.unwrap()
+    };
+    assert!(matches!(s.change_import(id2, &cancel).await, Err(StoreError::Conflict { .. })), "no cancel while publishing");
+    assert_eq!(s.get_import(id2).await.unwrap().status, "Running");
+}

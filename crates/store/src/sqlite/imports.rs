@@ -10,7 +10,7 @@ use serde_json::json;
 use super::codec::{conversion, get_ts, ts, Ctx};
 use super::events::record;
 use super::instances::transition_instance;
-use crate::{ImportFilter, ImportTaskRow, Page, Paged, Result, StoreError};
+use crate::{ImportChange, ImportFilter, ImportTaskRow, Page, Paged, Result, StoreError};
 
 fn opt_ts(r: &Row<'_>, column: &str) -> rusqlite::Result<Option<DateTime<Utc>>> {
     let text: Option<String> = r.get(column)?;
@@ -152,6 +152,30 @@ pub(super) fn update_import(tx: &Transaction<'_>, t: &ImportTaskRow) -> Result<(
         record(tx, &subject(t.id), "Updated", &json!({"status": t.status, "phase": t.phase, "attempts": t.attempts}))?;
     }
     Ok(())
+}
+
+pub(super) fn change_import(tx: &Transaction<'_>, id: i64, c: &ImportChange) -> Result<ImportTaskRow> {
+    let mut t = get_import(tx, id)?;
+    let status_ok = c.status_in.is_empty() || c.status_in.contains(&t.status);
+    let phase_ok = c.phase_not.as_ref().is_none_or(|p| *p != t.phase);
+    if !status_ok || !phase_ok {
+        return Err(StoreError::Conflict {
+            subject: subject(id),
+            expected: format!("status in {:?}, phase not {:?}", c.status_in, c.phase_not),
+            actual: format!("{}/{}", t.status, t.phase),
+        });
+    }
+    let set = |field: &mut String, value: &Option<String>| {
+        if let Some(v) = value {
+            field.clone_from(v);
+        }
+    };
+    set(&mut t.status, &c.status);
+    set(&mut t.phase, &c.phase);
+    set(&mut t.progress, &c.progress);
+    set(&mut t.result, &c.result);
+    update_import(tx, &t)?;
+    Ok(t)
 }
 
 pub(super) fn end_import(tx: &Transaction<'_>, t: &ImportTaskRow) -> Result<()> {

@@ -49,10 +49,13 @@ pub fn every_kind(db: &str, owner: &str, reader: &str) -> String {
     include_str!("../../../fixtures/postgres/every_kind.sql").replace("@db@", db).replace("@owner@", owner).replace("@reader@", reader)
 }
 
-/// What the dataset adds where the loader is a superuser: a per-database role setting and
-/// the database's owner.
-pub fn every_kind_superuser_extras(db: &str, owner: &str, reader: &str) -> String {
-    format!("ALTER ROLE \"{reader}\" IN DATABASE \"{db}\" SET statement_timeout = '5s';\nALTER DATABASE \"{db}\" OWNER TO \"{owner}\";\n")
+/// The dataset as a superuser loads it: also a per-database role setting and the
+/// database's owner.
+pub fn every_kind_as_superuser(db: &str, owner: &str, reader: &str) -> String {
+    format!(
+        "{}\nALTER ROLE \"{reader}\" IN DATABASE \"{db}\" SET statement_timeout = '5s';\nALTER DATABASE \"{db}\" OWNER TO \"{owner}\";\n",
+        every_kind(db, owner, reader)
+    )
 }
 
 /// `pg_dump --create --schema-only` with `from` renamed to `to` and the per-run

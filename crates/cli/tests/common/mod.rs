@@ -161,8 +161,7 @@ pub async fn load_every_kind(site: &Site, api: &client::Client, id: &str, db: &s
     .unwrap();
     let admin = site.admin(api, id).await;
     let c = admin.connect(db).await;
-    let sql = format!("{}\n{}", testkit::every_kind(db, "owner1", reader), testkit::every_kind_superuser_extras(db, "owner1", reader));
-    c.batch_execute(&sql).await.unwrap_or_else(|e| panic!("load the dataset: {e:?}"));
+    c.batch_execute(&testkit::every_kind_as_superuser(db, "owner1", reader)).await.unwrap_or_else(|e| panic!("load the dataset: {e:?}"));
     admin
 }
 

@@ -8,7 +8,7 @@
 use mover::Endpoint;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 pub use testkit::pg_bin;
 
@@ -22,17 +22,7 @@ pub fn local() -> Endpoint {
 }
 
 pub async fn connect(ep: &Endpoint, db: &str) -> Client {
-    let mut c = tokio_postgres::Config::new();
-    c.host(&ep.host).port(ep.port).user(&ep.user).dbname(db);
-    if !ep.password.is_empty() {
-        c.password(&ep.password);
-    }
-    let (client, conn) = c
-        .connect(NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {}:{} must be reachable for these tests: {e}", ep.host, ep.port));
-    tokio::spawn(conn);
-    client
+    login(ep).connect(db).await
 }
 
 /// A name unique to this test run.
@@ -86,7 +76,7 @@ pub async fn ensure_roles(ep: &Endpoint, roles: &[&str]) {
 
 /// Every object kind of a complete copy, with awkward values, loaded as a superuser.
 pub fn dataset(db: &str, owner: &str, reader: &str) -> String {
-    format!("{}\n{}", testkit::every_kind(db, owner, reader), testkit::every_kind_superuser_extras(db, owner, reader))
+    testkit::every_kind_as_superuser(db, owner, reader)
 }
 
 fn login(ep: &Endpoint) -> testkit::Login {

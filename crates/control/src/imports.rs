@@ -284,8 +284,9 @@ impl ControlPlane {
         }
         let dest = self.store.get_instance(&task.dest_id).await?;
         crate::supervisor::ensure_running(self, &dest).await?;
-        let admin = self.engine_of(&dest)?.admin(&self.spec(&dest)?)?;
-        mover::drop_staging(&endpoint(admin), &task.staging_tag).await.map_err(|e| ControlError::Internal(e.to_string()))
+        let engine = self.engine_of(&dest)?;
+        let admin = engine.admin(&self.spec(&dest)?)?;
+        mover::discard(family(engine.kind()), &endpoint(admin), &task.staging_tag).await.map_err(|e| ControlError::Internal(e.to_string()))
     }
 
     /// One attempt: endpoints from the engines, the copy, progress persisted meanwhile.
@@ -296,10 +297,10 @@ impl ControlPlane {
             let engine = self.engine_of(&source)?;
             let src = endpoint(engine.admin(&self.spec(&source)?)?);
             let dst = endpoint(engine.admin(&self.spec(&dest)?)?);
-            Ok::<_, ControlError>((src, dst, engine.tool_dir(), dest))
+            Ok::<_, ControlError>((src, dst, engine.tool_dir(), dest, family(engine.kind())))
         }
         .await;
-        let (src, dst, tool_dir, dest) = prepared.map_err(|e| mover::MoveError::Internal(e.to_string()))?;
+        let (src, dst, tool_dir, dest, family) = prepared.map_err(|e| mover::MoveError::Internal(e.to_string()))?;
         let progress = Arc::new(mover::Progress::default());
         // The copy stops either for the task's token (cancel, shutdown) or for the quota.
         let copy_token = token.child_token();
@@ -308,34 +309,24 @@ impl ControlPlane {
         // late progress write can never hide the durable "Publishing" mark.
         let row_lock = Arc::new(tokio::sync::Mutex::new(false));
         let gate = {
-            let (store, row_lock, id, dst) = (self.store.clone(), row_lock.clone(), task.id, dst.clone());
-            let staging: Vec<(String, String)> =
-                task.db_names.iter().map(|(_, d)| (d.clone(), mover::staging_name(d, &task.staging_tag))).collect();
-            mover::PublishGate::new(move || {
-                let (store, row_lock, dst, staging) = (store.clone(), row_lock.clone(), dst.clone(), staging.clone());
+            let (store, row_lock, id) = (self.store.clone(), row_lock.clone(), task.id);
+            mover::PublishGate::new(move |mark| {
+                let (store, row_lock) = (store.clone(), row_lock.clone());
                 async move {
                     let mut publishing = row_lock.lock().await;
-                    let record = |e: String| mover::MoveError::Internal(format!("record publication: {e}"));
-                    // The staging databases keep their OIDs under their final names: after a
-                    // crash, recovery compares OIDs to know whether the rename committed.
-                    let names: Vec<String> = staging.iter().map(|(_, s)| s.clone()).collect();
-                    let oids = mover::database_oids(&dst, &names).await?;
-                    let mut marks = serde_json::Map::new();
-                    for ((final_name, staging_name), oid) in staging.iter().zip(oids) {
-                        let oid = oid.ok_or_else(|| record(format!("staging database {staging_name} is missing")))?;
-                        marks.insert(final_name.clone(), serde_json::json!(oid));
-                    }
+                    // The mover's mark is what recovery needs to tell, after a crash,
+                    // whether publication happened (see mover::published).
                     let change = ImportChange {
                         status_in: vec!["Running".into()],
                         phase: Some(PUBLISHING.into()),
-                        result: Some(serde_json::json!({ "Publishing": marks }).to_string()),
+                        result: Some(serde_json::json!({ "Publishing": mark }).to_string()),
                         ..ImportChange::default()
                     };
                     match store.change_import(id, &change).await {
                         Ok(_) => {}
                         // Canceled while it verified: it must not publish.
                         Err(StoreError::Conflict { .. }) => return Err(mover::MoveError::Canceled),
-                        Err(e) => return Err(record(e.to_string())),
+                        Err(e) => return Err(mover::MoveError::Internal(format!("record publication: {e}"))),
                     }
                     *publishing = true;
                     Ok(())
@@ -394,7 +385,7 @@ impl ControlPlane {
             });
             (stop, handle)
         };
-        let result = mover::copy_databases(&src, &dst, &task.db_names, &options, progress.clone(), copy_token).await;
+        let result = mover::copy(family, &src, &dst, &task.db_names, &options, progress.clone(), copy_token).await;
         persist.0.cancel();
         let _ = persist.1.await;
         // The last snapshot, so DescribeImportProgress shows the final figures.
@@ -499,7 +490,9 @@ impl ControlPlane {
                     Ok((engine, spec)) => {
                         let _ = engine.start(&spec).await;
                         match engine.admin(&spec) {
-                            Ok(admin) if !task.staging_tag.is_empty() => mover::drop_staging(&endpoint(admin), &task.staging_tag).await.map_err(|e| e.to_string()),
+                            Ok(admin) if !task.staging_tag.is_empty() => {
+                                mover::discard(family(engine.kind()), &endpoint(admin), &task.staging_tag).await.map_err(|e| e.to_string())
+                            }
                             Ok(_) => Ok(()),
                             Err(e) => Err(e.to_string()),
                         }
@@ -537,27 +530,26 @@ impl ControlPlane {
 }
 
 impl ControlPlane {
-    /// A task that crashed while publishing: if its staging databases are gone, the
-    /// publishing transaction committed, so the task succeeded (verification had passed
-    /// before the gate); returns it ended. `None` means not published (or not knowable
-    /// now), and the usual recovery applies.
+    /// A task that crashed while publishing: whether the mark recorded at its publish
+    /// gate shows the copy published (verification had passed before the gate), in which
+    /// case the mover finishes what publication left and the task is returned ended
+    /// `Success`. `None` means not published (or not knowable now), and the usual
+    /// recovery applies.
     async fn published_before_crash(&self, task: &ImportTaskRow) -> Option<ImportTaskRow> {
         let marks: serde_json::Value = serde_json::from_str(&task.result).ok()?;
-        let marks = marks.get("Publishing")?.as_object()?;
+        let mark = marks.get("Publishing")?;
         let dest = self.store.get_instance(&task.dest_id).await.ok()?;
         let engine = self.engine_of(&dest).ok()?.clone();
         let spec = self.spec(&dest).ok()?;
         let _ = engine.start(&spec).await;
         let admin = endpoint(engine.admin(&spec).ok()?);
-        let names: Vec<String> = task.db_names.iter().map(|(_, d)| d.clone()).collect();
-        let now = mover::database_oids(&admin, &names).await.ok()?;
-        let published = names.iter().zip(&now).all(|(name, oid)| oid.is_some() && marks.get(name).and_then(|v| v.as_u64()) == oid.map(u64::from));
-        if !published {
-            return None;
-        }
-        // What remains is the replaced (empty) databases set aside by the publication.
-        if let Err(e) = mover::drop_staging(&admin, &task.staging_tag).await {
-            tracing::warn!(error = %e, "could not drop databases set aside by the publication");
+        match mover::published(family(engine.kind()), &admin, &task.staging_tag, mark).await {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not tell whether the import had published");
+                return None;
+            }
         }
         tracing::info!(import_id = task.id, "the import had published before the restart; ending it Success");
         let mut ended = task.clone();
@@ -572,6 +564,13 @@ impl ControlPlane {
         .to_string();
         ended.finished_at = Some(Utc::now());
         Some(ended)
+    }
+}
+
+fn family(kind: EngineKind) -> mover::Family {
+    match kind {
+        EngineKind::PostgreSQL => mover::Family::PostgreSQL,
+        EngineKind::MariaDB => mover::Family::MariaDB,
     }
 }
 

@@ -19,6 +19,7 @@ use crate::relay::RawSession;
 use crate::report::{CopyPlan, CopyReport, DatabasePlan, DatabaseReport, LargeObjectReport, SequenceReport, TableReport};
 use crate::staging::{self, staging_name, Publication};
 use crate::tools::Tools;
+use crate::hooks::Hooks;
 use crate::CopyOptions;
 use futures_util::future::try_join_all;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
@@ -75,6 +76,19 @@ pub async fn copy_databases(
         Ok(b) => publish(&ctx, b, &progress, started).await,
         Err(e) => Err(e),
     };
+    conclude(result, &cancel, &progress, &ctx.tag, crate::drop_staging(dest, &ctx.tag)).await
+}
+
+/// The end of a copy of either engine: a published copy is `Done`; on failure or cancel
+/// the staging databases are dropped by `drop_staging` (a failed drop is logged: the
+/// caller runs it again later) and the error returned, as `Canceled` if the token fired.
+pub(crate) async fn conclude(
+    result: Result<CopyReport>,
+    cancel: &CancellationToken,
+    progress: &Progress,
+    tag: &str,
+    drop_staging: impl std::future::Future<Output = Result<()>>,
+) -> Result<CopyReport> {
     match result {
         Ok(report) => {
             progress.set_phase(Phase::Done);
@@ -85,8 +99,8 @@ pub async fn copy_databases(
             let e = if cancel.is_cancelled() { MoveError::Canceled } else { e };
             progress.set_phase(if matches!(e, MoveError::Canceled) { Phase::Canceled } else { Phase::Failed });
             tracing::warn!(error = %e, "copy failed; dropping its staging databases");
-            if let Err(ce) = crate::drop_staging(dest, &ctx.tag).await {
-                tracing::error!(error = %ce, tag = %ctx.tag, "could not drop the staging databases; drop_staging must run later");
+            if let Err(ce) = drop_staging.await {
+                tracing::error!(error = %ce, tag, "could not drop the staging databases; drop_staging must run later");
             }
             Err(e)
         }
@@ -128,7 +142,7 @@ pub async fn plan_databases(source: &Endpoint, names: &[String]) -> Result<CopyP
     Ok(out)
 }
 
-fn validate(names: &[(String, String)], opts: &CopyOptions) -> Result<()> {
+pub(crate) fn validate(names: &[(String, String)], opts: &CopyOptions) -> Result<()> {
     if names.is_empty() {
         return Err(MoveError::InvalidRequest("no database to copy".into()));
     }
@@ -167,68 +181,6 @@ struct Ctx {
     hooks: Hooks,
     before_publish: Option<crate::PublishGate>,
     index_memory_mb: u64,
-}
-
-/// Test hooks; without the `testing` feature every call is a no-op.
-#[derive(Clone)]
-struct Hooks {
-    #[cfg(feature = "testing")]
-    cancel: CancellationToken,
-    #[cfg(feature = "testing")]
-    test: crate::TestHooks,
-}
-
-impl Hooks {
-    #[cfg_attr(not(feature = "testing"), allow(unused_variables))]
-    fn new(opts: &CopyOptions, cancel: &CancellationToken) -> Self {
-        #[cfg(feature = "testing")]
-        {
-            let mut test = opts.hooks.clone();
-            if let Ok(v) = std::env::var("MOVER_FAILPOINT") {
-                if let Some((step, action)) = v.split_once('=') {
-                    let action = match action {
-                        "cancel" => crate::FailAction::Cancel,
-                        "exit" => crate::FailAction::Exit,
-                        _ => crate::FailAction::Error,
-                    };
-                    test.failpoint = Some((step.to_string(), action));
-                }
-            }
-            Hooks { cancel: cancel.clone(), test }
-        }
-        #[cfg(not(feature = "testing"))]
-        Hooks {}
-    }
-
-    #[cfg_attr(not(feature = "testing"), allow(unused_variables))]
-    fn fail(&self, step: &str) -> Result<()> {
-        #[cfg(feature = "testing")]
-        if let Some((name, action)) = &self.test.failpoint {
-            if name == step {
-                tracing::warn!(step, ?action, "failpoint");
-                match action {
-                    crate::FailAction::Error => return Err(MoveError::Internal(format!("failpoint {step}"))),
-                    crate::FailAction::Cancel => {
-                        self.cancel.cancel();
-                        return Err(MoveError::Canceled);
-                    }
-                    crate::FailAction::Exit => std::process::exit(101),
-                }
-            }
-        }
-        Ok(())
-    }
-
-    #[cfg_attr(not(feature = "testing"), allow(unused_variables))]
-    async fn tamper(&self, destination: &str, table: &str, dst: &Client) -> Result<()> {
-        #[cfg(feature = "testing")]
-        if let Some(t) = &self.test.tamper {
-            if t.database == destination && t.table == table {
-                dst.batch_execute(&t.sql).await.map_err(|e| MoveError::pg(Side::Destination, "tamper", e))?;
-            }
-        }
-        Ok(())
-    }
 }
 
 /// One table during the data phase.
@@ -716,7 +668,9 @@ async fn run_job(pool: &Pool, job: Job, cache: &mut Sessions, raw: &mut RawSessi
             let db = &pool.dbs[d];
             let (_, dst) = sessions(pool, cache, d).await?;
             let (t, tr) = (&db.plan.tables[table], &db.tables[table]);
-            pool.hooks.tamper(&db.dst_name, &t.display(), dst).await?;
+            if let Some(sql) = pool.hooks.tamper_sql(&db.dst_name, &t.display()) {
+                dst.batch_execute(&sql).await.map_err(|e| MoveError::pg(Side::Destination, "tamper", e))?;
+            }
             let expected = tr
                 .source_digest
                 .lock()
@@ -866,7 +820,14 @@ async fn publish(ctx: &Ctx, built: Built, progress: &Progress, started: Instant)
     let items: Vec<Publication> =
         built.dbs.iter().map(|d| Publication { staging: d.staging.clone(), destination: d.dst_name.clone() }).collect();
     if let Some(gate) = &ctx.before_publish {
-        gate.pass().await?;
+        let names: Vec<String> = items.iter().map(|p| p.staging.clone()).collect();
+        let oids = crate::database_oids(&ctx.dest, &names).await?;
+        let mut mark = serde_json::Map::new();
+        for (item, oid) in items.iter().zip(oids) {
+            let oid = oid.ok_or_else(|| MoveError::Internal(format!("staging database {} is missing", item.staging)))?;
+            mark.insert(item.destination.clone(), serde_json::json!(oid));
+        }
+        gate.pass(serde_json::Value::Object(mark)).await?;
     }
     let replaced = staging::publish(&mut maint, &ctx.dest, &items, &ctx.tag).await?;
     ctx.hooks.fail("after_publish")?;

@@ -27,6 +27,8 @@ mod conn;
 mod copy;
 mod data;
 mod error;
+mod hooks;
+pub mod mariadb;
 mod plan;
 mod postdata;
 mod progress;
@@ -77,27 +79,27 @@ pub struct CopyOptions {
     pub hooks: TestHooks,
 }
 
-type GateFn = dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), MoveError>> + Send>> + Send + Sync;
+type GateFn = dyn Fn(serde_json::Value) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), MoveError>> + Send>> + Send + Sync;
 
-/// The last word before publication. Publishing is one transaction, so after a crash the
-/// destination shows either the staging databases (not published) or the final names
-/// (published); but only a caller that recorded "publishing" durably beforehand can tell
-/// the second case from a crash before the staging databases existed. The gate is where it
-/// records that, and where it can still refuse (a cancel that arrived during verification).
+/// The last word before publication. The gate is given a *mark*: what [`published`] needs
+/// to tell, after a crash, whether publication happened (PostgreSQL: the staging
+/// databases' OIDs, which a rename keeps; MariaDB: the tables each destination database
+/// receives). A caller that must survive a crash records the mark durably here, and can
+/// still refuse (a cancel that arrived during verification).
 #[derive(Clone)]
 pub struct PublishGate(std::sync::Arc<GateFn>);
 
 impl PublishGate {
     pub fn new<F, Fut>(gate: F) -> Self
     where
-        F: Fn() -> Fut + Send + Sync + 'static,
+        F: Fn(serde_json::Value) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = Result<(), MoveError>> + Send + 'static,
     {
-        PublishGate(std::sync::Arc::new(move || Box::pin(gate())))
+        PublishGate(std::sync::Arc::new(move |mark| Box::pin(gate(mark))))
     }
 
-    pub(crate) async fn pass(&self) -> Result<(), MoveError> {
-        (self.0)().await
+    pub(crate) async fn pass(&self, mark: serde_json::Value) -> Result<(), MoveError> {
+        (self.0)(mark).await
     }
 }
 
@@ -165,11 +167,65 @@ pub async fn drop_staging(dest: &Endpoint, staging_tag: &str) -> Result<(), Move
     staging::drop_all(&client, staging_tag).await
 }
 
+/// The engine family both servers of a copy run; the copy's means differ, its contract
+/// does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    PostgreSQL,
+    MariaDB,
+}
+
+/// Copies `names` (source, destination) from `source` to `dest` with the family's means;
+/// see [`copy_databases`] (PostgreSQL) and [`mariadb::copy_databases`].
+pub async fn copy(
+    family: Family,
+    source: &Endpoint,
+    dest: &Endpoint,
+    names: &[(String, String)],
+    opts: &CopyOptions,
+    progress: std::sync::Arc<Progress>,
+    cancel: tokio_util::sync::CancellationToken,
+) -> Result<CopyReport, MoveError> {
+    match family {
+        Family::PostgreSQL => copy_databases(source, dest, names, opts, progress, cancel).await,
+        Family::MariaDB => mariadb::copy_databases(source, dest, names, opts, progress, cancel).await,
+    }
+}
+
+/// Undoes whatever the task tagged `staging_tag` left on `dest` (see [`drop_staging`]).
+pub async fn discard(family: Family, dest: &Endpoint, staging_tag: &str) -> Result<(), MoveError> {
+    match family {
+        Family::PostgreSQL => drop_staging(dest, staging_tag).await,
+        Family::MariaDB => mariadb::drop_staging(dest, staging_tag).await,
+    }
+}
+
+/// After a crash during publication: whether the copy tagged `staging_tag` was published,
+/// judged from the `mark` its [`PublishGate`] recorded. A published copy is finished (what
+/// publication does after its atomic step is done again) and its leftovers dropped; an
+/// unpublished one is left for [`discard`].
+pub async fn published(family: Family, dest: &Endpoint, staging_tag: &str, mark: &serde_json::Value) -> Result<bool, MoveError> {
+    match family {
+        Family::PostgreSQL => {
+            let Some(marks) = mark.as_object() else { return Ok(false) };
+            let names: Vec<String> = marks.keys().cloned().collect();
+            let now = database_oids(dest, &names).await?;
+            let published = !names.is_empty()
+                && names.iter().zip(&now).all(|(name, oid)| oid.is_some() && marks.get(name).and_then(|v| v.as_u64()) == oid.map(u64::from));
+            if published {
+                // What remains is the replaced (empty) databases set aside by the publication.
+                drop_staging(dest, staging_tag).await?;
+            }
+            Ok(published)
+        }
+        Family::MariaDB => mariadb::published(dest, staging_tag, mark).await,
+    }
+}
+
 /// The OIDs of the databases `names` on `dest` (`None` where there is none). A rename
-/// keeps a database's OID: a caller that records the staging databases' OIDs before
-/// publication (see [`PublishGate`]) can tell afterwards, with certainty, whether the
-/// publishing transaction committed.
-pub async fn database_oids(dest: &Endpoint, names: &[String]) -> Result<Vec<Option<u32>>, MoveError> {
+/// keeps a database's OID, so the staging databases' OIDs recorded before publication
+/// tell afterwards, with certainty, whether the publishing transaction committed.
+pub(crate) async fn database_oids(dest: &Endpoint, names: &[String]) -> Result<Vec<Option<u32>>, MoveError> {
     let client = staging::maintenance(dest).await?;
     let mut out = Vec::with_capacity(names.len());
     for name in names {

@@ -15,6 +15,10 @@ pub struct CopyReport {
     pub rows: u64,
     /// Bytes of COPY stream moved.
     pub bytes: u64,
+    /// How long writes on the source were blocked to take the snapshot (MariaDB's brief
+    /// global read lock); PostgreSQL copies never block them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_write_block_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]

@@ -1,0 +1,70 @@
+//! Test hooks shared by both engines' copies; without the `testing` feature every call is
+//! a no-op and nothing of them is compiled in.
+
+#[cfg_attr(not(feature = "testing"), allow(unused_imports))]
+use crate::error::{MoveError, Result};
+use crate::CopyOptions;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone)]
+pub(crate) struct Hooks {
+    #[cfg(feature = "testing")]
+    cancel: CancellationToken,
+    #[cfg(feature = "testing")]
+    test: crate::TestHooks,
+}
+
+impl Hooks {
+    #[cfg_attr(not(feature = "testing"), allow(unused_variables))]
+    pub(crate) fn new(opts: &CopyOptions, cancel: &CancellationToken) -> Self {
+        #[cfg(feature = "testing")]
+        {
+            let mut test = opts.hooks.clone();
+            if let Ok(v) = std::env::var("MOVER_FAILPOINT") {
+                if let Some((step, action)) = v.split_once('=') {
+                    let action = match action {
+                        "cancel" => crate::FailAction::Cancel,
+                        "exit" => crate::FailAction::Exit,
+                        _ => crate::FailAction::Error,
+                    };
+                    test.failpoint = Some((step.to_string(), action));
+                }
+            }
+            Hooks { cancel: cancel.clone(), test }
+        }
+        #[cfg(not(feature = "testing"))]
+        Hooks {}
+    }
+
+    /// Fails, cancels or exits at `step` if a failpoint names it.
+    #[cfg_attr(not(feature = "testing"), allow(unused_variables))]
+    pub(crate) fn fail(&self, step: &str) -> Result<()> {
+        #[cfg(feature = "testing")]
+        if let Some((name, action)) = &self.test.failpoint {
+            if name == step {
+                tracing::warn!(step, ?action, "failpoint");
+                match action {
+                    crate::FailAction::Error => return Err(MoveError::Internal(format!("failpoint {step}"))),
+                    crate::FailAction::Cancel => {
+                        self.cancel.cancel();
+                        return Err(MoveError::Canceled);
+                    }
+                    crate::FailAction::Exit => std::process::exit(101),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// SQL to run on the destination right before `table` of `destination` is verified.
+    #[cfg_attr(not(feature = "testing"), allow(unused_variables))]
+    pub(crate) fn tamper_sql(&self, destination: &str, table: &str) -> Option<String> {
+        #[cfg(feature = "testing")]
+        if let Some(t) = &self.test.tamper {
+            if t.database == destination && t.table == table {
+                return Some(t.sql.clone());
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,522 @@
+//! Copies MariaDB databases between servers under new names, with the same contract as
+//! the PostgreSQL copy (complete, consistent, verified, invisible until published) and
+//! MariaDB's own means:
+//!
+//! 1. **Snapshot and plan**: a brief `FLUSH TABLES WITH READ LOCK`, during which every
+//!    worker's source session starts `WITH CONSISTENT SNAPSHOT` and the schema is read
+//!    (MariaDB's catalogue is not transactional: the lock makes schema and rows agree);
+//!    then the lock is released. How long source writes were blocked is reported.
+//! 2. **Schema**: per database a staging database with the source's character set, and
+//!    its tables from `SHOW CREATE TABLE`, secondary keys left out where they can be
+//!    built later ([`schema::defer_keys`]).
+//! 3. **Data**: one pool of workers over all tables of all databases, largest first,
+//!    large tables in primary-key ranges; rows stream from a `SELECT` into
+//!    `LOAD DATA LOCAL INFILE` with no file in between ([`data`]). As soon as a table is
+//!    loaded its deferred keys are built and it is verified: rows read against rows
+//!    loaded, and `CHECKSUM TABLE` on both sides (the source's in the snapshot).
+//! 4. **Objects**: views, routines and triggers are created in the staging database to
+//!    prove they can be (triggers dropped again: a table with triggers cannot move to
+//!    another database), and recorded in the staging database's journal.
+//! 5. **Publish**: one `RENAME TABLE` moves every table of every database to its final
+//!    name, then the journal's objects are created there and the staging databases
+//!    dropped ([`publish`]). On any failure or cancel before that, the staging databases
+//!    are dropped and the destination is as it was; the source is only ever read.
+
+mod conn;
+mod data;
+mod plan;
+mod publish;
+mod schema;
+
+use crate::error::{MoveError, Result, Side};
+use crate::hooks::Hooks;
+use crate::progress::{DbCounter, Phase, Progress, TableCounter, TableState};
+use crate::report::{CopyReport, DatabaseReport, LargeObjectReport, TableReport};
+use crate::{staging_name, CopyOptions, Endpoint};
+use conn::{error, ident, qualified, LOAD_SETTINGS};
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+use plan::{DbPlan, Table};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Tables larger than this are copied in primary-key ranges of about this size, so that
+/// every worker stays busy to the end (one worker loading the last big table alone was
+/// mydumper's tail in the baseline).
+const CHUNK_BYTES: u64 = 64 << 20;
+/// Upper bound on the ranges of one table.
+const MAX_CHUNKS: u64 = 64;
+
+/// Copies each source database of `names` (source name, destination name) from `source`
+/// to `dest` (both MariaDB), and publishes them all under their destination names once
+/// every one is complete and verified. A destination database must not exist or hold no
+/// user objects. On any error the task's staging databases are dropped before
+/// returning; if even that fails, [`drop_staging`] with the same tag finishes it.
+pub async fn copy_databases(
+    source: &Endpoint,
+    dest: &Endpoint,
+    names: &[(String, String)],
+    opts: &CopyOptions,
+    progress: Arc<Progress>,
+    cancel: CancellationToken,
+) -> Result<CopyReport> {
+    crate::copy::validate(names, opts)?;
+    let started = Instant::now();
+    let ctx = Ctx {
+        source: source.clone(),
+        dest: dest.clone(),
+        jobs: opts.jobs.max(1),
+        tag: opts.staging_tag.clone(),
+        hooks: Hooks::new(opts, &cancel),
+        before_publish: opts.before_publish.clone(),
+    };
+    tracing::info!(databases = names.len(), tag = %ctx.tag, "MariaDB copy starts");
+    let built = tokio::select! {
+        biased;
+        _ = cancel.cancelled() => Err(MoveError::Canceled),
+        r = build(&ctx, names, &progress) => r,
+    };
+    let result = match built {
+        Ok(b) => publish(&ctx, b, &progress, started).await,
+        Err(e) => Err(e),
+    };
+    crate::copy::conclude(result, &cancel, &progress, &ctx.tag, drop_staging(dest, &ctx.tag)).await
+}
+
+/// Drops every staging database of the task tagged `staging_tag` on `dest`, ending any
+/// session in them. Never touches a published database.
+pub async fn drop_staging(dest: &Endpoint, staging_tag: &str) -> Result<()> {
+    let mut conn = dest.connect_mariadb(Side::Destination).await?;
+    publish::drop_all(&mut conn, staging_tag).await
+}
+
+/// See [`crate::published`].
+pub async fn published(dest: &Endpoint, staging_tag: &str, mark: &serde_json::Value) -> Result<bool> {
+    publish::published(dest, staging_tag, mark).await
+}
+
+struct Ctx {
+    source: Endpoint,
+    dest: Endpoint,
+    jobs: usize,
+    tag: String,
+    hooks: Hooks,
+    before_publish: Option<crate::PublishGate>,
+}
+
+/// One database being copied.
+struct DbRun {
+    plan: DbPlan,
+    destination: String,
+    staging: String,
+    replaced_existing: bool,
+    counter: Arc<DbCounter>,
+    tables: Vec<Arc<TableRun>>,
+}
+
+/// One table during the data phase.
+struct TableRun {
+    source_db: String,
+    staging: String,
+    destination: String,
+    plan: Table,
+    deferred_keys: Vec<String>,
+    counter: Arc<TableCounter>,
+    db_counter: Arc<DbCounter>,
+    chunks_left: AtomicUsize,
+    rows_read: AtomicU64,
+    rows_loaded: AtomicU64,
+    report: Mutex<Option<TableReport>>,
+}
+
+struct Chunk {
+    table: Arc<TableRun>,
+    range: Option<String>,
+    bytes: u64,
+}
+
+struct Built {
+    dbs: Vec<DbRun>,
+    write_block_ms: u64,
+}
+
+async fn build(ctx: &Ctx, names: &[(String, String)], progress: &Arc<Progress>) -> Result<Built> {
+    progress.set_phase(Phase::Planning);
+    let (mut readers, plans, write_block_ms) = snapshot(ctx, names).await?;
+    tracing::info!(write_block_ms, "source snapshot taken; writes were blocked meanwhile");
+    ctx.hooks.fail("after_plan")?;
+
+    progress.set_phase(Phase::Schema);
+    let mut admin = ctx.dest.connect_mariadb(Side::Destination).await?;
+    publish::drop_all(&mut admin, &ctx.tag).await?;
+    let mut dbs = Vec::new();
+    for ((_, destination), plan) in names.iter().zip(plans) {
+        let replaced_existing = check_destination(&mut admin, destination).await?;
+        let staging = staging_name(destination, &ctx.tag);
+        let counter = progress.register_db(&plan.name, destination);
+        dbs.push(DbRun { plan, destination: destination.clone(), staging, replaced_existing, counter, tables: Vec::new() });
+    }
+    ctx.hooks.fail("after_roles")?;
+    let mut chunks = Vec::new();
+    for db in &mut dbs {
+        create_tables(&mut admin, db).await?;
+        for t in &db.tables {
+            let n = plan_chunks(&mut readers[0], t).await?;
+            t.chunks_left.store(n.len(), Ordering::SeqCst);
+            chunks.extend(n);
+        }
+    }
+    ctx.hooks.fail("after_pre_data")?;
+
+    progress.set_phase(Phase::Data);
+    // Largest first; the ranges of one table follow each other, so early on several
+    // workers share the biggest tables and the small ones fill the end.
+    chunks.sort_by(|a, b| b.table.plan.bytes.cmp(&a.table.plan.bytes).then(b.bytes.cmp(&a.bytes)));
+    load_all(ctx, readers, chunks).await?;
+    ctx.hooks.fail("after_data")?;
+
+    progress.set_phase(Phase::PostData);
+    for db in &dbs {
+        prove_objects(&mut admin, db).await?;
+        publish::write_journal(&mut admin, &db.staging, &db.plan.name, &db.plan.charset, &db.plan.collation, &db.plan.objects).await?;
+        db.counter.set_phase(Phase::PostData);
+    }
+    ctx.hooks.fail("after_post_data")?;
+    ctx.hooks.fail("before_publish")?;
+    Ok(Built { dbs, write_block_ms })
+}
+
+/// The brief global read lock: every reader starts its consistent snapshot and the
+/// plans are read while it is held. Returns the readers, the plans and how long source
+/// writes were blocked.
+async fn snapshot(ctx: &Ctx, names: &[(String, String)]) -> Result<(Vec<Conn>, Vec<DbPlan>, u64)> {
+    let mut readers = Vec::with_capacity(ctx.jobs);
+    for _ in 0..ctx.jobs {
+        readers.push(ctx.source.connect_mariadb(Side::Source).await?);
+    }
+    let mut lock = ctx.source.connect_mariadb(Side::Source).await?;
+    let src = |what: &'static str| move |e| error(Side::Source, what, e);
+    let locked = Instant::now();
+    lock.query_drop("FLUSH TABLES WITH READ LOCK").await.map_err(src("lock the source for a snapshot"))?;
+    let begun = futures_util::future::try_join_all(readers.iter_mut().map(|r| async move {
+        r.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ").await?;
+        r.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY").await
+    }))
+    .await;
+    let planned = match begun {
+        Ok(_) => read_plans(&mut readers[0], names).await,
+        Err(e) => Err(error(Side::Source, "start a snapshot", e)),
+    };
+    let unlocked = lock.query_drop("UNLOCK TABLES").await;
+    let write_block_ms = locked.elapsed().as_millis() as u64;
+    drop(lock);
+    let plans = planned?;
+    unlocked.map_err(src("unlock the source"))?;
+    Ok((readers, plans, write_block_ms))
+}
+
+async fn read_plans(reader: &mut Conn, names: &[(String, String)]) -> Result<Vec<DbPlan>> {
+    // DDL is read as text; rows later as stored bytes.
+    reader.query_drop("SET SESSION character_set_results = utf8mb4").await.map_err(|e| error(Side::Source, "configure session", e))?;
+    let mut plans = Vec::new();
+    for (source, _) in names {
+        let mut p = plan::read(reader, source).await?;
+        for t in &mut p.tables {
+            if let Some(key) = t.int_key.clone().filter(|_| t.bytes > CHUNK_BYTES) {
+                t.key_range = plan::key_range(reader, source, &t.name, &key).await?;
+            }
+        }
+        plans.push(p);
+    }
+    reader.query_drop("SET SESSION character_set_results = binary").await.map_err(|e| error(Side::Source, "configure session", e))?;
+    Ok(plans)
+}
+
+/// Whether `db` exists on the destination (it is then replaced); an error if it holds
+/// anything.
+async fn check_destination(admin: &mut Conn, db: &str) -> Result<bool> {
+    let exists: Option<String> = admin
+        .exec_first("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", (db,))
+        .await
+        .map_err(|e| error(Side::Destination, "look up the destination database", e))?;
+    if exists.is_none() {
+        return Ok(false);
+    }
+    let count: Option<u64> = admin
+        .exec_first(
+            "SELECT (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?) \
+             + (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?) \
+             + (SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?) \
+             + (SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?)",
+            (db, db, db, db),
+        )
+        .await
+        .map_err(|e| error(Side::Destination, "inspect the destination database", e))?;
+    match count.unwrap_or(0) {
+        0 => Ok(true),
+        n => Err(MoveError::DestinationNotEmpty { database: db.to_string(), detail: format!("{n} objects") }),
+    }
+}
+
+async fn create_tables(admin: &mut Conn, db: &mut DbRun) -> Result<()> {
+    let dst = |what: &'static str| move |e| error(Side::Destination, what, e);
+    admin
+        .query_drop(format!(
+            "CREATE DATABASE {} CHARACTER SET {} COLLATE {}",
+            ident(&db.staging),
+            conn::literal(&db.plan.charset),
+            conn::literal(&db.plan.collation)
+        ))
+        .await
+        .map_err(dst("create a staging database"))?;
+    admin.query_drop(format!("USE {}", ident(&db.staging))).await.map_err(dst("use the staging database"))?;
+    admin.query_drop(LOAD_SETTINGS).await.map_err(dst("configure session"))?;
+    let creates: Vec<&str> = db.plan.tables.iter().map(|t| t.create.as_str()).collect();
+    let referenced = schema::referenced_tables(&creates);
+    for t in &db.plan.tables {
+        let (create, deferred_keys) = schema::defer_keys(&t.create, referenced.contains(&t.name));
+        admin.query_drop(create).await.map_err(|e| error(Side::Destination, &format!("create table {}", t.name), e))?;
+        db.counter.indexes_total.fetch_add(deferred_keys.len() as u64, Ordering::Relaxed);
+        let parts = if t.key_range.is_some() { (t.bytes / CHUNK_BYTES + 1).min(MAX_CHUNKS) } else { 1 };
+        let counter = db.counter.register_table(&db.plan.name, &t.name, t.rows_estimate, t.bytes, parts);
+        db.tables.push(Arc::new(TableRun {
+            source_db: db.plan.name.clone(),
+            staging: db.staging.clone(),
+            destination: db.destination.clone(),
+            plan: t.clone(),
+            deferred_keys,
+            counter,
+            db_counter: db.counter.clone(),
+            chunks_left: AtomicUsize::new(0),
+            rows_read: AtomicU64::new(0),
+            rows_loaded: AtomicU64::new(0),
+            report: Mutex::new(None),
+        }));
+    }
+    Ok(())
+}
+
+/// The ranges `t` is read in: one chunk for the whole table unless it is large and has a
+/// single integer key.
+async fn plan_chunks(_reader: &mut Conn, t: &Arc<TableRun>) -> Result<Vec<Chunk>> {
+    let whole = || vec![Chunk { table: t.clone(), range: None, bytes: t.plan.bytes }];
+    let (Some(key), Some((lo, hi))) = (&t.plan.int_key, t.plan.key_range) else { return Ok(whole()) };
+    let parts = t.counter.parts.max(1) as i128;
+    if parts == 1 {
+        return Ok(whole());
+    }
+    let (lo, hi) = (lo as i128, hi as i128);
+    let step = ((hi - lo) / parts).max(1);
+    let k = ident(key);
+    let mut out = Vec::new();
+    let mut start = lo;
+    for i in 0..parts {
+        let range = if i == 0 {
+            format!("{k} < {}", start + step)
+        } else if i == parts - 1 || start + step > hi {
+            format!("{k} >= {start}")
+        } else {
+            format!("{k} >= {start} AND {k} < {}", start + step)
+        };
+        out.push(Chunk { table: t.clone(), range: Some(range), bytes: t.plan.bytes / parts as u64 });
+        start += step;
+        if start > hi {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Runs the worker pool over `chunks`; each worker has its own snapshot session on the
+/// source and load session on the destination.
+async fn load_all(ctx: &Ctx, readers: Vec<Conn>, chunks: Vec<Chunk>) -> Result<()> {
+    let queue = Arc::new(Mutex::new(VecDeque::from(chunks)));
+    let mut workers = JoinSet::new();
+    for mut reader in readers {
+        let mut loader = ctx.dest.connect_mariadb(Side::Destination).await?;
+        loader.query_drop(LOAD_SETTINGS).await.map_err(|e| error(Side::Destination, "configure session", e))?;
+        let (queue, hooks) = (queue.clone(), ctx.hooks.clone());
+        workers.spawn(async move {
+            loop {
+                let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+                let Some(chunk) = next else { return Ok::<_, MoveError>(()) };
+                hooks.fail("during_data")?;
+                load_chunk(&mut reader, &mut loader, &chunk).await?;
+                if chunk.table.chunks_left.fetch_sub(1, Ordering::SeqCst) == 1 {
+                    finish_table(&mut reader, &mut loader, &chunk.table, &hooks).await?;
+                }
+            }
+        });
+    }
+    while let Some(joined) = workers.join_next().await {
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(e) => return Err(MoveError::Internal(format!("a copy worker stopped: {e}"))),
+        }
+    }
+    Ok(())
+}
+
+async fn load_chunk(reader: &mut Conn, loader: &mut Conn, chunk: &Chunk) -> Result<()> {
+    let t = &chunk.table;
+    t.counter.set_state(TableState::Copying);
+    let select = data::select_sql(&t.source_db, &t.plan.name, &t.plan.columns, chunk.range.as_deref());
+    let load = data::load_sql(&t.staging, &t.plan.name, &t.plan.columns);
+    let (read, loaded) = data::stream(reader, loader, &select, &load, &t.counter).await?;
+    t.rows_read.fetch_add(read, Ordering::SeqCst);
+    t.rows_loaded.fetch_add(loaded, Ordering::SeqCst);
+    t.counter.parts_done.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Once every range of `t` is loaded: its deferred keys, then verification.
+async fn finish_table(reader: &mut Conn, loader: &mut Conn, t: &TableRun, hooks: &Hooks) -> Result<()> {
+    t.counter.settle();
+    t.counter.set_state(TableState::Loaded);
+    let staged = qualified(&t.staging, &t.plan.name);
+    let build_keys = async {
+        if !t.deferred_keys.is_empty() {
+            loader
+                .query_drop(format!("ALTER TABLE {staged} {}", t.deferred_keys.join(", ")))
+                .await
+                .map_err(|e| error(Side::Destination, &format!("build the keys of {}", t.plan.name), e))?;
+        }
+        if let Some(sql) = hooks.tamper_sql(&t.destination, &t.plan.name) {
+            loader.query_drop(sql).await.map_err(|e| error(Side::Destination, "tamper", e))?;
+        }
+        checksum(loader, &staged, Side::Destination).await
+    };
+    let source_table = qualified(&t.source_db, &t.plan.name);
+    let source_sum = checksum(reader, &source_table, Side::Source);
+    let (dest_sum, source_sum) = tokio::join!(build_keys, source_sum);
+    let (dest_sum, source_sum) = (dest_sum?, source_sum?);
+    let (read, loaded) = (t.rows_read.load(Ordering::SeqCst), t.rows_loaded.load(Ordering::SeqCst));
+    let fail = |detail: String| MoveError::VerificationFailed { database: t.destination.clone(), table: t.plan.name.clone(), detail };
+    if read != loaded {
+        return Err(fail(format!("{read} rows read from the source, {loaded} loaded")));
+    }
+    if source_sum != dest_sum {
+        return Err(fail(format!("CHECKSUM TABLE {source_sum} on the source, {dest_sum} on the copy")));
+    }
+    t.db_counter.indexes_done.fetch_add(t.deferred_keys.len() as u64, Ordering::Relaxed);
+    t.counter.set_state(TableState::Verified);
+    *t.report.lock().unwrap_or_else(|e| e.into_inner()) = Some(TableReport {
+        schema: t.source_db.clone(),
+        name: t.plan.name.clone(),
+        rows: loaded,
+        bytes: t.counter.bytes_done.load(Ordering::Relaxed),
+        parts: t.counter.parts,
+        format: "load-data".into(),
+        source_checksum: format!("{read}:{source_sum}"),
+        destination_checksum: format!("{loaded}:{dest_sum}"),
+        verified: true,
+    });
+    Ok(())
+}
+
+async fn checksum(conn: &mut Conn, table: &str, side: Side) -> Result<String> {
+    let row: Option<(String, Option<u64>)> =
+        conn.query_first(format!("CHECKSUM TABLE {table} EXTENDED")).await.map_err(|e| error(side, "checksum a table", e))?;
+    match row {
+        Some((_, Some(sum))) => Ok(sum.to_string()),
+        _ => Err(MoveError::Internal(format!("{side}: CHECKSUM TABLE {table} returned no checksum"))),
+    }
+}
+
+/// Creates the views, routines and triggers in the staging database, so that one that
+/// cannot be created fails the copy before anything is published. Views are tried until
+/// no more can be made (one may depend on another); triggers are dropped again.
+async fn prove_objects(admin: &mut Conn, db: &DbRun) -> Result<()> {
+    let dst = |what: String| move |e| error(Side::Destination, &what, e);
+    let mut pending: Vec<&plan::Routine> = db.plan.objects.iter().filter(|o| o.kind != "EVENT").collect();
+    let mut ordered: Vec<plan::Routine> = Vec::new();
+    while !pending.is_empty() {
+        let mut left = Vec::new();
+        let mut last_error = None;
+        for o in pending.iter().copied() {
+            let mut failed = None;
+            for sql in schema::create_statements(o, &db.plan.name, &db.staging, false) {
+                if let Err(e) = admin.query_drop(sql).await {
+                    failed = Some(e);
+                    break;
+                }
+            }
+            match failed {
+                None => ordered.push(o.clone()),
+                Some(e) => {
+                    left.push(o);
+                    last_error = Some((o, e));
+                }
+            }
+        }
+        if left.len() == pending.len() {
+            let (o, e) = last_error.expect("an object failed");
+            return Err(error(Side::Destination, &format!("create {} {} of database {}", o.kind.to_lowercase(), o.name, db.plan.name), e));
+        }
+        pending = left;
+    }
+    for o in ordered.iter().filter(|o| o.kind == "TRIGGER") {
+        admin.query_drop(format!("DROP TRIGGER {}", qualified(&db.staging, &o.name))).await.map_err(dst(format!("drop trigger {}", o.name)))?;
+    }
+    admin.query_drop(LOAD_SETTINGS).await.map_err(dst("reset the session".into()))?;
+    Ok(())
+}
+
+async fn publish(ctx: &Ctx, built: Built, progress: &Progress, started: Instant) -> Result<CopyReport> {
+    progress.set_phase(Phase::Publishing);
+    let mut admin = ctx.dest.connect_mariadb(Side::Destination).await?;
+    let mut mark = serde_json::Map::new();
+    for db in &built.dbs {
+        mark.insert(db.destination.clone(), serde_json::json!(db.plan.tables.iter().map(|t| t.name.clone()).collect::<Vec<_>>()));
+    }
+    if let Some(gate) = &ctx.before_publish {
+        gate.pass(serde_json::Value::Object(mark)).await?;
+    }
+    for db in &built.dbs {
+        publish::prepare_final(&mut admin, &db.destination, &db.plan.charset, &db.plan.collation).await?;
+    }
+    let moves: Vec<String> = built
+        .dbs
+        .iter()
+        .flat_map(|db| db.plan.tables.iter().map(move |t| format!("{} TO {}", qualified(&db.staging, &t.name), qualified(&db.destination, &t.name))))
+        .collect();
+    if !moves.is_empty() {
+        admin
+            .query_drop(format!("RENAME TABLE {}", moves.join(", ")))
+            .await
+            .map_err(|e| error(Side::Destination, "publish (rename the tables)", e))?;
+    }
+    ctx.hooks.fail("after_publish")?;
+    // Published: the rest is done again by recovery if it is interrupted.
+    for db in &built.dbs {
+        publish::finish(&mut admin, &db.staging, &db.destination).await?;
+    }
+    let mut report = CopyReport {
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        source_write_block_ms: Some(built.write_block_ms),
+        ..CopyReport::default()
+    };
+    for db in built.dbs {
+        let tables: Vec<TableReport> = db.tables.iter().filter_map(|t| t.report.lock().unwrap_or_else(|e| e.into_inner()).clone()).collect();
+        report.rows += tables.iter().map(|t| t.rows).sum::<u64>();
+        report.bytes += tables.iter().map(|t| t.bytes).sum::<u64>();
+        report.databases.push(DatabaseReport {
+            source: db.plan.name.clone(),
+            destination: db.destination.clone(),
+            staging: db.staging.clone(),
+            replaced_existing: db.replaced_existing,
+            indexes_built_early: db.tables.iter().map(|t| t.deferred_keys.len()).sum(),
+            tables,
+            sequences: Vec::new(),
+            large_objects: LargeObjectReport { verified: true, ..LargeObjectReport::default() },
+            settings_applied: vec![format!("CHARACTER SET {} COLLATE {}", db.plan.charset, db.plan.collation)],
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        });
+    }
+    Ok(report)
+}

@@ -1,0 +1,253 @@
+//! What one source database holds, read in the copy's snapshot while the brief global
+//! read lock is still held (MariaDB's catalogue is not transactional, so the lock is what
+//! makes the schema and the snapshot agree).
+
+use super::conn::{error, ident, qualified};
+use crate::error::{MoveError, Result, Side};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Row};
+
+/// One column as the copy streams it.
+#[derive(Debug, Clone)]
+pub(crate) struct Column {
+    pub name: String,
+    /// `DATA_TYPE`: decides how the value is read and loaded.
+    pub data_type: String,
+}
+
+impl Column {
+    /// FLOAT prints with 6 significant digits, which does not round-trip; as DOUBLE it
+    /// prints the exact value of the stored single.
+    pub(crate) fn select_expr(&self) -> String {
+        if self.data_type == "float" {
+            format!("CAST({} AS DOUBLE)", ident(&self.name))
+        } else {
+            ident(&self.name)
+        }
+    }
+
+    /// Spatial values arrive in the server's internal form (SRID + WKB), which LOAD DATA
+    /// cannot put into a geometry column directly, but an assignment can.
+    pub(crate) fn via_variable(&self) -> bool {
+        matches!(
+            self.data_type.as_str(),
+            "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring" | "multipolygon" | "geometrycollection"
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Table {
+    pub name: String,
+    pub create: String,
+    /// Stored columns in order (generated columns are computed by the destination).
+    pub columns: Vec<Column>,
+    /// The single integer primary key column, if any: the table can be copied in ranges.
+    pub int_key: Option<String>,
+    pub key_range: Option<(i64, i64)>,
+    pub bytes: u64,
+    pub rows_estimate: u64,
+}
+
+/// A schema-bound object created after the tables, under its own session settings.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Routine {
+    /// `VIEW`, `PROCEDURE`, `FUNCTION`, `TRIGGER` or `EVENT`.
+    pub kind: String,
+    pub name: String,
+    pub sql_mode: String,
+    pub time_zone: String,
+    pub charset_client: String,
+    pub collation_connection: String,
+    /// As `SHOW CREATE` gives it (views: with the source database's name in it).
+    pub ddl: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct DbPlan {
+    pub name: String,
+    pub charset: String,
+    pub collation: String,
+    pub tables: Vec<Table>,
+    /// Views, routines, triggers and events, in an order that can be created.
+    pub objects: Vec<Routine>,
+}
+
+fn src(what: &str) -> impl FnOnce(mysql_async::Error) -> MoveError + '_ {
+    move |e| error(Side::Source, what, e)
+}
+
+fn text(row: &Row, i: usize) -> String {
+    match row.as_ref(i) {
+        Some(mysql_async::Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
+        Some(mysql_async::Value::NULL) | None => String::new(),
+        Some(other) => other.as_sql(true).trim_matches('\'').to_string(),
+    }
+}
+
+fn number(row: &Row, i: usize) -> u64 {
+    text(row, i).parse().unwrap_or(0)
+}
+
+/// Reads the plan of database `name` on `conn`, a session inside the copy's snapshot.
+pub(crate) async fn read(conn: &mut Conn, name: &str) -> Result<DbPlan> {
+    let schema: Vec<Row> = conn
+        .exec(
+            "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+            (name,),
+        )
+        .await
+        .map_err(src("read the database"))?;
+    let Some(schema) = schema.first() else {
+        return Err(MoveError::InvalidRequest(format!("the source has no database {name}")));
+    };
+    let (charset, collation) = (text(schema, 0), text(schema, 1));
+
+    let rows: Vec<Row> = conn
+        .exec(
+            "SELECT TABLE_NAME, TABLE_TYPE, COALESCE(DATA_LENGTH, 0), COALESCE(TABLE_ROWS, 0) FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME",
+            (name,),
+        )
+        .await
+        .map_err(src("list tables"))?;
+    let mut tables = Vec::new();
+    let mut views = Vec::new();
+    for row in &rows {
+        let (table, kind) = (text(row, 0), text(row, 1));
+        match kind.as_str() {
+            "BASE TABLE" => tables.push((table, number(row, 2), number(row, 3))),
+            "VIEW" => views.push(table),
+            other => {
+                return Err(MoveError::InvalidRequest(format!(
+                    "database {name} holds {table}, a {other}; openrds copies base tables, views, routines, triggers and events only"
+                )))
+            }
+        }
+    }
+    let mut plan = DbPlan { name: name.to_string(), charset, collation, tables: Vec::new(), objects: Vec::new() };
+    for (table, bytes, rows_estimate) in tables {
+        plan.tables.push(read_table(conn, name, &table, bytes, rows_estimate).await?);
+    }
+    for view in views {
+        let row: Row = first(conn, &format!("SHOW CREATE VIEW {}", qualified(name, &view)), "read a view").await?;
+        plan.objects.push(Routine {
+            kind: "VIEW".into(),
+            name: view,
+            sql_mode: String::new(),
+            time_zone: String::new(),
+            ddl: text(&row, 1),
+            charset_client: text(&row, 2),
+            collation_connection: text(&row, 3),
+        });
+    }
+    let routines: Vec<Row> = conn
+        .exec(
+            "SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? \
+             AND ROUTINE_TYPE IN ('FUNCTION', 'PROCEDURE') ORDER BY ROUTINE_TYPE, ROUTINE_NAME",
+            (name,),
+        )
+        .await
+        .map_err(src("list routines"))?;
+    for r in &routines {
+        let (kind, routine) = (text(r, 0), text(r, 1));
+        let row = first(conn, &format!("SHOW CREATE {kind} {}", qualified(name, &routine)), "read a routine").await?;
+        // Routine, sql_mode, Create ..., character_set_client, collation_connection, Database Collation
+        plan.objects.push(Routine {
+            kind,
+            name: routine,
+            sql_mode: text(&row, 1),
+            time_zone: String::new(),
+            ddl: text(&row, 2),
+            charset_client: text(&row, 3),
+            collation_connection: text(&row, 4),
+        });
+    }
+    let triggers: Vec<Row> = conn
+        .exec(
+            "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER",
+            (name,),
+        )
+        .await
+        .map_err(src("list triggers"))?;
+    for t in &triggers {
+        let trigger = text(t, 0);
+        let row = first(conn, &format!("SHOW CREATE TRIGGER {}", qualified(name, &trigger)), "read a trigger").await?;
+        // Trigger, sql_mode, SQL Original Statement, character_set_client, collation_connection, ...
+        plan.objects.push(Routine {
+            kind: "TRIGGER".into(),
+            name: trigger,
+            sql_mode: text(&row, 1),
+            time_zone: String::new(),
+            ddl: text(&row, 2),
+            charset_client: text(&row, 3),
+            collation_connection: text(&row, 4),
+        });
+    }
+    let events: Vec<Row> = conn
+        .exec("SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? ORDER BY EVENT_NAME", (name,))
+        .await
+        .map_err(src("list events"))?;
+    for e in &events {
+        let event = text(e, 0);
+        let row = first(conn, &format!("SHOW CREATE EVENT {}", qualified(name, &event)), "read an event").await?;
+        // Event, sql_mode, time_zone, Create Event, character_set_client, collation_connection, ...
+        plan.objects.push(Routine {
+            kind: "EVENT".into(),
+            name: event,
+            sql_mode: text(&row, 1),
+            time_zone: text(&row, 2),
+            ddl: text(&row, 3),
+            charset_client: text(&row, 4),
+            collation_connection: text(&row, 5),
+        });
+    }
+    Ok(plan)
+}
+
+async fn first(conn: &mut Conn, sql: &str, what: &str) -> Result<Row> {
+    let row: Option<Row> = conn.query_first(sql).await.map_err(src(what))?;
+    row.ok_or_else(|| MoveError::Internal(format!("{what}: `{sql}` returned nothing")))
+}
+
+async fn read_table(conn: &mut Conn, db: &str, table: &str, bytes: u64, rows_estimate: u64) -> Result<Table> {
+    let create = text(&first(conn, &format!("SHOW CREATE TABLE {}", qualified(db, table)), "read a table").await?, 1);
+    let cols: Vec<Row> = conn
+        .exec(
+            "SELECT COLUMN_NAME, DATA_TYPE, EXTRA FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+            (db, table),
+        )
+        .await
+        .map_err(src("list columns"))?;
+    let columns: Vec<Column> = cols
+        .iter()
+        .filter(|c| !text(c, 2).to_ascii_uppercase().contains("GENERATED"))
+        .map(|c| Column { name: text(c, 0), data_type: text(c, 1).to_ascii_lowercase() })
+        .collect();
+    let key: Vec<Row> = conn
+        .exec(
+            "SELECT s.COLUMN_NAME, c.DATA_TYPE FROM information_schema.STATISTICS s JOIN information_schema.COLUMNS c \
+             ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME \
+             WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND s.INDEX_NAME = 'PRIMARY' ORDER BY s.SEQ_IN_INDEX",
+            (db, table),
+        )
+        .await
+        .map_err(src("read the primary key"))?;
+    let int_key = match key.as_slice() {
+        [only] if matches!(text(only, 1).to_ascii_lowercase().as_str(), "tinyint" | "smallint" | "mediumint" | "int" | "bigint") => {
+            Some(text(only, 0))
+        }
+        _ => None,
+    };
+    Ok(Table { name: table.to_string(), create, columns, int_key, key_range: None, bytes, rows_estimate })
+}
+
+/// The smallest and largest key of a table that will be split, in the snapshot.
+pub(crate) async fn key_range(conn: &mut Conn, db: &str, table: &str, key: &str) -> Result<Option<(i64, i64)>> {
+    let sql = format!("SELECT MIN({k}), MAX({k}) FROM {}", qualified(db, table), k = ident(key));
+    let row: Option<(Option<i64>, Option<i64>)> = conn.query_first(sql).await.map_err(src("read a key range"))?;
+    Ok(match row {
+        Some((Some(lo), Some(hi))) => Some((lo, hi)),
+        _ => None,
+    })
+}

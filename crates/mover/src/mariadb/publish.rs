@@ -1,0 +1,178 @@
+//! The destination side: staging databases (named like PostgreSQL's, so a task's
+//! leftovers are found by its tag), the journal each keeps of what publication must
+//! create, publication by one `RENAME TABLE`, and finishing or undoing it after a crash.
+//!
+//! Publication cannot be one transaction on MariaDB: `RENAME TABLE` of every table (all
+//! databases in one statement) is the atomic step; the views, routines, triggers and
+//! events are created under the final name after it. What they are is kept in a journal
+//! table in each staging database, so a crash between the two steps is finished from the
+//! journal ([`crate::published`]) and never leaves a half-published database.
+
+use super::conn::{error, ident, literal, qualified, LOAD_SETTINGS};
+use super::plan::Routine;
+use super::schema::create_statements;
+use crate::error::{MoveError, Result, Side};
+use crate::staging::staging_prefix;
+use crate::Endpoint;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Row};
+
+/// The journal's table. `#` keeps it apart from any user table one could expect.
+pub(crate) const JOURNAL: &str = "#openrds_publish";
+
+fn dst(what: &str) -> impl FnOnce(mysql_async::Error) -> MoveError + '_ {
+    move |e| error(Side::Destination, what, e)
+}
+
+/// Names of the databases the task tagged `tag` created on the destination.
+pub(crate) async fn list_staging(conn: &mut Conn, tag: &str) -> Result<Vec<String>> {
+    let prefix = staging_prefix(tag);
+    let names: Vec<String> = conn.query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA").await.map_err(dst("list staging databases"))?;
+    Ok(names.into_iter().filter(|n| n.starts_with(&prefix)).collect())
+}
+
+/// Drops `db` after ending every other session working in it (a load the copy left
+/// behind would otherwise hold its metadata lock).
+pub(crate) async fn drop_database(conn: &mut Conn, db: &str) -> Result<()> {
+    let sessions: Vec<u64> = conn
+        .exec(
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND (DB = ? OR INFO LIKE CONCAT('%', ?, '%'))",
+            (db, db),
+        )
+        .await
+        .map_err(dst("find sessions in a staging database"))?;
+    for id in sessions {
+        // Already gone is fine.
+        let _ = conn.query_drop(format!("KILL {id}")).await;
+    }
+    conn.query_drop(format!("DROP DATABASE IF EXISTS {}", ident(db))).await.map_err(dst("drop a staging database"))?;
+    tracing::info!(database = %db, "dropped staging database");
+    Ok(())
+}
+
+pub(crate) async fn drop_all(conn: &mut Conn, tag: &str) -> Result<()> {
+    for db in list_staging(conn, tag).await? {
+        drop_database(conn, &db).await?;
+    }
+    Ok(())
+}
+
+/// Creates the journal in `staging` and records in it the final database's character
+/// set and every object to create after the rename, in creation order.
+pub(crate) async fn write_journal(conn: &mut Conn, staging: &str, source: &str, charset: &str, collation: &str, objects: &[Routine]) -> Result<()> {
+    conn.query_drop(format!(
+        "CREATE TABLE {} (seq INT PRIMARY KEY, kind VARCHAR(16) NOT NULL, name VARBINARY(512) NOT NULL, source_db VARBINARY(512) NOT NULL, \
+         sql_mode VARBINARY(1024) NOT NULL, time_zone VARBINARY(128) NOT NULL, charset_client VARBINARY(128) NOT NULL, \
+         collation_connection VARBINARY(128) NOT NULL, ddl LONGBLOB NOT NULL) ENGINE=InnoDB",
+        qualified(staging, JOURNAL)
+    ))
+    .await
+    .map_err(dst("create the publication journal"))?;
+    let insert = format!("INSERT INTO {} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", qualified(staging, JOURNAL));
+    let database = Routine {
+        kind: "DATABASE".into(),
+        name: String::new(),
+        sql_mode: String::new(),
+        time_zone: String::new(),
+        charset_client: charset.into(),
+        collation_connection: collation.into(),
+        ddl: String::new(),
+    };
+    for (seq, o) in std::iter::once(&database).chain(objects).enumerate() {
+        conn.exec_drop(
+            insert.as_str(),
+            (seq as i64, &o.kind, &o.name, source, &o.sql_mode, &o.time_zone, &o.charset_client, &o.collation_connection, &o.ddl),
+        )
+        .await
+        .map_err(dst("write the publication journal"))?;
+    }
+    Ok(())
+}
+
+async fn read_journal(conn: &mut Conn, staging: &str) -> Result<Option<(String, Vec<Routine>)>> {
+    let exists: Option<String> = conn
+        .exec_first("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", (staging, JOURNAL))
+        .await
+        .map_err(dst("look for the publication journal"))?;
+    if exists.is_none() {
+        return Ok(None);
+    }
+    let rows: Vec<Row> = conn
+        .query(format!(
+            "SELECT kind, name, source_db, sql_mode, time_zone, charset_client, collation_connection, ddl FROM {} ORDER BY seq",
+            qualified(staging, JOURNAL)
+        ))
+        .await
+        .map_err(dst("read the publication journal"))?;
+    let text = |r: &Row, i: usize| -> String {
+        match r.as_ref(i) {
+            Some(mysql_async::Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
+            _ => String::new(),
+        }
+    };
+    let source = rows.first().map(|r| text(r, 2)).unwrap_or_default();
+    let objects = rows
+        .iter()
+        .map(|r| Routine {
+            kind: text(r, 0),
+            name: text(r, 1),
+            sql_mode: text(r, 3),
+            time_zone: text(r, 4),
+            charset_client: text(r, 5),
+            collation_connection: text(r, 6),
+            ddl: text(r, 7),
+        })
+        .collect();
+    Ok(Some((source, objects)))
+}
+
+/// The final database with the source's character set: created, or (when it existed,
+/// empty) given that character set.
+pub(crate) async fn prepare_final(conn: &mut Conn, db: &str, charset: &str, collation: &str) -> Result<()> {
+    let spec = format!("CHARACTER SET {} COLLATE {}", literal(charset), literal(collation));
+    conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS {} {spec}", ident(db))).await.map_err(dst("create the destination database"))?;
+    conn.query_drop(format!("ALTER DATABASE {} {spec}", ident(db))).await.map_err(dst("set the destination database's character set"))
+}
+
+/// Creates what the journal of `staging` lists under `db` (replacing what a previous,
+/// interrupted run created), then drops `staging`.
+pub(crate) async fn finish(conn: &mut Conn, staging: &str, db: &str) -> Result<()> {
+    if let Some((source, objects)) = read_journal(conn, staging).await? {
+        for o in &objects {
+            if o.kind == "DATABASE" {
+                prepare_final(conn, db, &o.charset_client, &o.collation_connection).await?;
+                continue;
+            }
+            for sql in create_statements(o, &source, db, true) {
+                conn.query_drop(sql).await.map_err(|e| error(Side::Destination, &format!("create {} {} in {db}", o.kind.to_lowercase(), o.name), e))?;
+            }
+        }
+        conn.query_drop(LOAD_SETTINGS).await.map_err(dst("reset the session"))?;
+    }
+    drop_database(conn, staging).await
+}
+
+/// Whether the tables `mark` lists (destination database → table names) are all in
+/// place; if so, publication is finished from whatever journal is left.
+pub(crate) async fn published(dest: &Endpoint, tag: &str, mark: &serde_json::Value) -> Result<bool> {
+    let Some(marks) = mark.as_object() else { return Ok(false) };
+    let mut conn = dest.connect_mariadb(Side::Destination).await?;
+    for (db, tables) in marks {
+        for t in tables.as_array().into_iter().flatten().filter_map(|t| t.as_str()) {
+            let found: Option<String> = conn
+                .exec_first("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", (db, t))
+                .await
+                .map_err(dst("look for published tables"))?;
+            if found.is_none() {
+                return Ok(false);
+            }
+        }
+    }
+    for db in marks.keys() {
+        let staging = crate::staging_name(db, tag);
+        if list_staging(&mut conn, tag).await?.contains(&staging) {
+            finish(&mut conn, &staging, db).await?;
+        }
+    }
+    Ok(true)
+}

@@ -200,7 +200,19 @@ impl ControlPlane {
                 tracing::info!("stopping; the import resumes at the next start");
                 return;
             }
-            let canceled_by_user = matches!(self.store.get_import(task.id).await, Ok(t) if t.status == "Canceling");
+            let stored = self.store.get_import(task.id).await;
+            let canceled_by_user = matches!(&stored, Ok(t) if t.status == "Canceling");
+            // A copy that failed after its publish gate may have published (MariaDB
+            // publishes in two steps): the mark decides, as after a crash.
+            if let (Err(e), Ok(t)) = (&outcome, &stored) {
+                if t.phase == PUBLISHING {
+                    if let Some(ended) = self.published_before_crash(t).await {
+                        tracing::warn!(error = %e, "the copy failed after it had published; it is finished and ends Success");
+                        task = ended;
+                        break;
+                    }
+                }
+            }
             match outcome {
                 Ok(report) => {
                     task.status = "Success".into();
@@ -559,7 +571,7 @@ impl ControlPlane {
         ended.result = serde_json::json!({
             "Databases": task.db_names.iter().map(|(s, d)| serde_json::json!({"Source": s, "Destination": d})).collect::<Vec<_>>(),
             "Verified": true,
-            "Note": "openrds restarted after the verified copy was published; per-table figures were not kept"
+            "Note": "the verified copy was published, then the task was interrupted (a restart or a lost connection) and finished from its publication mark; per-table figures were not kept"
         })
         .to_string();
         ended.finished_at = Some(Utc::now());

@@ -48,6 +48,8 @@ use tokio_util::sync::CancellationToken;
 /// every worker stays busy to the end (one worker loading the last big table alone was
 /// mydumper's tail in the baseline).
 const CHUNK_BYTES: u64 = 64 << 20;
+/// How long the snapshot's global read lock may wait for running statements.
+const LOCK_WAIT_SECS: u32 = 30;
 /// Upper bound on the ranges of one table.
 const MAX_CHUNKS: u64 = 64;
 
@@ -182,7 +184,7 @@ async fn build(ctx: &Ctx, names: &[(String, String)], progress: &Arc<Progress>) 
     progress.set_phase(Phase::PostData);
     for db in &dbs {
         prove_objects(&mut admin, db).await?;
-        publish::write_journal(&mut admin, &db.staging, &db.plan.name, &db.plan.charset, &db.plan.collation, &db.plan.objects).await?;
+        publish::write_journal(&mut admin, &db.staging, &db.destination, &db.plan.name, &db.plan.charset, &db.plan.collation, &db.plan.objects).await?;
         db.counter.set_phase(Phase::PostData);
     }
     ctx.hooks.fail("after_post_data")?;
@@ -200,8 +202,16 @@ async fn snapshot(ctx: &Ctx, names: &[(String, String)]) -> Result<(Vec<Conn>, V
     }
     let mut lock = ctx.source.connect_mariadb(Side::Source).await?;
     let src = |what: &'static str| move |e| error(Side::Source, what, e);
+    // FTWRL first blocks writes, then waits for running statements to close their
+    // tables: behind a long query, writes would stay blocked. Give up instead.
+    lock.query_drop(format!("SET SESSION lock_wait_timeout = {LOCK_WAIT_SECS}")).await.map_err(src("configure session"))?;
     let locked = Instant::now();
-    lock.query_drop("FLUSH TABLES WITH READ LOCK").await.map_err(src("lock the source for a snapshot"))?;
+    lock.query_drop("FLUSH TABLES WITH READ LOCK").await.map_err(|e| match e {
+        mysql_async::Error::Server(s) if s.code == 1205 => MoveError::Internal(format!(
+            "the source's global read lock for a consistent snapshot was not granted within {LOCK_WAIT_SECS} s (a long-running statement holds tables open); retry when it has finished"
+        )),
+        e => error(Side::Source, "lock the source for a snapshot", e),
+    })?;
     let begun = futures_util::future::try_join_all(readers.iter_mut().map(|r| async move {
         r.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ").await?;
         r.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY").await
@@ -309,7 +319,6 @@ async fn plan_chunks(_reader: &mut Conn, t: &Arc<TableRun>) -> Result<Vec<Chunk>
     if parts == 1 {
         return Ok(whole());
     }
-    let (lo, hi) = (lo as i128, hi as i128);
     let step = ((hi - lo) / parts).max(1);
     let k = ident(key);
     let mut out = Vec::new();
@@ -480,21 +489,21 @@ async fn publish(ctx: &Ctx, built: Built, progress: &Progress, started: Instant)
     for db in &built.dbs {
         publish::prepare_final(&mut admin, &db.destination, &db.plan.charset, &db.plan.collation).await?;
     }
-    let moves: Vec<String> = built
-        .dbs
-        .iter()
-        .flat_map(|db| db.plan.tables.iter().map(move |t| format!("{} TO {}", qualified(&db.staging, &t.name), qualified(&db.destination, &t.name))))
-        .collect();
-    if !moves.is_empty() {
-        admin
-            .query_drop(format!("RENAME TABLE {}", moves.join(", ")))
-            .await
-            .map_err(|e| error(Side::Destination, "publish (rename the tables)", e))?;
-    }
-    ctx.hooks.fail("after_publish")?;
-    // Published: the rest is done again by recovery if it is interrupted.
+    // One statement moves every table and marks every journal published: atomic.
+    let mut moves: Vec<String> = Vec::new();
     for db in &built.dbs {
-        publish::finish(&mut admin, &db.staging, &db.destination).await?;
+        moves.extend(db.plan.tables.iter().map(|t| format!("{} TO {}", qualified(&db.staging, &t.name), qualified(&db.destination, &t.name))));
+        moves.push(format!("{} TO {}", qualified(&db.staging, publish::JOURNAL), qualified(&db.staging, publish::PUBLISHED)));
+    }
+    admin
+        .query_drop(format!("RENAME TABLE {}", moves.join(", ")))
+        .await
+        .map_err(|e| error(Side::Destination, "publish (rename the tables)", e))?;
+    ctx.hooks.fail("after_publish")?;
+    // Published: if creating the objects fails here, whoever drops the staging databases
+    // finishes it instead (see publish::drop_all).
+    for db in &built.dbs {
+        publish::finish(&mut admin, &db.staging).await?;
     }
     let mut report = CopyReport {
         elapsed_ms: started.elapsed().as_millis() as u64,

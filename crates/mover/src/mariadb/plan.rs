@@ -44,7 +44,7 @@ pub(crate) struct Table {
     pub columns: Vec<Column>,
     /// The single integer primary key column, if any: the table can be copied in ranges.
     pub int_key: Option<String>,
-    pub key_range: Option<(i64, i64)>,
+    pub key_range: Option<(i128, i128)>,
     pub bytes: u64,
     pub rows_estimate: u64,
 }
@@ -243,11 +243,9 @@ async fn read_table(conn: &mut Conn, db: &str, table: &str, bytes: u64, rows_est
 }
 
 /// The smallest and largest key of a table that will be split, in the snapshot.
-pub(crate) async fn key_range(conn: &mut Conn, db: &str, table: &str, key: &str) -> Result<Option<(i64, i64)>> {
+/// Read as text: a BIGINT UNSIGNED key may exceed i64.
+pub(crate) async fn key_range(conn: &mut Conn, db: &str, table: &str, key: &str) -> Result<Option<(i128, i128)>> {
     let sql = format!("SELECT MIN({k}), MAX({k}) FROM {}", qualified(db, table), k = ident(key));
-    let row: Option<(Option<i64>, Option<i64>)> = conn.query_first(sql).await.map_err(src("read a key range"))?;
-    Ok(match row {
-        Some((Some(lo), Some(hi))) => Some((lo, hi)),
-        _ => None,
-    })
+    let row: Option<Row> = conn.query_first(sql).await.map_err(src("read a key range"))?;
+    Ok(row.and_then(|r| Some((text(&r, 0).parse().ok()?, text(&r, 1).parse().ok()?))))
 }

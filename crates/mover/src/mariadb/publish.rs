@@ -3,10 +3,14 @@
 //! create, publication by one `RENAME TABLE`, and finishing or undoing it after a crash.
 //!
 //! Publication cannot be one transaction on MariaDB: `RENAME TABLE` of every table (all
-//! databases in one statement) is the atomic step; the views, routines, triggers and
-//! events are created under the final name after it. What they are is kept in a journal
-//! table in each staging database, so a crash between the two steps is finished from the
-//! journal ([`crate::published`]) and never leaves a half-published database.
+//! databases in one statement, atomic since 10.6) is the atomic step; the views,
+//! routines, triggers and events are created under the final name after it. What they
+//! are is kept in a journal table in each staging database, and the same `RENAME TABLE`
+//! renames the journal from [`JOURNAL`] to [`PUBLISHED`]: that name is the durable proof
+//! that the step happened. Whoever finds a staging database with a published journal
+//! (the copy itself, [`drop_all`] after a failure, [`published`] after a crash) finishes
+//! the publication from it; any other staging database is dropped. Either way no
+//! database is ever left half-published.
 
 use super::conn::{error, ident, literal, qualified, LOAD_SETTINGS};
 use super::plan::Routine;
@@ -19,6 +23,8 @@ use mysql_async::{Conn, Row};
 
 /// The journal's table. `#` keeps it apart from any user table one could expect.
 pub(crate) const JOURNAL: &str = "#openrds_publish";
+/// The journal once the tables have moved.
+pub(crate) const PUBLISHED: &str = "#openrds_published";
 
 fn dst(what: &str) -> impl FnOnce(mysql_async::Error) -> MoveError + '_ {
     move |e| error(Side::Destination, what, e)
@@ -50,16 +56,38 @@ pub(crate) async fn drop_database(conn: &mut Conn, db: &str) -> Result<()> {
     Ok(())
 }
 
+/// Undoes the task tagged `tag`: drops its staging databases, except that one whose
+/// tables were already moved by publication is finished instead.
 pub(crate) async fn drop_all(conn: &mut Conn, tag: &str) -> Result<()> {
     for db in list_staging(conn, tag).await? {
-        drop_database(conn, &db).await?;
+        if has_table(conn, &db, PUBLISHED).await? {
+            finish(conn, &db).await?;
+        } else {
+            drop_database(conn, &db).await?;
+        }
     }
     Ok(())
 }
 
-/// Creates the journal in `staging` and records in it the final database's character
-/// set and every object to create after the rename, in creation order.
-pub(crate) async fn write_journal(conn: &mut Conn, staging: &str, source: &str, charset: &str, collation: &str, objects: &[Routine]) -> Result<()> {
+async fn has_table(conn: &mut Conn, db: &str, table: &str) -> Result<bool> {
+    let found: Option<String> = conn
+        .exec_first("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", (db, table))
+        .await
+        .map_err(dst("look up a table"))?;
+    Ok(found.is_some())
+}
+
+/// Creates the journal in `staging` and records in it the final database (name and
+/// character set) and every object to create after the rename, in creation order.
+pub(crate) async fn write_journal(
+    conn: &mut Conn,
+    staging: &str,
+    destination: &str,
+    source: &str,
+    charset: &str,
+    collation: &str,
+    objects: &[Routine],
+) -> Result<()> {
     conn.query_drop(format!(
         "CREATE TABLE {} (seq INT PRIMARY KEY, kind VARCHAR(16) NOT NULL, name VARBINARY(512) NOT NULL, source_db VARBINARY(512) NOT NULL, \
          sql_mode VARBINARY(1024) NOT NULL, time_zone VARBINARY(128) NOT NULL, charset_client VARBINARY(128) NOT NULL, \
@@ -71,7 +99,7 @@ pub(crate) async fn write_journal(conn: &mut Conn, staging: &str, source: &str, 
     let insert = format!("INSERT INTO {} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", qualified(staging, JOURNAL));
     let database = Routine {
         kind: "DATABASE".into(),
-        name: String::new(),
+        name: destination.into(),
         sql_mode: String::new(),
         time_zone: String::new(),
         charset_client: charset.into(),
@@ -89,18 +117,13 @@ pub(crate) async fn write_journal(conn: &mut Conn, staging: &str, source: &str, 
     Ok(())
 }
 
-async fn read_journal(conn: &mut Conn, staging: &str) -> Result<Option<(String, Vec<Routine>)>> {
-    let exists: Option<String> = conn
-        .exec_first("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", (staging, JOURNAL))
-        .await
-        .map_err(dst("look for the publication journal"))?;
-    if exists.is_none() {
-        return Ok(None);
-    }
+/// The published journal of `staging`: the source database's name and the objects,
+/// the first being the final database itself.
+async fn read_journal(conn: &mut Conn, staging: &str) -> Result<(String, Vec<Routine>)> {
     let rows: Vec<Row> = conn
         .query(format!(
             "SELECT kind, name, source_db, sql_mode, time_zone, charset_client, collation_connection, ddl FROM {} ORDER BY seq",
-            qualified(staging, JOURNAL)
+            qualified(staging, PUBLISHED)
         ))
         .await
         .map_err(dst("read the publication journal"))?;
@@ -123,7 +146,7 @@ async fn read_journal(conn: &mut Conn, staging: &str) -> Result<Option<(String, 
             ddl: text(r, 7),
         })
         .collect();
-    Ok(Some((source, objects)))
+    Ok((source, objects))
 }
 
 /// The final database with the source's character set: created, or (when it existed,
@@ -134,44 +157,41 @@ pub(crate) async fn prepare_final(conn: &mut Conn, db: &str, charset: &str, coll
     conn.query_drop(format!("ALTER DATABASE {} {spec}", ident(db))).await.map_err(dst("set the destination database's character set"))
 }
 
-/// Creates what the journal of `staging` lists under `db` (replacing what a previous,
-/// interrupted run created), then drops `staging`.
-pub(crate) async fn finish(conn: &mut Conn, staging: &str, db: &str) -> Result<()> {
-    if let Some((source, objects)) = read_journal(conn, staging).await? {
-        for o in &objects {
-            if o.kind == "DATABASE" {
-                prepare_final(conn, db, &o.charset_client, &o.collation_connection).await?;
-                continue;
-            }
-            for sql in create_statements(o, &source, db, true) {
-                conn.query_drop(sql).await.map_err(|e| error(Side::Destination, &format!("create {} {} in {db}", o.kind.to_lowercase(), o.name), e))?;
-            }
+/// Creates what the published journal of `staging` lists under its final database
+/// (replacing what an interrupted run created), then drops `staging`.
+pub(crate) async fn finish(conn: &mut Conn, staging: &str) -> Result<()> {
+    let (source, objects) = read_journal(conn, staging).await?;
+    let Some(db) = objects.first().filter(|o| o.kind == "DATABASE").map(|o| o.name.clone()) else {
+        return Err(MoveError::Internal(format!("the publication journal of {staging} names no database")));
+    };
+    for o in &objects[1..] {
+        for sql in create_statements(o, &source, &db, true) {
+            conn.query_drop(sql).await.map_err(|e| error(Side::Destination, &format!("create {} {} in {db}", o.kind.to_lowercase(), o.name), e))?;
         }
-        conn.query_drop(LOAD_SETTINGS).await.map_err(dst("reset the session"))?;
     }
+    conn.query_drop(LOAD_SETTINGS).await.map_err(dst("reset the session"))?;
+    tracing::info!(database = %db, "publication finished");
     drop_database(conn, staging).await
 }
 
-/// Whether the tables `mark` lists (destination database → table names) are all in
-/// place; if so, publication is finished from whatever journal is left.
+/// Finishes any publication of the task tagged `tag` that moved its tables, then tells
+/// whether the tables `mark` lists (destination database → table names) are all in place.
 pub(crate) async fn published(dest: &Endpoint, tag: &str, mark: &serde_json::Value) -> Result<bool> {
     let Some(marks) = mark.as_object() else { return Ok(false) };
     let mut conn = dest.connect_mariadb(Side::Destination).await?;
-    for (db, tables) in marks {
-        for t in tables.as_array().into_iter().flatten().filter_map(|t| t.as_str()) {
-            let found: Option<String> = conn
-                .exec_first("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", (db, t))
-                .await
-                .map_err(dst("look for published tables"))?;
-            if found.is_none() {
-                return Ok(false);
-            }
+    for db in list_staging(&mut conn, tag).await? {
+        if has_table(&mut conn, &db, PUBLISHED).await? {
+            finish(&mut conn, &db).await?;
         }
     }
-    for db in marks.keys() {
-        let staging = crate::staging_name(db, tag);
-        if list_staging(&mut conn, tag).await?.contains(&staging) {
-            finish(&mut conn, &staging, db).await?;
+    for (db, tables) in marks {
+        if list_staging(&mut conn, tag).await?.contains(&crate::staging_name(db, tag)) {
+            return Ok(false);
+        }
+        for t in tables.as_array().into_iter().flatten().filter_map(|t| t.as_str()) {
+            if !has_table(&mut conn, db, t).await? {
+                return Ok(false);
+            }
         }
     }
     Ok(true)

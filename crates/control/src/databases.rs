@@ -75,6 +75,8 @@ impl ControlPlane {
         let engine = self.engine_of(&row)?;
         let spec = self.spec(&row)?;
         let mut dbs = engine.list_databases(&spec).await?;
+        // An import's staging databases are invisible until it publishes them.
+        dbs.retain(|d| !mover::is_staging_name(&d.name));
         if let Some(n) = name {
             dbs.retain(|d| d.name == n);
         }
@@ -98,7 +100,7 @@ impl ControlPlane {
         Self::require_running(&row)?;
         let engine = self.engine_of(&row)?;
         let spec = self.spec(&row)?;
-        if !engine.list_databases(&spec).await?.iter().any(|d| d.name == name) {
+        if mover::is_staging_name(name) || !engine.list_databases(&spec).await?.iter().any(|d| d.name == name) {
             return Err(ControlError::DbNotFound(format!("The database {name} does not exist on instance {id}.")));
         }
         engine.drop_database(&spec, name).await.map_err(|e| match e.kind {

@@ -85,7 +85,7 @@ impl ControlPlane {
         let mut source_bytes = 0u64;
         let mut replaced_bytes = 0u64;
         for (src, dst) in &names {
-            let Some(db) = source_dbs.iter().find(|d| &d.name == src) else {
+            let Some(db) = source_dbs.iter().find(|d| &d.name == src && !mover::is_staging_name(src)) else {
                 return Err(ControlError::DbNotFound(format!("The database {src} does not exist on the source instance {}.", source.id)));
             };
             source_bytes += db.size_bytes;

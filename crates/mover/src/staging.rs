@@ -23,11 +23,20 @@ fn fnv64(s: &str) -> u64 {
 pub(crate) fn staging_prefix(tag: &str) -> String {
     let plain = !tag.is_empty() && tag.len() <= 20 && tag.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     if plain {
-        format!("ors_stg_{tag}_")
+        format!("{STAGING_MARK}{tag}_")
     } else {
-        format!("ors_stg_h{:012x}_", fnv64(tag) & 0xffff_ffff_ffff)
+        format!("{STAGING_MARK}h{:012x}_", fnv64(tag) & 0xffff_ffff_ffff)
     }
 }
+
+/// Whether `name` is one a copy builds under (a staging database, or one set aside during
+/// publication): such databases are the copy's, not the user's, until published.
+pub fn is_staging_name(name: &str) -> bool {
+    name.starts_with(STAGING_MARK)
+}
+
+/// The start of every name a copy builds under.
+const STAGING_MARK: &str = "ors_stg_";
 
 /// The name `dst` is built under for the task tagged `staging_tag`: the task's prefix, a
 /// hash of `dst` (so distinct names never collide) and as much of `dst` as fits, in plain

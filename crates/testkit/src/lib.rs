@@ -2,6 +2,7 @@
 //! must carry (`fixtures/postgres/every_kind.sql`), and comparisons of two databases
 //! (schema by `pg_dump`, data by digests) that use nothing of the code under test.
 
+pub mod mariadb;
 use std::path::PathBuf;
 use std::process::Command;
 use tokio_postgres::{Client, NoTls};

@@ -33,11 +33,13 @@ pub(crate) fn load_sql(db: &str, table: &str, columns: &[Column]) -> String {
     let mut targets = Vec::new();
     let mut sets = Vec::new();
     for (i, c) in columns.iter().enumerate() {
-        if c.via_variable() {
-            targets.push(format!("@v{i}"));
-            sets.push(format!("{} = @v{i}", ident(&c.name)));
-        } else {
-            targets.push(ident(&c.name));
+        let variable = format!("@v{i}");
+        match c.assignment(&variable) {
+            Some(value) => {
+                sets.push(format!("{} = {value}", ident(&c.name)));
+                targets.push(variable);
+            }
+            None => targets.push(ident(&c.name)),
         }
     }
     let mut sql = format!(
@@ -129,10 +131,11 @@ mod tests {
     }
 
     #[test]
-    fn spatial_columns_load_through_variables() {
-        let cols = vec![Column { name: "id".into(), data_type: "int".into() }, Column { name: "g".into(), data_type: "point".into() }, Column { name: "f".into(), data_type: "float".into() }];
-        assert_eq!(select_sql("d", "t", &cols, Some("`id` >= 5")), "SELECT `id`, `g`, CAST(`f` AS DOUBLE) FROM `d`.`t` WHERE `id` >= 5");
+    fn some_columns_load_through_variables() {
+        let column = |name: &str, data_type: &str| Column { name: name.into(), data_type: data_type.into() };
+        let cols = vec![column("id", "int"), column("g", "point"), column("f", "float"), column("u", "uuid")];
+        assert_eq!(select_sql("d", "t", &cols, Some("`id` >= 5")), "SELECT `id`, `g`, CAST(`f` AS DOUBLE), `u` FROM `d`.`t` WHERE `id` >= 5");
         let load = load_sql("s", "t", &cols);
-        assert!(load.ends_with("(`id`, @v1, `f`) SET `g` = @v1"), "{load}");
+        assert!(load.ends_with("(`id`, @v1, `f`, @v3) SET `g` = @v1, `u` = CONVERT(@v3 USING ascii)"), "{load}");
     }
 }

@@ -31,7 +31,7 @@ mod schema;
 use crate::error::{MoveError, Result, Side};
 use crate::hooks::Hooks;
 use crate::progress::{DbCounter, Phase, Progress, TableCounter, TableState};
-use crate::report::{CopyReport, DatabaseReport, LargeObjectReport, TableReport};
+use crate::report::{CopyReport, DatabaseReport, LargeObjectReport, SequenceReport, TableReport};
 use crate::{staging_name, CopyOptions, Endpoint};
 use conn::{error, ident, qualified, LOAD_SETTINGS};
 use mysql_async::prelude::Queryable;
@@ -183,8 +183,18 @@ async fn build(ctx: &Ctx, names: &[(String, String)], progress: &Arc<Progress>) 
 
     progress.set_phase(Phase::PostData);
     for db in &dbs {
-        prove_objects(&mut admin, db).await?;
-        publish::write_journal(&mut admin, &db.staging, &db.destination, &db.plan.name, &db.plan.charset, &db.plan.collation, &db.plan.objects).await?;
+        for q in &db.plan.sequences {
+            let copied = plan::sequence_state(&mut admin, &db.staging, &q.name, Side::Destination).await?;
+            if copied != q.state {
+                return Err(MoveError::VerificationFailed {
+                    database: db.destination.clone(),
+                    table: q.name.clone(),
+                    detail: format!("sequence state {:?} on the source, {:?} on the copy", q.state, copied),
+                });
+            }
+        }
+        let objects = prove_objects(&mut admin, db).await?;
+        publish::write_journal(&mut admin, &db.staging, &db.destination, &db.plan.name, &db.plan.charset, &db.plan.collation, &objects).await?;
         db.counter.set_phase(Phase::PostData);
     }
     ctx.hooks.fail("after_post_data")?;
@@ -276,15 +286,24 @@ async fn create_tables(admin: &mut Conn, db: &mut DbRun) -> Result<()> {
     let dst = |what: &'static str| move |e| error(Side::Destination, what, e);
     admin
         .query_drop(format!(
-            "CREATE DATABASE {} CHARACTER SET {} COLLATE {}",
+            "CREATE DATABASE {} CHARACTER SET {} COLLATE {} COMMENT {}",
             ident(&db.staging),
             conn::literal(&db.plan.charset),
-            conn::literal(&db.plan.collation)
+            conn::literal(&db.plan.collation),
+            conn::literal(&db.plan.comment)
         ))
         .await
         .map_err(dst("create a staging database"))?;
     admin.query_drop(format!("USE {}", ident(&db.staging))).await.map_err(dst("use the staging database"))?;
     admin.query_drop(LOAD_SETTINGS).await.map_err(dst("configure session"))?;
+    for q in &db.plan.sequences {
+        admin.query_drop(q.create.as_str()).await.map_err(|e| error(Side::Destination, &format!("create sequence {}", q.name), e))?;
+        // Its state as the snapshot saw it: the next value not yet handed out, and the cycle.
+        admin
+            .query_drop(format!("SELECT SETVAL({}, {}, 0, {})", qualified(&db.staging, &q.name), q.next_not_cached_value, q.cycle_count))
+            .await
+            .map_err(|e| error(Side::Destination, &format!("set sequence {}", q.name), e))?;
+    }
     let creates: Vec<&str> = db.plan.tables.iter().map(|t| t.create.as_str()).collect();
     let referenced = schema::referenced_tables(&creates);
     for t in &db.plan.tables {
@@ -438,9 +457,10 @@ async fn checksum(conn: &mut Conn, table: &str, side: Side) -> Result<String> {
 }
 
 /// Creates the views, routines and triggers in the staging database, so that one that
-/// cannot be created fails the copy before anything is published. Views are tried until
-/// no more can be made (one may depend on another); triggers are dropped again.
-async fn prove_objects(admin: &mut Conn, db: &DbRun) -> Result<()> {
+/// cannot be created fails the copy before anything is published. Objects are tried until
+/// no more can be made (a view may depend on another, or on a function); triggers are
+/// dropped again. Returns every object in an order that creates them all, events last.
+async fn prove_objects(admin: &mut Conn, db: &DbRun) -> Result<Vec<plan::Routine>> {
     let dst = |what: String| move |e| error(Side::Destination, &what, e);
     let mut pending: Vec<&plan::Routine> = db.plan.objects.iter().filter(|o| o.kind != "EVENT").collect();
     let mut ordered: Vec<plan::Routine> = Vec::new();
@@ -473,7 +493,8 @@ async fn prove_objects(admin: &mut Conn, db: &DbRun) -> Result<()> {
         admin.query_drop(format!("DROP TRIGGER {}", qualified(&db.staging, &o.name))).await.map_err(dst(format!("drop trigger {}", o.name)))?;
     }
     admin.query_drop(LOAD_SETTINGS).await.map_err(dst("reset the session".into()))?;
-    Ok(())
+    ordered.extend(db.plan.objects.iter().filter(|o| o.kind == "EVENT").cloned());
+    Ok(ordered)
 }
 
 async fn publish(ctx: &Ctx, built: Built, progress: &Progress, started: Instant) -> Result<CopyReport> {
@@ -481,18 +502,18 @@ async fn publish(ctx: &Ctx, built: Built, progress: &Progress, started: Instant)
     let mut admin = ctx.dest.connect_mariadb(Side::Destination).await?;
     let mut mark = serde_json::Map::new();
     for db in &built.dbs {
-        mark.insert(db.destination.clone(), serde_json::json!(db.plan.tables.iter().map(|t| t.name.clone()).collect::<Vec<_>>()));
+        mark.insert(db.destination.clone(), serde_json::json!(relations(db)));
     }
     if let Some(gate) = &ctx.before_publish {
         gate.pass(serde_json::Value::Object(mark)).await?;
     }
     for db in &built.dbs {
-        publish::prepare_final(&mut admin, &db.destination, &db.plan.charset, &db.plan.collation).await?;
+        publish::prepare_final(&mut admin, &db.destination, &db.plan.charset, &db.plan.collation, &db.plan.comment).await?;
     }
     // One statement moves every table and marks every journal published: atomic.
     let mut moves: Vec<String> = Vec::new();
     for db in &built.dbs {
-        moves.extend(db.plan.tables.iter().map(|t| format!("{} TO {}", qualified(&db.staging, &t.name), qualified(&db.destination, &t.name))));
+        moves.extend(relations(db).iter().map(|t| format!("{} TO {}", qualified(&db.staging, t), qualified(&db.destination, t))));
         moves.push(format!("{} TO {}", qualified(&db.staging, publish::JOURNAL), qualified(&db.staging, publish::PUBLISHED)));
     }
     admin
@@ -521,11 +542,27 @@ async fn publish(ctx: &Ctx, built: Built, progress: &Progress, started: Instant)
             replaced_existing: db.replaced_existing,
             indexes_built_early: db.tables.iter().map(|t| t.deferred_keys.len()).sum(),
             tables,
-            sequences: Vec::new(),
+            sequences: db
+                .plan
+                .sequences
+                .iter()
+                .map(|q| SequenceReport {
+                    schema: db.plan.name.clone(),
+                    name: q.name.clone(),
+                    last_value: q.next_not_cached_value.parse().unwrap_or(0),
+                    is_called: false,
+                    verified: true,
+                })
+                .collect(),
             large_objects: LargeObjectReport { verified: true, ..LargeObjectReport::default() },
             settings_applied: vec![format!("CHARACTER SET {} COLLATE {}", db.plan.charset, db.plan.collation)],
             elapsed_ms: started.elapsed().as_millis() as u64,
         });
     }
     Ok(report)
+}
+
+/// What the publishing `RENAME TABLE` moves of a database: its tables and sequences.
+fn relations(db: &DbRun) -> Vec<String> {
+    db.plan.tables.iter().map(|t| t.name.clone()).chain(db.plan.sequences.iter().map(|q| q.name.clone())).collect()
 }

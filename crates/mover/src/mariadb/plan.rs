@@ -26,13 +26,18 @@ impl Column {
         }
     }
 
-    /// Spatial values arrive in the server's internal form (SRID + WKB), which LOAD DATA
-    /// cannot put into a geometry column directly, but an assignment can.
-    pub(crate) fn via_variable(&self) -> bool {
-        matches!(
-            self.data_type.as_str(),
-            "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring" | "multipolygon" | "geometrycollection"
-        )
+    /// How the loaded field becomes the column's value, when not directly: spatial values
+    /// arrive in the server's internal form (SRID + WKB), which LOAD DATA cannot put into
+    /// a geometry column but an assignment can; INET4/INET6/UUID arrive as text, which a
+    /// binary-charset field would be taken as raw bytes of.
+    pub(crate) fn assignment(&self, variable: &str) -> Option<String> {
+        match self.data_type.as_str() {
+            "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring" | "multipolygon" | "geometrycollection" => {
+                Some(variable.to_string())
+            }
+            "inet4" | "inet6" | "uuid" => Some(format!("CONVERT({variable} USING ascii)")),
+            _ => None,
+        }
     }
 }
 
@@ -63,12 +68,25 @@ pub(crate) struct Routine {
     pub ddl: String,
 }
 
+/// A sequence: its definition and its state (the one row of its table) in the snapshot.
+#[derive(Debug, Clone)]
+pub(crate) struct Sequence {
+    pub name: String,
+    pub create: String,
+    pub next_not_cached_value: String,
+    pub cycle_count: String,
+    /// Every column of its row, as text, for verification.
+    pub state: Vec<String>,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct DbPlan {
     pub name: String,
     pub charset: String,
     pub collation: String,
+    pub comment: String,
     pub tables: Vec<Table>,
+    pub sequences: Vec<Sequence>,
     /// Views, routines, triggers and events, in an order that can be created.
     pub objects: Vec<Routine>,
 }
@@ -93,7 +111,7 @@ fn number(row: &Row, i: usize) -> u64 {
 pub(crate) async fn read(conn: &mut Conn, name: &str) -> Result<DbPlan> {
     let schema: Vec<Row> = conn
         .exec(
-            "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+            "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME, SCHEMA_COMMENT FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
             (name,),
         )
         .await
@@ -101,7 +119,7 @@ pub(crate) async fn read(conn: &mut Conn, name: &str) -> Result<DbPlan> {
     let Some(schema) = schema.first() else {
         return Err(MoveError::InvalidRequest(format!("the source has no database {name}")));
     };
-    let (charset, collation) = (text(schema, 0), text(schema, 1));
+    let (charset, collation, comment) = (text(schema, 0), text(schema, 1), text(schema, 2));
 
     let rows: Vec<Row> = conn
         .exec(
@@ -113,21 +131,34 @@ pub(crate) async fn read(conn: &mut Conn, name: &str) -> Result<DbPlan> {
         .map_err(src("list tables"))?;
     let mut tables = Vec::new();
     let mut views = Vec::new();
+    let mut sequences = Vec::new();
     for row in &rows {
         let (table, kind) = (text(row, 0), text(row, 1));
         match kind.as_str() {
             "BASE TABLE" => tables.push((table, number(row, 2), number(row, 3))),
             "VIEW" => views.push(table),
+            "SEQUENCE" => sequences.push(table),
             other => {
                 return Err(MoveError::InvalidRequest(format!(
-                    "database {name} holds {table}, a {other}; openrds copies base tables, views, routines, triggers and events only"
+                    "database {name} holds {table}, a {other}; openrds copies base tables, sequences, views, routines, triggers and events only"
                 )))
             }
         }
     }
-    let mut plan = DbPlan { name: name.to_string(), charset, collation, tables: Vec::new(), objects: Vec::new() };
+    let mut plan = DbPlan { name: name.to_string(), charset, collation, comment, tables: Vec::new(), sequences: Vec::new(), objects: Vec::new() };
     for (table, bytes, rows_estimate) in tables {
         plan.tables.push(read_table(conn, name, &table, bytes, rows_estimate).await?);
+    }
+    for sequence in sequences {
+        let create = text(&first(conn, &format!("SHOW CREATE SEQUENCE {}", qualified(name, &sequence)), "read a sequence").await?, 1);
+        let state = sequence_state(conn, name, &sequence, Side::Source).await?;
+        plan.sequences.push(Sequence {
+            name: sequence,
+            create,
+            next_not_cached_value: state.first().cloned().unwrap_or_default(),
+            cycle_count: state.get(7).cloned().unwrap_or_default(),
+            state,
+        });
     }
     for view in views {
         let row: Row = first(conn, &format!("SHOW CREATE VIEW {}", qualified(name, &view)), "read a view").await?;
@@ -248,4 +279,17 @@ pub(crate) async fn key_range(conn: &mut Conn, db: &str, table: &str, key: &str)
     let sql = format!("SELECT MIN({k}), MAX({k}) FROM {}", qualified(db, table), k = ident(key));
     let row: Option<Row> = conn.query_first(sql).await.map_err(src("read a key range"))?;
     Ok(row.and_then(|r| Some((text(&r, 0).parse().ok()?, text(&r, 1).parse().ok()?))))
+}
+
+/// The one row of a sequence's table, every column as text.
+pub(crate) async fn sequence_state(conn: &mut Conn, db: &str, sequence: &str, side: Side) -> Result<Vec<String>> {
+    let row: Option<Row> = conn
+        .query_first(format!(
+            "SELECT next_not_cached_value, minimum_value, maximum_value, start_value, increment, cache_size, cycle_option, cycle_count FROM {}",
+            qualified(db, sequence)
+        ))
+        .await
+        .map_err(|e| error(side, "read a sequence", e))?;
+    let row = row.ok_or_else(|| MoveError::Internal(format!("sequence {sequence} has no state")))?;
+    Ok((0..8).map(|i| text(&row, i)).collect())
 }

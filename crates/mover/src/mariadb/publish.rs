@@ -149,10 +149,10 @@ async fn read_journal(conn: &mut Conn, staging: &str) -> Result<(String, Vec<Rou
     Ok((source, objects))
 }
 
-/// The final database with the source's character set: created, or (when it existed,
-/// empty) given that character set.
-pub(crate) async fn prepare_final(conn: &mut Conn, db: &str, charset: &str, collation: &str) -> Result<()> {
-    let spec = format!("CHARACTER SET {} COLLATE {}", literal(charset), literal(collation));
+/// The final database with the source's character set and comment: created, or (when it
+/// existed, empty) given them.
+pub(crate) async fn prepare_final(conn: &mut Conn, db: &str, charset: &str, collation: &str, comment: &str) -> Result<()> {
+    let spec = format!("CHARACTER SET {} COLLATE {} COMMENT {}", literal(charset), literal(collation), literal(comment));
     conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS {} {spec}", ident(db))).await.map_err(dst("create the destination database"))?;
     conn.query_drop(format!("ALTER DATABASE {} {spec}", ident(db))).await.map_err(dst("set the destination database's character set"))
 }

@@ -82,6 +82,14 @@ impl TestServer {
     pub fn client(&self) -> Client {
         Client { addr: self.addr, key_id: KEY_ID.into(), secret: SECRET.into(), version: wire::RDS_VERSION.into() }
     }
+
+    /// The internal administrator of instance `id` listening on `port`, for loading and
+    /// comparing data.
+    pub fn admin(&self, id: &str, port: u16) -> testkit::Login {
+        let text = std::fs::read_to_string(self.dir.path().join("data/instances").join(id).join("admin.json")).expect("admin.json");
+        let a: Value = serde_json::from_str(&text).unwrap();
+        testkit::Login { host: "127.0.0.1".into(), port, user: a["user"].as_str().unwrap().into(), password: a["password"].as_str().unwrap().into() }
+    }
 }
 
 #[derive(Clone)]
@@ -133,6 +141,18 @@ impl Client {
         Reply { status: reply.status, body: reply.body }
     }
 
+    /// The port DescribeDBInstanceNetInfo gives.
+    pub async fn port(&self, id: &str) -> u16 {
+        let net = self.call("DescribeDBInstanceNetInfo", &[("DBInstanceId", id)]).await.ok();
+        net["DBInstanceNetInfos"]["DBInstanceNetInfo"][0]["Port"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// DBInstanceStatus as DescribeDBInstanceAttribute gives it.
+    pub async fn status(&self, id: &str) -> String {
+        let r = self.call("DescribeDBInstanceAttribute", &[("DBInstanceId", id)]).await.ok();
+        r["Items"]["DBInstanceAttribute"][0]["DBInstanceStatus"].as_str().unwrap().to_string()
+    }
+
     /// Waits until the instance reaches `status` (or disappears when `status` is "gone").
     pub async fn wait_status(&self, id: &str, status: &str) {
         let deadline = std::time::Instant::now() + Duration::from_secs(120);
@@ -156,7 +176,14 @@ impl Client {
     }
 
     pub async fn create_pg_sized(&self, class: &str, storage: &str) -> String {
-        let new = client::NewInstance::postgres(class, storage.parse().expect("storage in GB"));
+        self.create(client::NewInstance::postgres(class, storage.parse().expect("storage in GB"))).await
+    }
+
+    pub async fn create_mariadb(&self, class: &str, storage: &str) -> String {
+        self.create(client::NewInstance::mariadb(class, storage.parse().expect("storage in GB"))).await
+    }
+
+    async fn create(&self, new: client::NewInstance) -> String {
         let owned = new.params();
         let params: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let body = self.call("CreateDBInstance", &params).await.ok();

@@ -10,21 +10,8 @@ use common::*;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-fn admin(server: &TestServer, id: &str, port: u16) -> testkit::Login {
-    let text = std::fs::read_to_string(server.dir.path().join("data/instances").join(id).join("admin.json")).expect("admin.json");
-    let a: Value = serde_json::from_str(&text).unwrap();
-    testkit::Login { host: "127.0.0.1".into(), port, user: a["user"].as_str().unwrap().into(), password: a["password"].as_str().unwrap().into() }
-}
 
-async fn port(c: &Client, id: &str) -> u16 {
-    let net = c.call("DescribeDBInstanceNetInfo", &[("DBInstanceId", id)]).await.ok();
-    net["DBInstanceNetInfos"]["DBInstanceNetInfo"][0]["Port"].as_str().unwrap().parse().unwrap()
-}
 
-async fn status(c: &Client, id: &str) -> String {
-    let r = c.call("DescribeDBInstanceAttribute", &[("DBInstanceId", id)]).await.ok();
-    r["Items"]["DBInstanceAttribute"][0]["DBInstanceStatus"].as_str().unwrap().to_string()
-}
 
 async fn progress(c: &Client, dst: &str, import_id: &str) -> Value {
     c.call("DescribeImportProgress", &[("DBInstanceId", dst), ("ImportId", import_id)]).await.ok()
@@ -58,8 +45,8 @@ async fn setup(server: &TestServer, dest_storage: &str, rows: i64) -> (String, S
     c.call("CreateDatabase", &[("DBInstanceId", &src), ("DBName", "shop"), ("CharacterSetName", "UTF8"), ("AccountName", "owner1"), ("AccountPrivilege", "DBOwner")])
         .await
         .ok();
-    let s = admin(server, &src, port(&c, &src).await);
-    let d = admin(server, &dst, port(&c, &dst).await);
+    let s = server.admin(&src, c.port(&src).await);
+    let d = server.admin(&dst, c.port(&dst).await);
     s.connect("shop")
         .await
         .batch_execute(&format!(
@@ -137,7 +124,7 @@ async fn engine_dies_mid_copy(side: Side) {
     assert!(error.contains(&told) && error.contains("the source was not changed") && error.contains("Run the import again"), "{error}");
     assert!(!error.contains("still holds"), "the destination was cleaned before the task ended: {error}");
 
-    assert_eq!((status(&c, &src).await, status(&c, &dst).await), ("Running".into(), "Running".into()));
+    assert_eq!((c.status(&src).await, c.status(&dst).await), ("Running".into(), "Running".into()));
     assert_eq!(databases(&d).await, dest_before, "the destination is as before, its engine running");
     // A killed source is started again by the supervisor; its data is intact.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -190,7 +177,7 @@ async fn the_destination_reaching_its_storage_quota_fails_the_task_with_what_to_
     let error = p["Error"].as_str().unwrap();
     assert!(error.contains("storage quota") && error.contains("grow DBInstanceStorage"), "{error}");
     assert_eq!(databases(&d).await, dest_before, "nothing partial on the destination");
-    assert_eq!((status(&c, &src).await, status(&c, &dst).await), ("Running".into(), "Running".into()));
+    assert_eq!((c.status(&src).await, c.status(&dst).await), ("Running".into(), "Running".into()));
     assert_eq!(digest(&s).await, source_before, "the source is unchanged");
     server.stop().await;
 }

@@ -7,10 +7,6 @@ use common::*;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-async fn status(c: &Client, id: &str) -> String {
-    let r = c.call("DescribeDBInstanceAttribute", &[("DBInstanceId", id)]).await.ok();
-    r["Items"]["DBInstanceAttribute"][0]["DBInstanceStatus"].as_str().unwrap().to_string()
-}
 
 async fn databases(c: &Client, id: &str) -> Vec<String> {
     let r = c.call("DescribeDatabases", &[("DBInstanceId", id)]).await.ok();
@@ -88,22 +84,22 @@ async fn import_refuses_bad_requests_then_copies_renamed_and_verified() {
     imp(r#"{"DBNames":["shop"]}"#, &general, &src).await.err(400, "IncorrectDBInstanceType");
     imp(r#"{"DBNames":["nosuchdb"]}"#, &dst, &src).await.err(404, "InvalidDBName.NotFound");
     imp(r#"{"DBNames":{"shop":"busy"}}"#, &dst, &src).await.err(400, "InvalidDBName.Duplicate");
-    assert_eq!((status(&c, &src).await, status(&c, &dst).await), ("Running".into(), "Running".into()), "refusals change nothing");
+    assert_eq!((c.status(&src).await, c.status(&dst).await), ("Running".into(), "Running".into()), "refusals change nothing");
 
     let started = imp(r#"{"DBNames":{"shop":"shop_copy"}}"#, &dst, &src).await.ok();
     let import_id = started["ImportId"].as_str().expect("ImportId is a string").to_string();
     assert!(import_id.parse::<u64>().is_ok(), "ImportId is a decimal integer: {import_id}");
     let p = c.call("DescribeImportProgress", &[("DBInstanceId", &dst), ("ImportId", &import_id)]).await.ok();
     if !matches!(p["Status"].as_str(), Some("Success" | "Failed")) {
-        assert_eq!(status(&c, &src).await, "Migrating");
-        assert_eq!(status(&c, &dst).await, "Importing");
+        assert_eq!(c.status(&src).await, "Migrating");
+        assert_eq!(c.status(&dst).await, "Importing");
         c.call("DeleteDBInstance", &[("DBInstanceId", &dst)]).await.err(403, "OperationDenied.DBInstanceStatus");
         imp(r#"{"DBNames":{"shop":"again"}}"#, &dst, &src).await.err(403, "IncorrectDBInstanceState");
         assert!(!databases(&c, &dst).await.contains(&"shop_copy".to_string()), "invisible until done");
     }
     let done = wait_task(&c, &dst, &import_id).await;
     assert_eq!(done["Status"], "Success", "{done}");
-    assert_eq!((status(&c, &src).await, status(&c, &dst).await), ("Running".into(), "Running".into()));
+    assert_eq!((c.status(&src).await, c.status(&dst).await), ("Running".into(), "Running".into()));
     let names = databases(&c, &dst).await;
     assert!(names.contains(&"shop_copy".to_string()), "{names:?}");
     assert!(!names.iter().any(|n| n.starts_with("_openrds")), "no staging database left: {names:?}");
@@ -146,7 +142,7 @@ async fn import_refuses_bad_requests_then_copies_renamed_and_verified() {
     } else {
         r.err(403, "IncorrectImportState");
     }
-    assert_eq!((status(&c, &src).await, status(&c, &dst).await), ("Running".into(), "Running".into()));
+    assert_eq!((c.status(&src).await, c.status(&dst).await), ("Running".into(), "Running".into()));
     drop((s, d));
     for id in [&src, &dst, &general] {
         c.call("DeleteDBInstance", &[("DBInstanceId", id)]).await.ok();

@@ -133,6 +133,11 @@ impl NewInstance {
         }
     }
 
+    /// A MariaDB 10.11 instance of `class` with `storage_gb` of storage.
+    pub fn mariadb(class: &str, storage_gb: u32) -> NewInstance {
+        NewInstance { engine: "MariaDB".into(), engine_version: "10.11".into(), ..NewInstance::postgres(class, storage_gb) }
+    }
+
     pub fn described(self, description: &str) -> NewInstance {
         NewInstance { description: description.into(), ..self }
     }

@@ -29,7 +29,11 @@ enum Command {
     /// `openrds import --from <src> --to <dst> shop:shop_copy`.
     Import(import::ImportArgs),
     /// Run the main job end to end on a temporary data directory, then clean up.
-    Demo,
+    Demo {
+        /// The engine of the two instances.
+        #[arg(long, value_enum, default_value = "PostgreSQL")]
+        engine: demo::Engine,
+    },
     /// Operator tooling on a data directory (the server may be running).
     Tenant {
         #[command(subcommand)]
@@ -60,7 +64,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
-            Command::Demo => demo::run().await,
+            Command::Demo { engine } => demo::run(engine).await,
             Command::Import(args) => import::run(args).await,
             Command::Rds(args) => client::call(wire::RDS_VERSION, args).await,
             Command::Ram(args) => client::call(wire::RAM_VERSION, args).await,

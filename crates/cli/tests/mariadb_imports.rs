@@ -1,0 +1,88 @@
+//! `openrds serve` crashed at each failpoint of a MariaDB import and started again on the
+//! same data directory: every task ends Success with the copy identical to the source,
+//! both instances Running and no staging database left. A crash after the tables moved
+//! finds the publication half done and finishes it from its journal.
+
+mod common;
+
+use common::*;
+use mysql_async::prelude::Queryable;
+use std::time::Duration;
+
+const FAILPOINTS: &[(&str, &str)] = &[
+    ("OPENRDS_FAILPOINT", "after_accept"),
+    ("MOVER_FAILPOINT", "after_plan=exit"),
+    ("MOVER_FAILPOINT", "after_pre_data=exit"),
+    ("MOVER_FAILPOINT", "during_data=exit"),
+    ("MOVER_FAILPOINT", "after_data=exit"),
+    ("MOVER_FAILPOINT", "before_publish=exit"),
+    ("MOVER_FAILPOINT", "after_publish=exit"),
+    ("OPENRDS_FAILPOINT", "before_end"),
+];
+
+async fn staging(admin: &testkit::Login) -> Vec<String> {
+    let mut c = testkit::mariadb::connect(admin, None).await;
+    let names: Vec<String> = c.query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA").await.unwrap();
+    names.into_iter().filter(|n| n.starts_with("ors_stg_")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_at_each_failpoint_of_a_mariadb_import_is_recovered_at_the_next_start() {
+    let site = Site::new(2);
+    let served = site.serve(&[]).await;
+    let mut ids = Vec::new();
+    for description in ["source", "destination"] {
+        ids.push(served.api.create_instance(&client::NewInstance::mariadb("mariadb.x4.large.2c", 20).described(description)).await.unwrap());
+    }
+    for id in &ids {
+        wait_status(&served.api, id, "Running").await;
+    }
+    let (src, dst) = (ids[0].clone(), ids[1].clone());
+    served.api.call("CreateDatabase", &[("DBInstanceId", src.as_str()), ("DBName", "shop"), ("CharacterSetName", "utf8mb4")]).await.unwrap();
+    let (src_admin, dst_admin) = (site.admin(&served.api, &src).await, site.admin(&served.api, &dst).await);
+    testkit::mariadb::load_every_kind(&src_admin, "shop", "app_definer").await;
+    let (schema, before) = (testkit::mariadb::schema_dump(&src_admin, "shop", "shop", "DB").await, testkit::mariadb::digests(&src_admin, "shop").await);
+    served.stop().await;
+
+    for (i, (var, point)) in FAILPOINTS.iter().enumerate() {
+        let target = format!("copy_{i}");
+        let crashing = site.serve(&[(var, point)]).await;
+        if i % 2 == 0 {
+            // An empty target exists already: publication replaces it.
+            crashing.api.call("CreateDatabase", &[("DBInstanceId", dst.as_str()), ("DBName", &target), ("CharacterSetName", "latin1")]).await.unwrap();
+        }
+        let info = format!(r#"{{"DBNames":{{"shop":"{target}"}}}}"#);
+        let answered = crashing
+            .api
+            .call("ImportDatabaseBetweenInstances", &[("DBInstanceId", dst.as_str()), ("SourceDBInstanceId", &src), ("DBInfo", &info)])
+            .await
+            .ok();
+        let code = crashing.exited(Duration::from_secs(120)).await;
+        assert_eq!(code.code(), Some(101), "{point}: the process should die at the failpoint");
+
+        let served = site.serve(&[]).await;
+        let import_id = match answered {
+            Some(r) => r["ImportId"].as_str().unwrap().to_string(),
+            None => {
+                let listed = served.api.call("DescibeImportsFromDatabase", &[("DBInstanceId", dst.as_str())]).await.unwrap();
+                let items = listed["Items"]["ImportResultFromDB"].as_array().unwrap().clone();
+                items.iter().map(|t| t["ImportId"].as_i64().unwrap()).max().expect("the accepted task is listed").to_string()
+            }
+        };
+        let p = wait_import(&served.api, &dst, &import_id).await;
+        assert_eq!(p["Status"], "Success", "{point}: {p}");
+        assert_eq!((status(&served.api, &src).await, status(&served.api, &dst).await), ("Running".into(), "Running".into()), "{point}");
+        assert_eq!(testkit::mariadb::digests(&dst_admin, &target).await, before, "{point}: the copy's data differs");
+        assert_eq!(testkit::mariadb::schema_dump(&dst_admin, &target, &target, "DB").await, schema, "{point}: the copy's schema differs");
+        assert!(staging(&dst_admin).await.is_empty(), "{point}: staging left");
+        assert!(p["Attempts"].as_i64().unwrap() <= 2, "{point}: {p}");
+        served.stop().await;
+    }
+    assert_eq!(testkit::mariadb::digests(&src_admin, "shop").await, before, "the source changed");
+
+    let served = site.serve(&[]).await;
+    for id in [&src, &dst] {
+        served.api.call("DeleteDBInstance", &[("DBInstanceId", id.as_str())]).await.unwrap();
+    }
+    served.stop().await;
+}

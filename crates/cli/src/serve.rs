@@ -74,6 +74,10 @@ pub fn engines() -> Vec<Arc<dyn engine::Engine>> {
         Ok(config) => engines.push(Arc::new(engine::postgres::PostgresEngine::new(config))),
         Err(e) => tracing::warn!(error = %e, "PostgreSQL is not available on this host"),
     }
+    match engine::mariadb::MariaDbConfig::detect() {
+        Ok(config) => engines.push(Arc::new(engine::mariadb::MariaDbEngine::new(config))),
+        Err(e) => tracing::warn!(error = %e, "MariaDB is not available on this host"),
+    }
     engines
 }
 

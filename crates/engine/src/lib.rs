@@ -7,6 +7,7 @@
 //! every engine.
 
 mod error;
+pub mod mariadb;
 pub mod postgres;
 mod process;
 

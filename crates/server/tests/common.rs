@@ -1,4 +1,4 @@
-//! A real server in-process: SQLite store in a temp dir, the real PostgreSQL engine, bound
+//! A real server in-process: SQLite store in a temp dir, the real PostgreSQL and MariaDB engines, bound
 //! to port 0; and a signing client.
 
 #![allow(dead_code)]
@@ -47,7 +47,9 @@ pub async fn start_server_with(dir: tempfile::TempDir, adjust: impl FnOnce(&mut 
     adjust(&mut config);
     let store = store::SqliteStore::open(&dir.path().join("metadata.db")).expect("open store");
     let pg = engine::postgres::PostgresConfig::detect().expect("PostgreSQL binaries are required for these tests");
-    let engines: Vec<Arc<dyn engine::Engine>> = vec![Arc::new(engine::postgres::PostgresEngine::new(pg))];
+    let mariadb = engine::mariadb::MariaDbConfig::detect().expect("MariaDB binaries are required for these tests");
+    let engines: Vec<Arc<dyn engine::Engine>> =
+        vec![Arc::new(engine::postgres::PostgresEngine::new(pg)), Arc::new(engine::mariadb::MariaDbEngine::new(mariadb))];
     // The temp dir is 0700; engine users must pass through it.
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();

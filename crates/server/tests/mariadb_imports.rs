@@ -174,29 +174,27 @@ async fn mariadb_destination_engine_dying_mid_copy_fails_the_task_and_leaves_the
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mariadb_destination_reaching_its_storage_quota_fails_the_task_with_what_to_do() {
-    // 1 storage unit = 20 MB here, so the 5-unit destination holds 100 MB.
-    let server = start_server_with(tempfile::tempdir().unwrap(), |config| config.storage_unit_bytes = 20 << 20).await;
+async fn mariadb_import_beyond_the_destination_storage_quota_is_refused_or_fails_with_what_to_do() {
+    // 1 storage unit = 10 MB here, so the 5-unit destination holds 50 MB, and the source
+    // has about 60 MB: refused up front when the source's size says so, or stopped as the
+    // copy crosses the quota; never copied.
+    let server = start_server_with(tempfile::tempdir().unwrap(), |config| config.storage_unit_bytes = 10 << 20).await;
     let c = server.client();
     let (src, dst) = running_pair(&c, "5").await;
     let (s, d) = (server.admin(&src, c.port(&src).await), server.admin(&dst, c.port(&dst).await));
-    // About 60 MB on the source (under the precheck), more once its key is built and
-    // the destination's own files count.
     big_shop(&c, &src, &s, 250_000).await;
     let started = import(&c, &dst, &src, r#"{"DBNames":{"shop":"shop_copy"}}"#).await;
     if started.status != 200 {
-        // Refused up front by the precheck: also a clear answer.
         started.err(400, "DBSizeExceeded");
     } else {
         let import_id = started.ok()["ImportId"].as_str().unwrap().to_string();
         let ended = wait_end(&c, &dst, &import_id).await;
-        if ended["Status"] == "Failed" {
-            let message = ended["Error"].as_str().unwrap_or_default();
-            assert!(message.contains("DBInstanceStorage") && message.contains(&dst), "{message}");
-            assert!(!schemas(&d).await.contains(&"shop_copy".to_string()));
-        }
-        assert!(staging(&d).await.is_empty());
+        assert_eq!(ended["Status"], "Failed", "{ended}");
+        let message = ended["Error"].as_str().unwrap_or_default();
+        assert!(message.contains("DBInstanceStorage") && message.contains(&dst), "{message}");
     }
+    assert!(!schemas(&d).await.contains(&"shop_copy".to_string()), "nothing published");
+    assert!(staging(&d).await.is_empty());
     assert_eq!((c.status(&src).await, c.status(&dst).await), ("Running".into(), "Running".into()));
     for id in [&src, &dst] {
         c.call("DeleteDBInstance", &[("DBInstanceId", id)]).await.ok();

@@ -19,6 +19,10 @@ pub struct CopyReport {
     /// global read lock); PostgreSQL copies never block them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_write_block_ms: Option<u64>,
+    /// MariaDB: accounts that hold privileges on a source database but do not exist on
+    /// the destination; their privileges were not carried over (no login is created).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub accounts_missing: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]

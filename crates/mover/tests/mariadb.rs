@@ -127,6 +127,10 @@ async fn copies_every_object_kind_and_verifies_it() {
         assert_eq!(t.rows, before[&t.name].0, "rows of {}", t.name);
     }
     assert!(report.source_write_block_ms.is_some());
+    // Privileges are kept by database name: the definer's carry over to the new name.
+    let mut c = testkit::mariadb::connect(&login(), None).await;
+    let grants: Vec<String> = c.query("SHOW GRANTS FOR 'mdb_definer'@'%'").await.unwrap();
+    assert!(grants.iter().any(|g| g.contains(&dst.replace('_', "\\_"))), "{grants:?}");
     let snap = progress.snapshot();
     assert_eq!((snap.phase.as_str(), snap.rows_done), ("Done", report.rows));
     drop_db(&src).await;

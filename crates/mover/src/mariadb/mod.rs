@@ -144,6 +144,8 @@ struct Chunk {
 struct Built {
     dbs: Vec<DbRun>,
     write_block_ms: u64,
+    /// Accounts granted on a source database that the destination does not have.
+    missing_accounts: Vec<String>,
 }
 
 async fn build(ctx: &Ctx, names: &[(String, String)], progress: &Arc<Progress>) -> Result<Built> {
@@ -182,6 +184,7 @@ async fn build(ctx: &Ctx, names: &[(String, String)], progress: &Arc<Progress>) 
     ctx.hooks.fail("after_data")?;
 
     progress.set_phase(Phase::PostData);
+    let mut missing_accounts = std::collections::BTreeSet::new();
     for db in &dbs {
         for q in &db.plan.sequences {
             let copied = plan::sequence_state(&mut admin, &db.staging, &q.name, Side::Destination).await?;
@@ -193,13 +196,35 @@ async fn build(ctx: &Ctx, names: &[(String, String)], progress: &Arc<Progress>) 
                 });
             }
         }
+        let grants = grants_for(&mut admin, db, &mut missing_accounts).await?;
+        for g in &grants {
+            admin.query_drop(g.statement(&db.staging)).await.map_err(|e| error(Side::Destination, &format!("grant to {}", g.grantee), e))?;
+        }
         let objects = prove_objects(&mut admin, db).await?;
-        publish::write_journal(&mut admin, &db.staging, &db.destination, &db.plan.name, &db.plan.charset, &db.plan.collation, &objects).await?;
+        publish::write_journal(&mut admin, &db.staging, &db.destination, &db.plan.name, &db.plan.charset, &db.plan.collation, &grants, &objects)
+            .await?;
         db.counter.set_phase(Phase::PostData);
     }
     ctx.hooks.fail("after_post_data")?;
     ctx.hooks.fail("before_publish")?;
-    Ok(Built { dbs, write_block_ms })
+    Ok(Built { dbs, write_block_ms, missing_accounts: missing_accounts.into_iter().collect() })
+}
+
+/// The grants of `db` whose account exists on the destination; the others' accounts go
+/// into `missing` (openrds creates no login on its own).
+async fn grants_for(admin: &mut Conn, db: &DbRun, missing: &mut std::collections::BTreeSet<String>) -> Result<Vec<plan::Grant>> {
+    let accounts: Vec<(String, String)> =
+        admin.query("SELECT User, Host FROM mysql.user").await.map_err(|e| error(Side::Destination, "list accounts", e))?;
+    let existing: std::collections::HashSet<String> = accounts.iter().map(|(u, h)| format!("'{u}'@'{h}'")).collect();
+    let mut out = Vec::new();
+    for g in &db.plan.grants {
+        if existing.contains(&g.grantee) {
+            out.push(g.clone());
+        } else {
+            missing.insert(g.grantee.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// The brief global read lock: every reader starts its consistent snapshot and the
@@ -234,8 +259,13 @@ async fn snapshot(ctx: &Ctx, names: &[(String, String)]) -> Result<(Vec<Conn>, V
     let unlocked = lock.query_drop("UNLOCK TABLES").await;
     let write_block_ms = locked.elapsed().as_millis() as u64;
     drop(lock);
-    let plans = planned?;
+    let mut plans = planned?;
     unlocked.map_err(src("unlock the source"))?;
+    readers[0].query_drop("SET SESSION character_set_results = utf8mb4").await.map_err(src("configure session"))?;
+    for p in &mut plans {
+        plan::read_objects(&mut readers[0], p).await?;
+    }
+    readers[0].query_drop("SET SESSION character_set_results = binary").await.map_err(src("configure session"))?;
     Ok((readers, plans, write_block_ms))
 }
 
@@ -529,6 +559,7 @@ async fn publish(ctx: &Ctx, built: Built, progress: &Progress, started: Instant)
     let mut report = CopyReport {
         elapsed_ms: started.elapsed().as_millis() as u64,
         source_write_block_ms: Some(built.write_block_ms),
+        accounts_missing: built.missing_accounts,
         ..CopyReport::default()
     };
     for db in built.dbs {

@@ -89,6 +89,50 @@ pub(crate) struct DbPlan {
     pub sequences: Vec<Sequence>,
     /// Views, routines, triggers and events, in an order that can be created.
     pub objects: Vec<Routine>,
+    /// Privileges accounts hold on the database and its objects.
+    pub grants: Vec<Grant>,
+}
+
+/// One account's privileges on the database, on one of its tables (or columns of it), or
+/// on one of its routines. MariaDB keeps privileges by database *name*, so a copy under
+/// another name has none unless they are granted again; and a view whose definer may not
+/// execute the functions it calls cannot even be created.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Grant {
+    /// `'user'@'host'`, as information_schema spells it.
+    pub grantee: String,
+    /// `SELECT, INSERT` or `SELECT (`a`), UPDATE (`b`)`.
+    pub privileges: String,
+    /// None for the database itself; else (`TABLE`, t) or (`PROCEDURE`/`FUNCTION`, r).
+    pub object: Option<(String, String)>,
+    pub grantable: bool,
+}
+
+impl Grant {
+    /// The GRANT statement that gives the same privileges on database `db`.
+    pub(crate) fn statement(&self, db: &str) -> String {
+        let on = match &self.object {
+            // A database-level grant names a pattern: `_` and `%` must not match others.
+            None => format!("{}.*", ident(&escape_pattern(db))),
+            Some((kind, name)) if kind == "TABLE" => qualified(db, name),
+            Some((kind, name)) => format!("{kind} {}", qualified(db, name)),
+        };
+        format!("GRANT {} ON {on} TO {}{}", self.privileges, self.grantee, if self.grantable { " WITH GRANT OPTION" } else { "" })
+    }
+
+    pub(crate) fn to_json(&self) -> String {
+        serde_json::json!([self.grantee, self.privileges, self.object, self.grantable]).to_string()
+    }
+
+    pub(crate) fn from_json(text: &str) -> Option<Grant> {
+        let (grantee, privileges, object, grantable): (String, String, Option<(String, String)>, bool) = serde_json::from_str(text).ok()?;
+        Some(Grant { grantee, privileges, object, grantable })
+    }
+}
+
+/// A database name as a grant's pattern matches only itself.
+pub(crate) fn escape_pattern(db: &str) -> String {
+    db.replace('_', "\\_").replace('%', "\\%")
 }
 
 fn src(what: &str) -> impl FnOnce(mysql_async::Error) -> MoveError + '_ {
@@ -107,7 +151,8 @@ fn number(row: &Row, i: usize) -> u64 {
     text(row, i).parse().unwrap_or(0)
 }
 
-/// Reads the plan of database `name` on `conn`, a session inside the copy's snapshot.
+/// Reads the plan of database `name` on `conn`, a session inside the copy's snapshot
+/// (while the lock holds: its tables' definitions must be those of the rows it reads).
 pub(crate) async fn read(conn: &mut Conn, name: &str) -> Result<DbPlan> {
     let schema: Vec<Row> = conn
         .exec(
@@ -130,13 +175,12 @@ pub(crate) async fn read(conn: &mut Conn, name: &str) -> Result<DbPlan> {
         .await
         .map_err(src("list tables"))?;
     let mut tables = Vec::new();
-    let mut views = Vec::new();
     let mut sequences = Vec::new();
     for row in &rows {
         let (table, kind) = (text(row, 0), text(row, 1));
         match kind.as_str() {
             "BASE TABLE" => tables.push((table, number(row, 2), number(row, 3))),
-            "VIEW" => views.push(table),
+            "VIEW" => {}
             "SEQUENCE" => sequences.push(table),
             other => {
                 return Err(MoveError::InvalidRequest(format!(
@@ -145,10 +189,8 @@ pub(crate) async fn read(conn: &mut Conn, name: &str) -> Result<DbPlan> {
             }
         }
     }
-    let mut plan = DbPlan { name: name.to_string(), charset, collation, comment, tables: Vec::new(), sequences: Vec::new(), objects: Vec::new() };
-    for (table, bytes, rows_estimate) in tables {
-        plan.tables.push(read_table(conn, name, &table, bytes, rows_estimate).await?);
-    }
+    let mut plan = DbPlan { name: name.to_string(), charset, collation, comment, tables: Vec::new(), sequences: Vec::new(), objects: Vec::new(), grants: Vec::new() };
+    plan.tables = read_tables(conn, name, tables).await?;
     for sequence in sequences {
         let create = text(&first(conn, &format!("SHOW CREATE SEQUENCE {}", qualified(name, &sequence)), "read a sequence").await?, 1);
         let state = sequence_state(conn, name, &sequence, Side::Source).await?;
@@ -160,6 +202,18 @@ pub(crate) async fn read(conn: &mut Conn, name: &str) -> Result<DbPlan> {
             state,
         });
     }
+    Ok(plan)
+}
+
+/// Reads the views, routines, triggers, events and grants of database `plan.name` into
+/// `plan`. They hold no rows, so they need not be read under the snapshot's lock.
+pub(crate) async fn read_objects(conn: &mut Conn, plan: &mut DbPlan) -> Result<()> {
+    let name = plan.name.clone();
+    let name = name.as_str();
+    let views: Vec<String> = conn
+        .exec("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'VIEW' ORDER BY TABLE_NAME", (name,))
+        .await
+        .map_err(src("list views"))?;
     for view in views {
         let row: Row = first(conn, &format!("SHOW CREATE VIEW {}", qualified(name, &view)), "read a view").await?;
         plan.objects.push(Routine {
@@ -233,7 +287,70 @@ pub(crate) async fn read(conn: &mut Conn, name: &str) -> Result<DbPlan> {
             collation_connection: text(&row, 5),
         });
     }
-    Ok(plan)
+    plan.grants = read_grants(conn, name).await?;
+    Ok(())
+}
+
+/// Every grant on database `db` and its objects (a database-level grant's name may be
+/// stored with `_` and `%` escaped).
+async fn read_grants(conn: &mut Conn, db: &str) -> Result<Vec<Grant>> {
+    let pattern = escape_pattern(db);
+    let mut grants = Vec::new();
+    let rows: Vec<Row> = conn
+        .exec(
+            "SELECT GRANTEE, GROUP_CONCAT(PRIVILEGE_TYPE ORDER BY PRIVILEGE_TYPE SEPARATOR ', '), MAX(IS_GRANTABLE) \
+             FROM information_schema.SCHEMA_PRIVILEGES WHERE TABLE_SCHEMA IN (?, ?) GROUP BY GRANTEE ORDER BY GRANTEE",
+            (db, &pattern),
+        )
+        .await
+        .map_err(src("read database grants"))?;
+    for r in &rows {
+        grants.push(Grant { grantee: text(r, 0), privileges: text(r, 1), object: None, grantable: text(r, 2) == "YES" });
+    }
+    let rows: Vec<Row> = conn
+        .exec(
+            "SELECT GRANTEE, TABLE_NAME, GROUP_CONCAT(PRIVILEGE_TYPE ORDER BY PRIVILEGE_TYPE SEPARATOR ', '), MAX(IS_GRANTABLE) \
+             FROM information_schema.TABLE_PRIVILEGES WHERE TABLE_SCHEMA = ? GROUP BY GRANTEE, TABLE_NAME ORDER BY GRANTEE, TABLE_NAME",
+            (db,),
+        )
+        .await
+        .map_err(src("read table grants"))?;
+    for r in &rows {
+        grants.push(Grant { grantee: text(r, 0), privileges: text(r, 2), object: Some(("TABLE".into(), text(r, 1))), grantable: text(r, 3) == "YES" });
+    }
+    let rows: Vec<Row> = conn
+        .exec(
+            "SELECT GRANTEE, TABLE_NAME, GROUP_CONCAT(CONCAT(PRIVILEGE_TYPE, ' (`', REPLACE(COLUMN_NAME, '`', '``'), '`)') \
+             ORDER BY PRIVILEGE_TYPE, COLUMN_NAME SEPARATOR ', '), MAX(IS_GRANTABLE) \
+             FROM information_schema.COLUMN_PRIVILEGES WHERE TABLE_SCHEMA = ? GROUP BY GRANTEE, TABLE_NAME ORDER BY GRANTEE, TABLE_NAME",
+            (db,),
+        )
+        .await
+        .map_err(src("read column grants"))?;
+    for r in &rows {
+        grants.push(Grant { grantee: text(r, 0), privileges: text(r, 2), object: Some(("TABLE".into(), text(r, 1))), grantable: text(r, 3) == "YES" });
+    }
+    let rows: Vec<Row> = conn
+        .exec(
+            "SELECT User, Host, Routine_type, Routine_name, Proc_priv FROM mysql.procs_priv WHERE Db = ? ORDER BY User, Host, Routine_type, Routine_name",
+            (db,),
+        )
+        .await
+        .map_err(src("read routine grants"))?;
+    for r in &rows {
+        let held: Vec<String> = text(r, 4).split(',').filter(|p| !p.is_empty()).map(str::to_string).collect();
+        let privileges: Vec<String> = held.iter().filter(|p| *p != "Grant").map(|p| p.to_uppercase()).collect();
+        if privileges.is_empty() {
+            continue;
+        }
+        grants.push(Grant {
+            grantee: format!("{}@{}", super::conn::literal(&text(r, 0)), super::conn::literal(&text(r, 1))),
+            privileges: privileges.join(", "),
+            object: Some((text(r, 2), text(r, 3))),
+            grantable: held.iter().any(|p| p == "Grant"),
+        });
+    }
+    Ok(grants)
 }
 
 async fn first(conn: &mut Conn, sql: &str, what: &str) -> Result<Row> {
@@ -241,36 +358,46 @@ async fn first(conn: &mut Conn, sql: &str, what: &str) -> Result<Row> {
     row.ok_or_else(|| MoveError::Internal(format!("{what}: `{sql}` returned nothing")))
 }
 
-async fn read_table(conn: &mut Conn, db: &str, table: &str, bytes: u64, rows_estimate: u64) -> Result<Table> {
-    let create = text(&first(conn, &format!("SHOW CREATE TABLE {}", qualified(db, table)), "read a table").await?, 1);
+/// Columns and primary keys of every table of `db`, two catalogue queries for all of
+/// them (per table they cost milliseconds each, inside the snapshot's lock).
+async fn read_tables(conn: &mut Conn, db: &str, tables: Vec<(String, u64, u64)>) -> Result<Vec<Table>> {
     let cols: Vec<Row> = conn
         .exec(
-            "SELECT COLUMN_NAME, DATA_TYPE, EXTRA FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
-            (db, table),
+            "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, EXTRA, COLUMN_KEY FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? \
+             ORDER BY TABLE_NAME, ORDINAL_POSITION",
+            (db,),
         )
         .await
         .map_err(src("list columns"))?;
-    let columns: Vec<Column> = cols
-        .iter()
-        .filter(|c| !text(c, 2).to_ascii_uppercase().contains("GENERATED"))
-        .map(|c| Column { name: text(c, 0), data_type: text(c, 1).to_ascii_lowercase() })
-        .collect();
-    let key: Vec<Row> = conn
+    let keys: Vec<Row> = conn
         .exec(
-            "SELECT s.COLUMN_NAME, c.DATA_TYPE FROM information_schema.STATISTICS s JOIN information_schema.COLUMNS c \
-             ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME \
-             WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND s.INDEX_NAME = 'PRIMARY' ORDER BY s.SEQ_IN_INDEX",
-            (db, table),
+            "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND INDEX_NAME = 'PRIMARY' \
+             ORDER BY TABLE_NAME, SEQ_IN_INDEX",
+            (db,),
         )
         .await
-        .map_err(src("read the primary key"))?;
-    let int_key = match key.as_slice() {
-        [only] if matches!(text(only, 1).to_ascii_lowercase().as_str(), "tinyint" | "smallint" | "mediumint" | "int" | "bigint") => {
-            Some(text(only, 0))
-        }
-        _ => None,
-    };
-    Ok(Table { name: table.to_string(), create, columns, int_key, key_range: None, bytes, rows_estimate })
+        .map_err(src("read primary keys"))?;
+    let mut out = Vec::with_capacity(tables.len());
+    for (table, bytes, rows_estimate) in tables {
+        let create = text(&first(conn, &format!("SHOW CREATE TABLE {}", qualified(db, &table)), "read a table").await?, 1);
+        let own: Vec<&Row> = cols.iter().filter(|c| text(c, 0) == table).collect();
+        let columns: Vec<Column> = own
+            .iter()
+            .filter(|c| !text(c, 3).to_ascii_uppercase().contains("GENERATED"))
+            .map(|c| Column { name: text(c, 1), data_type: text(c, 2).to_ascii_lowercase() })
+            .collect();
+        let key: Vec<String> = keys.iter().filter(|k| text(k, 0) == table).map(|k| text(k, 1)).collect();
+        let int_key = match key.as_slice() {
+            [only] => own
+                .iter()
+                .find(|c| text(c, 1) == *only)
+                .filter(|c| matches!(text(c, 2).to_ascii_lowercase().as_str(), "tinyint" | "smallint" | "mediumint" | "int" | "bigint"))
+                .map(|_| only.clone()),
+            _ => None,
+        };
+        out.push(Table { name: table, create, columns, int_key, key_range: None, bytes, rows_estimate });
+    }
+    Ok(out)
 }
 
 /// The smallest and largest key of a table that will be split, in the snapshot.

@@ -13,7 +13,7 @@
 //! database is ever left half-published.
 
 use super::conn::{error, ident, literal, qualified, LOAD_SETTINGS};
-use super::plan::Routine;
+use super::plan::{escape_pattern, Grant, Routine};
 use super::schema::create_statements;
 use crate::error::{MoveError, Result, Side};
 use crate::staging::staging_prefix;
@@ -52,6 +52,15 @@ pub(crate) async fn drop_database(conn: &mut Conn, db: &str) -> Result<()> {
         let _ = conn.query_drop(format!("KILL {id}")).await;
     }
     conn.query_drop(format!("DROP DATABASE IF EXISTS {}", ident(db))).await.map_err(dst("drop a staging database"))?;
+    // Privileges are kept by database name and outlive the database: the copy granted
+    // some on the staging name.
+    let pattern = escape_pattern(db);
+    for table in ["db", "tables_priv", "columns_priv", "procs_priv"] {
+        conn.exec_drop(format!("DELETE FROM mysql.{table} WHERE Db IN (?, ?)"), (db, &pattern))
+            .await
+            .map_err(dst("drop a staging database's grants"))?;
+    }
+    conn.query_drop("FLUSH PRIVILEGES").await.map_err(dst("drop a staging database's grants"))?;
     tracing::info!(database = %db, "dropped staging database");
     Ok(())
 }
@@ -86,6 +95,7 @@ pub(crate) async fn write_journal(
     source: &str,
     charset: &str,
     collation: &str,
+    grants: &[Grant],
     objects: &[Routine],
 ) -> Result<()> {
     conn.query_drop(format!(
@@ -106,7 +116,20 @@ pub(crate) async fn write_journal(
         collation_connection: collation.into(),
         ddl: String::new(),
     };
-    for (seq, o) in std::iter::once(&database).chain(objects).enumerate() {
+    let grants: Vec<Routine> = grants
+        .iter()
+        .map(|g| Routine {
+            kind: "GRANT".into(),
+            name: g.grantee.clone(),
+            sql_mode: String::new(),
+            time_zone: String::new(),
+            charset_client: String::new(),
+            collation_connection: String::new(),
+            ddl: g.to_json(),
+        })
+        .collect();
+    // Grants first: creating a view checks that its definer may execute what it calls.
+    for (seq, o) in std::iter::once(&database).chain(&grants).chain(objects).enumerate() {
         conn.exec_drop(
             insert.as_str(),
             (seq as i64, &o.kind, &o.name, source, &o.sql_mode, &o.time_zone, &o.charset_client, &o.collation_connection, &o.ddl),
@@ -165,6 +188,11 @@ pub(crate) async fn finish(conn: &mut Conn, staging: &str) -> Result<()> {
         return Err(MoveError::Internal(format!("the publication journal of {staging} names no database")));
     };
     for o in &objects[1..] {
+        if o.kind == "GRANT" {
+            let grant = Grant::from_json(&o.ddl).ok_or_else(|| MoveError::Internal(format!("a grant in the journal of {staging} is unreadable")))?;
+            conn.query_drop(grant.statement(&db)).await.map_err(|e| error(Side::Destination, &format!("grant to {} on {db}", grant.grantee), e))?;
+            continue;
+        }
         for sql in create_statements(o, &source, &db, true) {
             conn.query_drop(sql).await.map_err(|e| error(Side::Destination, &format!("create {} {} in {db}", o.kind.to_lowercase(), o.name), e))?;
         }

@@ -568,3 +568,69 @@ def net_address(client: Client, instance_id: str) -> tuple[str, int]:
     infos = body["DBInstanceNetInfos"]["DBInstanceNetInfo"]
     assert infos, f"DescribeDBInstanceNetInfo has no address: {body}"
     return infos[0]["ConnectionString"], int(infos[0]["Port"])
+
+
+# --------------------------------------------------------------------------------------
+# MariaDB
+# --------------------------------------------------------------------------------------
+
+# What every MariaDB test instance is created with: a dedicated class, so that it may take
+# part in ImportDatabaseBetweenInstances.
+MARIADB_CREATE = {
+    "RegionId": REGION,
+    "Engine": "MariaDB",
+    "EngineVersion": "10.11",
+    "DBInstanceClass": "mariadb.x4.large.2c",
+    "DBInstanceStorage": "20",
+    "DBInstanceNetType": "Intranet",
+    "PayType": "Postpaid",
+    "SecurityIPList": "127.0.0.1",
+}
+
+
+def create_mariadb(client: Client, **overrides: Any) -> dict:
+    params = dict(MARIADB_CREATE)
+    params.update(overrides)
+    body = client.call("CreateDBInstance", **params)
+    assert body.get("DBInstanceId"), f"CreateDBInstance returned no DBInstanceId: {body}"
+    return body
+
+
+def mariadb_connect(host: str, port: int | str, user: str, password: str, database: str | None = None):
+    """A real MySQL-protocol connection (PyMySQL) to an instance over TCP, utf8mb4, autocommit."""
+    import pymysql
+
+    return pymysql.connect(
+        host=host,
+        port=int(port),
+        user=user,
+        password=password,
+        database=database,
+        charset="utf8mb4",
+        autocommit=True,
+        connect_timeout=10,
+        read_timeout=60,
+        write_timeout=60,
+    )
+
+
+@pytest.fixture(scope="module")
+def mariadb_instance(server: Server, v3: V3Client) -> dict:
+    """One Running MariaDB 10.11 instance (mariadb.x4.large.2c) for the module, created
+    with the V3 client; deletion starts when the module ends."""
+    body = create_mariadb(v3)
+    attr = wait_status(v3, body["DBInstanceId"], "Running")
+    yield {"id": body["DBInstanceId"], "create": body, "attr": attr}
+    delete_quietly(v3, body["DBInstanceId"])
+
+
+@pytest.fixture(scope="module")
+def mariadb_pair(server: Server, v1: V1Client) -> dict:
+    """Two Running MariaDB 10.11 instances (mariadb.x4.large.2c), a source and a destination
+    for imports, created with the V1 client; deletion starts when the module ends."""
+    ids = [create_mariadb(v1)["DBInstanceId"] for _ in range(2)]
+    for i in ids:
+        wait_status(v1, i, "Running")
+    yield {"src": ids[0], "dst": ids[1]}
+    for i in ids:
+        delete_quietly(v1, i)

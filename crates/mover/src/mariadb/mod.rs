@@ -201,8 +201,7 @@ async fn build(ctx: &Ctx, names: &[(String, String)], progress: &Arc<Progress>) 
             admin.query_drop(g.statement(&db.staging)).await.map_err(|e| error(Side::Destination, &format!("grant to {}", g.grantee), e))?;
         }
         let objects = prove_objects(&mut admin, db).await?;
-        publish::write_journal(&mut admin, &db.staging, &db.destination, &db.plan.name, &db.plan.charset, &db.plan.collation, &grants, &objects)
-            .await?;
+        publish::write_journal(&mut admin, &db.staging, &db.destination, &db.plan, &grants, &objects).await?;
         db.counter.set_phase(Phase::PostData);
     }
     ctx.hooks.fail("after_post_data")?;

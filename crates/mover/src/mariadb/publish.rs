@@ -13,7 +13,7 @@
 //! database is ever left half-published.
 
 use super::conn::{error, ident, literal, qualified, LOAD_SETTINGS};
-use super::plan::{escape_pattern, Grant, Routine};
+use super::plan::{escape_pattern, DbPlan, Grant, Routine};
 use super::schema::create_statements;
 use crate::error::{MoveError, Result, Side};
 use crate::staging::staging_prefix;
@@ -92,12 +92,11 @@ pub(crate) async fn write_journal(
     conn: &mut Conn,
     staging: &str,
     destination: &str,
-    source: &str,
-    charset: &str,
-    collation: &str,
+    source: &DbPlan,
     grants: &[Grant],
     objects: &[Routine],
 ) -> Result<()> {
+    let (charset, collation) = (source.charset.as_str(), source.collation.as_str());
     conn.query_drop(format!(
         "CREATE TABLE {} (seq INT PRIMARY KEY, kind VARCHAR(16) NOT NULL, name VARBINARY(512) NOT NULL, source_db VARBINARY(512) NOT NULL, \
          sql_mode VARBINARY(1024) NOT NULL, time_zone VARBINARY(128) NOT NULL, charset_client VARBINARY(128) NOT NULL, \
@@ -132,7 +131,7 @@ pub(crate) async fn write_journal(
     for (seq, o) in std::iter::once(&database).chain(&grants).chain(objects).enumerate() {
         conn.exec_drop(
             insert.as_str(),
-            (seq as i64, &o.kind, &o.name, source, &o.sql_mode, &o.time_zone, &o.charset_client, &o.collation_connection, &o.ddl),
+            (seq as i64, &o.kind, &o.name, &source.name, &o.sql_mode, &o.time_zone, &o.charset_client, &o.collation_connection, &o.ddl),
         )
         .await
         .map_err(dst("write the publication journal"))?;

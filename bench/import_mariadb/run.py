@@ -24,21 +24,19 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from openrds_harness import OpenRDS, RssSampler, free_port, log, run  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
-ACCESS_KEY_ID = "LTAIbench000000000000000"
-ACCESS_KEY_SECRET = "openrds-bench-secret-0000"
-REGION = "cn-hangzhou"
 SOURCE_DB = "shop"
 COPY_DB = "shop_copy"
 METHODS = ("openrds", "mariadb-dump", "mydumper", "mydumper-r200k")
@@ -56,20 +54,6 @@ TARGET_RSS_MB = 150.0
 DEV_LOCAL = ("127.0.0.1", 3306, "root", "")
 
 
-def log(msg: str) -> None:
-    print(f"[{dt.datetime.now().strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def run(cmd: list[str], *, env: dict | None = None, check: bool = True, capture: bool = True,
-        input: str | None = None) -> subprocess.CompletedProcess:
-    """Run a command; on failure raise with the full command and its output (fail loudly)."""
-    p = subprocess.run(cmd, env=env, text=True, capture_output=capture, input=input)
-    if check and p.returncode != 0:
-        raise RuntimeError(
-            f"command failed (exit {p.returncode}): {' '.join(cmd)}\n"
-            f"--- stdout ---\n{(p.stdout or '')[-4000:]}\n--- stderr ---\n{(p.stderr or '')[-4000:]}"
-        )
-    return p
 
 
 # --------------------------------------------------------------------------------------
@@ -104,160 +88,9 @@ class Conn:
         return ["-h", self.host, "-P", str(self.port), "-u", self.user]
 
 
-class OpenRDS:
-    """The `openrds serve` child process and the `openrds rds` client."""
-
-    def __init__(self, binary: Path, workdir: Path, api_port: int):
-        self.binary = binary
-        self.data_dir = workdir / "data"
-        self.endpoint = f"127.0.0.1:{api_port}"
-        self.log_path = workdir / "server.log"
-        self.proc: subprocess.Popen | None = None
-        self.env = dict(os.environ, OPENRDS_ACCESS_KEY_ID=ACCESS_KEY_ID, OPENRDS_ACCESS_KEY_SECRET=ACCESS_KEY_SECRET)
-
-    def start(self) -> None:
-        self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [str(self.binary), "serve", "--listen", self.endpoint, "--data-dir", str(self.data_dir),
-             "--port-range", "27100-27199"],
-            env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
-        )
-        # The API is up once a harmless read succeeds.
-        deadline = time.monotonic() + 30
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"openrds serve exited with {self.proc.returncode}; see {self.log_path}:\n"
-                                   + self.log_path.read_text()[-3000:])
-            if self.call("DescribeDBInstances", RegionId=REGION, check=False) is not None:
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"openrds API did not come up on {self.endpoint}; see {self.log_path}")
-            time.sleep(0.2)
-        log(f"openrds serve pid {self.proc.pid} listening on {self.endpoint}")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                log("openrds serve ignored SIGTERM for 60 s; killing it")
-                self.proc.kill()
-                self.proc.wait()
-        if getattr(self, "_log", None):
-            self._log.close()
-
-    def call(self, action: str, check: bool = True, **params) -> dict | None:
-        """`openrds rds <Action> --Name value ...`; JSON on stdout, error envelope on stderr."""
-        cmd = [str(self.binary), "rds", action, "--endpoint", self.endpoint,
-               "--access-key-id", ACCESS_KEY_ID, "--access-key-secret", ACCESS_KEY_SECRET]
-        for k, v in params.items():
-            cmd += [f"--{k}", str(v)]
-        p = subprocess.run(cmd, env=self.env, text=True, capture_output=True)
-        if p.returncode != 0:
-            if check:
-                raise RuntimeError(f"openrds rds {action} failed (exit {p.returncode}): {params}\n{p.stderr}{p.stdout}")
-            return None
-        return json.loads(p.stdout)
-
-    # ---- instances ----
-
-    def create_instance(self, engine_version: str) -> str:
-        r = self.call("CreateDBInstance", RegionId=REGION, Engine="MariaDB", EngineVersion=engine_version,
-                      DBInstanceClass="mariadb.x4.large.2c", DBInstanceStorage=200, DBInstanceNetType="Intranet",
-                      PayType="Postpaid", SecurityIPList="127.0.0.1")
-        return r["DBInstanceId"]
-
-    def wait_running(self, instance_id: str, timeout: float = 300) -> None:
-        deadline = time.monotonic() + timeout
-        status = "?"
-        while time.monotonic() < deadline:
-            r = self.call("DescribeDBInstanceAttribute", DBInstanceId=instance_id)
-            status = r["Items"]["DBInstanceAttribute"][0]["DBInstanceStatus"]
-            if status == "Running":
-                return
-            time.sleep(0.5)
-        raise RuntimeError(f"{instance_id} not Running after {timeout} s (last status {status}); see {self.log_path}")
-
-    def admin_conn(self, instance_id: str) -> Conn:
-        port = None
-        net = self.call("DescribeDBInstanceNetInfo", DBInstanceId=instance_id, check=False)
-        try:
-            port = int(net["DBInstanceNetInfos"]["DBInstanceNetInfo"][0]["Port"])
-        except (TypeError, KeyError, IndexError, ValueError):
-            attr = self.call("DescribeDBInstanceAttribute", DBInstanceId=instance_id)
-            port = int(attr["Items"]["DBInstanceAttribute"][0]["Port"])
-        # The admin credentials are not exposed by the API; the server keeps them here.
-        admin = json.loads((self.data_dir / "instances" / instance_id / "admin.json").read_text())
-        return Conn(host="127.0.0.1", port=port, user=admin["user"], password=admin["password"])
-
-    def delete_instances(self, ids: list[str]) -> None:
-        for i in ids:
-            self.call("DeleteDBInstance", DBInstanceId=i, check=False)
-        # Wait until they are gone so that no engine still has files in the temp dir we remove.
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            r = self.call("DescribeDBInstances", RegionId=REGION, check=False)
-            if r is not None and not any(x["DBInstanceId"] in ids for x in r["Items"]["DBInstance"]):
-                return
-            time.sleep(0.5)
-        log(f"warning: instances {ids} still listed 120 s after DeleteDBInstance")
-
-    # ---- import ----
-
-    def import_database(self, dest: str, source: str, src_db: str, dst_db: str) -> dict:
-        """Start ImportDatabaseBetweenInstances and poll until it ends; returns the final progress."""
-        r = self.call("ImportDatabaseBetweenInstances", DBInstanceId=dest, SourceDBInstanceId=source,
-                      DBInfo=json.dumps({"DBNames": {src_db: dst_db}}))
-        import_id = r["ImportId"]
-        while True:
-            p = self.call("DescribeImportProgress", DBInstanceId=dest, ImportId=import_id)
-            if p["Status"] in ("Success", "Failed", "Canceled"):
-                return p
-            time.sleep(0.2)
-
-
-class RssSampler:
-    """Samples VmRSS of one process every 50 ms in a thread; VmHWM is reset first when possible."""
-
-    def __init__(self, pid: int, interval: float = 0.05):
-        self.pid, self.interval = pid, interval
-        self.peak_kb = 0
-        self.hwm_kb = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        # Writing 5 to clear_refs resets the peak RSS (VmHWM) so it covers this run only (root, Linux >= 4.0).
-        try:
-            Path(f"/proc/{pid}/clear_refs").write_text("5")
-            self.hwm_reset = True
-        except OSError:
-            self.hwm_reset = False
-
-    def _field_kb(self, name: str) -> int:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith(name + ":"):
-                return int(line.split()[1])
-        return 0
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.peak_kb = max(self.peak_kb, self._field_kb("VmRSS"))
-            except OSError:
-                return
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> "RssSampler":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        try:
-            self.hwm_kb = self._field_kb("VmHWM")
-        except OSError:
-            self.hwm_kb = 0
+def admin_conn(server: OpenRDS, instance_id: str) -> Conn:
+    port, user, password = server.admin_credentials(instance_id)
+    return Conn(host="127.0.0.1", port=port, user=user, password=password)
 
 
 # --------------------------------------------------------------------------------------
@@ -688,10 +521,6 @@ def stop_leftover_engines(workdir: Path) -> None:
         time.sleep(0.2)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ensure_mydumper() -> None:
@@ -847,7 +676,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="openrds-bench-mdb-", dir=args.tmp))
     os.chmod(workdir, 0o711)
     log(f"workdir {workdir}")
-    server = OpenRDS(binary, workdir, free_port()) if binary else None
+    server = OpenRDS(binary, workdir, free_port(), "27100-27199") if binary else None
     ids: list[str] = []
     results: list[dict] = []
     src = dst = None
@@ -863,8 +692,8 @@ def main() -> int:
         else:
             server.start()
             try:
-                ids.append(server.create_instance(args.engine_version))
-                ids.append(server.create_instance(args.engine_version))
+                ids.append(server.create_instance("MariaDB", args.engine_version, "mariadb.x4.large.2c"))
+                ids.append(server.create_instance("MariaDB", args.engine_version, "mariadb.x4.large.2c"))
             except RuntimeError as ex:
                 if "InvalidEngine.NotSupported" in str(ex) or "EngineVersion" in str(ex):
                     log(f"this openrds ({binary}) cannot create MariaDB {args.engine_version} instances; "
@@ -873,7 +702,7 @@ def main() -> int:
             for i in ids:
                 server.wait_running(i)
             e_ids = tuple(ids)
-            src, dst = server.admin_conn(ids[0]), server.admin_conn(ids[1])
+            src, dst = admin_conn(server, ids[0]), admin_conn(server, ids[1])
             log(f"source {ids[0]} port {src.port}, destination {ids[1]} port {dst.port}, admin user {src.user}")
         server_version = sql(src, None, "SELECT CONCAT('MariaDB ', VERSION(), ', innodb_buffer_pool_size ', "
                                         "@@innodb_buffer_pool_size DIV 1048576, ' MiB')")

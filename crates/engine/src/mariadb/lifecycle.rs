@@ -145,6 +145,8 @@ fn render_settings(spec: &InstanceSpec) -> String {
          character-set-server = utf8mb4\n\
          collation-server = utf8mb4_general_ci\n\
          max_connections = {max_connections}\n\
+         # A row is as large as the largest one stored: the import reads every row whole.\n\
+         max_allowed_packet = 1G\n\
          innodb_buffer_pool_size = {buffer_pool}M\n\
          innodb_log_file_size = 512M\n\
          skip-log-bin\n\

@@ -297,9 +297,15 @@ async fn a_publication_cut_after_its_rename_is_finished_not_undone() {
         "the view and the procedure were created after the rename"
     );
     let mark = marks.lock().unwrap().clone().expect("the gate was given a mark");
-    assert_eq!(mark, serde_json::json!({ dst.clone(): ["items"] }));
+    assert_eq!(
+        mark,
+        serde_json::json!({ dst.clone(): { "Tables": ["items"], "Objects": [["VIEW", "item_labels"], ["PROCEDURE", "count_items"]] } })
+    );
     assert!(mover::published(Family::MariaDB, &endpoint(), &tag, &mark).await.unwrap());
-    assert!(!mover::published(Family::MariaDB, &endpoint(), &tag, &serde_json::json!({"absent_db": ["t"]})).await.unwrap());
+    assert!(!mover::published(Family::MariaDB, &endpoint(), &tag, &serde_json::json!({"absent_db": {"Tables": ["t"]}})).await.unwrap());
+    // A database without tables is published only if its objects are there.
+    let no_view = serde_json::json!({ dst.clone(): { "Tables": [], "Objects": [["VIEW", "no_such_view"]] } });
+    assert!(!mover::published(Family::MariaDB, &endpoint(), &tag, &no_view).await.unwrap());
     drop_db(&src).await;
     drop_db(&dst).await;
 }
@@ -315,4 +321,52 @@ async fn bad_requests_and_lost_servers_are_told_apart() {
     let e = r.unwrap_err();
     assert!(e.is_retryable() && matches!(e, MoveError::SourceUnavailable { .. }), "{e:?}");
     assert!(!e.to_string().contains("hunter2"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_carry_over_to_the_new_name_for_accounts_roles_views_and_routines() {
+    let _turn = turn().await;
+    let (src, dst) = (name("mdb_src_grants"), name("mdb_dst_grants"));
+    drop_db(&dst).await;
+    recreate(&src).await;
+    let odd = "mdb_o'dd";
+    sql(&[
+        format!("CREATE TABLE `{src}`.t (a INT PRIMARY KEY, id INT NOT NULL AUTO_INCREMENT, k INT, KEY by_id (id), KEY k (k))"),
+        format!("INSERT INTO `{src}`.t (a, k) VALUES (1, 1), (2, 2)"),
+        format!("CREATE TABLE `{src}`.gone (i INT)"),
+        format!("CREATE VIEW `{src}`.v AS SELECT a FROM `{src}`.t"),
+        format!("CREATE PROCEDURE `{src}`.p() SELECT 1"),
+        format!("CREATE OR REPLACE USER '{}'@'%'", odd.replace('\'', "''")),
+        "CREATE ROLE IF NOT EXISTS mdb_role".to_string(),
+        format!("GRANT SELECT (k), INSERT ON `{src}`.t TO '{}'@'%'", odd.replace('\'', "''")),
+        format!("GRANT SELECT ON `{src}`.v TO '{}'@'%'", odd.replace('\'', "''")),
+        format!("GRANT EXECUTE ON PROCEDURE `{src}`.p TO '{}'@'%'", odd.replace('\'', "''")),
+        format!("GRANT SELECT ON `{src}`.* TO mdb_role"),
+        // A grant the server keeps after its table is dropped.
+        format!("GRANT SELECT ON `{src}`.gone TO mdb_role"),
+        format!("DROP TABLE `{src}`.gone"),
+    ])
+    .await;
+    let (r, _) = copy(&[(&src, &dst)], &options(&name("mdbgrants"))).await;
+    let report = r.expect("copy succeeds");
+    assert!(report.accounts_missing.is_empty(), "{:?}", report.accounts_missing);
+    let mut c = testkit::mariadb::connect(&login(), None).await;
+    let grants: Vec<String> = c.query(format!("SHOW GRANTS FOR '{}'@'%'", odd.replace('\'', "''"))).await.unwrap();
+    let on_copy: Vec<&String> = grants.iter().filter(|g| g.contains(&format!("`{dst}`"))).collect();
+    assert_eq!(on_copy.len(), 3, "table (with its column), view and procedure grants under the new name: {grants:?}");
+    let role: Vec<String> = c.query("SHOW GRANTS FOR mdb_role").await.unwrap();
+    assert!(role.iter().any(|g| g.contains(&dst.replace('_', "\\_"))), "{role:?}");
+    assert!(!role.iter().any(|g| g.contains("gone") && g.contains(&dst)), "a grant on a dropped table is not copied: {role:?}");
+    let logins: Vec<String> = c.query("SELECT User FROM mysql.user WHERE User = 'mdb_role' AND is_role <> 'Y'").await.unwrap();
+    assert!(logins.is_empty(), "granting to a role made no login");
+    assert_same(
+        &testkit::mariadb::schema_dump(&login(), &dst, &dst, "DB").await,
+        &testkit::mariadb::schema_dump(&login(), &src, &src, "DB").await,
+        "the key the AUTO_INCREMENT column needs stays in place",
+    );
+    for g in [format!("REVOKE ALL PRIVILEGES, GRANT OPTION FROM '{}'@'%'", odd.replace('\'', "''")), "REVOKE ALL PRIVILEGES, GRANT OPTION FROM mdb_role".into()] {
+        let _ = c.query_drop(g).await;
+    }
+    drop_db(&src).await;
+    drop_db(&dst).await;
 }

@@ -197,11 +197,8 @@ async fn build(ctx: &Ctx, names: &[(String, String)], progress: &Arc<Progress>) 
             }
         }
         let grants = grants_for(&mut admin, db, &mut missing_accounts).await?;
-        for g in &grants {
-            admin.query_drop(g.statement(&db.staging)).await.map_err(|e| error(Side::Destination, &format!("grant to {}", g.grantee), e))?;
-        }
-        let objects = prove_objects(&mut admin, db).await?;
-        publish::write_journal(&mut admin, &db.staging, &db.destination, &db.plan, &grants, &objects).await?;
+        let objects = prove_objects(&mut admin, db, &grants).await?;
+        publish::write_journal(&mut admin, &db.staging, &db.destination, &db.plan, &journal_entries(db, &grants, objects)).await?;
         db.counter.set_phase(Phase::PostData);
     }
     ctx.hooks.fail("after_post_data")?;
@@ -209,21 +206,44 @@ async fn build(ctx: &Ctx, names: &[(String, String)], progress: &Arc<Progress>) 
     Ok(Built { dbs, write_block_ms, missing_accounts: missing_accounts.into_iter().collect() })
 }
 
-/// The grants of `db` whose account exists on the destination; the others' accounts go
+/// The grants of `db` whose account or role exists on the destination; the others go
 /// into `missing` (openrds creates no login on its own).
 async fn grants_for(admin: &mut Conn, db: &DbRun, missing: &mut std::collections::BTreeSet<String>) -> Result<Vec<plan::Grant>> {
-    let accounts: Vec<(String, String)> =
-        admin.query("SELECT User, Host FROM mysql.user").await.map_err(|e| error(Side::Destination, "list accounts", e))?;
-    let existing: std::collections::HashSet<String> = accounts.iter().map(|(u, h)| format!("'{u}'@'{h}'")).collect();
+    let accounts: Vec<(String, String, String)> =
+        admin.query("SELECT User, Host, is_role FROM mysql.user").await.map_err(|e| error(Side::Destination, "list accounts", e))?;
     let mut out = Vec::new();
     for g in &db.plan.grants {
-        if existing.contains(&g.grantee) {
+        if accounts.iter().any(|(u, h, role)| *u == g.user && *h == g.host && (role == "Y") == g.is_role) {
             out.push(g.clone());
         } else {
-            missing.insert(g.grantee.clone());
+            missing.insert(g.grantee());
         }
     }
     Ok(out)
+}
+
+/// What publication creates under the final name, in order: the database itself, the
+/// grants on it and its tables, then every object followed by the grants on it (a view
+/// can only be made once its definer may execute what it calls).
+fn journal_entries(db: &DbRun, grants: &[plan::Grant], objects: Vec<plan::Routine>) -> Vec<publish::Entry> {
+    let on = |kind: &str, name: &str| {
+        grants
+            .iter()
+            .filter(|g| g.object.as_ref().is_some_and(|(k, n)| n == name && (k == kind || (k == "TABLE" && kind == "VIEW"))))
+            .cloned()
+            .map(publish::Entry::Grant)
+            .collect::<Vec<_>>()
+    };
+    let mut entries: Vec<publish::Entry> = grants.iter().filter(|g| g.object.is_none()).cloned().map(publish::Entry::Grant).collect();
+    for relation in relations(db) {
+        entries.extend(on("TABLE", &relation));
+    }
+    for o in objects {
+        let (kind, name) = (o.kind.clone(), o.name.clone());
+        entries.push(publish::Entry::Object(o));
+        entries.extend(on(&kind, &name));
+    }
+    entries
 }
 
 /// The brief global read lock: every reader starts its consistent snapshot and the
@@ -485,27 +505,50 @@ async fn checksum(conn: &mut Conn, table: &str, side: Side) -> Result<String> {
     }
 }
 
-/// Creates the views, routines and triggers in the staging database, so that one that
-/// cannot be created fails the copy before anything is published. Objects are tried until
-/// no more can be made (a view may depend on another, or on a function); triggers are
-/// dropped again. Returns every object in an order that creates them all, events last.
-async fn prove_objects(admin: &mut Conn, db: &DbRun) -> Result<Vec<plan::Routine>> {
+/// Creates the views, routines, triggers and events in the staging database, so that
+/// one that cannot be created fails the copy before anything is published. Objects are
+/// tried until no more can be made (a view may depend on another, or on a function).
+/// Definers get, on the staging name, only the EXECUTE privileges they hold on the source
+/// (what creating their views checks), never access to the verified tables. Triggers and
+/// events are dropped again (events are made disabled, so none fires on the staging
+/// tables). Returns every object in an order that creates them all.
+async fn prove_objects(admin: &mut Conn, db: &DbRun, grants: &[plan::Grant]) -> Result<Vec<plan::Routine>> {
     let dst = |what: String| move |e| error(Side::Destination, &what, e);
-    let mut pending: Vec<&plan::Routine> = db.plan.objects.iter().filter(|o| o.kind != "EVENT").collect();
+    let staging_grants = |object: Option<(&str, &str)>| -> Vec<plan::Grant> {
+        grants
+            .iter()
+            .filter(|g| g.object.as_ref().map(|(k, n)| (k.as_str(), n.as_str())) == object)
+            .filter_map(plan::Grant::for_staging)
+            .collect()
+    };
+    for g in staging_grants(None) {
+        for sql in g.statements(&db.staging) {
+            admin.query_drop(sql).await.map_err(dst(format!("grant to {}", g.grantee())))?;
+        }
+    }
+    let mut pending: Vec<&plan::Routine> = db.plan.objects.iter().collect();
     let mut ordered: Vec<plan::Routine> = Vec::new();
     while !pending.is_empty() {
         let mut left = Vec::new();
         let mut last_error = None;
         for o in pending.iter().copied() {
+            let proof = if o.kind == "EVENT" { schema::disabled_event(o) } else { o.clone() };
             let mut failed = None;
-            for sql in schema::create_statements(o, &db.plan.name, &db.staging, false) {
+            for sql in schema::create_statements(&proof, &db.plan.name, &db.staging, false) {
                 if let Err(e) = admin.query_drop(sql).await {
                     failed = Some(e);
                     break;
                 }
             }
             match failed {
-                None => ordered.push(o.clone()),
+                None => {
+                    for g in staging_grants(Some((o.kind.as_str(), o.name.as_str()))) {
+                        for sql in g.statements(&db.staging) {
+                            admin.query_drop(sql).await.map_err(dst(format!("grant to {}", g.grantee())))?;
+                        }
+                    }
+                    ordered.push(o.clone());
+                }
                 Some(e) => {
                     left.push(o);
                     last_error = Some((o, e));
@@ -518,11 +561,15 @@ async fn prove_objects(admin: &mut Conn, db: &DbRun) -> Result<Vec<plan::Routine
         }
         pending = left;
     }
-    for o in ordered.iter().filter(|o| o.kind == "TRIGGER") {
-        admin.query_drop(format!("DROP TRIGGER {}", qualified(&db.staging, &o.name))).await.map_err(dst(format!("drop trigger {}", o.name)))?;
+    for o in &ordered {
+        let drop = match o.kind.as_str() {
+            "TRIGGER" => format!("DROP TRIGGER {}", qualified(&db.staging, &o.name)),
+            "EVENT" => format!("DROP EVENT {}", qualified(&db.staging, &o.name)),
+            _ => continue,
+        };
+        admin.query_drop(drop).await.map_err(dst(format!("drop {} {}", o.kind.to_lowercase(), o.name)))?;
     }
     admin.query_drop(LOAD_SETTINGS).await.map_err(dst("reset the session".into()))?;
-    ordered.extend(db.plan.objects.iter().filter(|o| o.kind == "EVENT").cloned());
     Ok(ordered)
 }
 
@@ -531,12 +578,19 @@ async fn publish(ctx: &Ctx, built: Built, progress: &Progress, started: Instant)
     let mut admin = ctx.dest.connect_mariadb(Side::Destination).await?;
     let mut mark = serde_json::Map::new();
     for db in &built.dbs {
-        mark.insert(db.destination.clone(), serde_json::json!(relations(db)));
+        let objects: Vec<(String, String)> = db.plan.objects.iter().map(|o| (o.kind.clone(), o.name.clone())).collect();
+        mark.insert(db.destination.clone(), serde_json::json!({ "Tables": relations(db), "Objects": objects }));
     }
     if let Some(gate) = &ctx.before_publish {
         gate.pass(serde_json::Value::Object(mark)).await?;
     }
+    // Nothing may have appeared under a final name since the copy began: the rename would
+    // merge it into the published database.
+    let mut created = Vec::new();
     for db in &built.dbs {
+        if !check_destination(&mut admin, &db.destination).await? {
+            created.push(db.destination.clone());
+        }
         publish::prepare_final(&mut admin, &db.destination, &db.plan.charset, &db.plan.collation, &db.plan.comment).await?;
     }
     // One statement moves every table and marks every journal published: atomic.
@@ -545,13 +599,15 @@ async fn publish(ctx: &Ctx, built: Built, progress: &Progress, started: Instant)
         moves.extend(relations(db).iter().map(|t| format!("{} TO {}", qualified(&db.staging, t), qualified(&db.destination, t))));
         moves.push(format!("{} TO {}", qualified(&db.staging, publish::JOURNAL), qualified(&db.staging, publish::PUBLISHED)));
     }
-    admin
-        .query_drop(format!("RENAME TABLE {}", moves.join(", ")))
-        .await
-        .map_err(|e| error(Side::Destination, "publish (rename the tables)", e))?;
+    if let Err(e) = admin.query_drop(format!("RENAME TABLE {}", moves.join(", "))).await {
+        for db in &created {
+            let _ = admin.query_drop(format!("DROP DATABASE IF EXISTS {}", ident(db))).await;
+        }
+        return Err(error(Side::Destination, "publish (rename the tables)", e));
+    }
     ctx.hooks.fail("after_publish")?;
-    // Published: if creating the objects fails here, whoever drops the staging databases
-    // finishes it instead (see publish::drop_all).
+    // Published: whatever fails from here is finished again by whoever drops the staging
+    // databases (see publish::drop_all), or by recovery.
     for db in &built.dbs {
         publish::finish(&mut admin, &db.staging).await?;
     }

@@ -2,7 +2,7 @@
 //! read lock is still held (MariaDB's catalogue is not transactional, so the lock is what
 //! makes the schema and the snapshot agree).
 
-use super::conn::{error, ident, qualified};
+use super::conn::{error, ident, literal, qualified};
 use crate::error::{MoveError, Result, Side};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
@@ -93,46 +93,80 @@ pub(crate) struct DbPlan {
     pub grants: Vec<Grant>,
 }
 
-/// One account's privileges on the database, on one of its tables (or columns of it), or
-/// on one of its routines. MariaDB keeps privileges by database *name*, so a copy under
-/// another name has none unless they are granted again; and a view whose definer may not
-/// execute the functions it calls cannot even be created.
-#[derive(Debug, Clone, PartialEq)]
+/// One account's (or role's) privileges on the database, on one of its tables or views
+/// (or columns of one), or on one of its routines. MariaDB keeps privileges by database
+/// *name*, so a copy under another name has none unless they are granted again; and a
+/// view whose definer may not execute the functions it calls cannot even be created.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Grant {
-    /// `'user'@'host'`, as information_schema spells it.
-    pub grantee: String,
-    /// `SELECT, INSERT` or `SELECT (`a`), UPDATE (`b`)`.
-    pub privileges: String,
-    /// None for the database itself; else (`TABLE`, t) or (`PROCEDURE`/`FUNCTION`, r).
+    pub user: String,
+    /// Empty for a role.
+    pub host: String,
+    pub is_role: bool,
+    /// `SELECT, INSERT` or `SELECT (`a`), UPDATE (`b`)`, as GRANT takes them.
+    pub privileges: Vec<String>,
+    /// None for the database itself; else (`TABLE`, t) for a table or view, or
+    /// (`PROCEDURE`/`FUNCTION`, r).
     pub object: Option<(String, String)>,
     pub grantable: bool,
 }
 
 impl Grant {
-    /// The GRANT statement that gives the same privileges on database `db`.
-    pub(crate) fn statement(&self, db: &str) -> String {
+    /// Who it is granted to, quoted from the parts (never from a printed `'u'@'h'`,
+    /// which the server does not escape).
+    pub(crate) fn grantee(&self) -> String {
+        if self.is_role {
+            literal(&self.user)
+        } else {
+            format!("{}@{}", literal(&self.user), literal(&self.host))
+        }
+    }
+
+    /// The statements that give the same privileges on database `db`. The session's
+    /// sql_mode makes a GRANT to an account that does not exist fail instead of creating
+    /// a login without a password.
+    pub(crate) fn statements(&self, db: &str) -> [String; 2] {
         let on = match &self.object {
             // A database-level grant names a pattern: `_` and `%` must not match others.
             None => format!("{}.*", ident(&escape_pattern(db))),
             Some((kind, name)) if kind == "TABLE" => qualified(db, name),
             Some((kind, name)) => format!("{kind} {}", qualified(db, name)),
         };
-        format!("GRANT {} ON {on} TO {}{}", self.privileges, self.grantee, if self.grantable { " WITH GRANT OPTION" } else { "" })
+        [
+            "SET SESSION sql_mode = 'NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION'".to_string(),
+            format!("GRANT {} ON {on} TO {}{}", self.privileges.join(", "), self.grantee(), if self.grantable { " WITH GRANT OPTION" } else { "" }),
+        ]
     }
 
-    pub(crate) fn to_json(&self) -> String {
-        serde_json::json!([self.grantee, self.privileges, self.object, self.grantable]).to_string()
-    }
-
-    pub(crate) fn from_json(text: &str) -> Option<Grant> {
-        let (grantee, privileges, object, grantable): (String, String, Option<(String, String)>, bool) = serde_json::from_str(text).ok()?;
-        Some(Grant { grantee, privileges, object, grantable })
+    /// The part of it a definer needs while the copy is built in staging: executing
+    /// routines. Nothing that reads or writes the staging tables.
+    pub(crate) fn for_staging(&self) -> Option<Grant> {
+        let execute: Vec<String> = self.privileges.iter().filter(|p| *p == "EXECUTE").cloned().collect();
+        (!execute.is_empty()).then(|| Grant { privileges: execute, grantable: false, ..self.clone() })
     }
 }
 
 /// A database name as a grant's pattern matches only itself.
 pub(crate) fn escape_pattern(db: &str) -> String {
     db.replace('_', "\\_").replace('%', "\\%")
+}
+
+/// `Create_tmp_table_priv` → `CREATE TEMPORARY TABLES`, `Show_view_priv` → `SHOW VIEW`.
+fn privilege_of_column(column: &str) -> Option<String> {
+    let base = column.strip_suffix("_priv")?;
+    Some(match base {
+        "Grant" => return None,
+        "Create_tmp_table" => "CREATE TEMPORARY TABLES".into(),
+        other => other.replace('_', " ").to_uppercase(),
+    })
+}
+
+/// `Delete versioning rows` (tables_priv's name) → `DELETE HISTORY`.
+fn privilege_of_set_value(value: &str) -> String {
+    match value {
+        "Delete versioning rows" => "DELETE HISTORY".into(),
+        other => other.to_uppercase(),
+    }
 }
 
 fn src(what: &str) -> impl FnOnce(mysql_async::Error) -> MoveError + '_ {
@@ -287,68 +321,86 @@ pub(crate) async fn read_objects(conn: &mut Conn, plan: &mut DbPlan) -> Result<(
             collation_connection: text(&row, 5),
         });
     }
-    plan.grants = read_grants(conn, name).await?;
+    plan.grants = read_grants(conn, plan).await?;
     Ok(())
 }
 
-/// Every grant on database `db` and its objects (a database-level grant's name may be
-/// stored with `_` and `%` escaped).
-async fn read_grants(conn: &mut Conn, db: &str) -> Result<Vec<Grant>> {
-    let pattern = escape_pattern(db);
+/// Every grant on database `db` and its objects, read from the privilege tables (whose
+/// user and host are separate columns). A database-level grant's name may be stored with
+/// `_` and `%` escaped. Grants on tables, views and routines that no longer exist (the
+/// server keeps them after a DROP) are left out.
+async fn read_grants(conn: &mut Conn, plan: &DbPlan) -> Result<Vec<Grant>> {
+    let db = plan.name.as_str();
+    let roles: Vec<String> = conn.query("SELECT User FROM mysql.user WHERE is_role = 'Y'").await.map_err(src("list roles"))?;
+    let is_role = |user: &str, host: &str| host.is_empty() && roles.iter().any(|r| r == user);
     let mut grants = Vec::new();
-    let rows: Vec<Row> = conn
-        .exec(
-            "SELECT GRANTEE, GROUP_CONCAT(PRIVILEGE_TYPE ORDER BY PRIVILEGE_TYPE SEPARATOR ', '), MAX(IS_GRANTABLE) \
-             FROM information_schema.SCHEMA_PRIVILEGES WHERE TABLE_SCHEMA IN (?, ?) GROUP BY GRANTEE ORDER BY GRANTEE",
-            (db, &pattern),
-        )
-        .await
-        .map_err(src("read database grants"))?;
+
+    let pattern = escape_pattern(db);
+    let rows: Vec<Row> = conn.exec("SELECT * FROM mysql.db WHERE Db IN (?, ?)", (db, &pattern)).await.map_err(src("read database grants"))?;
     for r in &rows {
-        grants.push(Grant { grantee: text(r, 0), privileges: text(r, 1), object: None, grantable: text(r, 2) == "YES" });
+        let columns = r.columns_ref();
+        let (mut user, mut host, mut privileges, mut grantable) = (String::new(), String::new(), Vec::new(), false);
+        for (i, c) in columns.iter().enumerate() {
+            let name = c.name_str();
+            match name.as_ref() {
+                "User" => user = text(r, i),
+                "Host" => host = text(r, i),
+                "Grant_priv" => grantable = text(r, i) == "Y",
+                other => {
+                    if let Some(p) = privilege_of_column(other).filter(|_| text(r, i) == "Y") {
+                        privileges.push(p);
+                    }
+                }
+            }
+        }
+        if !privileges.is_empty() {
+            grants.push(Grant { is_role: is_role(&user, &host), user, host, privileges, object: None, grantable });
+        }
     }
-    let rows: Vec<Row> = conn
-        .exec(
-            "SELECT GRANTEE, TABLE_NAME, GROUP_CONCAT(PRIVILEGE_TYPE ORDER BY PRIVILEGE_TYPE SEPARATOR ', '), MAX(IS_GRANTABLE) \
-             FROM information_schema.TABLE_PRIVILEGES WHERE TABLE_SCHEMA = ? GROUP BY GRANTEE, TABLE_NAME ORDER BY GRANTEE, TABLE_NAME",
-            (db,),
-        )
-        .await
-        .map_err(src("read table grants"))?;
-    for r in &rows {
-        grants.push(Grant { grantee: text(r, 0), privileges: text(r, 2), object: Some(("TABLE".into(), text(r, 1))), grantable: text(r, 3) == "YES" });
-    }
-    let rows: Vec<Row> = conn
-        .exec(
-            "SELECT GRANTEE, TABLE_NAME, GROUP_CONCAT(CONCAT(PRIVILEGE_TYPE, ' (`', REPLACE(COLUMN_NAME, '`', '``'), '`)') \
-             ORDER BY PRIVILEGE_TYPE, COLUMN_NAME SEPARATOR ', '), MAX(IS_GRANTABLE) \
-             FROM information_schema.COLUMN_PRIVILEGES WHERE TABLE_SCHEMA = ? GROUP BY GRANTEE, TABLE_NAME ORDER BY GRANTEE, TABLE_NAME",
-            (db,),
-        )
+
+    let relations: Vec<&str> = plan.tables.iter().map(|t| t.name.as_str()).chain(plan.sequences.iter().map(|q| q.name.as_str())).chain(
+        plan.objects.iter().filter(|o| o.kind == "VIEW").map(|o| o.name.as_str()),
+    )
+    .collect();
+    let rows: Vec<Row> =
+        conn.exec("SELECT User, Host, Table_name, Table_priv FROM mysql.tables_priv WHERE Db = ?", (db,)).await.map_err(src("read table grants"))?;
+    let columns: Vec<Row> = conn
+        .exec("SELECT User, Host, Table_name, Column_name, Column_priv FROM mysql.columns_priv WHERE Db = ? ORDER BY Column_name", (db,))
         .await
         .map_err(src("read column grants"))?;
     for r in &rows {
-        grants.push(Grant { grantee: text(r, 0), privileges: text(r, 2), object: Some(("TABLE".into(), text(r, 1))), grantable: text(r, 3) == "YES" });
+        let (user, host, table) = (text(r, 0), text(r, 1), text(r, 2));
+        if !relations.contains(&table.as_str()) {
+            continue;
+        }
+        let held: Vec<String> = text(r, 3).split(',').filter(|p| !p.is_empty()).map(str::to_string).collect();
+        let mut privileges: Vec<String> = held.iter().filter(|p| *p != "Grant").map(|p| privilege_of_set_value(p)).collect();
+        for c in columns.iter().filter(|c| text(c, 0) == user && text(c, 1) == host && text(c, 2) == table) {
+            for p in text(c, 4).split(',').filter(|p| !p.is_empty()) {
+                privileges.push(format!("{} ({})", privilege_of_set_value(p), ident(&text(c, 3))));
+            }
+        }
+        if !privileges.is_empty() {
+            let grantable = held.iter().any(|p| p == "Grant");
+            grants.push(Grant { is_role: is_role(&user, &host), user, host, privileges, object: Some(("TABLE".into(), table)), grantable });
+        }
     }
+
     let rows: Vec<Row> = conn
-        .exec(
-            "SELECT User, Host, Routine_type, Routine_name, Proc_priv FROM mysql.procs_priv WHERE Db = ? ORDER BY User, Host, Routine_type, Routine_name",
-            (db,),
-        )
+        .exec("SELECT User, Host, Routine_type, Routine_name, Proc_priv FROM mysql.procs_priv WHERE Db = ? ORDER BY User, Host, Routine_name", (db,))
         .await
         .map_err(src("read routine grants"))?;
     for r in &rows {
-        let held: Vec<String> = text(r, 4).split(',').filter(|p| !p.is_empty()).map(str::to_string).collect();
-        let privileges: Vec<String> = held.iter().filter(|p| *p != "Grant").map(|p| p.to_uppercase()).collect();
-        if privileges.is_empty() {
+        let (user, host, kind, routine) = (text(r, 0), text(r, 1), text(r, 2), text(r, 3));
+        if !plan.objects.iter().any(|o| o.kind == kind && o.name == routine) {
             continue;
         }
-        grants.push(Grant {
-            grantee: format!("{}@{}", super::conn::literal(&text(r, 0)), super::conn::literal(&text(r, 1))),
-            privileges: privileges.join(", "),
-            object: Some((text(r, 2), text(r, 3))),
-            grantable: held.iter().any(|p| p == "Grant"),
-        });
+        let held: Vec<String> = text(r, 4).split(',').filter(|p| !p.is_empty()).map(str::to_string).collect();
+        let privileges: Vec<String> = held.iter().filter(|p| *p != "Grant").map(|p| p.to_uppercase()).collect();
+        if !privileges.is_empty() {
+            let grantable = held.iter().any(|p| p == "Grant");
+            grants.push(Grant { is_role: is_role(&user, &host), user, host, privileges, object: Some((kind, routine)), grantable });
+        }
     }
     Ok(grants)
 }
@@ -380,6 +432,13 @@ async fn read_tables(conn: &mut Conn, db: &str, tables: Vec<(String, u64, u64)>)
     let mut out = Vec::with_capacity(tables.len());
     for (table, bytes, rows_estimate) in tables {
         let create = text(&first(conn, &format!("SHOW CREATE TABLE {}", qualified(db, &table)), "read a table").await?, 1);
+        // The server names a default's sequence with the database, so the copy's column
+        // would keep drawing from the source database's sequence under its name.
+        if create.contains(&format!("nextval({}.", ident(db))) {
+            return Err(MoveError::InvalidRequest(format!(
+                "table {table} of database {db} takes a default from a sequence of {db} (DEFAULT nextval(...)); a copy under another name would keep using the source's sequence, so openrds does not copy it: set the default in the application or after the import"
+            )));
+        }
         let own: Vec<&Row> = cols.iter().filter(|c| text(c, 0) == table).collect();
         let columns: Vec<Column> = own
             .iter()

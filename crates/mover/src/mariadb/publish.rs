@@ -51,9 +51,8 @@ pub(crate) async fn drop_database(conn: &mut Conn, db: &str) -> Result<()> {
         // Already gone is fine.
         let _ = conn.query_drop(format!("KILL {id}")).await;
     }
-    conn.query_drop(format!("DROP DATABASE IF EXISTS {}", ident(db))).await.map_err(dst("drop a staging database"))?;
     // Privileges are kept by database name and outlive the database: the copy granted
-    // some on the staging name.
+    // some on the staging name. Removed first, so none can be left behind.
     let pattern = escape_pattern(db);
     for table in ["db", "tables_priv", "columns_priv", "procs_priv"] {
         conn.exec_drop(format!("DELETE FROM mysql.{table} WHERE Db IN (?, ?)"), (db, &pattern))
@@ -61,6 +60,7 @@ pub(crate) async fn drop_database(conn: &mut Conn, db: &str) -> Result<()> {
             .map_err(dst("drop a staging database's grants"))?;
     }
     conn.query_drop("FLUSH PRIVILEGES").await.map_err(dst("drop a staging database's grants"))?;
+    conn.query_drop(format!("DROP DATABASE IF EXISTS {}", ident(db))).await.map_err(dst("drop a staging database"))?;
     tracing::info!(database = %db, "dropped staging database");
     Ok(())
 }
@@ -86,17 +86,16 @@ async fn has_table(conn: &mut Conn, db: &str, table: &str) -> Result<bool> {
     Ok(found.is_some())
 }
 
-/// Creates the journal in `staging` and records in it the final database (name and
-/// character set) and every object to create after the rename, in creation order.
-pub(crate) async fn write_journal(
-    conn: &mut Conn,
-    staging: &str,
-    destination: &str,
-    source: &DbPlan,
-    grants: &[Grant],
-    objects: &[Routine],
-) -> Result<()> {
-    let (charset, collation) = (source.charset.as_str(), source.collation.as_str());
+/// What publication creates under the final name, in order.
+#[derive(Debug, Clone)]
+pub(crate) enum Entry {
+    Grant(Grant),
+    Object(Routine),
+}
+
+/// Creates the journal in `staging` and records in it the final database's name, the
+/// source's, and `entries` in order.
+pub(crate) async fn write_journal(conn: &mut Conn, staging: &str, destination: &str, source: &DbPlan, entries: &[Entry]) -> Result<()> {
     conn.query_drop(format!(
         "CREATE TABLE {} (seq INT PRIMARY KEY, kind VARCHAR(16) NOT NULL, name VARBINARY(512) NOT NULL, source_db VARBINARY(512) NOT NULL, \
          sql_mode VARBINARY(1024) NOT NULL, time_zone VARBINARY(128) NOT NULL, charset_client VARBINARY(128) NOT NULL, \
@@ -106,29 +105,20 @@ pub(crate) async fn write_journal(
     .await
     .map_err(dst("create the publication journal"))?;
     let insert = format!("INSERT INTO {} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", qualified(staging, JOURNAL));
-    let database = Routine {
-        kind: "DATABASE".into(),
-        name: destination.into(),
+    let row = |kind: &str, name: &str, ddl: String| Routine {
+        kind: kind.into(),
+        name: name.into(),
         sql_mode: String::new(),
         time_zone: String::new(),
-        charset_client: charset.into(),
-        collation_connection: collation.into(),
-        ddl: String::new(),
+        charset_client: String::new(),
+        collation_connection: String::new(),
+        ddl,
     };
-    let grants: Vec<Routine> = grants
-        .iter()
-        .map(|g| Routine {
-            kind: "GRANT".into(),
-            name: g.grantee.clone(),
-            sql_mode: String::new(),
-            time_zone: String::new(),
-            charset_client: String::new(),
-            collation_connection: String::new(),
-            ddl: g.to_json(),
-        })
-        .collect();
-    // Grants first: creating a view checks that its definer may execute what it calls.
-    for (seq, o) in std::iter::once(&database).chain(&grants).chain(objects).enumerate() {
+    let rows = std::iter::once(row("DATABASE", destination, String::new())).chain(entries.iter().map(|e| match e {
+        Entry::Grant(g) => row("GRANT", &g.grantee(), serde_json::to_string(g).unwrap_or_default()),
+        Entry::Object(o) => o.clone(),
+    }));
+    for (seq, o) in rows.enumerate() {
         conn.exec_drop(
             insert.as_str(),
             (seq as i64, &o.kind, &o.name, &source.name, &o.sql_mode, &o.time_zone, &o.charset_client, &o.collation_connection, &o.ddl),
@@ -180,29 +170,52 @@ pub(crate) async fn prepare_final(conn: &mut Conn, db: &str, charset: &str, coll
 }
 
 /// Creates what the published journal of `staging` lists under its final database
-/// (replacing what an interrupted run created), then drops `staging`.
+/// (replacing what an interrupted run created), then drops `staging`. Every entry is
+/// tried and the staging database dropped whatever fails: a failure that repeats would
+/// otherwise be met again by every cleanup, for ever. What failed is returned.
 pub(crate) async fn finish(conn: &mut Conn, staging: &str) -> Result<()> {
-    let (source, objects) = read_journal(conn, staging).await?;
-    let Some(db) = objects.first().filter(|o| o.kind == "DATABASE").map(|o| o.name.clone()) else {
+    let (source, rows) = read_journal(conn, staging).await?;
+    let Some(db) = rows.first().filter(|o| o.kind == "DATABASE").map(|o| o.name.clone()) else {
         return Err(MoveError::Internal(format!("the publication journal of {staging} names no database")));
     };
-    for o in &objects[1..] {
-        if o.kind == "GRANT" {
-            let grant = Grant::from_json(&o.ddl).ok_or_else(|| MoveError::Internal(format!("a grant in the journal of {staging} is unreadable")))?;
-            conn.query_drop(grant.statement(&db)).await.map_err(|e| error(Side::Destination, &format!("grant to {} on {db}", grant.grantee), e))?;
-            continue;
-        }
-        for sql in create_statements(o, &source, &db, true) {
-            conn.query_drop(sql).await.map_err(|e| error(Side::Destination, &format!("create {} {} in {db}", o.kind.to_lowercase(), o.name), e))?;
+    let mut failures = Vec::new();
+    for o in &rows[1..] {
+        let (what, statements) = if o.kind == "GRANT" {
+            match serde_json::from_str::<Grant>(&o.ddl) {
+                Ok(g) => (format!("grant to {}", g.grantee()), g.statements(&db).to_vec()),
+                Err(e) => {
+                    failures.push(format!("an unreadable grant ({e})"));
+                    continue;
+                }
+            }
+        } else {
+            (format!("{} {}", o.kind.to_lowercase(), o.name), create_statements(o, &source, &db, true))
+        };
+        for sql in statements {
+            if let Err(e) = conn.query_drop(sql).await {
+                let e = error(Side::Destination, &what, e);
+                if e.is_retryable() {
+                    // The server went away: nothing else can succeed now; the journal stays.
+                    return Err(e);
+                }
+                failures.push(e.to_string());
+                break;
+            }
         }
     }
     conn.query_drop(LOAD_SETTINGS).await.map_err(dst("reset the session"))?;
-    tracing::info!(database = %db, "publication finished");
-    drop_database(conn, staging).await
+    drop_database(conn, staging).await?;
+    if failures.is_empty() {
+        tracing::info!(database = %db, "publication finished");
+        Ok(())
+    } else {
+        Err(MoveError::Internal(format!("database {db} was published, but these could not be created in it: {}", failures.join("; "))))
+    }
 }
 
 /// Finishes any publication of the task tagged `tag` that moved its tables, then tells
-/// whether the tables `mark` lists (destination database → table names) are all in place.
+/// whether what `mark` lists (per destination database: `Tables`, and `Objects` as
+/// [kind, name]) is all in place and no staging database of the task is left.
 pub(crate) async fn published(dest: &Endpoint, tag: &str, mark: &serde_json::Value) -> Result<bool> {
     let Some(marks) = mark.as_object() else { return Ok(false) };
     let mut conn = dest.connect_mariadb(Side::Destination).await?;
@@ -211,15 +224,33 @@ pub(crate) async fn published(dest: &Endpoint, tag: &str, mark: &serde_json::Val
             finish(&mut conn, &db).await?;
         }
     }
-    for (db, tables) in marks {
-        if list_staging(&mut conn, tag).await?.contains(&crate::staging_name(db, tag)) {
-            return Ok(false);
-        }
-        for t in tables.as_array().into_iter().flatten().filter_map(|t| t.as_str()) {
+    if !list_staging(&mut conn, tag).await?.is_empty() {
+        return Ok(false);
+    }
+    for (db, contents) in marks {
+        for t in contents["Tables"].as_array().into_iter().flatten().filter_map(|t| t.as_str()) {
             if !has_table(&mut conn, db, t).await? {
+                return Ok(false);
+            }
+        }
+        for o in contents["Objects"].as_array().into_iter().flatten() {
+            let (Some(kind), Some(name)) = (o[0].as_str(), o[1].as_str()) else { return Ok(false) };
+            if !has_object(&mut conn, db, kind, name).await? {
                 return Ok(false);
             }
         }
     }
     Ok(true)
+}
+
+async fn has_object(conn: &mut Conn, db: &str, kind: &str, name: &str) -> Result<bool> {
+    let sql = match kind {
+        "VIEW" => "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+        "PROCEDURE" | "FUNCTION" => "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? AND ROUTINE_NAME = ?",
+        "TRIGGER" => "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME = ?",
+        "EVENT" => "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? AND EVENT_NAME = ?",
+        _ => return Ok(false),
+    };
+    let found: Option<String> = conn.exec_first(sql, (db, name)).await.map_err(dst("look up an object"))?;
+    Ok(found.is_some())
 }

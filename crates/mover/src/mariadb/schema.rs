@@ -28,9 +28,16 @@ pub(crate) fn defer_keys(create: &str, referenced: bool) -> (String, Vec<String>
     if has_fk {
         return (create.to_string(), Vec::new());
     }
+    // The AUTO_INCREMENT column must lead some key at every moment: its keys stay.
+    let auto_increment = body
+        .iter()
+        .find(|l| l.trim_start().starts_with('`') && l.contains(" AUTO_INCREMENT"))
+        .and_then(|l| l.trim_start().strip_prefix('`')?.split('`').next().map(|c| format!("(`{c}`")));
     let deferrable = |l: &str| {
         let t = l.trim_start();
-        t.starts_with("KEY `") || (has_pk && t.starts_with("UNIQUE KEY `"))
+        let columns = t.split_once("` (").map(|(_, cols)| format!("({cols}"));
+        let leads_auto_increment = matches!((&auto_increment, &columns), (Some(c), Some(cols)) if cols.starts_with(c.as_str()));
+        !leads_auto_increment && (t.starts_with("KEY `") || (has_pk && t.starts_with("UNIQUE KEY `")))
     };
     let kept: Vec<&str> = body.iter().copied().filter(|l| !deferrable(l)).collect();
     let deferred: Vec<String> = body.iter().copied().filter(|l| deferrable(l)).map(|l| format!("ADD {}", l.trim_start())).collect();
@@ -87,13 +94,23 @@ pub(crate) fn create_statements(object: &Routine, source: &str, db: &str, replac
     if !object.collation_connection.is_empty() {
         settings.push(format!("collation_connection = {}", literal(&object.collation_connection)));
     }
-    if object.kind != "VIEW" {
-        settings.push(format!("sql_mode = {}", literal(&object.sql_mode)));
-    }
+    // A view keeps no sql_mode: `SHOW CREATE VIEW` prints it canonically, with backslash
+    // escapes, so it is read back under a mode without NO_BACKSLASH_ESCAPES whatever the
+    // session had for the object before.
+    let sql_mode = if object.kind == "VIEW" { "NO_ENGINE_SUBSTITUTION" } else { object.sql_mode.as_str() };
+    settings.push(format!("sql_mode = {}", literal(sql_mode)));
     if !object.time_zone.is_empty() {
         settings.push(format!("time_zone = {}", literal(&object.time_zone)));
     }
     vec![format!("USE {}", ident(db)), format!("SET SESSION {}", settings.join(", ")), ddl]
+}
+
+/// The event as it is created to prove it can be: disabled, so that it never fires on
+/// the staging tables. `SHOW CREATE EVENT` always prints `ON COMPLETION [NOT] PRESERVE`
+/// followed by the status.
+pub(crate) fn disabled_event(event: &Routine) -> Routine {
+    let ddl = event.ddl.replacen(" PRESERVE ENABLE", " PRESERVE DISABLE", 1);
+    Routine { ddl, ..event.clone() }
 }
 
 #[cfg(test)]
@@ -120,6 +137,28 @@ mod tests {
         let (create, keys) = defer_keys(nopk, false);
         assert_eq!(keys, vec!["ADD KEY `b` (`b`)"]);
         assert!(create.contains("UNIQUE KEY `a`"));
+    }
+
+    #[test]
+    fn a_key_the_auto_increment_column_needs_stays() {
+        let t = "CREATE TABLE `t` (\n  `a` int NOT NULL,\n  `id` int NOT NULL AUTO_INCREMENT,\n  `k` int,\n  PRIMARY KEY (`a`),\n  KEY `by_id` (`id`),\n  KEY `k` (`k`)\n) ENGINE=InnoDB";
+        let (create, keys) = defer_keys(t, false);
+        assert_eq!(keys, vec!["ADD KEY `k` (`k`)"]);
+        assert!(create.contains("KEY `by_id` (`id`)"));
+    }
+
+    #[test]
+    fn events_are_proven_disabled() {
+        let e = Routine {
+            kind: "EVENT".into(),
+            name: "e".into(),
+            sql_mode: String::new(),
+            time_zone: "+00:00".into(),
+            charset_client: "utf8mb4".into(),
+            collation_connection: "utf8mb4_general_ci".into(),
+            ddl: "CREATE DEFINER=`a`@`%` EVENT `e` ON SCHEDULE EVERY 1 SECOND ON COMPLETION NOT PRESERVE ENABLE DO DELETE FROM t".into(),
+        };
+        assert!(disabled_event(&e).ddl.contains("NOT PRESERVE DISABLE DO"));
     }
 
     #[test]

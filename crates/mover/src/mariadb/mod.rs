@@ -150,8 +150,7 @@ struct Built {
 
 async fn build(ctx: &Ctx, names: &[(String, String)], progress: &Arc<Progress>) -> Result<Built> {
     progress.set_phase(Phase::Planning);
-    let (mut readers, plans, write_block_ms) = snapshot(ctx, names).await?;
-    tracing::info!(write_block_ms, "source snapshot taken; writes were blocked meanwhile");
+    let Snapshot { mut readers, plans, lock } = snapshot(ctx, names).await?;
     ctx.hooks.fail("after_plan")?;
 
     progress.set_phase(Phase::Schema);
@@ -177,10 +176,35 @@ async fn build(ctx: &Ctx, names: &[(String, String)], progress: &Arc<Progress>) 
     ctx.hooks.fail("after_pre_data")?;
 
     progress.set_phase(Phase::Data);
+    // Tables without a snapshot are copied first, while the read lock still holds.
+    let write_block_ms = match lock {
+        Held::Released(ms) => ms,
+        Held::Locked(mut lock, since) => {
+            let locked_chunks;
+            (locked_chunks, chunks) = chunks.into_iter().partition(|c| !c.table.plan.transactional);
+            let mut loader = ctx.dest.connect_mariadb(Side::Destination).await?;
+            loader.query_drop(LOAD_SETTINGS).await.map_err(|e| error(Side::Destination, "configure session", e))?;
+            for chunk in &locked_chunks {
+                load_chunk(&mut readers[0], &mut loader, chunk).await?;
+                if chunk.table.chunks_left.fetch_sub(1, Ordering::SeqCst) == 1 {
+                    finish_table(&mut readers[0], &mut loader, &chunk.table, &ctx.hooks).await?;
+                }
+            }
+            lock.query_drop("UNLOCK TABLES").await.map_err(|e| error(Side::Source, "unlock the source", e))?;
+            since.elapsed().as_millis() as u64
+        }
+    };
+    tracing::info!(write_block_ms, "source writes were blocked this long for the snapshot");
     // Largest first; the ranges of one table follow each other, so early on several
     // workers share the biggest tables and the small ones fill the end.
     chunks.sort_by(|a, b| b.table.plan.bytes.cmp(&a.table.plan.bytes).then(b.bytes.cmp(&a.bytes)));
     load_all(ctx, readers, chunks).await?;
+    // Nothing is published that was not loaded and verified, whatever path it took.
+    for t in dbs.iter().flat_map(|d| &d.tables) {
+        if t.report.lock().unwrap_or_else(|e| e.into_inner()).is_none() {
+            return Err(MoveError::Internal(format!("table {} of database {} was not copied", t.plan.name, t.source_db)));
+        }
+    }
     ctx.hooks.fail("after_data")?;
 
     progress.set_phase(Phase::PostData);
@@ -246,10 +270,24 @@ fn journal_entries(db: &DbRun, grants: &[plan::Grant], objects: Vec<plan::Routin
     entries
 }
 
+/// The source's read lock: released once the snapshot is taken (`Released` with how long
+/// writes were blocked), or still held (`Locked`, since when) because tables of engines
+/// without snapshots must be copied under it.
+enum Held {
+    Released(u64),
+    Locked(Conn, Instant),
+}
+
+struct Snapshot {
+    readers: Vec<Conn>,
+    plans: Vec<DbPlan>,
+    lock: Held,
+}
+
 /// The brief global read lock: every reader starts its consistent snapshot and the
-/// plans are read while it is held. Returns the readers, the plans and how long source
-/// writes were blocked.
-async fn snapshot(ctx: &Ctx, names: &[(String, String)]) -> Result<(Vec<Conn>, Vec<DbPlan>, u64)> {
+/// tables are planned while it is held; then it is released, unless a table has no
+/// snapshot to be read in.
+async fn snapshot(ctx: &Ctx, names: &[(String, String)]) -> Result<Snapshot> {
     let mut readers = Vec::with_capacity(ctx.jobs);
     for _ in 0..ctx.jobs {
         readers.push(ctx.source.connect_mariadb(Side::Source).await?);
@@ -275,17 +313,37 @@ async fn snapshot(ctx: &Ctx, names: &[(String, String)]) -> Result<(Vec<Conn>, V
         Ok(_) => read_plans(&mut readers[0], names).await,
         Err(e) => Err(error(Side::Source, "start a snapshot", e)),
     };
-    let unlocked = lock.query_drop("UNLOCK TABLES").await;
-    let write_block_ms = locked.elapsed().as_millis() as u64;
-    drop(lock);
+    // On one server the copy's own writes would wait for the lock: then those tables are
+    // read after it like the others (consistent only if nothing writes them meanwhile).
+    let hold = matches!(&planned, Ok(plans) if plans.iter().any(|p| p.tables.iter().any(|t| !t.transactional)))
+        && !same_server(&mut readers[0], &ctx.dest).await?;
+    let held = if hold {
+        Held::Locked(lock, locked)
+    } else {
+        let unlocked = lock.query_drop("UNLOCK TABLES").await;
+        let ms = locked.elapsed().as_millis() as u64;
+        drop(lock);
+        if planned.is_ok() {
+            unlocked.map_err(src("unlock the source"))?;
+        }
+        Held::Released(ms)
+    };
     let mut plans = planned?;
-    unlocked.map_err(src("unlock the source"))?;
     readers[0].query_drop("SET SESSION character_set_results = utf8mb4").await.map_err(src("configure session"))?;
     for p in &mut plans {
         plan::read_objects(&mut readers[0], p).await?;
     }
     readers[0].query_drop("SET SESSION character_set_results = binary").await.map_err(src("configure session"))?;
-    Ok((readers, plans, write_block_ms))
+    Ok(Snapshot { readers, plans, lock: held })
+}
+
+/// Whether `dest` is the server `source` is connected to (its data directory and port).
+async fn same_server(source: &mut Conn, dest: &Endpoint) -> Result<bool> {
+    let query = "SELECT @@datadir, @@port, @@hostname";
+    let here: Option<(String, u64, String)> = source.query_first(query).await.map_err(|e| error(Side::Source, "identify the server", e))?;
+    let mut d = dest.connect_mariadb(Side::Destination).await?;
+    let there: Option<(String, u64, String)> = d.query_first(query).await.map_err(|e| error(Side::Destination, "identify the server", e))?;
+    Ok(here == there)
 }
 
 async fn read_plans(reader: &mut Conn, names: &[(String, String)]) -> Result<Vec<DbPlan>> {
@@ -508,8 +566,9 @@ async fn checksum(conn: &mut Conn, table: &str, side: Side) -> Result<String> {
 /// Creates the views, routines, triggers and events in the staging database, so that
 /// one that cannot be created fails the copy before anything is published. Objects are
 /// tried until no more can be made (a view may depend on another, or on a function).
-/// Definers get, on the staging name, only the EXECUTE privileges they hold on the source
-/// (what creating their views checks), never access to the verified tables. Triggers and
+/// Accounts get, on the staging name, only the read and EXECUTE privileges they hold on
+/// the source (what creating a definer's views checks), never write access to the
+/// verified tables. Triggers and
 /// events are dropped again (events are made disabled, so none fires on the staging
 /// tables). Returns every object in an order that creates them all.
 async fn prove_objects(admin: &mut Conn, db: &DbRun, grants: &[plan::Grant]) -> Result<Vec<plan::Routine>> {
@@ -521,7 +580,12 @@ async fn prove_objects(admin: &mut Conn, db: &DbRun, grants: &[plan::Grant]) -> 
             .filter_map(plan::Grant::for_staging)
             .collect()
     };
-    for g in staging_grants(None) {
+    let tables = relations(db);
+    let on_tables = grants
+        .iter()
+        .filter(|g| g.object.as_ref().is_none_or(|(k, n)| k == "TABLE" && tables.contains(n)))
+        .filter_map(plan::Grant::for_staging);
+    for g in on_tables {
         for sql in g.statements(&db.staging) {
             admin.query_drop(sql).await.map_err(dst(format!("grant to {}", g.grantee())))?;
         }

@@ -52,6 +52,9 @@ pub(crate) struct Table {
     pub key_range: Option<(i128, i128)>,
     pub bytes: u64,
     pub rows_estimate: u64,
+    /// InnoDB: read in the snapshot. Other engines (Aria, MyISAM) have no snapshot and are
+    /// copied while the source's read lock still holds.
+    pub transactional: bool,
 }
 
 /// A schema-bound object created after the tables, under its own session settings.
@@ -139,10 +142,16 @@ impl Grant {
     }
 
     /// The part of it a definer needs while the copy is built in staging: executing
-    /// routines. Nothing that reads or writes the staging tables.
+    /// routines and reading (creating a view checks that its definer may run the functions
+    /// and read the views it uses). Nothing that writes the verified tables.
     pub(crate) fn for_staging(&self) -> Option<Grant> {
-        let execute: Vec<String> = self.privileges.iter().filter(|p| *p == "EXECUTE").cloned().collect();
-        (!execute.is_empty()).then(|| Grant { privileges: execute, grantable: false, ..self.clone() })
+        let read_only: Vec<String> = self
+            .privileges
+            .iter()
+            .filter(|p| matches!(p.as_str(), "EXECUTE" | "SELECT" | "SHOW VIEW") || p.starts_with("SELECT ("))
+            .cloned()
+            .collect();
+        (!read_only.is_empty()).then(|| Grant { privileges: read_only, grantable: false, ..self.clone() })
     }
 }
 
@@ -202,7 +211,7 @@ pub(crate) async fn read(conn: &mut Conn, name: &str) -> Result<DbPlan> {
 
     let rows: Vec<Row> = conn
         .exec(
-            "SELECT TABLE_NAME, TABLE_TYPE, COALESCE(DATA_LENGTH, 0), COALESCE(TABLE_ROWS, 0) FROM information_schema.TABLES \
+            "SELECT TABLE_NAME, TABLE_TYPE, COALESCE(DATA_LENGTH, 0), COALESCE(TABLE_ROWS, 0), COALESCE(ENGINE, '') FROM information_schema.TABLES \
              WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME",
             (name,),
         )
@@ -213,7 +222,7 @@ pub(crate) async fn read(conn: &mut Conn, name: &str) -> Result<DbPlan> {
     for row in &rows {
         let (table, kind) = (text(row, 0), text(row, 1));
         match kind.as_str() {
-            "BASE TABLE" => tables.push((table, number(row, 2), number(row, 3))),
+            "BASE TABLE" => tables.push((table, number(row, 2), number(row, 3), text(row, 4).eq_ignore_ascii_case("InnoDB"))),
             "VIEW" => {}
             "SEQUENCE" => sequences.push(table),
             other => {
@@ -412,7 +421,7 @@ async fn first(conn: &mut Conn, sql: &str, what: &str) -> Result<Row> {
 
 /// Columns and primary keys of every table of `db`, two catalogue queries for all of
 /// them (per table they cost milliseconds each, inside the snapshot's lock).
-async fn read_tables(conn: &mut Conn, db: &str, tables: Vec<(String, u64, u64)>) -> Result<Vec<Table>> {
+async fn read_tables(conn: &mut Conn, db: &str, tables: Vec<(String, u64, u64, bool)>) -> Result<Vec<Table>> {
     let cols: Vec<Row> = conn
         .exec(
             "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, EXTRA, COLUMN_KEY FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? \
@@ -430,7 +439,7 @@ async fn read_tables(conn: &mut Conn, db: &str, tables: Vec<(String, u64, u64)>)
         .await
         .map_err(src("read primary keys"))?;
     let mut out = Vec::with_capacity(tables.len());
-    for (table, bytes, rows_estimate) in tables {
+    for (table, bytes, rows_estimate, transactional) in tables {
         let create = text(&first(conn, &format!("SHOW CREATE TABLE {}", qualified(db, &table)), "read a table").await?, 1);
         // The server names a default's sequence with the database, so the copy's column
         // would keep drawing from the source database's sequence under its name.
@@ -454,7 +463,7 @@ async fn read_tables(conn: &mut Conn, db: &str, tables: Vec<(String, u64, u64)>)
                 .map(|_| only.clone()),
             _ => None,
         };
-        out.push(Table { name: table, create, columns, int_key, key_range: None, bytes, rows_estimate });
+        out.push(Table { name: table, create, columns, int_key, key_range: None, bytes, rows_estimate, transactional });
     }
     Ok(out)
 }

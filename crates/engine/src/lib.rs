@@ -7,6 +7,7 @@
 //! every engine.
 
 mod error;
+mod instance_dir;
 pub mod mariadb;
 pub mod postgres;
 mod process;

@@ -4,11 +4,11 @@
 
 use super::sql::literal;
 use super::{MariaDbEngine, ADMIN_USER};
+use crate::instance_dir::{self, host_error, log_file, log_tail, set_mode, write_admin, write_private};
 use crate::process::{self, chown, RunAs};
 use crate::{AdminConnection, EngineError, ErrorKind, InstanceSpec, Liveness, ServerSettings};
 use mysql_async::prelude::*;
-use serde::{Deserialize, Serialize};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,13 +23,6 @@ const SERVER_NAMES: &[&str] = &["mariadbd", "mysqld"];
 /// Longest unix socket path the kernel accepts (`sun_path` less its terminating NUL).
 const MAX_SOCKET_PATH: usize = 107;
 
-/// The internal administrator's credentials, kept in `admin.json`.
-#[derive(Serialize, Deserialize)]
-struct AdminFile {
-    user: String,
-    password: String,
-}
-
 fn data_dir(spec: &InstanceSpec) -> PathBuf {
     spec.dir.join("data")
 }
@@ -40,10 +33,6 @@ fn run_dir(spec: &InstanceSpec) -> PathBuf {
 
 fn tmp_dir(spec: &InstanceSpec) -> PathBuf {
     spec.dir.join("tmp")
-}
-
-fn log_file(spec: &InstanceSpec) -> PathBuf {
-    spec.dir.join("server.log")
 }
 
 fn pid_file(spec: &InstanceSpec) -> PathBuf {
@@ -73,42 +62,8 @@ pub(super) fn socket_path(spec: &InstanceSpec) -> PathBuf {
     }
 }
 
-/// The last lines of the server's log, for error messages.
-fn log_tail(spec: &InstanceSpec) -> String {
-    match std::fs::read_to_string(log_file(spec)) {
-        Ok(text) if !text.trim().is_empty() => format!("; server log: {}", process::tail(&text, 6)),
-        _ => String::new(),
-    }
-}
-
-fn host_error(what: String, e: std::io::Error) -> EngineError {
-    EngineError::new(ErrorKind::HostSetup, format!("{what}: {e}"))
-}
-
 pub(super) fn read_admin(spec: &InstanceSpec) -> Result<AdminConnection, EngineError> {
-    let path = spec.dir.join("admin.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        let kind = if e.kind() == std::io::ErrorKind::NotFound { ErrorKind::NotFound } else { ErrorKind::HostSetup };
-        EngineError::new(kind, format!("instance {} has no readable admin credentials at {}: {e}", spec.id, path.display()))
-    })?;
-    let admin: AdminFile = serde_json::from_str(&text)
-        .map_err(|e| EngineError::new(ErrorKind::Internal, format!("admin credentials of instance {} are malformed: {e}", spec.id)))?;
-    Ok(AdminConnection {
-        host: connect_host(&spec.listen_host),
-        port: spec.port,
-        user: admin.user,
-        password: admin.password,
-        maintenance_db: "mysql".into(),
-    })
-}
-
-/// Where to reach a server listening on `listen`: a wildcard is reached on loopback.
-fn connect_host(listen: &str) -> String {
-    match listen.trim() {
-        "" | "*" | "0.0.0.0" => "127.0.0.1".into(),
-        "::" => "::1".into(),
-        other => other.into(),
-    }
+    instance_dir::read_admin(spec, "mysql")
 }
 
 /// A value in an option file: double-quoted, where backslashes escape.
@@ -186,22 +141,6 @@ fn random_password() -> String {
 
 /// Creates `path` with `text`, readable and writable by its owner only. Refuses to
 /// reuse a file, so nobody can have opened it before the secret went in.
-fn write_private(path: &Path, text: &str) -> Result<(), EngineError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .map_err(|e| host_error(format!("write {}", path.display()), e))
-}
-
-fn set_mode(path: &Path, mode: u32) -> Result<(), EngineError> {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| host_error(format!("chmod {}", path.display()), e))
-}
-
 /// A directory of the engine user's, made if missing.
 fn engine_dir(path: &Path, mode: u32, run_as: Option<RunAs>) -> Result<(), EngineError> {
     if !path.is_dir() {
@@ -292,9 +231,7 @@ impl MariaDbEngine {
         Self::write_settings(spec, run_as)?;
 
         let password = random_password();
-        let admin = serde_json::to_string(&AdminFile { user: ADMIN_USER.into(), password: password.clone() })
-            .map_err(|e| EngineError::new(ErrorKind::Internal, format!("encode admin credentials: {e}")))?;
-        write_private(&spec.dir.join("admin.json"), &admin)?;
+        write_admin(spec, ADMIN_USER, &password)?;
         let bootstrap = bootstrap_file(spec);
         write_private(&bootstrap, &bootstrap_sql(&password))?;
         chown(&bootstrap, run_as)?;
@@ -612,13 +549,6 @@ mod tests {
         assert_eq!(socket_path(&spec("/srv/i", 1024, 10)), PathBuf::from("/srv/i/run/mariadbd.sock"));
         let deep = format!("/srv/{}", "d".repeat(100));
         assert_eq!(socket_path(&spec(&deep, 1024, 10)), PathBuf::from("/tmp/openrds-mariadb-rm-test.sock"));
-    }
-
-    #[test]
-    fn wildcard_listeners_are_reached_on_loopback() {
-        assert_eq!(connect_host("0.0.0.0"), "127.0.0.1");
-        assert_eq!(connect_host("::"), "::1");
-        assert_eq!(connect_host("10.0.0.5"), "10.0.0.5");
     }
 
     #[test]

@@ -3,10 +3,10 @@
 
 use super::sql::conf_string;
 use super::{PostgresEngine, ADMIN_USER};
+use crate::instance_dir::{self, host_error, log_file, log_tail, set_mode, write_admin, write_private};
 use crate::process::{self, chown, RunAs};
 use crate::{AdminConnection, EngineError, ErrorKind, InstanceSpec, Liveness, ServerSettings};
-use serde::{Deserialize, Serialize};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tracing::Instrument;
@@ -21,59 +21,12 @@ const SERVER_NAMES: &[&str] = &["postgres", "postmaster"];
 /// except for ALTER SYSTEM.
 const INCLUDE_SETTINGS: &str = "include 'openrds.conf'";
 
-/// The internal administrator's credentials, kept in `admin.json`.
-#[derive(Serialize, Deserialize)]
-struct AdminFile {
-    user: String,
-    password: String,
-}
-
 fn data_dir(spec: &InstanceSpec) -> PathBuf {
     spec.dir.join("data")
 }
 
-fn log_file(spec: &InstanceSpec) -> PathBuf {
-    spec.dir.join("server.log")
-}
-
-/// The last lines of the server's log, for error messages.
-fn log_tail(spec: &InstanceSpec) -> String {
-    match std::fs::read_to_string(log_file(spec)) {
-        Ok(text) if !text.trim().is_empty() => format!("; server log: {}", process::tail(&text, 6)),
-        _ => String::new(),
-    }
-}
-
-fn host_error(what: String, e: std::io::Error) -> EngineError {
-    EngineError::new(ErrorKind::HostSetup, format!("{what}: {e}"))
-}
-
 pub(super) fn read_admin(spec: &InstanceSpec) -> Result<AdminConnection, EngineError> {
-    let path = spec.dir.join("admin.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        let kind = if e.kind() == std::io::ErrorKind::NotFound { ErrorKind::NotFound } else { ErrorKind::HostSetup };
-        EngineError::new(kind, format!("instance {} has no readable admin credentials at {}: {e}", spec.id, path.display()))
-    })?;
-    let admin: AdminFile = serde_json::from_str(&text)
-        .map_err(|e| EngineError::new(ErrorKind::Internal, format!("admin credentials of instance {} are malformed: {e}", spec.id)))?;
-    Ok(AdminConnection {
-        host: connect_host(&spec.listen_host),
-        port: spec.port,
-        user: admin.user,
-        password: admin.password,
-        maintenance_db: "postgres".into(),
-    })
-}
-
-/// Where to reach a server listening on `listen`: a wildcard is reached on loopback, and
-/// of a list the first address serves.
-fn connect_host(listen: &str) -> String {
-    let first = listen.split(',').next().unwrap_or_default().trim();
-    match first {
-        "" | "*" | "0.0.0.0" => "127.0.0.1".into(),
-        "::" => "::1".into(),
-        other => other.into(),
-    }
+    instance_dir::read_admin(spec, "postgres")
 }
 
 /// The settings an instance class implies, in postgresql.conf syntax.
@@ -124,22 +77,6 @@ fn random_password() -> String {
 
 /// Creates `path` with `text`, readable and writable by its owner only. Refuses to
 /// reuse a file, so nobody can have opened it before the secret went in.
-fn write_private(path: &Path, text: &str) -> Result<(), EngineError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .map_err(|e| host_error(format!("write {}", path.display()), e))
-}
-
-fn set_mode(path: &Path, mode: u32) -> Result<(), EngineError> {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| host_error(format!("chmod {}", path.display()), e))
-}
-
 /// The engine user must pass through every directory above the instance's, or the server
 /// cannot reach its data; say which one blocks it rather than let initdb fail obscurely.
 fn check_traversable(dir: &Path, run_as: RunAs) -> Result<(), EngineError> {
@@ -219,9 +156,7 @@ impl PostgresEngine {
         chown(&log, run_as)?;
 
         let password = random_password();
-        let admin = serde_json::to_string(&AdminFile { user: ADMIN_USER.into(), password: password.clone() })
-            .map_err(|e| EngineError::new(ErrorKind::Internal, format!("encode admin credentials: {e}")))?;
-        write_private(&spec.dir.join("admin.json"), &admin)?;
+        write_admin(spec, ADMIN_USER, &password)?;
         self.initdb(spec, run_as, &password).await?;
         let hba = data.join("pg_hba.conf");
         std::fs::write(&hba, PG_HBA).map_err(|e| host_error(format!("write {}", hba.display()), e))?;
@@ -501,14 +436,5 @@ mod tests {
         let conf = render_settings(&spec(65536, 100), Some(8192));
         assert_eq!(setting(&conf, "shared_buffers"), "4096MB");
         assert_eq!(setting(&conf, "effective_cache_size"), "49152MB");
-    }
-
-    #[test]
-    fn wildcard_listeners_are_reached_on_loopback() {
-        assert_eq!(connect_host("0.0.0.0"), "127.0.0.1");
-        assert_eq!(connect_host("*"), "127.0.0.1");
-        assert_eq!(connect_host("::"), "::1");
-        assert_eq!(connect_host("10.0.0.5, 127.0.0.1"), "10.0.0.5");
-        assert_eq!(connect_host("localhost"), "localhost");
     }
 }

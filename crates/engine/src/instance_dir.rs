@@ -1,0 +1,99 @@
+//! What every adapter keeps in an instance's directory the same way: the internal
+//! administrator's credentials (`admin.json`, 0600, openrds only), the server's log, and
+//! the file helpers around them.
+
+use crate::process;
+use crate::{AdminConnection, EngineError, ErrorKind, InstanceSpec};
+use serde::{Deserialize, Serialize};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// The internal administrator's credentials, kept in `admin.json`.
+#[derive(Serialize, Deserialize)]
+struct AdminFile {
+    user: String,
+    password: String,
+}
+
+pub(crate) fn log_file(spec: &InstanceSpec) -> PathBuf {
+    spec.dir.join("server.log")
+}
+
+/// The last lines of the server's log, for error messages.
+pub(crate) fn log_tail(spec: &InstanceSpec) -> String {
+    match std::fs::read_to_string(log_file(spec)) {
+        Ok(text) if !text.trim().is_empty() => format!("; server log: {}", process::tail(&text, 6)),
+        _ => String::new(),
+    }
+}
+
+pub(crate) fn host_error(what: String, e: std::io::Error) -> EngineError {
+    EngineError::new(ErrorKind::HostSetup, format!("{what}: {e}"))
+}
+
+/// Records the administrator's credentials; fails if they exist already.
+pub(crate) fn write_admin(spec: &InstanceSpec, user: &str, password: &str) -> Result<(), EngineError> {
+    let admin = serde_json::to_string(&AdminFile { user: user.into(), password: password.into() })
+        .map_err(|e| EngineError::new(ErrorKind::Internal, format!("encode admin credentials: {e}")))?;
+    write_private(&spec.dir.join("admin.json"), &admin)
+}
+
+/// How to reach the instance as its administrator, from `admin.json`.
+pub(crate) fn read_admin(spec: &InstanceSpec, maintenance_db: &str) -> Result<AdminConnection, EngineError> {
+    let path = spec.dir.join("admin.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        let kind = if e.kind() == std::io::ErrorKind::NotFound { ErrorKind::NotFound } else { ErrorKind::HostSetup };
+        EngineError::new(kind, format!("instance {} has no readable admin credentials at {}: {e}", spec.id, path.display()))
+    })?;
+    let admin: AdminFile = serde_json::from_str(&text)
+        .map_err(|e| EngineError::new(ErrorKind::Internal, format!("admin credentials of instance {} are malformed: {e}", spec.id)))?;
+    Ok(AdminConnection {
+        host: connect_host(&spec.listen_host),
+        port: spec.port,
+        user: admin.user,
+        password: admin.password,
+        maintenance_db: maintenance_db.into(),
+    })
+}
+
+/// Where to reach a server listening on `listen`: a wildcard is reached on loopback, and
+/// of a list the first address serves.
+pub(crate) fn connect_host(listen: &str) -> String {
+    let first = listen.split(',').next().unwrap_or_default().trim();
+    match first {
+        "" | "*" | "0.0.0.0" => "127.0.0.1".into(),
+        "::" => "::1".into(),
+        other => other.into(),
+    }
+}
+
+/// A new file only openrds can read.
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), EngineError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| host_error(format!("write {}", path.display()), e))
+}
+
+pub(crate) fn set_mode(path: &Path, mode: u32) -> Result<(), EngineError> {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| host_error(format!("chmod {}", path.display()), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_are_reached_on_loopback() {
+        assert_eq!(connect_host("0.0.0.0"), "127.0.0.1");
+        assert_eq!(connect_host("*"), "127.0.0.1");
+        assert_eq!(connect_host("::"), "::1");
+        assert_eq!(connect_host("10.0.0.5, 127.0.0.1"), "10.0.0.5");
+        assert_eq!(connect_host("localhost"), "localhost");
+    }
+}

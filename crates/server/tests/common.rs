@@ -149,6 +149,38 @@ impl Client {
         net["DBInstanceNetInfos"]["DBInstanceNetInfo"][0]["Port"].as_str().unwrap().parse().unwrap()
     }
 
+    pub async fn progress(&self, instance: &str, import_id: &str) -> Value {
+        self.call("DescribeImportProgress", &[("DBInstanceId", instance), ("ImportId", import_id)]).await.ok()
+    }
+
+    /// Polls DescribeImportProgress until the task ends.
+    pub async fn wait_import(&self, instance: &str, import_id: &str) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(180);
+        loop {
+            let p = self.progress(instance, import_id).await;
+            if matches!(p["Status"].as_str(), Some("Success" | "Failed" | "Canceled")) {
+                return p;
+            }
+            assert!(std::time::Instant::now() < deadline, "import {import_id} did not end: {p}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the copy streams data (Pending until its runner records the first
+    /// attempt), so a fault lands in the middle of the task.
+    pub async fn wait_mid_copy(&self, instance: &str, import_id: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let p = self.progress(instance, import_id).await;
+            if p["Phase"] == "Data" && p["Progress"]["BytesDone"].as_u64().unwrap_or(0) > 0 {
+                return;
+            }
+            assert!(matches!(p["Status"].as_str(), Some("Pending" | "Running")), "the task ended before the fault: {p}");
+            assert!(std::time::Instant::now() < deadline, "the copy never reached its data phase: {p}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// DBInstanceStatus as DescribeDBInstanceAttribute gives it.
     pub async fn status(&self, id: &str) -> String {
         let r = self.call("DescribeDBInstanceAttribute", &[("DBInstanceId", id)]).await.ok();

@@ -7,27 +7,12 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
 use std::time::{Duration, Instant};
 
 
 
 
-async fn progress(c: &Client, dst: &str, import_id: &str) -> Value {
-    c.call("DescribeImportProgress", &[("DBInstanceId", dst), ("ImportId", import_id)]).await.ok()
-}
 
-async fn wait_end(c: &Client, dst: &str, import_id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let p = progress(c, dst, import_id).await;
-        if matches!(p["Status"].as_str(), Some("Success" | "Failed" | "Canceled")) {
-            return p;
-        }
-        assert!(Instant::now() < deadline, "import did not end: {p}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 async fn databases(login: &testkit::Login) -> Vec<String> {
     let c = login.connect("postgres").await;
@@ -69,21 +54,6 @@ async fn start_import(c: &Client, src: &str, dst: &str) -> String {
     r["ImportId"].as_str().unwrap().to_string()
 }
 
-/// Waits until the copy is past its start (streaming data if it can see it), so a fault
-/// lands in the middle of the task.
-async fn wait_mid_copy(c: &Client, dst: &str, import_id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let p = progress(c, dst, import_id).await;
-        if p["Phase"] == "Data" && p["Progress"]["BytesDone"].as_u64().unwrap_or(0) > 0 {
-            return;
-        }
-        // Pending until the runner records its first attempt.
-        assert!(matches!(p["Status"].as_str(), Some("Pending" | "Running")), "the task ended before the fault: {p}");
-        assert!(Instant::now() < deadline, "the copy never reached its data phase: {p}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// SIGKILL to the engine's whole process group: the server and its backends die at once.
 fn kill_engine(server: &TestServer, id: &str) {
@@ -112,9 +82,9 @@ async fn engine_dies_mid_copy(side: Side) {
     let dest_before = databases(&d).await;
 
     let import_id = start_import(&c, &src, &dst).await;
-    wait_mid_copy(&c, &dst, &import_id).await;
+    c.wait_mid_copy(&dst, &import_id).await;
     kill_engine(&server, if side == Side::Source { &src } else { &dst });
-    let p = wait_end(&c, &dst, &import_id).await;
+    let p = c.wait_import(&dst, &import_id).await;
     assert_eq!(p["Status"], "Failed", "{p}");
     let error = p["Error"].as_str().unwrap();
     let told = match side {
@@ -170,7 +140,7 @@ async fn the_destination_reaching_its_storage_quota_fails_the_task_with_what_to_
     blocker.batch_execute("BEGIN; LOCK TABLE items IN ACCESS EXCLUSIVE MODE").await.unwrap();
     let import_id = start_import(&c, &src, &dst).await;
     d.connect("app").await.batch_execute("CREATE TABLE ballast AS SELECT repeat('x', 1000) AS v FROM generate_series(1, 60000)").await.unwrap();
-    let p = wait_end(&c, &dst, &import_id).await;
+    let p = c.wait_import(&dst, &import_id).await;
     blocker.batch_execute("COMMIT").await.unwrap();
 
     assert_eq!(p["Status"], "Failed", "{p}");

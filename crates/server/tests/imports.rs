@@ -4,8 +4,6 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
-use std::time::{Duration, Instant};
 
 
 async fn databases(c: &Client, id: &str) -> Vec<String> {
@@ -13,17 +11,6 @@ async fn databases(c: &Client, id: &str) -> Vec<String> {
     r["Databases"]["Database"].as_array().unwrap().iter().map(|d| d["DBName"].as_str().unwrap().to_string()).collect()
 }
 
-async fn wait_task(c: &Client, instance: &str, import_id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let p = c.call("DescribeImportProgress", &[("DBInstanceId", instance), ("ImportId", import_id)]).await.ok();
-        if matches!(p["Status"].as_str(), Some("Success" | "Failed" | "Canceled")) {
-            return p;
-        }
-        assert!(Instant::now() < deadline, "import {import_id} did not end: {p}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 async fn connect(c: &Client, id: &str, db: &str) -> tokio_postgres::Client {
     let net = c.call("DescribeDBInstanceNetInfo", &[("DBInstanceId", id)]).await.ok();
@@ -97,7 +84,7 @@ async fn import_refuses_bad_requests_then_copies_renamed_and_verified() {
         imp(r#"{"DBNames":{"shop":"again"}}"#, &dst, &src).await.err(403, "IncorrectDBInstanceState");
         assert!(!databases(&c, &dst).await.contains(&"shop_copy".to_string()), "invisible until done");
     }
-    let done = wait_task(&c, &dst, &import_id).await;
+    let done = c.wait_import(&dst, &import_id).await;
     assert_eq!(done["Status"], "Success", "{done}");
     assert_eq!((c.status(&src).await, c.status(&dst).await), ("Running".into(), "Running".into()));
     let names = databases(&c, &dst).await;
@@ -134,7 +121,7 @@ async fn import_refuses_bad_requests_then_copies_renamed_and_verified() {
     let started = imp(r#"{"DBNames":{"shop":"shop_cancel"}}"#, &dst, &src).await.ok();
     let cancel_id = started["ImportId"].as_str().unwrap().to_string();
     let r = c.call("CancelImport", &[("DBInstanceId", &src), ("ImportId", &cancel_id)]).await;
-    let ended = wait_task(&c, &dst, &cancel_id).await;
+    let ended = c.wait_import(&dst, &cancel_id).await;
     if r.status == 200 {
         assert_eq!(ended["Status"], "Canceled", "{ended}");
         let names = databases(&c, &dst).await;

@@ -7,8 +7,6 @@ mod common;
 
 use common::*;
 use mysql_async::prelude::Queryable;
-use serde_json::Value;
-use std::time::{Duration, Instant};
 
 
 
@@ -28,21 +26,7 @@ async fn staging(login: &testkit::Login) -> Vec<String> {
     schemas(login).await.into_iter().filter(|s| s.starts_with("ors_stg_")).collect()
 }
 
-async fn progress(c: &Client, dst: &str, import_id: &str) -> Value {
-    c.call("DescribeImportProgress", &[("DBInstanceId", dst), ("ImportId", import_id)]).await.ok()
-}
 
-async fn wait_end(c: &Client, dst: &str, import_id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let p = progress(c, dst, import_id).await;
-        if matches!(p["Status"].as_str(), Some("Success" | "Failed" | "Canceled")) {
-            return p;
-        }
-        assert!(Instant::now() < deadline, "import {import_id} did not end: {p}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 async fn import(c: &Client, dst: &str, src: &str, info: &str) -> Reply {
     c.call("ImportDatabaseBetweenInstances", &[("DBInstanceId", dst), ("SourceDBInstanceId", src), ("DBInfo", info)]).await
@@ -83,12 +67,12 @@ async fn mariadb_import_refuses_bad_requests_then_copies_every_kind_renamed_and_
 
     let started = import(&c, &dst, &src, r#"{"DBNames":{"shop":"shop_copy"}}"#).await.ok();
     let import_id = started["ImportId"].as_str().expect("ImportId").to_string();
-    let p = progress(&c, &dst, &import_id).await;
+    let p = c.progress(&dst, &import_id).await;
     if !matches!(p["Status"].as_str(), Some("Success" | "Failed")) {
         assert_eq!((c.status(&src).await, c.status(&dst).await), ("Migrating".into(), "Importing".into()));
         import(&c, &dst, &src, r#"{"DBNames":{"shop":"again"}}"#).await.err(403, "IncorrectDBInstanceState");
     }
-    let done = wait_end(&c, &dst, &import_id).await;
+    let done = c.wait_import(&dst, &import_id).await;
     assert_eq!(done["Status"], "Success", "{done}");
     assert_eq!((c.status(&src).await, c.status(&dst).await), ("Running".into(), "Running".into()));
     assert!(done["Result"]["SourceWriteBlockMs"].as_u64().is_some(), "the write-block time is reported: {done}");
@@ -99,7 +83,7 @@ async fn mariadb_import_refuses_bad_requests_then_copies_every_kind_renamed_and_
 
     // The array form keeps the names.
     let started = import(&c, &dst, &src, r#"{"DBNames":["shop"]}"#).await.ok();
-    let done = wait_end(&c, &dst, started["ImportId"].as_str().unwrap()).await;
+    let done = c.wait_import(&dst, started["ImportId"].as_str().unwrap()).await;
     assert_eq!(done["Status"], "Success", "{done}");
     assert_eq!(testkit::mariadb::digests(&d, "shop").await, data);
 
@@ -107,7 +91,7 @@ async fn mariadb_import_refuses_bad_requests_then_copies_every_kind_renamed_and_
     let started = import(&c, &dst, &src, r#"{"DBNames":{"shop":"shop_cancel"}}"#).await.ok();
     let cancel_id = started["ImportId"].as_str().unwrap().to_string();
     let r = c.call("CancelImport", &[("DBInstanceId", &src), ("ImportId", &cancel_id)]).await;
-    let ended = wait_end(&c, &dst, &cancel_id).await;
+    let ended = c.wait_import(&dst, &cancel_id).await;
     if r.status == 200 {
         assert_eq!(ended["Status"], "Canceled", "{ended}");
         assert!(!schemas(&d).await.contains(&"shop_cancel".to_string()));
@@ -134,18 +118,6 @@ async fn big_shop(c: &Client, src: &str, s: &testkit::Login, rows: u64) {
     conn.query_drop(format!("INSERT INTO items SELECT seq, seq % 1000, REPEAT(MD5(seq), 6) FROM seq_1_to_{rows}")).await.unwrap();
 }
 
-async fn wait_mid_copy(c: &Client, dst: &str, import_id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let p = progress(c, dst, import_id).await;
-        if p["Phase"] == "Data" && p["Progress"]["BytesDone"].as_u64().unwrap_or(0) > 0 {
-            return;
-        }
-        assert!(matches!(p["Status"].as_str(), Some("Pending" | "Running")), "the task ended before the fault: {p}");
-        assert!(Instant::now() < deadline, "the copy never reached its data phase: {p}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_destination_engine_dying_mid_copy_fails_the_task_and_leaves_the_destination_as_before() {
@@ -157,9 +129,9 @@ async fn mariadb_destination_engine_dying_mid_copy_fails_the_task_and_leaves_the
     let before = testkit::mariadb::digests(&s, "shop").await;
     let started = import(&c, &dst, &src, r#"{"DBNames":{"shop":"shop_copy"}}"#).await.ok();
     let import_id = started["ImportId"].as_str().unwrap().to_string();
-    wait_mid_copy(&c, &dst, &import_id).await;
+    c.wait_mid_copy(&dst, &import_id).await;
     kill_engine(&server, &dst);
-    let ended = wait_end(&c, &dst, &import_id).await;
+    let ended = c.wait_import(&dst, &import_id).await;
     assert_eq!(ended["Status"], "Failed", "{ended}");
     let message = ended["Error"].as_str().unwrap_or_default();
     assert!(message.contains(&dst) && message.contains("destination"), "the message names the instance: {message}");
@@ -188,7 +160,7 @@ async fn mariadb_import_beyond_the_destination_storage_quota_is_refused_or_fails
         started.err(400, "DBSizeExceeded");
     } else {
         let import_id = started.ok()["ImportId"].as_str().unwrap().to_string();
-        let ended = wait_end(&c, &dst, &import_id).await;
+        let ended = c.wait_import(&dst, &import_id).await;
         assert_eq!(ended["Status"], "Failed", "{ended}");
         let message = ended["Error"].as_str().unwrap_or_default();
         assert!(message.contains("DBInstanceStorage") && message.contains(&dst), "{message}");

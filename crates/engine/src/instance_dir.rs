@@ -2,10 +2,10 @@
 //! administrator's credentials (`admin.json`, 0600, openrds only), the server's log, and
 //! the file helpers around them.
 
-use crate::process;
+use crate::process::{self, RunAs};
 use crate::{AdminConnection, EngineError, ErrorKind, InstanceSpec};
 use serde::{Deserialize, Serialize};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// The internal administrator's credentials, kept in `admin.json`.
@@ -82,6 +82,35 @@ pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), EngineError> 
 
 pub(crate) fn set_mode(path: &Path, mode: u32) -> Result<(), EngineError> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| host_error(format!("chmod {}", path.display()), e))
+}
+
+/// The instance's user must pass through every directory above the instance's, or the
+/// server cannot reach its data; say which one blocks it rather than let the engine's
+/// tools fail obscurely.
+pub(crate) fn check_traversable(dir: &Path, run_as: RunAs) -> Result<(), EngineError> {
+    for ancestor in dir.ancestors().skip(1) {
+        let Ok(meta) = std::fs::metadata(ancestor) else { continue };
+        let mode = meta.mode();
+        let passes = if meta.uid() == run_as.uid {
+            mode & 0o100 != 0
+        } else if meta.gid() == run_as.gid {
+            mode & 0o010 != 0
+        } else {
+            mode & 0o001 != 0
+        };
+        if !passes {
+            return Err(EngineError::new(
+                ErrorKind::HostSetup,
+                format!(
+                    "the instance's system user (uid {}) cannot enter {} (mode {:o}); make it traversable, e.g. chmod 0711",
+                    run_as.uid,
+                    ancestor.display(),
+                    mode & 0o7777
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 
 mod error;
 mod instance_dir;
+pub mod isolation;
 pub mod mariadb;
 pub mod postgres;
 mod process;

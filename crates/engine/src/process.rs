@@ -1,11 +1,13 @@
-//! Child processes: engine tools run as the engine's system user (initdb and the servers
-//! refuse root), in their own process group so a terminal's Ctrl-C aimed at openrds does
+//! Child processes: engine tools run confined to their instance (its own system user,
+//! namespace and control groups: see `isolation`; initdb and the servers refuse root), in
+//! their own process group so a terminal's Ctrl-C aimed at openrds does
 //! not reach the engines, which must outlive it.
 //!
 //! Servers are found again through their pid files, so these helpers also decide whether
 //! a recorded pid is still *that* server: after a host reboot or a crash the number may
 //! belong to an unrelated process, and signalling it would be a serious mistake.
 
+use crate::isolation::Confinement;
 use crate::{EngineError, ErrorKind};
 use std::collections::VecDeque;
 use std::ffi::OsStr;
@@ -23,24 +25,40 @@ pub(crate) struct RunAs {
     pub gid: u32,
 }
 
-pub(crate) fn lookup_user(name: &str) -> Result<RunAs, EngineError> {
-    match nix::unistd::User::from_name(name) {
-        Ok(Some(u)) => Ok(RunAs { uid: u.uid.as_raw(), gid: u.gid.as_raw() }),
-        Ok(None) => Err(EngineError::new(
-            ErrorKind::HostSetup,
-            format!("the system user {name} does not exist on this host; install the engine's server package, which creates it"),
-        )),
-        Err(e) => Err(EngineError::new(ErrorKind::HostSetup, format!("cannot look up the system user {name}: {e}"))),
-    }
-}
-
-/// Gives `path` to the engine user (no-op when openrds runs as that user already).
+/// Gives `path` to the instance's user (no-op when openrds does not run as root and so
+/// confines nothing).
 pub(crate) fn chown(path: &Path, run_as: Option<RunAs>) -> Result<(), EngineError> {
     if let Some(u) = run_as {
         std::os::unix::fs::chown(path, Some(u.uid), Some(u.gid))
             .map_err(|e| EngineError::new(ErrorKind::HostSetup, format!("chown {}: {e}", path.display())))?;
     }
     Ok(())
+}
+
+/// A command for `program`, confined to its instance when `confinement` is given.
+pub(crate) fn command(program: &Path, args: Vec<std::ffi::OsString>, confinement: Option<&Confinement>) -> std::process::Command {
+    let mut cmd = match confinement {
+        Some(c) => {
+            let mut cmd = c.command(program, args);
+            // The caller's working directory may be closed to the instance's user.
+            cmd.current_dir("/");
+            cmd
+        }
+        None => {
+            let mut cmd = std::process::Command::new(program);
+            cmd.args(args);
+            cmd
+        }
+    };
+    cmd.process_group(0);
+    // Client variables of the caller's environment must not steer the engine's tools.
+    for var in ["PGPASSWORD", "PGPASSFILE", "PGUSER", "PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGDATA", "PGOPTIONS"] {
+        cmd.env_remove(var);
+    }
+    for var in ["MYSQL_HOME", "MYSQL_UNIX_PORT", "MYSQL_TCP_PORT", "MYSQL_HOST", "MYSQL_PWD"] {
+        cmd.env_remove(var);
+    }
+    cmd
 }
 
 /// How many of a tool's last output lines an error message carries.
@@ -50,21 +68,14 @@ const KEPT_LINES: usize = 12;
 /// the caller's span) as it comes, and its last lines go into the error when it fails.
 /// A tool that cannot be started is `HostSetup`; one that fails is `Unavailable`, which
 /// callers re-kind when they know better.
-pub(crate) async fn run<I, S>(program: &Path, args: I, run_as: Option<RunAs>, what: &str) -> Result<(), EngineError>
+pub(crate) async fn run<I, S>(program: &Path, args: I, confinement: Option<&Confinement>, what: &str) -> Result<(), EngineError>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut cmd = std::process::Command::new(program);
-    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
-    // Client variables of the caller's environment must not steer the engine's tools.
-    for var in ["PGPASSWORD", "PGPASSFILE", "PGUSER", "PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGDATA", "PGOPTIONS"] {
-        cmd.env_remove(var);
-    }
-    if let Some(u) = run_as {
-        // The caller's working directory may be closed to the engine user.
-        cmd.uid(u.uid).gid(u.gid).current_dir("/");
-    }
+    let args = args.into_iter().map(|a| a.as_ref().to_os_string()).collect();
+    let mut cmd = command(program, args, confinement);
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let tool = program.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut child = tokio::process::Command::from(cmd)
         .spawn()
@@ -166,6 +177,11 @@ pub(crate) fn server_alive(pid: i32, data_dir: &Path, names: &[&str]) -> bool {
         }
     }
     true
+}
+
+/// Whether `pid` is a live process (not a zombie), whatever it is called.
+pub(crate) fn pid_alive(pid: i32) -> bool {
+    pid > 0 && proc_stat(pid).is_ok_and(|s| !matches!(s.state, 'Z' | 'X' | 'x'))
 }
 
 /// Kills a server and, when it leads its own process group (servers started by pg_ctl

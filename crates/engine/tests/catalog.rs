@@ -28,7 +28,8 @@ async fn databases_are_created_listed_measured_and_dropped() {
     assert_eq!(names, ["We\"ird Name", "app", "bysql", "legacy", "sorted"]);
     let app = &dbs[1];
     assert_eq!((app.charset.as_str(), app.collate.as_str(), app.ctype.as_str()), ("UTF8", "C.UTF-8", "C.UTF-8"));
-    assert_eq!((app.owner.as_str(), app.tablespace.as_str(), app.conn_limit), ("openrds_admin", "pg_default", -1));
+    // Owned by the privileged accounts' role, never by the internal superuser.
+    assert_eq!((app.owner.as_str(), app.tablespace.as_str(), app.conn_limit), ("rds_superuser", "pg_default", -1));
     assert!(app.size_bytes > 1_000_000, "{}", app.size_bytes);
     let legacy = &dbs[3];
     assert_eq!((legacy.charset.as_str(), legacy.collate.as_str(), legacy.ctype.as_str()), ("LATIN1", "C", "C"));
@@ -96,27 +97,38 @@ async fn accounts_log_in_with_their_passwords_and_are_dropped_cleanly() {
     let err = engine.create_account(spec, "alice", "Other_pass1", AccountKind::Normal).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::AlreadyExists, "{err}");
     assert!(!err.message.contains("Other_pass1"), "{err}");
-    for reserved in ["openrds_admin", "pg_monitor"] {
+    for reserved in ["openrds_admin", "rds_superuser", "pg_monitor"] {
         let err = engine.create_account(spec, reserved, "Some_pass1", AccountKind::Normal).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::InvalidInput, "{reserved}: {err}");
         assert_eq!(engine.drop_account(spec, reserved).await.unwrap_err().kind, ErrorKind::InvalidInput);
         assert_eq!(engine.reset_password(spec, reserved, "x").await.unwrap_err().kind, ErrorKind::InvalidInput);
     }
 
-    // Super accounts create databases but are not superusers, and cannot make themselves
-    // anything that reaches the host.
+    // Super accounts are Alibaba's privileged account: they create databases and roles,
+    // and work in databases made without an owner, but are not superusers and cannot
+    // become one, nor the internal administrator.
     let boss = inst.connect("boss", "Boss_pass1", "postgres").await.unwrap();
-    let (is_super, can_db): (bool, bool) = {
-        let r = boss.query_one("SELECT rolsuper, rolcreatedb FROM pg_roles WHERE rolname = current_user", &[]).await.unwrap();
-        (r.get(0), r.get(1))
+    let (is_super, can_db, can_role, can_replicate): (bool, bool, bool, bool) = {
+        let r = boss
+            .query_one("SELECT rolsuper, rolcreatedb, rolcreaterole, rolreplication FROM pg_roles WHERE rolname = current_user", &[])
+            .await
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2), r.get(3))
     };
-    assert_eq!((is_super, can_db), (false, true));
+    assert_eq!((is_super, can_db, can_role, can_replicate), (false, true, true, false));
     boss.batch_execute("CREATE DATABASE bossdb").await.unwrap();
+    boss.batch_execute("CREATE ROLE app_reader NOLOGIN").await.unwrap();
+    engine.create_database(spec, "teamdb", &charset("UTF8", None, None)).await.unwrap();
+    let in_team = inst.connect("boss", "Boss_pass1", "teamdb").await.unwrap();
+    in_team
+        .batch_execute("CREATE TABLE public.t (id int); GRANT SELECT ON public.t TO app_reader; CREATE SCHEMA s; ALTER DATABASE teamdb SET work_mem = '8MB'")
+        .await
+        .expect("a Super account creates, alters and grants in a database made without an owner");
     for escalation in [
         "ALTER ROLE openrds_admin PASSWORD 'stolen'",
-        "GRANT pg_execute_server_program TO boss",
-        "GRANT pg_read_server_files TO boss",
+        "GRANT openrds_admin TO boss",
         "ALTER ROLE boss SUPERUSER",
+        "ALTER ROLE boss REPLICATION",
     ] {
         let err = boss.batch_execute(escalation).await.unwrap_err();
         assert_eq!(err.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE), "{escalation}: {err:?}");

@@ -20,11 +20,8 @@ fn mode(path: &std::path::Path) -> u32 {
 fn detect_finds_the_host_binaries() {
     let config = engine::postgres::PostgresConfig::detect().expect("PostgreSQL server binaries are required");
     assert!(config.bin_dir.join("initdb").is_file() && config.bin_dir.join("pg_ctl").is_file());
-    if nix::unistd::geteuid().is_root() {
-        assert_eq!(config.run_as.as_deref(), Some("postgres"), "initdb refuses root");
-    } else {
-        assert_eq!(config.run_as, None);
-    }
+    // initdb refuses root; as root, every instance runs as a user of its own.
+    assert_eq!(config.isolate, nix::unistd::geteuid().is_root());
     let engine = engine::postgres::PostgresEngine::new(config.clone());
     let versions = engine.versions();
     assert_eq!(versions.len(), 1, "{versions:?}");
@@ -43,10 +40,13 @@ async fn provision_lays_out_a_running_server_that_survives_stop_start_restart_an
     // Layout and ownership: the directory is ours and only traversable, the data and the
     // log belong to the engine user, the credentials to us alone.
     let me = nix::unistd::geteuid().as_raw();
-    let engine_uid = match &engine.config.run_as {
-        Some(name) => nix::unistd::User::from_name(name).unwrap().unwrap().uid.as_raw(),
-        None => me,
+    let engine_uid = if engine.config.isolate {
+        let name = engine::isolation::system_user_name(&spec.id);
+        nix::unistd::User::from_name(&name).unwrap().unwrap_or_else(|| panic!("the instance's user {name} exists")).uid.as_raw()
+    } else {
+        me
     };
+    assert_ne!(Some(engine_uid), nix::unistd::User::from_name("postgres").unwrap().map(|u| u.uid.as_raw()), "not the shared engine user");
     assert_eq!(mode(&spec.dir), 0o711);
     assert_eq!(std::fs::metadata(&spec.dir).unwrap().uid(), me);
     assert_eq!(mode(&spec.dir.join("data")), 0o700);
@@ -142,6 +142,15 @@ async fn provision_lays_out_a_running_server_that_survives_stop_start_restart_an
         assert_eq!(value, expected, "{name}");
     }
     drop(c);
+    // The new class's memory is the control group's limit, and the server is held by it.
+    if again.config.isolate {
+        let group = engine::isolation::memory_cgroup(&moved.id).expect("a memory controller");
+        let limit = std::fs::read_to_string(group.join("memory.limit_in_bytes")).or_else(|_| std::fs::read_to_string(group.join("memory.max"))).unwrap();
+        assert_eq!(limit.trim(), (2048u64 << 20).to_string());
+        let pid = recorded_pid(&moved.dir).unwrap();
+        let procs = std::fs::read_to_string(group.join("cgroup.procs")).unwrap();
+        assert!(procs.lines().any(|p| p == pid.to_string()), "the postmaster {pid} is in its group: {procs}");
+    }
     let spec = &moved;
 
     // Destroy: nothing of the server remains, and doing it again is fine.
@@ -154,6 +163,12 @@ async fn provision_lays_out_a_running_server_that_survives_stop_start_restart_an
     }
     again.destroy(spec).await.expect("destroying a destroyed instance is a no-op");
     assert_eq!(again.liveness(spec).await, Liveness::Stopped);
+    let user = engine::isolation::system_user_name(&spec.id);
+    assert!(nix::unistd::User::from_name(&user).unwrap().is_none(), "the instance's system user {user} is removed with it");
+    assert!(nix::unistd::Group::from_name(&user).unwrap().is_none(), "and its group");
+    if let Some(group) = engine::isolation::memory_cgroup(&spec.id) {
+        assert!(!group.exists(), "and its control group");
+    }
 }
 
 #[tokio::test]
@@ -215,21 +230,11 @@ async fn a_failed_provision_leaves_nothing_behind() {
     // Missing binaries are a host problem.
     let broken = engine::postgres::PostgresEngine::new(engine::postgres::PostgresConfig {
         bin_dir: dir.path().join("no-such-bin"),
-        run_as: engine.config.run_as.clone(),
+        isolate: engine.config.isolate,
     });
     let spec = dir.spec("pgm-nobin", free_port());
     let err = broken.provision(&spec).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::HostSetup, "{err}");
-    assert!(!spec.dir.exists());
-
-    // An unknown system user is a host problem too.
-    let nouser = engine::postgres::PostgresEngine::new(engine::postgres::PostgresConfig {
-        bin_dir: engine.config.bin_dir.clone(),
-        run_as: Some("openrds-no-such-user".into()),
-    });
-    let err = nouser.provision(&spec).await.unwrap_err();
-    assert_eq!(err.kind, ErrorKind::HostSetup, "{err}");
-    assert!(err.message.contains("openrds-no-such-user"), "{err}");
     assert!(!spec.dir.exists());
 
     // Someone else's files are neither overwritten nor removed.
@@ -241,7 +246,7 @@ async fn a_failed_provision_leaves_nothing_behind() {
     std::fs::remove_dir_all(&spec.dir).unwrap();
 
     // A parent the engine user cannot enter is named in the error.
-    if engine.config.run_as.is_some() {
+    if engine.config.isolate {
         let closed = dir.path().join("closed");
         std::fs::create_dir(&closed).unwrap();
         std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();

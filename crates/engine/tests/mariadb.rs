@@ -20,9 +20,8 @@ fn charset(name: &str) -> CharsetSpec {
 fn detect_finds_the_host_binaries() {
     let config = engine::mariadb::MariaDbConfig::detect().expect("MariaDB server binaries are required");
     assert!(config.bin_dir.join("mariadb-install-db").is_file() && config.sbin_dir.join("mariadbd").is_file());
-    if nix::unistd::geteuid().is_root() {
-        assert_eq!(config.run_as.as_deref(), Some("mysql"), "mariadbd refuses root");
-    }
+    // mariadbd refuses root; as root, every instance runs as a user of its own.
+    assert_eq!(config.isolate, nix::unistd::geteuid().is_root());
     let engine = engine::mariadb::MariaDbEngine::new(config);
     assert_eq!(engine.kind(), engine::EngineKind::MariaDB);
     assert_eq!(engine.versions(), vec!["10.11".to_string()]);
@@ -37,10 +36,13 @@ async fn provision_lays_out_a_running_server_that_survives_stop_start_restart_an
     assert_eq!(engine.liveness(spec).await, Liveness::Running);
 
     let me = nix::unistd::geteuid().as_raw();
-    let engine_uid = match &engine.config.run_as {
-        Some(name) => nix::unistd::User::from_name(name).unwrap().unwrap().uid.as_raw(),
-        None => me,
+    let engine_uid = if engine.config.isolate {
+        let name = engine::isolation::system_user_name(&spec.id);
+        nix::unistd::User::from_name(&name).unwrap().unwrap_or_else(|| panic!("the instance's user {name} exists")).uid.as_raw()
+    } else {
+        me
     };
+    assert_ne!(Some(engine_uid), nix::unistd::User::from_name("mysql").unwrap().map(|u| u.uid.as_raw()), "not the shared engine user");
     assert_eq!(mode(&spec.dir), 0o711);
     assert_eq!(mode(&spec.dir.join("data")), 0o700);
     assert_eq!(std::fs::metadata(spec.dir.join("data")).unwrap().uid(), engine_uid);
@@ -114,6 +116,8 @@ async fn provision_lays_out_a_running_server_that_survives_stop_start_restart_an
     assert!(!spec.dir.exists());
     assert!(!process_alive(after));
     adopter.destroy(spec).await.expect("destroy is idempotent");
+    let user = engine::isolation::system_user_name(&spec.id);
+    assert!(nix::unistd::User::from_name(&user).unwrap().is_none(), "the instance's system user {user} is removed with it");
 }
 
 #[tokio::test]
@@ -129,7 +133,8 @@ async fn a_deep_directory_gets_its_socket_in_tmp() {
     let socket = std::path::PathBuf::from("/tmp/openrds-mariadb-rm-deep.sock");
     let guard = Instance { engine, spec: spec.clone(), dir };
     guard.engine.provision(&spec).await.unwrap();
-    assert!(socket.exists());
+    // A confined server's /tmp is its own: the socket is not on the host's.
+    assert_eq!(socket.exists(), !guard.engine.config.isolate);
     assert_eq!(guard.engine.liveness(&spec).await, Liveness::Running);
     guard.engine.destroy(&spec).await.unwrap();
     assert!(!socket.exists(), "destroy removes the socket outside the directory");

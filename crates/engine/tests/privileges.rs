@@ -268,12 +268,13 @@ async fn db_owner_owns_the_database_and_its_objects_until_revoked() {
     allowed(&r, "SELECT * FROM own.t; SELECT * FROM public.pt; SELECT * FROM app.t").await;
     denied(&r, "INSERT INTO own.t VALUES (1)").await;
 
-    // Replacing DBOwner by ReadOnly gives the database and everything in it back.
+    // Replacing DBOwner by ReadOnly gives the database and everything in it back to the
+    // privileged accounts' role, where a Super account still manages it.
     engine.grant(spec, "owner1", db, Privilege::ReadOnly).await.unwrap();
     let dbinfo = engine.list_databases(spec).await.unwrap().into_iter().find(|d| d.name == db).unwrap();
-    assert_eq!(dbinfo.owner, "openrds_admin");
+    assert_eq!(dbinfo.owner, "rds_superuser");
     for object in ["app.t", "app.mv", "app.standalone", "own.t", "public.pt", "parted", "parted_1"] {
-        assert_eq!(owner_of(&admin, object).await, "openrds_admin", "{object}");
+        assert_eq!(owner_of(&admin, object).await, "rds_superuser", "{object}");
     }
     allowed(&o, "SELECT * FROM app.t; SELECT * FROM own.t").await;
     denied(&o, "INSERT INTO app.t (v) VALUES ('x')").await;
@@ -284,9 +285,9 @@ async fn db_owner_owns_the_database_and_its_objects_until_revoked() {
     engine.grant(spec, "owner1", db, Privilege::DBOwner).await.unwrap();
     assert_eq!(owner_of(&admin, "app.t").await, "owner1");
     engine.revoke(spec, "owner1", db).await.unwrap();
-    assert_eq!(owner_of(&admin, "app.t").await, "openrds_admin");
+    assert_eq!(owner_of(&admin, "app.t").await, "rds_superuser");
     let dbinfo = engine.list_databases(spec).await.unwrap().into_iter().find(|d| d.name == db).unwrap();
-    assert_eq!(dbinfo.owner, "openrds_admin");
+    assert_eq!(dbinfo.owner, "rds_superuser");
     denied(&o, "SELECT * FROM app.t").await;
     assert!(held(&inst, "owner1").await.is_empty());
     // The reader is unaffected throughout.

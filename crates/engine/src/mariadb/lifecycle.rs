@@ -4,12 +4,11 @@
 
 use super::sql::literal;
 use super::{MariaDbEngine, ADMIN_USER};
-use crate::instance_dir::{self, host_error, log_file, log_tail, set_mode, write_admin, write_private};
+use crate::instance_dir::{self, check_traversable, host_error, log_file, log_tail, set_mode, write_admin, write_private};
+use crate::isolation::{self, Confinement};
 use crate::process::{self, chown, RunAs};
 use crate::{AdminConnection, EngineError, ErrorKind, InstanceSpec, Liveness, ServerSettings};
 use mysql_async::prelude::*;
-use std::os::unix::fs::MetadataExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tracing::Instrument;
@@ -92,8 +91,8 @@ fn render_settings(spec: &InstanceSpec) -> String {
          pid-file = {pid}\n\
          tmpdir = {tmp}\n\
          log-error = {log}\n\
-         # LOAD DATA INFILE and SELECT INTO OUTFILE stay inside this instance: all instances\n\
-         # run as the same system user and could otherwise read each other's files.\n\
+         # LOAD DATA INFILE and SELECT INTO OUTFILE stay inside this instance's directory\n\
+         # (its own system user could reach nothing else of value anyway).\n\
          secure-file-priv = {tmp}\n\
          skip-name-resolve\n\
          local-infile = 1\n\
@@ -150,35 +149,6 @@ fn engine_dir(path: &Path, mode: u32, run_as: Option<RunAs>) -> Result<(), Engin
     chown(path, run_as)
 }
 
-/// The engine user must pass through every directory above the instance's, or the server
-/// cannot reach its data; say which one blocks it rather than let the server fail
-/// obscurely.
-fn check_traversable(dir: &Path, run_as: RunAs) -> Result<(), EngineError> {
-    for ancestor in dir.ancestors().skip(1) {
-        let Ok(meta) = std::fs::metadata(ancestor) else { continue };
-        let mode = meta.mode();
-        let passes = if meta.uid() == run_as.uid {
-            mode & 0o100 != 0
-        } else if meta.gid() == run_as.gid {
-            mode & 0o010 != 0
-        } else {
-            mode & 0o001 != 0
-        };
-        if !passes {
-            return Err(EngineError::new(
-                ErrorKind::HostSetup,
-                format!(
-                    "the engine user (uid {}) cannot enter {} (mode {:o}); make it traversable, e.g. chmod 0711",
-                    run_as.uid,
-                    ancestor.display(),
-                    mode & 0o7777
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
 fn remove_if_present(path: &Path) -> Result<(), EngineError> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(host_error(format!("remove {}", path.display()), e)),
@@ -190,7 +160,6 @@ impl MariaDbEngine {
     pub(super) async fn provision_instance(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
         let span = tracing::info_span!("provision", instance = %spec.id);
         async {
-            let run_as = self.run_as()?;
             for tool in [self.install_db(), self.server_bin()] {
                 if !tool.is_file() {
                     return Err(EngineError::new(
@@ -207,7 +176,10 @@ impl MariaDbEngine {
                     format!("instance directory {} already exists and is not empty", spec.dir.display()),
                 ));
             }
-            let result = self.lay_out_and_start(spec, run_as).await;
+            let result = match self.confinement(spec).await {
+                Ok(confinement) => self.lay_out_and_start(spec, confinement.as_ref()).await,
+                Err(e) => Err(e),
+            };
             if let Err(e) = &result {
                 tracing::warn!(error = %e, "provisioning failed; removing what was made");
                 if let Err(cleanup) = self.destroy_instance(spec).await {
@@ -220,9 +192,10 @@ impl MariaDbEngine {
         .await
     }
 
-    async fn lay_out_and_start(&self, spec: &InstanceSpec, run_as: Option<RunAs>) -> Result<(), EngineError> {
+    async fn lay_out_and_start(&self, spec: &InstanceSpec, confinement: Option<&Confinement>) -> Result<(), EngineError> {
+        let run_as = confinement.map(Confinement::owner);
         std::fs::create_dir_all(&spec.dir).map_err(|e| host_error(format!("create {}", spec.dir.display()), e))?;
-        // Traversable for the engine user, listable by nobody else: admin.json sits here.
+        // Traversable for the instance's user, listable by nobody else: admin.json sits here.
         set_mode(&spec.dir, 0o711)?;
         if let Some(u) = run_as {
             check_traversable(&spec.dir, u)?;
@@ -235,12 +208,12 @@ impl MariaDbEngine {
         let bootstrap = bootstrap_file(spec);
         write_private(&bootstrap, &bootstrap_sql(&password))?;
         chown(&bootstrap, run_as)?;
-        self.install_db_files(spec, run_as).await?;
+        self.install_db_files(spec, confinement).await?;
         self.start_server(spec).await
     }
 
-    async fn install_db_files(&self, spec: &InstanceSpec, run_as: Option<RunAs>) -> Result<(), EngineError> {
-        let mut args: Vec<std::ffi::OsString> = vec![
+    async fn install_db_files(&self, spec: &InstanceSpec, confinement: Option<&Confinement>) -> Result<(), EngineError> {
+        let args: Vec<std::ffi::OsString> = vec![
             // Must come first: the tool and the bootstrap server read nothing else.
             format!("--defaults-file={}", config_file(spec).display()).into(),
             format!("--datadir={}", data_dir(spec).display()).into(),
@@ -249,10 +222,8 @@ impl MariaDbEngine {
             // leak, no way in over TCP.
             "--auth-root-authentication-method=socket".into(),
         ];
-        if let Some(name) = &self.config.run_as {
-            args.push(format!("--user={name}").into());
-        }
-        let result = process::run(&self.install_db(), args, run_as, "mariadb-install-db").await;
+        // No --user: the tool already runs as the instance's user, and only root may name one.
+        let result = process::run(&self.install_db(), args, confinement, "mariadb-install-db").await;
         // It fails on the host's account: permissions, disk, a broken installation.
         result.map_err(|e| {
             let kind = if e.kind == ErrorKind::Unavailable { ErrorKind::HostSetup } else { e.kind };
@@ -266,17 +237,22 @@ impl MariaDbEngine {
     fn write_settings(spec: &InstanceSpec, run_as: Option<RunAs>) -> Result<(), EngineError> {
         let conf = config_file(spec);
         std::fs::write(&conf, render_settings(spec)).map_err(|e| host_error(format!("write {}", conf.display()), e))?;
-        // Readable by the engine user, which reads it; it holds no secret.
-        set_mode(&conf, 0o644)?;
-        // The engine user cannot create files in the instance directory, only use them.
-        engine_dir(&run_dir(spec), 0o755, run_as)?;
+        // The server reads it; nobody else on the host needs to.
+        if let Some(u) = run_as {
+            std::os::unix::fs::chown(&conf, Some(0), Some(u.gid)).map_err(|e| host_error(format!("chown {}", conf.display()), e))?;
+            set_mode(&conf, 0o640)?;
+        } else {
+            set_mode(&conf, 0o644)?;
+        }
+        // The instance's user cannot create files in the instance directory, only use them.
+        engine_dir(&run_dir(spec), 0o700, run_as)?;
         engine_dir(&tmp_dir(spec), 0o700, run_as)?;
         let log = log_file(spec);
         if !log.exists() {
             std::fs::write(&log, b"").map_err(|e| host_error(format!("create {}", log.display()), e))?;
-            set_mode(&log, 0o640)?;
-            chown(&log, run_as)?;
         }
+        set_mode(&log, 0o600)?;
+        chown(&log, run_as)?;
         Ok(())
     }
 
@@ -301,29 +277,21 @@ impl MariaDbEngine {
     }
 
     /// Launches mariadbd in its own process group, so it outlives openrds and a Ctrl-C
-    /// aimed at openrds does not reach it. Returns its pid.
-    fn launch(&self, spec: &InstanceSpec, run_as: Option<RunAs>) -> Result<i32, EngineError> {
+    /// aimed at openrds does not reach it. Returns its pid (the confinement's wrapper
+    /// `exec`s the server, so the pid stays the server's).
+    fn launch(&self, spec: &InstanceSpec, confinement: Option<&Confinement>) -> Result<i32, EngineError> {
         let log = std::fs::OpenOptions::new()
             .append(true)
             .open(log_file(spec))
             .map_err(|e| host_error(format!("open {}", log_file(spec).display()), e))?;
         let log2 = log.try_clone().map_err(|e| host_error("duplicate the log file handle".into(), e))?;
-        let mut cmd = std::process::Command::new(self.server_bin());
-        cmd.arg(format!("--defaults-file={}", config_file(spec).display()));
+        let mut args: Vec<std::ffi::OsString> = vec![format!("--defaults-file={}", config_file(spec).display()).into()];
         let bootstrap = bootstrap_file(spec);
         if bootstrap.exists() {
-            cmd.arg(format!("--init-file={}", bootstrap.display()));
+            args.push(format!("--init-file={}", bootstrap.display()).into());
         }
-        // The server chdirs to its datadir anyway; starting there keeps it recognisable
-        // (process::server_alive checks the working directory) from the first moment.
-        cmd.stdin(std::process::Stdio::null()).stdout(log).stderr(log2).process_group(0).current_dir(data_dir(spec));
-        // Client variables of the caller's environment must not steer the server.
-        for var in ["MYSQL_HOME", "MYSQL_UNIX_PORT", "MYSQL_TCP_PORT", "MYSQL_HOST", "MYSQL_PWD"] {
-            cmd.env_remove(var);
-        }
-        if let Some(u) = run_as {
-            cmd.uid(u.uid).gid(u.gid);
-        }
+        let mut cmd = process::command(&self.server_bin(), args, confinement);
+        cmd.stdin(std::process::Stdio::null()).stdout(log).stderr(log2);
         let mut child = tokio::process::Command::from(cmd)
             .spawn()
             .map_err(|e| EngineError::new(ErrorKind::HostSetup, format!("start instance {}: cannot run {}: {e}", spec.id, self.server_bin().display())))?;
@@ -336,6 +304,26 @@ impl MariaDbEngine {
         Ok(pid)
     }
 
+    /// An instance made by an earlier version ran as the shared `mysql` user: its server
+    /// (if running) is stopped, and its files are given to the instance's own user, so the
+    /// start that follows runs it confined. Its data is untouched.
+    async fn move_to_own_user(&self, spec: &InstanceSpec, confinement: &Confinement) -> Result<(), EngineError> {
+        let own = confinement.owner();
+        if let Some(pid) = Self::running_pid(spec) {
+            if isolation::process_uid(pid).is_some_and(|uid| uid != own.uid) {
+                tracing::info!(instance = %spec.id, pid, "stopping a server that runs as the shared user, to restart it as the instance's own");
+                self.stop_within(spec, SERVER_TIMEOUT).await?;
+            }
+        }
+        for path in [data_dir(spec), run_dir(spec), tmp_dir(spec), log_file(spec)] {
+            if isolation::owner_uid(&path).is_some_and(|uid| uid != own.uid) {
+                tracing::info!(instance = %spec.id, path = %path.display(), "giving the instance's files to its own system user");
+                isolation::chown_tree(&path, own)?;
+            }
+        }
+        Ok(())
+    }
+
     pub(super) async fn start_server(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
         let span = tracing::info_span!("start", instance = %spec.id);
         async {
@@ -344,6 +332,10 @@ impl MariaDbEngine {
                     ErrorKind::NotFound,
                     format!("instance {} has no data directory under {}", spec.id, spec.dir.display()),
                 ));
+            }
+            let confinement = self.confinement(spec).await?;
+            if let Some(c) = &confinement {
+                self.move_to_own_user(spec, c).await?;
             }
             loop {
                 match Self::running_pid(spec) {
@@ -354,10 +346,9 @@ impl MariaDbEngine {
                         result => result?,
                     },
                     None => {
-                        let run_as = self.run_as()?;
-                        Self::write_settings(spec, run_as)?;
+                        Self::write_settings(spec, confinement.as_ref().map(Confinement::owner))?;
                         Self::remove_stale_files(spec)?;
-                        let pid = self.launch(spec, run_as)?;
+                        let pid = self.launch(spec, confinement.as_ref())?;
                         self.wait_accepting(spec, pid).await?;
                         tracing::info!(port = spec.port, "server started");
                     }
@@ -389,7 +380,9 @@ impl MariaDbEngine {
             if err.kind != ErrorKind::Unavailable {
                 return Err(EngineError::new(err.kind, format!("{}{}", err.message, log_tail(spec))));
             }
-            if !process::server_alive(pid, &data_dir(spec), SERVER_NAMES) {
+            // Right after launch the pid may still be the confinement's wrapper, on its way
+            // to exec the server: alive is what counts here, not the name.
+            if !process::pid_alive(pid) {
                 return Err(EngineError::new(
                     ErrorKind::Unavailable,
                     format!("instance {} stopped while starting: {}{}", spec.id, err.message, log_tail(spec)),
@@ -436,7 +429,7 @@ impl MariaDbEngine {
         let span = tracing::info_span!("destroy", instance = %spec.id);
         async {
             if std::fs::symlink_metadata(&spec.dir).is_err() {
-                return Ok(());
+                return self.release(spec).await;
             }
             if let Err(e) = self.stop_within(spec, DESTROY_STOP_TIMEOUT).await {
                 tracing::warn!(error = %e, "clean shutdown failed; killing the server");
@@ -463,12 +456,20 @@ impl MariaDbEngine {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(host_error(format!("remove {}", spec.dir.display()), e)),
                 _ => {
                     tracing::info!("instance removed");
-                    Ok(())
+                    self.release(spec).await
                 }
             }
         }
         .instrument(span)
         .await
+    }
+
+    /// The instance's user and control groups go once nothing of it is left.
+    async fn release(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
+        if self.config.isolate {
+            isolation::release(spec).await?;
+        }
+        Ok(())
     }
 
     pub(super) async fn probe(&self, spec: &InstanceSpec) -> Liveness {

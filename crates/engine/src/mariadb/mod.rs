@@ -2,15 +2,19 @@
 //! given:
 //!
 //! ```text
-//! <dir>/            owned by openrds, 0711 (the engine user passes through, cannot list)
+//! <dir>/            owned by openrds, 0711 (the instance's user passes through, cannot list)
 //!   admin.json      the internal administrator's credentials, 0600, openrds only
 //!   my.cnf          settings derived from the instance class; the only option file read
-//!   data/           the datadir, owned by the engine user, 0700
-//!   run/            pid file and socket, owned by the engine user (it cannot create
+//!                   (root, readable by the instance's group only)
+//!   data/           the datadir, owned by the instance's user, 0700
+//!   run/            pid file and socket, owned by the instance's user (it cannot create
 //!                   files in <dir> itself)
-//!   tmp/            the server's tmpdir and secure_file_priv, owned by the engine user
-//!   server.log      the server's error log, owned by the engine user
+//!   tmp/            the server's tmpdir and secure_file_priv, owned by the instance's user
+//!   server.log      the server's error log, owned by the instance's user, 0600
 //! ```
+//!
+//! When openrds runs as root, the server and its tools run confined to the instance: its
+//! own system user, mount namespace and control groups (`crate::isolation`).
 //!
 //! Clients reach the server over TCP; the unix socket exists because mariadbd always
 //! opens one, and gets a path of its own per instance so no two servers fight over the
@@ -29,7 +33,7 @@ mod sql;
 
 pub use sql::{ident, literal};
 
-use crate::process::{self, RunAs};
+use crate::isolation::{self, Confinement};
 use crate::{
     AccountInfo, AccountKind, AdminConnection, CharsetSpec, DatabaseInfo, Engine, EngineError, EngineKind, ErrorKind,
     InstanceSpec, Liveness, Privilege,
@@ -42,21 +46,22 @@ pub(crate) const ADMIN_USER: &str = "openrds_admin";
 /// Databases every server has and no API call may list, create or drop.
 pub(crate) const SYSTEM_DBS: &[&str] = &["mysql", "information_schema", "performance_schema", "sys"];
 
-/// Where this host's MariaDB binaries are and which system user runs them.
+/// Where this host's MariaDB binaries are and whether instances are confined.
 #[derive(Debug, Clone)]
 pub struct MariaDbConfig {
     /// Directory with `mariadb-install-db` (Debian: `/usr/bin`).
     pub bin_dir: PathBuf,
     /// Directory with `mariadbd` (Debian: `/usr/sbin`).
     pub sbin_dir: PathBuf,
-    /// System user to run the server as when openrds runs as root (`mysql`).
-    pub run_as: Option<String>,
+    /// Each instance runs as a system user of its own, in its own namespace and control
+    /// groups (needs root; mariadbd refuses to run as root anyway).
+    pub isolate: bool,
 }
 
 impl MariaDbConfig {
     /// The Debian layout, or the directory named by `OPENRDS_MARIADB_BIN_DIR` holding
-    /// both `mariadb-install-db` and `mariadbd`; run as `mysql` when openrds is root,
-    /// since both refuse to run as root without being told to.
+    /// both `mariadb-install-db` and `mariadbd`; instances are confined when openrds is
+    /// root.
     pub fn detect() -> Result<MariaDbConfig, EngineError> {
         let (bin_dir, sbin_dir) = match std::env::var_os("OPENRDS_MARIADB_BIN_DIR") {
             Some(d) => {
@@ -73,8 +78,7 @@ impl MariaDbConfig {
                 ));
             }
         }
-        let run_as = nix::unistd::geteuid().is_root().then(|| "mysql".to_string());
-        Ok(MariaDbConfig { bin_dir, sbin_dir, run_as })
+        Ok(MariaDbConfig { bin_dir, sbin_dir, isolate: nix::unistd::geteuid().is_root() })
     }
 
     /// `major.minor` of the server binary, from `mariadbd --version`.
@@ -96,24 +100,22 @@ fn parse_version(version_output: &str) -> Option<String> {
 
 pub struct MariaDbEngine {
     pub config: MariaDbConfig,
-    /// The engine user, or why it cannot be used; reported by every call that runs a
-    /// tool, so a host without the user still serves reads of other engines.
-    run_as: Result<Option<RunAs>, String>,
     version: Option<String>,
 }
 
 impl MariaDbEngine {
     pub fn new(config: MariaDbConfig) -> MariaDbEngine {
-        let run_as = match config.run_as.as_deref() {
-            None => Ok(None),
-            Some(name) => process::lookup_user(name).map(Some).map_err(|e| e.message),
-        };
         let version = config.version();
-        MariaDbEngine { config, run_as, version }
+        MariaDbEngine { config, version }
     }
 
-    fn run_as(&self) -> Result<Option<RunAs>, EngineError> {
-        self.run_as.clone().map_err(|m| EngineError::new(ErrorKind::HostSetup, m))
+    /// How the instance's processes are confined (its user made and its control groups
+    /// set up if missing), or `None` when openrds cannot confine (not root).
+    async fn confinement(&self, spec: &InstanceSpec) -> Result<Option<Confinement>, EngineError> {
+        if !self.config.isolate {
+            return Ok(None);
+        }
+        isolation::confine(spec).await.map(Some)
     }
 
     fn install_db(&self) -> PathBuf {

@@ -1,6 +1,11 @@
-//! Login accounts. `Normal` is a plain login role; `Super` may also create databases
-//! (and roles, from PostgreSQL 16 on), and is never a PostgreSQL superuser, so the
-//! internal administrator stays the only one.
+//! Login accounts. `Normal` is a plain login role. `Super` is Alibaba's privileged
+//! account: `LOGIN CREATEDB CREATEROLE` and a member of [`TENANT_ADMIN`], which owns every
+//! database made without an owner of its own, so it can create, alter and grant in them
+//! (on 15, `public` belongs to the database's owner). With CREATEROLE it can also join any
+//! other account's role, and so manage what that account owns. It is never a superuser,
+//! never has REPLICATION, and cannot join the internal administrator (a superuser). What it
+//! could grant itself beyond that (`pg_execute_server_program`, `pg_read_server_files`)
+//! runs as the instance's own system user, confined to the instance (`crate::isolation`).
 //!
 //! Passwords travel in statements as literals (`CREATE ROLE ... PASSWORD` takes no
 //! parameters), so the sessions that send them first switch statement logging off: a
@@ -8,7 +13,7 @@
 
 use super::privileges::{self, DbGrants};
 use super::sql::{ident, literal, pg_error};
-use super::{PostgresEngine, ADMIN_USER};
+use super::{PostgresEngine, ADMIN_USER, SYSTEM_DBS, TENANT_ADMIN};
 use crate::{AccountInfo, AccountKind, EngineError, ErrorKind, InstanceSpec};
 use tokio_postgres::Client;
 
@@ -17,7 +22,7 @@ const QUIET_SESSION: &str = "SET log_statement = 'none'; SET log_min_error_state
 
 /// The internal administrator and PostgreSQL's built-in roles are not accounts.
 pub(super) fn refuse_reserved(name: &str) -> Result<(), EngineError> {
-    if name == ADMIN_USER || name.starts_with("pg_") {
+    if name == ADMIN_USER || name == TENANT_ADMIN || name.starts_with("pg_") {
         return Err(EngineError::new(ErrorKind::InvalidInput, format!("{name} is a reserved role name, not an account")));
     }
     Ok(())
@@ -31,12 +36,48 @@ fn not_found(name: &str, err: EngineError) -> EngineError {
 }
 
 impl PostgresEngine {
-    /// Before PostgreSQL 16, CREATEROLE lets a role grant itself any predefined role,
-    /// pg_execute_server_program included, which runs shell commands as the engine's
-    /// system user: the data of every instance on the host. Super accounts get it only
-    /// where it is contained.
-    fn createrole_is_contained(&self) -> bool {
-        self.major.is_some_and(|m| m >= 16)
+    /// Makes sure [`TENANT_ADMIN`] exists, owns every user database the internal
+    /// administrator owns, and has every Super account as a member with CREATEROLE. Run at
+    /// every start, so instances of earlier versions (whose Super accounts were cut down
+    /// and whose databases belonged to the administrator) get the same powers. Idempotent.
+    pub(super) async fn prepare_tenant_admin(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
+        let c = self.connect(spec, "postgres").await?;
+        let fail = |e| pg_error(e, &format!("prepare the privileged accounts' role on instance {}", spec.id));
+        let exists = c.query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&TENANT_ADMIN]).await.map_err(fail)?.is_some();
+        if !exists {
+            if let Err(e) = c.batch_execute(&format!("CREATE ROLE {} NOLOGIN", ident(TENANT_ADMIN))).await {
+                let err = fail(e);
+                // Made meanwhile by a concurrent start.
+                if err.kind != ErrorKind::AlreadyExists {
+                    return Err(err);
+                }
+            }
+        }
+        let orphans = c
+            .query(
+                "SELECT datname FROM pg_database WHERE datdba = (SELECT oid FROM pg_roles WHERE rolname = $1)
+                 AND NOT datistemplate AND datname <> ALL($2)",
+                &[&ADMIN_USER, &SYSTEM_DBS],
+            )
+            .await
+            .map_err(fail)?;
+        for db in orphans {
+            let db: String = db.get(0);
+            c.batch_execute(&format!("ALTER DATABASE {} OWNER TO {}", ident(&db), ident(TENANT_ADMIN))).await.map_err(fail)?;
+        }
+        let supers = c
+            .query(
+                "SELECT rolname FROM pg_roles WHERE rolcanlogin AND rolcreatedb AND NOT rolsuper AND rolname <> $1
+                 AND NOT pg_has_role(oid, (SELECT oid FROM pg_roles WHERE rolname = $2), 'MEMBER')",
+                &[&ADMIN_USER, &TENANT_ADMIN],
+            )
+            .await
+            .map_err(fail)?;
+        for role in supers {
+            let role: String = role.get(0);
+            c.batch_execute(&format!("ALTER ROLE {0} CREATEROLE; GRANT {1} TO {0}", ident(&role), ident(TENANT_ADMIN))).await.map_err(fail)?;
+        }
+        Ok(())
     }
 
     async fn quiet_session(&self, spec: &InstanceSpec) -> Result<Client, EngineError> {
@@ -91,9 +132,8 @@ impl PostgresEngine {
         refuse_reserved(name)?;
         let c = self.quiet_session(spec).await?;
         let attrs = match kind {
-            AccountKind::Normal => "LOGIN",
-            AccountKind::Super if self.createrole_is_contained() => "LOGIN CREATEDB CREATEROLE",
-            AccountKind::Super => "LOGIN CREATEDB",
+            AccountKind::Normal => "LOGIN".to_string(),
+            AccountKind::Super => format!("LOGIN CREATEDB CREATEROLE NOREPLICATION IN ROLE {}", ident(TENANT_ADMIN)),
         };
         c.batch_execute(&format!("CREATE ROLE {} {attrs} PASSWORD {}", ident(name), literal(password))).await.map_err(|e| {
             let err = pg_error(e, &format!("create account {name}"));

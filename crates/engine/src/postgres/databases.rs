@@ -2,7 +2,7 @@
 //! however it was made (API, SQL, an import).
 
 use super::sql::{ident, is_charset_error, literal, pg_error};
-use super::{PostgresEngine, SYSTEM_DBS};
+use super::{PostgresEngine, SYSTEM_DBS, TENANT_ADMIN};
 use crate::{CharsetSpec, DatabaseInfo, EngineError, ErrorKind, InstanceSpec};
 use tokio_postgres::Client;
 
@@ -52,7 +52,13 @@ impl PostgresEngine {
         let default_locale = if is_utf8(&charset.charset) { None } else { Some("C") };
         let collate = charset.collate.as_deref().or(default_locale);
         let ctype = charset.ctype.as_deref().or(default_locale);
-        let mut sql = format!("CREATE DATABASE {} TEMPLATE template0 ENCODING {}", ident(name), literal(&charset.charset));
+        // Owned by the privileged accounts' role, so a Super account can work in it.
+        let mut sql = format!(
+            "CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING {}",
+            ident(name),
+            ident(TENANT_ADMIN),
+            literal(&charset.charset)
+        );
         if let Some(v) = collate {
             sql.push_str(&format!(" LC_COLLATE {}", literal(v)));
         }

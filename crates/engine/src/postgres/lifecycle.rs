@@ -3,11 +3,11 @@
 
 use super::sql::conf_string;
 use super::{PostgresEngine, ADMIN_USER};
-use crate::instance_dir::{self, host_error, log_file, log_tail, set_mode, write_admin, write_private};
+use crate::instance_dir::{self, check_traversable, host_error, log_file, log_tail, set_mode, write_admin, write_private};
+use crate::isolation::{self, Confinement};
 use crate::process::{self, chown, RunAs};
 use crate::{AdminConnection, EngineError, ErrorKind, InstanceSpec, Liveness, ServerSettings};
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -75,41 +75,10 @@ fn random_password() -> String {
     Alphanumeric.sample_string(&mut rand::thread_rng(), 32)
 }
 
-/// Creates `path` with `text`, readable and writable by its owner only. Refuses to
-/// reuse a file, so nobody can have opened it before the secret went in.
-/// The engine user must pass through every directory above the instance's, or the server
-/// cannot reach its data; say which one blocks it rather than let initdb fail obscurely.
-fn check_traversable(dir: &Path, run_as: RunAs) -> Result<(), EngineError> {
-    for ancestor in dir.ancestors().skip(1) {
-        let Ok(meta) = std::fs::metadata(ancestor) else { continue };
-        let mode = meta.mode();
-        let passes = if meta.uid() == run_as.uid {
-            mode & 0o100 != 0
-        } else if meta.gid() == run_as.gid {
-            mode & 0o010 != 0
-        } else {
-            mode & 0o001 != 0
-        };
-        if !passes {
-            return Err(EngineError::new(
-                ErrorKind::HostSetup,
-                format!(
-                    "the engine user (uid {}) cannot enter {} (mode {:o}); make it traversable, e.g. chmod 0711",
-                    run_as.uid,
-                    ancestor.display(),
-                    mode & 0o7777
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
 impl PostgresEngine {
     pub(super) async fn provision_instance(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
         let span = tracing::info_span!("provision", instance = %spec.id);
         async {
-            let run_as = self.run_as()?;
             for tool in ["initdb", "pg_ctl", "postgres"] {
                 if !self.bin(tool).is_file() {
                     return Err(EngineError::new(
@@ -126,7 +95,10 @@ impl PostgresEngine {
                     format!("instance directory {} already exists and is not empty", spec.dir.display()),
                 ));
             }
-            let result = self.lay_out_and_start(spec, run_as).await;
+            let result = match self.confinement(spec).await {
+                Ok(confinement) => self.lay_out_and_start(spec, confinement.as_ref()).await,
+                Err(e) => Err(e),
+            };
             if let Err(e) = &result {
                 tracing::warn!(error = %e, "provisioning failed; removing what was made");
                 if let Err(cleanup) = self.destroy_instance(spec).await {
@@ -139,9 +111,10 @@ impl PostgresEngine {
         .await
     }
 
-    async fn lay_out_and_start(&self, spec: &InstanceSpec, run_as: Option<RunAs>) -> Result<(), EngineError> {
+    async fn lay_out_and_start(&self, spec: &InstanceSpec, confinement: Option<&Confinement>) -> Result<(), EngineError> {
+        let run_as = confinement.map(Confinement::owner);
         std::fs::create_dir_all(&spec.dir).map_err(|e| host_error(format!("create {}", spec.dir.display()), e))?;
-        // Traversable for the engine user, listable by nobody else: admin.json sits here.
+        // Traversable for the instance's user, listable by nobody else: admin.json sits here.
         set_mode(&spec.dir, 0o711)?;
         if let Some(u) = run_as {
             check_traversable(&spec.dir, u)?;
@@ -152,23 +125,23 @@ impl PostgresEngine {
         chown(&data, run_as)?;
         let log = log_file(spec);
         std::fs::write(&log, b"").map_err(|e| host_error(format!("create {}", log.display()), e))?;
-        set_mode(&log, 0o640)?;
+        set_mode(&log, 0o600)?;
         chown(&log, run_as)?;
 
         let password = random_password();
         write_admin(spec, ADMIN_USER, &password)?;
-        self.initdb(spec, run_as, &password).await?;
+        self.initdb(spec, confinement, &password).await?;
         let hba = data.join("pg_hba.conf");
         std::fs::write(&hba, PG_HBA).map_err(|e| host_error(format!("write {}", hba.display()), e))?;
         self.start_server(spec).await
     }
 
-    async fn initdb(&self, spec: &InstanceSpec, run_as: Option<RunAs>, password: &str) -> Result<(), EngineError> {
+    async fn initdb(&self, spec: &InstanceSpec, confinement: Option<&Confinement>, password: &str) -> Result<(), EngineError> {
         // initdb reads the password from a file the engine user can read; it goes away
         // as soon as initdb is done, whatever the outcome.
         let pwfile = spec.dir.join("initdb.pw");
         write_private(&pwfile, password)?;
-        let result = match chown(&pwfile, run_as) {
+        let result = match chown(&pwfile, confinement.map(Confinement::owner)) {
             Ok(()) => {
                 let mut pwarg = std::ffi::OsString::from("--pwfile=");
                 pwarg.push(&pwfile);
@@ -184,7 +157,7 @@ impl PostgresEngine {
                     "--locale=C.UTF-8".into(),
                     "--no-instructions".into(),
                 ];
-                process::run(&self.bin("initdb"), args, run_as, "initdb").await
+                process::run(&self.bin("initdb"), args, confinement, "initdb").await
             }
             Err(e) => Err(e),
         };
@@ -208,13 +181,13 @@ impl PostgresEngine {
             text.push_str(&format!("\n# openrds: settings of the instance class\n{INCLUDE_SETTINGS}\n"));
             std::fs::write(&main_conf, text).map_err(|e| host_error(format!("write {}", main_conf.display()), e))?;
         }
-        // The engine user cannot create files in the instance directory, only use them.
+        // The instance's user cannot create files in the instance directory, only use them.
         let log = log_file(spec);
         if !log.exists() {
             std::fs::write(&log, b"").map_err(|e| host_error(format!("create {}", log.display()), e))?;
-            set_mode(&log, 0o640)?;
-            chown(&log, run_as)?;
         }
+        set_mode(&log, 0o600)?;
+        chown(&log, run_as)?;
         Ok(())
     }
 
@@ -246,7 +219,7 @@ impl PostgresEngine {
     async fn pg_ctl(&self, spec: &InstanceSpec, args: &[&str], what: &str) -> Result<(), EngineError> {
         let mut all: Vec<std::ffi::OsString> = vec!["-D".into(), data_dir(spec).into()];
         all.extend(args.iter().map(Into::into));
-        process::run(&self.bin("pg_ctl"), all, self.run_as()?, what).await
+        process::run(&self.bin("pg_ctl"), all, self.confinement(spec).await?.as_ref(), what).await
     }
 
     pub(super) async fn start_server(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
@@ -258,10 +231,14 @@ impl PostgresEngine {
                     format!("instance {} has no data directory under {}", spec.id, spec.dir.display()),
                 ));
             }
+            let confinement = self.confinement(spec).await?;
+            if let Some(c) = &confinement {
+                self.move_to_own_user(spec, c).await?;
+            }
             loop {
                 let launched = Self::running_pid(spec).is_none();
                 if launched {
-                    Self::write_settings(spec, self.run_as()?)?;
+                    Self::write_settings(spec, confinement.as_ref().map(Confinement::owner))?;
                     Self::remove_stale_pid_file(spec)?;
                     let timeout = SERVER_TIMEOUT.as_secs().to_string();
                     let log = log_file(spec);
@@ -287,12 +264,44 @@ impl PostgresEngine {
                     // The server we found was dying (killed, not yet gone) when we looked:
                     // now it is gone, so start it.
                     Err(_) if !launched && Self::running_pid(spec).is_none() => continue,
-                    result => return result,
+                    Err(e) => return Err(e),
+                    Ok(()) => return self.prepare_tenant_admin(spec).await,
                 }
             }
         }
         .instrument(span)
         .await
+    }
+
+    /// An instance made by an earlier version ran as the shared `postgres` user: its
+    /// server (if running) is stopped, and its files are given to the instance's own user,
+    /// so the start that follows runs it confined. Its data is untouched.
+    async fn move_to_own_user(&self, spec: &InstanceSpec, confinement: &Confinement) -> Result<(), EngineError> {
+        let own = confinement.owner();
+        if let Some(pid) = Self::running_pid(spec) {
+            if isolation::process_uid(pid).is_some_and(|uid| uid != own.uid) {
+                tracing::info!(instance = %spec.id, pid, "stopping a server that runs as the shared user, to restart it as the instance's own");
+                // SIGINT is PostgreSQL's fast shutdown; pg_ctl as the new user could not signal it.
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGINT);
+                let deadline = tokio::time::Instant::now() + SERVER_TIMEOUT;
+                while Self::running_pid(spec).is_some() {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(EngineError::new(ErrorKind::Unavailable, format!("instance {} did not stop to move to its own user", spec.id)));
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        let data = data_dir(spec);
+        if isolation::owner_uid(&data).is_some_and(|uid| uid != own.uid) {
+            tracing::info!(instance = %spec.id, "giving the instance's files to its own system user");
+            isolation::chown_tree(&data, own)?;
+            let log = log_file(spec);
+            if log.exists() {
+                isolation::chown_tree(&log, own)?;
+            }
+        }
+        Ok(())
     }
 
     /// pg_ctl reports readiness from the pid file; an admin login over TCP is what
@@ -353,7 +362,7 @@ impl PostgresEngine {
         let span = tracing::info_span!("destroy", instance = %spec.id);
         async {
             if std::fs::symlink_metadata(&spec.dir).is_err() {
-                return Ok(());
+                return self.release(spec).await;
             }
             if let Err(e) = self.stop_within(spec, DESTROY_STOP_TIMEOUT).await {
                 tracing::warn!(error = %e, "fast shutdown failed; killing the server");
@@ -375,12 +384,20 @@ impl PostgresEngine {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(host_error(format!("remove {}", spec.dir.display()), e)),
                 _ => {
                     tracing::info!("instance removed");
-                    Ok(())
+                    self.release(spec).await
                 }
             }
         }
         .instrument(span)
         .await
+    }
+
+    /// The instance's user and control groups go once nothing of it is left.
+    async fn release(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
+        if self.config.isolate {
+            isolation::release(spec).await?;
+        }
+        Ok(())
     }
 
     pub(super) async fn probe(&self, spec: &InstanceSpec) -> Liveness {

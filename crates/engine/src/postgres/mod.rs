@@ -2,12 +2,15 @@
 //! is given:
 //!
 //! ```text
-//! <dir>/            owned by openrds, 0711 (the engine user passes through, cannot list)
+//! <dir>/            owned by openrds, 0711 (the instance's user passes through, cannot list)
 //!   admin.json      the internal administrator's credentials, 0600, openrds only
-//!   data/           PGDATA, owned by the engine user, 0700
+//!   data/           PGDATA, owned by the instance's user, 0700
 //!     openrds.conf  settings derived from the instance class, included by postgresql.conf
-//!   server.log      the server's log, owned by the engine user
+//!   server.log      the server's log, owned by the instance's user, 0600
 //! ```
+//!
+//! When openrds runs as root, the server and its tools run confined to the instance: its
+//! own system user, mount namespace and control groups (`crate::isolation`).
 //!
 //! Servers listen on TCP only (socket paths under deep data directories can exceed the
 //! kernel's limit) and authenticate every login with scram-sha-256. The adapter keeps no
@@ -25,7 +28,7 @@ mod sql;
 
 pub use sql::{ident, literal};
 
-use crate::process::{self, RunAs};
+use crate::isolation::{self, Confinement};
 use crate::{
     AccountInfo, AccountKind, AdminConnection, CharsetSpec, DatabaseInfo, Engine, EngineError, EngineKind, ErrorKind,
     InstanceSpec, Liveness, Privilege,
@@ -35,22 +38,25 @@ use std::path::PathBuf;
 
 /// The internal administrator, made by initdb as the bootstrap superuser.
 pub(crate) const ADMIN_USER: &str = "openrds_admin";
+/// The role of the privileged (`Super`) accounts: it owns every database made without an
+/// owner of its own, and every Super account is a member (see `accounts`).
+pub const TENANT_ADMIN: &str = "rds_superuser";
 /// Databases every cluster has and no API call may list, create or drop.
 pub(crate) const SYSTEM_DBS: &[&str] = &["postgres", "template0", "template1"];
 
-/// Where this host's PostgreSQL binaries are and which system user runs them.
+/// Where this host's PostgreSQL binaries are and whether instances are confined.
 #[derive(Debug, Clone)]
 pub struct PostgresConfig {
     /// Directory with `initdb`, `pg_ctl`, `postgres` (e.g. `/usr/lib/postgresql/15/bin`).
     pub bin_dir: PathBuf,
-    /// System user to run the server as when openrds runs as root (`postgres`).
-    pub run_as: Option<String>,
+    /// Each instance runs as a system user of its own, in its own namespace and control
+    /// groups (needs root; initdb and the server refuse to run as root anyway).
+    pub isolate: bool,
 }
 
 impl PostgresConfig {
     /// The newest installed major version under `/usr/lib/postgresql` (or the directory
-    /// named by `OPENRDS_PG_BIN_DIR`), run as `postgres` when openrds is root, since
-    /// initdb and the server refuse to run as root.
+    /// named by `OPENRDS_PG_BIN_DIR`); instances are confined when openrds is root.
     pub fn detect() -> Result<PostgresConfig, EngineError> {
         let bin_dir = match std::env::var_os("OPENRDS_PG_BIN_DIR") {
             Some(d) => {
@@ -65,8 +71,7 @@ impl PostgresConfig {
             }
             None => newest_under(std::path::Path::new("/usr/lib/postgresql"))?,
         };
-        let run_as = nix::unistd::geteuid().is_root().then(|| "postgres".to_string());
-        Ok(PostgresConfig { bin_dir, run_as })
+        Ok(PostgresConfig { bin_dir, isolate: nix::unistd::geteuid().is_root() })
     }
 
     /// Major version of the binaries: from the Debian layout (`.../postgresql/15/bin`) or
@@ -114,24 +119,22 @@ fn parse_major(version_output: &str) -> Option<u32> {
 
 pub struct PostgresEngine {
     pub config: PostgresConfig,
-    /// The engine user, or why it cannot be used; reported by every call that runs a
-    /// tool, so a host without the user still serves reads of other engines.
-    run_as: Result<Option<RunAs>, String>,
     major: Option<u32>,
 }
 
 impl PostgresEngine {
     pub fn new(config: PostgresConfig) -> PostgresEngine {
-        let run_as = match config.run_as.as_deref() {
-            None => Ok(None),
-            Some(name) => process::lookup_user(name).map(Some).map_err(|e| e.message),
-        };
         let major = config.major();
-        PostgresEngine { config, run_as, major }
+        PostgresEngine { config, major }
     }
 
-    fn run_as(&self) -> Result<Option<RunAs>, EngineError> {
-        self.run_as.clone().map_err(|m| EngineError::new(ErrorKind::HostSetup, m))
+    /// How the instance's processes are confined (its user made and its control groups
+    /// set up if missing), or `None` when openrds cannot confine (not root).
+    async fn confinement(&self, spec: &InstanceSpec) -> Result<Option<Confinement>, EngineError> {
+        if !self.config.isolate {
+            return Ok(None);
+        }
+        isolation::confine(spec).await.map(Some)
     }
 
     fn bin(&self, tool: &str) -> PathBuf {

@@ -21,7 +21,7 @@
 use super::accounts::refuse_reserved;
 use super::databases::USER_SCHEMA_FILTER;
 use super::sql::{ident, pg_error};
-use super::{PostgresEngine, ADMIN_USER, SYSTEM_DBS};
+use super::{PostgresEngine, ADMIN_USER, SYSTEM_DBS, TENANT_ADMIN};
 use crate::{EngineError, ErrorKind, InstanceSpec, Privilege};
 use std::collections::{BTreeSet, HashMap};
 use tokio_postgres::{GenericClient, Transaction};
@@ -292,6 +292,10 @@ impl PostgresEngine {
             let previous = owner(&tx).await?;
             let mut sql = vec![format!("ALTER DATABASE {} OWNER TO {}", ident(db), ident(account))];
             sql.extend(reassign_statements(&tx, &previous, account).await?);
+            // What openrds made in it as the internal administrator is the database's too.
+            if previous != ADMIN_USER {
+                sql.extend(reassign_statements(&tx, ADMIN_USER, account).await?);
+            }
             run(sql).await?;
         }
         run(grant_statements(&tx, account, db, &level(privilege)).await?).await?;
@@ -309,15 +313,15 @@ impl PostgresEngine {
 }
 
 /// Everything `account` holds on the connected database, undone: ownership back to the
-/// administrator, grants on the database, its schemas and objects, default privileges
+/// privileged accounts' role (where a Super account can still manage it), grants on the database, its schemas and objects, default privileges
 /// for it, and the default privileges it gives others as a creator.
 async fn revoke_statements(tx: &Transaction<'_>, account: &str, db: &str) -> Result<Vec<String>, EngineError> {
     let a = ident(account);
     let d = ident(db);
     let mut sql = Vec::new();
     if owner(tx).await? == account {
-        sql.push(format!("ALTER DATABASE {d} OWNER TO {}", ident(ADMIN_USER)));
-        sql.extend(reassign_statements(tx, account, ADMIN_USER).await?);
+        sql.push(format!("ALTER DATABASE {d} OWNER TO {}", ident(TENANT_ADMIN)));
+        sql.extend(reassign_statements(tx, account, TENANT_ADMIN).await?);
     }
     sql.push(format!("REVOKE ALL ON DATABASE {d} FROM {a}"));
     for s in schemas(tx).await? {

@@ -302,6 +302,7 @@ impl ControlPlane {
             // it half done only means the next start repeats it.
             let result: Result<()> = async {
                 let engine = plane.engine_of(&row)?;
+                let _engine = plane.lock_engine(&row.id).await;
                 engine.destroy(&plane.spec(&row)?).await?;
                 plane.store.delete_instance(&row.id).await?;
                 Ok(())
@@ -327,6 +328,7 @@ impl ControlPlane {
         self.tasks.spawn(async move {
             let result: Result<()> = async {
                 let engine = plane.engine_of(&row)?;
+                let _engine = plane.lock_engine(&row.id).await;
                 engine.restart(&plane.spec(&row)?).await?;
                 Ok(())
             }

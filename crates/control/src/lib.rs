@@ -48,11 +48,21 @@ pub struct ControlPlane {
     port_lock: tokio::sync::Mutex<()>,
     /// Cancellation tokens of the imports running in this process, by ImportId.
     running_imports: std::sync::Mutex<HashMap<i64, CancellationToken>>,
+    /// One lock per instance, held while its engine is started, restarted or destroyed:
+    /// the watcher, the supervisor and API calls may each decide to start a dead engine,
+    /// and two starts at once trip over each other's pid file.
+    engine_locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Lets methods hand an owned handle to the background tasks they start.
     me: Weak<ControlPlane>,
 }
 
 impl ControlPlane {
+    /// Serialises the engine work on one instance (see `engine_locks`).
+    pub(crate) async fn lock_engine(&self, instance_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self.engine_locks.lock().unwrap_or_else(|e| e.into_inner()).entry(instance_id.to_string()).or_default().clone();
+        lock.lock_owned().await
+    }
+
     /// Opens the control plane: makes sure the root account and its key exist, adopts the
     /// instances left by a previous run (finishing or undoing interrupted work), and starts
     /// the supervisor that restarts engines that died.
@@ -75,11 +85,13 @@ impl ControlPlane {
             tasks: TaskTracker::new(),
             port_lock: tokio::sync::Mutex::new(()),
             running_imports: std::sync::Mutex::new(HashMap::new()),
+            engine_locks: std::sync::Mutex::new(HashMap::new()),
             me: me.clone(),
         });
         supervisor::recover(&plane).await?;
         plane.recover_imports().await?;
         supervisor::spawn(&plane);
+        supervisor::spawn_watcher(&plane);
         Ok(plane)
     }
 

@@ -1,12 +1,19 @@
 //! Start-up recovery and supervision. Engines outlive the control plane; on start every
 //! instance row is reconciled with what runs, and transient states left by a crash are
-//! finished or undone. Then a loop restarts engines of Running instances that died.
+//! finished or undone. Then two loops keep Running instances running: a watcher that
+//! looks at the engines' processes twice a second (cheap: a pid file and `/proc`), so a
+//! death shows in the API as `Rebooting` at once and the engine is started again; and a
+//! slower one that also logs in, for engines that are up but do not answer.
 
 use crate::instances::{CREATING, DELETING, REBOOTING, RUNNING};
 use crate::{ControlPlane, Result};
 use engine::Liveness;
 use std::sync::Arc;
+use std::time::Duration;
 use store::InstanceFilter;
+
+/// How often the watcher looks at the engines' processes.
+const WATCH_EVERY: Duration = Duration::from_millis(500);
 
 pub(crate) async fn recover(plane: &Arc<ControlPlane>) -> Result<()> {
     let rows = plane.store.list_instances(&InstanceFilter::default(), None).await?.items;
@@ -32,6 +39,7 @@ pub(crate) async fn recover(plane: &Arc<ControlPlane>) -> Result<()> {
 }
 
 pub(crate) async fn ensure_running(plane: &ControlPlane, row: &store::InstanceRow) -> Result<()> {
+    let _engine = plane.lock_engine(&row.id).await;
     match plane.liveness(row).await? {
         Liveness::Running => Ok(()),
         state => {
@@ -45,6 +53,39 @@ pub(crate) async fn ensure_running(plane: &ControlPlane, row: &store::InstanceRo
             Ok(())
         }
     }
+}
+
+/// Starts the watcher: a Running instance whose engine process is gone becomes
+/// `Rebooting` and is started again (back to `Running` whatever the outcome; the slower
+/// loop keeps trying).
+pub(crate) fn spawn_watcher(plane: &Arc<ControlPlane>) {
+    let weak = Arc::downgrade(plane);
+    let token = plane.shutdown.clone();
+    plane.tasks.spawn(async move {
+        loop {
+            tokio::select! {
+                _ = token.cancelled() => return,
+                _ = tokio::time::sleep(WATCH_EVERY) => {}
+            }
+            let Some(plane) = weak.upgrade() else { return };
+            let rows = match plane.store.list_instances(&InstanceFilter { status: Some(RUNNING.into()), ..Default::default() }, None).await {
+                Ok(p) => p.items,
+                Err(_) => continue,
+            };
+            for row in rows {
+                let (Ok(engine), Ok(spec)) = (plane.engine_of(&row), plane.spec(&row)) else { continue };
+                if engine.server_running(&spec) {
+                    continue;
+                }
+                // Only a row still Running moves: a delete or restart begun meanwhile
+                // stopped the engine on purpose.
+                let Ok(row) = plane.store.transition_instance(&row.id, &[RUNNING], REBOOTING).await else { continue };
+                tracing::warn!(instance = %row.id, "the engine's process is gone; starting it again");
+                let _ = plane.store.append_event(&format!("dbinstance/{}", row.id), "EngineDied", "{}").await;
+                plane.spawn_restart(row);
+            }
+        }
+    });
 }
 
 pub(crate) fn spawn(plane: &Arc<ControlPlane>) {

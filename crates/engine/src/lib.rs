@@ -184,6 +184,10 @@ pub trait Engine: Send + Sync + 'static {
 
     async fn liveness(&self, spec: &InstanceSpec) -> Liveness;
 
+    /// Whether the server's process exists, from its pid file and `/proc` alone: no
+    /// connection, so it can be asked often (a death shows within the asking interval).
+    fn server_running(&self, spec: &InstanceSpec) -> bool;
+
     /// Bytes the server uses for data (all databases, as the engine measures them).
     async fn disk_used(&self, spec: &InstanceSpec) -> Result<u64, EngineError>;
 

@@ -257,7 +257,7 @@ impl MariaDbEngine {
     }
 
     /// The pid in the pid file, if that process is still our server.
-    fn running_pid(spec: &InstanceSpec) -> Option<i32> {
+    pub(super) fn running_pid(spec: &InstanceSpec) -> Option<i32> {
         let text = std::fs::read_to_string(pid_file(spec)).ok()?;
         let pid = text.trim().parse().ok()?;
         process::server_alive(pid, &data_dir(spec), SERVER_NAMES).then_some(pid)

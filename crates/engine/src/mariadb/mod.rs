@@ -162,6 +162,10 @@ impl Engine for MariaDbEngine {
         self.probe(spec).await
     }
 
+    fn server_running(&self, spec: &InstanceSpec) -> bool {
+        Self::running_pid(spec).is_some()
+    }
+
     async fn disk_used(&self, spec: &InstanceSpec) -> Result<u64, EngineError> {
         databases::user_data_bytes(spec)
     }

@@ -192,7 +192,7 @@ impl PostgresEngine {
     }
 
     /// The pid in `data/postmaster.pid`, if that process is still our server.
-    fn running_pid(spec: &InstanceSpec) -> Option<i32> {
+    pub(super) fn running_pid(spec: &InstanceSpec) -> Option<i32> {
         let data = data_dir(spec);
         let text = std::fs::read_to_string(data.join("postmaster.pid")).ok()?;
         let pid = text.lines().next()?.trim().parse().ok()?;

@@ -177,6 +177,10 @@ impl Engine for PostgresEngine {
         self.probe(spec).await
     }
 
+    fn server_running(&self, spec: &InstanceSpec) -> bool {
+        Self::running_pid(spec).is_some()
+    }
+
     async fn disk_used(&self, spec: &InstanceSpec) -> Result<u64, EngineError> {
         self.database_sizes(spec).await
     }

@@ -258,6 +258,13 @@ impl ControlPlane {
             }
         }
         if task.status != "Success" {
+            // A source whose engine died is started again before the task hands it back
+            // as Running (the watcher would otherwise show it Rebooting right after).
+            if let Ok(source) = self.store.get_instance(&task.source_id).await {
+                if let Err(e) = crate::supervisor::ensure_running(&self, &source).await {
+                    tracing::error!(error = %e, "could not start the source's engine again after the import");
+                }
+            }
             if let Err(e) = self.restore_destination(&task).await {
                 tracing::error!(error = %e, "could not clean the destination after the import");
                 task.error = format!("{} The destination still holds staging databases of this import ({e}); they are dropped at the next start of openrds.", task.error);

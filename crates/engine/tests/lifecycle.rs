@@ -266,3 +266,61 @@ async fn a_failed_provision_leaves_nothing_behind() {
     engine.destroy(&spec).await.unwrap();
     assert_eq!(engine.admin(&spec).unwrap_err().kind, ErrorKind::NotFound);
 }
+
+/// An instance made by an earlier version ran as the shared `postgres` user. Started by
+/// this version, it moves to a user of its own (files re-owned, server restarted as that
+/// user, in its control group), with its data.
+#[tokio::test]
+async fn an_instance_of_the_shared_engine_user_moves_to_its_own_user_with_its_data() {
+    let inst = Instance::provision("pgm-legacy").await;
+    let (engine, spec) = (&inst.engine, &inst.spec);
+    assert!(engine.config.isolate, "these tests run as root, where instances are confined");
+    inst.admin("postgres").await.batch_execute("CREATE DATABASE kept").await.unwrap();
+    inst.admin("kept").await.batch_execute("CREATE TABLE t AS SELECT g FROM generate_series(1, 1000) g").await.unwrap();
+    engine.stop(spec).await.unwrap();
+
+    // What an earlier version left: the files of the shared user, no user of its own, and
+    // the server running as `postgres`.
+    let data = spec.dir.join("data");
+    let shared = nix::unistd::User::from_name("postgres").unwrap().expect("the postgres system user");
+    for path in [&data, &spec.dir.join("server.log")] {
+        let status = std::process::Command::new("chown").arg("-R").arg("postgres:postgres").arg(path).status().unwrap();
+        assert!(status.success());
+    }
+    let own = engine::isolation::system_user_name(&spec.id);
+    assert!(std::process::Command::new("userdel").arg(&own).status().unwrap().success());
+    let _ = std::process::Command::new("groupdel").arg(&own).status();
+    let started = std::process::Command::new("runuser")
+        .args(["-u", "postgres", "--"])
+        .arg(engine.config.bin_dir.join("pg_ctl"))
+        .arg("-D")
+        .arg(&data)
+        .arg("-l")
+        .arg(spec.dir.join("server.log"))
+        .args(["-w", "-s", "start"])
+        .current_dir("/")
+        .status()
+        .unwrap();
+    assert!(started.success());
+    let old_pid = recorded_pid(&spec.dir).unwrap();
+    assert_eq!(std::fs::metadata(format!("/proc/{old_pid}")).unwrap().uid(), shared.uid.as_raw());
+
+    // openrds upgraded: a new adapter starts it.
+    let upgraded = engine::postgres::PostgresEngine::new(engine::postgres::PostgresConfig::detect().unwrap());
+    upgraded.start(spec).await.unwrap();
+    assert_eq!(upgraded.liveness(spec).await, Liveness::Running);
+    let user = nix::unistd::User::from_name(&own).unwrap().expect("the instance's own user is made");
+    let pid = recorded_pid(&spec.dir).unwrap();
+    assert_ne!(pid, old_pid, "the server was restarted");
+    assert!(!process_alive(old_pid));
+    assert_eq!(std::fs::metadata(format!("/proc/{pid}")).unwrap().uid(), user.uid.as_raw());
+    assert_eq!(std::fs::metadata(&data).unwrap().uid(), user.uid.as_raw());
+    assert_eq!(std::fs::metadata(data.join("base")).unwrap().uid(), user.uid.as_raw(), "files below are re-owned too");
+    assert_eq!(std::fs::metadata(spec.dir.join("server.log")).unwrap().uid(), user.uid.as_raw());
+    let group = engine::isolation::memory_cgroup(&spec.id).unwrap();
+    assert!(std::fs::read_to_string(group.join("cgroup.procs")).unwrap().lines().any(|p| p == pid.to_string()));
+    let n: i64 = inst.admin("kept").await.query_one("SELECT count(*) FROM t", &[]).await.unwrap().get(0);
+    assert_eq!(n, 1000, "no data lost");
+    upgraded.destroy(spec).await.unwrap();
+    assert!(nix::unistd::User::from_name(&own).unwrap().is_none());
+}

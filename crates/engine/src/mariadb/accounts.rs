@@ -1,15 +1,15 @@
 //! Login accounts and their privileges. Every account is `'name'@'%'`.
 //!
 //! `Super` is Alibaba's high-privilege account: every privilege on every database, with
-//! grant option, so it can create databases and accounts and manage them, but without
-//! the ones that reach past this instance or stop it: FILE (files of the engine user,
-//! which every instance on the host shares), SHUTDOWN, SUPER and its 10.5+ pieces
+//! grant option, so it can create databases and accounts and manage them, without the
+//! ones Alibaba's privileged account lacks: FILE, SHUTDOWN, SUPER and its 10.5+ pieces
 //! (replication, binlog and connection administration, setting globals such as log file
-//! paths), as Alibaba's privileged account does. It is not sealed off from the instance's
-//! own administration: it can write the `mysql` schema and, with CREATE USER, drop any
-//! user, openrds_admin included (MariaDB has no partial revokes to prevent either).
-//! What it can reach stays inside this instance: secure_file_priv confines file access
-//! to the instance's tmp directory even if it grants itself FILE.
+//! paths). It is not sealed off from the instance's own administration: it can write the
+//! `mysql` schema (and so give itself those too) and, with CREATE USER, drop any user,
+//! openrds_admin included (MariaDB has no partial revokes to prevent either). That is
+//! harmless: the server runs as the instance's own system user in its own namespace
+//! (`crate::isolation`), and secure_file_priv confines file access to the instance's tmp
+//! directory, so whatever it grants itself reaches nothing outside this instance.
 //! `Normal` holds nothing globally and gets databases through [`grant`].
 //!
 //! API levels map to these database-level privileges (Alibaba's documented sets for

@@ -150,6 +150,13 @@ async fn provision_lays_out_a_running_server_that_survives_stop_start_restart_an
         let pid = recorded_pid(&moved.dir).unwrap();
         let procs = std::fs::read_to_string(group.join("cgroup.procs")).unwrap();
         assert!(procs.lines().any(|p| p == pid.to_string()), "the postmaster {pid} is in its group: {procs}");
+        // And its CPUs are the group's quota.
+        let cpu = std::path::Path::new("/sys/fs/cgroup/cpu/openrds").join(&moved.id);
+        if cpu.is_dir() {
+            let quota = std::fs::read_to_string(cpu.join("cpu.cfs_quota_us")).unwrap();
+            assert_eq!(quota.trim(), (u64::from(moved.settings.cpu) * 100_000).to_string());
+            assert!(std::fs::read_to_string(cpu.join("cgroup.procs")).unwrap().lines().any(|p| p == pid.to_string()));
+        }
     }
     let spec = &moved;
 

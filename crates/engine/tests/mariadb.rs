@@ -373,3 +373,65 @@ async fn accounts_and_each_privilege_are_enforced() {
     let names: Vec<String> = engine.list_accounts(spec).await.unwrap().into_iter().map(|a| a.name).collect();
     assert_eq!(names, vec!["boss".to_string(), "helper".to_string()]);
 }
+
+/// An instance made by an earlier version ran as the shared `mysql` user. Started by this
+/// version, it moves to a user of its own (files re-owned, server restarted as that user,
+/// in its control group), with its data.
+#[tokio::test]
+async fn an_instance_of_the_shared_engine_user_moves_to_its_own_user_with_its_data() {
+    let inst = Instance::provision("rm-legacy").await;
+    let (engine, spec) = (&inst.engine, &inst.spec);
+    assert!(engine.config.isolate, "these tests run as root, where instances are confined");
+    let mut c = inst.admin().await;
+    c.query_drop("CREATE DATABASE kept").await.unwrap();
+    c.query_drop("CREATE TABLE kept.t (id INT PRIMARY KEY) ENGINE=InnoDB").await.unwrap();
+    c.query_drop("INSERT INTO kept.t SELECT seq FROM seq_1_to_1000").await.unwrap();
+    drop(c);
+    engine.stop(spec).await.unwrap();
+
+    // What an earlier version left: the files of the shared user, no user of its own, and
+    // the server running as `mysql`.
+    let shared = nix::unistd::User::from_name("mysql").unwrap().expect("the mysql system user");
+    for path in ["data", "run", "tmp", "server.log"] {
+        assert!(std::process::Command::new("chown").arg("-R").arg("mysql:mysql").arg(spec.dir.join(path)).status().unwrap().success());
+    }
+    assert!(std::process::Command::new("chgrp").arg("mysql").arg(spec.dir.join("my.cnf")).status().unwrap().success());
+    let own = engine::isolation::system_user_name(&spec.id);
+    assert!(std::process::Command::new("userdel").arg(&own).status().unwrap().success());
+    let _ = std::process::Command::new("groupdel").arg(&own).status();
+    let log = std::fs::OpenOptions::new().append(true).open(spec.dir.join("server.log")).unwrap();
+    let mut old = std::process::Command::new("runuser")
+        .args(["-u", "mysql", "--", "/usr/sbin/mariadbd"])
+        .arg(format!("--defaults-file={}", spec.dir.join("my.cnf").display()))
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .current_dir("/")
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while engine.liveness(spec).await != Liveness::Running {
+        assert!(std::time::Instant::now() < deadline, "the old-style server did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let old_pid = recorded_pid(&spec.dir).unwrap();
+    assert_eq!(std::fs::metadata(format!("/proc/{old_pid}")).unwrap().uid(), shared.uid.as_raw());
+
+    // openrds upgraded: a new adapter starts it.
+    let upgraded = engine::mariadb::MariaDbEngine::new(engine::mariadb::MariaDbConfig::detect().unwrap());
+    upgraded.start(spec).await.unwrap();
+    let _ = old.wait();
+    assert_eq!(upgraded.liveness(spec).await, Liveness::Running);
+    let user = nix::unistd::User::from_name(&own).unwrap().expect("the instance's own user is made");
+    let pid = recorded_pid(&spec.dir).unwrap();
+    assert_ne!(pid, old_pid, "the server was restarted");
+    assert_eq!(std::fs::metadata(format!("/proc/{pid}")).unwrap().uid(), user.uid.as_raw());
+    for path in ["data", "data/mysql", "run", "tmp", "server.log"] {
+        assert_eq!(std::fs::metadata(spec.dir.join(path)).unwrap().uid(), user.uid.as_raw(), "{path}");
+    }
+    let group = engine::isolation::memory_cgroup(&spec.id).unwrap();
+    assert!(std::fs::read_to_string(group.join("cgroup.procs")).unwrap().lines().any(|p| p == pid.to_string()));
+    let n: Option<u64> = inst.admin().await.query_first("SELECT COUNT(*) FROM kept.t").await.unwrap();
+    assert_eq!(n, Some(1000), "no data lost");
+    upgraded.destroy(spec).await.unwrap();
+    assert!(nix::unistd::User::from_name(&own).unwrap().is_none());
+}

@@ -16,6 +16,10 @@ use store::InstanceFilter;
 const WATCH_EVERY: Duration = Duration::from_millis(500);
 
 pub(crate) async fn recover(plane: &Arc<ControlPlane>) -> Result<()> {
+    // Only root makes (and can remove) instance users.
+    if nix::unistd::geteuid().is_root() {
+        engine::isolation::sweep_orphaned_users().await;
+    }
     let rows = plane.store.list_instances(&InstanceFilter::default(), None).await?.items;
     for row in rows {
         match row.status.as_str() {

@@ -85,21 +85,83 @@ async fn user_tool(program: &str, args: &[&str], ok_codes: &[i32]) -> Result<(),
     Err(EngineError::new(ErrorKind::HostSetup, last))
 }
 
-/// The instance's system user, made if missing (idempotent).
-pub(crate) async fn ensure_user(instance_id: &str) -> Result<RunAs, EngineError> {
+/// The instance's system user, made if missing (idempotent). Its home is the instance's
+/// directory (not made by useradd), which is how [`sweep_orphaned_users`] tells a user
+/// whose instance is gone.
+pub(crate) async fn ensure_user(instance_id: &str, instance_dir: &Path) -> Result<RunAs, EngineError> {
     let name = system_user_name(instance_id);
     if let Some(user) = lookup(&name)? {
         return Ok(user);
     }
-    let comment = format!("openrds instance {instance_id}");
+    let comment = format!("{USER_COMMENT} {instance_id}");
+    let home = instance_dir.to_string_lossy();
     user_tool(
         "useradd",
-        &["--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", "--comment", &comment, &name],
+        &["--system", "--user-group", "--no-create-home", "--home-dir", &home, "--shell", "/usr/sbin/nologin", "--comment", &comment, &name],
         // 9: made meanwhile by another call.
         &[9],
     )
     .await?;
     lookup(&name)?.ok_or_else(|| EngineError::new(ErrorKind::HostSetup, format!("useradd made no user {name}")))
+}
+
+/// What the GECOS field of an instance's user starts with.
+const USER_COMMENT: &str = "openrds instance";
+
+/// Removes the users of instances whose directory is gone and that run no process, and
+/// then their control groups: left
+/// by an instance whose files were removed without DeleteDBInstance (a test's temporary
+/// directory, a host cleaned by hand), they would otherwise pile up in the system uid
+/// range and hand a later instance a uid with a past.
+pub async fn sweep_orphaned_users() {
+    let Ok(passwd) = std::fs::read_to_string("/etc/passwd") else { return };
+    let busy = process_uids();
+    for line in passwd.lines() {
+        let fields: Vec<&str> = line.split(':').collect();
+        let [name, _, uid, _, comment, home, ..] = fields[..] else { continue };
+        let Ok(uid) = uid.parse::<u32>() else { continue };
+        if !name.starts_with("openrds-") || !comment.starts_with(USER_COMMENT) || Path::new(home).exists() || busy.contains(&uid) {
+            continue;
+        }
+        tracing::info!(user = name, "removing the system user of an instance whose directory is gone");
+        if let Err(e) = user_tool("userdel", &[name], &[6]).await {
+            tracing::warn!(user = name, error = %e, "cannot remove an orphaned instance user");
+        }
+        if nix::unistd::Group::from_name(name).ok().flatten().is_some() {
+            let _ = user_tool("groupdel", &[name], &[6]).await;
+        }
+    }
+    sweep_orphaned_cgroups();
+}
+
+/// Removes the control groups of instances that have no user any more and hold no
+/// process (see [`sweep_orphaned_users`]).
+pub fn sweep_orphaned_cgroups() {
+    let root = Path::new(CGROUP_ROOT);
+    for parent in [root.join("memory"), root.join("cpu"), root.to_path_buf()].map(|d| d.join(CGROUP_PARENT)) {
+        let Ok(entries) = std::fs::read_dir(&parent) else { continue };
+        for entry in entries.flatten() {
+            let group = entry.path();
+            let Some(id) = entry.file_name().to_str().map(str::to_string) else { continue };
+            if !group.is_dir() || lookup(&system_user_name(&id)).ok().flatten().is_some() {
+                continue;
+            }
+            if std::fs::read_to_string(group.join("cgroup.procs")).is_ok_and(|p| p.trim().is_empty()) {
+                let _ = std::fs::remove_dir(&group);
+            }
+        }
+    }
+}
+
+/// The real uids of every live process (zombies, which nothing may reap promptly in a
+/// container, hold nothing).
+fn process_uids() -> std::collections::HashSet<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Default::default() };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| crate::process::pid_alive(pid))
+        .filter_map(process_uid)
+        .collect()
 }
 
 /// Removes the instance's system user and group (idempotent). Called once its files and
@@ -235,7 +297,7 @@ pub fn memory_cgroup(instance_id: &str) -> Option<PathBuf> {
 /// The confinement of the instance `spec` names: its user (made if missing), its control
 /// groups (limits applied), and the directory it may see.
 pub(crate) async fn confine(spec: &InstanceSpec) -> Result<Confinement, EngineError> {
-    let user = ensure_user(&spec.id).await?;
+    let user = ensure_user(&spec.id, &spec.dir).await?;
     let cgroups = ensure_cgroups(&spec.id, &spec.settings)?;
     Ok(Confinement { user, cgroups, keep: spec.dir.clone(), hidden: spec.dir.parent().map(Path::to_path_buf) })
 }

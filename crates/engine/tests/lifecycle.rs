@@ -331,3 +331,21 @@ async fn an_instance_of_the_shared_engine_user_moves_to_its_own_user_with_its_da
     upgraded.destroy(spec).await.unwrap();
     assert!(nix::unistd::User::from_name(&own).unwrap().is_none());
 }
+
+/// The user and control groups of an instance whose directory went away without a
+/// destroy (a host cleaned by hand) are swept, and a live instance's are kept.
+#[tokio::test]
+async fn users_of_instances_whose_directory_is_gone_are_swept() {
+    let gone = Instance::provision("pgm-swept").await;
+    let kept = Instance::provision("pgm-kept").await;
+    assert!(gone.engine.config.isolate, "these tests run as root, where instances are confined");
+    gone.engine.stop(&gone.spec).await.unwrap();
+    std::fs::remove_dir_all(&gone.spec.dir).unwrap();
+    engine::isolation::sweep_orphaned_users().await;
+    let user = |id: &str| nix::unistd::User::from_name(&engine::isolation::system_user_name(id)).unwrap();
+    assert!(user("pgm-swept").is_none(), "the orphan's user is removed");
+    assert!(!engine::isolation::memory_cgroup("pgm-swept").unwrap().exists(), "and its control group");
+    assert!(user("pgm-kept").is_some(), "a live instance's user stays");
+    assert_eq!(kept.engine.liveness(&kept.spec).await, Liveness::Running);
+    kept.engine.destroy(&kept.spec).await.unwrap();
+}

@@ -90,6 +90,14 @@ pub async fn connect(spec: &InstanceSpec, user: &str, password: &str, db: &str) 
 impl Drop for Instance {
     fn drop(&mut self) {
         kill_leftovers(&self.spec.dir);
+        // What DeleteDBInstance would remove besides the files: the instance's system user
+        // and control groups (gone already when the test destroyed the instance).
+        let user = engine::isolation::system_user_name(&self.spec.id);
+        let _ = std::process::Command::new("userdel").arg(&user).stderr(std::process::Stdio::null()).status();
+        let _ = std::process::Command::new("groupdel").arg(&user).stderr(std::process::Stdio::null()).status();
+        for controller in ["memory", "cpu"] {
+            let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(controller).join("openrds").join(&self.spec.id));
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! `DBInfo` of ImportDatabaseBetweenInstances: `{"DBNames":{"src":"dst",...}}` (renames),
 //! `{"DBNames":["db",...]}` (same names), or an unwrapped `{"src":"dst"}` map.
 
-use crate::{ControlError, Result};
+use crate::{names, ControlError, Result};
 
 /// Why a DBInfo is refused, each with its own wire code.
 #[derive(Debug)]
@@ -21,49 +21,92 @@ impl From<DbInfoError> for ControlError {
     }
 }
 
-/// A name any supported engine accepts as a database name: 1 to 63 bytes (PostgreSQL's
-/// identifier limit; MariaDB allows 64), no control characters, and none of the
-/// characters MariaDB forbids in file-backed names.
-fn check_engine_db_name(role: &str, name: &str) -> std::result::Result<(), DbInfoError> {
-    let bad = if name.is_empty() {
-        Some("it is empty")
-    } else if name.len() > 63 {
-        Some("it is longer than 63 bytes")
-    } else if name.chars().any(|c| c.is_control()) {
-        Some("it contains a control character")
-    } else if name.contains(['/', '\\', '.']) || name.ends_with(' ') {
-        Some("it contains '/', '\\' or '.', or ends with a space")
-    } else {
-        None
-    };
-    match bad {
-        Some(why) => Err(DbInfoError::NameFormat(format!("The {role} database name {name:?} in DBInfo is not valid: {why}."))),
-        None => Ok(()),
+/// A JSON value read with every key of every object kept, in order: serde_json's map
+/// keeps only the last of two equal keys, and `{"DBNames":{"a":"x","a":"y"}}` must be
+/// refused, not read as one pair.
+enum Json {
+    Text(String),
+    List(Vec<Json>),
+    Object(Vec<(String, Json)>),
+    /// Numbers, booleans, null: never valid in DBInfo.
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for Json {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Json;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<Json, E> {
+                Ok(Json::Text(v.to_string()))
+            }
+            fn visit_bool<E>(self, _: bool) -> std::result::Result<Json, E> {
+                Ok(Json::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> std::result::Result<Json, E> {
+                Ok(Json::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> std::result::Result<Json, E> {
+                Ok(Json::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> std::result::Result<Json, E> {
+                Ok(Json::Other)
+            }
+            fn visit_unit<E>(self) -> std::result::Result<Json, E> {
+                Ok(Json::Other)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Json, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Json::List(items))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Json, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(Json::Object(entries))
+            }
+        }
+        d.deserialize_any(Visitor)
     }
 }
 
-/// Parses DBInfo into (source, destination) pairs in the order given.
+/// Parses DBInfo into (source, destination) pairs in the order given. Names are checked
+/// for the form every engine shares; the engine's own reserved names are checked by the
+/// caller once it knows the engine.
 pub fn parse_db_info(text: &str) -> std::result::Result<Vec<(String, String)>, DbInfoError> {
     let malformed = |why: &str| {
         DbInfoError::Malformed(format!(
             "DBInfo is not valid: {why}. Expected {{\"DBNames\":{{\"src\":\"dst\"}}}} or {{\"DBNames\":[\"db\"]}}."
         ))
     };
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| malformed(&format!("it is not JSON ({e})")))?;
-    let obj = value.as_object().ok_or_else(|| malformed("it is not a JSON object"))?;
-    let names = match obj.get("DBNames") {
-        Some(inner) if obj.len() == 1 => inner.clone(),
-        Some(_) => return Err(malformed("it has keys besides DBNames")),
-        None => value.clone(),
+    let value: Json = serde_json::from_str(text).map_err(|e| malformed(&format!("it is not JSON ({e})")))?;
+    let Json::Object(top) = value else { return Err(malformed("it is not a JSON object")) };
+    let names = match top.iter().position(|(k, _)| k == "DBNames") {
+        Some(_) if top.len() > 1 => return Err(malformed("it has keys besides DBNames, or DBNames twice")),
+        Some(_) => top.into_iter().next().map(|(_, v)| v).unwrap_or(Json::Other),
+        None => Json::Object(top),
     };
-    let pairs: Vec<(String, String)> = match &names {
-        serde_json::Value::Array(items) => items
-            .iter()
-            .map(|v| v.as_str().map(|s| (s.to_string(), s.to_string())).ok_or_else(|| malformed("the DBNames list holds a non-string")))
+    let pairs: Vec<(String, String)> = match names {
+        Json::List(items) => items
+            .into_iter()
+            .map(|v| match v {
+                Json::Text(s) => Ok((s.clone(), s)),
+                _ => Err(malformed("the DBNames list holds a non-string")),
+            })
             .collect::<std::result::Result<_, _>>()?,
-        serde_json::Value::Object(map) => map
-            .iter()
-            .map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())).ok_or_else(|| malformed("a DBNames value is not a string")))
+        Json::Object(map) => map
+            .into_iter()
+            .map(|(k, v)| match v {
+                Json::Text(s) => Ok((k, s)),
+                _ => Err(malformed("a DBNames value is not a string")),
+            })
             .collect::<std::result::Result<_, _>>()?,
         _ => return Err(malformed("DBNames is neither a map nor a list")),
     };
@@ -71,8 +114,10 @@ pub fn parse_db_info(text: &str) -> std::result::Result<Vec<(String, String)>, D
         return Err(malformed("it names no database"));
     }
     for (src, dst) in &pairs {
-        check_engine_db_name("source", src)?;
-        check_engine_db_name("destination", dst)?;
+        for (role, name) in [("source", src), ("destination", dst)] {
+            names::check_db_name_format(name)
+                .map_err(|e| DbInfoError::NameFormat(format!("The {role} database name {name:?} in DBInfo is not valid: {}", reason(&e))))?;
+        }
     }
     let mut seen_src = std::collections::HashSet::new();
     let mut seen_dst = std::collections::HashSet::new();
@@ -87,6 +132,25 @@ pub fn parse_db_info(text: &str) -> std::result::Result<Vec<(String, String)>, D
     Ok(pairs)
 }
 
+/// What follows "is not valid: " in a name error's message.
+fn reason(e: &ControlError) -> String {
+    let text = e.to_string();
+    text.split_once("is not valid: ").map(|(_, r)| r.to_string()).unwrap_or(text)
+}
+
+/// Checks every name of a parsed DBInfo against `engine`'s own rules (reserved and
+/// system names), before anything is copied.
+pub fn check_names(engine: engine::EngineKind, pairs: &[(String, String)]) -> Result<()> {
+    for (src, dst) in pairs {
+        for (role, name) in [("source", src), ("destination", dst)] {
+            names::check_db_name(engine, name).map_err(|e| {
+                ControlError::DbNameFormat(format!("The {role} database name {name:?} in DBInfo is not valid: {}", reason(&e)))
+            })?;
+        }
+    }
+    Ok(())
+}
+
 /// For callers that want a ControlError directly.
 pub fn parse(text: &str) -> Result<Vec<(String, String)>> {
     Ok(parse_db_info(text)?)
@@ -98,9 +162,9 @@ mod tests {
 
     #[test]
     fn every_form_is_read() {
-        assert_eq!(parse_db_info(r#"{"DBNames":{"a":"b"}}"#).unwrap(), vec![("a".into(), "b".into())]);
-        assert_eq!(parse_db_info(r#"{"DBNames":["a","c"]}"#).unwrap(), vec![("a".into(), "a".into()), ("c".into(), "c".into())]);
-        assert_eq!(parse_db_info(r#"{"a":"b"}"#).unwrap(), vec![("a".into(), "b".into())]);
+        assert_eq!(parse_db_info(r#"{"DBNames":{"ab":"cd"}}"#).unwrap(), vec![("ab".into(), "cd".into())]);
+        assert_eq!(parse_db_info(r#"{"DBNames":["ab","cd"]}"#).unwrap(), vec![("ab".into(), "ab".into()), ("cd".into(), "cd".into())]);
+        assert_eq!(parse_db_info(r#"{"ab":"cd"}"#).unwrap(), vec![("ab".into(), "cd".into())]);
     }
 
     #[test]
@@ -108,9 +172,14 @@ mod tests {
         for bad in ["", "nope", "[]", r#"{"DBNames":[]}"#, r#"{"DBNames":{}}"#, r#"{"DBNames":5}"#, r#"{"DBNames":[1]}"#, r#"{"DBNames":["a"],"x":1}"#] {
             assert!(matches!(parse_db_info(bad), Err(DbInfoError::Malformed(_))), "{bad}");
         }
-        assert!(matches!(parse_db_info(r#"{"DBNames":{"a":""}}"#), Err(DbInfoError::NameFormat(_))));
-        assert!(matches!(parse_db_info(r#"{"DBNames":["a/b"]}"#), Err(DbInfoError::NameFormat(_))));
-        assert!(matches!(parse_db_info(r#"{"DBNames":["a","a"]}"#), Err(DbInfoError::Duplicate(_))));
-        assert!(matches!(parse_db_info(r#"{"DBNames":{"a":"x","b":"x"}}"#), Err(DbInfoError::Duplicate(_))));
+        assert!(matches!(parse_db_info(r#"{"DBNames":{"ab":""}}"#), Err(DbInfoError::NameFormat(_))));
+        assert!(matches!(parse_db_info(r#"{"DBNames":["ab/cd"]}"#), Err(DbInfoError::NameFormat(_))));
+        assert!(matches!(parse_db_info(r#"{"DBNames":{"shop":"Bad Name;drop"}}"#), Err(DbInfoError::NameFormat(_))));
+        assert!(matches!(parse_db_info(r#"{"DBNames":["ab","ab"]}"#), Err(DbInfoError::Duplicate(_))));
+        assert!(matches!(parse_db_info(r#"{"DBNames":{"ab":"xy","cd":"xy"}}"#), Err(DbInfoError::Duplicate(_))));
+        // serde_json would keep only the last of two equal keys.
+        assert!(matches!(parse_db_info(r#"{"DBNames":{"ab":"xy","ab":"zw"}}"#), Err(DbInfoError::Duplicate(_))));
+        assert!(matches!(parse_db_info(r#"{"ab":"xy","ab":"zw"}"#), Err(DbInfoError::Duplicate(_))));
+        assert!(matches!(parse_db_info(r#"{"DBNames":["ab"],"DBNames":["cd"]}"#), Err(DbInfoError::Malformed(_))));
     }
 }

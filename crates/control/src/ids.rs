@@ -35,3 +35,9 @@ pub fn numeric_id() -> String {
     let rest: String = (0..15).map(|_| char::from(b'0' + rng.gen_range(0..10u8))).collect();
     format!("{first}{rest}")
 }
+
+/// Alibaba's order ids are numbers (digit strings in the SDK models); a pay-as-you-go
+/// instance here has no order, so each creation gets a fresh one of that shape.
+pub fn order_id() -> String {
+    rand::thread_rng().gen_range(100_000_000_000_000u64..1_000_000_000_000_000).to_string()
+}

@@ -43,8 +43,9 @@ fn endpoint(admin: AdminConnection) -> mover::Endpoint {
 pub type ImportTask = ImportTaskRow;
 
 impl ControlPlane {
-    /// Validates and starts an import; returns the ImportId.
-    pub async fn start_import(&self, caller: &Caller, dest_id: &str, source_id: &str, db_info: &str) -> Result<i64> {
+    /// Validates and starts an import; returns the ImportId. With `dry_run`, runs every
+    /// check of the real call and returns `None`: no task, no state change, no copy.
+    pub async fn start_import(&self, caller: &Caller, dest_id: &str, source_id: &str, db_info: &str, dry_run: bool) -> Result<Option<i64>> {
         let names = dbinfo::parse(db_info)?;
         if dest_id == source_id {
             return Err(ControlError::invalid(
@@ -54,6 +55,11 @@ impl ControlPlane {
         }
         let dest = self.owned_instance(caller, dest_id).await?;
         let source = self.owned_instance(caller, source_id).await?;
+        // The engine's own reserved and system names (template1, mysql, ...) are refused
+        // before anything is copied, with CreateDatabase's code.
+        for row in [&dest, &source] {
+            dbinfo::check_names(crate::engine_kind(&row.engine)?, &names)?;
+        }
         for row in [&dest, &source] {
             let arn = iam::rds_instance_arn(&row.region_id, &row.account_uid, &row.id);
             self.authorize(caller, "rds:ImportDatabaseBetweenInstances", &arn, &row.tags).await?;
@@ -101,6 +107,9 @@ impl ControlPlane {
             }
         }
         self.check_storage(&dest, &dst_spec, source_bytes, replaced_bytes).await?;
+        if dry_run {
+            return Ok(None);
+        }
 
         let now = Utc::now();
         let task = ImportTaskRow {
@@ -135,7 +144,7 @@ impl ControlPlane {
         tracing::info!(import_id = id, source = %task.source_id, dest = %task.dest_id, "import accepted");
         failpoint("after_accept");
         self.spawn_import(task);
-        Ok(id)
+        Ok(Some(id))
     }
 
     fn storage_capacity(&self, dest: &InstanceRow) -> u64 {
@@ -417,16 +426,29 @@ impl ControlPlane {
         }
     }
 
-    /// Finds a task the caller may see through `instance_id` (source or destination).
+    /// Finds a task the caller may see through `instance_id` (source or destination). A
+    /// task belongs to both its instances, so RAM must allow `action` on both: a user
+    /// allowed on one instance neither reads nor cancels what runs into the other.
     async fn owned_import(&self, caller: &Caller, instance_id: &str, import_id: i64, action: &str) -> Result<ImportTaskRow> {
         self.authorized_instance(caller, action, instance_id).await?;
-        match self.store.get_import(import_id).await {
-            Ok(t) if t.account_uid == caller.account_uid() && (t.source_id == instance_id || t.dest_id == instance_id) => Ok(t),
-            Ok(_) | Err(StoreError::NotFound(_)) => Err(ControlError::ImportNotFound(format!(
-                "The import {import_id} does not exist for instance {instance_id}."
-            ))),
-            Err(e) => Err(e.into()),
+        let task = match self.store.get_import(import_id).await {
+            Ok(t) if t.account_uid == caller.account_uid() && (t.source_id == instance_id || t.dest_id == instance_id) => t,
+            Ok(_) | Err(StoreError::NotFound(_)) => {
+                return Err(ControlError::ImportNotFound(format!("The import {import_id} does not exist for instance {instance_id}.")))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let other = if task.source_id == instance_id { &task.dest_id } else { &task.source_id };
+        match self.store.get_instance(other).await {
+            Ok(row) => {
+                let arn = iam::rds_instance_arn(&row.region_id, &row.account_uid, &row.id);
+                self.authorize(caller, &format!("rds:{action}"), &arn, &row.tags).await?;
+            }
+            // Deleted since: nothing of it left to protect.
+            Err(StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
         }
+        Ok(task)
     }
 
     #[allow(clippy::too_many_arguments)] // the list call's filters, each optional on the wire

@@ -29,6 +29,8 @@ pub struct CreateInstance {
     pub network_type: Option<String>,
     pub security_ip_list: Option<String>,
     pub tags: Vec<(String, String)>,
+    /// Check everything the real call checks and change nothing.
+    pub dry_run: bool,
 }
 
 /// An instance with what the engine says about it right now.
@@ -80,7 +82,12 @@ impl ControlPlane {
         }
     }
 
-    pub async fn create_instance(&self, caller: &Caller, req: CreateInstance) -> Result<InstanceRow> {
+    /// Creates the row and starts provisioning; with `dry_run`, runs every check (RAM
+    /// first, then region, engine, class, storage and a free port) and returns `None`.
+    pub async fn create_instance(&self, caller: &Caller, req: CreateInstance) -> Result<Option<InstanceRow>> {
+        // Authorization comes first: a caller without the right learns nothing else,
+        // not even whether the rest of its request would pass.
+        self.authorize_any_instance(caller, "CreateDBInstance", &req.region_id).await?;
         let region = self.check_region(Some(&req.region_id))?;
         let zones = &self.config.region(&region).map(|r| r.zones.clone()).unwrap_or_default();
         let zone = match &req.zone_id {
@@ -146,7 +153,11 @@ impl ControlPlane {
                 return Err(ControlError::invalid("DBInstanceDescription", "it must be at most 256 characters"));
             }
         }
-        self.authorize_any_instance(caller, "CreateDBInstance", &region).await?;
+        if req.dry_run {
+            let _ports = self.port_lock.lock().await;
+            self.free_port().await?;
+            return Ok(None);
+        }
 
         let id = ids::instance_id(kind);
         let now = Utc::now();
@@ -182,7 +193,7 @@ impl ControlPlane {
         };
         tracing::info!(instance = %row.id, port = row.port, class = %row.class_code, "creating instance");
         self.spawn_provision(row.clone());
-        Ok(row)
+        Ok(Some(row))
     }
 
     /// A port in the configured range that no instance holds and nothing listens on.

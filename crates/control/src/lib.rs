@@ -24,6 +24,7 @@ mod supervisor;
 pub use config::{ControlConfig, Region};
 pub use error::{ControlError, Result};
 pub use identity::{Caller, RootCredentials};
+pub use ids::order_id;
 
 use engine::{Engine, EngineKind, InstanceSpec};
 use std::collections::HashMap;

@@ -5,13 +5,66 @@
 use crate::{ControlError, Result};
 use engine::{CharsetSpec, EngineKind};
 
-/// Names the engines reserve for themselves.
-const RESERVED_DB: &[&str] = &["postgres", "template0", "template1", "mysql", "information_schema", "performance_schema", "sys"];
-const RESERVED_ACCOUNTS: &[&str] = &["postgres", "openrds_admin", "root", "mysql", "admin", "public", "mariadb.sys"];
+/// The names one engine keeps for itself: what no database or account of the API may be
+/// called there. One value per engine, so an engine brings its own and no rule of one
+/// engine is applied to another.
+pub struct NameRules {
+    /// System databases and schemas, and names of openrds's own on this engine.
+    pub reserved_dbs: &'static [&'static str],
+    pub reserved_db_prefixes: &'static [&'static str],
+    pub reserved_accounts: &'static [&'static str],
+    pub reserved_account_prefixes: &'static [&'static str],
+    /// Longest account name (PostgreSQL's identifier limit, MariaDB's user name limit).
+    pub account_max_len: usize,
+}
 
-/// `DBName`: 2–64 characters of `[a-z0-9_-]`, starting with a lowercase letter and ending
-/// with a lowercase letter or digit.
-pub fn check_db_name(name: &str) -> Result<()> {
+/// Names an import builds under on every engine (`mover::is_staging_name`): a user's
+/// database of that name would be taken for an import's staging and dropped by its
+/// cleanup.
+const STAGING_PREFIX: &str = "ors_stg_";
+
+const POSTGRES_RULES: NameRules = NameRules {
+    reserved_dbs: &["postgres", "template0", "template1", "information_schema", "pg_catalog", "pg_toast", "openrds_admin", "rds_superuser"],
+    reserved_db_prefixes: &["pg_", STAGING_PREFIX],
+    reserved_accounts: &["postgres", "openrds_admin", "rds_superuser", "public", "root", "admin"],
+    reserved_account_prefixes: &["pg_", STAGING_PREFIX],
+    account_max_len: 63,
+};
+
+const MARIADB_RULES: NameRules = NameRules {
+    reserved_dbs: &["mysql", "sys", "performance_schema", "information_schema", "openrds_admin"],
+    reserved_db_prefixes: &[STAGING_PREFIX],
+    reserved_accounts: &["root", "mysql", "mariadb_sys", "openrds_admin", "public", "admin"],
+    reserved_account_prefixes: &[STAGING_PREFIX],
+    account_max_len: 32,
+};
+
+/// The name rules of `engine`.
+pub fn rules(engine: EngineKind) -> &'static NameRules {
+    match engine {
+        EngineKind::PostgreSQL => &POSTGRES_RULES,
+        EngineKind::MariaDB => &MARIADB_RULES,
+    }
+}
+
+/// `DBName` (also each name of an import's DBInfo): 2–64 characters of `[a-z0-9_-]`,
+/// starting with a lowercase letter and ending with a lowercase letter or digit, and not
+/// a name `engine` keeps for itself.
+pub fn check_db_name(engine: EngineKind, name: &str) -> Result<()> {
+    check_db_name_format(name)?;
+    let r = rules(engine);
+    if r.reserved_dbs.contains(&name) || r.reserved_db_prefixes.iter().any(|p| name.starts_with(p)) {
+        return Err(ControlError::DbNameFormat(format!(
+            "The specified DBName {name:?} is not valid: the name is reserved by {} or by openrds.",
+            engine.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// The part of the `DBName` rule every engine shares (see [`check_db_name`]), for callers
+/// that do not know the engine yet.
+pub fn check_db_name_format(name: &str) -> Result<()> {
     let fail = |why: &str| Err(ControlError::DbNameFormat(format!("The specified DBName {name:?} is not valid: {why}.")));
     let len = name.chars().count();
     if !(2..=64).contains(&len) {
@@ -26,20 +79,16 @@ pub fn check_db_name(name: &str) -> Result<()> {
     if !name.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) {
         return fail("it must end with a lowercase letter or a digit");
     }
-    if RESERVED_DB.contains(&name) {
-        return fail("the name is reserved by the engine");
-    }
     Ok(())
 }
 
 /// `AccountName`: `[a-z0-9_]`, starting with a letter and ending with a letter or digit;
-/// 2–63 characters on PostgreSQL (its identifier limit), 2–32 on MariaDB.
+/// 2–63 characters on PostgreSQL (its identifier limit), 2–32 on MariaDB; not a name
+/// `engine` keeps for itself.
 pub fn check_account_name(engine: EngineKind, name: &str) -> Result<()> {
     let fail = |why: &str| Err(ControlError::AccountNameFormat(format!("The specified AccountName {name:?} is not valid: {why}.")));
-    let max = match engine {
-        EngineKind::PostgreSQL => 63,
-        EngineKind::MariaDB => 32,
-    };
+    let r = rules(engine);
+    let max = r.account_max_len;
     let len = name.chars().count();
     if len < 2 || len > max {
         return fail(&format!("it must be 2 to {max} characters long"));
@@ -53,8 +102,8 @@ pub fn check_account_name(engine: EngineKind, name: &str) -> Result<()> {
     if !name.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) {
         return fail("it must end with a lowercase letter or a digit");
     }
-    if RESERVED_ACCOUNTS.contains(&name) || name.starts_with("pg_") {
-        return fail("the name is reserved by the engine or by openrds");
+    if r.reserved_accounts.contains(&name) || r.reserved_account_prefixes.iter().any(|p| name.starts_with(p)) {
+        return fail(&format!("the name is reserved by {} or by openrds", engine.as_str()));
     }
     Ok(())
 }
@@ -133,21 +182,42 @@ mod tests {
 
     #[test]
     fn db_names_follow_the_documented_rule() {
-        for ok in ["ab", "db1", "my-db_2", "a0"] {
-            check_db_name(ok).unwrap();
+        for engine in [EngineKind::PostgreSQL, EngineKind::MariaDB] {
+            for ok in ["ab", "db1", "my-db_2", "a0"] {
+                check_db_name(engine, ok).unwrap();
+            }
+            for bad in ["a", "1db", "Db", "db-", "db_", "d b", "dé", "Bad Name;drop", "ors_stg_i1a1_x", "information_schema", &"a".repeat(65)] {
+                assert!(matches!(check_db_name(engine, bad), Err(ControlError::DbNameFormat(_))), "{engine:?} {bad}");
+            }
         }
-        for bad in ["a", "1db", "Db", "db-", "db_", "d b", "dé", "postgres", &"a".repeat(65)] {
-            assert!(matches!(check_db_name(bad), Err(ControlError::DbNameFormat(_))), "{bad}");
+    }
+
+    #[test]
+    fn each_engine_reserves_its_own_names_only() {
+        for pg in ["postgres", "template0", "template1", "pg_catalog", "pg_anything", "openrds_admin", "rds_superuser"] {
+            assert!(check_db_name(EngineKind::PostgreSQL, pg).is_err(), "{pg}");
         }
+        for maria in ["mysql", "sys", "performance_schema"] {
+            assert!(check_db_name(EngineKind::MariaDB, maria).is_err(), "{maria}");
+            check_db_name(EngineKind::PostgreSQL, maria).unwrap();
+        }
+        // PostgreSQL's reserved prefix and databases mean nothing to MariaDB.
+        for name in ["pg_stats", "postgres", "template1"] {
+            check_db_name(EngineKind::MariaDB, name).unwrap();
+        }
+        check_account_name(EngineKind::MariaDB, "pg_reader").unwrap();
+        assert!(check_account_name(EngineKind::PostgreSQL, "pg_reader").is_err());
     }
 
     #[test]
     fn account_names_follow_the_documented_rule() {
         check_account_name(EngineKind::PostgreSQL, "app_user1").unwrap();
-        for bad in ["a", "1a", "a-b", "Ab", "ab_", "pg_x", "openrds_admin"] {
+        for bad in ["a", "1a", "a-b", "Ab", "ab_", "pg_x", "openrds_admin", "rds_superuser", "ors_stg_x1"] {
             assert!(check_account_name(EngineKind::PostgreSQL, bad).is_err(), "{bad}");
         }
-        assert!(check_account_name(EngineKind::MariaDB, &"a".repeat(33)).is_err());
+        for bad in ["root", "mysql", "openrds_admin", &"a".repeat(33)] {
+            assert!(check_account_name(EngineKind::MariaDB, bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

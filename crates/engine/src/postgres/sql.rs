@@ -51,8 +51,16 @@ pub(crate) fn pg_error(e: tokio_postgres::Error, doing: &str) -> EngineError {
 
 pub(crate) fn kind_of(code: &SqlState) -> ErrorKind {
     let class = &code.code()[..2];
-    if [SqlState::DUPLICATE_DATABASE, SqlState::DUPLICATE_OBJECT, SqlState::DUPLICATE_SCHEMA, SqlState::DUPLICATE_TABLE]
-        .contains(code)
+    // Two CREATE DATABASE or CREATE ROLE of one name at once: the loser trips over the
+    // catalog's unique index instead of the duplicate check.
+    if [
+        SqlState::DUPLICATE_DATABASE,
+        SqlState::DUPLICATE_OBJECT,
+        SqlState::DUPLICATE_SCHEMA,
+        SqlState::DUPLICATE_TABLE,
+        SqlState::UNIQUE_VIOLATION,
+    ]
+    .contains(code)
     {
         ErrorKind::AlreadyExists
     } else if [SqlState::INVALID_CATALOG_NAME, SqlState::UNDEFINED_OBJECT, SqlState::UNDEFINED_TABLE, SqlState::INVALID_SCHEMA_NAME]
@@ -159,6 +167,7 @@ mod tests {
     fn sqlstates_map_to_the_same_kinds_as_every_engine() {
         let cases = [
             ("42P04", ErrorKind::AlreadyExists),
+            ("23505", ErrorKind::AlreadyExists),
             ("42710", ErrorKind::AlreadyExists),
             ("3D000", ErrorKind::NotFound),
             ("42704", ErrorKind::NotFound),

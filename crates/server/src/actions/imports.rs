@@ -11,8 +11,11 @@ pub(crate) async fn start(plane: &ControlPlane, caller: &Caller, p: &Params) -> 
     let dest = p.required("DBInstanceId")?;
     let source = p.required("SourceDBInstanceId")?;
     let info = p.required("DBInfo")?;
-    let id = plane.start_import(caller, dest, source, info).await?;
-    Ok(json!({"ImportId": id.to_string()}))
+    let dry_run = p.bool("DryRun")? == Some(true);
+    match plane.start_import(caller, dest, source, info, dry_run).await? {
+        Some(id) => Ok(json!({"ImportId": id.to_string()})),
+        None => Ok(json!({"DryRun": true, "DryRunResult": true, "Message": "The request passed the dry run; nothing was copied."})),
+    }
 }
 
 /// `yyyy-MM-ddTHH:mmZ` (the documented form), also with seconds.

@@ -25,19 +25,19 @@ pub(crate) async fn create(plane: &ControlPlane, caller: &Caller, p: &Params) ->
             .into_iter()
             .filter_map(|m| Some((m.get("Key")?.clone(), m.get("Value").cloned().unwrap_or_default())))
             .collect(),
+        dry_run: p.bool("DryRun")? == Some(true),
     };
     if let Some(pay) = &req.pay_type {
         if !matches!(pay.as_str(), "Postpaid" | "Prepaid" | "Serverless") {
             return Err(invalid("PayType", format!("{pay:?} must be Postpaid, Prepaid or Serverless")));
         }
     }
-    if p.bool("DryRun")? == Some(true) {
+    let Some(row) = plane.create_instance(caller, req).await? else {
         return Ok(json!({"DryRun": true, "DryRunResult": true, "Message": "The request passed the dry run."}));
-    }
-    let row = plane.create_instance(caller, req).await?;
+    };
     Ok(json!({
         "DBInstanceId": row.id,
-        "OrderId": row.id.trim_start_matches(|c: char| !c.is_ascii_digit()).to_string(),
+        "OrderId": control::order_id(),
         "ConnectionString": row.host,
         "Port": row.port.to_string(),
         "TaskId": "",

@@ -32,6 +32,15 @@ pub struct ServeArgs {
     access_key_id: Option<String>,
     #[arg(long, env = "OPENRDS_ACCESS_KEY_SECRET", hide_env_values = true, hide = true)]
     access_key_secret: Option<String>,
+    /// Log lines as `text` (colours only on a terminal) or `json` (one object a line).
+    #[arg(long, env = "OPENRDS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 fn parse_range(s: &str) -> Result<(u16, u16), String> {
@@ -62,10 +71,16 @@ fn parse_regions(s: &str) -> anyhow::Result<Vec<control::Region>> {
     Ok(out)
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tokio_postgres=warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+        // Colour codes only where a person reads them: a file or a pipe gets plain text.
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
+    };
 }
 
 pub fn engines() -> Vec<Arc<dyn engine::Engine>> {
@@ -88,7 +103,7 @@ async fn open_store(data_dir: &Path) -> anyhow::Result<Arc<dyn store::MetadataSt
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    init_logging();
+    init_logging(args.log_format);
     let mut config = ControlConfig::new(&args.data_dir);
     config.engine_host = args.engine_host;
     config.port_range = args.port_range;

@@ -4,16 +4,11 @@
 use crate::{ServerConfig, ServerError};
 use chrono::Utc;
 use control::{Caller, ControlPlane};
-use std::net::IpAddr;
-use wire::{HttpParts, SignedRequest, WireError};
+use wire::{SignedRequest, WireError};
 
-pub(crate) async fn authenticate(
-    plane: &ControlPlane,
-    config: &ServerConfig,
-    http: &HttpParts<'_>,
-    peer: Option<IpAddr>,
-) -> Result<(Caller, SignedRequest), ServerError> {
-    let request = wire::request::parse(http)?;
+/// Checks a parsed request; the caller it acts as (its client address is the server's
+/// to add).
+pub(crate) async fn authenticate(plane: &ControlPlane, config: &ServerConfig, request: &SignedRequest) -> Result<Caller, ServerError> {
     if let Some(format) = request.params.get("Format") {
         if !format.eq_ignore_ascii_case("json") {
             return Err(WireError::UnsupportedFormat(format.to_string()).into());
@@ -28,6 +23,5 @@ pub(crate) async fn authenticate(
     if !plane.remember_nonce(&key.id, &request.nonce, expires.max(now)).await? {
         return Err(ServerError::NonceUsed);
     }
-    let caller = Caller { principal: key.principal, access_key_id: key.id, source_ip: peer, secure_transport: false };
-    Ok((caller, request))
+    Ok(Caller { principal: key.principal, access_key_id: key.id, source_ip: None, secure_transport: false })
 }

@@ -18,6 +18,21 @@ pub enum ServerError {
     UnknownVersion(String),
     #[error("Specified signature nonce was used already.")]
     NonceUsed,
+    #[error("The request body is larger than {limit} bytes; send fewer or shorter parameters.")]
+    BodyTooLarge { limit: usize },
+    #[error("The query string is longer than {limit} bytes; send the parameters in a form-encoded POST body instead.")]
+    UriTooLong { limit: usize },
+}
+
+impl ServerError {
+    /// The cause of an internal failure, which the caller is not shown but the log keeps.
+    pub fn internal_detail(&self) -> Option<String> {
+        match self {
+            ServerError::Control(c @ (ControlError::Store(_) | ControlError::Internal(_))) => Some(c.to_string()),
+            ServerError::Control(ControlError::Engine(e)) if matches!(e.kind, ErrorKind::HostSetup | ErrorKind::Internal) => Some(e.to_string()),
+            _ => None,
+        }
+    }
 }
 
 impl From<ServerError> for ApiError {
@@ -29,6 +44,8 @@ impl From<ServerError> for ApiError {
             ServerError::UnknownAction(_) => (404, "InvalidAction.NotFound".into()),
             ServerError::UnknownVersion(_) => (400, "InvalidVersion".into()),
             ServerError::NonceUsed => (400, "SignatureNonceUsed".into()),
+            ServerError::BodyTooLarge { .. } => (413, "RequestEntityTooLarge".into()),
+            ServerError::UriTooLong { .. } => (414, "RequestURITooLong".into()),
         };
         ApiError::new(status, code, message)
     }
@@ -101,14 +118,17 @@ fn control_error(e: &ControlError) -> ApiError {
             ErrorKind::InUse => (403, "OperationDenied.InUse"),
             ErrorKind::DiskFull => (400, "DBSizeExceeded"),
             ErrorKind::Unavailable => (503, "ServiceUnavailable"),
+            // Host and internal details stay in the log (the request's audit line).
             ErrorKind::HostSetup | ErrorKind::Internal => {
-                tracing::error!(error = %msg, "engine failure");
-                return ApiError::new(500, "InternalError", format!("The request processing has failed: {msg}"));
+                return ApiError::new(
+                    500,
+                    "InternalError",
+                    "The request processing has failed due to some unknown error, exception or failure.",
+                );
             }
         },
         C::Store(_) | C::Internal(_) => {
-            // Internals are logged here and not shown: the caller gets the request id.
-            tracing::error!(error = %msg, "internal error");
+            // Internals are not shown: the caller gets the request id, the audit line the cause.
             return ApiError::new(
                 500,
                 "InternalError",

@@ -9,7 +9,6 @@ mod error;
 
 pub use error::ServerError;
 
-use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -60,55 +59,127 @@ pub async fn serve(
         .await
 }
 
+/// Largest request body read (form-encoded parameters); larger ones are refused with 413.
+pub const MAX_BODY_BYTES: usize = 8 << 20;
+/// Longest query string read; longer ones are refused with 414. The HTTP layer itself
+/// refuses request lines over 64 KiB before openrds sees them.
+pub const MAX_QUERY_BYTES: usize = 32 << 10;
+
+/// Parameters whose values name the resources a call is about, for the audit line. Never
+/// a secret: passwords, signatures and keys' secrets are not among them.
+const AUDITED_PARAMETERS: &[&str] = &[
+    "DBInstanceId",
+    "SourceDBInstanceId",
+    "ImportId",
+    "DBName",
+    "AccountName",
+    "UserName",
+    "PolicyName",
+    "AccessKeyId",
+    "RegionId",
+];
+
+/// What the audit line says of a request, filled in as far as the request got.
+#[derive(Default)]
+struct Audit {
+    access_key_id: String,
+    user: String,
+    action: String,
+    resources: String,
+}
+
+impl Audit {
+    fn of_request(&mut self, request: &wire::SignedRequest) {
+        self.access_key_id = request.access_key_id.clone();
+        self.action = request.action.clone();
+        self.resources = AUDITED_PARAMETERS
+            .iter()
+            .filter_map(|name| request.params.get(name).map(|v| format!("{name}={v}")))
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+
+    fn of_caller(&mut self, caller: &control::Caller) {
+        if let store::Principal::User { user_name, .. } = &caller.principal {
+            self.user = user_name.clone();
+        }
+    }
+}
+
 async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     let request_id = wire::new_request_id();
     let span = tracing::info_span!("request", request_id = %request_id, action = tracing::field::Empty);
     let started = std::time::Instant::now();
     let (parts, body) = request.into_parts();
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    let body = match axum::body::to_bytes(body, 8 << 20).await {
-        Ok(b) => b,
-        Err(_) => Bytes::new(),
-    };
+    let mut audit = Audit::default();
     let result = async {
+        let query = parts.uri.query().unwrap_or("");
+        if query.len() > MAX_QUERY_BYTES {
+            return Err(ServerError::UriTooLong { limit: MAX_QUERY_BYTES });
+        }
+        let body = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| ServerError::BodyTooLarge { limit: MAX_BODY_BYTES })?;
         let headers: Vec<(String, String)> = parts
             .headers
             .iter()
             .map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect();
-        let http = wire::HttpParts {
-            method: parts.method.as_str(),
-            raw_query: parts.uri.query().unwrap_or(""),
-            headers: &headers,
-            body: &body,
-        };
-        let (caller, request) = auth::authenticate(&app.plane, &app.config, &http, peer).await?;
+        let http = wire::HttpParts { method: parts.method.as_str(), raw_query: query, headers: &headers, body: &body };
+        let request = wire::request::parse(&http)?;
+        audit.of_request(&request);
         tracing::Span::current().record("action", request.action.as_str());
+        let caller = auth::authenticate(&app.plane, &app.config, &request).await?;
+        audit.of_caller(&caller);
+        let caller = control::Caller { source_ip: peer, ..caller };
         actions::dispatch(&app.plane, &caller, &request).await
     }
     .instrument(span.clone())
     .await;
     let _enter = span.enter();
-    match result {
+    let (status, code, cause, response) = match result {
         Ok(mut body) => {
             if let Some(obj) = body.as_object_mut() {
                 obj.insert("RequestId".into(), request_id.clone().into());
             }
-            tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "ok");
-            json_response(StatusCode::OK, &body, &request_id)
+            (200, "OK".to_string(), String::new(), json_response(StatusCode::OK, &body, &request_id))
         }
         Err(e) => {
+            // What the caller is not shown of an internal failure goes into the log line.
+            let cause = e.internal_detail().unwrap_or_default();
             let api: wire::ApiError = e.into();
-            if api.status >= 500 {
-                tracing::error!(code = %api.code, "failed");
-            } else {
-                tracing::info!(code = %api.code, status = api.status, "refused");
-            }
             let status = StatusCode::from_u16(api.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let envelope = api.envelope(&request_id, &app.config.host_id);
-            json_response(status, &serde_json::to_value(envelope).unwrap_or_default(), &request_id)
+            (api.status, api.code.clone(), cause, json_response(status, &serde_json::to_value(&envelope).unwrap_or_default(), &request_id))
         }
+    };
+    // The audit trail: one line per request, refusals included, naming who asked, from
+    // where, for what, and how it ended. Internal failures carry their cause here, once.
+    let client = peer.map(|p| p.to_string()).unwrap_or_default();
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    macro_rules! audit_line {
+        ($level:ident, $what:literal) => {
+            tracing::$level!(
+                target: "openrds::audit",
+                request_id = %request_id,
+                access_key_id = %audit.access_key_id,
+                ram_user = %audit.user,
+                client = %client,
+                action = %audit.action,
+                resources = %audit.resources,
+                status,
+                code = %code,
+                cause = %cause,
+                elapsed_ms,
+                $what
+            )
+        };
     }
+    match status {
+        200 => audit_line!(info, "ok"),
+        s if s >= 500 => audit_line!(error, "failed"),
+        _ => audit_line!(info, "refused"),
+    }
+    response
 }
 
 fn json_response(status: StatusCode, body: &serde_json::Value, request_id: &str) -> Response {

@@ -126,8 +126,17 @@ impl ControlPlane {
                 message: format!("The user {user_name} still has policies attached; detach them first."),
             });
         }
-        self.store.delete_ram_user(caller.account_uid(), user_name).await?;
-        Ok(())
+        // Checked again in the deleting transaction: a key created since the checks above
+        // must refuse the deletion, not be deleted with the user.
+        match self.store.delete_unused_ram_user(caller.account_uid(), user_name).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::Conflict { expected, .. }) => Err(ControlError::DeleteConflict {
+                code: if expected == "no policies" { "DeleteConflict.User.Policy" } else { "DeleteConflict.User.AccessKey" },
+                message: format!("The user {user_name} still has {}; remove them first.", if expected == "no policies" { "policies attached" } else { "access keys" }),
+            }),
+            Err(StoreError::NotFound(_)) => Err(ControlError::RamUserNotFound(format!("The user {user_name} does not exist."))),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Creates a key for a RAM user, or for the caller's own root account when `user_name`
@@ -157,8 +166,16 @@ impl ControlPlane {
             status: AccessKeyStatus::Active,
             created_at: Utc::now(),
         };
-        self.store.insert_access_key(&key).await?;
-        Ok(NewAccessKey { key })
+        // The store checks in the same transaction that the user still exists: a user
+        // deleted meanwhile gets no key.
+        match self.store.insert_access_key(&key).await {
+            Ok(()) => Ok(NewAccessKey { key }),
+            Err(StoreError::NotFound(_)) => Err(ControlError::RamUserNotFound(format!(
+                "The user {} does not exist.",
+                user_name.unwrap_or_default()
+            ))),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn owned_access_key(&self, caller: &Caller, key_id: &str, user_name: Option<&str>) -> Result<AccessKey> {
@@ -196,6 +213,10 @@ impl ControlPlane {
             self.ram_user(caller, name).await?;
         }
         self.owned_access_key(caller, key_id, user_name).await?;
+        // A key that disables itself locks its holder out, and a root key has no way back.
+        if key_id == caller.access_key_id && status == AccessKeyStatus::Inactive {
+            return Err(ControlError::invalid("UserAccessKeyId", "a key cannot disable itself; sign the call with another key"));
+        }
         self.store.set_access_key_status(key_id, status).await?;
         Ok(())
     }

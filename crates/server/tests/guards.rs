@@ -216,3 +216,39 @@ async fn an_import_task_needs_ram_on_both_its_instances() {
         c.wait_status(id, "gone").await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ram_races_never_fail_and_never_hand_out_a_dead_key() {
+    let server = start_server().await;
+    let root = server.client();
+    let ram = root.ram();
+    for round in 0..15 {
+        let name = format!("racer{round}");
+        ram.call("CreateUser", &[("UserName", &name)]).await.ok();
+        let params = [("UserName", name.as_str())];
+        let (create, delete) = tokio::join!(ram.call("CreateAccessKey", &params), ram.call("DeleteUser", &params));
+        assert!(create.status < 500 && delete.status < 500, "{} {} / {} {}", create.status, create.body, delete.status, delete.body);
+        if create.status == 200 {
+            // The key it was given must exist: the user could not be deleted under it.
+            assert_eq!(delete.status, 409, "{}", delete.body);
+            assert_eq!(delete.body["Code"], "DeleteConflict.User.AccessKey");
+            let key_id = create.body["AccessKey"]["AccessKeyId"].as_str().unwrap();
+            let keys = ram.call("ListAccessKeys", &[("UserName", &name)]).await.ok();
+            assert!(keys.to_string().contains(key_id), "{keys}");
+        } else {
+            create.err(404, "EntityNotExist.User");
+            assert_eq!(delete.status, 200, "{}", delete.body);
+        }
+    }
+
+    // A key cannot disable itself: its holder would be locked out for good.
+    let me = ram.call("CreateAccessKey", &[]).await.ok();
+    let (id, secret) = (me["AccessKey"]["AccessKeyId"].as_str().unwrap().to_string(), me["AccessKey"]["AccessKeySecret"].as_str().unwrap().to_string());
+    let itself = root.with_key(&id, &secret).ram();
+    itself.call("UpdateAccessKey", &[("UserAccessKeyId", &id), ("Status", "Inactive")]).await.err(400, "InvalidParameter");
+    itself.call("DescribeRegions", &[]).await;
+    root.call("DescribeRegions", &[]).await.ok();
+    // Another key of the same account may.
+    ram.call("UpdateAccessKey", &[("UserAccessKeyId", &id), ("Status", "Inactive")]).await.ok();
+    root.with_key(&id, &secret).call("DescribeRegions", &[]).await.err(400, "InvalidAccessKeyId.Inactive");
+}

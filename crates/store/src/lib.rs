@@ -58,6 +58,10 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn list_ram_users(&self, account_uid: &str) -> Result<Vec<RamUser>>;
     /// Deletes the user together with its access keys and policy attachments.
     async fn delete_ram_user(&self, account_uid: &str, user_name: &str) -> Result<()>;
+    /// Deletes the user only if it holds no access key and no policy, checked in the same
+    /// transaction (so a key created meanwhile is never deleted with it): `Conflict` with
+    /// `expected` "no access keys" or "no policies" otherwise.
+    async fn delete_unused_ram_user(&self, account_uid: &str, user_name: &str) -> Result<()>;
 
     async fn create_policy(&self, policy: &Policy) -> Result<()>;
     async fn get_policy(&self, account_uid: &str, policy_name: &str) -> Result<Policy>;

@@ -256,6 +256,11 @@ impl MetadataStore for SqliteStore {
         self.write(move |tx| ram::delete_ram_user(tx, &account, &user)).await
     }
 
+    async fn delete_unused_ram_user(&self, account_uid: &str, user_name: &str) -> Result<()> {
+        let (account, user) = (account_uid.to_owned(), user_name.to_owned());
+        self.write(move |tx| ram::delete_unused_ram_user(tx, &account, &user)).await
+    }
+
     async fn create_policy(&self, policy: &Policy) -> Result<()> {
         let policy = policy.clone();
         self.write(move |tx| ram::create_policy(tx, &policy)).await

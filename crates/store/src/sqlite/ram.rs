@@ -85,6 +85,19 @@ pub(super) fn list_ram_users(tx: &Transaction<'_>, account_uid: &str) -> Result<
 
 /// Removes what hangs off the user explicitly rather than leaving it to `ON DELETE
 /// CASCADE`, so that each revoked key gets its own event.
+pub(super) fn delete_unused_ram_user(tx: &Transaction<'_>, account_uid: &str, user_name: &str) -> Result<()> {
+    require_user(tx, account_uid, user_name)?;
+    for (table, expected, what) in [("access_keys", "no access keys", "access keys"), ("policy_attachments", "no policies", "policies")] {
+        let n: i64 = tx
+            .query_row(&format!("SELECT count(*) FROM {table} WHERE account_uid = ?1 AND user_name = ?2"), [account_uid, user_name], |r| r.get(0))
+            .ctx("count what a ram user holds")?;
+        if n > 0 {
+            return Err(StoreError::Conflict { subject: format!("ram user {user_name}"), expected: expected.into(), actual: format!("{n} {what}") });
+        }
+    }
+    delete_ram_user(tx, account_uid, user_name)
+}
+
 pub(super) fn delete_ram_user(tx: &Transaction<'_>, account_uid: &str, user_name: &str) -> Result<()> {
     require_user(tx, account_uid, user_name)?;
     let keys: Vec<String> = {

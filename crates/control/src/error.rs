@@ -46,6 +46,14 @@ pub enum ControlError {
     // --- imports -------------------------------------------------------------------------
     #[error("{0}")]
     DbInfoMalformed(String),
+    /// A SecurityIPList or SecurityIps value that is not a list of IPv4 addresses and
+    /// CIDR blocks.
+    #[error("{0}")]
+    SecurityIpFormat(String),
+    #[error("{0}")]
+    SecurityIpDuplicate(String),
+    #[error("{0}")]
+    SecurityIpQuota(String),
     /// Engines differ, the engine cannot import, or the destination is older.
     #[error("{0}")]
     EngineTypeNotSupported(String),

@@ -153,6 +153,7 @@ impl ControlPlane {
                 return Err(ControlError::invalid("DBInstanceDescription", "it must be at most 256 characters"));
             }
         }
+        let security_ips = crate::security_ips::parse_list(req.security_ip_list.as_deref().unwrap_or("127.0.0.1"))?.join(",");
         if req.dry_run {
             let _ports = self.port_lock.lock().await;
             self.free_port().await?;
@@ -180,7 +181,7 @@ impl ControlPlane {
                 category: req.category.unwrap_or_else(|| "Basic".into()),
                 net_type: req.net_type.unwrap_or_else(|| "Intranet".into()),
                 network_type: req.network_type.unwrap_or_else(|| "VPC".into()),
-                security_ip_list: req.security_ip_list.unwrap_or_else(|| "127.0.0.1".into()),
+                security_ip_list: security_ips,
                 host: self.config.engine_host.clone(),
                 port,
                 data_dir: self.config.instances_dir().join(&id).to_string_lossy().into_owned(),
@@ -247,6 +248,8 @@ impl ControlPlane {
         // A leftover directory is from an interrupted attempt: start clean.
         engine.destroy(&spec).await?;
         engine.provision(&spec).await?;
+        // Until its list is applied, only openrds's administrator may log in.
+        self.apply_security_ips(row).await?;
         self.store.transition_instance(&row.id, &[CREATING], RUNNING).await?;
         tracing::info!(instance = %row.id, "instance is running");
         Ok(())

@@ -19,6 +19,7 @@ mod ids;
 pub mod instances;
 pub mod names;
 pub mod ram;
+pub mod security_ips;
 mod supervisor;
 
 pub use config::{ControlConfig, Region};

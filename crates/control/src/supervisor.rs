@@ -35,6 +35,9 @@ pub(crate) async fn recover(plane: &Arc<ControlPlane>) -> Result<()> {
             _ => {
                 if let Err(e) = ensure_running(plane, &row).await {
                     tracing::error!(instance = %row.id, error = %e, "could not start the engine; the supervisor retries");
+                } else if let Err(e) = plane.apply_security_ips(&row).await {
+                    // Instances of earlier versions had lists the engine did not enforce.
+                    tracing::error!(instance = %row.id, error = %e, "could not apply the security IP list");
                 }
             }
         }

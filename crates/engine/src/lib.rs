@@ -218,4 +218,9 @@ pub trait Engine: Send + Sync + 'static {
     async fn grant(&self, spec: &InstanceSpec, account: &str, db: &str, privilege: Privilege) -> Result<(), EngineError>;
     /// Removes every privilege `account` holds on `db` (ownership goes back to the admin).
     async fn revoke(&self, spec: &InstanceSpec, account: &str, db: &str) -> Result<(), EngineError>;
+
+    /// Lets API accounts log in only from `allowed` (IPv4 addresses and CIDR blocks,
+    /// validated by the caller), in the engine's own access control; takes effect for new
+    /// sessions at once. The internal administrator keeps its access.
+    async fn set_allowed_addresses(&self, spec: &InstanceSpec, allowed: &[String]) -> Result<(), EngineError>;
 }

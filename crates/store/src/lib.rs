@@ -81,6 +81,11 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn list_instances(&self, filter: &InstanceFilter, page: Option<Page>) -> Result<Paged<InstanceRow>>;
     /// Every port recorded for any instance (to avoid handing one out twice).
     async fn used_ports(&self) -> Result<Vec<u16>>;
+    /// The instance's whitelist groups, by name (none recorded: empty).
+    async fn security_ip_groups(&self, instance_id: &str) -> Result<Vec<SecurityIpGroup>>;
+    /// Replaces the instance's whitelist groups and sets its `security_ip_list` to their
+    /// union, in one transaction.
+    async fn set_security_ip_groups(&self, instance_id: &str, groups: &[SecurityIpGroup]) -> Result<()>;
     /// Sets the status only if it is currently one of `expected`; otherwise `Conflict`.
     /// Returns the row as it was before.
     async fn transition_instance(&self, id: &str, expected: &[&str], new_status: &str) -> Result<InstanceRow>;

@@ -236,3 +236,14 @@ pub struct ImportFilter {
     /// Created at or before.
     pub to: Option<DateTime<Utc>>,
 }
+
+/// One whitelist group of an instance (ModifySecurityIps' `DBInstanceIPArrayName`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityIpGroup {
+    pub name: String,
+    /// Comma-separated IPv4 addresses and CIDR blocks.
+    pub ips: String,
+    pub attribute: String,
+    pub ip_type: String,
+    pub network_type: String,
+}

@@ -54,7 +54,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::{
     AccessKey, AccessKeyStatus, Account, AccountNote, DatabaseNote, Event, ImportChange, ImportFilter, ImportTaskRow, InstanceFilter, InstanceRow, MetadataStore,
-    Page, Paged, Policy, PolicyAttachment, Principal, RamUser, Result, StoreError,
+    Page, Paged, Policy, PolicyAttachment, Principal, RamUser, Result, SecurityIpGroup, StoreError,
 };
 use codec::Ctx;
 
@@ -318,6 +318,16 @@ impl MetadataStore for SqliteStore {
 
     async fn used_ports(&self) -> Result<Vec<u16>> {
         self.read(instances::used_ports).await
+    }
+
+    async fn security_ip_groups(&self, instance_id: &str) -> Result<Vec<SecurityIpGroup>> {
+        let id = instance_id.to_owned();
+        self.read(move |tx| instances::security_ip_groups(tx, &id)).await
+    }
+
+    async fn set_security_ip_groups(&self, instance_id: &str, groups: &[SecurityIpGroup]) -> Result<()> {
+        let (id, groups) = (instance_id.to_owned(), groups.to_vec());
+        self.write(move |tx| instances::set_security_ip_groups(tx, &id, &groups)).await
     }
 
     async fn transition_instance(&self, id: &str, expected: &[&str], new_status: &str) -> Result<InstanceRow> {

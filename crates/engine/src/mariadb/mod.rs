@@ -26,6 +26,7 @@
 //! bootstrap file on the first start. `root` only logs in through the socket as the
 //! system user root, so it is no way in for anyone reaching the port.
 
+mod access;
 mod accounts;
 mod databases;
 mod lifecycle;
@@ -216,6 +217,10 @@ impl Engine for MariaDbEngine {
 
     async fn revoke(&self, spec: &InstanceSpec, account: &str, db: &str) -> Result<(), EngineError> {
         self.revoke_privileges(spec, account, db).await
+    }
+
+    async fn set_allowed_addresses(&self, spec: &InstanceSpec, allowed: &[String]) -> Result<(), EngineError> {
+        self.allow_addresses(spec, allowed).await
     }
 }
 

@@ -58,11 +58,8 @@ fn render_settings(spec: &InstanceSpec, host_memory_mb: Option<u64>) -> String {
     )
 }
 
-const PG_HBA: &str = "# Written by openrds: every login is over TCP and proves a password.\n\
-host all all 127.0.0.1/32 scram-sha-256\n\
-host all all ::1/128 scram-sha-256\n\
-host all all 0.0.0.0/0 scram-sha-256\n\
-host all all ::/0 scram-sha-256\n";
+/// Until the instance's security IP list is applied (right after provisioning), only the
+/// internal administrator may log in.
 
 fn host_memory_mb() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
@@ -132,7 +129,7 @@ impl PostgresEngine {
         write_admin(spec, ADMIN_USER, &password)?;
         self.initdb(spec, confinement, &password).await?;
         let hba = data.join("pg_hba.conf");
-        std::fs::write(&hba, PG_HBA).map_err(|e| host_error(format!("write {}", hba.display()), e))?;
+        std::fs::write(&hba, super::access::render_hba(&[])).map_err(|e| host_error(format!("write {}", hba.display()), e))?;
         self.start_server(spec).await
     }
 

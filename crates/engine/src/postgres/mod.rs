@@ -20,6 +20,7 @@
 //! The internal administrator `openrds_admin` is the cluster's bootstrap superuser; API
 //! accounts never are superusers.
 
+mod access;
 mod accounts;
 mod databases;
 mod lifecycle;
@@ -231,6 +232,10 @@ impl Engine for PostgresEngine {
 
     async fn revoke(&self, spec: &InstanceSpec, account: &str, db: &str) -> Result<(), EngineError> {
         self.revoke_privileges(spec, account, db).await
+    }
+
+    async fn set_allowed_addresses(&self, spec: &InstanceSpec, allowed: &[String]) -> Result<(), EngineError> {
+        self.allow_addresses(spec, allowed).await
     }
 }
 

@@ -7,6 +7,7 @@ mod imports;
 mod instances;
 mod ram;
 mod regions;
+mod security_ips;
 
 use crate::ServerError;
 use control::{Caller, ControlPlane};
@@ -25,6 +26,8 @@ pub(crate) async fn dispatch(plane: &ControlPlane, caller: &Caller, request: &Si
             "DeleteDBInstance" => instances::delete(plane, caller, p).await,
             "RestartDBInstance" => instances::restart(plane, caller, p).await,
             "DescribeDBInstanceNetInfo" => instances::net_info(plane, caller, p).await,
+            "ModifySecurityIps" => security_ips::modify(plane, caller, p).await,
+            "DescribeDBInstanceIPArrayList" => security_ips::describe(plane, caller, p).await,
             "CreateDatabase" => databases::create(plane, caller, p).await,
             "DescribeDatabases" => databases::describe(plane, caller, p).await,
             "DeleteDatabase" => databases::delete(plane, caller, p).await,

@@ -363,3 +363,40 @@ pub(super) fn delete_account_note(tx: &Transaction<'_>, instance_id: &str, accou
     }
     record(tx, &format!("dbinstance/{instance_id}"), "AccountNoteDeleted", &json!({ "account_name": account_name }))
 }
+
+pub(super) fn security_ip_groups(tx: &Transaction<'_>, instance_id: &str) -> Result<Vec<crate::SecurityIpGroup>> {
+    let mut stmt = tx
+        .prepare("SELECT name, ips, attribute, ip_type, network_type FROM security_ip_groups WHERE instance_id = ?1 ORDER BY name")
+        .ctx("list security ip groups")?;
+    let rows = stmt
+        .query_map([instance_id], |r| {
+            Ok(crate::SecurityIpGroup { name: r.get(0)?, ips: r.get(1)?, attribute: r.get(2)?, ip_type: r.get(3)?, network_type: r.get(4)? })
+        })
+        .ctx("list security ip groups")?;
+    rows.collect::<rusqlite::Result<_>>().ctx("list security ip groups")
+}
+
+pub(super) fn set_security_ip_groups(tx: &Transaction<'_>, instance_id: &str, groups: &[crate::SecurityIpGroup]) -> Result<()> {
+    get_instance(tx, instance_id)?;
+    tx.execute("DELETE FROM security_ip_groups WHERE instance_id = ?1", [instance_id]).ctx("replace security ip groups")?;
+    for g in groups {
+        tx.execute(
+            "INSERT INTO security_ip_groups (instance_id, name, ips, attribute, ip_type, network_type) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            (instance_id, &g.name, &g.ips, &g.attribute, &g.ip_type, &g.network_type),
+        )
+        .ctx("replace security ip groups")?;
+    }
+    let mut union: Vec<&str> = Vec::new();
+    for ip in groups.iter().flat_map(|g| g.ips.split(',')).map(str::trim).filter(|s| !s.is_empty()) {
+        if !union.contains(&ip) {
+            union.push(ip);
+        }
+    }
+    tx.execute("UPDATE instances SET security_ip_list = ?2 WHERE id = ?1", (instance_id, union.join(","))).ctx("replace security ip groups")?;
+    record(
+        tx,
+        &format!("dbinstance/{instance_id}"),
+        "SecurityIpsChanged",
+        &json!({ "groups": groups.iter().map(|g| json!({ "name": g.name, "ips": g.ips })).collect::<Vec<_>>() }),
+    )
+}

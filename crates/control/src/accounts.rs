@@ -62,7 +62,9 @@ impl ControlPlane {
         let engine = self.engine_of(&row)?;
         let spec = self.spec(&row)?;
         let duplicate = || ControlError::AccountDuplicate(format!("The account {name} already exists on instance {id}."));
-        if engine.list_accounts(&spec).await?.iter().any(|a| a.name == name) {
+        // An account without a login (made by an import) is not a duplicate: the engine
+        // gives it its login, keeping what it owns.
+        if engine.list_accounts(&spec).await?.iter().any(|a| a.name == name && a.can_login) {
             return Err(duplicate());
         }
         engine.create_account(&spec, name, password, kind).await.map_err(|e| match e.kind {

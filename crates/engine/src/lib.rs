@@ -128,6 +128,10 @@ impl Privilege {
 pub struct AccountInfo {
     pub name: String,
     pub kind: AccountKind,
+    /// False for a role or account that exists without a login (made by an import for
+    /// what copied objects name): CreateAccount or ResetAccountPassword gives it one,
+    /// keeping what it owns and holds.
+    pub can_login: bool,
     /// (database, privilege) pairs, one per database the account has rights on.
     pub privileges: Vec<(String, Privilege)>,
     /// Free text describing the grants in engine terms (e.g. `CONNECT,SELECT`).
@@ -208,8 +212,11 @@ pub trait Engine: Send + Sync + 'static {
     /// Drops the database, ending its sessions first. `NotFound` if absent.
     async fn drop_database(&self, spec: &InstanceSpec, name: &str) -> Result<(), EngineError>;
 
-    /// Login accounts, without the internal administrator and built-in roles.
+    /// Accounts, without the internal administrator and built-in roles: login accounts,
+    /// and roles or locked accounts without a login (`can_login` false).
     async fn list_accounts(&self, spec: &InstanceSpec) -> Result<Vec<AccountInfo>, EngineError>;
+    /// Creates a login account; an existing account without a login gets one (keeping
+    /// what it owns and holds); `AlreadyExists` if a login account has the name.
     async fn create_account(&self, spec: &InstanceSpec, name: &str, password: &str, kind: AccountKind) -> Result<(), EngineError>;
     async fn drop_account(&self, spec: &InstanceSpec, name: &str) -> Result<(), EngineError>;
     async fn reset_password(&self, spec: &InstanceSpec, name: &str, password: &str) -> Result<(), EngineError>;

@@ -19,10 +19,15 @@ pub struct CopyReport {
     /// global read lock); PostgreSQL copies never block them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_write_block_ms: Option<u64>,
-    /// MariaDB: accounts that hold privileges on a source database but do not exist on
-    /// the destination; their privileges were not carried over (no login is created).
+    /// MariaDB: accounts that hold privileges on a source database and that the
+    /// destination could not be given; their privileges were not carried over.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub accounts_missing: Vec<String>,
+    /// MariaDB: accounts (and roles) that hold privileges on a source database and were
+    /// missing on the destination: made there locked, without a password, holding the
+    /// privileges; CreateAccount or ResetAccountPassword gives them a login.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub accounts_created: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]

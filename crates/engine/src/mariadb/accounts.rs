@@ -193,21 +193,26 @@ impl MariaDbEngine {
     pub(super) async fn accounts(&self, spec: &InstanceSpec) -> Result<Vec<AccountInfo>, EngineError> {
         let mut c = self.connect(spec).await?;
         let reserved = RESERVED.iter().map(|r| literal(r)).collect::<Vec<_>>().join(", ");
-        let users: Vec<(String, String)> = c
+        // A locked account (made by an import for grants whose account the destination
+        // lacked) has no login until CreateAccount or ResetAccountPassword gives it one.
+        let users: Vec<(String, String, Option<String>)> = c
             .query(format!(
-                "SELECT User, Grant_priv FROM mysql.user WHERE Host = '%' AND is_role = 'N' AND User NOT IN ({reserved}) ORDER BY User"
+                "SELECT u.User, u.Grant_priv, JSON_VALUE(g.Priv, '$.account_locked') FROM mysql.user u \
+                 JOIN mysql.global_priv g ON g.User = u.User AND g.Host = u.Host \
+                 WHERE u.Host = '%' AND u.is_role = 'N' AND u.User NOT IN ({reserved}) ORDER BY u.User"
             ))
             .await
             .map_err(|e| my_error(e, &format!("list the accounts of instance {}", spec.id)))?;
         let mut accounts = Vec::new();
         let columns = DB_COLUMNS.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ");
-        for (name, grant_priv) in users {
+        for (name, grant_priv, locked) in users {
             let rows: Vec<mysql_async::Row> = c
                 .exec(format!("SELECT Db, {columns} FROM mysql.db WHERE User = ? AND Host = '%' ORDER BY Db"), (name.as_str(),))
                 .await
                 .map_err(|e| my_error(e, &format!("read the privileges of account {name}")))?;
             let mut info = AccountInfo {
                 kind: if grant_priv == "Y" { AccountKind::Super } else { AccountKind::Normal },
+                can_login: !matches!(locked.as_deref(), Some("true" | "1")),
                 name,
                 privileges: Vec::new(),
                 privilege_detail: Vec::new(),
@@ -235,6 +240,23 @@ impl MariaDbEngine {
     pub(super) async fn create_user(&self, spec: &InstanceSpec, name: &str, password: &str, kind: AccountKind) -> Result<(), EngineError> {
         refuse_reserved(name)?;
         let mut c = self.connect(spec).await?;
+        let locked: Option<Option<String>> = c
+            .exec_first("SELECT JSON_VALUE(Priv, '$.account_locked') FROM mysql.global_priv WHERE User = ? AND Host = '%'", (name,))
+            .await
+            .map_err(|e| my_error(e, &format!("look up account {name}")))?;
+        if matches!(locked, Some(Some(ref l)) if l == "true" || l == "1") {
+            // An account an import made locked: it gets its login, keeping its grants.
+            c.query_drop(format!("ALTER USER {} IDENTIFIED BY {} ACCOUNT UNLOCK", account(name), literal(password)))
+                .await
+                .map_err(|e| my_error_redacted(e, &format!("give account {name} a login")))?;
+            if kind == AccountKind::Super {
+                c.query_drop(format!("GRANT {SUPER_PRIVILEGES} ON *.* TO {} WITH GRANT OPTION", account(name)))
+                    .await
+                    .map_err(|e| my_error(e, &format!("make account {name} a high-privilege account")))?;
+            }
+            let _ = c.disconnect().await;
+            return Ok(());
+        }
         c.query_drop(format!("CREATE USER {} IDENTIFIED BY {}", account(name), literal(password))).await.map_err(|e| match code_of(&e) {
             Some(1396) => EngineError::new(ErrorKind::AlreadyExists, format!("account {name} already exists")),
             _ => my_error_redacted(e, &format!("create account {name}")),
@@ -267,7 +289,8 @@ impl MariaDbEngine {
     pub(super) async fn set_password(&self, spec: &InstanceSpec, name: &str, password: &str) -> Result<(), EngineError> {
         refuse_reserved(name)?;
         let mut c = self.connect(spec).await?;
-        c.query_drop(format!("ALTER USER {} IDENTIFIED BY {}", account(name), literal(password))).await.map_err(|e| match code_of(&e) {
+        // ACCOUNT UNLOCK too: an account an import made locked gets its login this way.
+        c.query_drop(format!("ALTER USER {} IDENTIFIED BY {} ACCOUNT UNLOCK", account(name), literal(password))).await.map_err(|e| match code_of(&e) {
             Some(1396) => not_found(name),
             _ => my_error_redacted(e, &format!("reset the password of account {name}")),
         })?;

@@ -90,9 +90,9 @@ impl PostgresEngine {
         let c = self.connect(spec, "postgres").await?;
         let roles = c
             .query(
-                "SELECT rolname, rolcreaterole OR rolcreatedb FROM pg_roles
-                 WHERE rolcanlogin AND rolname <> $1 AND rolname NOT LIKE 'pg\\_%' ORDER BY 1",
-                &[&ADMIN_USER],
+                "SELECT rolname, rolcreaterole OR rolcreatedb, rolcanlogin FROM pg_roles
+                 WHERE rolname <> $1 AND rolname <> $2 AND rolname NOT LIKE 'pg\\_%' ORDER BY 1",
+                &[&ADMIN_USER, &TENANT_ADMIN],
             )
             .await
             .map_err(|e| pg_error(e, &format!("list the accounts of instance {}", spec.id)))?;
@@ -101,6 +101,7 @@ impl PostgresEngine {
             .map(|r| AccountInfo {
                 name: r.get(0),
                 kind: if r.get::<_, bool>(1) { AccountKind::Super } else { AccountKind::Normal },
+                can_login: r.get(2),
                 privileges: Vec::new(),
                 privilege_detail: Vec::new(),
             })
@@ -132,10 +133,24 @@ impl PostgresEngine {
         refuse_reserved(name)?;
         let c = self.quiet_session(spec).await?;
         let attrs = match kind {
-            AccountKind::Normal => "LOGIN".to_string(),
-            AccountKind::Super => format!("LOGIN CREATEDB CREATEROLE NOREPLICATION IN ROLE {}", ident(TENANT_ADMIN)),
+            AccountKind::Normal => "LOGIN",
+            AccountKind::Super => "LOGIN CREATEDB CREATEROLE NOREPLICATION",
         };
-        c.batch_execute(&format!("CREATE ROLE {} {attrs} PASSWORD {}", ident(name), literal(password))).await.map_err(|e| {
+        let existing = c
+            .query_opt("SELECT rolcanlogin FROM pg_roles WHERE rolname = $1", &[&name])
+            .await
+            .map_err(|e| pg_error(e, &format!("look up account {name}")))?;
+        if existing.is_some_and(|r| !r.get::<_, bool>(0)) {
+            // A role an import made for what copied objects name: it becomes the account,
+            // keeping what it owns and holds.
+            let mut sql = format!("ALTER ROLE {} {attrs} PASSWORD {}", ident(name), literal(password));
+            if kind == AccountKind::Super {
+                sql.push_str(&format!("; GRANT {} TO {}", ident(TENANT_ADMIN), ident(name)));
+            }
+            return c.batch_execute(&sql).await.map_err(|e| pg_error(e, &format!("give role {name} a login")));
+        }
+        let member = if kind == AccountKind::Super { format!(" IN ROLE {}", ident(TENANT_ADMIN)) } else { String::new() };
+        c.batch_execute(&format!("CREATE ROLE {} {attrs}{member} PASSWORD {}", ident(name), literal(password))).await.map_err(|e| {
             let err = pg_error(e, &format!("create account {name}"));
             match err.kind {
                 ErrorKind::AlreadyExists => EngineError::new(ErrorKind::AlreadyExists, format!("account {name} already exists")),
@@ -188,7 +203,8 @@ impl PostgresEngine {
     pub(super) async fn set_password(&self, spec: &InstanceSpec, name: &str, password: &str) -> Result<(), EngineError> {
         refuse_reserved(name)?;
         let c = self.quiet_session(spec).await?;
-        c.batch_execute(&format!("ALTER ROLE {} PASSWORD {}", ident(name), literal(password)))
+        // LOGIN too: a role an import made without a login becomes an account this way.
+        c.batch_execute(&format!("ALTER ROLE {} LOGIN PASSWORD {}", ident(name), literal(password)))
             .await
             .map_err(|e| not_found(name, pg_error(e, &format!("reset the password of account {name}"))))
     }

@@ -146,6 +146,7 @@ struct Built {
     write_block_ms: u64,
     /// Accounts granted on a source database that the destination does not have.
     missing_accounts: Vec<String>,
+    created_accounts: Vec<String>,
 }
 
 async fn build(ctx: &Ctx, names: &[(String, String)], progress: &Arc<Progress>) -> Result<Built> {
@@ -209,6 +210,7 @@ async fn build(ctx: &Ctx, names: &[(String, String)], progress: &Arc<Progress>) 
 
     progress.set_phase(Phase::PostData);
     let mut missing_accounts = std::collections::BTreeSet::new();
+    let mut created_accounts = std::collections::BTreeSet::new();
     for db in &dbs {
         for q in &db.plan.sequences {
             let copied = plan::sequence_state(&mut admin, &db.staging, &q.name, Side::Destination).await?;
@@ -220,28 +222,57 @@ async fn build(ctx: &Ctx, names: &[(String, String)], progress: &Arc<Progress>) 
                 });
             }
         }
-        let grants = grants_for(&mut admin, db, &mut missing_accounts).await?;
+        let grants = grants_for(&mut admin, db, &mut created_accounts, &mut missing_accounts).await?;
         let objects = prove_objects(&mut admin, db, &grants).await?;
         publish::write_journal(&mut admin, &db.staging, &db.destination, &db.plan, &journal_entries(db, &grants, objects)).await?;
         db.counter.set_phase(Phase::PostData);
     }
     ctx.hooks.fail("after_post_data")?;
     ctx.hooks.fail("before_publish")?;
-    Ok(Built { dbs, write_block_ms, missing_accounts: missing_accounts.into_iter().collect() })
+    Ok(Built {
+        dbs,
+        write_block_ms,
+        missing_accounts: missing_accounts.into_iter().collect(),
+        created_accounts: created_accounts.into_iter().collect(),
+    })
 }
 
-/// The grants of `db` whose account or role exists on the destination; the others go
-/// into `missing` (openrds creates no login on its own).
-async fn grants_for(admin: &mut Conn, db: &DbRun, missing: &mut std::collections::BTreeSet<String>) -> Result<Vec<plan::Grant>> {
+/// The grants of `db`. An account the destination lacks is made there locked, without a
+/// password (a role, as a role), so the grants land and the account shows without a
+/// login until it is given one (CreateAccount, ResetAccountPassword); those made go into
+/// `created`. One that cannot be made goes into `missing`, and its grants are left out.
+async fn grants_for(
+    admin: &mut Conn,
+    db: &DbRun,
+    created: &mut std::collections::BTreeSet<String>,
+    missing: &mut std::collections::BTreeSet<String>,
+) -> Result<Vec<plan::Grant>> {
     let accounts: Vec<(String, String, String)> =
         admin.query("SELECT User, Host, is_role FROM mysql.user").await.map_err(|e| error(Side::Destination, "list accounts", e))?;
     let mut out = Vec::new();
     for g in &db.plan.grants {
-        if accounts.iter().any(|(u, h, role)| *u == g.user && *h == g.host && (role == "Y") == g.is_role) {
-            out.push(g.clone());
-        } else {
-            missing.insert(g.grantee());
+        let exists = accounts.iter().any(|(u, h, role)| *u == g.user && *h == g.host && (role == "Y") == g.is_role);
+        if !exists && !created.contains(&g.grantee()) {
+            let sql = if g.is_role {
+                format!("CREATE ROLE IF NOT EXISTS {}", g.grantee())
+            } else {
+                format!("CREATE USER IF NOT EXISTS {} ACCOUNT LOCK", g.grantee())
+            };
+            if let Err(e) = admin.query_drop(sql).await {
+                let e = error(Side::Destination, "create an account the copied grants name", e);
+                if e.is_retryable() {
+                    return Err(e);
+                }
+                tracing::warn!(grantee = %g.grantee(), error = %e, "cannot create a missing account; its grants are left out");
+                missing.insert(g.grantee());
+                continue;
+            }
+            created.insert(g.grantee());
         }
+        if missing.contains(&g.grantee()) {
+            continue;
+        }
+        out.push(g.clone());
     }
     Ok(out)
 }
@@ -679,6 +710,7 @@ async fn publish(ctx: &Ctx, built: Built, progress: &Progress, started: Instant)
         elapsed_ms: started.elapsed().as_millis() as u64,
         source_write_block_ms: Some(built.write_block_ms),
         accounts_missing: built.missing_accounts,
+        accounts_created: built.created_accounts,
         ..CopyReport::default()
     };
     for db in built.dbs {

@@ -31,7 +31,9 @@ pub(crate) async fn describe(plane: &ControlPlane, caller: &Caller, p: &Params) 
             json!({
                 "DBInstanceId": id,
                 "AccountName": v.info.name,
-                "AccountStatus": "Available",
+                // Alibaba's values; an account without a login (a role an import made)
+                // cannot log in until CreateAccount or ResetAccountPassword gives it one.
+                "AccountStatus": if v.info.can_login { "Available" } else { "Unavailable" },
                 "AccountType": v.account_type,
                 "AccountDescription": v.description,
                 "PrivExceeded": "0",

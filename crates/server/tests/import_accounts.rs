@@ -1,0 +1,144 @@
+//! Roles and accounts an import makes on the destination (for what copied objects name)
+//! are accounts: DescribeAccounts lists them as unable to log in, CreateAccount or
+//! ResetAccountPassword gives them a login keeping what they own and hold, and
+//! DeleteAccount removes them. Both engines, through the API.
+
+mod common;
+
+use common::*;
+use mysql_async::prelude::Queryable;
+
+async fn accounts(c: &Client, id: &str) -> Vec<(String, String)> {
+    let r = c.call("DescribeAccounts", &[("DBInstanceId", id)]).await.ok();
+    r["Accounts"]["DBInstanceAccount"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["AccountName"].as_str().unwrap().to_string(), a["AccountStatus"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+fn status_of(list: &[(String, String)], name: &str) -> Option<String> {
+    list.iter().find(|(n, _)| n == name).map(|(_, s)| s.clone())
+}
+
+async fn import(c: &Client, dst: &str, src: &str, info: &str) -> serde_json::Value {
+    let started = c.call("ImportDatabaseBetweenInstances", &[("DBInstanceId", dst), ("SourceDBInstanceId", src), ("DBInfo", info)]).await.ok();
+    let done = c.wait_import(dst, started["ImportId"].as_str().unwrap()).await;
+    assert_eq!(done["Status"], "Success", "{done}");
+    done
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_roles_an_import_creates_become_accounts() {
+    let server = start_server().await;
+    let c = server.client();
+    let (src, dst) = tokio::join!(c.create_pg("pg.x4.large.2c"), c.create_pg("pg.x4.large.2c"));
+    for id in [&src, &dst] {
+        c.wait_status(id, "Running").await;
+    }
+    c.call("CreateDatabase", &[("DBInstanceId", &src), ("DBName", "shop"), ("CharacterSetName", "UTF8")]).await.ok();
+    let s = server.admin(&src, c.port(&src).await);
+    s.connect("postgres").await.batch_execute("CREATE ROLE app_owner NOLOGIN; CREATE ROLE reporting NOLOGIN; CREATE ROLE auditor NOLOGIN").await.unwrap();
+    s.connect("shop")
+        .await
+        .batch_execute(
+            "CREATE TABLE orders (id int PRIMARY KEY, note text); INSERT INTO orders VALUES (1, 'a');
+             ALTER TABLE orders OWNER TO app_owner; GRANT SELECT ON orders TO reporting; GRANT SELECT ON orders TO auditor",
+        )
+        .await
+        .unwrap();
+    let done = import(&c, &dst, &src, r#"{"DBNames":{"shop":"shop_copy"}}"#).await;
+    let created = done["Result"]["RolesCreated"].to_string();
+    assert!(created.contains("app_owner") && created.contains("reporting"), "{done}");
+
+    let listed = accounts(&c, &dst).await;
+    for role in ["app_owner", "reporting", "auditor"] {
+        assert_eq!(status_of(&listed, role).as_deref(), Some("Unavailable"), "{role} is listed without a login: {listed:?}");
+    }
+    // CreateAccount gives the role its login and it keeps what it owns.
+    c.call("CreateAccount", &[("DBInstanceId", &dst), ("AccountName", "app_owner"), ("AccountPassword", "Owner_pass_1")]).await.ok();
+    let port = c.port(&dst).await;
+    let owner = testkit::Login { host: "127.0.0.1".into(), port, user: "app_owner".into(), password: "Owner_pass_1".into() };
+    owner.connect("shop_copy").await.batch_execute("ALTER TABLE orders ADD COLUMN extra int; INSERT INTO orders VALUES (2, 'b', 0)").await.expect("the owner still owns");
+    // A login account of that name now exists.
+    c.call("CreateAccount", &[("DBInstanceId", &dst), ("AccountName", "app_owner"), ("AccountPassword", "Owner_pass_1")])
+        .await
+        .err(400, "InvalidAccountName.Duplicate");
+    // ResetAccountPassword does the same for another.
+    c.call("ResetAccountPassword", &[("DBInstanceId", &dst), ("AccountName", "reporting"), ("AccountPassword", "Report_pass_1")]).await.ok();
+    let reporter = testkit::Login { host: "127.0.0.1".into(), port, user: "reporting".into(), password: "Report_pass_1".into() };
+    let n: i64 = reporter.connect("shop_copy").await.query_one("SELECT count(*) FROM orders", &[]).await.unwrap().get(0);
+    assert_eq!(n, 2, "its grant came along");
+    let listed = accounts(&c, &dst).await;
+    assert_eq!(status_of(&listed, "app_owner").as_deref(), Some("Available"));
+    assert_eq!(status_of(&listed, "reporting").as_deref(), Some("Available"));
+    // DeleteAccount works on one that never got a login.
+    c.call("DeleteAccount", &[("DBInstanceId", &dst), ("AccountName", "auditor")]).await.ok();
+    assert_eq!(status_of(&accounts(&c, &dst).await, "auditor"), None);
+
+    for id in [&src, &dst] {
+        c.call("DeleteDBInstance", &[("DBInstanceId", id)]).await.ok();
+    }
+    for id in [&src, &dst] {
+        c.wait_status(id, "gone").await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_accounts_an_import_needs_are_made_locked_and_can_be_given_a_login() {
+    let server = start_server().await;
+    let c = server.client();
+    let (src, dst) = tokio::join!(c.create_mariadb("mariadb.x4.large.2c", "20"), c.create_mariadb("mariadb.x4.large.2c", "20"));
+    for id in [&src, &dst] {
+        c.wait_status(id, "Running").await;
+    }
+    c.call("CreateDatabase", &[("DBInstanceId", &src), ("DBName", "shop"), ("CharacterSetName", "utf8mb4")]).await.ok();
+    for name in ["reporter", "clerk"] {
+        c.call("CreateAccount", &[("DBInstanceId", &src), ("AccountName", name), ("AccountPassword", "Src_pass_123")]).await.ok();
+        c.call("GrantAccountPrivilege", &[("DBInstanceId", &src), ("AccountName", name), ("DBName", "shop"), ("AccountPrivilege", "ReadOnly")]).await.ok();
+    }
+    let s = server.admin(&src, c.port(&src).await);
+    let mut sc = testkit::mariadb::connect(&s, Some("shop")).await;
+    sc.query_drop("CREATE TABLE orders (id INT PRIMARY KEY, note TEXT)").await.unwrap();
+    sc.query_drop("INSERT INTO orders VALUES (1, 'a'), (2, 'b')").await.unwrap();
+    drop(sc);
+    let done = import(&c, &dst, &src, r#"{"DBNames":{"shop":"shop_copy"}}"#).await;
+    let result = done["Result"].to_string();
+    assert!(result.contains("reporter") && result.contains("clerk") && !result.contains("AccountsMissing"), "{done}");
+
+    let listed = accounts(&c, &dst).await;
+    for name in ["reporter", "clerk"] {
+        assert_eq!(status_of(&listed, name).as_deref(), Some("Unavailable"), "{name}: {listed:?}");
+    }
+    let port = c.port(&dst).await;
+    let login = |user: &str, password: &str| testkit::Login { host: "127.0.0.1".into(), port, user: user.into(), password: password.into() };
+    let opts = |l: &testkit::Login| {
+        mysql_async::OptsBuilder::default()
+            .ip_or_hostname(l.host.clone())
+            .tcp_port(l.port)
+            .user(Some(l.user.clone()))
+            .pass(Some(l.password.clone()))
+            .db_name(Some("shop_copy"))
+            .prefer_socket(false)
+    };
+    assert!(mysql_async::Conn::new(opts(&login("reporter", ""))).await.is_err(), "a locked account cannot log in");
+    c.call("ResetAccountPassword", &[("DBInstanceId", &dst), ("AccountName", "reporter"), ("AccountPassword", "Dst_pass_123")]).await.ok();
+    let mut r = mysql_async::Conn::new(opts(&login("reporter", "Dst_pass_123"))).await.expect("ResetAccountPassword gives it a login");
+    let n: Option<u64> = r.query_first("SELECT COUNT(*) FROM orders").await.unwrap();
+    assert_eq!(n, Some(2), "its grants came along");
+    c.call("CreateAccount", &[("DBInstanceId", &dst), ("AccountName", "clerk"), ("AccountPassword", "Dst_pass_123")]).await.ok();
+    mysql_async::Conn::new(opts(&login("clerk", "Dst_pass_123"))).await.expect("CreateAccount gives it a login");
+    let listed = accounts(&c, &dst).await;
+    assert_eq!(status_of(&listed, "reporter").as_deref(), Some("Available"));
+    assert_eq!(status_of(&listed, "clerk").as_deref(), Some("Available"));
+    c.call("DeleteAccount", &[("DBInstanceId", &dst), ("AccountName", "clerk")]).await.ok();
+    assert_eq!(status_of(&accounts(&c, &dst).await, "clerk"), None);
+
+    for id in [&src, &dst] {
+        c.call("DeleteDBInstance", &[("DBInstanceId", id)]).await.ok();
+    }
+    for id in [&src, &dst] {
+        c.wait_status(id, "gone").await;
+    }
+}

@@ -159,7 +159,7 @@ impl PostgresEngine {
         })
     }
 
-    /// Hands what the account owns to the administrator and revokes what it was granted,
+    /// Hands what the account owns to the privileged accounts' role and revokes what it was granted,
     /// database by database (ownership and grants are per database), then drops it.
     pub(super) async fn drop_role(&self, spec: &InstanceSpec, name: &str) -> Result<(), EngineError> {
         refuse_reserved(name)?;
@@ -191,7 +191,7 @@ impl PostgresEngine {
                 Err(e) if e.kind == ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             };
-            dc.batch_execute(&format!("REASSIGN OWNED BY {0} TO {1}; DROP OWNED BY {0}", ident(name), ident(ADMIN_USER)))
+            dc.batch_execute(&format!("REASSIGN OWNED BY {0} TO {1}; DROP OWNED BY {0}", ident(name), ident(TENANT_ADMIN)))
                 .await
                 .map_err(|e| not_found(name, pg_error(e, &format!("release what account {name} holds in database {db}"))))?;
         }

@@ -95,8 +95,8 @@ def test_the_array_form_keeps_names_and_a_finished_task_cannot_be_canceled(v1, p
     [
         ("not json", "InvalidDBInfo.Malformed", 400),
         ('{"DBNames":{}}', "InvalidDBInfo.Malformed", 400),
-        ('{"DBNames":{"shop":"a","shop2":"a"}}', "InvalidDBName.Duplicate", 400),
-        ('{"DBNames":{"nosuchdb":"x"}}', "InvalidDBName.NotFound", 404),
+        ('{"DBNames":{"shop":"aa","shop2":"aa"}}', "InvalidDBName.Duplicate", 400),
+        ('{"DBNames":{"nosuchdb":"copy"}}', "InvalidDBName.NotFound", 404),
     ],
 )
 def test_bad_dbinfo_is_refused_and_changes_nothing(client, pair, info, code, status):
@@ -111,5 +111,5 @@ def test_missing_dbinfo_and_same_instance_are_refused(client, pair):
     err = client.error("ImportDatabaseBetweenInstances", DBInstanceId=pair["dst"], SourceDBInstanceId=pair["src"])
     assert (err.code, err.status) == ("MissingDBInfo", 400)
     err = client.error("ImportDatabaseBetweenInstances", DBInstanceId=pair["src"], SourceDBInstanceId=pair["src"],
-                       DBInfo='{"DBNames":{"shop":"x"}}')
+                       DBInfo='{"DBNames":{"shop":"copy"}}')
     assert (err.code, err.status) == ("InvalidParameter", 400)

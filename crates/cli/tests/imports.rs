@@ -55,7 +55,7 @@ async fn every_object_kind_arrives_renamed_and_identical_through_openrds_import(
     assert!(tables.len() >= 12 && tables.iter().all(|t| t["Verified"] == true && t["SourceChecksum"] == t["DestinationChecksum"]));
 
     // A refused import: the command says why and exits non-zero, nothing changes.
-    let out = cli(&["--from", &src, "--to", &dst, "nosuchdb:x"]);
+    let out = cli(&["--from", &src, "--to", &dst, "nosuchdb:copy"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("InvalidDBName.NotFound"), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(status(&api, &src).await, "Running");

@@ -55,16 +55,14 @@ impl ControlPlane {
         }
         let dest = self.owned_instance(caller, dest_id).await?;
         let source = self.owned_instance(caller, source_id).await?;
-        // The engine's own reserved and system names (template1, mysql, ...) are refused
-        // before anything is copied, with CreateDatabase's code.
-        for row in [&dest, &source] {
-            dbinfo::check_names(crate::engine_kind(&row.engine)?, &names)?;
-        }
         for row in [&dest, &source] {
             let arn = iam::rds_instance_arn(&row.region_id, &row.account_uid, &row.id);
             self.authorize(caller, "rds:ImportDatabaseBetweenInstances", &arn, &row.tags).await?;
         }
         check_engines(&source, &dest)?;
+        // The engine's own reserved and system names (template1, mysql, ...) are refused
+        // before anything is copied, with CreateDatabase's code.
+        dbinfo::check_names(crate::engine_kind(&dest.engine)?, &names)?;
         for row in [&source, &dest] {
             let class = classes::find(&row.class_code).ok_or_else(|| ControlError::Internal(format!("unknown class {}", row.class_code)))?;
             if !class.family.allows_import() {

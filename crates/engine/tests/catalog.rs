@@ -86,8 +86,18 @@ async fn accounts_log_in_with_their_passwords_and_are_dropped_cleanly() {
     inst.admin("postgres").await.batch_execute("CREATE ROLE nologin_group; CREATE ROLE sqlmade LOGIN PASSWORD 'x'").await.unwrap();
 
     let accounts = engine.list_accounts(spec).await.unwrap();
-    let listed: Vec<(&str, AccountKind)> = accounts.iter().map(|a| (a.name.as_str(), a.kind)).collect();
-    assert_eq!(listed, [("alice", AccountKind::Normal), ("boss", AccountKind::Super), ("sqlmade", AccountKind::Normal)]);
+    // A role without a login is listed too, as one that cannot log in (imports make such
+    // roles; CreateAccount or ResetAccountPassword gives them a login).
+    let listed: Vec<(&str, AccountKind, bool)> = accounts.iter().map(|a| (a.name.as_str(), a.kind, a.can_login)).collect();
+    assert_eq!(
+        listed,
+        [
+            ("alice", AccountKind::Normal, true),
+            ("boss", AccountKind::Super, true),
+            ("nologin_group", AccountKind::Normal, false),
+            ("sqlmade", AccountKind::Normal, true)
+        ]
+    );
     assert!(accounts.iter().all(|a| a.privileges.is_empty()));
 
     // The password arrives intact, quotes and backslashes included.
@@ -139,20 +149,20 @@ async fn accounts_log_in_with_their_passwords_and_are_dropped_cleanly() {
     inst.connect("alice", "New_pass1", "postgres").await.unwrap();
     assert_eq!(engine.reset_password(spec, "nobody", "New_pass1").await.unwrap_err().kind, ErrorKind::NotFound);
 
-    // Dropping an account that owns a database and objects hands them to the administrator
-    // and ends its sessions.
+    // Dropping an account that owns a database and objects hands them to the privileged
+    // accounts' role (where a Super account still manages them) and ends its sessions.
     let bossdb = inst.connect("boss", "Boss_pass1", "bossdb").await.unwrap();
     bossdb.batch_execute("CREATE TABLE mine (id int); INSERT INTO mine VALUES (1)").await.unwrap();
     engine.drop_account(spec, "boss").await.unwrap();
     assert!(bossdb.simple_query("SELECT 1").await.is_err(), "its session was ended");
     let dbs = engine.list_databases(spec).await.unwrap();
-    assert_eq!(dbs.iter().find(|d| d.name == "bossdb").unwrap().owner, "openrds_admin");
+    assert_eq!(dbs.iter().find(|d| d.name == "bossdb").unwrap().owner, "rds_superuser");
     let n: i64 = inst.admin("bossdb").await.query_one("SELECT count(*) FROM mine", &[]).await.unwrap().get(0);
     assert_eq!(n, 1, "its data is kept");
     assert_eq!(engine.drop_account(spec, "boss").await.unwrap_err().kind, ErrorKind::NotFound);
     engine.drop_account(spec, "alice").await.unwrap();
     let names: Vec<String> = engine.list_accounts(spec).await.unwrap().into_iter().map(|a| a.name).collect();
-    assert_eq!(names, ["sqlmade"]);
+    assert_eq!(names, ["app_reader", "nologin_group", "sqlmade"], "roles a Super account made stay");
 
     // No password ever reached the server's log, even from failed statements.
     let log = std::fs::read_to_string(spec.dir.join("server.log")).unwrap();

@@ -196,11 +196,12 @@ async fn read_write_and_ddl_only_are_enforced_and_see_each_other() {
     denied(&ddl, "SELECT * FROM base").await;
     assert_eq!(held(&inst, "ddl").await[0].1, Privilege::DDLOnly);
 
-    // Every account with grants can be dropped; what it owned goes to the administrator.
+    // Every account with grants can be dropped; what it owned goes to the privileged
+    // accounts' role.
     for name in ["early", "rw", "ddl", "late"] {
         engine.drop_account(spec, name).await.unwrap_or_else(|e| panic!("drop {name}: {e}"));
     }
-    assert_eq!(owner_of(&admin, "ddl_table").await, "openrds_admin");
+    assert_eq!(owner_of(&admin, "ddl_table").await, "rds_superuser");
     assert!(engine.list_accounts(spec).await.unwrap().is_empty());
     engine.destroy(spec).await.unwrap();
 }

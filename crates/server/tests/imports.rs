@@ -65,7 +65,7 @@ async fn import_refuses_bad_requests_then_copies_renamed_and_verified() {
     imp("{not json", &dst, &src).await.err(400, "InvalidDBInfo.Malformed");
     imp(r#"{"DBNames":[]}"#, &dst, &src).await.err(400, "InvalidDBInfo.Malformed");
     imp(r#"{"DBNames":{"shop":"a/b"}}"#, &dst, &src).await.err(400, "InvalidDBName.Format");
-    imp(r#"{"DBNames":{"shop":"x","shop2":"x"}}"#, &dst, &src).await.err(400, "InvalidDBName.Duplicate");
+    imp(r#"{"DBNames":{"shop":"xx","shop2":"xx"}}"#, &dst, &src).await.err(400, "InvalidDBName.Duplicate");
     imp(r#"{"DBNames":["shop"]}"#, &src, &src).await.err(400, "InvalidParameter");
     imp(r#"{"DBNames":["shop"]}"#, &dst, "pgm-nosuchinstance").await.err(404, "InvalidDBInstanceId.NotFound");
     imp(r#"{"DBNames":["shop"]}"#, &general, &src).await.err(400, "IncorrectDBInstanceType");

@@ -60,6 +60,9 @@ impl Instance {
         let dir = TestDir::new();
         let spec = dir.spec(id, free_port());
         engine.provision(&spec).await.unwrap_or_else(|e| panic!("provision {id}: {e}"));
+        // As the control plane does right after provisioning: accounts may log in from
+        // this host (until then only the administrator may).
+        engine.set_allowed_addresses(&spec, &["127.0.0.1/32".to_string()]).await.unwrap_or_else(|e| panic!("allow {id}: {e}"));
         Instance { engine, spec, dir }
     }
 

@@ -70,13 +70,28 @@ impl ControlPlane {
         Ok(())
     }
 
+    /// The name prefixes of the staging databases of the imports into `instance_id` that
+    /// have not ended: those databases are an import's, not the user's, until published.
+    /// Known by the tags recorded in the store, never by the look of a name alone.
+    pub(crate) async fn live_staging_prefixes(&self, instance_id: &str) -> Result<Vec<String>> {
+        Ok(self
+            .store
+            .unfinished_imports()
+            .await?
+            .into_iter()
+            .filter(|t| t.dest_id == instance_id && !t.staging_tag.is_empty())
+            .map(|t| mover::staging_prefix(&t.staging_tag))
+            .collect())
+    }
+
     pub async fn describe_databases(&self, caller: &Caller, id: &str, name: Option<&str>) -> Result<Vec<DatabaseView>> {
         let row = self.authorized_instance(caller, "DescribeDatabases", id).await?;
         let engine = self.engine_of(&row)?;
         let spec = self.spec(&row)?;
         let mut dbs = engine.list_databases(&spec).await?;
         // An import's staging databases are invisible until it publishes them.
-        dbs.retain(|d| !mover::is_staging_name(&d.name));
+        let staging = self.live_staging_prefixes(&row.id).await?;
+        dbs.retain(|d| !staging.iter().any(|p| d.name.starts_with(p.as_str())));
         if let Some(n) = name {
             dbs.retain(|d| d.name == n);
         }
@@ -100,7 +115,8 @@ impl ControlPlane {
         Self::require_running(&row)?;
         let engine = self.engine_of(&row)?;
         let spec = self.spec(&row)?;
-        if mover::is_staging_name(name) || !engine.list_databases(&spec).await?.iter().any(|d| d.name == name) {
+        let staging = self.live_staging_prefixes(&row.id).await?;
+        if staging.iter().any(|p| name.starts_with(p.as_str())) || !engine.list_databases(&spec).await?.iter().any(|d| d.name == name) {
             return Err(ControlError::DbNotFound(format!("The database {name} does not exist on instance {id}.")));
         }
         engine.drop_database(&spec, name).await.map_err(|e| match e.kind {

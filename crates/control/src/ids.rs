@@ -41,3 +41,12 @@ pub fn numeric_id() -> String {
 pub fn order_id() -> String {
     rand::thread_rng().gen_range(100_000_000_000_000u64..1_000_000_000_000_000).to_string()
 }
+
+/// The tag an import attempt builds its staging databases under: the task and attempt,
+/// and a random part. It is written to the task's row before any staging database
+/// exists, and the cleanup drops only databases that carry it, so a database someone
+/// names like staging (through SQL; the API refuses the prefix) is never taken for an
+/// import's: its name cannot carry a tag nobody has seen.
+pub fn staging_tag(import_id: i64, attempt: i64) -> String {
+    format!("i{import_id}a{attempt}r{}", lower_alnum(6))
+}

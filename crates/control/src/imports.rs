@@ -85,11 +85,12 @@ impl ControlPlane {
         let engine = self.engine_of(&source)?.clone();
         let (src_spec, dst_spec) = (self.spec(&source)?, self.spec(&dest)?);
         let source_dbs = engine.list_databases(&src_spec).await?;
+        let source_staging = self.live_staging_prefixes(&source.id).await?;
         let dest_dbs = engine.list_databases(&dst_spec).await?;
         let mut source_bytes = 0u64;
         let mut replaced_bytes = 0u64;
         for (src, dst) in &names {
-            let Some(db) = source_dbs.iter().find(|d| &d.name == src && !mover::is_staging_name(src)) else {
+            let Some(db) = source_dbs.iter().find(|d| &d.name == src && !source_staging.iter().any(|p| src.starts_with(p.as_str()))) else {
                 return Err(ControlError::DbNotFound(format!("The database {src} does not exist on the source instance {}.", source.id)));
             };
             source_bytes += db.size_bytes;
@@ -195,7 +196,7 @@ impl ControlPlane {
             task.status = "Running".into();
             task.phase = "Starting".into();
             task.error.clear();
-            task.staging_tag = format!("i{}a{}", task.id, task.attempts);
+            task.staging_tag = crate::ids::staging_tag(task.id, task.attempts.into());
             task.started_at.get_or_insert(Utc::now());
             if let Err(e) = self.store.update_import(&task).await {
                 tracing::error!(error = %e, "could not record the start of an attempt");

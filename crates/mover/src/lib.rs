@@ -43,7 +43,7 @@ pub use error::{MoveError, Side};
 pub use progress::{DatabaseProgress, Progress, ProgressSnapshot, TableProgress};
 pub use copy::plan_databases;
 pub use report::{CopyPlan, CopyReport, DatabasePlan, DatabaseReport, LargeObjectReport, SequenceReport, TableReport};
-pub use staging::{is_staging_name, staging_name};
+pub use staging::{is_staging_name, staging_name, staging_prefix};
 
 use std::path::PathBuf;
 

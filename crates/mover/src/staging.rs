@@ -20,7 +20,7 @@ fn fnv64(s: &str) -> u64 {
 
 /// `ors_stg_<tag>_`: the tag as is when short and plain, else a hash of it, so two tags
 /// never share a prefix.
-pub(crate) fn staging_prefix(tag: &str) -> String {
+pub fn staging_prefix(tag: &str) -> String {
     let plain = !tag.is_empty() && tag.len() <= 20 && tag.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     if plain {
         format!("{STAGING_MARK}{tag}_")

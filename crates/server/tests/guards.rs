@@ -252,3 +252,42 @@ async fn ram_races_never_fail_and_never_hand_out_a_dead_key() {
     ram.call("UpdateAccessKey", &[("UserAccessKeyId", &id), ("Status", "Inactive")]).await.ok();
     root.with_key(&id, &secret).call("DescribeRegions", &[]).await.err(400, "InvalidAccessKeyId.Inactive");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_named_like_staging_is_neither_hidden_nor_dropped_by_an_import() {
+    let server = start_server().await;
+    let c = server.client();
+    let (src, dst) = tokio::join!(c.create_pg("pg.x4.large.2c"), c.create_pg("pg.x4.large.2c"));
+    for id in [&src, &dst] {
+        c.wait_status(id, "Running").await;
+    }
+    // A Super account may create databases by SQL, and name them as it likes; this is the
+    // name the first import's staging prefix had before tags were random.
+    c.call("CreateAccount", &[("DBInstanceId", &dst), ("AccountName", "boss"), ("AccountPassword", "Boss_pass1"), ("AccountType", "Super")]).await.ok();
+    let port = c.port(&dst).await;
+    let boss = testkit::Login { host: "127.0.0.1".into(), port, user: "boss".into(), password: "Boss_pass1".into() };
+    boss.connect("postgres").await.batch_execute("CREATE DATABASE ors_stg_i1a1_mine").await.unwrap();
+    boss.connect("ors_stg_i1a1_mine").await.batch_execute("CREATE TABLE precious AS SELECT 1 AS v").await.unwrap();
+    assert!(databases(&c, &dst).await.contains(&"ors_stg_i1a1_mine".to_string()), "a user's database is listed whatever its name");
+
+    c.call("CreateDatabase", &[("DBInstanceId", &src), ("DBName", "shop"), ("CharacterSetName", "UTF8")]).await.ok();
+    let admin = server.admin(&src, c.port(&src).await);
+    admin.connect("shop").await.batch_execute("CREATE TABLE t AS SELECT g, repeat('x', 100) AS pad FROM generate_series(1, 1000000) g").await.unwrap();
+    let started = import(&c, &dst, &src, r#"{"DBNames":{"shop":"shop_copy"}}"#, &[]).await.ok();
+    let import_id = started["ImportId"].as_str().unwrap().to_string();
+    assert_eq!(import_id, "1", "the first task of this server");
+    c.call("CancelImport", &[("DBInstanceId", &dst), ("ImportId", &import_id)]).await;
+    let ended = c.wait_import(&dst, &import_id).await;
+    assert!(matches!(ended["Status"].as_str(), Some("Canceled" | "Success")), "{ended}");
+    let n: i32 = boss.connect("ors_stg_i1a1_mine").await.query_one("SELECT v FROM precious", &[]).await.unwrap().get(0);
+    assert_eq!(n, 1, "the import's cleanup left the user's database alone");
+    assert!(databases(&c, &dst).await.contains(&"ors_stg_i1a1_mine".to_string()));
+    c.call("DeleteDatabase", &[("DBInstanceId", &dst), ("DBName", "ors_stg_i1a1_mine")]).await.ok();
+
+    for id in [&src, &dst] {
+        c.call("DeleteDBInstance", &[("DBInstanceId", id)]).await.ok();
+    }
+    for id in [&src, &dst] {
+        c.wait_status(id, "gone").await;
+    }
+}

@@ -1,7 +1,7 @@
 //! Start-up recovery and supervision. Engines outlive the control plane; on start every
 //! instance row is reconciled with what runs, and transient states left by a crash are
 //! finished or undone. Then two loops keep Running instances running: a watcher that
-//! looks at the engines' processes twice a second (cheap: a pid file and `/proc`), so a
+//! looks at the engines' processes four times a second (cheap: a pid file and `/proc`), so a
 //! death shows in the API as `Rebooting` at once and the engine is started again; and a
 //! slower one that also logs in, for engines that are up but do not answer.
 
@@ -13,7 +13,7 @@ use std::time::Duration;
 use store::InstanceFilter;
 
 /// How often the watcher looks at the engines' processes.
-const WATCH_EVERY: Duration = Duration::from_millis(500);
+const WATCH_EVERY: Duration = Duration::from_millis(250);
 
 pub(crate) async fn recover(plane: &Arc<ControlPlane>) -> Result<()> {
     // Only root makes (and can remove) instance users.

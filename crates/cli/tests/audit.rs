@@ -80,6 +80,9 @@ async fn every_request_is_audited_once_as_json_and_no_secret_is_logged() {
     request_ids.push(envelope(&raw_http(&served.listen, &head, &big), 413, "RequestEntityTooLarge"));
     let head = format!("GET /?Action=DescribeRegions&Pad={} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", "b".repeat(40 << 10), served.listen);
     request_ids.push(envelope(&raw_http(&served.listen, &head, b""), 414, "RequestURITooLong"));
+    // Past the HTTP library's own limit (64 KiB) too.
+    let head = format!("GET /?Action=DescribeRegions&Pad={} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", "c".repeat(200 << 10), served.listen);
+    envelope(&raw_http(&served.listen, &head, b""), 414, "RequestURITooLong");
 
     served.stop().await;
     let log = std::fs::read_to_string(site.root.path().join("serve.log")).unwrap();

@@ -6,6 +6,7 @@
 mod actions;
 mod auth;
 mod error;
+mod listener;
 
 pub use error::ServerError;
 
@@ -54,15 +55,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(plane, config);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+    axum::serve(listener::GuardedListener(listener), app.into_make_service_with_connect_info::<listener::ClientAddr>())
         .with_graceful_shutdown(shutdown)
         .await
 }
 
 /// Largest request body read (form-encoded parameters); larger ones are refused with 413.
 pub const MAX_BODY_BYTES: usize = 8 << 20;
-/// Longest query string read; longer ones are refused with 414. The HTTP layer itself
-/// refuses request lines over 64 KiB before openrds sees them.
+/// Longest query string read; longer ones are refused with 414 (request lines too long
+/// for the HTTP library are caught before it, in `listener`).
 pub const MAX_QUERY_BYTES: usize = 32 << 10;
 
 /// Parameters whose values name the resources a call is about, for the audit line. Never
@@ -111,10 +112,17 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     let span = tracing::info_span!("request", request_id = %request_id, action = tracing::field::Empty);
     let started = std::time::Instant::now();
     let (parts, body) = request.into_parts();
-    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<listener::ClientAddr>>()
+        .map(|c| c.0 .0.ip())
+        .or_else(|| parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()));
     let mut audit = Audit::default();
     let result = async {
         let query = parts.uri.query().unwrap_or("");
+        if query.starts_with(listener::TOO_LONG_MARKER) {
+            return Err(ServerError::UriTooLong { limit: MAX_QUERY_BYTES });
+        }
         if query.len() > MAX_QUERY_BYTES {
             return Err(ServerError::UriTooLong { limit: MAX_QUERY_BYTES });
         }

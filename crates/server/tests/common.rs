@@ -205,6 +205,16 @@ impl Client {
         }
     }
 
+    /// Deletes the instances and waits until they are gone.
+    pub async fn delete_all(&self, ids: &[&String]) {
+        for id in ids {
+            self.call("DeleteDBInstance", &[("DBInstanceId", id)]).await.ok();
+        }
+        for id in ids {
+            self.wait_status(id, "gone").await;
+        }
+    }
+
     pub async fn create_pg(&self, class: &str) -> String {
         self.create_pg_sized(class, "20").await
     }

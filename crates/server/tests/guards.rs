@@ -94,12 +94,7 @@ async fn dry_runs_check_everything_and_change_nothing() {
     assert_eq!(task_count(&c, &dst).await, 0, "a dry run makes no task");
     assert!(!databases(&c, &dst).await.contains(&"shop_copy".to_string()), "a dry run copies nothing");
 
-    for id in [&src, &dst, &general] {
-        c.call("DeleteDBInstance", &[("DBInstanceId", id)]).await.ok();
-    }
-    for id in [&src, &dst, &general] {
-        c.wait_status(id, "gone").await;
-    }
+    c.delete_all(&[&src, &dst, &general]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -168,12 +163,7 @@ async fn reserved_and_malformed_names_never_reach_an_engine() {
     let templates: i64 = pg.query_one("SELECT count(*) FROM pg_database WHERE datname IN ('template0', 'template1')", &[]).await.unwrap().get(0);
     assert_eq!(templates, 2, "PostgreSQL's templates are where they were");
 
-    for id in [&src, &dst, &msrc, &mdst] {
-        c.call("DeleteDBInstance", &[("DBInstanceId", id)]).await.ok();
-    }
-    for id in [&src, &dst, &msrc, &mdst] {
-        c.wait_status(id, "gone").await;
-    }
+    c.delete_all(&[&src, &dst, &msrc, &mdst]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,12 +199,7 @@ async fn an_import_task_needs_ram_on_both_its_instances() {
 
     let done = c.wait_import(&dst, &import_id).await;
     assert_eq!(done["Status"], "Success", "the refused cancel did not stop it: {done}");
-    for id in [&src, &dst] {
-        c.call("DeleteDBInstance", &[("DBInstanceId", id)]).await.ok();
-    }
-    for id in [&src, &dst] {
-        c.wait_status(id, "gone").await;
-    }
+    c.delete_all(&[&src, &dst]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -284,10 +269,5 @@ async fn a_database_named_like_staging_is_neither_hidden_nor_dropped_by_an_impor
     assert!(databases(&c, &dst).await.contains(&"ors_stg_i1a1_mine".to_string()));
     c.call("DeleteDatabase", &[("DBInstanceId", &dst), ("DBName", "ors_stg_i1a1_mine")]).await.ok();
 
-    for id in [&src, &dst] {
-        c.call("DeleteDBInstance", &[("DBInstanceId", id)]).await.ok();
-    }
-    for id in [&src, &dst] {
-        c.wait_status(id, "gone").await;
-    }
+    c.delete_all(&[&src, &dst]).await;
 }

@@ -77,12 +77,7 @@ async fn postgres_roles_an_import_creates_become_accounts() {
     c.call("DeleteAccount", &[("DBInstanceId", &dst), ("AccountName", "auditor")]).await.ok();
     assert_eq!(status_of(&accounts(&c, &dst).await, "auditor"), None);
 
-    for id in [&src, &dst] {
-        c.call("DeleteDBInstance", &[("DBInstanceId", id)]).await.ok();
-    }
-    for id in [&src, &dst] {
-        c.wait_status(id, "gone").await;
-    }
+    c.delete_all(&[&src, &dst]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,10 +130,5 @@ async fn mariadb_accounts_an_import_needs_are_made_locked_and_can_be_given_a_log
     c.call("DeleteAccount", &[("DBInstanceId", &dst), ("AccountName", "clerk")]).await.ok();
     assert_eq!(status_of(&accounts(&c, &dst).await, "clerk"), None);
 
-    for id in [&src, &dst] {
-        c.call("DeleteDBInstance", &[("DBInstanceId", id)]).await.ok();
-    }
-    for id in [&src, &dst] {
-        c.wait_status(id, "gone").await;
-    }
+    c.delete_all(&[&src, &dst]).await;
 }

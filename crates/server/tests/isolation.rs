@@ -280,10 +280,5 @@ async fn an_instance_that_wants_more_memory_than_its_class_is_held_to_it_and_the
     }
     assert_eq!(c.status(&greedy).await, "Running");
     assert_eq!(c.status(&neighbour).await, "Running");
-    for id in [&greedy, &neighbour] {
-        c.call("DeleteDBInstance", &[("DBInstanceId", id)]).await.ok();
-    }
-    for id in [&greedy, &neighbour] {
-        c.wait_status(id, "gone").await;
-    }
+    c.delete_all(&[&greedy, &neighbour]).await;
 }

@@ -38,10 +38,5 @@ async fn concurrent_creations_of_one_name_give_one_success_and_duplicates() {
             race(&c, "CreateAccount", vec![("DBInstanceId", id.clone()), ("AccountName", "racer".into()), ("AccountPassword", "Racer_pass1".into())]).await;
         one_winner(&replies, "InvalidAccountName.Duplicate");
     }
-    for id in [&pg, &maria] {
-        c.call("DeleteDBInstance", &[("DBInstanceId", id)]).await.ok();
-    }
-    for id in [&pg, &maria] {
-        c.wait_status(id, "gone").await;
-    }
+    c.delete_all(&[&pg, &maria]).await;
 }

@@ -139,10 +139,5 @@ async fn the_engines_refuse_logins_from_outside_the_security_ip_list() {
     let mut params = vec![("RegionId", "cn-hangzhou"), ("Engine", "PostgreSQL"), ("EngineVersion", "15.0"), ("DBInstanceClass", "pg.n2.small.1"), ("DBInstanceStorage", "20")];
     params.push(("SecurityIPList", "127.0.0.1,300.0.0.1"));
     c.call("CreateDBInstance", &params).await.err(400, "InvalidSecurityIPList.Format");
-    for id in [&pg, &maria] {
-        c.call("DeleteDBInstance", &[("DBInstanceId", id)]).await.ok();
-    }
-    for id in [&pg, &maria] {
-        c.wait_status(id, "gone").await;
-    }
+    c.delete_all(&[&pg, &maria]).await;
 }

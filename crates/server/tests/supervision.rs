@@ -36,10 +36,5 @@ async fn a_killed_engine_shows_at_once_and_is_started_again() {
         // It answers again.
         c.call("CreateDatabase", &[("DBInstanceId", id), ("DBName", "after"), ("CharacterSetName", if id.starts_with("pgm-") { "UTF8" } else { "utf8mb4" })]).await.ok();
     }
-    for id in [&pg, &maria] {
-        c.call("DeleteDBInstance", &[("DBInstanceId", id)]).await.ok();
-    }
-    for id in [&pg, &maria] {
-        c.wait_status(id, "gone").await;
-    }
+    c.delete_all(&[&pg, &maria]).await;
 }

@@ -49,8 +49,8 @@ async fn start() -> anyhow::Result<Bench> {
     config.root_key = Some((KEY.into(), SECRET.into()));
     config.port_range = (26000, 26099);
     let store = Arc::new(store::SqliteStore::open(&dir.path().join("metadata.db"))?);
-    let pg = engine::postgres::PostgresConfig::detect().context("PostgreSQL binaries")?;
-    let plane = ControlPlane::start(config, store, vec![Arc::new(engine::postgres::PostgresEngine::new(pg))]).await?;
+    let pg = engine_postgres::PostgresConfig::detect().context("PostgreSQL binaries")?;
+    let plane = ControlPlane::start(config, store, vec![Arc::new(engine_postgres::PostgresEngine::new(pg))]).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let host = listener.local_addr()?.to_string();
     let p = plane.clone();

@@ -56,6 +56,13 @@ fn rate_eta(bytes_per_sec: f64, eta: Option<f64>) -> String {
     }
 }
 
+/// Sizes are the source's estimates until a table is loaded: a bar's total is shown as
+/// one (`~`) and only ever grows, so a bar never jumps back when an estimate is replaced.
+fn set_progress(bar: &ProgressBar, expected: u64, done: u64) {
+    bar.set_length(bar.length().unwrap_or(0).max(expected).max(done));
+    bar.set_position(done);
+}
+
 /// The bars: one for the task, one per database, one per table while it is copied.
 struct Bars {
     multi: MultiProgress,
@@ -74,27 +81,25 @@ impl Bars {
         let plain = !std::io::stderr().is_terminal();
         let multi = MultiProgress::with_draw_target(if plain { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() });
         let total = multi.add(ProgressBar::new(0));
-        total.set_style(style("{prefix:>28} [{bar:30}] {bytes:>10}/{total_bytes:<10} {msg}"));
+        total.set_style(style("{prefix:>28} [{bar:30}] {bytes:>10}/~{total_bytes:<10} {msg}"));
         total.set_prefix("import");
         Bars { multi, total, databases: BTreeMap::new(), tables: BTreeMap::new(), table_bytes: BTreeMap::new(), plain, last_line: String::new() }
     }
 
     fn update(&mut self, status: &str, phase: &str, p: &Value) {
         let n = |v: &Value| v.as_u64().unwrap_or(0);
-        self.total.set_length(n(&p["BytesExpected"]).max(n(&p["BytesDone"])));
-        self.total.set_position(n(&p["BytesDone"]));
+        set_progress(&self.total, n(&p["BytesExpected"]), n(&p["BytesDone"]));
         let rate = rate_eta(p["BytesPerSec"].as_f64().unwrap_or(0.0), p["EtaSeconds"].as_f64());
         self.total.set_message(format!("{status}/{phase}, {rate}"));
         for db in p["Databases"].as_array().into_iter().flatten() {
             let name = format!("{} -> {}", db["Source"].as_str().unwrap_or(""), db["Destination"].as_str().unwrap_or(""));
             let bar = self.databases.entry(name.clone()).or_insert_with(|| {
                 let b = self.multi.add(ProgressBar::new(0));
-                b.set_style(style("{prefix:>28} [{bar:30}] {bytes:>10}/{total_bytes:<10} {msg}"));
+                b.set_style(style("{prefix:>28} [{bar:30}] {bytes:>10}/~{total_bytes:<10} {msg}"));
                 b.set_prefix(name.clone());
                 b
             });
-            bar.set_length(n(&db["BytesExpected"]).max(n(&db["BytesDone"])));
-            bar.set_position(n(&db["BytesDone"]));
+            set_progress(bar, n(&db["BytesExpected"]), n(&db["BytesDone"]));
             bar.set_message(format!("{}, indexes {}/{}", db["Phase"].as_str().unwrap_or(""), n(&db["IndexesDone"]), n(&db["IndexesTotal"])));
             for t in db["Tables"].as_array().into_iter().flatten() {
                 let key = format!("{}/{}.{}", db["Destination"].as_str().unwrap_or(""), t["Schema"].as_str().unwrap_or(""), t["Name"].as_str().unwrap_or(""));
@@ -102,16 +107,15 @@ impl Bars {
                 match (state, self.tables.get(&key)) {
                     ("Copying", None) => {
                         let b = self.multi.add(ProgressBar::new(n(&t["BytesExpected"])));
-                        b.set_style(style("{prefix:>28} [{bar:30}] {bytes:>10}/{total_bytes:<10} {msg}"));
+                        b.set_style(style("{prefix:>28} [{bar:30}] {bytes:>10}/~{total_bytes:<10} {msg}"));
                         b.set_prefix(format!("  {key}"));
                         b.set_position(n(&t["BytesDone"]));
                         self.table_bytes.insert(key.clone(), (n(&t["BytesDone"]), std::time::Instant::now()));
                         self.tables.insert(key, b);
                     }
                     ("Copying", Some(b)) => {
-                        b.set_length(n(&t["BytesExpected"]).max(n(&t["BytesDone"])));
                         let bytes = n(&t["BytesDone"]);
-                        b.set_position(bytes);
+                        set_progress(b, n(&t["BytesExpected"]), bytes);
                         let now = std::time::Instant::now();
                         let (before, at) = self.table_bytes.insert(key.clone(), (bytes, now)).unwrap_or((bytes, now));
                         let secs = now.duration_since(at).as_secs_f64();
@@ -221,8 +225,15 @@ fn print_outcome(p: &Value) {
             );
         }
     }
-    if let Some(roles) = r["RolesCreated"].as_array().filter(|r| !r.is_empty()) {
-        println!("roles created on the destination (NOLOGIN): {}", roles.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "));
+    let names = |key: &str| r[key].as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).filter(|s| !s.is_empty());
+    if let Some(roles) = names("RolesCreated") {
+        println!("roles created on the destination, without a login: {roles}");
+    }
+    if let Some(accounts) = names("AccountsCreated") {
+        println!("accounts created on the destination, locked until CreateAccount or ResetAccountPassword gives them a login: {accounts}");
+    }
+    if let Some(accounts) = names("AccountsMissing") {
+        println!("accounts the destination could not be given; their privileges were not carried over: {accounts}");
     }
     println!(
         "import {} succeeded: {} rows, {} in {:.1}s",

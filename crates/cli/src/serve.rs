@@ -83,17 +83,13 @@ fn init_logging(format: LogFormat) {
     };
 }
 
+/// The engines of the registry this host can run; the others are named in the log.
 pub fn engines() -> Vec<Arc<dyn engine::Engine>> {
-    let mut engines: Vec<Arc<dyn engine::Engine>> = Vec::new();
-    match engine::postgres::PostgresConfig::detect() {
-        Ok(config) => engines.push(Arc::new(engine::postgres::PostgresEngine::new(config))),
-        Err(e) => tracing::warn!(error = %e, "PostgreSQL is not available on this host"),
+    let (found, missing) = registry::detect();
+    for (catalogue, e) in missing {
+        tracing::warn!(engine = %catalogue.kind, error = %e, "engine not available on this host");
     }
-    match engine::mariadb::MariaDbConfig::detect() {
-        Ok(config) => engines.push(Arc::new(engine::mariadb::MariaDbEngine::new(config))),
-        Err(e) => tracing::warn!(error = %e, "MariaDB is not available on this host"),
-    }
-    engines
+    found
 }
 
 async fn open_store(data_dir: &Path) -> anyhow::Result<Arc<dyn store::MetadataStore>> {

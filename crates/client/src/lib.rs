@@ -38,8 +38,10 @@ impl Reply {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
-    #[error("cannot reach the openrds API at {endpoint}: {source}")]
-    Transport { endpoint: String, source: reqwest::Error },
+    /// `reason` is the innermost cause (`Connection refused (os error 111)`): the HTTP
+    /// library's own chain repeats "error sending request for url" at each level.
+    #[error("cannot reach the openrds API at {endpoint}: {reason}")]
+    Transport { endpoint: String, reason: String },
     #[error("the server at {endpoint} answered HTTP {status} with a body that is not JSON: {body}")]
     NotJson { endpoint: String, status: u16, body: String },
     #[error("{code} (HTTP {status}): {message} [RequestId {request_id}]")]
@@ -94,7 +96,7 @@ impl Client {
                 request = request.header(name, value);
             }
         }
-        let transport = |source| CallError::Transport { endpoint: self.host.clone(), source };
+        let transport = |e: reqwest::Error| CallError::Transport { endpoint: self.host.clone(), reason: root_cause(&e) };
         let response = request.send().await.map_err(transport)?;
         let status = response.status().as_u16();
         let text = response.text().await.map_err(transport)?;
@@ -166,4 +168,13 @@ impl Client {
         let body = self.call("CreateDBInstance", &new.params()).await?;
         Ok(body["DBInstanceId"].as_str().unwrap_or_default().to_string())
     }
+}
+
+/// The deepest error of a chain, where the actual reason is (refused, timed out, reset).
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }

@@ -56,7 +56,7 @@ impl ControlPlane {
         description: Option<&str>,
     ) -> Result<()> {
         let row = self.authorized_instance(caller, "CreateAccount", id).await?;
-        names::check_account_name(crate::engine_kind(&row.engine)?, name)?;
+        names::check_account_name(self.engine_of(&row)?.catalogue(), name)?;
         names::check_password(password)?;
         Self::require_running(&row)?;
         let engine = self.engine_of(&row)?;

@@ -26,14 +26,14 @@ pub struct CreateDatabase {
 impl ControlPlane {
     pub async fn create_database(&self, caller: &Caller, id: &str, req: CreateDatabase) -> Result<()> {
         let row = self.authorized_instance(caller, "CreateDatabase", id).await?;
-        let kind = crate::engine_kind(&row.engine)?;
-        names::check_db_name(kind, &req.name)?;
+        let catalogue = self.engine_of(&row)?.catalogue();
+        names::check_db_name(catalogue, &req.name)?;
         if let Some(d) = &req.description {
             if d.chars().count() > 256 {
                 return Err(ControlError::invalid("DBDescription", "it must be at most 256 characters"));
             }
         }
-        let charset = names::parse_charset(kind, &req.charset)?;
+        let charset = names::parse_charset(catalogue, &req.charset)?;
         Self::require_running(&row)?;
         let engine = self.engine_of(&row)?;
         let spec = self.spec(&row)?;

@@ -140,7 +140,7 @@ fn reason(e: &ControlError) -> String {
 
 /// Checks every name of a parsed DBInfo against `engine`'s own rules (reserved and
 /// system names), before anything is copied.
-pub fn check_names(engine: engine::EngineKind, pairs: &[(String, String)]) -> Result<()> {
+pub fn check_names(engine: &engine::Catalogue, pairs: &[(String, String)]) -> Result<()> {
     for (src, dst) in pairs {
         for (role, name) in [("source", src), ("destination", dst)] {
             names::check_db_name(engine, name).map_err(|e| {

@@ -10,13 +10,10 @@ fn lower_alnum(n: usize) -> String {
     (0..n).map(|_| LOWER_ALNUM[rng.gen_range(0..LOWER_ALNUM.len())] as char).collect()
 }
 
-/// Instance ids in Alibaba's shapes: `pgm-` for PostgreSQL, `rm-` for MySQL-family.
-pub fn instance_id(engine: engine::EngineKind) -> String {
-    let prefix = match engine {
-        engine::EngineKind::PostgreSQL => "pgm",
-        engine::EngineKind::MariaDB => "rm",
-    };
-    format!("{prefix}-{}", lower_alnum(20))
+/// Instance ids in Alibaba's shapes: the engine's prefix (`pgm`, `rm`), a hyphen and 20
+/// lowercase letters and digits.
+pub fn instance_id(catalogue: &engine::Catalogue) -> String {
+    format!("{}-{}", catalogue.id_prefix, lower_alnum(20))
 }
 
 /// Access key ids look like Alibaba's: `LTAI` + 20 alphanumerics.

@@ -3,9 +3,9 @@
 //! `Migrating`/`Importing` states, the copy run by `mover` as a tracked, cancellable
 //! background task, and recovery of tasks a crash interrupted.
 
-use crate::{classes, dbinfo, engine_kind, Caller, ControlError, ControlPlane, Result};
+use crate::{dbinfo, Caller, ControlError, ControlPlane, Result};
 use chrono::{DateTime, Utc};
-use engine::{AdminConnection, EngineKind, InstanceSpec};
+use engine::{AdminConnection, InstanceSpec};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use store::{ImportChange, ImportFilter, ImportTaskRow, InstanceRow, Page, Paged, StoreError};
@@ -59,12 +59,13 @@ impl ControlPlane {
             let arn = iam::rds_instance_arn(&row.region_id, &row.account_uid, &row.id);
             self.authorize(caller, "rds:ImportDatabaseBetweenInstances", &arn, &row.tags).await?;
         }
-        check_engines(&source, &dest)?;
+        self.check_engines(&source, &dest)?;
         // The engine's own reserved and system names (template1, mysql, ...) are refused
         // before anything is copied, with CreateDatabase's code.
-        dbinfo::check_names(crate::engine_kind(&dest.engine)?, &names)?;
+        let catalogue = self.engine_of(&dest)?.catalogue();
+        dbinfo::check_names(catalogue, &names)?;
         for row in [&source, &dest] {
-            let class = classes::find(&row.class_code).ok_or_else(|| ControlError::Internal(format!("unknown class {}", row.class_code)))?;
+            let class = catalogue.class(&row.class_code).ok_or_else(|| ControlError::Internal(format!("unknown class {}", row.class_code)))?;
             if !class.family.allows_import() {
                 return Err(ControlError::IncorrectInstanceType(format!(
                     "Instance {} has class {} of the general-purpose family ({}); ImportDatabaseBetweenInstances needs dedicated (d) or dedicated-host (h) classes.",
@@ -313,7 +314,7 @@ impl ControlPlane {
         crate::supervisor::ensure_running(self, &dest).await?;
         let engine = self.engine_of(&dest)?;
         let admin = engine.admin(&self.spec(&dest)?)?;
-        mover::discard(family(engine.kind()), &endpoint(admin), &task.staging_tag).await.map_err(|e| ControlError::Internal(e.to_string()))
+        engine.copier().discard(&endpoint(admin), &task.staging_tag).await.map_err(|e| ControlError::Internal(e.to_string()))
     }
 
     /// One attempt: endpoints from the engines, the copy, progress persisted meanwhile.
@@ -324,10 +325,10 @@ impl ControlPlane {
             let engine = self.engine_of(&source)?;
             let src = endpoint(engine.admin(&self.spec(&source)?)?);
             let dst = endpoint(engine.admin(&self.spec(&dest)?)?);
-            Ok::<_, ControlError>((src, dst, engine.tool_dir(), dest, family(engine.kind())))
+            Ok::<_, ControlError>((src, dst, dest, engine.copier()))
         }
         .await;
-        let (src, dst, tool_dir, dest, family) = prepared.map_err(|e| mover::MoveError::Internal(e.to_string()))?;
+        let (src, dst, dest, copier) = prepared.map_err(|e| mover::MoveError::Internal(e.to_string()))?;
         let progress = Arc::new(mover::Progress::default());
         // The copy stops either for the task's token (cancel, shutdown) or for the quota.
         let copy_token = token.child_token();
@@ -342,7 +343,7 @@ impl ControlPlane {
                 async move {
                     let mut publishing = row_lock.lock().await;
                     // The mover's mark is what recovery needs to tell, after a crash,
-                    // whether publication happened (see mover::published).
+                    // whether publication happened (see mover::Copier::published).
                     let change = ImportChange {
                         status_in: vec!["Running".into()],
                         phase: Some(PUBLISHING.into()),
@@ -363,7 +364,6 @@ impl ControlPlane {
         let options = mover::CopyOptions {
             split_bytes: split_threshold(std::thread::available_parallelism().map_or(1, |n| n.get())),
             staging_tag: task.staging_tag.clone(),
-            pg_bin_dir: tool_dir,
             before_publish: Some(gate),
             ..mover::CopyOptions::default()
         };
@@ -412,7 +412,7 @@ impl ControlPlane {
             });
             (stop, handle)
         };
-        let result = mover::copy(family, &src, &dst, &task.db_names, &options, progress.clone(), copy_token).await;
+        let result = copier.copy(&src, &dst, &task.db_names, &options, progress.clone(), copy_token).await;
         persist.0.cancel();
         let _ = persist.1.await;
         // The last snapshot, so DescribeImportProgress shows the final figures.
@@ -531,7 +531,7 @@ impl ControlPlane {
                         let _ = engine.start(&spec).await;
                         match engine.admin(&spec) {
                             Ok(admin) if !task.staging_tag.is_empty() => {
-                                mover::discard(family(engine.kind()), &endpoint(admin), &task.staging_tag).await.map_err(|e| e.to_string())
+                                engine.copier().discard(&endpoint(admin), &task.staging_tag).await.map_err(|e| e.to_string())
                             }
                             Ok(_) => Ok(()),
                             Err(e) => Err(e.to_string()),
@@ -583,7 +583,7 @@ impl ControlPlane {
         let spec = self.spec(&dest).ok()?;
         let _ = engine.start(&spec).await;
         let admin = endpoint(engine.admin(&spec).ok()?);
-        match mover::published(family(engine.kind()), &admin, &task.staging_tag, mark).await {
+        match engine.copier().published(&admin, &task.staging_tag, mark).await {
             Ok(true) => {}
             Ok(false) => return None,
             Err(e) => {
@@ -607,13 +607,6 @@ impl ControlPlane {
     }
 }
 
-fn family(kind: EngineKind) -> mover::Family {
-    match kind {
-        EngineKind::PostgreSQL => mover::Family::PostgreSQL,
-        EngineKind::MariaDB => mover::Family::MariaDB,
-    }
-}
-
 /// Tables above this size are copied in ranges, on hosts with the cores for it. Both
 /// servers share this host's cores; a split table loses `COPY FREEZE`, and with fewer
 /// than 8 cores the parallel ranges only added work (bench/RESULTS.md: a 5 GB copy took
@@ -630,24 +623,25 @@ fn major(version: &str) -> u32 {
     version.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0)
 }
 
-fn check_engines(source: &InstanceRow, dest: &InstanceRow) -> Result<()> {
-    let (s, d) = (engine_kind(&source.engine)?, engine_kind(&dest.engine)?);
-    if s != d {
-        return Err(ControlError::EngineTypeNotSupported(format!(
-            "The source {} runs {} and the destination {} runs {}; both must run the same engine.",
-            source.id, source.engine, dest.id, dest.engine
-        )));
+impl ControlPlane {
+    /// Both instances run the same engine (every engine brings a copier), the
+    /// destination's major version at least the source's.
+    fn check_engines(&self, source: &InstanceRow, dest: &InstanceRow) -> Result<()> {
+        let (s, d) = (self.engine_of(source)?.kind(), self.engine_of(dest)?.kind());
+        if s != d {
+            return Err(ControlError::EngineTypeNotSupported(format!(
+                "The source {} runs {} and the destination {} runs {}; both must run the same engine.",
+                source.id, source.engine, dest.id, dest.engine
+            )));
+        }
+        if major(&dest.engine_version) < major(&source.engine_version) {
+            return Err(ControlError::EngineTypeNotSupported(format!(
+                "The destination {} runs {} {}, older than the source's {}; the destination's major version must be the same or newer.",
+                dest.id, dest.engine, dest.engine_version, source.engine_version
+            )));
+        }
+        Ok(())
     }
-    if !matches!(s, EngineKind::PostgreSQL | EngineKind::MariaDB) {
-        return Err(ControlError::EngineTypeNotSupported(format!("Engine {} does not support ImportDatabaseBetweenInstances.", source.engine)));
-    }
-    if major(&dest.engine_version) < major(&source.engine_version) {
-        return Err(ControlError::EngineTypeNotSupported(format!(
-            "The destination {} runs {} {}, older than the source's {}; the destination's major version must be the same or newer.",
-            dest.id, dest.engine, dest.engine_version, source.engine_version
-        )));
-    }
-    Ok(())
 }
 
 fn host_free_bytes(dir: &std::path::Path) -> Result<u64> {

@@ -2,7 +2,7 @@
 //! on the row; the slow engine work runs as a tracked background task after the row says
 //! what is happening, so a crash leaves a row the supervisor can finish from.
 
-use crate::{classes, engine_kind, ids, Caller, ControlError, ControlPlane, Result};
+use crate::{classes, ids, Caller, ControlError, ControlPlane, Result};
 use chrono::Utc;
 use engine::Liveness;
 use store::{InstanceFilter, InstanceRow, Page, Paged, StoreError};
@@ -37,7 +37,7 @@ pub struct CreateInstance {
 #[derive(Debug, Clone)]
 pub struct InstanceView {
     pub row: InstanceRow,
-    pub class: &'static classes::InstanceClass,
+    pub class: &'static engine::InstanceClass,
     /// Bytes used, measured from the engine; `None` if it could not be reached.
     pub disk_used: Option<u64>,
 }
@@ -97,22 +97,9 @@ impl ControlPlane {
                 return Err(ControlError::invalid("ZoneId", format!("zone {z} is not in region {region}; available: {}", zones.join(", "))))
             }
         };
-        let kind = match engine_kind(&req.engine) {
-            Ok(k) if self.engines.contains_key(&k) => k,
-            _ => {
-                let hint = if req.engine == "MySQL" || req.engine == "SQLServer" {
-                    format!(" {} binaries are not installed on this host.", req.engine)
-                } else {
-                    String::new()
-                };
-                return Err(ControlError::EngineNotSupported(format!(
-                    "Engine {} is not supported here.{hint} Available engines: {}.",
-                    req.engine,
-                    self.engine_names().join(", ")
-                )));
-            }
-        };
-        let engine = self.engine(kind)?.clone();
+        let engine = self.engine_named(&req.engine)?.clone();
+        let catalogue = engine.catalogue();
+        let kind = catalogue.kind;
         let versions = engine.versions();
         let major = |v: &str| v.split('.').next().unwrap_or_default().to_string();
         let version = versions
@@ -123,16 +110,16 @@ impl ControlPlane {
                 ControlError::EngineVersionNotSupported(format!(
                     "EngineVersion {} of {} is not available on this host; available: {}.",
                     req.engine_version,
-                    req.engine,
+                    kind,
                     versions.join(", ")
                 ))
             })?;
-        let class = classes::find(&req.class_code).filter(|c| c.engine == kind).ok_or_else(|| {
-            let offered: Vec<_> = classes::CATALOGUE.iter().filter(|c| c.engine == kind).map(|c| c.code).collect();
+        let class = catalogue.class(&req.class_code).ok_or_else(|| {
+            let offered: Vec<_> = catalogue.classes.iter().map(|c| c.code).collect();
             ControlError::ClassNotFound(format!(
                 "DBInstanceClass {} is not offered for {}; available: {}.",
                 req.class_code,
-                req.engine,
+                kind,
                 offered.join(", ")
             ))
         })?;
@@ -160,7 +147,7 @@ impl ControlPlane {
             return Ok(None);
         }
 
-        let id = ids::instance_id(kind);
+        let id = ids::instance_id(catalogue);
         let now = Utc::now();
         let row = {
             let _ports = self.port_lock.lock().await;
@@ -264,6 +251,12 @@ impl ControlPlane {
         let region = filter.region_id.clone().unwrap_or_else(|| self.config.regions[0].id.clone());
         self.authorize_any_instance(caller, "DescribeDBInstances", &region).await?;
         filter.account_uid = Some(caller.account_uid().to_string());
+        // `Engine=postgresql` means PostgreSQL: the store keeps the canonical spelling.
+        if let Some(name) = &filter.engine {
+            if let Ok(engine) = self.engine_named(name) {
+                filter.engine = Some(engine.kind().as_str().to_string());
+            }
+        }
         Ok(self.store.list_instances(&filter, page).await?)
     }
 
@@ -277,7 +270,10 @@ impl ControlPlane {
     }
 
     pub(crate) async fn view(&self, row: InstanceRow) -> Result<InstanceView> {
-        let class = classes::find(&row.class_code)
+        let class = self
+            .engine_of(&row)?
+            .catalogue()
+            .class(&row.class_code)
             .ok_or_else(|| ControlError::Internal(format!("instance {} has unknown class {}", row.id, row.class_code)))?;
         let disk_used = if row.status == CREATING || row.status == DELETING {
             None

@@ -27,7 +27,7 @@ pub use error::{ControlError, Result};
 pub use identity::{Caller, RootCredentials};
 pub use ids::order_id;
 
-use engine::{Engine, EngineKind, InstanceSpec};
+use engine::{Catalogue, Engine, EngineKind, InstanceClass, InstanceSpec};
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -119,11 +119,11 @@ impl ControlPlane {
         self.me.upgrade()
     }
 
-    fn engine(&self, kind: EngineKind) -> Result<&Arc<dyn Engine>> {
-        self.engines.get(&kind).ok_or_else(|| {
+    /// The engine the API's `Engine` value names (any case: `postgresql` is `PostgreSQL`).
+    fn engine_named(&self, name: &str) -> Result<&Arc<dyn Engine>> {
+        self.engines.iter().find(|(kind, _)| kind.matches(name)).map(|(_, e)| e).ok_or_else(|| {
             ControlError::EngineNotSupported(format!(
-                "Engine {} is not available on this host; available: {}.",
-                kind.as_str(),
+                "Engine {name} is not available on this host; available: {}.",
                 self.engine_names().join(", ")
             ))
         })
@@ -136,12 +136,27 @@ impl ControlPlane {
     }
 
     fn engine_of(&self, row: &InstanceRow) -> Result<&Arc<dyn Engine>> {
-        self.engine(engine_kind(&row.engine)?)
+        self.engine_named(&row.engine)
+    }
+
+    /// The catalogues of the engines this node runs, by engine name.
+    pub fn catalogues(&self) -> Vec<&'static Catalogue> {
+        let mut all: Vec<_> = self.engines.values().map(|e| e.catalogue()).collect();
+        all.sort_by_key(|c| c.kind);
+        all
+    }
+
+    /// The class of code `code`, and the catalogue that offers it.
+    pub fn find_class(&self, code: &str) -> Option<(&'static Catalogue, &'static InstanceClass)> {
+        self.engines.values().find_map(|e| e.catalogue().class(code).map(|class| (e.catalogue(), class)))
     }
 
     /// The engine's view of an instance row.
     fn spec(&self, row: &InstanceRow) -> Result<InstanceSpec> {
-        let class = classes::find(&row.class_code)
+        let class = self
+            .engine_of(row)?
+            .catalogue()
+            .class(&row.class_code)
             .ok_or_else(|| ControlError::Internal(format!("instance {} has unknown class {}", row.id, row.class_code)))?;
         Ok(InstanceSpec {
             id: row.id.clone(),
@@ -150,14 +165,5 @@ impl ControlPlane {
             port: row.port,
             settings: class.settings(),
         })
-    }
-}
-
-/// Parses the `Engine` value as the API spells it.
-pub fn engine_kind(name: &str) -> Result<EngineKind> {
-    match name {
-        "PostgreSQL" => Ok(EngineKind::PostgreSQL),
-        "MariaDB" => Ok(EngineKind::MariaDB),
-        other => Err(ControlError::EngineNotSupported(format!("Engine {other} is not supported."))),
     }
 }

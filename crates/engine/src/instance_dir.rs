@@ -15,31 +15,31 @@ struct AdminFile {
     password: String,
 }
 
-pub(crate) fn log_file(spec: &InstanceSpec) -> PathBuf {
+pub fn log_file(spec: &InstanceSpec) -> PathBuf {
     spec.dir.join("server.log")
 }
 
 /// The last lines of the server's log, for error messages.
-pub(crate) fn log_tail(spec: &InstanceSpec) -> String {
+pub fn log_tail(spec: &InstanceSpec) -> String {
     match std::fs::read_to_string(log_file(spec)) {
         Ok(text) if !text.trim().is_empty() => format!("; server log: {}", process::tail(&text, 6)),
         _ => String::new(),
     }
 }
 
-pub(crate) fn host_error(what: String, e: std::io::Error) -> EngineError {
+pub fn host_error(what: String, e: std::io::Error) -> EngineError {
     EngineError::new(ErrorKind::HostSetup, format!("{what}: {e}"))
 }
 
 /// Records the administrator's credentials; fails if they exist already.
-pub(crate) fn write_admin(spec: &InstanceSpec, user: &str, password: &str) -> Result<(), EngineError> {
+pub fn write_admin(spec: &InstanceSpec, user: &str, password: &str) -> Result<(), EngineError> {
     let admin = serde_json::to_string(&AdminFile { user: user.into(), password: password.into() })
         .map_err(|e| EngineError::new(ErrorKind::Internal, format!("encode admin credentials: {e}")))?;
     write_private(&spec.dir.join("admin.json"), &admin)
 }
 
 /// How to reach the instance as its administrator, from `admin.json`.
-pub(crate) fn read_admin(spec: &InstanceSpec, maintenance_db: &str) -> Result<AdminConnection, EngineError> {
+pub fn read_admin(spec: &InstanceSpec, maintenance_db: &str) -> Result<AdminConnection, EngineError> {
     let path = spec.dir.join("admin.json");
     let text = std::fs::read_to_string(&path).map_err(|e| {
         let kind = if e.kind() == std::io::ErrorKind::NotFound { ErrorKind::NotFound } else { ErrorKind::HostSetup };
@@ -58,7 +58,7 @@ pub(crate) fn read_admin(spec: &InstanceSpec, maintenance_db: &str) -> Result<Ad
 
 /// Where to reach a server listening on `listen`: a wildcard is reached on loopback, and
 /// of a list the first address serves.
-pub(crate) fn connect_host(listen: &str) -> String {
+pub fn connect_host(listen: &str) -> String {
     let first = listen.split(',').next().unwrap_or_default().trim();
     match first {
         "" | "*" | "0.0.0.0" => "127.0.0.1".into(),
@@ -68,7 +68,7 @@ pub(crate) fn connect_host(listen: &str) -> String {
 }
 
 /// A new file only openrds can read.
-pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), EngineError> {
+pub fn write_private(path: &Path, text: &str) -> Result<(), EngineError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
@@ -80,14 +80,14 @@ pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), EngineError> 
         .map_err(|e| host_error(format!("write {}", path.display()), e))
 }
 
-pub(crate) fn set_mode(path: &Path, mode: u32) -> Result<(), EngineError> {
+pub fn set_mode(path: &Path, mode: u32) -> Result<(), EngineError> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| host_error(format!("chmod {}", path.display()), e))
 }
 
 /// The instance's user must pass through every directory above the instance's, or the
 /// server cannot reach its data; say which one blocks it rather than let the engine's
 /// tools fail obscurely.
-pub(crate) fn check_traversable(dir: &Path, run_as: RunAs) -> Result<(), EngineError> {
+pub fn check_traversable(dir: &Path, run_as: RunAs) -> Result<(), EngineError> {
     for ancestor in dir.ancestors().skip(1) {
         let Ok(meta) = std::fs::metadata(ancestor) else { continue };
         let mode = meta.mode();

@@ -28,7 +28,7 @@ use std::time::Duration;
 /// How one instance's processes are confined: who they run as, which control groups they
 /// join, and which directory they may see.
 #[derive(Debug, Clone)]
-pub(crate) struct Confinement {
+pub struct Confinement {
     pub user: RunAs,
     /// Control group directories (one per v1 controller, or one v2 group).
     cgroups: Vec<PathBuf>,
@@ -88,7 +88,7 @@ async fn user_tool(program: &str, args: &[&str], ok_codes: &[i32]) -> Result<(),
 /// The instance's system user, made if missing (idempotent). Its home is the instance's
 /// directory (not made by useradd), which is how [`sweep_orphaned_users`] tells a user
 /// whose instance is gone.
-pub(crate) async fn ensure_user(instance_id: &str, instance_dir: &Path) -> Result<RunAs, EngineError> {
+pub async fn ensure_user(instance_id: &str, instance_dir: &Path) -> Result<RunAs, EngineError> {
     let name = system_user_name(instance_id);
     if let Some(user) = lookup(&name)? {
         return Ok(user);
@@ -166,7 +166,7 @@ fn process_uids() -> std::collections::HashSet<u32> {
 
 /// Removes the instance's system user and group (idempotent). Called once its files and
 /// processes are gone, so a later user with the same uid inherits nothing.
-pub(crate) async fn remove_user(instance_id: &str) -> Result<(), EngineError> {
+pub async fn remove_user(instance_id: &str) -> Result<(), EngineError> {
     let name = system_user_name(instance_id);
     if lookup(&name)?.is_some() {
         // 6: no such user (removed meanwhile).
@@ -296,14 +296,14 @@ pub fn memory_cgroup(instance_id: &str) -> Option<PathBuf> {
 
 /// The confinement of the instance `spec` names: its user (made if missing), its control
 /// groups (limits applied), and the directory it may see.
-pub(crate) async fn confine(spec: &InstanceSpec) -> Result<Confinement, EngineError> {
+pub async fn confine(spec: &InstanceSpec) -> Result<Confinement, EngineError> {
     let user = ensure_user(&spec.id, &spec.dir).await?;
     let cgroups = ensure_cgroups(&spec.id, &spec.settings)?;
     Ok(Confinement { user, cgroups, keep: spec.dir.clone(), hidden: spec.dir.parent().map(Path::to_path_buf) })
 }
 
 /// Undoes [`confine`] once the instance's processes and files are gone.
-pub(crate) async fn release(spec: &InstanceSpec) -> Result<(), EngineError> {
+pub async fn release(spec: &InstanceSpec) -> Result<(), EngineError> {
     remove_cgroups(&spec.id);
     remove_user(&spec.id).await
 }
@@ -334,7 +334,7 @@ impl Confinement {
     /// A command that runs `program` confined. The caller adds stdio, environment and the
     /// working directory (relative to the confined view, which shows the own directory at
     /// its usual path).
-    pub(crate) fn command(&self, program: &Path, args: Vec<OsString>) -> std::process::Command {
+    pub fn command(&self, program: &Path, args: Vec<OsString>) -> std::process::Command {
         let mut cmd = std::process::Command::new("unshare");
         cmd.args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c", LAUNCH_SCRIPT, "openrds-launch"]);
         cmd.arg(self.user.uid.to_string()).arg(self.user.gid.to_string()).arg(&self.keep);
@@ -343,7 +343,7 @@ impl Confinement {
         cmd
     }
 
-    pub(crate) fn owner(&self) -> RunAs {
+    pub fn owner(&self) -> RunAs {
         self.user
     }
 }
@@ -351,7 +351,7 @@ impl Confinement {
 /// Gives every file under `path` (itself included, symlinks not followed) to `user`. Used
 /// when an instance made by an earlier version, whose files belonged to the shared engine
 /// user, moves to a user of its own.
-pub(crate) fn chown_tree(path: &Path, user: RunAs) -> Result<(), EngineError> {
+pub fn chown_tree(path: &Path, user: RunAs) -> Result<(), EngineError> {
     let fail = |p: &Path, e: std::io::Error| EngineError::new(ErrorKind::HostSetup, format!("chown {}: {e}", p.display()));
     std::os::unix::fs::lchown(path, Some(user.uid), Some(user.gid)).map_err(|e| fail(path, e))?;
     let meta = std::fs::symlink_metadata(path).map_err(|e| fail(path, e))?;
@@ -365,12 +365,12 @@ pub(crate) fn chown_tree(path: &Path, user: RunAs) -> Result<(), EngineError> {
 }
 
 /// The uid owning `path`, if it exists.
-pub(crate) fn owner_uid(path: &Path) -> Option<u32> {
+pub fn owner_uid(path: &Path) -> Option<u32> {
     std::fs::symlink_metadata(path).ok().map(|m| m.uid())
 }
 
 /// The real uid of a running process.
-pub(crate) fn process_uid(pid: i32) -> Option<u32> {
+pub fn process_uid(pid: i32) -> Option<u32> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status.lines().find_map(|l| l.strip_prefix("Uid:"))?.split_whitespace().next()?.parse().ok()
 }

@@ -1,39 +1,26 @@
-//! Database engines: the [`Engine`] trait and its adapters. An adapter provisions a real
-//! server process under a directory it is given, starts, stops and adopts it, and manages
-//! databases and roles inside it through its admin connection.
+//! Database engines as plugins: the [`Engine`] trait every engine implements, the
+//! [`Catalogue`] it declares, and what every engine shares on the host (running tools and
+//! servers confined to their instance, an instance's files). Each engine lives in a crate
+//! of its own under `crates/engines/`: its adapter provisions a real server process under
+//! a directory it is given, starts, stops and adopts it, manages databases and roles in it
+//! through its admin connection, and hands out the copier its imports run with.
 //!
-//! The adapters know nothing of accounts, regions or the API: they are given an
+//! Adapters know nothing of accounts, regions or the API: they are given an
 //! [`InstanceSpec`] and answer with [`EngineError`]s whose [`ErrorKind`] is the same for
 //! every engine.
 
+mod catalogue;
 mod error;
-mod instance_dir;
+pub mod instance_dir;
 pub mod isolation;
-pub mod mariadb;
-pub mod postgres;
-mod process;
+pub mod process;
 
+pub use catalogue::{check_db_name_format, Catalogue, ClassFamily, EngineKind, InstanceClass, NameRules};
 pub use error::{EngineError, ErrorKind};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-
-/// Which engine family a server belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum EngineKind {
-    PostgreSQL,
-    MariaDB,
-}
-
-impl EngineKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EngineKind::PostgreSQL => "PostgreSQL",
-            EngineKind::MariaDB => "MariaDB",
-        }
-    }
-}
 
 /// Engine settings implied by an instance class.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,7 +148,16 @@ pub struct CharsetSpec {
 /// One engine on this host. Implementations are cheap to share (`Arc<dyn Engine>`).
 #[async_trait]
 pub trait Engine: Send + Sync + 'static {
-    fn kind(&self) -> EngineKind;
+    /// What the engine offers through the API.
+    fn catalogue(&self) -> &'static Catalogue;
+
+    fn kind(&self) -> EngineKind {
+        self.catalogue().kind
+    }
+
+    /// The copier ImportDatabaseBetweenInstances runs with between two servers of this
+    /// engine (it knows where the engine's client tools are).
+    fn copier(&self) -> std::sync::Arc<dyn mover::Copier>;
 
     /// The engine versions this host can run, as the API spells them (`15.0`). The first
     /// is the default.
@@ -198,9 +194,6 @@ pub trait Engine: Send + Sync + 'static {
     /// Objects a user made in database `db` (tables, views, sequences, functions, types,
     /// schemas other than the default one). Zero means the database is empty.
     async fn user_object_count(&self, spec: &InstanceSpec, db: &str) -> Result<u64, EngineError>;
-
-    /// Directory of the engine's client tools (`pg_dump`, `pg_restore`, ...).
-    fn tool_dir(&self) -> PathBuf;
 
     /// The internal administrator's connection (credentials kept under `spec.dir`).
     fn admin(&self, spec: &InstanceSpec) -> Result<AdminConnection, EngineError>;

@@ -20,14 +20,14 @@ use tracing::Instrument;
 
 /// A system user to run engines as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RunAs {
+pub struct RunAs {
     pub uid: u32,
     pub gid: u32,
 }
 
 /// Gives `path` to the instance's user (no-op when openrds does not run as root and so
 /// confines nothing).
-pub(crate) fn chown(path: &Path, run_as: Option<RunAs>) -> Result<(), EngineError> {
+pub fn chown(path: &Path, run_as: Option<RunAs>) -> Result<(), EngineError> {
     if let Some(u) = run_as {
         std::os::unix::fs::chown(path, Some(u.uid), Some(u.gid))
             .map_err(|e| EngineError::new(ErrorKind::HostSetup, format!("chown {}: {e}", path.display())))?;
@@ -36,7 +36,7 @@ pub(crate) fn chown(path: &Path, run_as: Option<RunAs>) -> Result<(), EngineErro
 }
 
 /// A command for `program`, confined to its instance when `confinement` is given.
-pub(crate) fn command(program: &Path, args: Vec<std::ffi::OsString>, confinement: Option<&Confinement>) -> std::process::Command {
+pub fn command(program: &Path, args: Vec<std::ffi::OsString>, confinement: Option<&Confinement>) -> std::process::Command {
     let mut cmd = match confinement {
         Some(c) => {
             let mut cmd = c.command(program, args);
@@ -68,7 +68,7 @@ const KEPT_LINES: usize = 12;
 /// the caller's span) as it comes, and its last lines go into the error when it fails.
 /// A tool that cannot be started is `HostSetup`; one that fails is `Unavailable`, which
 /// callers re-kind when they know better.
-pub(crate) async fn run<I, S>(program: &Path, args: I, confinement: Option<&Confinement>, what: &str) -> Result<(), EngineError>
+pub async fn run<I, S>(program: &Path, args: I, confinement: Option<&Confinement>, what: &str) -> Result<(), EngineError>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
@@ -125,7 +125,7 @@ async fn relay(stream: impl AsyncRead + Unpin, tool: String) -> VecDeque<String>
 }
 
 /// The last `lines` non-empty lines of `text`, joined on one line for an error message.
-pub(crate) fn tail(text: &str, lines: usize) -> String {
+pub fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     all[all.len().saturating_sub(lines)..].join(" | ")
 }
@@ -149,7 +149,7 @@ fn proc_stat(pid: i32) -> std::io::Result<ProcStat> {
 /// Whether `pid` is a live server process whose working directory is `data_dir` (servers
 /// chdir to their data directory). A zombie counts as gone: nothing reaps orphans
 /// promptly in some containers. Where `/proc` tells nothing, existence is all we check.
-pub(crate) fn server_alive(pid: i32, data_dir: &Path, names: &[&str]) -> bool {
+pub fn server_alive(pid: i32, data_dir: &Path, names: &[&str]) -> bool {
     if pid <= 0 {
         return false;
     }
@@ -180,13 +180,13 @@ pub(crate) fn server_alive(pid: i32, data_dir: &Path, names: &[&str]) -> bool {
 }
 
 /// Whether `pid` is a live process (not a zombie), whatever it is called.
-pub(crate) fn pid_alive(pid: i32) -> bool {
+pub fn pid_alive(pid: i32) -> bool {
     pid > 0 && proc_stat(pid).is_ok_and(|s| !matches!(s.state, 'Z' | 'X' | 'x'))
 }
 
 /// Kills a server and, when it leads its own process group (servers started by pg_ctl
 /// do), every process of that group, so no backend outlives it.
-pub(crate) fn kill_server(pid: i32) {
+pub fn kill_server(pid: i32) {
     use nix::sys::signal::{kill, killpg, Signal};
     use nix::unistd::Pid;
     let leads_group = proc_stat(pid).map(|s| s.pgrp == pid).unwrap_or(false);
@@ -197,7 +197,7 @@ pub(crate) fn kill_server(pid: i32) {
 }
 
 /// Whether any process other than a zombie is still in process group `pgrp`.
-pub(crate) fn group_alive(pgrp: i32) -> bool {
+pub fn group_alive(pgrp: i32) -> bool {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return false;
     };

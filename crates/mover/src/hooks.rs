@@ -7,7 +7,7 @@ use crate::CopyOptions;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Clone)]
-pub(crate) struct Hooks {
+pub struct Hooks {
     #[cfg(feature = "testing")]
     cancel: CancellationToken,
     #[cfg(feature = "testing")]
@@ -16,7 +16,7 @@ pub(crate) struct Hooks {
 
 impl Hooks {
     #[cfg_attr(not(feature = "testing"), allow(unused_variables))]
-    pub(crate) fn new(opts: &CopyOptions, cancel: &CancellationToken) -> Self {
+    pub fn new(opts: &CopyOptions, cancel: &CancellationToken) -> Self {
         #[cfg(feature = "testing")]
         {
             let mut test = opts.hooks.clone();
@@ -38,7 +38,7 @@ impl Hooks {
 
     /// Fails, cancels or exits at `step` if a failpoint names it.
     #[cfg_attr(not(feature = "testing"), allow(unused_variables))]
-    pub(crate) fn fail(&self, step: &str) -> Result<()> {
+    pub fn fail(&self, step: &str) -> Result<()> {
         #[cfg(feature = "testing")]
         if let Some((name, action)) = &self.test.failpoint {
             if name == step {
@@ -58,7 +58,7 @@ impl Hooks {
 
     /// SQL to run on the destination right before `table` of `destination` is verified.
     #[cfg_attr(not(feature = "testing"), allow(unused_variables))]
-    pub(crate) fn tamper_sql(&self, destination: &str, table: &str) -> Option<String> {
+    pub fn tamper_sql(&self, destination: &str, table: &str) -> Option<String> {
         #[cfg(feature = "testing")]
         if let Some(t) = &self.test.tamper {
             if t.database == destination && t.table == table {

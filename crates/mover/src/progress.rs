@@ -10,7 +10,7 @@ use std::time::Instant;
 
 /// The phase of the whole copy, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
+pub enum Phase {
     Pending,
     Planning,
     Schema,
@@ -41,7 +41,7 @@ impl Phase {
 /// Where one table is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-pub(crate) enum TableState {
+pub enum TableState {
     Pending = 0,
     Copying = 1,
     Loaded = 2,
@@ -69,7 +69,7 @@ impl TableState {
 
 /// Counters of one table, held by the workers that copy it.
 #[derive(Debug)]
-pub(crate) struct TableCounter {
+pub struct TableCounter {
     pub schema: String,
     pub name: String,
     pub rows_done: AtomicU64,
@@ -83,23 +83,23 @@ pub(crate) struct TableCounter {
 }
 
 impl TableCounter {
-    pub(crate) fn set_state(&self, s: TableState) {
+    pub fn set_state(&self, s: TableState) {
         self.state.store(s as u8, Relaxed);
     }
-    pub(crate) fn add(&self, rows: u64, bytes: u64) {
+    pub fn add(&self, rows: u64, bytes: u64) {
         self.rows_done.fetch_add(rows, Relaxed);
         self.bytes_done.fetch_add(bytes, Relaxed);
     }
     /// Once loaded, the expected figures become the actual ones, so totals reach 100%
     /// however far off the planner's estimates were.
-    pub(crate) fn settle(&self) {
+    pub fn settle(&self) {
         self.rows_expected.store(self.rows_done.load(Relaxed), Relaxed);
         self.bytes_expected.store(self.bytes_done.load(Relaxed), Relaxed);
     }
 }
 
 #[derive(Debug)]
-pub(crate) struct DbCounter {
+pub struct DbCounter {
     pub source: String,
     pub destination: String,
     phase: Mutex<Phase>,
@@ -109,12 +109,12 @@ pub(crate) struct DbCounter {
 }
 
 impl DbCounter {
-    pub(crate) fn set_phase(&self, p: Phase) {
+    pub fn set_phase(&self, p: Phase) {
         *self.phase.lock().unwrap_or_else(|e| e.into_inner()) = p;
     }
 
     /// Registers a table before any worker starts on it (pattern: register, then work).
-    pub(crate) fn register_table(&self, schema: &str, name: &str, rows: u64, bytes: u64, parts: u64) -> Arc<TableCounter> {
+    pub fn register_table(&self, schema: &str, name: &str, rows: u64, bytes: u64, parts: u64) -> Arc<TableCounter> {
         let t = Arc::new(TableCounter {
             schema: schema.to_string(),
             name: name.to_string(),
@@ -147,14 +147,14 @@ impl Default for Progress {
 }
 
 impl Progress {
-    pub(crate) fn set_phase(&self, p: Phase) {
+    pub fn set_phase(&self, p: Phase) {
         *self.phase.lock().unwrap_or_else(|e| e.into_inner()) = p;
         for db in self.databases.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             db.set_phase(p);
         }
     }
 
-    pub(crate) fn register_db(&self, source: &str, destination: &str) -> Arc<DbCounter> {
+    pub fn register_db(&self, source: &str, destination: &str) -> Arc<DbCounter> {
         let db = Arc::new(DbCounter {
             source: source.to_string(),
             destination: destination.to_string(),

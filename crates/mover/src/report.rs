@@ -9,21 +9,21 @@ use serde::Serialize;
 pub struct CopyReport {
     pub databases: Vec<DatabaseReport>,
     /// Roles that owned or were granted on copied objects and were missing on the
-    /// destination; created there `NOLOGIN` without a password.
+    /// destination; created there without a login or password.
     pub roles_created: Vec<String>,
     pub elapsed_ms: u64,
     pub rows: u64,
     /// Bytes of COPY stream moved.
     pub bytes: u64,
-    /// How long writes on the source were blocked to take the snapshot (MariaDB's brief
-    /// global read lock); PostgreSQL copies never block them.
+    /// How long writes on the source were blocked to take the snapshot, by engines whose
+    /// snapshot needs a brief global read lock; absent where copies never block them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_write_block_ms: Option<u64>,
-    /// MariaDB: accounts that hold privileges on a source database and that the
+    /// Accounts that hold privileges on a source database and that the
     /// destination could not be given; their privileges were not carried over.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub accounts_missing: Vec<String>,
-    /// MariaDB: accounts (and roles) that hold privileges on a source database and were
+    /// Accounts (and roles) that hold privileges on a source database and were
     /// missing on the destination: made there locked, without a password, holding the
     /// privileges; CreateAccount or ResetAccountPassword gives them a login.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -100,7 +100,7 @@ pub struct CopyPlan {
 #[serde(rename_all = "PascalCase")]
 pub struct DatabasePlan {
     pub name: String,
-    /// `pg_database_size`: what the copy will roughly occupy on the destination.
+    /// What the copy will roughly occupy on the destination, as the source measures it.
     pub size_bytes: u64,
     pub encoding: String,
     pub collate: String,

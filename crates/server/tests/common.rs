@@ -46,10 +46,9 @@ pub async fn start_server_with(dir: tempfile::TempDir, adjust: impl FnOnce(&mut 
     config.supervise_every = Duration::from_secs(1);
     adjust(&mut config);
     let store = store::SqliteStore::open(&dir.path().join("metadata.db")).expect("open store");
-    let pg = engine::postgres::PostgresConfig::detect().expect("PostgreSQL binaries are required for these tests");
-    let mariadb = engine::mariadb::MariaDbConfig::detect().expect("MariaDB binaries are required for these tests");
-    let engines: Vec<Arc<dyn engine::Engine>> =
-        vec![Arc::new(engine::postgres::PostgresEngine::new(pg)), Arc::new(engine::mariadb::MariaDbEngine::new(mariadb))];
+    let (engines, missing) = registry::detect();
+    let missing: Vec<String> = missing.iter().map(|(c, e)| format!("{}: {e}", c.kind)).collect();
+    assert!(missing.is_empty(), "these tests need every engine's binaries on the host: {}", missing.join("; "));
     // The temp dir is 0700; engine users must pass through it.
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();

@@ -1,6 +1,6 @@
 use super::{invalid, page, time, Reply};
 use control::instances::{CreateInstance, InstanceView};
-use control::{classes, Caller, ControlPlane};
+use control::{Caller, ControlPlane};
 use serde_json::{json, Value};
 use store::{InstanceFilter, InstanceRow};
 use wire::Params;
@@ -47,8 +47,7 @@ pub(crate) async fn create(plane: &ControlPlane, caller: &Caller, p: &Params) ->
     }))
 }
 
-fn instance_item(row: &InstanceRow) -> Value {
-    let class = classes::find(&row.class_code);
+fn instance_item(row: &InstanceRow, class: Option<&engine::InstanceClass>) -> Value {
     json!({
         "DBInstanceId": row.id,
         "DBInstanceDescription": row.description,
@@ -115,7 +114,7 @@ pub(crate) async fn describe_all(plane: &ControlPlane, caller: &Caller, p: &Para
         None => (page(p, 30, 100)?, false),
     };
     let result = plane.describe_instances(caller, filter, Some(page)).await?;
-    let items: Vec<Value> = result.items.iter().map(instance_item).collect();
+    let items: Vec<Value> = result.items.iter().map(|row| instance_item(row, plane.find_class(&row.class_code).map(|(_, class)| class))).collect();
     let more = (page.number as u64) * (page.size as u64) < result.total;
     let next = if token_mode && more { (page.number + 1).to_string() } else { String::new() };
     Ok(json!({
@@ -129,7 +128,7 @@ pub(crate) async fn describe_all(plane: &ControlPlane, caller: &Caller, p: &Para
 
 fn attribute_item(view: &InstanceView) -> Value {
     let row = &view.row;
-    let mut item = instance_item(row);
+    let mut item = instance_item(row, Some(view.class));
     let extra = json!({
         "CurrentKernelVersion": row.engine_version,
         "DBInstanceClassType": view.class.family.code(),

@@ -22,14 +22,16 @@ pub(crate) async fn describe_classes(plane: &ControlPlane, caller: &Caller, p: &
     let region = plane.check_region(p.get("RegionId"))?;
     plane.authorize_any_instance(caller, "DescribeAvailableClasses", &region).await?;
     let engine = p.get("Engine");
-    let classes: Vec<_> = classes::CATALOGUE
-        .iter()
-        .filter(|c| engine.is_none_or(|e| e == c.engine.as_str()))
-        .map(|c| {
+    let classes: Vec<_> = plane
+        .catalogues()
+        .into_iter()
+        .filter(|catalogue| engine.is_none_or(|e| catalogue.kind.matches(e)))
+        .flat_map(|catalogue| catalogue.classes.iter().map(move |c| (catalogue.kind, c)))
+        .map(|(kind, c)| {
             json!({
                 "DBInstanceClass": c.code,
                 "DBInstanceClassType": c.family.code(),
-                "Engine": c.engine.as_str(),
+                "Engine": kind.as_str(),
                 "Cpu": c.cpu.to_string(),
                 "MemoryClass": format!("{}GB", c.memory_mb / 1024),
                 "DBInstanceMemory": c.memory_mb,

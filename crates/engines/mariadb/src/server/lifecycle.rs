@@ -1,0 +1,564 @@
+//! A server's life: the files provisioning lays out, starting mariadbd detached and
+//! stopping it with SIGTERM, finding a running server again through its pid file, and
+//! removing it all.
+
+use super::sql::literal;
+use super::{MariaDbEngine, ADMIN_USER};
+use engine::instance_dir::{self, check_traversable, host_error, log_file, log_tail, set_mode, write_admin, write_private};
+use engine::isolation::{self, Confinement};
+use engine::process::{self, chown, RunAs};
+use engine::{AdminConnection, EngineError, ErrorKind, InstanceSpec, Liveness, ServerSettings};
+use mysql_async::prelude::*;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tracing::Instrument;
+
+/// How long a server may take to start or stop.
+const SERVER_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long destroy waits for a clean shutdown before killing: the data is about to go.
+const DESTROY_STOP_TIMEOUT: Duration = Duration::from_secs(15);
+/// What the server's process is called (`/proc/<pid>/comm`).
+const SERVER_NAMES: &[&str] = &["mariadbd", "mysqld"];
+/// Longest unix socket path the kernel accepts (`sun_path` less its terminating NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+fn data_dir(spec: &InstanceSpec) -> PathBuf {
+    spec.dir.join("data")
+}
+
+fn run_dir(spec: &InstanceSpec) -> PathBuf {
+    spec.dir.join("run")
+}
+
+fn tmp_dir(spec: &InstanceSpec) -> PathBuf {
+    spec.dir.join("tmp")
+}
+
+fn pid_file(spec: &InstanceSpec) -> PathBuf {
+    run_dir(spec).join("mariadbd.pid")
+}
+
+fn config_file(spec: &InstanceSpec) -> PathBuf {
+    spec.dir.join("my.cnf")
+}
+
+/// The SQL the first start runs; it holds the admin password, so it lives only until the
+/// server answers.
+fn bootstrap_file(spec: &InstanceSpec) -> PathBuf {
+    spec.dir.join("bootstrap.sql")
+}
+
+/// The server's socket: in `run/` when the path fits the kernel's limit, else in /tmp
+/// under the instance id (the engine user may create files there; ids are unique on a
+/// host).
+pub(super) fn socket_path(spec: &InstanceSpec) -> PathBuf {
+    let own = run_dir(spec).join("mariadbd.sock");
+    // The server also makes `<socket>.lock` next to it.
+    if own.as_os_str().len() + ".lock".len() <= MAX_SOCKET_PATH {
+        own
+    } else {
+        PathBuf::from(format!("/tmp/openrds-mariadb-{}.sock", spec.id))
+    }
+}
+
+pub(super) fn read_admin(spec: &InstanceSpec) -> Result<AdminConnection, EngineError> {
+    instance_dir::read_admin(spec, "mysql")
+}
+
+/// A value in an option file: double-quoted, where backslashes escape.
+fn cnf_value(value: &Path) -> String {
+    format!("\"{}\"", value.to_string_lossy().replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// The buffer pool for a class of `memory_mb`: a quarter of it, as several instances share
+/// a host (pages are touched lazily, so the size is a ceiling, not a reservation), within
+/// what small classes need to work and large ones can use on a shared host.
+fn buffer_pool_mb(memory_mb: u64) -> u64 {
+    (memory_mb / 4).clamp(128, 4096)
+}
+
+/// The whole option file of an instance. The server reads nothing else (`--defaults-file`
+/// comes first), so /etc/mysql cannot steer it.
+fn render_settings(spec: &InstanceSpec) -> String {
+    let ServerSettings { memory_mb, max_connections, .. } = spec.settings;
+    format!(
+        "# Written by openrds from the instance class before every start; edits are lost.\n\
+         [mysqld]\n\
+         datadir = {datadir}\n\
+         port = {port}\n\
+         bind-address = {listen}\n\
+         socket = {socket}\n\
+         pid-file = {pid}\n\
+         tmpdir = {tmp}\n\
+         log-error = {log}\n\
+         # LOAD DATA INFILE and SELECT INTO OUTFILE stay inside this instance's directory\n\
+         # (its own system user could reach nothing else of value anyway).\n\
+         secure-file-priv = {tmp}\n\
+         skip-name-resolve\n\
+         local-infile = 1\n\
+         character-set-server = utf8mb4\n\
+         collation-server = utf8mb4_general_ci\n\
+         max_connections = {max_connections}\n\
+         # A row is as large as the largest one stored: the import reads every row whole.\n\
+         max_allowed_packet = 1G\n\
+         innodb_buffer_pool_size = {buffer_pool}M\n\
+         innodb_log_file_size = 512M\n\
+         skip-log-bin\n\
+         event_scheduler = ON\n\
+         explicit_defaults_for_timestamp = ON\n\
+         # The security IP list (see access.rs); administrators skip it.\n\
+         init_connect = {init_connect}\n",
+        datadir = cnf_value(&data_dir(spec)),
+        port = spec.port,
+        listen = spec.listen_host.trim(),
+        socket = cnf_value(&socket_path(spec)),
+        pid = cnf_value(&pid_file(spec)),
+        tmp = cnf_value(&tmp_dir(spec)),
+        log = cnf_value(&log_file(spec)),
+        max_connections = max_connections.max(10),
+        buffer_pool = buffer_pool_mb(memory_mb),
+        init_connect = format!("\"{}\"", super::access::INIT_CONNECT),
+    )
+}
+
+/// Makes the administrator every later call logs in as, and removes anonymous logins and
+/// the proxy grants install-db keys to the host name, which skip-name-resolve ignores
+/// with a warning at every start. `OR REPLACE` because a start interrupted before the file was removed runs it again.
+fn bootstrap_sql(password: &str) -> String {
+    format!(
+        "CREATE OR REPLACE USER {admin}@'%' IDENTIFIED BY {pw};\n\
+         GRANT ALL PRIVILEGES ON *.* TO {admin}@'%' WITH GRANT OPTION;\n\
+         DELETE FROM mysql.global_priv WHERE User = '';\n\
+         DELETE FROM mysql.proxies_priv WHERE Host <> 'localhost';\n\
+         FLUSH PRIVILEGES;\n",
+        admin = literal(ADMIN_USER),
+        pw = literal(password),
+    )
+}
+
+fn random_password() -> String {
+    use rand::distributions::{Alphanumeric, DistString};
+    Alphanumeric.sample_string(&mut rand::thread_rng(), 32)
+}
+
+/// Creates `path` with `text`, readable and writable by its owner only. Refuses to
+/// reuse a file, so nobody can have opened it before the secret went in.
+/// A directory of the engine user's, made if missing.
+fn engine_dir(path: &Path, mode: u32, run_as: Option<RunAs>) -> Result<(), EngineError> {
+    if !path.is_dir() {
+        std::fs::create_dir(path).map_err(|e| host_error(format!("create {}", path.display()), e))?;
+    }
+    set_mode(path, mode)?;
+    chown(path, run_as)
+}
+
+fn remove_if_present(path: &Path) -> Result<(), EngineError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(host_error(format!("remove {}", path.display()), e)),
+        _ => Ok(()),
+    }
+}
+
+impl MariaDbEngine {
+    pub(super) async fn provision_instance(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
+        let span = tracing::info_span!("provision", instance = %spec.id);
+        async {
+            for tool in [self.install_db(), self.server_bin()] {
+                if !tool.is_file() {
+                    return Err(EngineError::new(
+                        ErrorKind::HostSetup,
+                        format!("{} is missing; install the MariaDB server package", tool.display()),
+                    ));
+                }
+            }
+            // Someone else's files (or a live instance) are never overwritten, nor removed
+            // by the clean-up below.
+            if std::fs::read_dir(&spec.dir).is_ok_and(|mut d| d.next().is_some()) {
+                return Err(EngineError::new(
+                    ErrorKind::AlreadyExists,
+                    format!("instance directory {} already exists and is not empty", spec.dir.display()),
+                ));
+            }
+            let result = match self.confinement(spec).await {
+                Ok(confinement) => self.lay_out_and_start(spec, confinement.as_ref()).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = &result {
+                tracing::warn!(error = %e, "provisioning failed; removing what was made");
+                if let Err(cleanup) = self.destroy_instance(spec).await {
+                    tracing::error!(error = %cleanup, "cannot remove a failed instance");
+                }
+            }
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn lay_out_and_start(&self, spec: &InstanceSpec, confinement: Option<&Confinement>) -> Result<(), EngineError> {
+        let run_as = confinement.map(Confinement::owner);
+        std::fs::create_dir_all(&spec.dir).map_err(|e| host_error(format!("create {}", spec.dir.display()), e))?;
+        // Traversable for the instance's user, listable by nobody else: admin.json sits here.
+        set_mode(&spec.dir, 0o711)?;
+        if let Some(u) = run_as {
+            check_traversable(&spec.dir, u)?;
+        }
+        engine_dir(&data_dir(spec), 0o700, run_as)?;
+        Self::write_settings(spec, run_as)?;
+
+        let password = random_password();
+        write_admin(spec, ADMIN_USER, &password)?;
+        let bootstrap = bootstrap_file(spec);
+        write_private(&bootstrap, &bootstrap_sql(&password))?;
+        chown(&bootstrap, run_as)?;
+        self.install_db_files(spec, confinement).await?;
+        self.start_server(spec).await
+    }
+
+    async fn install_db_files(&self, spec: &InstanceSpec, confinement: Option<&Confinement>) -> Result<(), EngineError> {
+        let args: Vec<std::ffi::OsString> = vec![
+            // Must come first: the tool and the bootstrap server read nothing else.
+            format!("--defaults-file={}", config_file(spec).display()).into(),
+            format!("--datadir={}", data_dir(spec).display()).into(),
+            "--skip-test-db".into(),
+            // root logs in only as the system user root over the socket: no password to
+            // leak, no way in over TCP.
+            "--auth-root-authentication-method=socket".into(),
+        ];
+        // No --user: the tool already runs as the instance's user, and only root may name one.
+        let result = process::run(&self.install_db(), args, confinement, "mariadb-install-db").await;
+        // It fails on the host's account: permissions, disk, a broken installation.
+        result.map_err(|e| {
+            let kind = if e.kind == ErrorKind::Unavailable { ErrorKind::HostSetup } else { e.kind };
+            EngineError::new(kind, format!("{}{}", e.message, log_tail(spec)))
+        })
+    }
+
+    /// Writes my.cnf from `spec` and makes the files the engine user needs. Done before
+    /// every start, so a changed spec (port, instance class) takes effect on the next
+    /// start or restart.
+    fn write_settings(spec: &InstanceSpec, run_as: Option<RunAs>) -> Result<(), EngineError> {
+        let conf = config_file(spec);
+        std::fs::write(&conf, render_settings(spec)).map_err(|e| host_error(format!("write {}", conf.display()), e))?;
+        // The server reads it; nobody else on the host needs to.
+        if let Some(u) = run_as {
+            std::os::unix::fs::chown(&conf, Some(0), Some(u.gid)).map_err(|e| host_error(format!("chown {}", conf.display()), e))?;
+            set_mode(&conf, 0o640)?;
+        } else {
+            set_mode(&conf, 0o644)?;
+        }
+        // The instance's user cannot create files in the instance directory, only use them.
+        engine_dir(&run_dir(spec), 0o700, run_as)?;
+        engine_dir(&tmp_dir(spec), 0o700, run_as)?;
+        let log = log_file(spec);
+        if !log.exists() {
+            std::fs::write(&log, b"").map_err(|e| host_error(format!("create {}", log.display()), e))?;
+        }
+        set_mode(&log, 0o600)?;
+        chown(&log, run_as)?;
+        Ok(())
+    }
+
+    /// The pid in the pid file, if that process is still our server.
+    pub(super) fn running_pid(spec: &InstanceSpec) -> Option<i32> {
+        let text = std::fs::read_to_string(pid_file(spec)).ok()?;
+        let pid = text.trim().parse().ok()?;
+        process::server_alive(pid, &data_dir(spec), SERVER_NAMES).then_some(pid)
+    }
+
+    /// Files of a server that is gone. mariadbd refuses to start while the pid in the
+    /// socket's lock file is alive, and a killed server stays a zombie where nothing reaps
+    /// orphans; once no server of this directory runs, they only stand in the way.
+    fn remove_stale_files(spec: &InstanceSpec) -> Result<(), EngineError> {
+        let socket = socket_path(spec);
+        let mut lock = socket.clone().into_os_string();
+        lock.push(".lock");
+        for path in [pid_file(spec), socket, PathBuf::from(lock)] {
+            remove_if_present(&path)?;
+        }
+        Ok(())
+    }
+
+    /// Launches mariadbd in its own process group, so it outlives openrds and a Ctrl-C
+    /// aimed at openrds does not reach it. Returns its pid (the confinement's wrapper
+    /// `exec`s the server, so the pid stays the server's).
+    fn launch(&self, spec: &InstanceSpec, confinement: Option<&Confinement>) -> Result<i32, EngineError> {
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(log_file(spec))
+            .map_err(|e| host_error(format!("open {}", log_file(spec).display()), e))?;
+        let log2 = log.try_clone().map_err(|e| host_error("duplicate the log file handle".into(), e))?;
+        let mut args: Vec<std::ffi::OsString> = vec![format!("--defaults-file={}", config_file(spec).display()).into()];
+        let bootstrap = bootstrap_file(spec);
+        if bootstrap.exists() {
+            args.push(format!("--init-file={}", bootstrap.display()).into());
+        }
+        let mut cmd = process::command(&self.server_bin(), args, confinement);
+        cmd.stdin(std::process::Stdio::null()).stdout(log).stderr(log2);
+        let mut child = tokio::process::Command::from(cmd)
+            .spawn()
+            .map_err(|e| EngineError::new(ErrorKind::HostSetup, format!("start instance {}: cannot run {}: {e}", spec.id, self.server_bin().display())))?;
+        let pid = child.id().map(|p| p as i32).unwrap_or(0);
+        // Reaps the server if it exits while openrds runs; dropping the child neither
+        // kills nor waits for it.
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+        });
+        Ok(pid)
+    }
+
+    /// An instance made by an earlier version ran as the shared `mysql` user: its server
+    /// (if running) is stopped, and its files are given to the instance's own user, so the
+    /// start that follows runs it confined. Its data is untouched.
+    async fn move_to_own_user(&self, spec: &InstanceSpec, confinement: &Confinement) -> Result<(), EngineError> {
+        let own = confinement.owner();
+        if let Some(pid) = Self::running_pid(spec) {
+            if isolation::process_uid(pid).is_some_and(|uid| uid != own.uid) {
+                tracing::info!(instance = %spec.id, pid, "stopping a server that runs as the shared user, to restart it as the instance's own");
+                self.stop_within(spec, SERVER_TIMEOUT).await?;
+            }
+        }
+        for path in [data_dir(spec), run_dir(spec), tmp_dir(spec), log_file(spec)] {
+            if isolation::owner_uid(&path).is_some_and(|uid| uid != own.uid) {
+                tracing::info!(instance = %spec.id, path = %path.display(), "giving the instance's files to its own system user");
+                isolation::chown_tree(&path, own)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn start_server(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
+        let span = tracing::info_span!("start", instance = %spec.id);
+        async {
+            if !data_dir(spec).join("mysql").is_dir() {
+                return Err(EngineError::new(
+                    ErrorKind::NotFound,
+                    format!("instance {} has no data directory under {}", spec.id, spec.dir.display()),
+                ));
+            }
+            let confinement = self.confinement(spec).await?;
+            if let Some(c) = &confinement {
+                self.move_to_own_user(spec, c).await?;
+            }
+            loop {
+                match Self::running_pid(spec) {
+                    Some(pid) => match self.wait_accepting(spec, pid).await {
+                        // The server we found was dying (killed, not yet gone) when we
+                        // looked: now it is gone, so start it.
+                        Err(_) if Self::running_pid(spec).is_none() => continue,
+                        result => result?,
+                    },
+                    None => {
+                        Self::write_settings(spec, confinement.as_ref().map(Confinement::owner))?;
+                        Self::remove_stale_files(spec)?;
+                        let pid = self.launch(spec, confinement.as_ref())?;
+                        self.wait_accepting(spec, pid).await?;
+                        tracing::info!(port = spec.port, "server started");
+                    }
+                }
+                // The admin exists now; the password need not stay on disk a moment longer.
+                return remove_if_present(&bootstrap_file(spec));
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// An admin login over TCP is what callers need, and it also proves admin.json
+    /// matches the server. `pid` is watched because the pid file appears only once the
+    /// server is nearly up.
+    async fn wait_accepting(&self, spec: &InstanceSpec, pid: i32) -> Result<(), EngineError> {
+        let deadline = tokio::time::Instant::now() + SERVER_TIMEOUT;
+        loop {
+            let err = match self.connect(spec).await {
+                Ok(mut c) => match c.query_drop("SELECT 1").await {
+                    Ok(()) => {
+                        let _ = c.disconnect().await;
+                        return Ok(());
+                    }
+                    Err(e) => super::sql::my_error(e, &format!("check instance {}", spec.id)),
+                },
+                Err(e) => e,
+            };
+            if err.kind != ErrorKind::Unavailable {
+                return Err(EngineError::new(err.kind, format!("{}{}", err.message, log_tail(spec))));
+            }
+            // Right after launch the pid may still be the confinement's wrapper, on its way
+            // to exec the server: alive is what counts here, not the name.
+            if !process::pid_alive(pid) {
+                return Err(EngineError::new(
+                    ErrorKind::Unavailable,
+                    format!("instance {} stopped while starting: {}{}", spec.id, err.message, log_tail(spec)),
+                ));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(EngineError::new(ErrorKind::Unavailable, format!("{}{}", err.message, log_tail(spec))));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub(super) async fn stop_server(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
+        self.stop_within(spec, SERVER_TIMEOUT).await
+    }
+
+    /// SIGTERM is mariadbd's clean shutdown: it ends sessions, flushes InnoDB and exits.
+    async fn stop_within(&self, spec: &InstanceSpec, timeout: Duration) -> Result<(), EngineError> {
+        let span = tracing::info_span!("stop", instance = %spec.id);
+        async {
+            let Some(pid) = Self::running_pid(spec) else {
+                return Ok(());
+            };
+            use nix::sys::signal::{kill, Signal};
+            let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
+            let deadline = tokio::time::Instant::now() + timeout;
+            while process::server_alive(pid, &data_dir(spec), SERVER_NAMES) {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(EngineError::new(
+                        ErrorKind::Unavailable,
+                        format!("instance {} did not stop within {}s{}", spec.id, timeout.as_secs(), log_tail(spec)),
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            tracing::info!("server stopped");
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+
+    pub(super) async fn destroy_instance(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
+        let span = tracing::info_span!("destroy", instance = %spec.id);
+        async {
+            if std::fs::symlink_metadata(&spec.dir).is_err() {
+                return self.release(spec).await;
+            }
+            if let Err(e) = self.stop_within(spec, DESTROY_STOP_TIMEOUT).await {
+                tracing::warn!(error = %e, "clean shutdown failed; killing the server");
+            }
+            // A server still starting has no pid file yet; it is found by its directory.
+            let pids: Vec<i32> = Self::running_pid(spec).into_iter().chain(servers_in(&data_dir(spec))).collect();
+            for &pid in &pids {
+                process::kill_server(pid);
+            }
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            let alive = || pids.iter().any(|&p| process::server_alive(p, &data_dir(spec), SERVER_NAMES) || process::group_alive(p));
+            while alive() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            if let Some(pid) = pids.iter().find(|&&p| process::server_alive(p, &data_dir(spec), SERVER_NAMES)) {
+                return Err(EngineError::new(
+                    ErrorKind::Internal,
+                    format!("server process {pid} of instance {} survived SIGKILL; its directory is kept", spec.id),
+                ));
+            }
+            // Outside the directory when the path was too long for it.
+            Self::remove_stale_files(spec)?;
+            match std::fs::remove_dir_all(&spec.dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(host_error(format!("remove {}", spec.dir.display()), e)),
+                _ => {
+                    tracing::info!("instance removed");
+                    self.release(spec).await
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The instance's user and control groups go once nothing of it is left.
+    async fn release(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
+        if self.config.isolate {
+            isolation::release(spec).await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn probe(&self, spec: &InstanceSpec) -> Liveness {
+        if Self::running_pid(spec).is_none() {
+            return Liveness::Stopped;
+        }
+        let check = async {
+            let mut c = self.connect(spec).await.ok()?;
+            c.query_drop("SELECT 1").await.ok()?;
+            let _ = c.disconnect().await;
+            Some(())
+        };
+        match tokio::time::timeout(Duration::from_secs(10), check).await {
+            Ok(Some(())) => Liveness::Running,
+            _ => Liveness::Unresponsive,
+        }
+    }
+}
+
+/// Server processes whose working directory is `data`.
+fn servers_in(data: &Path) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| process::server_alive(pid, data, SERVER_NAMES))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(dir: &str, memory_mb: u64, max_connections: u32) -> InstanceSpec {
+        InstanceSpec {
+            id: "rm-test".into(),
+            dir: dir.into(),
+            listen_host: "127.0.0.1".into(),
+            port: 3999,
+            settings: ServerSettings { memory_mb, cpu: 2, max_connections },
+        }
+    }
+
+    fn setting(conf: &str, name: &str) -> String {
+        conf.lines().find_map(|l| l.strip_prefix(&format!("{name} = "))).unwrap_or_else(|| panic!("{name} missing")).to_string()
+    }
+
+    #[test]
+    fn settings_follow_the_instance_class() {
+        let conf = render_settings(&spec("/srv/i", 16384, 1600));
+        assert!(conf.contains("\n[mysqld]\n"));
+        assert_eq!(setting(&conf, "innodb_buffer_pool_size"), "4096M");
+        assert_eq!(setting(&conf, "max_connections"), "1600");
+        assert_eq!(setting(&conf, "port"), "3999");
+        assert_eq!(setting(&conf, "bind-address"), "127.0.0.1");
+        assert_eq!(setting(&conf, "datadir"), "\"/srv/i/data\"");
+        assert_eq!(setting(&conf, "socket"), "\"/srv/i/run/mariadbd.sock\"");
+        assert_eq!(setting(&conf, "secure-file-priv"), "\"/srv/i/tmp\"");
+        assert_eq!(setting(&conf, "character-set-server"), "utf8mb4");
+        assert_eq!(setting(&conf, "collation-server"), "utf8mb4_general_ci");
+        assert_eq!(setting(&conf, "innodb_log_file_size"), "512M");
+        assert_eq!(setting(&conf, "event_scheduler"), "ON");
+        for flag in ["skip-name-resolve", "skip-log-bin"] {
+            assert!(conf.lines().any(|l| l == flag), "{flag}");
+        }
+    }
+
+    #[test]
+    fn buffer_pool_is_a_quarter_of_the_class_within_bounds() {
+        assert_eq!(buffer_pool_mb(256), 128);
+        assert_eq!(buffer_pool_mb(2048), 512);
+        assert_eq!(buffer_pool_mb(65536), 4096);
+        let conf = render_settings(&spec("/srv/i", 256, 2));
+        assert_eq!(setting(&conf, "max_connections"), "10");
+    }
+
+    #[test]
+    fn long_socket_paths_move_to_tmp() {
+        assert_eq!(socket_path(&spec("/srv/i", 1024, 10)), PathBuf::from("/srv/i/run/mariadbd.sock"));
+        let deep = format!("/srv/{}", "d".repeat(100));
+        assert_eq!(socket_path(&spec(&deep, 1024, 10)), PathBuf::from("/tmp/openrds-mariadb-rm-test.sock"));
+    }
+
+    #[test]
+    fn bootstrap_quotes_the_password() {
+        let sql = bootstrap_sql("pa'ss");
+        assert!(sql.contains("IDENTIFIED BY 'pa''ss'"), "{sql}");
+        assert!(sql.contains("'openrds_admin'@'%'"));
+    }
+}

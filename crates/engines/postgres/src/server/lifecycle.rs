@@ -1,0 +1,454 @@
+//! A server's life: the files provisioning lays out, starting and stopping through
+//! pg_ctl, finding a running server again through its pid file, and removing it all.
+
+use super::sql::conf_string;
+use super::{PostgresEngine, ADMIN_USER};
+use engine::instance_dir::{self, check_traversable, host_error, log_file, log_tail, set_mode, write_admin, write_private};
+use engine::isolation::{self, Confinement};
+use engine::process::{self, chown, RunAs};
+use engine::{AdminConnection, EngineError, ErrorKind, InstanceSpec, Liveness, ServerSettings};
+use std::path::PathBuf;
+use std::time::Duration;
+use tracing::Instrument;
+
+/// How long a server may take to start or stop.
+const SERVER_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long destroy waits for a clean shutdown before killing: the data is about to go.
+const DESTROY_STOP_TIMEOUT: Duration = Duration::from_secs(15);
+/// What the server's process is called (`/proc/<pid>/comm`).
+const SERVER_NAMES: &[&str] = &["postgres", "postmaster"];
+/// The line of postgresql.conf that reads openrds' settings; the last word on them
+/// except for ALTER SYSTEM.
+const INCLUDE_SETTINGS: &str = "include 'openrds.conf'";
+
+fn data_dir(spec: &InstanceSpec) -> PathBuf {
+    spec.dir.join("data")
+}
+
+pub(super) fn read_admin(spec: &InstanceSpec) -> Result<AdminConnection, EngineError> {
+    instance_dir::read_admin(spec, "postgres")
+}
+
+/// The settings an instance class implies, in postgresql.conf syntax.
+fn render_settings(spec: &InstanceSpec, host_memory_mb: Option<u64>) -> String {
+    let ServerSettings { memory_mb, max_connections, .. } = spec.settings;
+    // A class may promise more memory than this host has; the server must still start,
+    // and shared memory is reserved up front.
+    let ceiling = host_memory_mb.map(|m| (m / 2).max(128)).unwrap_or(u64::MAX);
+    let shared_buffers = (memory_mb / 4).max(128).min(ceiling);
+    let effective_cache_size = (memory_mb * 3 / 4).max(shared_buffers);
+    let maintenance_work_mem = (memory_mb / 16).clamp(64, 2048);
+    let work_mem = (memory_mb / 512).clamp(4, 256);
+    // The server refuses to start unless max_connections exceeds its reserved slots.
+    let max_connections = max_connections.max(10);
+    format!(
+        "# Written by openrds from the instance class; ALTER SYSTEM overrides it.\n\
+         listen_addresses = {listen}\n\
+         port = {port}\n\
+         unix_socket_directories = ''\n\
+         max_connections = {max_connections}\n\
+         shared_buffers = {shared_buffers}MB\n\
+         effective_cache_size = {effective_cache_size}MB\n\
+         maintenance_work_mem = {maintenance_work_mem}MB\n\
+         work_mem = {work_mem}MB\n\
+         password_encryption = 'scram-sha-256'\n\
+         logging_collector = off\n",
+        listen = conf_string(&spec.listen_host),
+        port = spec.port,
+    )
+}
+
+/// Until the instance's security IP list is applied (right after provisioning), only the
+/// internal administrator may log in.
+
+fn host_memory_mb() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: u64 = text.lines().find(|l| l.starts_with("MemTotal:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024)
+}
+
+fn random_password() -> String {
+    use rand::distributions::{Alphanumeric, DistString};
+    Alphanumeric.sample_string(&mut rand::thread_rng(), 32)
+}
+
+impl PostgresEngine {
+    pub(super) async fn provision_instance(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
+        let span = tracing::info_span!("provision", instance = %spec.id);
+        async {
+            for tool in ["initdb", "pg_ctl", "postgres"] {
+                if !self.bin(tool).is_file() {
+                    return Err(EngineError::new(
+                        ErrorKind::HostSetup,
+                        format!("{} is missing; install the PostgreSQL server package", self.bin(tool).display()),
+                    ));
+                }
+            }
+            // Someone else's files (or a live instance) are never overwritten, nor removed
+            // by the clean-up below.
+            if std::fs::read_dir(&spec.dir).is_ok_and(|mut d| d.next().is_some()) {
+                return Err(EngineError::new(
+                    ErrorKind::AlreadyExists,
+                    format!("instance directory {} already exists and is not empty", spec.dir.display()),
+                ));
+            }
+            let result = match self.confinement(spec).await {
+                Ok(confinement) => self.lay_out_and_start(spec, confinement.as_ref()).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = &result {
+                tracing::warn!(error = %e, "provisioning failed; removing what was made");
+                if let Err(cleanup) = self.destroy_instance(spec).await {
+                    tracing::error!(error = %cleanup, "cannot remove a failed instance");
+                }
+            }
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn lay_out_and_start(&self, spec: &InstanceSpec, confinement: Option<&Confinement>) -> Result<(), EngineError> {
+        let run_as = confinement.map(Confinement::owner);
+        std::fs::create_dir_all(&spec.dir).map_err(|e| host_error(format!("create {}", spec.dir.display()), e))?;
+        // Traversable for the instance's user, listable by nobody else: admin.json sits here.
+        set_mode(&spec.dir, 0o711)?;
+        if let Some(u) = run_as {
+            check_traversable(&spec.dir, u)?;
+        }
+        let data = data_dir(spec);
+        std::fs::create_dir(&data).map_err(|e| host_error(format!("create {}", data.display()), e))?;
+        set_mode(&data, 0o700)?;
+        chown(&data, run_as)?;
+        let log = log_file(spec);
+        std::fs::write(&log, b"").map_err(|e| host_error(format!("create {}", log.display()), e))?;
+        set_mode(&log, 0o600)?;
+        chown(&log, run_as)?;
+
+        let password = random_password();
+        write_admin(spec, ADMIN_USER, &password)?;
+        self.initdb(spec, confinement, &password).await?;
+        let hba = data.join("pg_hba.conf");
+        std::fs::write(&hba, super::access::render_hba(&[])).map_err(|e| host_error(format!("write {}", hba.display()), e))?;
+        self.start_server(spec).await
+    }
+
+    async fn initdb(&self, spec: &InstanceSpec, confinement: Option<&Confinement>, password: &str) -> Result<(), EngineError> {
+        // initdb reads the password from a file the engine user can read; it goes away
+        // as soon as initdb is done, whatever the outcome.
+        let pwfile = spec.dir.join("initdb.pw");
+        write_private(&pwfile, password)?;
+        let result = match chown(&pwfile, confinement.map(Confinement::owner)) {
+            Ok(()) => {
+                let mut pwarg = std::ffi::OsString::from("--pwfile=");
+                pwarg.push(&pwfile);
+                let args: Vec<std::ffi::OsString> = vec![
+                    "-D".into(),
+                    data_dir(spec).into(),
+                    "-U".into(),
+                    ADMIN_USER.into(),
+                    pwarg,
+                    "--auth=scram-sha-256".into(),
+                    "-E".into(),
+                    "UTF8".into(),
+                    "--locale=C.UTF-8".into(),
+                    "--no-instructions".into(),
+                ];
+                process::run(&self.bin("initdb"), args, confinement, "initdb").await
+            }
+            Err(e) => Err(e),
+        };
+        let _ = std::fs::remove_file(&pwfile);
+        // initdb fails on the host's account: permissions, disk, locales.
+        result.map_err(|e| EngineError::new(if e.kind == ErrorKind::Unavailable { ErrorKind::HostSetup } else { e.kind }, e.message))
+    }
+
+    /// Writes the settings of `spec` where postgresql.conf includes them. Done before
+    /// every start, so a changed spec (port, instance class) takes effect on the next
+    /// start or restart.
+    fn write_settings(spec: &InstanceSpec, run_as: Option<RunAs>) -> Result<(), EngineError> {
+        let data = data_dir(spec);
+        let conf = data.join("openrds.conf");
+        std::fs::write(&conf, render_settings(spec, host_memory_mb())).map_err(|e| host_error(format!("write {}", conf.display()), e))?;
+        set_mode(&conf, 0o600)?;
+        chown(&conf, run_as)?;
+        let main_conf = data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&main_conf).map_err(|e| host_error(format!("read {}", main_conf.display()), e))?;
+        if !text.lines().any(|l| l.trim() == INCLUDE_SETTINGS) {
+            text.push_str(&format!("\n# openrds: settings of the instance class\n{INCLUDE_SETTINGS}\n"));
+            std::fs::write(&main_conf, text).map_err(|e| host_error(format!("write {}", main_conf.display()), e))?;
+        }
+        // The instance's user cannot create files in the instance directory, only use them.
+        let log = log_file(spec);
+        if !log.exists() {
+            std::fs::write(&log, b"").map_err(|e| host_error(format!("create {}", log.display()), e))?;
+        }
+        set_mode(&log, 0o600)?;
+        chown(&log, run_as)?;
+        Ok(())
+    }
+
+    /// The pid in `data/postmaster.pid`, if that process is still our server.
+    pub(super) fn running_pid(spec: &InstanceSpec) -> Option<i32> {
+        let data = data_dir(spec);
+        let text = std::fs::read_to_string(data.join("postmaster.pid")).ok()?;
+        let pid = text.lines().next()?.trim().parse().ok()?;
+        process::server_alive(pid, &data, SERVER_NAMES).then_some(pid)
+    }
+
+    /// A pid file left by a server that died. The server treats any live process with
+    /// that pid as its predecessor, and a killed server stays a zombie where nothing reaps
+    /// orphans, so it would refuse to start. Removing the file is safe once the recorded
+    /// process is not a server of this directory: the server's second interlock, on its
+    /// shared memory, still refuses to start while old backends linger.
+    fn remove_stale_pid_file(spec: &InstanceSpec) -> Result<(), EngineError> {
+        let path = data_dir(spec).join("postmaster.pid");
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                tracing::info!(instance = %spec.id, "removed the pid file of a server that is gone");
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(host_error(format!("remove {}", path.display()), e)),
+        }
+    }
+
+    async fn pg_ctl(&self, spec: &InstanceSpec, args: &[&str], what: &str) -> Result<(), EngineError> {
+        let mut all: Vec<std::ffi::OsString> = vec!["-D".into(), data_dir(spec).into()];
+        all.extend(args.iter().map(Into::into));
+        process::run(&self.bin("pg_ctl"), all, self.confinement(spec).await?.as_ref(), what).await
+    }
+
+    pub(super) async fn start_server(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
+        let span = tracing::info_span!("start", instance = %spec.id);
+        async {
+            if !data_dir(spec).join("PG_VERSION").is_file() {
+                return Err(EngineError::new(
+                    ErrorKind::NotFound,
+                    format!("instance {} has no data directory under {}", spec.id, spec.dir.display()),
+                ));
+            }
+            let confinement = self.confinement(spec).await?;
+            if let Some(c) = &confinement {
+                self.move_to_own_user(spec, c).await?;
+            }
+            loop {
+                let launched = Self::running_pid(spec).is_none();
+                if launched {
+                    Self::write_settings(spec, confinement.as_ref().map(Confinement::owner))?;
+                    Self::remove_stale_pid_file(spec)?;
+                    let timeout = SERVER_TIMEOUT.as_secs().to_string();
+                    let log = log_file(spec);
+                    let log = log.to_string_lossy();
+                    let mut tries = 0;
+                    loop {
+                        tries += 1;
+                        match self.pg_ctl(spec, &["start", "-l", &log, "-w", "-t", &timeout, "-s"], &format!("start instance {}", spec.id)).await {
+                            Ok(()) => break,
+                            // Backends of a server killed a moment ago can still hold its
+                            // shared memory or port while they exit; give them a moment.
+                            Err(e) if tries < 3 => {
+                                tracing::warn!(error = %e.message, "start failed; retrying");
+                                Self::remove_stale_pid_file(spec)?;
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                            }
+                            Err(e) => return Err(EngineError::new(e.kind, format!("{}{}", e.message, log_tail(spec)))),
+                        }
+                    }
+                    tracing::info!(port = spec.port, "server started");
+                }
+                match self.wait_accepting(spec).await {
+                    // The server we found was dying (killed, not yet gone) when we looked:
+                    // now it is gone, so start it.
+                    Err(_) if !launched && Self::running_pid(spec).is_none() => continue,
+                    Err(e) => return Err(e),
+                    Ok(()) => return self.prepare_tenant_admin(spec).await,
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// An instance made by an earlier version ran as the shared `postgres` user: its
+    /// server (if running) is stopped, and its files are given to the instance's own user,
+    /// so the start that follows runs it confined. Its data is untouched.
+    async fn move_to_own_user(&self, spec: &InstanceSpec, confinement: &Confinement) -> Result<(), EngineError> {
+        let own = confinement.owner();
+        if let Some(pid) = Self::running_pid(spec) {
+            if isolation::process_uid(pid).is_some_and(|uid| uid != own.uid) {
+                tracing::info!(instance = %spec.id, pid, "stopping a server that runs as the shared user, to restart it as the instance's own");
+                // SIGINT is PostgreSQL's fast shutdown; pg_ctl as the new user could not signal it.
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGINT);
+                let deadline = tokio::time::Instant::now() + SERVER_TIMEOUT;
+                while Self::running_pid(spec).is_some() {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(EngineError::new(ErrorKind::Unavailable, format!("instance {} did not stop to move to its own user", spec.id)));
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        let data = data_dir(spec);
+        if isolation::owner_uid(&data).is_some_and(|uid| uid != own.uid) {
+            tracing::info!(instance = %spec.id, "giving the instance's files to its own system user");
+            isolation::chown_tree(&data, own)?;
+            let log = log_file(spec);
+            if log.exists() {
+                isolation::chown_tree(&log, own)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// pg_ctl reports readiness from the pid file; an admin login over TCP is what
+    /// callers need, and it also proves admin.json matches the server.
+    async fn wait_accepting(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
+        let deadline = tokio::time::Instant::now() + SERVER_TIMEOUT;
+        loop {
+            let err = match self.connect(spec, "postgres").await {
+                Ok(c) => match c.simple_query("SELECT 1").await {
+                    Ok(_) => return Ok(()),
+                    Err(e) => super::sql::pg_error(e, &format!("check instance {}", spec.id)),
+                },
+                Err(e) => e,
+            };
+            if err.kind != ErrorKind::Unavailable {
+                return Err(err);
+            }
+            if Self::running_pid(spec).is_none() {
+                return Err(EngineError::new(
+                    ErrorKind::Unavailable,
+                    format!("instance {} stopped while starting: {}{}", spec.id, err.message, log_tail(spec)),
+                ));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(EngineError::new(ErrorKind::Unavailable, format!("{}{}", err.message, log_tail(spec))));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub(super) async fn stop_server(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
+        self.stop_within(spec, SERVER_TIMEOUT).await
+    }
+
+    async fn stop_within(&self, spec: &InstanceSpec, timeout: Duration) -> Result<(), EngineError> {
+        let span = tracing::info_span!("stop", instance = %spec.id);
+        async {
+            if Self::running_pid(spec).is_none() {
+                return Ok(());
+            }
+            let timeout = timeout.as_secs().to_string();
+            let result = self.pg_ctl(spec, &["stop", "-m", "fast", "-w", "-t", &timeout, "-s"], &format!("stop instance {}", spec.id)).await;
+            match result {
+                // It may have stopped on its own meanwhile.
+                Err(_) if Self::running_pid(spec).is_none() => Ok(()),
+                Err(e) => Err(EngineError::new(e.kind, format!("{}{}", e.message, log_tail(spec)))),
+                Ok(()) => {
+                    tracing::info!("server stopped");
+                    Ok(())
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    pub(super) async fn destroy_instance(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
+        let span = tracing::info_span!("destroy", instance = %spec.id);
+        async {
+            if std::fs::symlink_metadata(&spec.dir).is_err() {
+                return self.release(spec).await;
+            }
+            if let Err(e) = self.stop_within(spec, DESTROY_STOP_TIMEOUT).await {
+                tracing::warn!(error = %e, "fast shutdown failed; killing the server");
+            }
+            if let Some(pid) = Self::running_pid(spec) {
+                process::kill_server(pid);
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+                while (Self::running_pid(spec).is_some() || process::group_alive(pid)) && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                if Self::running_pid(spec).is_some() {
+                    return Err(EngineError::new(
+                        ErrorKind::Internal,
+                        format!("server process {pid} of instance {} survived SIGKILL; its directory is kept", spec.id),
+                    ));
+                }
+            }
+            match std::fs::remove_dir_all(&spec.dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(host_error(format!("remove {}", spec.dir.display()), e)),
+                _ => {
+                    tracing::info!("instance removed");
+                    self.release(spec).await
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The instance's user and control groups go once nothing of it is left.
+    async fn release(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
+        if self.config.isolate {
+            isolation::release(spec).await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn probe(&self, spec: &InstanceSpec) -> Liveness {
+        if Self::running_pid(spec).is_none() {
+            return Liveness::Stopped;
+        }
+        match self.connect(spec, "postgres").await {
+            Ok(c) => match tokio::time::timeout(Duration::from_secs(5), c.simple_query("SELECT 1")).await {
+                Ok(Ok(_)) => Liveness::Running,
+                _ => Liveness::Unresponsive,
+            },
+            Err(_) => Liveness::Unresponsive,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(memory_mb: u64, max_connections: u32) -> InstanceSpec {
+        InstanceSpec {
+            id: "pgm-test".into(),
+            dir: "/nonexistent".into(),
+            listen_host: "127.0.0.1".into(),
+            port: 5999,
+            settings: ServerSettings { memory_mb, cpu: 2, max_connections },
+        }
+    }
+
+    fn setting(conf: &str, name: &str) -> String {
+        conf.lines().find_map(|l| l.strip_prefix(&format!("{name} = "))).unwrap_or_else(|| panic!("{name} missing")).to_string()
+    }
+
+    #[test]
+    fn settings_follow_the_instance_class() {
+        let conf = render_settings(&spec(16384, 1600), Some(65536));
+        assert_eq!(setting(&conf, "shared_buffers"), "4096MB");
+        assert_eq!(setting(&conf, "effective_cache_size"), "12288MB");
+        assert_eq!(setting(&conf, "max_connections"), "1600");
+        assert_eq!(setting(&conf, "port"), "5999");
+        assert_eq!(setting(&conf, "listen_addresses"), "'127.0.0.1'");
+        assert_eq!(setting(&conf, "unix_socket_directories"), "''");
+        assert_eq!(setting(&conf, "password_encryption"), "'scram-sha-256'");
+        assert_eq!(setting(&conf, "logging_collector"), "off");
+    }
+
+    #[test]
+    fn small_classes_get_the_minimums_and_big_ones_fit_the_host() {
+        let conf = render_settings(&spec(256, 2), Some(65536));
+        assert_eq!(setting(&conf, "shared_buffers"), "128MB");
+        assert_eq!(setting(&conf, "max_connections"), "10");
+        let conf = render_settings(&spec(65536, 100), Some(8192));
+        assert_eq!(setting(&conf, "shared_buffers"), "4096MB");
+        assert_eq!(setting(&conf, "effective_cache_size"), "49152MB");
+    }
+}

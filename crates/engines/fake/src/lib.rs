@@ -1,0 +1,333 @@
+//! An engine that keeps its servers in memory: the same [`Engine`] and [`mover::Copier`]
+//! contracts as a real engine, with no process behind them. It lets the API, RAM checks,
+//! the error envelope and the control plane's rules be tested in-process in seconds;
+//! what needs a real server (privileges enforced, data copied and verified, confinement)
+//! is tested against the real engines.
+//!
+//! A fake engine poses as any engine: it is given the catalogue to answer with (the real
+//! PostgreSQL or MariaDB one, so classes, names and charsets are the real rules). It is
+//! not in the registry: tests build control planes with it directly.
+
+use async_trait::async_trait;
+use engine::{
+    AccountInfo, AccountKind, AdminConnection, Catalogue, CharsetSpec, DatabaseInfo, Engine, EngineError, ErrorKind,
+    InstanceSpec, Liveness, Privilege,
+};
+use mover::{CopyOptions, CopyReport, DatabaseReport, Endpoint, MoveError, Progress, Side};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
+
+/// One fake server: what a real one would hold.
+#[derive(Debug, Default, Clone)]
+struct Server {
+    running: bool,
+    databases: BTreeMap<String, Database>,
+    accounts: BTreeMap<String, AccountInfo>,
+    allowed: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Database {
+    info: DatabaseInfo,
+    /// Objects users made in it (tables, views, ...); a database with none is empty.
+    objects: u64,
+}
+
+/// Servers by port, shared by an engine and its copier (a copy goes by endpoints).
+type Servers = Arc<Mutex<BTreeMap<u16, Server>>>;
+
+pub struct FakeEngine {
+    catalogue: &'static Catalogue,
+    servers: Servers,
+}
+
+impl FakeEngine {
+    pub fn new(catalogue: &'static Catalogue) -> FakeEngine {
+        FakeEngine { catalogue, servers: Servers::default() }
+    }
+
+    /// Makes `n` user objects in database `db` of the server on `port` (as a user's SQL
+    /// would), so tests can make a database non-empty.
+    pub fn add_objects(&self, port: u16, db: &str, n: u64) {
+        if let Some(d) = self.servers.lock().unwrap().get_mut(&port).and_then(|s| s.databases.get_mut(db)) {
+            d.objects += n;
+        }
+    }
+
+    /// Kills the server on `port`, as a crash would.
+    pub fn crash(&self, port: u16) {
+        if let Some(s) = self.servers.lock().unwrap().get_mut(&port) {
+            s.running = false;
+        }
+    }
+
+    /// The addresses the server on `port` lets API accounts log in from.
+    pub fn allowed_addresses(&self, port: u16) -> Vec<String> {
+        self.servers.lock().unwrap().get(&port).map(|s| s.allowed.clone()).unwrap_or_default()
+    }
+
+    fn with<T>(&self, spec: &InstanceSpec, f: impl FnOnce(&mut Server) -> Result<T, EngineError>) -> Result<T, EngineError> {
+        let mut servers = self.servers.lock().unwrap();
+        let server = servers.get_mut(&spec.port).ok_or_else(|| error(ErrorKind::NotFound, format!("no server for {}", spec.id)))?;
+        if !server.running {
+            return Err(error(ErrorKind::Unavailable, format!("server of {} is not running", spec.id)));
+        }
+        f(server)
+    }
+}
+
+fn error(kind: ErrorKind, message: String) -> EngineError {
+    EngineError::new(kind, message)
+}
+
+#[async_trait]
+impl Engine for FakeEngine {
+    fn catalogue(&self) -> &'static Catalogue {
+        self.catalogue
+    }
+
+    fn copier(&self) -> Arc<dyn mover::Copier> {
+        Arc::new(FakeCopier { servers: self.servers.clone() })
+    }
+
+    fn versions(&self) -> Vec<String> {
+        vec!["15.0".into(), "10.11".into()]
+    }
+
+    async fn provision(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
+        std::fs::create_dir_all(&spec.dir).map_err(|e| error(ErrorKind::Internal, format!("create {}: {e}", spec.dir.display())))?;
+        self.servers.lock().unwrap().insert(spec.port, Server { running: true, ..Server::default() });
+        Ok(())
+    }
+
+    async fn start(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
+        match self.servers.lock().unwrap().get_mut(&spec.port) {
+            Some(s) => {
+                s.running = true;
+                Ok(())
+            }
+            None => Err(error(ErrorKind::NotFound, format!("no server for {}", spec.id))),
+        }
+    }
+
+    async fn stop(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
+        if let Some(s) = self.servers.lock().unwrap().get_mut(&spec.port) {
+            s.running = false;
+        }
+        Ok(())
+    }
+
+    async fn restart(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
+        self.start(spec).await
+    }
+
+    async fn destroy(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
+        self.servers.lock().unwrap().remove(&spec.port);
+        let _ = std::fs::remove_dir_all(&spec.dir);
+        Ok(())
+    }
+
+    async fn liveness(&self, spec: &InstanceSpec) -> Liveness {
+        match self.servers.lock().unwrap().get(&spec.port) {
+            Some(s) if s.running => Liveness::Running,
+            _ => Liveness::Stopped,
+        }
+    }
+
+    fn server_running(&self, spec: &InstanceSpec) -> bool {
+        self.servers.lock().unwrap().get(&spec.port).is_some_and(|s| s.running)
+    }
+
+    async fn disk_used(&self, spec: &InstanceSpec) -> Result<u64, EngineError> {
+        self.with(spec, |s| Ok(s.databases.values().map(|d| d.info.size_bytes).sum::<u64>() + (8 << 20)))
+    }
+
+    async fn user_object_count(&self, spec: &InstanceSpec, db: &str) -> Result<u64, EngineError> {
+        self.with(spec, |s| s.databases.get(db).map(|d| d.objects).ok_or_else(|| error(ErrorKind::NotFound, format!("database {db} does not exist"))))
+    }
+
+    fn admin(&self, spec: &InstanceSpec) -> Result<AdminConnection, EngineError> {
+        Ok(AdminConnection {
+            host: spec.listen_host.clone(),
+            port: spec.port,
+            user: "fake_admin".into(),
+            password: "fake".into(),
+            maintenance_db: "fake".into(),
+        })
+    }
+
+    async fn list_databases(&self, spec: &InstanceSpec) -> Result<Vec<DatabaseInfo>, EngineError> {
+        self.with(spec, |s| Ok(s.databases.values().map(|d| d.info.clone()).collect()))
+    }
+
+    async fn create_database(&self, spec: &InstanceSpec, name: &str, charset: &CharsetSpec) -> Result<(), EngineError> {
+        self.with(spec, |s| {
+            if s.databases.contains_key(name) {
+                return Err(error(ErrorKind::AlreadyExists, format!("database {name} already exists")));
+            }
+            let info = DatabaseInfo {
+                name: name.into(),
+                charset: charset.charset.clone(),
+                collate: charset.collate.clone().unwrap_or_else(|| "C".into()),
+                ctype: charset.ctype.clone().unwrap_or_else(|| "C".into()),
+                owner: String::new(),
+                size_bytes: 7 << 20,
+                conn_limit: -1,
+                tablespace: "default".into(),
+            };
+            s.databases.insert(name.into(), Database { info, objects: 0 });
+            Ok(())
+        })
+    }
+
+    async fn drop_database(&self, spec: &InstanceSpec, name: &str) -> Result<(), EngineError> {
+        self.with(spec, |s| {
+            s.databases.remove(name).ok_or_else(|| error(ErrorKind::NotFound, format!("database {name} does not exist")))?;
+            for account in s.accounts.values_mut() {
+                account.privileges.retain(|(db, _)| db != name);
+                account.privilege_detail.retain(|(db, _)| db != name);
+            }
+            Ok(())
+        })
+    }
+
+    async fn list_accounts(&self, spec: &InstanceSpec) -> Result<Vec<AccountInfo>, EngineError> {
+        self.with(spec, |s| Ok(s.accounts.values().cloned().collect()))
+    }
+
+    async fn create_account(&self, spec: &InstanceSpec, name: &str, _password: &str, kind: AccountKind) -> Result<(), EngineError> {
+        self.with(spec, |s| match s.accounts.get_mut(name) {
+            Some(a) if a.can_login => Err(error(ErrorKind::AlreadyExists, format!("account {name} already exists"))),
+            Some(a) => {
+                a.can_login = true;
+                a.kind = kind;
+                Ok(())
+            }
+            None => {
+                let info = AccountInfo { name: name.into(), kind, can_login: true, privileges: Vec::new(), privilege_detail: Vec::new() };
+                s.accounts.insert(name.into(), info);
+                Ok(())
+            }
+        })
+    }
+
+    async fn drop_account(&self, spec: &InstanceSpec, name: &str) -> Result<(), EngineError> {
+        self.with(spec, |s| s.accounts.remove(name).map(|_| ()).ok_or_else(|| error(ErrorKind::NotFound, format!("account {name} does not exist"))))
+    }
+
+    async fn reset_password(&self, spec: &InstanceSpec, name: &str, _password: &str) -> Result<(), EngineError> {
+        self.with(spec, |s| match s.accounts.get_mut(name) {
+            Some(a) => {
+                a.can_login = true;
+                Ok(())
+            }
+            None => Err(error(ErrorKind::NotFound, format!("account {name} does not exist"))),
+        })
+    }
+
+    async fn grant(&self, spec: &InstanceSpec, account: &str, db: &str, privilege: Privilege) -> Result<(), EngineError> {
+        self.with(spec, |s| {
+            if !s.databases.contains_key(db) {
+                return Err(error(ErrorKind::NotFound, format!("database {db} does not exist")));
+            }
+            let a = s.accounts.get_mut(account).ok_or_else(|| error(ErrorKind::NotFound, format!("account {account} does not exist")))?;
+            a.privileges.retain(|(d, _)| d != db);
+            a.privilege_detail.retain(|(d, _)| d != db);
+            a.privileges.push((db.into(), privilege));
+            a.privilege_detail.push((db.into(), privilege.as_str().to_uppercase()));
+            if privilege == Privilege::DBOwner {
+                if let Some(d) = s.databases.get_mut(db) {
+                    d.info.owner = account.into();
+                }
+            }
+            Ok(())
+        })
+    }
+
+    async fn revoke(&self, spec: &InstanceSpec, account: &str, db: &str) -> Result<(), EngineError> {
+        self.with(spec, |s| {
+            let a = s.accounts.get_mut(account).ok_or_else(|| error(ErrorKind::NotFound, format!("account {account} does not exist")))?;
+            a.privileges.retain(|(d, _)| d != db);
+            a.privilege_detail.retain(|(d, _)| d != db);
+            Ok(())
+        })
+    }
+
+    async fn set_allowed_addresses(&self, spec: &InstanceSpec, allowed: &[String]) -> Result<(), EngineError> {
+        self.with(spec, |s| {
+            s.allowed = allowed.to_vec();
+            Ok(())
+        })
+    }
+}
+
+/// Copies fake databases between fake servers, keeping the copier's contract: every name
+/// checked first, nothing visible until the gate passed, nothing left on failure.
+struct FakeCopier {
+    servers: Servers,
+}
+
+#[async_trait]
+impl mover::Copier for FakeCopier {
+    async fn copy(
+        &self,
+        source: &Endpoint,
+        dest: &Endpoint,
+        names: &[(String, String)],
+        opts: &CopyOptions,
+        progress: Arc<Progress>,
+        cancel: CancellationToken,
+    ) -> mover::Result<CopyReport> {
+        mover::pipeline::validate(names, opts)?;
+        let result = async {
+            let copies = {
+                let servers = self.servers.lock().unwrap();
+                let up = |ep: &Endpoint, side| servers.get(&ep.port).filter(|s| s.running).ok_or_else(|| MoveError::unavailable(side, "server not running"));
+                let (src, dst) = (up(source, Side::Source)?, up(dest, Side::Destination)?);
+                let mut copies = Vec::new();
+                for (from, to) in names {
+                    let db = src.databases.get(from).ok_or_else(|| MoveError::InvalidRequest(format!("source database {from} does not exist")))?;
+                    if let Some(existing) = dst.databases.get(to) {
+                        if existing.objects > 0 {
+                            return Err(MoveError::DestinationNotEmpty { database: to.clone(), detail: format!("{} objects", existing.objects) });
+                        }
+                    }
+                    progress.register_db(from, to);
+                    copies.push((from.clone(), to.clone(), db.clone()));
+                }
+                copies
+            };
+            if cancel.is_cancelled() {
+                return Err(MoveError::Canceled);
+            }
+            if let Some(gate) = &opts.before_publish {
+                gate.pass(serde_json::json!(names.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>())).await?;
+            }
+            let mut servers = self.servers.lock().unwrap();
+            let dst = servers.get_mut(&dest.port).filter(|s| s.running).ok_or_else(|| MoveError::unavailable(Side::Destination, "server not running"))?;
+            let mut report = CopyReport::default();
+            for (from, to, mut db) in copies {
+                let replaced_existing = dst.databases.contains_key(&to);
+                db.info.name = to.clone();
+                dst.databases.insert(to.clone(), db);
+                report.databases.push(DatabaseReport { source: from, destination: to, replaced_existing, ..DatabaseReport::default() });
+            }
+            Ok(report)
+        }
+        .await;
+        mover::pipeline::conclude(result, &cancel, &progress, &opts.staging_tag, async { Ok(()) }).await
+    }
+
+    async fn discard(&self, _dest: &Endpoint, _staging_tag: &str) -> mover::Result<()> {
+        Ok(())
+    }
+
+    /// The mark is the destination names; they exist once published.
+    async fn published(&self, dest: &Endpoint, _staging_tag: &str, mark: &serde_json::Value) -> mover::Result<bool> {
+        let servers = self.servers.lock().unwrap();
+        let Some(server) = servers.get(&dest.port) else { return Ok(false) };
+        let names: Vec<&str> = mark.as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect()).unwrap_or_default();
+        Ok(!names.is_empty() && names.iter().all(|n| server.databases.contains_key(*n)))
+    }
+}

@@ -1,0 +1,384 @@
+//! Every served action, in-process: the real router, control plane and SQLite store, with
+//! in-memory engines (`engine-fake`) posing as PostgreSQL and MariaDB through their real
+//! catalogues. Requests are signed as the official V3 SDK signs them and driven through
+//! `tower::ServiceExt::oneshot`: no socket, no engine process, seconds for the lot.
+//! Parameters, RAM checks, the error envelope and the control plane's rules are checked
+//! here; what needs a real server is tested against real engines in the other files.
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use control::{ControlConfig, ControlPlane};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tower::ServiceExt;
+
+const KEY_ID: &str = "LTAIrouter00000000000001";
+const SECRET: &str = "router-test-secret-0123456789";
+
+struct Api {
+    router: axum::Router,
+    _plane: Arc<ControlPlane>,
+    _dir: tempfile::TempDir,
+}
+
+/// What the server answered: HTTP status and body.
+struct Answer {
+    status: u16,
+    body: Value,
+}
+
+impl Answer {
+    fn code(&self) -> &str {
+        self.body["Code"].as_str().unwrap_or("")
+    }
+}
+
+impl Api {
+    async fn start() -> Api {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ControlConfig::new(dir.path().join("data"));
+        config.root_key = Some((KEY_ID.into(), SECRET.into()));
+        config.port_range = (41000, 41999);
+        config.supervise_every = Duration::from_secs(1);
+        let store = store::SqliteStore::open(&dir.path().join("metadata.db")).unwrap();
+        let engines: Vec<Arc<dyn engine::Engine>> = vec![
+            Arc::new(engine_fake::FakeEngine::new(&engine_postgres::CATALOGUE)),
+            Arc::new(engine_fake::FakeEngine::new(&engine_mariadb::CATALOGUE)),
+        ];
+        let plane = ControlPlane::start(config, Arc::new(store), engines).await.expect("start control plane");
+        let router = server::router(plane.clone(), server::ServerConfig::default());
+        Api { router, _plane: plane, _dir: dir }
+    }
+
+    async fn send_as(&self, key: (&str, &str), version: &str, action: &str, params: &[(&str, &str)]) -> Answer {
+        let params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let signed = wire::client::sign_v3("openrds.test", action, version, &params, key.0, key.1, chrono::Utc::now(), &nonce);
+        let mut request = Request::post(format!("/?{}", signed.query));
+        for (name, value) in &signed.headers {
+            request = request.header(name, value);
+        }
+        let mut request = request.body(Body::from(signed.body)).unwrap();
+        request.extensions_mut().insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 9], 50000))));
+        self.raw(request).await
+    }
+
+    async fn raw(&self, request: Request<Body>) -> Answer {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 24).await.unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)));
+        Answer { status, body }
+    }
+
+    async fn rds(&self, action: &str, params: &[(&str, &str)]) -> Answer {
+        self.send_as((KEY_ID, SECRET), wire::RDS_VERSION, action, params).await
+    }
+
+    async fn ram(&self, action: &str, params: &[(&str, &str)]) -> Answer {
+        self.send_as((KEY_ID, SECRET), wire::RAM_VERSION, action, params).await
+    }
+
+    /// The call must succeed; its body.
+    async fn ok(&self, action: &str, params: &[(&str, &str)]) -> Value {
+        let a = self.rds(action, params).await;
+        assert_eq!(a.status, 200, "{action} {params:?}: {}", a.body);
+        a.body
+    }
+
+    /// The call must fail with `status` and `code`, in the envelope.
+    async fn refused(&self, action: &str, params: &[(&str, &str)], status: u16, code: &str) -> Answer {
+        let a = self.rds(action, params).await;
+        assert_eq!((a.status, a.code()), (status, code), "{action} {params:?}: {}", a.body);
+        assert_envelope(&a);
+        a
+    }
+
+    async fn create(&self, engine: &str, class: &str) -> String {
+        let body = self
+            .ok(
+                "CreateDBInstance",
+                &[
+                    ("RegionId", "cn-hangzhou"),
+                    ("Engine", engine),
+                    ("EngineVersion", if class.starts_with("pg") { "15.0" } else { "10.11" }),
+                    ("DBInstanceClass", class),
+                    ("DBInstanceStorage", "20"),
+                    ("DBInstanceNetType", "Intranet"),
+                    ("PayType", "Postpaid"),
+                    ("SecurityIPList", "127.0.0.1"),
+                ],
+            )
+            .await;
+        let id = body["DBInstanceId"].as_str().unwrap().to_string();
+        self.wait_status(&id, "Running").await;
+        id
+    }
+
+    async fn status(&self, id: &str) -> String {
+        let body = self.ok("DescribeDBInstanceAttribute", &[("DBInstanceId", id)]).await;
+        body["Items"]["DBInstanceAttribute"][0]["DBInstanceStatus"].as_str().unwrap_or("").to_string()
+    }
+
+    async fn wait_status(&self, id: &str, wanted: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if self.status(id).await == wanted {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{id} never became {wanted}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Alibaba's error envelope: Code, Message, RequestId, HostId (and Recommend).
+fn assert_envelope(a: &Answer) {
+    for field in ["Code", "Message", "RequestId", "HostId"] {
+        assert!(a.body[field].as_str().is_some_and(|s| !s.is_empty()), "envelope lacks {field}: {}", a.body);
+    }
+}
+
+#[tokio::test]
+async fn the_envelope_and_the_signature() {
+    let api = Api::start().await;
+    let regions = api.ok("DescribeRegions", &[]).await;
+    assert!(regions["RequestId"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(!regions["Regions"]["RDSRegion"].as_array().unwrap().is_empty());
+
+    let bad = api.send_as((KEY_ID, "not-the-secret"), wire::RDS_VERSION, "DescribeRegions", &[]).await;
+    assert_eq!((bad.status, bad.code()), (400, "SignatureDoesNotMatch"));
+    assert_envelope(&bad);
+    let unknown = api.send_as(("LTAInobody000000000000", SECRET), wire::RDS_VERSION, "DescribeRegions", &[]).await;
+    assert_eq!(unknown.code(), "InvalidAccessKeyId.NotFound");
+    let unsigned = api.raw(Request::get("/?Action=DescribeRegions&Version=2014-08-15").body(Body::empty()).unwrap()).await;
+    assert!(unsigned.status == 400 || unsigned.status == 403, "{}", unsigned.body);
+    assert_envelope(&unsigned);
+    api.refused("NoSuchAction", &[], 404, "InvalidAction.NotFound").await;
+    let ram_on_rds = api.send_as((KEY_ID, SECRET), wire::RAM_VERSION, "DescribeRegions", &[]).await;
+    assert!(ram_on_rds.status >= 400, "{}", ram_on_rds.body);
+    assert_envelope(&ram_on_rds);
+}
+
+#[tokio::test]
+async fn instances_from_creation_to_deletion() {
+    let api = Api::start().await;
+    let create = |engine: &'static str, class: &'static str, storage: &'static str| {
+        [
+            ("RegionId", "cn-hangzhou"),
+            ("Engine", engine),
+            ("EngineVersion", "15.0"),
+            ("DBInstanceClass", class),
+            ("DBInstanceStorage", storage),
+            ("DBInstanceNetType", "Intranet"),
+            ("PayType", "Postpaid"),
+        ]
+    };
+    api.refused("CreateDBInstance", &create("SQLServer", "pg.n2.small.1", "20"), 400, "InvalidEngine.NotSupported").await;
+    api.refused("CreateDBInstance", &create("PostgreSQL", "mariadb.x4.large.2c", "20"), 400, "InvalidDBInstanceClass.NotFound").await;
+    api.refused("CreateDBInstance", &create("PostgreSQL", "pg.n2.small.1", "7"), 400, "InvalidDBInstanceStorage.Malformed").await;
+    api.refused("CreateDBInstance", &[("RegionId", "cn-hangzhou")], 400, "MissingEngine").await;
+    let mut dry = create("postgresql", "pg.n2.small.1", "20").to_vec();
+    dry.push(("DryRun", "true"));
+    let dry = api.ok("CreateDBInstance", &dry).await;
+    assert_eq!((dry["DryRun"].as_bool(), dry["DryRunResult"].as_bool()), (Some(true), Some(true)), "{dry}");
+    assert!(api.ok("DescribeDBInstances", &[("RegionId", "cn-hangzhou")]).await["Items"]["DBInstance"].as_array().unwrap().is_empty());
+
+    // The engine typed in lower case is PostgreSQL, answered in its canonical spelling.
+    let id = api.create("postgresql", "pg.n2.small.1").await;
+    assert!(id.starts_with("pgm-"), "{id}");
+    let listed = api.ok("DescribeDBInstances", &[("RegionId", "cn-hangzhou"), ("Engine", "POSTGRESQL")]).await;
+    let items = listed["Items"]["DBInstance"].as_array().unwrap();
+    assert_eq!((items.len(), items[0]["Engine"].as_str()), (1, Some("PostgreSQL")), "{listed}");
+    let none = api.ok("DescribeDBInstances", &[("RegionId", "cn-hangzhou"), ("Engine", "MariaDB")]).await;
+    assert!(none["Items"]["DBInstance"].as_array().unwrap().is_empty());
+    let attribute = api.ok("DescribeDBInstanceAttribute", &[("DBInstanceId", &id)]).await;
+    assert_eq!(attribute["Items"]["DBInstanceAttribute"][0]["DBInstanceClassType"], "x");
+    api.refused("DescribeDBInstanceAttribute", &[("DBInstanceId", "pgm-doesnotexist")], 404, "InvalidDBInstanceId.NotFound").await;
+    let net = api.ok("DescribeDBInstanceNetInfo", &[("DBInstanceId", &id)]).await;
+    assert!(net["DBInstanceNetInfos"]["DBInstanceNetInfo"][0]["Port"].as_str().is_some());
+
+    api.ok("ModifySecurityIps", &[("DBInstanceId", &id), ("SecurityIps", "10.0.0.0/8,127.0.0.1")]).await;
+    api.refused("ModifySecurityIps", &[("DBInstanceId", &id), ("SecurityIps", "300.1.1.1")], 400, "InvalidSecurityIPList.Format").await;
+    let ips = api.ok("DescribeDBInstanceIPArrayList", &[("DBInstanceId", &id)]).await;
+    assert!(ips.to_string().contains("10.0.0.0/8"), "{ips}");
+
+    api.ok("RestartDBInstance", &[("DBInstanceId", &id)]).await;
+    api.wait_status(&id, "Running").await;
+    api.ok("DeleteDBInstance", &[("DBInstanceId", &id)]).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while api.rds("DescribeDBInstanceAttribute", &[("DBInstanceId", &id)]).await.status == 200 {
+        assert!(Instant::now() < deadline, "never deleted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn databases_and_accounts_follow_each_engines_rules() {
+    let api = Api::start().await;
+    let (pg, maria) = tokio::join!(api.create("PostgreSQL", "pg.n2.small.1"), api.create("MariaDB", "mariadb.n2.medium.1"));
+    assert!(maria.starts_with("rm-"), "{maria}");
+    api.ok("CreateDatabase", &[("DBInstanceId", &pg), ("DBName", "shop"), ("CharacterSetName", "utf8")]).await;
+    api.refused("CreateDatabase", &[("DBInstanceId", &pg), ("DBName", "shop"), ("CharacterSetName", "UTF8")], 400, "InvalidDBName.Duplicate").await;
+    // Each engine reserves its own names only.
+    api.refused("CreateDatabase", &[("DBInstanceId", &pg), ("DBName", "template1"), ("CharacterSetName", "UTF8")], 400, "InvalidDBName.Format").await;
+    api.ok("CreateDatabase", &[("DBInstanceId", &maria), ("DBName", "template1"), ("CharacterSetName", "utf8mb4")]).await;
+    api.refused("CreateDatabase", &[("DBInstanceId", &maria), ("DBName", "mysql"), ("CharacterSetName", "utf8mb4")], 400, "InvalidDBName.Format").await;
+    api.refused("CreateDatabase", &[("DBInstanceId", &maria), ("DBName", "shop"), ("CharacterSetName", "UTF8,C,C")], 400, "InvalidCharacterSetName.Format").await;
+    api.refused("CreateDatabase", &[("DBInstanceId", &pg), ("DBName", "Bad Name"), ("CharacterSetName", "UTF8")], 400, "InvalidDBName.Format").await;
+    let dbs = api.ok("DescribeDatabases", &[("DBInstanceId", &pg)]).await;
+    assert_eq!(dbs["Databases"]["Database"][0]["DBName"], "shop", "{dbs}");
+
+    api.ok("CreateAccount", &[("DBInstanceId", &pg), ("AccountName", "app"), ("AccountPassword", "Str0ng_pass")]).await;
+    api.refused("CreateAccount", &[("DBInstanceId", &pg), ("AccountName", "app2"), ("AccountPassword", "weak")], 400, "InvalidAccountPassword.Malformed").await;
+    api.refused("CreateAccount", &[("DBInstanceId", &pg), ("AccountName", "pg_x"), ("AccountPassword", "Str0ng_pass")], 400, "InvalidAccountName.Format").await;
+    api.ok("CreateAccount", &[("DBInstanceId", &maria), ("AccountName", "pg_x"), ("AccountPassword", "Str0ng_pass")]).await;
+    api.refused("CreateAccount", &[("DBInstanceId", &pg), ("AccountName", "app"), ("AccountPassword", "Str0ng_pass")], 400, "InvalidAccountName.Duplicate").await;
+    api.ok("GrantAccountPrivilege", &[("DBInstanceId", &pg), ("AccountName", "app"), ("DBName", "shop"), ("AccountPrivilege", "ReadOnly")]).await;
+    api.refused(
+        "GrantAccountPrivilege",
+        &[("DBInstanceId", &pg), ("AccountName", "app"), ("DBName", "shop"), ("AccountPrivilege", "Everything")],
+        400,
+        "InvalidAccountPrivilege.Malformed",
+    )
+    .await;
+    let accounts = api.ok("DescribeAccounts", &[("DBInstanceId", &pg)]).await;
+    assert!(accounts.to_string().contains("ReadOnly"), "{accounts}");
+    api.ok("RevokeAccountPrivilege", &[("DBInstanceId", &pg), ("AccountName", "app"), ("DBName", "shop")]).await;
+    api.ok("ResetAccountPassword", &[("DBInstanceId", &pg), ("AccountName", "app"), ("AccountPassword", "An0ther_pass")]).await;
+    api.ok("DeleteAccount", &[("DBInstanceId", &pg), ("AccountName", "app")]).await;
+    api.refused("DeleteAccount", &[("DBInstanceId", &pg), ("AccountName", "app")], 404, "InvalidAccountName.NotFound").await;
+    api.ok("DeleteDatabase", &[("DBInstanceId", &pg), ("DBName", "shop")]).await;
+    api.refused("DeleteDatabase", &[("DBInstanceId", &pg), ("DBName", "shop")], 404, "InvalidDBName.NotFound").await;
+}
+
+#[tokio::test]
+async fn imports_are_checked_run_and_described() {
+    let api = Api::start().await;
+    let (src, dst, small) = tokio::join!(
+        api.create("PostgreSQL", "pg.x4.large.2c"),
+        api.create("PostgreSQL", "pg.x4.large.2c"),
+        api.create("PostgreSQL", "pg.n2.small.1")
+    );
+    let maria = api.create("MariaDB", "mariadb.x4.large.2c").await;
+    api.ok("CreateDatabase", &[("DBInstanceId", &src), ("DBName", "shop"), ("CharacterSetName", "UTF8")]).await;
+    let import = |to: &str, from: &str, info: &str| {
+        [("DBInstanceId", to.to_string()), ("SourceDBInstanceId", from.to_string()), ("DBInfo", info.to_string())]
+    };
+    let map = r#"{"DBNames":{"shop":"shop_copy"}}"#;
+    for (to, from, info, status, code) in [
+        (&dst, &small, map, 400, "IncorrectDBInstanceType"),
+        (&maria, &src, map, 400, "InstanceEngineType.NotSupport"),
+        (&dst, &src, "{not json", 400, "InvalidDBInfo.Malformed"),
+        (&dst, &src, r#"{"DBNames":{"shop":"template1"}}"#, 400, "InvalidDBName.Format"),
+        (&dst, &"pgm-nosuchinstance".to_string(), map, 404, "InvalidDBInstanceId.NotFound"),
+    ] {
+        let p = import(to, from, info);
+        let p: Vec<(&str, &str)> = p.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        api.refused("ImportDatabaseBetweenInstances", &p, status, code).await;
+    }
+    let p = import(&dst, &src, map);
+    let mut p: Vec<(&str, &str)> = p.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    p.push(("DryRun", "true"));
+    let dry = api.ok("ImportDatabaseBetweenInstances", &p).await;
+    assert_eq!((dry["DryRun"].as_bool(), dry["DryRunResult"].as_bool()), (Some(true), Some(true)), "{dry}");
+    assert!(dry.get("ImportId").is_none(), "{dry}");
+    p.pop();
+    let started = api.ok("ImportDatabaseBetweenInstances", &p).await;
+    let import_id = started["ImportId"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let done = loop {
+        let progress = api.ok("DescribeImportProgress", &[("DBInstanceId", &dst), ("ImportId", &import_id)]).await;
+        if progress["Status"] == "Success" {
+            break progress;
+        }
+        assert!(progress["Status"] != "Failed", "{progress}");
+        assert!(Instant::now() < deadline, "{progress}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(done["Result"]["Databases"][0]["Destination"], "shop_copy", "{done}");
+    let dbs = api.ok("DescribeDatabases", &[("DBInstanceId", &dst)]).await;
+    assert!(dbs.to_string().contains("shop_copy"), "{dbs}");
+    let listed = api.ok("DescibeImportsFromDatabase", &[("DBInstanceId", &dst)]).await;
+    assert!(listed.to_string().contains(&import_id), "{listed}");
+    api.ok("DescribeImportsForSQLServer", &[("DBInstanceId", &dst)]).await;
+    api.refused("CancelImport", &[("DBInstanceId", &dst), ("ImportId", &import_id)], 403, "IncorrectImportState").await;
+    api.refused("DescribeImportProgress", &[("DBInstanceId", &dst), ("ImportId", "999999")], 404, "InvalidImportId.NotFound").await;
+}
+
+#[tokio::test]
+async fn classes_and_regions() {
+    let api = Api::start().await;
+    let classes = api.ok("DescribeAvailableClasses", &[("RegionId", "cn-hangzhou"), ("Engine", "mariadb")]).await;
+    let list = classes["DBInstanceClasses"].as_array().unwrap();
+    assert!(!list.is_empty() && list.iter().all(|c| c["Engine"] == "MariaDB"), "{classes}");
+    let all = api.ok("DescribeAvailableClasses", &[("RegionId", "cn-hangzhou")]).await;
+    assert!(all["DBInstanceClasses"].as_array().unwrap().len() > list.len());
+    api.refused("DescribeAvailableClasses", &[("RegionId", "mars-1")], 404, "InvalidRegionId.NotFound").await;
+}
+
+#[tokio::test]
+async fn ram_users_keys_and_policies_decide_what_a_caller_may_do() {
+    let api = Api::start().await;
+    let user = api.ram("CreateUser", &[("UserName", "alice")]).await;
+    assert_eq!(user.status, 200, "{}", user.body);
+    assert_eq!(api.ram("CreateUser", &[("UserName", "alice")]).await.code(), "EntityAlreadyExists.User");
+    assert_eq!(api.ram("GetUser", &[("UserName", "alice")]).await.status, 200);
+    assert!(api.ram("ListUsers", &[]).await.body.to_string().contains("alice"));
+    let key = api.ram("CreateAccessKey", &[("UserName", "alice")]).await.body;
+    let (id, secret) = (key["AccessKey"]["AccessKeyId"].as_str().unwrap().to_string(), key["AccessKey"]["AccessKeySecret"].as_str().unwrap().to_string());
+    let create_params = [
+        ("RegionId", "cn-hangzhou"),
+        ("Engine", "PostgreSQL"),
+        ("EngineVersion", "15.0"),
+        ("DBInstanceClass", "pg.n2.small.1"),
+        ("DBInstanceStorage", "20"),
+        ("DBInstanceNetType", "Intranet"),
+        ("PayType", "Postpaid"),
+    ];
+    let alice = |action: &'static str| {
+        let (id, secret) = (id.clone(), secret.clone());
+        let (api, params) = (&api, &create_params);
+        async move { api.send_as((&id, &secret), wire::RDS_VERSION, action, params).await }
+    };
+    let denied = alice("DescribeDBInstances").await;
+    assert_eq!((denied.status, denied.code()), (403, "Forbidden.RAM"), "{}", denied.body);
+    assert_envelope(&denied);
+
+    let document = r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"rds:Describe*","Resource":"*"}]}"#;
+    assert_eq!(api.ram("CreatePolicy", &[("PolicyName", "readers"), ("PolicyDocument", document)]).await.status, 200);
+    assert_eq!(api.ram("CreatePolicy", &[("PolicyName", "bad"), ("PolicyDocument", "{")]).await.code(), "MalformedPolicyDocument");
+    assert!(api.ram("ListPolicies", &[]).await.body.to_string().contains("readers"));
+    let attach = api.ram("AttachPolicyToUser", &[("PolicyType", "Custom"), ("PolicyName", "readers"), ("UserName", "alice")]).await;
+    assert_eq!(attach.status, 200, "{}", attach.body);
+    assert!(api.ram("ListPoliciesForUser", &[("UserName", "alice")]).await.body.to_string().contains("readers"));
+    assert_eq!(alice("DescribeDBInstances").await.status, 200);
+    let create = alice("CreateDBInstance").await;
+    assert_eq!(create.code(), "Forbidden.RAM", "{}", create.body);
+
+    assert_eq!(api.ram("UpdateAccessKey", &[("UserName", "alice"), ("UserAccessKeyId", &id), ("Status", "Inactive")]).await.status, 200);
+    assert_eq!(alice("DescribeDBInstances").await.code(), "InvalidAccessKeyId.Inactive");
+    assert!(api.ram("ListAccessKeys", &[("UserName", "alice")]).await.body.to_string().contains("Inactive"));
+    assert_eq!(api.ram("DetachPolicyFromUser", &[("PolicyType", "Custom"), ("PolicyName", "readers"), ("UserName", "alice")]).await.status, 200);
+    assert_eq!(api.ram("DeleteAccessKey", &[("UserName", "alice"), ("UserAccessKeyId", &id)]).await.status, 200);
+    assert_eq!(api.ram("DeletePolicy", &[("PolicyName", "readers")]).await.status, 200);
+    assert_eq!(api.ram("DeleteUser", &[("UserName", "alice")]).await.status, 200);
+    assert_eq!(api.ram("GetUser", &[("UserName", "alice")]).await.code(), "EntityNotExist.User");
+}
+
+/// Every action the dispatcher serves is called by a test of this file.
+#[test]
+fn every_served_action_is_exercised_here() {
+    let dispatcher = include_str!("../src/actions/mod.rs");
+    let this_file = include_str!("router.rs");
+    let served: Vec<&str> = dispatcher
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix('"').and_then(|rest| rest.split_once("\" =>")).map(|(action, _)| action))
+        .collect();
+    assert!(served.len() >= 38, "the dispatcher's table was not found: {served:?}");
+    let missing: Vec<&&str> = served.iter().filter(|action| !this_file.contains(&format!("\"{action}\""))).collect();
+    assert!(missing.is_empty(), "served actions without an in-process test: {missing:?}");
+}

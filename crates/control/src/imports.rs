@@ -211,8 +211,8 @@ impl ControlPlane {
             }
             let stored = self.store.get_import(task.id).await;
             let canceled_by_user = matches!(&stored, Ok(t) if t.status == "Canceling");
-            // A copy that failed after its publish gate may have published (MariaDB
-            // publishes in two steps): the mark decides, as after a crash.
+            // A copy that failed after its publish gate may have published (a copier may
+            // publish in several steps): the mark decides, as after a crash.
             if let (Err(e), Ok(t)) = (&outcome, &stored) {
                 if t.phase == PUBLISHING {
                     if let Some(ended) = self.published_before_crash(t).await {

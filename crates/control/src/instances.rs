@@ -251,7 +251,8 @@ impl ControlPlane {
         let region = filter.region_id.clone().unwrap_or_else(|| self.config.regions[0].id.clone());
         self.authorize_any_instance(caller, "DescribeDBInstances", &region).await?;
         filter.account_uid = Some(caller.account_uid().to_string());
-        // `Engine=postgresql` means PostgreSQL: the store keeps the canonical spelling.
+        // The engine's name in any case means the engine: the store keeps the canonical
+        // spelling.
         if let Some(name) = &filter.engine {
             if let Ok(engine) = self.engine_named(name) {
                 filter.engine = Some(engine.kind().as_str().to_string());

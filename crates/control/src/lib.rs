@@ -119,7 +119,7 @@ impl ControlPlane {
         self.me.upgrade()
     }
 
-    /// The engine the API's `Engine` value names (any case: `postgresql` is `PostgreSQL`).
+    /// The engine the API's `Engine` value names, in any case.
     fn engine_named(&self, name: &str) -> Result<&Arc<dyn Engine>> {
         self.engines.iter().find(|(kind, _)| kind.matches(name)).map(|(_, e)| e).ok_or_else(|| {
             ControlError::EngineNotSupported(format!(

@@ -7,7 +7,7 @@
 use crate::{CharsetSpec, ServerSettings};
 use std::fmt;
 
-/// An engine, as the API's `Engine` parameter names it (`PostgreSQL`). Values come from
+/// An engine, as the API's `Engine` parameter names it. Values come from
 /// the engines' catalogues; the control plane finds the engine of a name through the
 /// engines it was given, ignoring case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -23,7 +23,7 @@ impl EngineKind {
         self.0
     }
 
-    /// Whether `name` denotes this engine (`postgresql` does `PostgreSQL`).
+    /// Whether `name` denotes this engine, in any case.
     pub fn matches(self, name: &str) -> bool {
         self.0.eq_ignore_ascii_case(name.trim())
     }

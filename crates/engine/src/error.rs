@@ -1,5 +1,5 @@
 /// What went wrong, the same for every engine, so callers branch on kinds rather than on
-/// SQLSTATEs or MariaDB error numbers.
+/// each server's own error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     /// The object (database, role) already exists.

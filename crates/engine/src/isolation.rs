@@ -6,8 +6,8 @@
 //!   instance's files, nor openrds's (root-only);
 //! - in a mount namespace of its own, where openrds's directory of instances is an empty
 //!   tmpfs except for the instance's own directory, and `/tmp`, `/var/tmp`, `/dev/shm` and
-//!   `/run/lock` are private: whatever a tenant runs through the engine (PostgreSQL
-//!   `COPY ... PROGRAM`, MariaDB `SELECT ... INTO OUTFILE`, `general_log_file`) neither sees
+//!   `/run/lock` are private: whatever a tenant runs through the engine (a server-side
+//!   `COPY ... PROGRAM`, `SELECT ... INTO OUTFILE`, a log file setting) neither sees
 //!   the other instances nor leaves files where the host or another instance would read
 //!   them. The process keeps no capability and cannot gain one (`no_new_privs`: setuid
 //!   programs do not elevate);

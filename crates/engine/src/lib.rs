@@ -52,7 +52,7 @@ pub struct AdminConnection {
     pub port: u16,
     pub user: String,
     pub password: String,
-    /// A database that always exists (`postgres` on PostgreSQL).
+    /// A database that always exists on the server, for cluster-level work.
     pub maintenance_db: String,
 }
 
@@ -60,7 +60,7 @@ pub struct AdminConnection {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DatabaseInfo {
     pub name: String,
-    /// PostgreSQL: encoding name (`UTF8`); MariaDB: character set (`utf8mb4`).
+    /// The engine's name for the database's encoding or character set (`UTF8`, `utf8mb4`).
     pub charset: String,
     pub collate: String,
     pub ctype: String,

@@ -223,7 +223,7 @@ mod tests {
         let cwd = std::env::current_dir().unwrap();
         let comm = std::fs::read_to_string(format!("/proc/{me}/comm")).unwrap();
         assert!(server_alive(me, &cwd, &[comm.trim()]));
-        assert!(!server_alive(me, &cwd, &["postgres"]), "another program's pid is not a server");
+        assert!(!server_alive(me, &cwd, &["some-other-server"]), "another program's pid is not a server");
         assert!(!server_alive(me, Path::new("/"), &[comm.trim()]), "a server of another directory is not ours");
         assert!(!server_alive(0, &cwd, &[comm.trim()]));
     }

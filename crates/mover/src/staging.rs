@@ -2,7 +2,7 @@
 //! with the task's staging prefix, so a task's leftovers can always be found and dropped
 //! with nothing but its tag, and no name of a user's is ever taken for one of a copy's.
 
-/// The shortest identifier limit of the engines (PostgreSQL's 63 bytes).
+/// The shortest identifier limit among the engines (63 bytes).
 const MAX_IDENT: usize = 63;
 
 pub fn fnv64(s: &str) -> u64 {

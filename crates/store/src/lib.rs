@@ -2,7 +2,7 @@
 //! databases and accounts, events and seen signature nonces.
 //!
 //! Only this crate runs SQL on metadata. Everything goes through [`MetadataStore`], so that
-//! the embedded SQLite store can later be joined by a shared PostgreSQL store for several
+//! the embedded SQLite store can later be joined by a shared networked store for several
 //! control-plane nodes. Every state change appends an [`Event`] in the same transaction.
 
 pub mod model;

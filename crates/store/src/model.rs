@@ -96,7 +96,7 @@ pub struct InstanceRow {
     pub account_uid: String,
     pub region_id: String,
     pub zone_id: String,
-    /// `PostgreSQL`, `MariaDB`.
+    /// The engine's canonical API name, from its catalogue.
     pub engine: String,
     pub engine_version: String,
     pub class_code: String,

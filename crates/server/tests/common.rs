@@ -81,7 +81,13 @@ impl TestServer {
     }
 
     pub fn client(&self) -> Client {
-        Client { addr: self.addr, key_id: KEY_ID.into(), secret: SECRET.into(), version: wire::RDS_VERSION.into() }
+        Client {
+            addr: self.addr,
+            key_id: KEY_ID.into(),
+            secret: SECRET.into(),
+            version: wire::RDS_VERSION.into(),
+            metadata: self.dir.path().join("metadata.db"),
+        }
     }
 
     /// The internal administrator of instance `id` listening on `port`, for loading and
@@ -99,6 +105,8 @@ pub struct Client {
     pub key_id: String,
     pub secret: String,
     pub version: String,
+    /// The server's metadata store, read to tell why an instance being waited for is gone.
+    pub metadata: std::path::PathBuf,
 }
 
 /// A response: HTTP status and JSON body.
@@ -187,6 +195,18 @@ impl Client {
     }
 
     /// Waits until the instance reaches `status` (or disappears when `status` is "gone").
+    /// What the server recorded about instance `id` (a failed creation says why).
+    pub async fn events_of(&self, id: &str) -> String {
+        use store::MetadataStore;
+        match store::SqliteStore::open(&self.metadata) {
+            Ok(store) => match store.list_events(&format!("dbinstance/{id}"), 20).await {
+                Ok(events) => events.iter().map(|e| format!("{} {}", e.kind, e.detail)).collect::<Vec<_>>().join("; "),
+                Err(e) => format!("events not readable: {e}"),
+            },
+            Err(e) => format!("metadata not readable: {e}"),
+        }
+    }
+
     pub async fn wait_status(&self, id: &str, status: &str) {
         let deadline = std::time::Instant::now() + Duration::from_secs(120);
         loop {
@@ -198,6 +218,9 @@ impl Client {
             };
             if now == status {
                 return;
+            }
+            if now == "gone" && status != "gone" {
+                panic!("instance {id} is gone while waiting for {status}: {}", self.events_of(id).await);
             }
             assert!(std::time::Instant::now() < deadline, "instance {id} stuck in {now}, waiting for {status}");
             tokio::time::sleep(Duration::from_millis(250)).await;

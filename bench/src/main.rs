@@ -85,7 +85,7 @@ async fn api(instances: usize, seconds: u64) -> anyhow::Result<()> {
                 class_code: "pg.x4.large.2c".into(),
                 storage_gb: 20,
                 storage_type: "local_ssd".into(),
-                status: "Stopped".into(),
+                status: store::InstanceStatus::Stopped,
                 description: format!("bench {i}"),
                 pay_type: "Postpaid".into(),
                 category: "Basic".into(),
@@ -144,7 +144,7 @@ async fn create(rounds: usize) -> anyhow::Result<()> {
     let mut times = Vec::new();
     for _ in 0..rounds {
         let t = Instant::now();
-        let id = client.create_instance(&client::NewInstance::postgres("pg.x4.large.2c", 20)).await?;
+        let id = client.create_instance(&client::NewInstance::new("PostgreSQL", "15.0", "pg.x4.large.2c", 20)).await?;
         loop {
             let body = client.call("DescribeDBInstanceAttribute", &[("DBInstanceId", &id)]).await?;
             if body["Items"]["DBInstanceAttribute"][0]["DBInstanceStatus"] == "Running" {

@@ -181,7 +181,7 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         };
         let status = p["Status"].as_str().unwrap_or_default().to_string();
         bars.update(&status, p["Phase"].as_str().unwrap_or_default(), &p["Progress"]);
-        if matches!(status.as_str(), "Success" | "Failed" | "Canceled") {
+        if store::ImportStatus::parse(&status).is_some_and(|s| s.is_terminal()) {
             break p;
         }
         tokio::select! {

@@ -70,14 +70,14 @@ async fn every_object_kind_arrives_renamed_and_identical_through_openrds_import(
 /// mover's steps.
 const FAILPOINTS: &[(&str, &str)] = &[
     ("OPENRDS_FAILPOINT", "after_accept"),
-    ("MOVER_FAILPOINT", "after_plan=exit"),
-    ("MOVER_FAILPOINT", "after_roles=exit"),
-    ("MOVER_FAILPOINT", "after_pre_data=exit"),
-    ("MOVER_FAILPOINT", "during_data=exit"),
-    ("MOVER_FAILPOINT", "after_data=exit"),
-    ("MOVER_FAILPOINT", "after_post_data=exit"),
-    ("MOVER_FAILPOINT", "before_publish=exit"),
-    ("MOVER_FAILPOINT", "after_publish=exit"),
+    ("OPENRDS_FAILPOINT", "after_plan=exit"),
+    ("OPENRDS_FAILPOINT", "after_roles=exit"),
+    ("OPENRDS_FAILPOINT", "after_pre_data=exit"),
+    ("OPENRDS_FAILPOINT", "during_data=exit"),
+    ("OPENRDS_FAILPOINT", "after_data=exit"),
+    ("OPENRDS_FAILPOINT", "after_post_data=exit"),
+    ("OPENRDS_FAILPOINT", "before_publish=exit"),
+    ("OPENRDS_FAILPOINT", "after_publish=exit"),
     ("OPENRDS_FAILPOINT", "before_end"),
 ];
 

@@ -11,12 +11,12 @@ use std::time::Duration;
 
 const FAILPOINTS: &[(&str, &str)] = &[
     ("OPENRDS_FAILPOINT", "after_accept"),
-    ("MOVER_FAILPOINT", "after_plan=exit"),
-    ("MOVER_FAILPOINT", "after_pre_data=exit"),
-    ("MOVER_FAILPOINT", "during_data=exit"),
-    ("MOVER_FAILPOINT", "after_data=exit"),
-    ("MOVER_FAILPOINT", "before_publish=exit"),
-    ("MOVER_FAILPOINT", "after_publish=exit"),
+    ("OPENRDS_FAILPOINT", "after_plan=exit"),
+    ("OPENRDS_FAILPOINT", "after_pre_data=exit"),
+    ("OPENRDS_FAILPOINT", "during_data=exit"),
+    ("OPENRDS_FAILPOINT", "after_data=exit"),
+    ("OPENRDS_FAILPOINT", "before_publish=exit"),
+    ("OPENRDS_FAILPOINT", "after_publish=exit"),
     ("OPENRDS_FAILPOINT", "before_end"),
 ];
 
@@ -32,7 +32,7 @@ async fn a_crash_at_each_failpoint_of_a_mariadb_import_is_recovered_at_the_next_
     let served = site.serve(&[]).await;
     let mut ids = Vec::new();
     for description in ["source", "destination"] {
-        ids.push(served.api.create_instance(&client::NewInstance::mariadb("mariadb.x4.large.2c", 20).described(description)).await.unwrap());
+        ids.push(served.api.create_instance(&client::NewInstance::new("MariaDB", "10.11", "mariadb.x4.large.2c", 20).described(description)).await.unwrap());
     }
     for id in &ids {
         wait_status(&served.api, id, "Running").await;

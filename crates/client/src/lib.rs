@@ -124,20 +124,16 @@ pub struct NewInstance {
 }
 
 impl NewInstance {
-    /// A PostgreSQL 15 instance of `class` with `storage_gb` of storage.
-    pub fn postgres(class: &str, storage_gb: u32) -> NewInstance {
+    /// An instance of `engine` (as the API's `Engine` names it) at `engine_version`, of
+    /// `class` with `storage_gb` of storage.
+    pub fn new(engine: &str, engine_version: &str, class: &str, storage_gb: u32) -> NewInstance {
         NewInstance {
-            engine: "PostgreSQL".into(),
-            engine_version: "15.0".into(),
+            engine: engine.into(),
+            engine_version: engine_version.into(),
             class: class.into(),
             storage_gb,
             description: String::new(),
         }
-    }
-
-    /// A MariaDB 10.11 instance of `class` with `storage_gb` of storage.
-    pub fn mariadb(class: &str, storage_gb: u32) -> NewInstance {
-        NewInstance { engine: "MariaDB".into(), engine_version: "10.11".into(), ..NewInstance::postgres(class, storage_gb) }
     }
 
     pub fn described(self, description: &str) -> NewInstance {

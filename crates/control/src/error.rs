@@ -24,7 +24,7 @@ pub enum ControlError {
     InstanceNotFound(String),
     /// A state-changing call on an instance that is not in a state that allows it.
     #[error("The operation is not permitted while instance {id} is {status}; it must be Running.")]
-    InstanceState { id: String, status: String },
+    InstanceState { id: String, status: store::InstanceStatus },
     #[error("{0}")]
     DbNameFormat(String),
     #[error("{0}")]

@@ -2,15 +2,12 @@
 //! on the row; the slow engine work runs as a tracked background task after the row says
 //! what is happening, so a crash leaves a row the supervisor can finish from.
 
+use store::InstanceStatus;
 use crate::{classes, ids, Caller, ControlError, ControlPlane, Result};
 use chrono::Utc;
 use engine::Liveness;
 use store::{InstanceFilter, InstanceRow, Page, Paged, StoreError};
 
-pub const CREATING: &str = "Creating";
-pub const RUNNING: &str = "Running";
-pub const DELETING: &str = "Deleting";
-pub const REBOOTING: &str = "Rebooting";
 
 /// What CreateDBInstance asks for, validated for form by the caller.
 #[derive(Debug, Clone, Default)]
@@ -43,7 +40,7 @@ pub struct InstanceView {
 }
 
 fn state_error(row: &InstanceRow) -> ControlError {
-    ControlError::InstanceState { id: row.id.clone(), status: row.status.clone() }
+    ControlError::InstanceState { id: row.id.clone(), status: row.status }
 }
 
 impl ControlPlane {
@@ -162,7 +159,7 @@ impl ControlPlane {
                 class_code: class.code.to_string(),
                 storage_gb: req.storage_gb,
                 storage_type: req.storage_type.unwrap_or_else(|| "local_ssd".into()),
-                status: CREATING.into(),
+                status: InstanceStatus::Creating,
                 description: req.description.unwrap_or_default(),
                 pay_type: req.pay_type.unwrap_or_else(|| "Postpaid".into()),
                 category: req.category.unwrap_or_else(|| "Basic".into()),
@@ -237,7 +234,7 @@ impl ControlPlane {
         engine.provision(&spec).await?;
         // Until its list is applied, only openrds's administrator may log in.
         self.apply_security_ips(row).await?;
-        self.store.transition_instance(&row.id, &[CREATING], RUNNING).await?;
+        self.store.transition_instance(&row.id, &[InstanceStatus::Creating], InstanceStatus::Running).await?;
         tracing::info!(instance = %row.id, "instance is running");
         Ok(())
     }
@@ -276,7 +273,7 @@ impl ControlPlane {
             .catalogue()
             .class(&row.class_code)
             .ok_or_else(|| ControlError::Internal(format!("instance {} has unknown class {}", row.id, row.class_code)))?;
-        let disk_used = if row.status == CREATING || row.status == DELETING {
+        let disk_used = if row.status == InstanceStatus::Creating || row.status == InstanceStatus::Deleting {
             None
         } else {
             let engine = self.engine_of(&row)?;
@@ -289,18 +286,19 @@ impl ControlPlane {
     /// background.
     pub async fn delete_instance(&self, caller: &Caller, id: &str) -> Result<InstanceRow> {
         let row = self.authorized_instance(caller, "DeleteDBInstance", id).await?;
-        self.transition_from_running(&row, DELETING).await?;
+        self.transition_from_running(&row, InstanceStatus::Deleting).await?;
         tracing::info!(instance = %row.id, "deleting instance");
         self.spawn_delete(row.clone());
         Ok(row)
     }
 
     /// Moves a Running instance into `status`, or says why it cannot.
-    pub(crate) async fn transition_from_running(&self, row: &InstanceRow, status: &str) -> Result<()> {
-        match self.store.transition_instance(&row.id, &[RUNNING], status).await {
+    pub(crate) async fn transition_from_running(&self, row: &InstanceRow, status: InstanceStatus) -> Result<()> {
+        match self.store.transition_instance(&row.id, &[InstanceStatus::Running], status).await {
             Ok(_) => Ok(()),
             Err(StoreError::Conflict { actual, .. }) => {
-                Err(ControlError::InstanceState { id: row.id.clone(), status: actual })
+                let status = InstanceStatus::parse(&actual).unwrap_or(row.status);
+                Err(ControlError::InstanceState { id: row.id.clone(), status })
             }
             Err(e) => Err(e.into()),
         }
@@ -329,7 +327,7 @@ impl ControlPlane {
     /// `Running` → `Rebooting` → `Running`.
     pub async fn restart_instance(&self, caller: &Caller, id: &str) -> Result<()> {
         let row = self.authorized_instance(caller, "RestartDBInstance", id).await?;
-        self.transition_from_running(&row, REBOOTING).await?;
+        self.transition_from_running(&row, InstanceStatus::Rebooting).await?;
         self.spawn_restart(row);
         Ok(())
     }
@@ -349,7 +347,7 @@ impl ControlPlane {
             }
             // Back to Running either way: the supervisor restarts a dead engine, and an
             // instance must never stay in a transient state.
-            let _ = plane.store.transition_instance(&row.id, &[REBOOTING], RUNNING).await;
+            let _ = plane.store.transition_instance(&row.id, &[InstanceStatus::Rebooting], InstanceStatus::Running).await;
         });
     }
 
@@ -360,7 +358,7 @@ impl ControlPlane {
 
     /// Instance must be Running for a state-changing call on its contents.
     pub(crate) fn require_running(row: &InstanceRow) -> Result<()> {
-        if row.status == RUNNING {
+        if row.status == InstanceStatus::Running {
             Ok(())
         } else {
             Err(state_error(row))

@@ -5,7 +5,7 @@
 //! death shows in the API as `Rebooting` at once and the engine is started again; and a
 //! slower one that also logs in, for engines that are up but do not answer.
 
-use crate::instances::{CREATING, DELETING, REBOOTING, RUNNING};
+use store::InstanceStatus;
 use crate::{ControlPlane, Result};
 use engine::Liveness;
 use std::sync::Arc;
@@ -22,16 +22,18 @@ pub(crate) async fn recover(plane: &Arc<ControlPlane>) -> Result<()> {
     }
     let rows = plane.store.list_instances(&InstanceFilter::default(), None).await?.items;
     for row in rows {
-        match row.status.as_str() {
-            CREATING => {
+        match row.status {
+            InstanceStatus::Creating => {
                 tracing::info!(instance = %row.id, "resuming an interrupted creation");
                 plane.spawn_provision(row);
             }
-            DELETING => {
+            InstanceStatus::Deleting => {
                 tracing::info!(instance = %row.id, "resuming an interrupted deletion");
                 plane.spawn_delete(row);
             }
-            REBOOTING => plane.spawn_restart(row),
+            InstanceStatus::Rebooting => plane.spawn_restart(row),
+            // Nothing stops instances yet; whoever did keeps them stopped.
+            InstanceStatus::Stopped => {}
             _ => {
                 if let Err(e) = ensure_running(plane, &row).await {
                     tracing::error!(instance = %row.id, error = %e, "could not start the engine; the supervisor retries");
@@ -75,7 +77,7 @@ pub(crate) fn spawn_watcher(plane: &Arc<ControlPlane>) {
                 _ = tokio::time::sleep(WATCH_EVERY) => {}
             }
             let Some(plane) = weak.upgrade() else { return };
-            let rows = match plane.store.list_instances(&InstanceFilter { status: Some(RUNNING.into()), ..Default::default() }, None).await {
+            let rows = match plane.store.list_instances(&InstanceFilter { status: Some(InstanceStatus::Running), ..Default::default() }, None).await {
                 Ok(p) => p.items,
                 Err(_) => continue,
             };
@@ -86,7 +88,7 @@ pub(crate) fn spawn_watcher(plane: &Arc<ControlPlane>) {
                 }
                 // Only a row still Running moves: a delete or restart begun meanwhile
                 // stopped the engine on purpose.
-                let Ok(row) = plane.store.transition_instance(&row.id, &[RUNNING], REBOOTING).await else { continue };
+                let Ok(row) = plane.store.transition_instance(&row.id, &[InstanceStatus::Running], InstanceStatus::Rebooting).await else { continue };
                 tracing::warn!(instance = %row.id, "the engine's process is gone; starting it again");
                 let _ = plane.store.append_event(&format!("dbinstance/{}", row.id), "EngineDied", "{}").await;
                 plane.spawn_restart(row);
@@ -106,7 +108,7 @@ pub(crate) fn spawn(plane: &Arc<ControlPlane>) {
                 _ = tokio::time::sleep(every) => {}
             }
             let Some(plane) = weak.upgrade() else { return };
-            let rows = match plane.store.list_instances(&InstanceFilter { status: Some(RUNNING.into()), ..Default::default() }, None).await {
+            let rows = match plane.store.list_instances(&InstanceFilter { status: Some(InstanceStatus::Running), ..Default::default() }, None).await {
                 Ok(p) => p.items,
                 Err(e) => {
                     tracing::warn!(error = %e, "supervisor could not list instances");

@@ -20,15 +20,8 @@ impl Hooks {
         #[cfg(feature = "testing")]
         {
             let mut test = opts.hooks.clone();
-            if let Ok(v) = std::env::var("MOVER_FAILPOINT") {
-                if let Some((step, action)) = v.split_once('=') {
-                    let action = match action {
-                        "cancel" => crate::FailAction::Cancel,
-                        "exit" => crate::FailAction::Exit,
-                        _ => crate::FailAction::Error,
-                    };
-                    test.failpoint = Some((step.to_string(), action));
-                }
+            if let Some(armed) = failpoint::from_env() {
+                test.failpoint = Some(armed);
             }
             Hooks { cancel: cancel.clone(), test }
         }
@@ -44,12 +37,12 @@ impl Hooks {
             if name == step {
                 tracing::warn!(step, ?action, "failpoint");
                 match action {
-                    crate::FailAction::Error => return Err(MoveError::Internal(format!("failpoint {step}"))),
-                    crate::FailAction::Cancel => {
+                    failpoint::Action::Error => return Err(MoveError::Internal(format!("failpoint {step}"))),
+                    failpoint::Action::Cancel => {
                         self.cancel.cancel();
                         return Err(MoveError::Canceled);
                     }
-                    crate::FailAction::Exit => std::process::exit(101),
+                    failpoint::Action::Exit => std::process::exit(101),
                 }
             }
         }

@@ -139,21 +139,14 @@ pub struct TestHooks {
     /// A step name (`after_plan`, `after_roles`, `after_pre_data`, `during_data`,
     /// `after_data`, `after_post_data`, `before_publish`, `after_publish`) and what
     /// happens there (at `after_publish` only `exit` makes sense: it is published). The
-    /// environment variable `MOVER_FAILPOINT=<step>=<error|cancel|exit>` does the same.
+    /// environment variable `OPENRDS_FAILPOINT=<step>=<error|cancel|exit>` does the same.
     pub failpoint: Option<(String, FailAction)>,
     pub tamper: Option<Tamper>,
 }
 
+/// What an armed failpoint does (the workspace's one mechanism, crate `failpoint`).
 #[cfg(feature = "testing")]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailAction {
-    /// The step fails with an internal error.
-    Error,
-    /// The copy's cancellation token is triggered at the step.
-    Cancel,
-    /// The process exits at once (status 101), as in a crash.
-    Exit,
-}
+pub use failpoint::Action as FailAction;
 
 /// SQL run on the staging database of `database` (a destination name) right before the
 /// table `table` (`schema.name`) is verified.

@@ -60,7 +60,8 @@ pub async fn conclude(
         Err(e) => {
             let e = if cancel.is_cancelled() { MoveError::Canceled } else { e };
             progress.set_phase(if matches!(e, MoveError::Canceled) { Phase::Canceled } else { Phase::Failed });
-            tracing::warn!(error = %e, "copy failed; dropping its staging databases");
+            // The error itself is the caller's to log, once.
+            tracing::info!(canceled = matches!(e, MoveError::Canceled), "copy ended early; dropping its staging databases");
             if let Err(ce) = drop_staging.await {
                 tracing::error!(error = %ce, tag, "could not drop the staging databases; drop_staging must run later");
             }

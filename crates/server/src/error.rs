@@ -29,7 +29,9 @@ impl ServerError {
     pub fn internal_detail(&self) -> Option<String> {
         match self {
             ServerError::Control(c @ (ControlError::Store(_) | ControlError::Internal(_))) => Some(c.to_string()),
-            ServerError::Control(ControlError::Engine(e)) if matches!(e.kind, ErrorKind::HostSetup | ErrorKind::Internal) => Some(e.to_string()),
+            ServerError::Control(ControlError::Engine(e)) if matches!(e.kind, ErrorKind::HostSetup | ErrorKind::Internal | ErrorKind::Unavailable) => {
+                Some(e.to_string())
+            }
             _ => None,
         }
     }
@@ -120,24 +122,28 @@ fn control_error(e: &ControlError) -> ApiError {
             ErrorKind::InvalidCharset => (400, "InvalidCharacterSetName.Format"),
             ErrorKind::InUse => (403, "OperationDenied.InUse"),
             ErrorKind::DiskFull => (400, "DBSizeExceeded"),
-            ErrorKind::Unavailable => (503, "ServiceUnavailable"),
-            // Host and internal details stay in the log (the request's audit line).
-            ErrorKind::HostSetup | ErrorKind::Internal => {
+            // What the engine said stays in the log (the request's audit line): the
+            // caller gets what to do, and the RequestId to quote.
+            ErrorKind::Unavailable => {
                 return ApiError::new(
-                    500,
-                    "InternalError",
-                    "The request processing has failed due to some unknown error, exception or failure.",
+                    503,
+                    "ServiceUnavailable",
+                    "The instance's database engine is not answering; openrds restarts it by itself. Retry in a few seconds; if it persists, give the operator this RequestId.",
                 );
             }
+            ErrorKind::HostSetup | ErrorKind::Internal => return internal_error(),
         },
-        C::Store(_) | C::Internal(_) => {
-            // Internals are not shown: the caller gets the request id, the audit line the cause.
-            return ApiError::new(
-                500,
-                "InternalError",
-                "The request processing has failed due to some unknown error, exception or failure.",
-            );
-        }
+        // Internals are not shown: the caller gets the request id, the audit line the cause.
+        C::Store(_) | C::Internal(_) => return internal_error(),
     };
     ApiError::new(status, code, msg)
+}
+
+/// Alibaba's message for an internal failure, and where its cause is.
+fn internal_error() -> ApiError {
+    ApiError::new(
+        500,
+        "InternalError",
+        "The request processing has failed due to some unknown error, exception or failure. The cause is in the openrds log under this RequestId.",
+    )
 }

@@ -242,11 +242,11 @@ impl Client {
     }
 
     pub async fn create_pg_sized(&self, class: &str, storage: &str) -> String {
-        self.create(client::NewInstance::postgres(class, storage.parse().expect("storage in GB"))).await
+        self.create(client::NewInstance::new("PostgreSQL", "15.0", class, storage.parse().expect("storage in GB"))).await
     }
 
     pub async fn create_mariadb(&self, class: &str, storage: &str) -> String {
-        self.create(client::NewInstance::mariadb(class, storage.parse().expect("storage in GB"))).await
+        self.create(client::NewInstance::new("MariaDB", "10.11", class, storage.parse().expect("storage in GB"))).await
     }
 
     async fn create(&self, new: client::NewInstance) -> String {

@@ -88,7 +88,7 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn set_security_ip_groups(&self, instance_id: &str, groups: &[SecurityIpGroup]) -> Result<()>;
     /// Sets the status only if it is currently one of `expected`; otherwise `Conflict`.
     /// Returns the row as it was before.
-    async fn transition_instance(&self, id: &str, expected: &[&str], new_status: &str) -> Result<InstanceRow>;
+    async fn transition_instance(&self, id: &str, expected: &[InstanceStatus], new_status: InstanceStatus) -> Result<InstanceRow>;
     /// Overwrites the mutable fields of a row (status, description, port, storage, class,
     /// tags, ...).
     async fn update_instance(&self, instance: &InstanceRow) -> Result<()>;
@@ -107,7 +107,7 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Starts an import in one transaction: the source goes `Running` → `source_status`,
     /// the destination `Running` → `dest_status` (`Conflict` naming the instance if either
     /// is not Running), and the task row is inserted. Returns the new ImportId.
-    async fn begin_import(&self, task: &ImportTaskRow, source_status: &str, dest_status: &str) -> Result<i64>;
+    async fn begin_import(&self, task: &ImportTaskRow, source_status: InstanceStatus, dest_status: InstanceStatus) -> Result<i64>;
     async fn get_import(&self, id: i64) -> Result<ImportTaskRow>;
     /// Newest first.
     async fn list_imports(&self, filter: &ImportFilter, page: Option<Page>) -> Result<Paged<ImportTaskRow>>;

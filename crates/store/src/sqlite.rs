@@ -41,6 +41,7 @@ mod ram;
 #[cfg(test)]
 mod tests;
 
+use crate::InstanceStatus;
 use std::fs::{OpenOptions, Permissions};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -330,11 +331,10 @@ impl MetadataStore for SqliteStore {
         self.write(move |tx| instances::set_security_ip_groups(tx, &id, &groups)).await
     }
 
-    async fn transition_instance(&self, id: &str, expected: &[&str], new_status: &str) -> Result<InstanceRow> {
+    async fn transition_instance(&self, id: &str, expected: &[InstanceStatus], new_status: InstanceStatus) -> Result<InstanceRow> {
         let id = id.to_owned();
-        let expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
-        let new_status = new_status.to_owned();
-        self.write(move |tx| instances::transition_instance(tx, &id, &expected, &new_status)).await
+        let expected = expected.to_vec();
+        self.write(move |tx| instances::transition_instance(tx, &id, &expected, new_status)).await
     }
 
     async fn update_instance(&self, instance: &InstanceRow) -> Result<()> {
@@ -377,10 +377,9 @@ impl MetadataStore for SqliteStore {
         self.write(move |tx| instances::delete_account_note(tx, &id, &name)).await
     }
 
-    async fn begin_import(&self, task: &ImportTaskRow, source_status: &str, dest_status: &str) -> Result<i64> {
+    async fn begin_import(&self, task: &ImportTaskRow, source_status: InstanceStatus, dest_status: InstanceStatus) -> Result<i64> {
         let task = task.clone();
-        let (src, dst) = (source_status.to_owned(), dest_status.to_owned());
-        self.write(move |tx| imports::begin_import(tx, &task, &src, &dst)).await
+        self.write(move |tx| imports::begin_import(tx, &task, source_status, dest_status)).await
     }
 
     async fn get_import(&self, id: i64) -> Result<ImportTaskRow> {
@@ -421,3 +420,24 @@ impl MetadataStore for SqliteStore {
         self.read(move |tx| events::list_events(tx, &prefix, limit)).await
     }
 }
+
+/// The states kept as text: written with `as_str`, read with `parse` (an unknown text is
+/// a conversion error, never a silent default).
+macro_rules! text_column {
+    ($($t:ty),+) => {$(
+        impl rusqlite::types::ToSql for $t {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(rusqlite::types::ToSqlOutput::from(self.as_str()))
+            }
+        }
+
+        impl rusqlite::types::FromSql for $t {
+            fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+                let text = value.as_str()?;
+                <$t>::parse(text).ok_or_else(|| rusqlite::types::FromSqlError::Other(format!("unknown {} {text:?}", stringify!($t)).into()))
+            }
+        }
+    )+};
+}
+
+text_column!(crate::InstanceStatus, crate::ImportStatus, crate::ImportPhase);

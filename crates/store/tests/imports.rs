@@ -1,5 +1,6 @@
 //! Import tasks move instance states in the same transaction as their rows.
 
+use store::{ImportPhase, ImportStatus, InstanceStatus};
 use chrono::Utc;
 use store::*;
 
@@ -15,7 +16,7 @@ fn instance(id: &str, account: &str) -> InstanceRow {
         class_code: "pg.x4.large.2c".into(),
         storage_gb: 20,
         storage_type: "local_ssd".into(),
-        status: "Running".into(),
+        status: InstanceStatus::Running,
         description: String::new(),
         pay_type: "Postpaid".into(),
         category: "Basic".into(),
@@ -40,8 +41,8 @@ fn task(src: &str, dst: &str) -> ImportTaskRow {
         dest_id: dst.into(),
         engine: "PostgreSQL".into(),
         db_names: vec![("a".into(), "b".into())],
-        status: "Pending".into(),
-        phase: "Queued".into(),
+        status: ImportStatus::Pending,
+        phase: ImportPhase::Queued,
         attempts: 0,
         error: String::new(),
         progress: String::new(),
@@ -61,20 +62,20 @@ async fn begin_and_end_move_both_instances_atomically() {
     for id in ["src", "dst", "other"] {
         s.insert_instance(&instance(id, "1")).await.unwrap();
     }
-    let id = s.begin_import(&task("src", "dst"), "Migrating", "Importing").await.unwrap();
+    let id = s.begin_import(&task("src", "dst"), InstanceStatus::Migrating, InstanceStatus::Importing).await.unwrap();
     assert!(id > 0);
     assert_eq!(s.get_instance("src").await.unwrap().status, "Migrating");
     assert_eq!(s.get_instance("dst").await.unwrap().status, "Importing");
 
     // A second import touching a busy instance is refused and changes nothing.
-    let err = s.begin_import(&task("other", "dst"), "Migrating", "Importing").await.unwrap_err();
+    let err = s.begin_import(&task("other", "dst"), InstanceStatus::Migrating, InstanceStatus::Importing).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
     assert_eq!(s.get_instance("other").await.unwrap().status, "Running", "rolled back");
     assert_eq!(s.list_imports(&ImportFilter::default(), None).await.unwrap().total, 1);
 
     assert_eq!(s.unfinished_imports().await.unwrap().len(), 1);
     let mut t = s.get_import(id).await.unwrap();
-    t.status = "Success".into();
+    t.status = ImportStatus::Success;
     t.finished_at = Some(Utc::now());
     s.end_import(&t).await.unwrap();
     assert_eq!(s.get_instance("src").await.unwrap().status, "Running");
@@ -95,14 +96,14 @@ async fn a_change_applies_only_in_the_states_it_names_and_touches_only_its_field
     for id in ["src", "dst"] {
         s.insert_instance(&instance(id, "1")).await.unwrap();
     }
-    let id = s.begin_import(&task("src", "dst"), "Migrating", "Importing").await.unwrap();
+    let id = s.begin_import(&task("src", "dst"), InstanceStatus::Migrating, InstanceStatus::Importing).await.unwrap();
     let cancel = ImportChange {
-        status_in: vec!["Pending".into(), "Running".into()],
-        phase_not: Some("Publishing".into()),
-        status: Some("Canceling".into()),
+        status_in: vec![ImportStatus::Pending, ImportStatus::Running],
+        phase_not: Some(ImportPhase::Publishing),
+        status: Some(ImportStatus::Canceling),
         ..ImportChange::default()
     };
-    let progress = ImportChange { phase: Some("Data".into()), progress: Some("{\"BytesDone\":1}".into()), ..ImportChange::default() };
+    let progress = ImportChange { phase: Some(ImportPhase::Data), progress: Some("{\"BytesDone\":1}".into()), ..ImportChange::default() };
 
     s.change_import(id, &cancel).await.unwrap();
     // The progress writer does not bring a canceled task back to Running.
@@ -112,11 +113,11 @@ async fn a_change_applies_only_in_the_states_it_names_and_touches_only_its_field
 
     let id2 = {
         let mut t = task("src", "dst");
-        t.status = "Running".into();
-        t.phase = "Publishing".into();
+        t.status = ImportStatus::Running;
+        t.phase = ImportPhase::Publishing;
         // The first task ends (both instances Running again), so a second one can begin.
         s.end_import(&s.get_import(id).await.unwrap()).await.unwrap();
-        s.begin_import(&t, "Migrating", "Importing").await.unwrap()
+        s.begin_import(&t, InstanceStatus::Migrating, InstanceStatus::Importing).await.unwrap()
     };
     assert!(matches!(s.change_import(id2, &cancel).await, Err(StoreError::Conflict { .. })), "no cancel while publishing");
     assert_eq!(s.get_import(id2).await.unwrap().status, "Running");

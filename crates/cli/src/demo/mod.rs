@@ -39,8 +39,8 @@ impl Api {
 
     async fn create_instance(&self, engine: Engine, description: &str) -> anyhow::Result<String> {
         let new = match engine {
-            Engine::PostgreSQL => client::NewInstance::postgres("pg.x4.large.2c", 20),
-            Engine::MariaDB => client::NewInstance::mariadb("mariadb.x4.large.2c", 20),
+            Engine::PostgreSQL => client::NewInstance::new("PostgreSQL", "15.0", "pg.x4.large.2c", 20),
+            Engine::MariaDB => client::NewInstance::new("MariaDB", "10.11", "mariadb.x4.large.2c", 20),
         }
         .described(description);
         self.client.create_instance(&new).await.context("CreateDBInstance failed")
@@ -131,7 +131,7 @@ async fn scenario(api: &Api, engine: Engine) -> anyhow::Result<()> {
         let progress = loop {
             let p = api.call("DescribeImportProgress", &[("DBInstanceId", &b), ("ImportId", &import_id)]).await?;
             let status = p["Status"].as_str().unwrap_or_default().to_string();
-            if matches!(status.as_str(), "Success" | "Failed" | "Canceled") {
+            if store::ImportStatus::parse(&status).is_some_and(|s| s.is_terminal()) {
                 break p;
             }
             let sa = api.call("DescribeDBInstanceAttribute", &[("DBInstanceId", &a)]).await?;

@@ -47,7 +47,6 @@ impl Site {
             .arg(format!("{}-{}", self.ports.0, self.ports.1))
             .env("OPENRDS_ACCESS_KEY_ID", KEY_ID)
             .env("OPENRDS_ACCESS_KEY_SECRET", SECRET)
-            .env_remove("MOVER_FAILPOINT")
             .env_remove("OPENRDS_FAILPOINT")
             .env("RUST_LOG", "info")
             .stdout(Stdio::from(log.try_clone().unwrap()))
@@ -142,7 +141,7 @@ pub async fn wait_status(api: &client::Client, id: &str, want: &str) {
 pub async fn two_instances(api: &client::Client) -> (String, String) {
     let mut ids = Vec::new();
     for description in ["source", "destination"] {
-        ids.push(api.create_instance(&client::NewInstance::postgres("pg.x4.large.2c", 20).described(description)).await.unwrap());
+        ids.push(api.create_instance(&client::NewInstance::new("PostgreSQL", "15.0", "pg.x4.large.2c", 20).described(description)).await.unwrap());
     }
     for id in &ids {
         wait_status(api, id, "Running").await;

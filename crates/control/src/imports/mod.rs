@@ -8,6 +8,7 @@ mod recover;
 mod run;
 mod start;
 
+use store::{ImportPhase, ImportStatus};
 use crate::{dbinfo, Caller, ControlError, ControlPlane, Result};
 use chrono::{DateTime, Utc};
 use engine::{AdminConnection, InstanceSpec};
@@ -16,8 +17,6 @@ use std::time::Duration;
 use store::{ImportChange, ImportFilter, ImportTaskRow, InstanceRow, Page, Paged, StoreError};
 use tokio_util::sync::CancellationToken;
 
-pub const MIGRATING: &str = "Migrating";
-pub const IMPORTING: &str = "Importing";
 
 /// How many times a task is tried (first run plus retries after retryable failures or
 /// restarts) before it ends `Failed`.
@@ -25,19 +24,11 @@ pub const MAX_ATTEMPTS: i64 = 3;
 
 const GIB: u64 = 1 << 30;
 
-/// The phase recorded (durably, before the publishing transaction) when a copy may publish.
-const PUBLISHING: &str = "Publishing";
 
 /// Crash points for recovery tests (feature `failpoints`): `OPENRDS_FAILPOINT=<name>`
 /// ends the process at `name`, as a crash would.
 fn failpoint(name: &str) {
-    #[cfg(feature = "failpoints")]
-    if std::env::var("OPENRDS_FAILPOINT").is_ok_and(|v| v == name) {
-        tracing::warn!(failpoint = name, "failpoint: exiting");
-        std::process::exit(101);
-    }
-    #[cfg(not(feature = "failpoints"))]
-    let _ = name;
+    failpoint::exit_if_armed(name);
 }
 
 fn endpoint(admin: AdminConnection) -> mover::Endpoint {
@@ -104,9 +95,9 @@ impl ControlPlane {
     pub async fn cancel_import(&self, caller: &Caller, instance_id: &str, import_id: i64) -> Result<()> {
         self.owned_import(caller, instance_id, import_id, "CancelImport").await?;
         let change = ImportChange {
-            status_in: vec!["Pending".into(), "Running".into()],
-            phase_not: Some(PUBLISHING.into()),
-            status: Some("Canceling".into()),
+            status_in: vec![ImportStatus::Pending, ImportStatus::Running],
+            phase_not: Some(ImportPhase::Publishing),
+            status: Some(ImportStatus::Canceling),
             ..ImportChange::default()
         };
         match self.store.change_import(import_id, &change).await {
@@ -122,9 +113,9 @@ impl ControlPlane {
             }
             Err(StoreError::Conflict { .. }) => {
                 let task = self.store.get_import(import_id).await?;
-                match task.status.as_str() {
-                    "Canceling" => Ok(()),
-                    "Pending" | "Running" => Err(ControlError::ImportState(format!(
+                match task.status {
+                    ImportStatus::Canceling => Ok(()),
+                    ImportStatus::Pending | ImportStatus::Running => Err(ControlError::ImportState(format!(
                         "The import {import_id} is publishing its verified copy; it can no longer be canceled."
                     ))),
                     other => Err(ControlError::ImportState(format!(

@@ -1,6 +1,7 @@
 //! After a restart: the tasks a crash interrupted are finished (published before it) or
 //! undone and run again, or ended.
 
+use store::{ImportPhase, ImportStatus};
 use super::*;
 
 impl ControlPlane {
@@ -8,7 +9,7 @@ impl ControlPlane {
     /// canceled ends `Canceled`, one out of attempts ends `Failed`, others run again.
     pub(crate) async fn recover_imports(&self) -> Result<()> {
         for mut task in self.store.unfinished_imports().await? {
-            if task.phase == PUBLISHING {
+            if task.phase == ImportPhase::Publishing {
                 if let Some(ended) = self.published_before_crash(&task).await {
                     task = ended;
                     self.store.end_import(&task).await?;
@@ -32,20 +33,20 @@ impl ControlPlane {
                 },
                 Err(e) => Err(e.to_string()),
             };
-            let ending = match (&cleaned, task.status.as_str()) {
-                (_, "Canceling") => Some(("Canceled", "The import was canceled; the destination is as it was before.".to_string())),
-                (Err(e), _) => Some(("Failed", format!("Recovery after a restart could not clean the destination: {e}"))),
+            let ending = match (&cleaned, task.status) {
+                (_, ImportStatus::Canceling) => Some((ImportStatus::Canceled, "The import was canceled; the destination is as it was before.".to_string())),
+                (Err(e), _) => Some((ImportStatus::Failed, format!("Recovery after a restart could not clean the destination: {e}"))),
                 (Ok(()), _) if task.attempts >= MAX_ATTEMPTS => Some((
-                    "Failed",
+                    ImportStatus::Failed,
                     format!("The import was interrupted {} times (last: a restart of openrds); giving up.", task.attempts),
                 )),
                 _ => None,
             };
             match ending {
                 Some((status, error)) => {
-                    tracing::warn!(import_id = task.id, status, "ending an interrupted import");
-                    task.status = status.into();
-                    task.phase = status.into();
+                    tracing::warn!(import_id = task.id, %status, "ending an interrupted import");
+                    task.status = status;
+                    task.phase = if status == ImportStatus::Canceled { ImportPhase::Canceled } else { ImportPhase::Failed };
                     task.error = error;
                     task.finished_at = Some(Utc::now());
                     self.store.end_import(&task).await?;
@@ -82,8 +83,8 @@ impl ControlPlane {
         }
         tracing::info!(import_id = task.id, "the import had published before the restart; ending it Success");
         let mut ended = task.clone();
-        ended.status = "Success".into();
-        ended.phase = "Done".into();
+        ended.status = ImportStatus::Success;
+        ended.phase = ImportPhase::Done;
         ended.error.clear();
         ended.result = serde_json::json!({
             "Databases": task.db_names.iter().map(|(s, d)| serde_json::json!({"Source": s, "Destination": d})).collect::<Vec<_>>(),

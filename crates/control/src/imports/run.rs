@@ -1,6 +1,7 @@
 //! Running an import: attempts, the copy with the engine's copier, progress persisted,
 //! the storage quota watched, the instances given back.
 
+use store::{ImportPhase, ImportStatus};
 use super::*;
 
 impl ControlPlane {
@@ -21,8 +22,8 @@ impl ControlPlane {
     async fn run_import(self: Arc<Self>, mut task: ImportTaskRow, token: CancellationToken) {
         loop {
             task.attempts += 1;
-            task.status = "Running".into();
-            task.phase = "Starting".into();
+            task.status = ImportStatus::Running;
+            task.phase = ImportPhase::Starting;
             task.error.clear();
             task.staging_tag = crate::ids::staging_tag(task.id, task.attempts.into());
             task.started_at.get_or_insert(Utc::now());
@@ -37,11 +38,11 @@ impl ControlPlane {
                 return;
             }
             let stored = self.store.get_import(task.id).await;
-            let canceled_by_user = matches!(&stored, Ok(t) if t.status == "Canceling");
+            let canceled_by_user = matches!(&stored, Ok(t) if t.status == ImportStatus::Canceling);
             // A copy that failed after its publish gate may have published (a copier may
             // publish in several steps): the mark decides, as after a crash.
             if let (Err(e), Ok(t)) = (&outcome, &stored) {
-                if t.phase == PUBLISHING {
+                if t.phase == ImportPhase::Publishing {
                     if let Some(ended) = self.published_before_crash(t).await {
                         tracing::warn!(error = %e, "the copy failed after it had published; it is finished and ends Success");
                         task = ended;
@@ -51,14 +52,14 @@ impl ControlPlane {
             }
             match outcome {
                 Ok(report) => {
-                    task.status = "Success".into();
-                    task.phase = "Done".into();
+                    task.status = ImportStatus::Success;
+                    task.phase = ImportPhase::Done;
                     task.result = serde_json::to_string(&report).unwrap_or_default();
                     break;
                 }
                 Err(_) if canceled_by_user || token.is_cancelled() => {
-                    task.status = "Canceled".into();
-                    task.phase = "Canceled".into();
+                    task.status = ImportStatus::Canceled;
+                    task.phase = ImportPhase::Canceled;
                     task.error = "The import was canceled; the destination is as it was before.".into();
                     break;
                 }
@@ -67,8 +68,8 @@ impl ControlPlane {
                     // are up; an engine that went down needs someone to look at it.
                     if let Some(down) = self.engine_down(&task).await {
                         tracing::error!(error = %e, instance = %down, "import failed: an engine went down");
-                        task.status = "Failed".into();
-                        task.phase = "Failed".into();
+                        task.status = ImportStatus::Failed;
+                        task.phase = ImportPhase::Failed;
                         task.error = format!(
                             "The {} instance {down} stopped during the import ({e}). openrds starts it again; the destination is as it was before, the source was not changed. Run the import again once both instances are Running.",
                             if down == task.dest_id { "destination" } else { "source" }
@@ -76,8 +77,8 @@ impl ControlPlane {
                         break;
                     }
                     if task.attempts >= MAX_ATTEMPTS {
-                        task.status = "Failed".into();
-                        task.phase = "Failed".into();
+                        task.status = ImportStatus::Failed;
+                        task.phase = ImportPhase::Failed;
                         task.error = format!("{e} (gave up after {} attempts)", task.attempts);
                         break;
                     }
@@ -86,14 +87,14 @@ impl ControlPlane {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "import failed");
-                    task.status = "Failed".into();
-                    task.phase = "Failed".into();
+                    task.status = ImportStatus::Failed;
+                    task.phase = ImportPhase::Failed;
                     task.error = e.to_string();
                     break;
                 }
             }
         }
-        if task.status != "Success" {
+        if task.status != ImportStatus::Success {
             // A source whose engine died is started again before the task hands it back
             // as Running (the watcher would otherwise show it Rebooting right after).
             if let Ok(source) = self.store.get_instance(&task.source_id).await {
@@ -180,8 +181,8 @@ impl ControlPlane {
                     // The mover's mark is what recovery needs to tell, after a crash,
                     // whether publication happened (see mover::Copier::published).
                     let change = ImportChange {
-                        status_in: vec!["Running".into()],
-                        phase: Some(PUBLISHING.into()),
+                        status_in: vec![ImportStatus::Running],
+                        phase: Some(ImportPhase::Publishing),
                         result: Some(serde_json::json!({ "Publishing": mark }).to_string()),
                         ..ImportChange::default()
                     };
@@ -223,7 +224,7 @@ impl ControlPlane {
                     // Only phase and progress are this loop's: status (a cancel) and result
                     // (the publication mark) are kept as they are in the store.
                     let change = ImportChange {
-                        phase: Some(if *publishing { PUBLISHING.into() } else { snapshot.phase.clone() }),
+                        phase: Some(if *publishing { ImportPhase::Publishing } else { ImportPhase::parse(&snapshot.phase).unwrap_or(ImportPhase::Pending) }),
                         progress: Some(serde_json::to_string(&snapshot).unwrap_or_default()),
                         ..ImportChange::default()
                     };

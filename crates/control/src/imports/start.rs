@@ -1,5 +1,6 @@
 //! Accepting an import: every precondition, then the task row and the instances' states.
 
+use store::{ImportPhase, ImportStatus, InstanceStatus};
 use super::*;
 
 impl ControlPlane {
@@ -36,7 +37,7 @@ impl ControlPlane {
             }
         }
         for row in [&source, &dest] {
-            if row.status != crate::instances::RUNNING {
+            if row.status != InstanceStatus::Running {
                 return Err(ControlError::IncorrectInstanceState(format!(
                     "Instance {} is {}; both instances must be Running and in no other import.",
                     row.id, row.status
@@ -79,8 +80,8 @@ impl ControlPlane {
             dest_id: dest.id.clone(),
             engine: source.engine.clone(),
             db_names: names,
-            status: "Pending".into(),
-            phase: "Queued".into(),
+            status: ImportStatus::Pending,
+            phase: ImportPhase::Queued,
             attempts: 0,
             error: String::new(),
             progress: String::new(),
@@ -91,7 +92,7 @@ impl ControlPlane {
             finished_at: None,
             updated_at: now,
         };
-        let id = match self.store.begin_import(&task, MIGRATING, IMPORTING).await {
+        let id = match self.store.begin_import(&task, InstanceStatus::Migrating, InstanceStatus::Importing).await {
             Ok(id) => id,
             Err(StoreError::Conflict { subject, actual, .. }) => {
                 return Err(ControlError::IncorrectInstanceState(format!(

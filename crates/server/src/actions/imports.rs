@@ -1,5 +1,6 @@
 //! ImportDatabaseBetweenInstances and the calls that watch and cancel its tasks.
 
+use store::ImportStatus;
 use super::{page, time, Reply};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use control::{Caller, ControlPlane};
@@ -45,14 +46,15 @@ async fn list(plane: &ControlPlane, caller: &Caller, p: &Params, action: &str) -
     Ok((result, page))
 }
 
+/// `ImportDataStatus` as DescibeImportsFromDatabase spells it.
 fn data_status(t: &ImportTaskRow) -> &'static str {
-    match t.status.as_str() {
-        "Pending" => "NotStart",
-        "Running" => "FullImporting",
-        "Success" => "Success",
-        "Canceling" => "Canceling",
-        "Canceled" => "Canceled",
-        _ => "Failed",
+    match t.status {
+        ImportStatus::Pending => "NotStart",
+        ImportStatus::Running => "FullImporting",
+        ImportStatus::Success => "Success",
+        ImportStatus::Canceling => "Canceling",
+        ImportStatus::Canceled => "Canceled",
+        ImportStatus::Failed => "Failed",
     }
 }
 
@@ -96,9 +98,9 @@ pub(crate) async fn for_sql_server(plane: &ControlPlane, caller: &Caller, p: &Pa
         .items
         .iter()
         .map(|t| {
-            let status = match t.status.as_str() {
-                "Running" => "Importing",
-                other => other,
+            let status = match t.status {
+                ImportStatus::Running => "Importing",
+                other => other.as_str(),
             };
             json!({
                 "ImportId": t.id,

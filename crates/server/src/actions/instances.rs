@@ -95,7 +95,13 @@ pub(crate) async fn describe_all(plane: &ControlPlane, caller: &Caller, p: &Para
         ids: p.get("DBInstanceId").map(super::list),
         engine: p.get("Engine").map(String::from),
         engine_version: p.get("EngineVersion").map(String::from),
-        status: p.get("DBInstanceStatus").map(String::from),
+        status: match p.get("DBInstanceStatus") {
+            None => None,
+            Some(s) => Some(store::InstanceStatus::parse(s).ok_or_else(|| {
+                let known: Vec<&str> = store::InstanceStatus::ALL.iter().map(|s| s.as_str()).collect();
+                invalid("DBInstanceStatus", format!("{s:?} is not one of {}", known.join(", ")))
+            })?),
+        },
         class_code: p.get("DBInstanceClass").map(String::from),
         search_key: p.get("SearchKey").map(String::from),
     };

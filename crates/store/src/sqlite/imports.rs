@@ -2,6 +2,7 @@
 //! transaction as the task row, so no crash can leave an instance `Migrating` without a
 //! task that explains it, nor a finished task with an instance still transient.
 
+use crate::InstanceStatus;
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, OptionalExtension, Row, Transaction};
@@ -45,8 +46,8 @@ fn subject(id: i64) -> String {
     format!("import/{id}")
 }
 
-pub(super) fn begin_import(tx: &Transaction<'_>, t: &ImportTaskRow, source_status: &str, dest_status: &str) -> Result<i64> {
-    let running = ["Running".to_string()];
+pub(super) fn begin_import(tx: &Transaction<'_>, t: &ImportTaskRow, source_status: InstanceStatus, dest_status: InstanceStatus) -> Result<i64> {
+    let running = [InstanceStatus::Running];
     transition_instance(tx, &t.source_id, &running, source_status)?;
     transition_instance(tx, &t.dest_id, &running, dest_status)?;
     let names = serde_json::to_string(&t.db_names).map_err(|e| StoreError::Backend(format!("encode db names: {e}")))?;
@@ -165,13 +166,17 @@ pub(super) fn change_import(tx: &Transaction<'_>, id: i64, c: &ImportChange) -> 
             actual: format!("{}/{}", t.status, t.phase),
         });
     }
+    if let Some(status) = c.status {
+        t.status = status;
+    }
+    if let Some(phase) = c.phase {
+        t.phase = phase;
+    }
     let set = |field: &mut String, value: &Option<String>| {
         if let Some(v) = value {
             field.clone_from(v);
         }
     };
-    set(&mut t.status, &c.status);
-    set(&mut t.phase, &c.phase);
     set(&mut t.progress, &c.progress);
     set(&mut t.result, &c.result);
     update_import(tx, &t)?;
@@ -183,13 +188,13 @@ pub(super) fn end_import(tx: &Transaction<'_>, t: &ImportTaskRow) -> Result<()> 
     for id in [&t.source_id, &t.dest_id] {
         // An instance deleted meanwhile (it cannot be, while transient) or already back to
         // Running (a repeated end) is left as it is.
-        let current: Option<String> = tx
+        let current: Option<InstanceStatus> = tx
             .query_row("SELECT status FROM instances WHERE id = ?1", [id], |r| r.get(0))
             .optional()
             .ctx("read an instance's status")?;
         if let Some(status) = current {
-            if status != "Running" {
-                transition_instance(tx, id, &[status], "Running")?;
+            if status != InstanceStatus::Running {
+                transition_instance(tx, id, &[status], InstanceStatus::Running)?;
             }
         }
     }
@@ -198,8 +203,10 @@ pub(super) fn end_import(tx: &Transaction<'_>, t: &ImportTaskRow) -> Result<()> 
 }
 
 pub(super) fn unfinished_imports(tx: &Transaction<'_>) -> Result<Vec<ImportTaskRow>> {
+    let unfinished: Vec<String> =
+        crate::ImportStatus::ALL.iter().filter(|s| !s.is_terminal()).map(|s| format!("'{}'", s.as_str())).collect();
     let mut stmt = tx
-        .prepare("SELECT * FROM import_tasks WHERE status IN ('Pending', 'Running', 'Canceling') ORDER BY id")
+        .prepare(&format!("SELECT * FROM import_tasks WHERE status IN ({}) ORDER BY id", unfinished.join(", ")))
         .ctx("list unfinished import tasks")?;
     let rows = stmt.query_map([], task_from).ctx("list unfinished import tasks")?;
     rows.collect::<rusqlite::Result<_>>().ctx("list unfinished import tasks")

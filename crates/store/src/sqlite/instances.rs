@@ -1,5 +1,6 @@
 //! Instances and the notes on their databases and accounts.
 
+use crate::InstanceStatus;
 use chrono::Utc;
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, OptionalExtension, Row, ToSql, Transaction};
@@ -133,7 +134,6 @@ fn filter_sql(f: &InstanceFilter) -> (String, Vec<Value>) {
         ("region_id", &f.region_id),
         ("engine", &f.engine),
         ("engine_version", &f.engine_version),
-        ("status", &f.status),
         ("class_code", &f.class_code),
     ];
     for (column, value) in exact {
@@ -141,6 +141,10 @@ fn filter_sql(f: &InstanceFilter) -> (String, Vec<Value>) {
             clauses.push(format!("{column} = ?"));
             args.push(Value::Text(v.clone()));
         }
+    }
+    if let Some(status) = f.status {
+        clauses.push("status = ?".into());
+        args.push(Value::Text(status.as_str().into()));
     }
     if let Some(ids) = &f.ids {
         // An empty list asks for no instance at all, not for every instance.
@@ -197,15 +201,15 @@ pub(super) fn used_ports(tx: &Transaction<'_>) -> Result<Vec<u16>> {
 pub(super) fn transition_instance(
     tx: &Transaction<'_>,
     id: &str,
-    expected: &[String],
-    new_status: &str,
+    expected: &[InstanceStatus],
+    new_status: InstanceStatus,
 ) -> Result<InstanceRow> {
     let before = get_instance(tx, id)?;
     if !expected.contains(&before.status) {
         return Err(StoreError::Conflict {
             subject: format!("instance {id}"),
-            expected: expected.join(" or "),
-            actual: before.status,
+            expected: expected.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" or "),
+            actual: before.status.to_string(),
         });
     }
     tx.execute("UPDATE instances SET status = ?2, updated_at = ?3 WHERE id = ?1", (id, new_status, ts(&Utc::now())))

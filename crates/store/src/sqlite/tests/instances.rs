@@ -1,3 +1,4 @@
+use crate::InstanceStatus;
 use std::sync::Arc;
 
 use super::{account, at, events, instance, kinds, store, ACCOUNT};
@@ -32,13 +33,13 @@ async fn a_transition_is_a_compare_and_set() {
     let s = store().await;
     s.insert_instance(&instance("pgm-a", 0)).await.unwrap();
 
-    let before = s.transition_instance("pgm-a", &["Running", "Stopped"], "Rebooting").await.unwrap();
+    let before = s.transition_instance("pgm-a", &[InstanceStatus::Running, InstanceStatus::Stopped], InstanceStatus::Rebooting).await.unwrap();
     assert_eq!(before.status, "Running", "returns the row as it was");
     let now = s.get_instance("pgm-a").await.unwrap();
     assert_eq!(now.status, "Rebooting");
     assert!(now.updated_at > before.updated_at);
 
-    match s.transition_instance("pgm-a", &["Running", "Stopped"], "Deleting").await {
+    match s.transition_instance("pgm-a", &[InstanceStatus::Running, InstanceStatus::Stopped], InstanceStatus::Deleting).await {
         Err(e @ StoreError::Conflict { .. }) => {
             assert_eq!(e.to_string(), "instance pgm-a is Rebooting, expected Running or Stopped");
         }
@@ -46,7 +47,7 @@ async fn a_transition_is_a_compare_and_set() {
     }
     assert_eq!(s.get_instance("pgm-a").await.unwrap().status, "Rebooting", "a conflict changes nothing");
     assert!(matches!(
-        s.transition_instance("pgm-none", &["Running"], "Deleting").await,
+        s.transition_instance("pgm-none", &[InstanceStatus::Running], InstanceStatus::Deleting).await,
         Err(StoreError::NotFound(m)) if m == "instance pgm-none"
     ));
 
@@ -62,7 +63,7 @@ async fn of_concurrent_transitions_exactly_one_wins() {
     let tasks: Vec<_> = (0..16)
         .map(|_| {
             let s = Arc::clone(&s);
-            tokio::spawn(async move { s.transition_instance("pgm-race", &["Running"], "Deleting").await })
+            tokio::spawn(async move { s.transition_instance("pgm-race", &[InstanceStatus::Running], InstanceStatus::Deleting).await })
         })
         .collect();
     let mut won = 0;
@@ -83,7 +84,7 @@ async fn an_update_overwrites_the_mutable_fields_only() {
     s.insert_instance(&row).await.unwrap();
 
     let mut changed = row.clone();
-    changed.status = "Stopped".into();
+    changed.status = InstanceStatus::Stopped;
     changed.description = "renamed".into();
     changed.port = 40000;
     changed.storage_gb = 50;
@@ -207,7 +208,7 @@ async fn listing_fixture() -> super::super::SqliteStore {
     let s = store().await;
     s.create_account(&account("2222222222222222")).await.unwrap();
     let mut rows = vec![instance("pgm-a1", 1), instance("pgm-b2", 2), instance("rm-c3", 3), instance("pgm-d4", 4)];
-    rows[1].status = "Stopped".into();
+    rows[1].status = InstanceStatus::Stopped;
     rows[1].description = "Nightly 100%_batch".into();
     rows[2].engine = "MariaDB".into();
     rows[2].engine_version = "10.11".into();
@@ -240,7 +241,7 @@ async fn listing_filters() {
     assert_eq!(ids(&s, InstanceFilter { region_id: Some("cn-beijing".into()), ..f() }).await, ["pgm-d4"]);
     assert_eq!(ids(&s, InstanceFilter { engine: Some("MariaDB".into()), ..f() }).await, ["rm-c3"]);
     assert_eq!(ids(&s, InstanceFilter { engine_version: Some("15.0".into()), ..f() }).await.len(), 4);
-    assert_eq!(ids(&s, InstanceFilter { status: Some("Stopped".into()), ..f() }).await, ["pgm-b2"]);
+    assert_eq!(ids(&s, InstanceFilter { status: Some(InstanceStatus::Stopped), ..f() }).await, ["pgm-b2"]);
     assert_eq!(ids(&s, InstanceFilter { class_code: Some("mysql.x4.large.2c".into()), ..f() }).await, ["rm-c3"]);
     assert_eq!(
         ids(&s, InstanceFilter { ids: Some(vec!["pgm-a1".into(), "rm-c3".into(), "pgm-zz".into()]), ..f() }).await,

@@ -39,7 +39,7 @@ pub(super) fn instance(id: &str, created: i64) -> InstanceRow {
         class_code: "pg.x4.large.2c".into(),
         storage_gb: 20,
         storage_type: "local_ssd".into(),
-        status: "Running".into(),
+        status: crate::InstanceStatus::Running,
         description: format!("instance {id}"),
         pay_type: "Postpaid".into(),
         category: "Basic".into(),

@@ -30,9 +30,10 @@ enum Command {
     Import(import::ImportArgs),
     /// Run the main job end to end on a temporary data directory, then clean up.
     Demo {
-        /// The engine of the two instances.
-        #[arg(long, value_enum, default_value = "PostgreSQL")]
-        engine: demo::Engine,
+        /// The engine of the two instances, as the API's `Engine` names it (any case);
+        /// the registry's first engine if not given.
+        #[arg(long)]
+        engine: Option<String>,
     },
     /// Operator tooling on a data directory (the server may be running).
     Tenant {

@@ -74,7 +74,10 @@ fn parse_regions(s: &str) -> anyhow::Result<Vec<control::Region>> {
 fn init_logging(format: LogFormat) {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tokio_postgres=warn"));
+        .unwrap_or_else(|_| {
+            let quiet: Vec<String> = registry::QUIET_LOG_TARGETS.iter().map(|t| format!("{t}=warn")).collect();
+            tracing_subscriber::EnvFilter::new(format!("info,{}", quiet.join(",")))
+        });
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),

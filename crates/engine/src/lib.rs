@@ -14,9 +14,11 @@ mod error;
 pub mod instance_dir;
 pub mod isolation;
 pub mod process;
+mod showcase;
 
 pub use catalogue::{check_db_name_format, Catalogue, ClassFamily, EngineKind, InstanceClass, NameRules};
 pub use error::{EngineError, ErrorKind};
+pub use showcase::{DemoLogin, Showcase};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

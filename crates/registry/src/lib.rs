@@ -3,7 +3,7 @@
 //! plus a line in [`PLUGINS`]. Everything else (control plane, server, CLI) sees engines
 //! only through the [`engine::Engine`] trait and their [`engine::Catalogue`]s.
 
-use engine::{Catalogue, Engine, EngineError};
+use engine::{Catalogue, Engine, EngineError, Showcase};
 use std::sync::Arc;
 
 /// One engine: what it offers, and how to find it on this host.
@@ -11,6 +11,8 @@ pub struct Plugin {
     pub catalogue: &'static Catalogue,
     /// Finds the engine's binaries on this host (`Err` says what is missing).
     pub detect: fn() -> Result<Arc<dyn Engine>, EngineError>,
+    /// What `openrds demo --engine <name>` loads and checks.
+    pub showcase: &'static dyn Showcase,
 }
 
 /// Every engine openrds knows, in the order the API lists them.
@@ -18,12 +20,18 @@ pub static PLUGINS: &[Plugin] = &[
     Plugin {
         catalogue: &engine_postgres::CATALOGUE,
         detect: || Ok(Arc::new(engine_postgres::PostgresEngine::new(engine_postgres::PostgresConfig::detect()?))),
+        showcase: &engine_postgres::PostgresShowcase,
     },
     Plugin {
         catalogue: &engine_mariadb::CATALOGUE,
         detect: || Ok(Arc::new(engine_mariadb::MariaDbEngine::new(engine_mariadb::MariaDbConfig::detect()?))),
+        showcase: &engine_mariadb::MariaDbShowcase,
     },
 ];
+
+/// Log targets of the engines' drivers that are noisy at `info` (server notices): shown
+/// from `warn` up unless `RUST_LOG` says otherwise.
+pub const QUIET_LOG_TARGETS: &[&str] = &["tokio_postgres", "mysql_async"];
 
 /// The engines this host can run, and why each other one cannot run here.
 pub fn detect() -> (Vec<Arc<dyn Engine>>, Vec<(&'static Catalogue, EngineError)>) {

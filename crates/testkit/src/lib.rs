@@ -1,8 +1,11 @@
-//! Test support shared by integration tests: the dataset holding every object kind a copy
-//! must carry (`fixtures/postgres/every_kind.sql`), and comparisons of two databases
-//! (schema by `pg_dump`, data by digests) that use nothing of the code under test.
+//! Test support shared by integration tests and the demo: the dataset holding every object
+//! kind a copy must carry (`fixtures/postgres/every_kind.sql`), and comparisons of two
+//! databases (schema by `pg_dump`, data by digests) that use nothing of the code under
+//! test. The `try_` functions return errors (for the demo); the others, for tests, fail
+//! the test with the error.
 
 pub mod mariadb;
+use anyhow::Context;
 use std::path::PathBuf;
 use std::process::Command;
 use tokio_postgres::{Client, NoTls};
@@ -17,19 +20,22 @@ pub struct Login {
 }
 
 impl Login {
-    /// A connection to `db`; a server that cannot be reached fails the test.
-    pub async fn connect(&self, db: &str) -> Client {
+    /// A connection to `db`.
+    pub async fn try_connect(&self, db: &str) -> anyhow::Result<Client> {
         let mut c = tokio_postgres::Config::new();
         c.host(&self.host).port(self.port).user(&self.user).dbname(db);
         if !self.password.is_empty() {
             c.password(&self.password);
         }
-        let (client, conn) = c
-            .connect(NoTls)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {}:{} ({}) must be reachable for these tests: {e}", self.host, self.port, self.user));
+        let (client, conn) =
+            c.connect(NoTls).await.with_context(|| format!("connect to {}:{} as {} (database {db})", self.host, self.port, self.user))?;
         tokio::spawn(conn);
-        client
+        Ok(client)
+    }
+
+    /// A connection to `db`; a server that cannot be reached fails the test.
+    pub async fn connect(&self, db: &str) -> Client {
+        self.try_connect(db).await.unwrap_or_else(|e| panic!("PostgreSQL must be reachable for these tests: {e:#}"))
     }
 }
 
@@ -62,26 +68,36 @@ pub fn every_kind_as_superuser(db: &str, owner: &str, reader: &str) -> String {
 /// `pg_dump --create --schema-only` with `from` renamed to `to` and the per-run
 /// `\restrict` keys removed, for comparing two databases' schemas.
 pub fn schema_dump(ep: &Login, db: &str, from: &str, to: &str) -> String {
+    try_schema_dump(ep, db, from, to).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// [`schema_dump`], failing with an error.
+pub fn try_schema_dump(ep: &Login, db: &str, from: &str, to: &str) -> anyhow::Result<String> {
     let out = Command::new(pg_bin().join("pg_dump"))
         .args(["--create", "--schema-only", "-h", &ep.host, "-p", &ep.port.to_string(), "-U", &ep.user, db])
         .env("PGPASSWORD", &ep.password)
         .output()
-        .expect("run pg_dump");
-    assert!(out.status.success(), "pg_dump {db}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout)
-        .unwrap()
+        .context("run pg_dump")?;
+    anyhow::ensure!(out.status.success(), "pg_dump {db}: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(String::from_utf8(out.stdout)
+        .context("pg_dump's output is not UTF-8")?
         .lines()
         .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
         .map(|l| l.replace(from, to))
         .collect::<Vec<_>>()
-        .join("\n")
+        .join("\n"))
 }
 
 /// Per relation with data (tables, partitions, materialized views): row count and md5 of
 /// all rows sorted as text; plus sequences and large objects. Independent of the mover.
 pub async fn digests(ep: &Login, db: &str) -> Vec<(String, String)> {
-    let c = ep.connect(db).await;
-    c.batch_execute("SET datestyle = ISO; SET timezone = 'UTC'; SET extra_float_digits = 3; SET lc_monetary = 'C'").await.unwrap();
+    try_digests(ep, db).await.unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// [`digests`], failing with an error.
+pub async fn try_digests(ep: &Login, db: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let c = ep.try_connect(db).await?;
+    c.batch_execute("SET datestyle = ISO; SET timezone = 'UTC'; SET extra_float_digits = 3; SET lc_monetary = 'C'").await?;
     let rels: Vec<(String, String, String)> = c
         .query(
             "SELECT c.relkind::text, n.nspname::text, c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
@@ -90,7 +106,7 @@ pub async fn digests(ep: &Login, db: &str) -> Vec<(String, String)> {
             &[],
         )
         .await
-        .unwrap()
+        .context("list relations")?
         .into_iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
@@ -102,7 +118,7 @@ pub async fn digests(ep: &Login, db: &str) -> Vec<(String, String)> {
         } else {
             format!("SELECT count(*)::text || '/' || coalesce(md5(string_agg(x::text, E'\\n' ORDER BY x::text)), '') FROM ONLY {q} x")
         };
-        let v: String = c.query_one(&sql, &[]).await.unwrap().get(0);
+        let v: String = c.query_one(&sql, &[]).await.with_context(|| format!("digest of {q}"))?.get(0);
         out.push((format!("{kind} {schema}.{name}"), v));
     }
     for r in c
@@ -112,10 +128,10 @@ pub async fn digests(ep: &Login, db: &str) -> Vec<(String, String)> {
             &[],
         )
         .await
-        .unwrap()
+        .context("digest large objects")?
     {
         out.push((format!("lo {}", r.get::<_, String>(0)), format!("{}/{}/{}/{}", r.get::<_, String>(1), r.get::<_, String>(2), r.get::<_, String>(3), r.get::<_, String>(4))));
     }
-    out
+    Ok(out)
 }
 

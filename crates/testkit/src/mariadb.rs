@@ -3,6 +3,7 @@
 //! (schema by `SHOW CREATE`, data by digests computed in SQL) that use nothing of the code
 //! under test.
 
+use anyhow::Context;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Row, Value};
 use std::collections::BTreeMap;
@@ -15,6 +16,11 @@ const EVERY_KIND: &str = include_str!("../../../fixtures/mariadb/every_kind.sql"
 
 /// A TCP connection, `db` as default database; a server that cannot be reached fails the test.
 pub async fn connect(login: &crate::Login, db: Option<&str>) -> Conn {
+    try_connect(login, db).await.unwrap_or_else(|e| panic!("MariaDB must be reachable for these tests: {e:#}"))
+}
+
+/// [`connect`], failing with an error.
+pub async fn try_connect(login: &crate::Login, db: Option<&str>) -> anyhow::Result<Conn> {
     let opts = OptsBuilder::default()
         .ip_or_hostname(login.host.clone())
         .tcp_port(login.port)
@@ -24,9 +30,7 @@ pub async fn connect(login: &crate::Login, db: Option<&str>) -> Conn {
         // Otherwise the driver switches to the server's Unix socket when it is local, where
         // root may authenticate differently (unix_socket plugin) than over TCP.
         .prefer_socket(false);
-    Conn::new(opts)
-        .await
-        .unwrap_or_else(|e| panic!("MariaDB at {}:{} ({}) must be reachable for these tests: {e}", login.host, login.port, login.user))
+    Conn::new(opts).await.with_context(|| format!("connect to {}:{} as {}", login.host, login.port, login.user))
 }
 
 /// `'user'@'%'`, as the fixture's `@definer@` wants it.
@@ -106,8 +110,8 @@ fn text(v: Option<&Value>) -> String {
 }
 
 /// The rows of a `SHOW CREATE …` as `column: value` lines, leaving out `skip` columns.
-async fn show(c: &mut Conn, sql: &str, skip: &[&str]) -> String {
-    let rows: Vec<Row> = c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+async fn show(c: &mut Conn, sql: &str, skip: &[&str]) -> anyhow::Result<String> {
+    let rows: Vec<Row> = c.query(sql).await.with_context(|| sql.to_string())?;
     let mut out = String::new();
     for r in &rows {
         for (i, col) in r.columns_ref().iter().enumerate() {
@@ -117,17 +121,17 @@ async fn show(c: &mut Conn, sql: &str, skip: &[&str]) -> String {
             }
         }
     }
-    out
+    Ok(out)
 }
 
-async fn names(c: &mut Conn, sql: &str, db: &str) -> Vec<Vec<String>> {
-    let rows: Vec<Row> = c.exec(sql, (db,)).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    rows.iter().map(|r| (0..r.len()).map(|i| text(r.as_ref(i))).collect()).collect()
+async fn names(c: &mut Conn, sql: &str, db: &str) -> anyhow::Result<Vec<Vec<String>>> {
+    let rows: Vec<Row> = c.exec(sql, (db,)).await.with_context(|| sql.to_string())?;
+    Ok(rows.iter().map(|r| (0..r.len()).map(|i| text(r.as_ref(i))).collect()).collect())
 }
 
-async fn session(c: &mut Conn) {
+async fn session(c: &mut Conn) -> anyhow::Result<()> {
     // Fixed output whatever the server's defaults: TIMESTAMPs are shown in the session zone.
-    c.query_drop("SET NAMES utf8mb4, time_zone = '+00:00', max_statement_time = 0").await.unwrap();
+    Ok(c.query_drop("SET NAMES utf8mb4, time_zone = '+00:00', max_statement_time = 0").await?)
 }
 
 /// Every object's `SHOW CREATE` output with all its columns (so definers, sql_mode,
@@ -144,23 +148,28 @@ async fn session(c: &mut Conn) {
 /// (those are only in information_schema.EVENTS, not read here), and routines' created and
 /// modified times are only in information_schema.ROUTINES / SHOW … STATUS.
 pub async fn schema_dump(login: &crate::Login, db: &str, from: &str, to: &str) -> String {
-    let mut c = connect(login, Some(db)).await;
-    session(&mut c).await;
+    try_schema_dump(login, db, from, to).await.unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// [`schema_dump`], failing with an error.
+pub async fn try_schema_dump(login: &crate::Login, db: &str, from: &str, to: &str) -> anyhow::Result<String> {
+    let mut c = try_connect(login, Some(db)).await?;
+    session(&mut c).await?;
     // (kind order, kind, name) -> text; the order puts dependencies first for a reader.
     let mut parts: BTreeMap<(u8, String, String), String> = BTreeMap::new();
-    parts.insert((0, "DATABASE".into(), db.into()), show(&mut c, &format!("SHOW CREATE DATABASE {}", ident(db)), &[]).await);
-    for t in names(&mut c, "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?", db).await {
+    parts.insert((0, "DATABASE".into(), db.into()), show(&mut c, &format!("SHOW CREATE DATABASE {}", ident(db)), &[]).await?);
+    for t in names(&mut c, "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?", db).await? {
         let (kind, order) = match t[1].as_str() {
             "VIEW" => ("VIEW", 3),
             "SEQUENCE" => ("SEQUENCE", 2),
             _ => ("TABLE", 1),
         };
         let sql = format!("SHOW CREATE {kind} {}", ident(&t[0]));
-        parts.insert((order, kind.into(), t[0].clone()), show(&mut c, &sql, &[]).await);
+        parts.insert((order, kind.into(), t[0].clone()), show(&mut c, &sql, &[]).await?);
     }
-    for r in names(&mut c, "SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?", db).await {
+    for r in names(&mut c, "SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?", db).await? {
         let sql = format!("SHOW CREATE {} {}", r[0], ident(&r[1]));
-        parts.insert((4, r[0].clone(), r[1].clone()), show(&mut c, &sql, &[]).await);
+        parts.insert((4, r[0].clone(), r[1].clone()), show(&mut c, &sql, &[]).await?);
     }
     for t in names(
         &mut c,
@@ -168,31 +177,31 @@ pub async fn schema_dump(login: &crate::Login, db: &str, from: &str, to: &str) -
          FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?",
         db,
     )
-    .await
+    .await?
     {
         // SHOW CREATE TRIGGER does not say where the trigger runs among its siblings.
         let head = format!("order: {} {} ON {} #{}\n", t[2], t[3], t[1], t[4]);
-        let body = show(&mut c, &format!("SHOW CREATE TRIGGER {}", ident(&t[0])), &["Created"]).await;
+        let body = show(&mut c, &format!("SHOW CREATE TRIGGER {}", ident(&t[0])), &["Created"]).await?;
         parts.insert((5, "TRIGGER".into(), t[0].clone()), head + &body);
     }
-    for e in names(&mut c, "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?", db).await {
+    for e in names(&mut c, "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?", db).await? {
         let sql = format!("SHOW CREATE EVENT {}", ident(&e[0]));
-        parts.insert((6, "EVENT".into(), e[0].clone()), show(&mut c, &sql, &[]).await);
+        parts.insert((6, "EVENT".into(), e[0].clone()), show(&mut c, &sql, &[]).await?);
     }
     c.disconnect().await.ok();
-    parts
+    Ok(parts
         .into_iter()
         .map(|((_, kind, name), body)| format!("-- {kind} {name}\n{body}"))
         .collect::<Vec<_>>()
         .join("\n")
-        .replace(from, to)
+        .replace(from, to))
 }
 
 /// Tables holding rows: base and system-versioned tables, and sequences (one row: state).
-async fn data_tables(c: &mut Conn, db: &str, with_sequences: bool) -> Vec<String> {
+async fn data_tables(c: &mut Conn, db: &str, with_sequences: bool) -> anyhow::Result<Vec<String>> {
     let kinds = if with_sequences { "'BASE TABLE', 'SYSTEM VERSIONED', 'SEQUENCE'" } else { "'BASE TABLE', 'SYSTEM VERSIONED'" };
     let sql = format!("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE IN ({kinds}) ORDER BY TABLE_NAME");
-    names(c, &sql, db).await.into_iter().map(|mut r| r.remove(0)).collect()
+    Ok(names(c, &sql, db).await?.into_iter().map(|mut r| r.remove(0)).collect())
 }
 
 /// How one column's value becomes text that keeps every distinction: bytes as hex (HEX of a
@@ -219,18 +228,23 @@ fn column_expr(name: &str, data_type: &str) -> String {
 /// NULL marker; the digest is the exact sums and the XORs of both 64-bit halves of those
 /// MD5s, so a changed byte, NULL against empty, or one duplicate more or less all show.
 pub async fn digests(login: &crate::Login, db: &str) -> BTreeMap<String, (u64, String)> {
-    let mut c = connect(login, Some(db)).await;
-    session(&mut c).await;
+    try_digests(login, db).await.unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// [`digests`], failing with an error.
+pub async fn try_digests(login: &crate::Login, db: &str) -> anyhow::Result<BTreeMap<String, (u64, String)>> {
+    let mut c = try_connect(login, Some(db)).await?;
+    session(&mut c).await?;
     let mut out = BTreeMap::new();
-    for t in data_tables(&mut c, db, true).await {
+    for t in data_tables(&mut c, db, true).await? {
         let cols: Vec<Row> = c
             .exec(
                 "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
                 (db, t.as_str()),
             )
             .await
-            .unwrap();
-        assert!(!cols.is_empty(), "{db}.{t} has no columns in information_schema");
+            .context("read columns")?;
+        anyhow::ensure!(!cols.is_empty(), "{db}.{t} has no columns in information_schema");
         let exprs: Vec<String> = cols.iter().map(|r| column_expr(&text(r.as_ref(0)), &text(r.as_ref(1)).to_lowercase())).collect();
         let hi = "CONV(SUBSTRING(h, 1, 16), 16, 10)";
         let lo = "CONV(SUBSTRING(h, 17, 16), 16, 10)";
@@ -241,14 +255,14 @@ pub async fn digests(login: &crate::Login, db: &str) -> BTreeMap<String, (u64, S
             exprs.join(", "),
             ident(&t)
         );
-        let rows: Vec<Row> = c.query(&sql).await.unwrap_or_else(|e| panic!("digest of {db}.{t}: {e}\n{sql}"));
-        let r = &rows[0];
-        let n: u64 = text(r.as_ref(0)).parse().unwrap();
+        let rows: Vec<Row> = c.query(&sql).await.with_context(|| format!("digest of {db}.{t}: {sql}"))?;
+        let r = rows.first().context("a digest without a row")?;
+        let n: u64 = text(r.as_ref(0)).parse().context("a row count")?;
         let d = (1..5).map(|i| text(r.as_ref(i))).collect::<Vec<_>>().join(":");
         out.insert(t, (n, d));
     }
     c.disconnect().await.ok();
-    out
+    Ok(out)
 }
 
 /// Per base table, `CHECKSUM TABLE … EXTENDED`. It depends on the storage format too (row
@@ -256,9 +270,9 @@ pub async fn digests(login: &crate::Login, db: &str) -> BTreeMap<String, (u64, S
 /// like servers; [`digests`] is the comparison that does not.
 pub async fn checksums(login: &crate::Login, db: &str) -> BTreeMap<String, u64> {
     let mut c = connect(login, Some(db)).await;
-    session(&mut c).await;
+    session(&mut c).await.unwrap();
     let mut out = BTreeMap::new();
-    for t in data_tables(&mut c, db, false).await {
+    for t in data_tables(&mut c, db, false).await.unwrap() {
         let sql = format!("CHECKSUM TABLE {} EXTENDED", ident(&t));
         let rows: Vec<Row> = c.query(&sql).await.unwrap_or_else(|e| panic!("{sql} in {db}: {e}"));
         let v = text(rows[0].as_ref(1));

@@ -1,15 +1,13 @@
-//! `openrds demo [--engine PostgreSQL|MariaDB]`: the main job on a fresh machine. It
-//! starts a real server on a temporary data directory, then acts only through the signed
-//! API as a user would: two instances of the engine, a database with accounts and data on
-//! the first, an import of it renamed onto the second with its progress, and the verified
-//! result, checked again independently of the copy's code. Everything it made is deleted
-//! at the end. What differs between engines (loading the data, the independent check) is
-//! in the engine's module.
-
-mod mariadb;
-mod postgres;
+//! `openrds demo [--engine <Engine>]`: the main job on a fresh machine. It starts a real
+//! server on a temporary data directory, then acts only through the signed API as a user
+//! would: two instances of the engine, a database with accounts and data on the first, an
+//! import of it renamed onto the second with its progress, and the verified result,
+//! checked again independently of the copy's code. Everything it made is deleted at the
+//! end. What differs between engines (the sample data, the independent check) is the
+//! engine's `Showcase`, found through the registry.
 
 use anyhow::Context;
+use engine::{DemoLogin, Showcase};
 use control::{ControlConfig, ControlPlane};
 use serde_json::Value;
 use std::process::ExitCode;
@@ -37,13 +35,13 @@ impl Api {
         }
     }
 
-    async fn create_instance(&self, engine: Engine, description: &str) -> anyhow::Result<String> {
-        let new = match engine {
-            Engine::PostgreSQL => client::NewInstance::new("PostgreSQL", "15.0", "pg.x4.large.2c", 20),
-            Engine::MariaDB => client::NewInstance::new("MariaDB", "10.11", "mariadb.x4.large.2c", 20),
-        }
-        .described(description);
-        self.client.create_instance(&new).await.context("CreateDBInstance failed")
+    async fn create_instance(&self, new: &client::NewInstance, description: &str) -> anyhow::Result<String> {
+        self.client.create_instance(&new.clone().described(description)).await.context("CreateDBInstance failed")
+    }
+
+    async fn login(&self, id: &str, user: &str, password: &str) -> anyhow::Result<DemoLogin> {
+        let (host, port) = self.address(id).await?;
+        Ok(DemoLogin { host, port, user: user.into(), password: password.into() })
     }
 
     pub(super) async fn address(&self, id: &str) -> anyhow::Result<(String, u16)> {
@@ -53,25 +51,31 @@ impl Api {
     }
 }
 
-/// The engine the demo runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Engine {
-    #[value(name = "PostgreSQL", alias = "postgresql")]
-    PostgreSQL,
-    #[value(name = "MariaDB", alias = "mariadb")]
-    MariaDB,
+/// The engine the demo runs on: its sample (from the registry), and what it creates.
+struct Chosen {
+    name: &'static str,
+    showcase: &'static dyn Showcase,
+    instance: client::NewInstance,
 }
 
-impl Engine {
-    fn name(self) -> &'static str {
-        match self {
-            Engine::PostgreSQL => "PostgreSQL",
-            Engine::MariaDB => "MariaDB",
-        }
-    }
+/// Finds `name` (any case; the registry's first engine if `None`) among the engines this
+/// host runs, with a class that may take part in an import.
+fn choose(name: Option<&str>, engines: &[Arc<dyn engine::Engine>]) -> anyhow::Result<Chosen> {
+    let name = name.unwrap_or(registry::PLUGINS[0].catalogue.kind.as_str());
+    let plugin = registry::find(name).with_context(|| {
+        let known: Vec<_> = registry::PLUGINS.iter().map(|p| p.catalogue.kind.as_str()).collect();
+        format!("no engine {name:?}; openrds has {}", known.join(", "))
+    })?;
+    let kind = plugin.catalogue.kind;
+    let engine = engines.iter().find(|e| e.kind() == kind).with_context(|| format!("{kind} is not installed on this host"))?;
+    let version = engine.versions().into_iter().next().with_context(|| format!("{kind} reports no version"))?;
+    let class = plugin.catalogue.classes.iter().find(|c| c.family.allows_import()).context("no class that may import")?;
+    Ok(Chosen { name: kind.as_str(), showcase: plugin.showcase, instance: client::NewInstance::new(kind.as_str(), &version, class.code, 20) })
 }
 
-pub async fn run(engine: Engine) -> anyhow::Result<ExitCode> {
+pub async fn run(engine: Option<String>) -> anyhow::Result<ExitCode> {
+    let engines = crate::serve::engines();
+    let chosen = choose(engine.as_deref(), &engines)?;
     let dir = tempfile::tempdir()?;
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711))?;
@@ -79,7 +83,7 @@ pub async fn run(engine: Engine) -> anyhow::Result<ExitCode> {
     config.root_key = Some(("LTAIdemo0000000000000000".into(), uuid::Uuid::new_v4().simple().to_string()));
     let (key_id, secret) = config.root_key.clone().unwrap_or_default();
     let store = Arc::new(store::SqliteStore::open(&dir.path().join("metadata.db"))?);
-    let plane = ControlPlane::start(config, store, crate::serve::engines()).await?;
+    let plane = ControlPlane::start(config, store, engines).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let host = listener.local_addr()?.to_string();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -89,7 +93,7 @@ pub async fn run(engine: Engine) -> anyhow::Result<ExitCode> {
     println!("openrds demo: API at http://{host}, data in {}", dir.path().display());
     let api = Api { client: client::Client::new(&host, &key_id, &secret) };
 
-    let result = scenario(&api, engine).await;
+    let result = scenario(&api, &chosen).await;
     let _ = stop_tx.send(());
     let _ = server.await;
     plane.shutdown(Duration::from_secs(20)).await;
@@ -105,11 +109,11 @@ pub async fn run(engine: Engine) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn scenario(api: &Api, engine: Engine) -> anyhow::Result<()> {
+async fn scenario(api: &Api, engine: &Chosen) -> anyhow::Result<()> {
     let started = Instant::now();
-    let (a, b) = tokio::try_join!(api.create_instance(engine, "demo source"), api.create_instance(engine, "demo destination"))?;
+    let (a, b) = tokio::try_join!(api.create_instance(&engine.instance, "demo source"), api.create_instance(&engine.instance, "demo destination"))?;
     tokio::try_join!(api.wait_running(&a), api.wait_running(&b))?;
-    println!("1. two {} instances Running in {:.1}s: {a}, {b}", engine.name(), started.elapsed().as_secs_f64());
+    println!("1. two {} instances Running in {:.1}s: {a}, {b}", engine.name, started.elapsed().as_secs_f64());
     let mut created = vec![a.clone(), b.clone()];
 
     let outcome = async {
@@ -117,10 +121,24 @@ async fn scenario(api: &Api, engine: Engine) -> anyhow::Result<()> {
             api.call("CreateAccount", &[("DBInstanceId", id), ("AccountName", "app_owner"), ("AccountPassword", "Demo_pass1")]).await?;
             api.call("CreateAccount", &[("DBInstanceId", id), ("AccountName", "reporter"), ("AccountPassword", "Demo_pass2")]).await?;
         }
-        match engine {
-            Engine::PostgreSQL => postgres::populate(api, &a).await?,
-            Engine::MariaDB => mariadb::populate(api, &a).await?,
-        }
+        let owner_privilege = engine.showcase.owner_privilege();
+        api.call(
+            "CreateDatabase",
+            &[
+                ("DBInstanceId", a.as_str()),
+                ("DBName", "shop"),
+                ("CharacterSetName", engine.showcase.charset()),
+                ("AccountName", "app_owner"),
+                ("AccountPrivilege", owner_privilege),
+            ],
+        )
+        .await?;
+        api.call("GrantAccountPrivilege", &[("DBInstanceId", a.as_str()), ("AccountName", "reporter"), ("DBName", "shop"), ("AccountPrivilege", "ReadOnly")])
+            .await?;
+        println!("2. database shop ({}) on {a}: app_owner {owner_privilege}, reporter ReadOnly", engine.showcase.charset());
+        let (owner, reader) = (api.login(&a, "app_owner", "Demo_pass1").await?, api.login(&a, "reporter", "Demo_pass2").await?);
+        let loaded = engine.showcase.load(&owner, &reader, "shop").await?;
+        println!("3. sample database loaded as app_owner: {loaded}");
 
         let started = Instant::now();
         let body = api
@@ -162,10 +180,17 @@ async fn scenario(api: &Api, engine: Engine) -> anyhow::Result<()> {
                 anyhow::ensure!(t["SourceChecksum"] == t["DestinationChecksum"] && t["Verified"] == true, "table {} not verified", t["Name"]);
             }
         }
-        match engine {
-            Engine::PostgreSQL => postgres::check(api, &a, &b).await,
-            Engine::MariaDB => mariadb::check(api, &a, &b).await,
+        if let Some(privilege) = engine.showcase.copy_grant() {
+            api.call(
+                "GrantAccountPrivilege",
+                &[("DBInstanceId", b.as_str()), ("AccountName", "app_owner"), ("DBName", "shop_copy"), ("AccountPrivilege", privilege)],
+            )
+            .await?;
         }
+        let (source, copy) = (api.login(&a, "app_owner", "Demo_pass1").await?, api.login(&b, "app_owner", "Demo_pass1").await?);
+        let compared = engine.showcase.compare(&source, &copy, "shop", "shop_copy").await?;
+        println!("6. checked independently: {compared}");
+        Ok(())
     }
     .await;
 

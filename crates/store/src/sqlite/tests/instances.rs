@@ -25,7 +25,7 @@ async fn an_instance_round_trips_exactly() {
 
     let trail = events(&s, "dbinstance/pgm-abc").await;
     assert_eq!(kinds(&trail), ["Created"], "a refused insert records nothing");
-    assert_eq!(trail[0].1["engine"], "PostgreSQL");
+    assert_eq!(trail[0].1["engine"], "EngineA");
 }
 
 #[tokio::test]
@@ -210,7 +210,7 @@ async fn listing_fixture() -> super::super::SqliteStore {
     let mut rows = vec![instance("pgm-a1", 1), instance("pgm-b2", 2), instance("rm-c3", 3), instance("pgm-d4", 4)];
     rows[1].status = InstanceStatus::Stopped;
     rows[1].description = "Nightly 100%_batch".into();
-    rows[2].engine = "MariaDB".into();
+    rows[2].engine = "EngineB".into();
     rows[2].engine_version = "10.11".into();
     rows[2].class_code = "mysql.x4.large.2c".into();
     rows[3].region_id = "cn-beijing".into();
@@ -239,7 +239,7 @@ async fn listing_filters() {
         ["pgm-d4", "rm-c3", "pgm-b2", "pgm-a1"]
     );
     assert_eq!(ids(&s, InstanceFilter { region_id: Some("cn-beijing".into()), ..f() }).await, ["pgm-d4"]);
-    assert_eq!(ids(&s, InstanceFilter { engine: Some("MariaDB".into()), ..f() }).await, ["rm-c3"]);
+    assert_eq!(ids(&s, InstanceFilter { engine: Some("EngineB".into()), ..f() }).await, ["rm-c3"]);
     assert_eq!(ids(&s, InstanceFilter { engine_version: Some("15.0".into()), ..f() }).await.len(), 4);
     assert_eq!(ids(&s, InstanceFilter { status: Some(InstanceStatus::Stopped), ..f() }).await, ["pgm-b2"]);
     assert_eq!(ids(&s, InstanceFilter { class_code: Some("mysql.x4.large.2c".into()), ..f() }).await, ["rm-c3"]);
@@ -262,7 +262,7 @@ async fn listing_filters() {
     // Filters combine with AND.
     let both = InstanceFilter {
         account_uid: Some(ACCOUNT.into()),
-        engine: Some("PostgreSQL".into()),
+        engine: Some("EngineA".into()),
         search_key: Some("pgm-".into()),
         ..f()
     };

@@ -34,7 +34,7 @@ pub(super) fn instance(id: &str, created: i64) -> InstanceRow {
         account_uid: ACCOUNT.into(),
         region_id: "cn-hangzhou".into(),
         zone_id: "cn-hangzhou-h".into(),
-        engine: "PostgreSQL".into(),
+        engine: "EngineA".into(),
         engine_version: "15.0".into(),
         class_code: "pg.x4.large.2c".into(),
         storage_gb: 20,

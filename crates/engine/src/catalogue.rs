@@ -105,6 +105,8 @@ pub struct Catalogue {
     pub id_prefix: &'static str,
     pub classes: &'static [InstanceClass],
     pub names: NameRules,
+    /// The `CharacterSetName` most databases are made with (`UTF8`, `utf8mb4`).
+    pub default_charset: &'static str,
     /// Reads a `CharacterSetName` value into what the engine creates; `Err` says what is
     /// wrong with it, in a sentence fragment the caller wraps.
     pub parse_charset: fn(&str) -> Result<CharsetSpec, String>,
@@ -189,6 +191,7 @@ mod tests {
             reserved_account_prefixes: &["sys_"],
             account_max_len: 16,
         },
+        default_charset: "toy8",
         parse_charset: |s| Ok(CharsetSpec { charset: s.into(), collate: None, ctype: None }),
     };
 

@@ -10,6 +10,8 @@
 //! every engine.
 
 mod catalogue;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 pub mod instance_dir;
 pub mod isolation;

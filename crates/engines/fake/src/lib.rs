@@ -18,6 +18,25 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
+/// A catalogue of no real engine, for tests of the fake alone.
+pub static TOY: Catalogue = Catalogue {
+    kind: engine::EngineKind::new("Toy"),
+    id_prefix: "toy",
+    classes: &[
+        engine::InstanceClass::new("toy.n2.small.1", engine::ClassFamily::GeneralPurpose, 1, 1024, 100, 1000),
+        engine::InstanceClass::new("toy.x4.large.2c", engine::ClassFamily::Dedicated, 4, 16384, 1000, 10000),
+    ],
+    names: engine::NameRules {
+        reserved_dbs: &["system"],
+        reserved_db_prefixes: &["sys_"],
+        reserved_accounts: &["root"],
+        reserved_account_prefixes: &["sys_"],
+        account_max_len: 32,
+    },
+    default_charset: "utf8",
+    parse_charset: |s| Ok(CharsetSpec { charset: s.to_ascii_lowercase(), collate: None, ctype: None }),
+};
+
 /// One fake server: what a real one would hold.
 #[derive(Debug, Default, Clone)]
 struct Server {

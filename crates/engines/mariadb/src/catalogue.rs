@@ -22,6 +22,7 @@ pub static CATALOGUE: Catalogue = Catalogue {
         // The user name limit.
         account_max_len: 32,
     },
+    default_charset: "utf8mb4",
     parse_charset,
 };
 

@@ -24,6 +24,7 @@ pub static CATALOGUE: Catalogue = Catalogue {
         // The identifier limit.
         account_max_len: 63,
     },
+    default_charset: "UTF8",
     parse_charset,
 };
 

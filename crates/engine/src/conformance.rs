@@ -1,0 +1,167 @@
+//! The engine contract as tests, written once and run against every engine (feature
+//! `conformance`): an engine crate's `tests/conformance.rs` is one line,
+//! `engine::conformance_suite!(make_engine);`. What the suite checks is what the control
+//! plane relies on, whatever the engine: lifecycle and adoption, idempotent stop and
+//! destroy, databases and accounts with their error kinds, privileges as listed, the
+//! administrator's connection. What only one engine can show (its files, its SQL, the
+//! privileges it enforces) stays in that engine's own tests.
+
+use crate::{AccountKind, Engine, ErrorKind, InstanceSpec, Liveness, Privilege, ServerSettings};
+use std::future::Future;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+
+/// Makes the engine under test (a fresh adapter each call, as after a restart).
+pub type Factory = fn() -> Arc<dyn Engine>;
+
+/// Expands to one `#[tokio::test]` per check of the contract, for the engine `factory`
+/// makes (a `fn() -> Arc<dyn Engine>`).
+#[macro_export]
+macro_rules! conformance_suite {
+    ($factory:expr) => {
+        $crate::conformance_suite!(@tests $factory;
+            a_server_is_provisioned_stopped_started_restarted_and_destroyed,
+            a_running_server_is_adopted_by_a_new_adapter,
+            databases_are_created_listed_and_dropped,
+            accounts_are_created_granted_revoked_and_dropped,
+            the_administrator_reaches_the_server,
+        );
+    };
+    (@tests $factory:expr; $($check:ident),+ $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $check() {
+            $crate::conformance::$check($factory).await;
+        }
+    )+};
+}
+
+/// A temporary directory the instance's own system user can pass through, the spec of an
+/// instance in it, and a provisioned server that is destroyed whatever the check did.
+async fn with_instance<F, Fut>(factory: Factory, name: &str, check: F)
+where
+    F: FnOnce(Arc<dyn Engine>, InstanceSpec) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let tmp = tempfile::tempdir().expect("temp dir");
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o711)).expect("chmod temp dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    let id = format!("cf-{name}-{}", std::process::id() % 100_000);
+    let spec = InstanceSpec {
+        id: id.clone(),
+        dir: tmp.path().join(&id),
+        listen_host: "127.0.0.1".into(),
+        port,
+        settings: ServerSettings { memory_mb: 512, cpu: 1, max_connections: 40 },
+    };
+    let engine = factory();
+    engine.provision(&spec).await.unwrap_or_else(|e| panic!("provision {id}: {e}"));
+    engine.set_allowed_addresses(&spec, &["127.0.0.1/32".to_string()]).await.unwrap_or_else(|e| panic!("allow {id}: {e}"));
+    let outcome = tokio::spawn(check(engine.clone(), spec.clone())).await;
+    let destroyed = engine.destroy(&spec).await;
+    let _ = crate::isolation::release(&spec).await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+    destroyed.unwrap_or_else(|e| panic!("destroy {id}: {e}"));
+}
+
+pub async fn a_server_is_provisioned_stopped_started_restarted_and_destroyed(factory: Factory) {
+    with_instance(factory, "life", |engine, spec| async move {
+        assert_eq!(engine.liveness(&spec).await, Liveness::Running, "running once provisioned");
+        assert!(engine.server_running(&spec));
+        // What the data takes, as the engine measures it (nothing yet may be 0).
+        engine.disk_used(&spec).await.expect("disk used");
+        engine.stop(&spec).await.expect("stop");
+        assert_eq!(engine.liveness(&spec).await, Liveness::Stopped);
+        assert!(!engine.server_running(&spec));
+        engine.stop(&spec).await.expect("a second stop is harmless");
+        engine.start(&spec).await.expect("start");
+        engine.start(&spec).await.expect("starting a running server leaves it alone");
+        assert_eq!(engine.liveness(&spec).await, Liveness::Running);
+        engine.restart(&spec).await.expect("restart");
+        assert_eq!(engine.liveness(&spec).await, Liveness::Running);
+        engine.destroy(&spec).await.expect("destroy");
+        assert!(!spec.dir.exists(), "destroy removes the instance's directory");
+        assert!(!engine.server_running(&spec));
+        engine.destroy(&spec).await.expect("a second destroy is harmless");
+    })
+    .await;
+}
+
+pub async fn a_running_server_is_adopted_by_a_new_adapter(factory: Factory) {
+    with_instance(factory, "adopt", move |_, spec| async move {
+        // As after openrds restarts: a new adapter finds the server by its files alone.
+        let again = factory();
+        assert_eq!(again.liveness(&spec).await, Liveness::Running);
+        assert!(again.server_running(&spec));
+        again.list_databases(&spec).await.expect("the new adapter manages the server");
+    })
+    .await;
+}
+
+pub async fn databases_are_created_listed_and_dropped(factory: Factory) {
+    with_instance(factory, "dbs", |engine, spec| async move {
+        let catalogue = engine.catalogue();
+        let charset = (catalogue.parse_charset)(catalogue.default_charset).expect("the catalogue's default charset parses");
+        engine.create_database(&spec, "shop", &charset).await.expect("create");
+        let listed = engine.list_databases(&spec).await.expect("list");
+        let names: Vec<&str> = listed.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["shop"], "only user databases are listed");
+        assert!(listed[0].charset.eq_ignore_ascii_case(&charset.charset), "{:?}", listed[0]);
+        assert_eq!(engine.user_object_count(&spec, "shop").await.expect("count"), 0, "a new database is empty");
+        let again = engine.create_database(&spec, "shop", &charset).await.expect_err("a second create");
+        assert_eq!(again.kind, ErrorKind::AlreadyExists, "{again}");
+        engine.drop_database(&spec, "shop").await.expect("drop");
+        assert!(!engine.list_databases(&spec).await.expect("list").iter().any(|d| d.name == "shop"));
+        let gone = engine.drop_database(&spec, "shop").await.expect_err("a second drop");
+        assert_eq!(gone.kind, ErrorKind::NotFound, "{gone}");
+    })
+    .await;
+}
+
+pub async fn accounts_are_created_granted_revoked_and_dropped(factory: Factory) {
+    with_instance(factory, "accts", |engine, spec| async move {
+        let catalogue = engine.catalogue();
+        let charset = (catalogue.parse_charset)(catalogue.default_charset).expect("default charset");
+        engine.create_database(&spec, "shop", &charset).await.expect("create database");
+        engine.create_account(&spec, "app", "Str0ng_pass", AccountKind::Normal).await.expect("create account");
+        let again = engine.create_account(&spec, "app", "Str0ng_pass", AccountKind::Normal).await.expect_err("a second create");
+        assert_eq!(again.kind, ErrorKind::AlreadyExists, "{again}");
+        engine.create_account(&spec, "boss", "Str0ng_pass", AccountKind::Super).await.expect("create a Super account");
+        let accounts = engine.list_accounts(&spec).await.expect("list");
+        let find = |name: &str| accounts.iter().find(|a| a.name == name).cloned();
+        let app = find("app").expect("app listed");
+        assert!(app.can_login && app.kind == AccountKind::Normal && app.privileges.is_empty(), "{app:?}");
+        assert_eq!(find("boss").map(|a| a.kind), Some(AccountKind::Super));
+        assert!(accounts.iter().all(|a| a.name == "app" || a.name == "boss"), "no internal account is listed: {accounts:?}");
+
+        engine.grant(&spec, "app", "shop", Privilege::ReadOnly).await.expect("grant");
+        let app = engine.list_accounts(&spec).await.expect("list").into_iter().find(|a| a.name == "app").expect("app");
+        assert_eq!(app.privileges, vec![("shop".to_string(), Privilege::ReadOnly)]);
+        engine.grant(&spec, "app", "shop", Privilege::ReadWrite).await.expect("a grant replaces what was held");
+        let app = engine.list_accounts(&spec).await.expect("list").into_iter().find(|a| a.name == "app").expect("app");
+        assert_eq!(app.privileges, vec![("shop".to_string(), Privilege::ReadWrite)]);
+        engine.revoke(&spec, "app", "shop").await.expect("revoke");
+        let app = engine.list_accounts(&spec).await.expect("list").into_iter().find(|a| a.name == "app").expect("app");
+        assert!(app.privileges.is_empty(), "{app:?}");
+
+        engine.reset_password(&spec, "app", "An0ther_pass").await.expect("reset");
+        let missing = engine.reset_password(&spec, "nobody", "An0ther_pass").await.expect_err("reset of no account");
+        assert_eq!(missing.kind, ErrorKind::NotFound, "{missing}");
+        engine.drop_account(&spec, "app").await.expect("drop");
+        assert!(!engine.list_accounts(&spec).await.expect("list").iter().any(|a| a.name == "app"));
+    })
+    .await;
+}
+
+pub async fn the_administrator_reaches_the_server(factory: Factory) {
+    with_instance(factory, "admin", |engine, spec| async move {
+        let admin = engine.admin(&spec).expect("admin connection");
+        assert_eq!(admin.port, spec.port);
+        assert!(!admin.user.is_empty() && !admin.password.is_empty() && !admin.maintenance_db.is_empty());
+        // The copier reaches the server the way the control plane hands it over.
+        let endpoint = mover::Endpoint { host: admin.host, port: admin.port, user: admin.user, password: admin.password };
+        engine.copier().discard(&endpoint, "conformance").await.expect("discarding nothing is harmless");
+    })
+    .await;
+}

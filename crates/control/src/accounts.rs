@@ -1,6 +1,7 @@
 //! Login accounts of an instance and their privileges. The engine holds the accounts and
 //! the real grants; the store keeps the API's type and description.
 
+use wire::Action;
 use crate::{names, Caller, ControlError, ControlPlane, Result};
 use engine::{AccountInfo, AccountKind, ErrorKind, Privilege};
 use store::AccountNote;
@@ -55,7 +56,7 @@ impl ControlPlane {
         kind: AccountKind,
         description: Option<&str>,
     ) -> Result<()> {
-        let row = self.authorized_instance(caller, "CreateAccount", id).await?;
+        let row = self.authorized_instance(caller, Action::CreateAccount, id).await?;
         names::check_account_name(self.engine_of(&row)?.catalogue(), name)?;
         names::check_password(password)?;
         Self::require_running(&row)?;
@@ -83,7 +84,7 @@ impl ControlPlane {
     }
 
     pub async fn describe_accounts(&self, caller: &Caller, id: &str, name: Option<&str>) -> Result<Vec<AccountView>> {
-        let row = self.authorized_instance(caller, "DescribeAccounts", id).await?;
+        let row = self.authorized_instance(caller, Action::DescribeAccounts, id).await?;
         let engine = self.engine_of(&row)?;
         let spec = self.spec(&row)?;
         let notes = self.store.list_account_notes(&row.id).await?;
@@ -103,7 +104,7 @@ impl ControlPlane {
     }
 
     pub async fn delete_account(&self, caller: &Caller, id: &str, name: &str) -> Result<()> {
-        let row = self.authorized_instance(caller, "DeleteAccount", id).await?;
+        let row = self.authorized_instance(caller, Action::DeleteAccount, id).await?;
         Self::require_running(&row)?;
         let engine = self.engine_of(&row)?;
         let spec = self.spec(&row)?;
@@ -114,7 +115,7 @@ impl ControlPlane {
     }
 
     pub async fn reset_account_password(&self, caller: &Caller, id: &str, name: &str, password: &str) -> Result<()> {
-        let row = self.authorized_instance(caller, "ResetAccountPassword", id).await?;
+        let row = self.authorized_instance(caller, Action::ResetAccountPassword, id).await?;
         names::check_password(password)?;
         Self::require_running(&row)?;
         let engine = self.engine_of(&row)?;
@@ -126,7 +127,7 @@ impl ControlPlane {
 
     /// Grants one privilege per database; every pair is checked before any is applied.
     pub async fn grant_privileges(&self, caller: &Caller, id: &str, account: &str, grants: &[(String, Privilege)]) -> Result<()> {
-        let row = self.authorized_instance(caller, "GrantAccountPrivilege", id).await?;
+        let row = self.authorized_instance(caller, Action::GrantAccountPrivilege, id).await?;
         Self::require_running(&row)?;
         let engine = self.engine_of(&row)?;
         let spec = self.spec(&row)?;
@@ -139,7 +140,7 @@ impl ControlPlane {
     }
 
     pub async fn revoke_privileges(&self, caller: &Caller, id: &str, account: &str, dbs: &[String]) -> Result<()> {
-        let row = self.authorized_instance(caller, "RevokeAccountPrivilege", id).await?;
+        let row = self.authorized_instance(caller, Action::RevokeAccountPrivilege, id).await?;
         Self::require_running(&row)?;
         let engine = self.engine_of(&row)?;
         let spec = self.spec(&row)?;

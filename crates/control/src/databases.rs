@@ -1,6 +1,7 @@
 //! Databases of an instance. The engine is the truth about which databases exist; the
 //! store only adds what the engine cannot hold (the API's description).
 
+use wire::Action;
 use crate::{names, Caller, ControlError, ControlPlane, Result};
 use engine::{AccountInfo, DatabaseInfo, ErrorKind, Privilege};
 use store::DatabaseNote;
@@ -25,7 +26,7 @@ pub struct CreateDatabase {
 
 impl ControlPlane {
     pub async fn create_database(&self, caller: &Caller, id: &str, req: CreateDatabase) -> Result<()> {
-        let row = self.authorized_instance(caller, "CreateDatabase", id).await?;
+        let row = self.authorized_instance(caller, Action::CreateDatabase, id).await?;
         let catalogue = self.engine_of(&row)?.catalogue();
         names::check_db_name(catalogue, &req.name)?;
         if let Some(d) = &req.description {
@@ -85,7 +86,7 @@ impl ControlPlane {
     }
 
     pub async fn describe_databases(&self, caller: &Caller, id: &str, name: Option<&str>) -> Result<Vec<DatabaseView>> {
-        let row = self.authorized_instance(caller, "DescribeDatabases", id).await?;
+        let row = self.authorized_instance(caller, Action::DescribeDatabases, id).await?;
         let engine = self.engine_of(&row)?;
         let spec = self.spec(&row)?;
         let mut dbs = engine.list_databases(&spec).await?;
@@ -111,7 +112,7 @@ impl ControlPlane {
     }
 
     pub async fn delete_database(&self, caller: &Caller, id: &str, name: &str) -> Result<()> {
-        let row = self.authorized_instance(caller, "DeleteDatabase", id).await?;
+        let row = self.authorized_instance(caller, Action::DeleteDatabase, id).await?;
         Self::require_running(&row)?;
         let engine = self.engine_of(&row)?;
         let spec = self.spec(&row)?;

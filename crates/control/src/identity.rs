@@ -1,6 +1,7 @@
 //! Who is calling, and may they: the root account and its key, access-key lookup for
 //! signature checks, nonce replay protection, and RAM authorisation of every call.
 
+use wire::Action;
 use crate::{config::ControlConfig, ids, ControlError, ControlPlane, Result};
 use chrono::{DateTime, Utc};
 use std::net::IpAddr;
@@ -156,7 +157,7 @@ impl ControlPlane {
 
     /// RAM check: the root account may do anything with what it owns; a RAM user needs an
     /// Allow and no Deny among its policies for `action` on `resource`.
-    pub async fn authorize(&self, caller: &Caller, action: &str, resource: &str, tags: &[(String, String)]) -> Result<()> {
+    pub async fn authorize(&self, caller: &Caller, action: Action, resource: &str, tags: &[(String, String)]) -> Result<()> {
         let Principal::User { account_uid, user_name } = &caller.principal else {
             return Ok(());
         };
@@ -169,7 +170,7 @@ impl ControlPlane {
             }
         }
         let ctx = iam::RequestContext {
-            action: action.to_string(),
+            action: action.ram_action(),
             resource: resource.to_string(),
             source_ip: caller.source_ip,
             secure_transport: caller.secure_transport,
@@ -180,7 +181,7 @@ impl ControlPlane {
         match iam::evaluate(&documents, &ctx) {
             iam::Decision::Allow => Ok(()),
             iam::Decision::ExplicitDeny | iam::Decision::ImplicitDeny => Err(ControlError::Forbidden {
-                action: action.to_string(),
+                action: action.ram_action(),
                 resource: resource.to_string(),
                 principal: caller.describe(),
             }),

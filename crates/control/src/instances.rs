@@ -2,6 +2,7 @@
 //! on the row; the slow engine work runs as a tracked background task after the row says
 //! what is happening, so a crash leaves a row the supervisor can finish from.
 
+use wire::Action;
 use store::InstanceStatus;
 use crate::{classes, ids, Caller, ControlError, ControlPlane, Result};
 use chrono::Utc;
@@ -54,17 +55,17 @@ impl ControlPlane {
     }
 
     /// Looks the instance up and checks RAM for `action` on it.
-    pub async fn authorized_instance(&self, caller: &Caller, action: &str, id: &str) -> Result<InstanceRow> {
+    pub async fn authorized_instance(&self, caller: &Caller, action: Action, id: &str) -> Result<InstanceRow> {
         let row = self.owned_instance(caller, id).await?;
         let arn = iam::rds_instance_arn(&row.region_id, &row.account_uid, &row.id);
-        self.authorize(caller, &format!("rds:{action}"), &arn, &row.tags).await?;
+        self.authorize(caller, action, &arn, &row.tags).await?;
         Ok(row)
     }
 
     /// RAM check for calls that act on no particular instance (create, list).
-    pub async fn authorize_any_instance(&self, caller: &Caller, action: &str, region: &str) -> Result<()> {
+    pub async fn authorize_any_instance(&self, caller: &Caller, action: Action, region: &str) -> Result<()> {
         let arn = iam::rds_instance_arn(region, caller.account_uid(), "*");
-        self.authorize(caller, &format!("rds:{action}"), &arn, &[]).await
+        self.authorize(caller, action, &arn, &[]).await
     }
 
     /// Checks a `RegionId`; absent means the default region.
@@ -84,7 +85,7 @@ impl ControlPlane {
     pub async fn create_instance(&self, caller: &Caller, req: CreateInstance) -> Result<Option<InstanceRow>> {
         // Authorization comes first: a caller without the right learns nothing else,
         // not even whether the rest of its request would pass.
-        self.authorize_any_instance(caller, "CreateDBInstance", &req.region_id).await?;
+        self.authorize_any_instance(caller, Action::CreateDBInstance, &req.region_id).await?;
         let region = self.check_region(Some(&req.region_id))?;
         let zones = &self.config.region(&region).map(|r| r.zones.clone()).unwrap_or_default();
         let zone = match &req.zone_id {
@@ -246,7 +247,7 @@ impl ControlPlane {
         page: Option<Page>,
     ) -> Result<Paged<InstanceRow>> {
         let region = filter.region_id.clone().unwrap_or_else(|| self.config.regions[0].id.clone());
-        self.authorize_any_instance(caller, "DescribeDBInstances", &region).await?;
+        self.authorize_any_instance(caller, Action::DescribeDBInstances, &region).await?;
         filter.account_uid = Some(caller.account_uid().to_string());
         // The engine's name in any case means the engine: the store keeps the canonical
         // spelling.
@@ -259,12 +260,12 @@ impl ControlPlane {
     }
 
     pub async fn describe_instance(&self, caller: &Caller, id: &str) -> Result<InstanceView> {
-        let row = self.authorized_instance(caller, "DescribeDBInstanceAttribute", id).await?;
+        let row = self.authorized_instance(caller, Action::DescribeDBInstanceAttribute, id).await?;
         self.view(row).await
     }
 
     pub async fn net_info(&self, caller: &Caller, id: &str) -> Result<InstanceRow> {
-        self.authorized_instance(caller, "DescribeDBInstanceNetInfo", id).await
+        self.authorized_instance(caller, Action::DescribeDBInstanceNetInfo, id).await
     }
 
     pub(crate) async fn view(&self, row: InstanceRow) -> Result<InstanceView> {
@@ -285,7 +286,7 @@ impl ControlPlane {
     /// `Running` → `Deleting`, then the engine is destroyed and the row removed in the
     /// background.
     pub async fn delete_instance(&self, caller: &Caller, id: &str) -> Result<InstanceRow> {
-        let row = self.authorized_instance(caller, "DeleteDBInstance", id).await?;
+        let row = self.authorized_instance(caller, Action::DeleteDBInstance, id).await?;
         self.transition_from_running(&row, InstanceStatus::Deleting).await?;
         tracing::info!(instance = %row.id, "deleting instance");
         self.spawn_delete(row.clone());
@@ -326,7 +327,7 @@ impl ControlPlane {
 
     /// `Running` → `Rebooting` → `Running`.
     pub async fn restart_instance(&self, caller: &Caller, id: &str) -> Result<()> {
-        let row = self.authorized_instance(caller, "RestartDBInstance", id).await?;
+        let row = self.authorized_instance(caller, Action::RestartDBInstance, id).await?;
         self.transition_from_running(&row, InstanceStatus::Rebooting).await?;
         self.spawn_restart(row);
         Ok(())

@@ -23,6 +23,16 @@ pub mod security_ips;
 mod supervisor;
 
 pub use config::{ControlConfig, Region};
+
+/// The domain's data as the API shows it: what the server reads from the control plane's
+/// answers, so that it depends on the control plane alone (not on the store or engines).
+pub mod model {
+    pub use engine::{ErrorKind, InstanceClass};
+    pub use store::{
+        AccessKeyStatus, ImportStatus, ImportTaskRow, InstanceFilter, InstanceRow, InstanceStatus, Page, Paged, Policy, Principal,
+        RamUser,
+    };
+}
 pub use error::{ControlError, Result};
 pub use identity::{Caller, RootCredentials};
 pub use ids::order_id;

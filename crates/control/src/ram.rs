@@ -2,6 +2,7 @@
 //! and attachments. Every call is itself subject to RAM (`ram:<Action>`), so only the root
 //! account or a user allowed `ram:*` manages identities.
 
+use wire::Action;
 use crate::{ids, ControlError, ControlPlane, Caller, Result};
 use chrono::Utc;
 use store::{AccessKey, AccessKeyStatus, Policy, PolicyAttachment, Principal, RamUser, StoreError};
@@ -57,9 +58,9 @@ fn not_found_user(name: &str) -> ControlError {
 }
 
 impl ControlPlane {
-    async fn ram_authorize(&self, caller: &Caller, action: &str, relative: &str) -> Result<()> {
+    async fn ram_authorize(&self, caller: &Caller, action: Action, relative: &str) -> Result<()> {
         let resource = format!("acs:ram:*:{}:{}", caller.account_uid(), relative);
-        self.authorize(caller, &format!("ram:{action}"), &resource, &[]).await
+        self.authorize(caller, action, &resource, &[]).await
     }
 
     async fn ram_user(&self, caller: &Caller, name: &str) -> Result<RamUser> {
@@ -78,7 +79,7 @@ impl ControlPlane {
         comments: Option<&str>,
     ) -> Result<RamUser> {
         check_entity_name("UserName", user_name, 64)?;
-        self.ram_authorize(caller, "CreateUser", &format!("user/{user_name}")).await?;
+        self.ram_authorize(caller, Action::CreateUser, &format!("user/{user_name}")).await?;
         let now = Utc::now();
         let user = RamUser {
             account_uid: caller.account_uid().to_string(),
@@ -99,19 +100,19 @@ impl ControlPlane {
     }
 
     pub async fn get_ram_user(&self, caller: &Caller, user_name: &str) -> Result<RamUser> {
-        self.ram_authorize(caller, "GetUser", &format!("user/{user_name}")).await?;
+        self.ram_authorize(caller, Action::GetUser, &format!("user/{user_name}")).await?;
         self.ram_user(caller, user_name).await
     }
 
     pub async fn list_ram_users(&self, caller: &Caller) -> Result<Vec<RamUser>> {
-        self.ram_authorize(caller, "ListUsers", "user/*").await?;
+        self.ram_authorize(caller, Action::ListUsers, "user/*").await?;
         Ok(self.store.list_ram_users(caller.account_uid()).await?)
     }
 
     /// Refused while the user still has access keys or policies, as Alibaba does, so that
     /// nothing is revoked by accident.
     pub async fn delete_ram_user(&self, caller: &Caller, user_name: &str) -> Result<()> {
-        self.ram_authorize(caller, "DeleteUser", &format!("user/{user_name}")).await?;
+        self.ram_authorize(caller, Action::DeleteUser, &format!("user/{user_name}")).await?;
         self.ram_user(caller, user_name).await?;
         let principal = Principal::User { account_uid: caller.account_uid().into(), user_name: user_name.into() };
         if !self.store.list_access_keys(&principal).await?.is_empty() {
@@ -144,12 +145,12 @@ impl ControlPlane {
     pub async fn create_access_key(&self, caller: &Caller, user_name: Option<&str>) -> Result<NewAccessKey> {
         let principal = match user_name {
             Some(name) => {
-                self.ram_authorize(caller, "CreateAccessKey", &format!("user/{name}")).await?;
+                self.ram_authorize(caller, Action::CreateAccessKey, &format!("user/{name}")).await?;
                 self.ram_user(caller, name).await?;
                 Principal::User { account_uid: caller.account_uid().into(), user_name: name.into() }
             }
             None => {
-                self.ram_authorize(caller, "CreateAccessKey", "user/*").await?;
+                self.ram_authorize(caller, Action::CreateAccessKey, "user/*").await?;
                 caller.principal.clone()
             }
         };
@@ -208,7 +209,7 @@ impl ControlPlane {
         user_name: Option<&str>,
     ) -> Result<()> {
         let target = user_name.map(|n| format!("user/{n}")).unwrap_or_else(|| "user/*".into());
-        self.ram_authorize(caller, "UpdateAccessKey", &target).await?;
+        self.ram_authorize(caller, Action::UpdateAccessKey, &target).await?;
         if let Some(name) = user_name {
             self.ram_user(caller, name).await?;
         }
@@ -223,7 +224,7 @@ impl ControlPlane {
 
     pub async fn delete_access_key(&self, caller: &Caller, key_id: &str, user_name: Option<&str>) -> Result<()> {
         let target = user_name.map(|n| format!("user/{n}")).unwrap_or_else(|| "user/*".into());
-        self.ram_authorize(caller, "DeleteAccessKey", &target).await?;
+        self.ram_authorize(caller, Action::DeleteAccessKey, &target).await?;
         if let Some(name) = user_name {
             self.ram_user(caller, name).await?;
         }
@@ -238,7 +239,7 @@ impl ControlPlane {
     pub async fn list_access_keys(&self, caller: &Caller, user_name: Option<&str>) -> Result<Vec<AccessKey>> {
         let principal = match user_name {
             Some(name) => {
-                self.ram_authorize(caller, "ListAccessKeys", &format!("user/{name}")).await?;
+                self.ram_authorize(caller, Action::ListAccessKeys, &format!("user/{name}")).await?;
                 self.ram_user(caller, name).await?;
                 Principal::User { account_uid: caller.account_uid().into(), user_name: name.into() }
             }
@@ -257,7 +258,7 @@ impl ControlPlane {
         check_entity_name("PolicyName", policy_name, 128)?;
         iam::parse_policy(document)
             .map_err(|e| ControlError::PolicyMalformed(format!("The policy document is malformed: {e}")))?;
-        self.ram_authorize(caller, "CreatePolicy", &format!("policy/{policy_name}")).await?;
+        self.ram_authorize(caller, Action::CreatePolicy, &format!("policy/{policy_name}")).await?;
         let exists = || ControlError::PolicyExists(format!("The policy {policy_name} already exists."));
         if system_policy(policy_name).is_some() {
             return Err(exists());
@@ -278,7 +279,7 @@ impl ControlPlane {
     }
 
     pub async fn delete_policy(&self, caller: &Caller, policy_name: &str) -> Result<()> {
-        self.ram_authorize(caller, "DeletePolicy", &format!("policy/{policy_name}")).await?;
+        self.ram_authorize(caller, Action::DeletePolicy, &format!("policy/{policy_name}")).await?;
         let policy = self.custom_policy(caller, policy_name).await?;
         if self.store.count_policy_attachments(caller.account_uid(), &policy.policy_name).await? > 0 {
             return Err(ControlError::DeleteConflict {
@@ -301,7 +302,7 @@ impl ControlPlane {
     }
 
     pub async fn list_policies(&self, caller: &Caller) -> Result<Vec<Policy>> {
-        self.ram_authorize(caller, "ListPolicies", "policy/*").await?;
+        self.ram_authorize(caller, Action::ListPolicies, "policy/*").await?;
         let mut out: Vec<Policy> = SYSTEM_POLICIES
             .iter()
             .map(|p| Policy {
@@ -321,7 +322,7 @@ impl ControlPlane {
     /// as a row of the account the first time it is attached, so evaluation reads every
     /// attached document the same way.
     pub async fn attach_policy(&self, caller: &Caller, policy_type: &str, policy_name: &str, user_name: &str) -> Result<()> {
-        self.ram_authorize(caller, "AttachPolicyToUser", &format!("user/{user_name}")).await?;
+        self.ram_authorize(caller, Action::AttachPolicyToUser, &format!("user/{user_name}")).await?;
         self.ram_user(caller, user_name).await?;
         match policy_type {
             "Custom" => {
@@ -363,7 +364,7 @@ impl ControlPlane {
     }
 
     pub async fn detach_policy(&self, caller: &Caller, policy_type: &str, policy_name: &str, user_name: &str) -> Result<()> {
-        self.ram_authorize(caller, "DetachPolicyFromUser", &format!("user/{user_name}")).await?;
+        self.ram_authorize(caller, Action::DetachPolicyFromUser, &format!("user/{user_name}")).await?;
         self.ram_user(caller, user_name).await?;
         if !matches!(policy_type, "Custom" | "System") {
             return Err(ControlError::invalid("PolicyType", format!("{policy_type:?} must be Custom or System")));
@@ -379,7 +380,7 @@ impl ControlPlane {
     }
 
     pub async fn list_policies_for_user(&self, caller: &Caller, user_name: &str) -> Result<Vec<(PolicyAttachment, Policy)>> {
-        self.ram_authorize(caller, "ListPoliciesForUser", &format!("user/{user_name}")).await?;
+        self.ram_authorize(caller, Action::ListPoliciesForUser, &format!("user/{user_name}")).await?;
         self.ram_user(caller, user_name).await?;
         Ok(self.store.policies_for_user(caller.account_uid(), user_name).await?)
     }

@@ -4,6 +4,7 @@
 //! the groups. The engine is changed first, so a refused change leaves the old list in
 //! force and recorded.
 
+use wire::Action;
 use crate::{Caller, ControlError, ControlPlane, Result};
 use store::{InstanceRow, SecurityIpGroup};
 
@@ -121,12 +122,12 @@ impl ControlPlane {
     }
 
     pub async fn describe_security_ips(&self, caller: &Caller, id: &str) -> Result<Vec<SecurityIpGroup>> {
-        let row = self.authorized_instance(caller, "DescribeDBInstanceIPArrayList", id).await?;
+        let row = self.authorized_instance(caller, Action::DescribeDBInstanceIPArrayList, id).await?;
         self.ip_groups(&row).await
     }
 
     pub async fn modify_security_ips(&self, caller: &Caller, id: &str, req: ModifySecurityIps) -> Result<()> {
-        let row = self.authorized_instance(caller, "ModifySecurityIps", id).await?;
+        let row = self.authorized_instance(caller, Action::ModifySecurityIps, id).await?;
         let name = req.group.clone().unwrap_or_else(|| DEFAULT_GROUP.to_string());
         if name.is_empty() || name.len() > 120 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(ControlError::invalid("DBInstanceIPArrayName", format!("{name:?} must be 1 to 120 letters, digits or underscores")));

@@ -2,7 +2,7 @@
 //! also decides what is logged and hides internals from callers.
 
 use control::ControlError;
-use engine::ErrorKind;
+use control::model::ErrorKind;
 use wire::{ApiError, WireError};
 
 /// Everything a request can fail with.

@@ -101,7 +101,7 @@ impl Audit {
     }
 
     fn of_caller(&mut self, caller: &control::Caller) {
-        if let store::Principal::User { user_name, .. } = &caller.principal {
+        if let control::model::Principal::User { user_name, .. } = &caller.principal {
             self.user = user_name.clone();
         }
     }

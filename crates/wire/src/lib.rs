@@ -4,6 +4,7 @@
 //!
 //! Facts and test vectors: `shared/reference/rds-api.md` §1 and §2.
 
+mod action;
 pub mod client;
 pub mod encode;
 pub mod envelope;
@@ -13,6 +14,7 @@ pub mod request;
 mod v1;
 mod v3;
 
+pub use action::{Action, Api};
 pub use envelope::{ApiError, ErrorEnvelope, new_request_id};
 pub use error::WireError;
 pub use params::Params;

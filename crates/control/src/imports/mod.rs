@@ -8,6 +8,7 @@ mod recover;
 mod run;
 mod start;
 
+use wire::Action;
 use store::{ImportPhase, ImportStatus};
 use crate::{dbinfo, Caller, ControlError, ControlPlane, Result};
 use chrono::{DateTime, Utc};
@@ -42,7 +43,7 @@ impl ControlPlane {
     /// Finds a task the caller may see through `instance_id` (source or destination). A
     /// task belongs to both its instances, so RAM must allow `action` on both: a user
     /// allowed on one instance neither reads nor cancels what runs into the other.
-    async fn owned_import(&self, caller: &Caller, instance_id: &str, import_id: i64, action: &str) -> Result<ImportTaskRow> {
+    async fn owned_import(&self, caller: &Caller, instance_id: &str, import_id: i64, action: Action) -> Result<ImportTaskRow> {
         self.authorized_instance(caller, action, instance_id).await?;
         let task = match self.store.get_import(import_id).await {
             Ok(t) if t.account_uid == caller.account_uid() && (t.source_id == instance_id || t.dest_id == instance_id) => t,
@@ -55,7 +56,7 @@ impl ControlPlane {
         match self.store.get_instance(other).await {
             Ok(row) => {
                 let arn = iam::rds_instance_arn(&row.region_id, &row.account_uid, &row.id);
-                self.authorize(caller, &format!("rds:{action}"), &arn, &row.tags).await?;
+                self.authorize(caller, action, &arn, &row.tags).await?;
             }
             // Deleted since: nothing of it left to protect.
             Err(StoreError::NotFound(_)) => {}
@@ -68,7 +69,7 @@ impl ControlPlane {
     pub async fn list_imports(
         &self,
         caller: &Caller,
-        action: &str,
+        action: Action,
         instance_id: &str,
         import_id: Option<i64>,
         from: Option<DateTime<Utc>>,
@@ -87,13 +88,13 @@ impl ControlPlane {
     }
 
     pub async fn import_progress(&self, caller: &Caller, instance_id: &str, import_id: i64) -> Result<ImportTaskRow> {
-        self.owned_import(caller, instance_id, import_id, "DescribeImportProgress").await
+        self.owned_import(caller, instance_id, import_id, Action::DescribeImportProgress).await
     }
 
     /// `Pending`/`Running` → `Canceling`; the runner then drops the staging databases
     /// and ends the task `Canceled`.
     pub async fn cancel_import(&self, caller: &Caller, instance_id: &str, import_id: i64) -> Result<()> {
-        self.owned_import(caller, instance_id, import_id, "CancelImport").await?;
+        self.owned_import(caller, instance_id, import_id, Action::CancelImport).await?;
         let change = ImportChange {
             status_in: vec![ImportStatus::Pending, ImportStatus::Running],
             phase_not: Some(ImportPhase::Publishing),

@@ -1,5 +1,6 @@
 //! Accepting an import: every precondition, then the task row and the instances' states.
 
+use wire::Action;
 use store::{ImportPhase, ImportStatus, InstanceStatus};
 use super::*;
 
@@ -18,7 +19,7 @@ impl ControlPlane {
         let source = self.owned_instance(caller, source_id).await?;
         for row in [&dest, &source] {
             let arn = iam::rds_instance_arn(&row.region_id, &row.account_uid, &row.id);
-            self.authorize(caller, "rds:ImportDatabaseBetweenInstances", &arn, &row.tags).await?;
+            self.authorize(caller, Action::ImportDatabaseBetweenInstances, &arn, &row.tags).await?;
         }
         self.check_engines(&source, &dest)?;
         // The engine's own reserved and system names (template1, mysql, ...) are refused

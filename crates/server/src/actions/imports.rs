@@ -1,11 +1,11 @@
 //! ImportDatabaseBetweenInstances and the calls that watch and cancel its tasks.
 
-use store::ImportStatus;
+use control::model::ImportStatus;
 use super::{page, time, Reply};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use control::{Caller, ControlPlane};
 use serde_json::{json, Value};
-use store::ImportTaskRow;
+use control::model::ImportTaskRow;
 use wire::Params;
 
 pub(crate) async fn start(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
@@ -30,7 +30,7 @@ fn parse_time(p: &Params, name: &str) -> Result<Option<DateTime<Utc>>, crate::Se
     Err(super::invalid(name, format!("{v:?} is not a UTC time like 2024-01-01T00:00Z")))
 }
 
-async fn list(plane: &ControlPlane, caller: &Caller, p: &Params, action: &str) -> Result<(store::Paged<ImportTaskRow>, store::Page), crate::ServerError> {
+async fn list(plane: &ControlPlane, caller: &Caller, p: &Params, action: wire::Action) -> Result<(control::model::Paged<ImportTaskRow>, control::model::Page), crate::ServerError> {
     let id = p.required("DBInstanceId")?;
     let from = parse_time(p, "StartTime")?;
     // EndTime names a minute; everything within that minute is included.
@@ -67,7 +67,7 @@ fn description(t: &ImportTaskRow) -> String {
 }
 
 pub(crate) async fn from_database(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    let (result, page) = list(plane, caller, p, "DescibeImportsFromDatabase").await?;
+    let (result, page) = list(plane, caller, p, wire::Action::DescibeImportsFromDatabase).await?;
     let items: Vec<Value> = result
         .items
         .iter()
@@ -93,7 +93,7 @@ pub(crate) async fn from_database(plane: &ControlPlane, caller: &Caller, p: &Par
 }
 
 pub(crate) async fn for_sql_server(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    let (result, page) = list(plane, caller, p, "DescribeImportsForSQLServer").await?;
+    let (result, page) = list(plane, caller, p, wire::Action::DescribeImportsForSQLServer).await?;
     let items: Vec<Value> = result
         .items
         .iter()

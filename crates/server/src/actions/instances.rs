@@ -2,7 +2,7 @@ use super::{invalid, page, time, Reply};
 use control::instances::{CreateInstance, InstanceView};
 use control::{Caller, ControlPlane};
 use serde_json::{json, Value};
-use store::{InstanceFilter, InstanceRow};
+use control::model::{InstanceFilter, InstanceRow};
 use wire::Params;
 
 pub(crate) async fn create(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
@@ -47,7 +47,7 @@ pub(crate) async fn create(plane: &ControlPlane, caller: &Caller, p: &Params) ->
     }))
 }
 
-fn instance_item(row: &InstanceRow, class: Option<&engine::InstanceClass>) -> Value {
+fn instance_item(row: &InstanceRow, class: Option<&control::model::InstanceClass>) -> Value {
     json!({
         "DBInstanceId": row.id,
         "DBInstanceDescription": row.description,
@@ -97,8 +97,8 @@ pub(crate) async fn describe_all(plane: &ControlPlane, caller: &Caller, p: &Para
         engine_version: p.get("EngineVersion").map(String::from),
         status: match p.get("DBInstanceStatus") {
             None => None,
-            Some(s) => Some(store::InstanceStatus::parse(s).ok_or_else(|| {
-                let known: Vec<&str> = store::InstanceStatus::ALL.iter().map(|s| s.as_str()).collect();
+            Some(s) => Some(control::model::InstanceStatus::parse(s).ok_or_else(|| {
+                let known: Vec<&str> = control::model::InstanceStatus::ALL.iter().map(|s| s.as_str()).collect();
                 invalid("DBInstanceStatus", format!("{s:?} is not one of {}", known.join(", ")))
             })?),
         },
@@ -115,7 +115,7 @@ pub(crate) async fn describe_all(plane: &ControlPlane, caller: &Caller, p: &Para
                 None => 1,
                 Some(t) => t.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| invalid("NextToken", "it is not a token this API returned"))?,
             };
-            (store::Page { number, size: max }, true)
+            (control::model::Page { number, size: max }, true)
         }
         None => (page(p, 30, 100)?, false),
     };

@@ -1,5 +1,6 @@
-//! Action dispatch: `(Version, Action)` → handler. Handlers are thin: read parameters,
-//! make one control-plane call, shape the response.
+//! Action dispatch: `(Version, Action)` is parsed into a `wire::Action`, whose handler is
+//! found in one table. Handlers are thin: read parameters, make one control-plane call,
+//! shape the response.
 
 mod accounts;
 mod databases;
@@ -12,58 +13,90 @@ mod security_ips;
 use crate::ServerError;
 use control::{Caller, ControlPlane};
 use serde_json::Value;
-use wire::{Params, SignedRequest, WireError};
+use wire::{Action, Params, SignedRequest, WireError};
 
 pub(crate) type Reply = Result<Value, ServerError>;
 
+/// A handler: reads its parameters, makes one control-plane call, shapes the response.
+type Handler = for<'a> fn(&'a ControlPlane, &'a Caller, &'a Params) -> BoxFuture<'a, Reply>;
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// `route!(Action, handler)`: a row of the table, the handler's future boxed.
+macro_rules! route {
+    ($action:ident, $handler:path) => {{
+        fn handle<'a>(plane: &'a ControlPlane, caller: &'a Caller, p: &'a Params) -> BoxFuture<'a, Reply> {
+            Box::pin($handler(plane, caller, p))
+        }
+        (Action::$action, handle as Handler)
+    }};
+}
+
+/// Every served action and its handler; `wire::Action` lists the same actions, and a
+/// test checks that each has a row here.
+static ROUTES: &[(Action, Handler)] = &[
+    route!(CreateDBInstance, instances::create),
+    route!(DescribeDBInstances, instances::describe_all),
+    route!(DescribeDBInstanceAttribute, instances::describe_attribute),
+    route!(DeleteDBInstance, instances::delete),
+    route!(RestartDBInstance, instances::restart),
+    route!(DescribeDBInstanceNetInfo, instances::net_info),
+    route!(ModifySecurityIps, security_ips::modify),
+    route!(DescribeDBInstanceIPArrayList, security_ips::describe),
+    route!(CreateDatabase, databases::create),
+    route!(DescribeDatabases, databases::describe),
+    route!(DeleteDatabase, databases::delete),
+    route!(CreateAccount, accounts::create),
+    route!(DescribeAccounts, accounts::describe),
+    route!(DeleteAccount, accounts::delete),
+    route!(ResetAccountPassword, accounts::reset_password),
+    route!(GrantAccountPrivilege, accounts::grant),
+    route!(RevokeAccountPrivilege, accounts::revoke),
+    route!(ImportDatabaseBetweenInstances, imports::start),
+    route!(DescibeImportsFromDatabase, imports::from_database),
+    route!(DescribeImportsForSQLServer, imports::for_sql_server),
+    route!(CancelImport, imports::cancel),
+    route!(DescribeImportProgress, imports::progress),
+    route!(DescribeRegions, regions::describe_regions),
+    route!(DescribeAvailableClasses, regions::describe_classes),
+    route!(CreateUser, ram::create_user),
+    route!(GetUser, ram::get_user),
+    route!(DeleteUser, ram::delete_user),
+    route!(ListUsers, ram::list_users),
+    route!(CreateAccessKey, ram::create_access_key),
+    route!(UpdateAccessKey, ram::update_access_key),
+    route!(DeleteAccessKey, ram::delete_access_key),
+    route!(ListAccessKeys, ram::list_access_keys),
+    route!(CreatePolicy, ram::create_policy),
+    route!(DeletePolicy, ram::delete_policy),
+    route!(ListPolicies, ram::list_policies),
+    route!(AttachPolicyToUser, ram::attach),
+    route!(DetachPolicyFromUser, ram::detach),
+    route!(ListPoliciesForUser, ram::list_for_user),
+];
+
+/// The handler of `action`, if this server serves it.
+pub(crate) fn route(action: Action) -> Option<Handler> {
+    ROUTES.iter().find(|(a, _)| *a == action).map(|(_, h)| *h)
+}
+
 pub(crate) async fn dispatch(plane: &ControlPlane, caller: &Caller, request: &SignedRequest) -> Reply {
-    let p = &request.params;
-    match request.version.as_str() {
-        wire::RDS_VERSION => match request.action.as_str() {
-            "CreateDBInstance" => instances::create(plane, caller, p).await,
-            "DescribeDBInstances" => instances::describe_all(plane, caller, p).await,
-            "DescribeDBInstanceAttribute" => instances::describe_attribute(plane, caller, p).await,
-            "DeleteDBInstance" => instances::delete(plane, caller, p).await,
-            "RestartDBInstance" => instances::restart(plane, caller, p).await,
-            "DescribeDBInstanceNetInfo" => instances::net_info(plane, caller, p).await,
-            "ModifySecurityIps" => security_ips::modify(plane, caller, p).await,
-            "DescribeDBInstanceIPArrayList" => security_ips::describe(plane, caller, p).await,
-            "CreateDatabase" => databases::create(plane, caller, p).await,
-            "DescribeDatabases" => databases::describe(plane, caller, p).await,
-            "DeleteDatabase" => databases::delete(plane, caller, p).await,
-            "CreateAccount" => accounts::create(plane, caller, p).await,
-            "DescribeAccounts" => accounts::describe(plane, caller, p).await,
-            "DeleteAccount" => accounts::delete(plane, caller, p).await,
-            "ResetAccountPassword" => accounts::reset_password(plane, caller, p).await,
-            "GrantAccountPrivilege" => accounts::grant(plane, caller, p).await,
-            "RevokeAccountPrivilege" => accounts::revoke(plane, caller, p).await,
-            "ImportDatabaseBetweenInstances" => imports::start(plane, caller, p).await,
-            "DescibeImportsFromDatabase" => imports::from_database(plane, caller, p).await,
-            "DescribeImportsForSQLServer" => imports::for_sql_server(plane, caller, p).await,
-            "CancelImport" => imports::cancel(plane, caller, p).await,
-            "DescribeImportProgress" => imports::progress(plane, caller, p).await,
-            "DescribeRegions" => regions::describe_regions(plane, caller, p).await,
-            "DescribeAvailableClasses" => regions::describe_classes(plane, caller, p).await,
-            other => Err(ServerError::UnknownAction(other.to_string())),
-        },
-        wire::RAM_VERSION => match request.action.as_str() {
-            "CreateUser" => ram::create_user(plane, caller, p).await,
-            "GetUser" => ram::get_user(plane, caller, p).await,
-            "DeleteUser" => ram::delete_user(plane, caller, p).await,
-            "ListUsers" => ram::list_users(plane, caller, p).await,
-            "CreateAccessKey" => ram::create_access_key(plane, caller, p).await,
-            "UpdateAccessKey" => ram::update_access_key(plane, caller, p).await,
-            "DeleteAccessKey" => ram::delete_access_key(plane, caller, p).await,
-            "ListAccessKeys" => ram::list_access_keys(plane, caller, p).await,
-            "CreatePolicy" => ram::create_policy(plane, caller, p).await,
-            "DeletePolicy" => ram::delete_policy(plane, caller, p).await,
-            "ListPolicies" => ram::list_policies(plane, caller, p).await,
-            "AttachPolicyToUser" => ram::attach(plane, caller, p).await,
-            "DetachPolicyFromUser" => ram::detach(plane, caller, p).await,
-            "ListPoliciesForUser" => ram::list_for_user(plane, caller, p).await,
-            other => Err(ServerError::UnknownAction(other.to_string())),
-        },
-        other => Err(ServerError::UnknownVersion(other.to_string())),
+    let action = match Action::find(&request.version, &request.action) {
+        Some(action) => action,
+        None if wire::Api::of_version(&request.version).is_none() => return Err(ServerError::UnknownVersion(request.version.clone())),
+        None => return Err(ServerError::UnknownAction(request.action.clone())),
+    };
+    let handler = route(action).ok_or_else(|| ServerError::UnknownAction(request.action.clone()))?;
+    handler(plane, caller, &request.params).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_has_a_route() {
+        let missing: Vec<_> = Action::ALL.iter().filter(|a| route(**a).is_none()).collect();
+        assert!(missing.is_empty(), "actions without a handler: {missing:?}");
     }
 }
 
@@ -73,7 +106,7 @@ pub(crate) fn time(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 /// `PageSize`/`PageNumber` with their documented bounds.
-pub(crate) fn page(p: &Params, default_size: u32, max_size: u32) -> Result<store::Page, ServerError> {
+pub(crate) fn page(p: &Params, default_size: u32, max_size: u32) -> Result<control::model::Page, ServerError> {
     let size: u32 = p.parse("PageSize")?.unwrap_or(default_size);
     if size == 0 || size > max_size {
         return Err(invalid("PageSize", format!("{size} must be between 1 and {max_size}")));
@@ -82,7 +115,7 @@ pub(crate) fn page(p: &Params, default_size: u32, max_size: u32) -> Result<store
     if number == 0 {
         return Err(invalid("PageNumber", "it must be 1 or more"));
     }
-    Ok(store::Page { number, size })
+    Ok(control::model::Page { number, size })
 }
 
 pub(crate) fn invalid(name: &str, reason: impl Into<String>) -> ServerError {

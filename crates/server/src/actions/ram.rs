@@ -3,7 +3,7 @@
 use super::{time, Reply};
 use control::{Caller, ControlPlane};
 use serde_json::{json, Value};
-use store::{AccessKeyStatus, Policy, RamUser};
+use control::model::{AccessKeyStatus, Policy, RamUser};
 use wire::Params;
 
 fn user_json(u: &RamUser) -> Value {

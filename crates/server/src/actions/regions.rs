@@ -20,7 +20,7 @@ pub(crate) async fn describe_regions(plane: &ControlPlane, _caller: &Caller, _p:
 
 pub(crate) async fn describe_classes(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
     let region = plane.check_region(p.get("RegionId"))?;
-    plane.authorize_any_instance(caller, "DescribeAvailableClasses", &region).await?;
+    plane.authorize_any_instance(caller, wire::Action::DescribeAvailableClasses, &region).await?;
     let engine = p.get("Engine");
     let classes: Vec<_> = plane
         .catalogues()

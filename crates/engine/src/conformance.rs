@@ -6,10 +6,88 @@
 //! administrator's connection. What only one engine can show (its files, its SQL, the
 //! privileges it enforces) stays in that engine's own tests.
 
-use crate::{AccountKind, Engine, ErrorKind, InstanceSpec, Liveness, Privilege, ServerSettings};
+use crate::{AccountKind, Engine, ErrorKind, InstanceSpec, Liveness, Privilege};
 use std::future::Future;
-use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
+
+/// What every engine's own real-server tests need besides the contract: a directory the
+/// instance's user can pass through, ports, the processes of a data directory, and the
+/// host leftovers (user, groups) of an instance a test did not destroy.
+pub mod support {
+    use crate::{InstanceSpec, ServerSettings};
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    /// A port nobody listens on right now.
+    pub fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+    }
+
+    /// A temporary parent the engine user can pass through (tempdirs are 0700).
+    pub struct TestDir {
+        tmp: tempfile::TempDir,
+    }
+
+    impl TestDir {
+        #[allow(clippy::new_without_default)]
+        pub fn new() -> TestDir {
+            let tmp = tempfile::tempdir().expect("temp dir");
+            std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o711)).expect("chmod temp dir");
+            TestDir { tmp }
+        }
+
+        /// An instance `id` under this directory, listening on `port`, of a small class.
+        pub fn spec(&self, id: &str, port: u16) -> InstanceSpec {
+            InstanceSpec {
+                id: id.into(),
+                dir: self.tmp.path().join(id),
+                listen_host: "127.0.0.1".into(),
+                port,
+                settings: ServerSettings { memory_mb: 512, cpu: 1, max_connections: 40 },
+            }
+        }
+
+        pub fn path(&self) -> &Path {
+            self.tmp.path()
+        }
+    }
+
+    /// Whether a process (not a zombie) with this pid exists.
+    pub fn process_alive(pid: i32) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => {
+                let state = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().next()).unwrap_or("?");
+                state != "Z" && state != "X"
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Processes whose working directory is `data` (a server and its backends).
+    pub fn processes_in(data: &Path) -> Vec<i32> {
+        let Ok(data) = data.canonicalize() else { return Vec::new() };
+        std::fs::read_dir("/proc")
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+                    .filter(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == data))
+                    .filter(|pid| process_alive(*pid))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// What DeleteDBInstance removes besides the files: the instance's system user, group
+    /// and control groups (already gone when the test destroyed the instance).
+    pub fn remove_host_leftovers(spec: &InstanceSpec) {
+        let user = crate::isolation::system_user_name(&spec.id);
+        let _ = std::process::Command::new("userdel").arg(&user).stderr(std::process::Stdio::null()).status();
+        let _ = std::process::Command::new("groupdel").arg(&user).stderr(std::process::Stdio::null()).status();
+        for controller in ["memory", "cpu"] {
+            let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(controller).join("openrds").join(&spec.id));
+        }
+    }
+}
 
 /// Makes the engine under test (a fresh adapter each call, as after a restart).
 pub type Factory = fn() -> Arc<dyn Engine>;
@@ -42,17 +120,9 @@ where
     F: FnOnce(Arc<dyn Engine>, InstanceSpec) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let tmp = tempfile::tempdir().expect("temp dir");
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o711)).expect("chmod temp dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    let tmp = support::TestDir::new();
     let id = format!("cf-{name}-{}", std::process::id() % 100_000);
-    let spec = InstanceSpec {
-        id: id.clone(),
-        dir: tmp.path().join(&id),
-        listen_host: "127.0.0.1".into(),
-        port,
-        settings: ServerSettings { memory_mb: 512, cpu: 1, max_connections: 40 },
-    };
+    let spec = tmp.spec(&id, support::free_port());
     let engine = factory();
     engine.provision(&spec).await.unwrap_or_else(|e| panic!("provision {id}: {e}"));
     engine.set_allowed_addresses(&spec, &["127.0.0.1/32".to_string()]).await.unwrap_or_else(|e| panic!("allow {id}: {e}"));

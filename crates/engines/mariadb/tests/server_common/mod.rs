@@ -4,9 +4,8 @@
 #![allow(dead_code)]
 
 use engine_mariadb::{MariaDbConfig, MariaDbEngine};
-use engine::{Engine, InstanceSpec, ServerSettings};
+use engine::{Engine, InstanceSpec};
 use mysql_async::{Conn, OptsBuilder};
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 /// The host's binaries. Tests fail, never skip, on a host without them.
@@ -15,37 +14,8 @@ pub fn engine() -> MariaDbEngine {
     MariaDbEngine::new(config)
 }
 
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-pub struct TestDir {
-    tmp: tempfile::TempDir,
-}
-
-impl TestDir {
-    /// A temporary parent the engine user can pass through (tempdirs are 0700).
-    pub fn new() -> TestDir {
-        let tmp = tempfile::tempdir().unwrap();
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
-        TestDir { tmp }
-    }
-
-    pub fn spec(&self, id: &str, port: u16) -> InstanceSpec {
-        InstanceSpec {
-            id: id.into(),
-            dir: self.tmp.path().join(id),
-            listen_host: "127.0.0.1".into(),
-            port,
-            settings: ServerSettings { memory_mb: 512, cpu: 1, max_connections: 40 },
-        }
-    }
-
-    pub fn path(&self) -> &Path {
-        self.tmp.path()
-    }
-}
+#[allow(unused_imports)]
+pub use engine::conformance::support::{free_port, process_alive, processes_in, TestDir};
 
 /// A provisioned server; killed and removed on drop if the test did not destroy it.
 pub struct Instance {
@@ -91,14 +61,7 @@ pub async fn connect(spec: &InstanceSpec, user: &str, password: &str, db: Option
 impl Drop for Instance {
     fn drop(&mut self) {
         kill_leftovers(&self.spec.dir);
-        // What DeleteDBInstance would remove besides the files: the instance's system user
-        // and control groups (gone already when the test destroyed the instance).
-        let user = engine::isolation::system_user_name(&self.spec.id);
-        let _ = std::process::Command::new("userdel").arg(&user).stderr(std::process::Stdio::null()).status();
-        let _ = std::process::Command::new("groupdel").arg(&user).stderr(std::process::Stdio::null()).status();
-        for controller in ["memory", "cpu"] {
-            let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(controller).join("openrds").join(&self.spec.id));
-        }
+        engine::conformance::support::remove_host_leftovers(&self.spec);
     }
 }
 
@@ -107,27 +70,6 @@ pub fn recorded_pid(dir: &Path) -> Option<i32> {
     std::fs::read_to_string(dir.join("run/mariadbd.pid")).ok()?.trim().parse().ok()
 }
 
-/// Whether a process (not a zombie) with this pid exists.
-pub fn process_alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().next()).unwrap_or("?");
-            state != "Z" && state != "X"
-        }
-        Err(_) => false,
-    }
-}
-
-/// Processes whose working directory is `data` (a server).
-pub fn processes_in(data: &Path) -> Vec<i32> {
-    let Ok(data) = data.canonicalize() else { return Vec::new() };
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == data))
-        .filter(|pid| process_alive(*pid))
-        .collect()
-}
 
 fn kill_leftovers(dir: &Path) {
     // Only servers of this test, found by their directory: a recorded pid may be stale.

@@ -76,8 +76,11 @@ async fn user_tool(program: &str, args: &[&str], ok_codes: &[i32]) -> Result<(),
             return Ok(());
         }
         last = format!("{program} {} failed ({}): {}", args.join(" "), out.status, String::from_utf8_lossy(&out.stderr).trim());
-        // 1 and 10: the password or group file is locked by someone else.
-        if code != 1 && code != 10 {
+        // 1 and 10: the password or group file is locked by someone else. 8 (userdel): a
+        // process of the user is still there, one just killed and not yet gone (a loaded
+        // host takes a while to reap a server it killed).
+        let transient = code == 1 || code == 10 || (program == "userdel" && code == 8);
+        if !transient {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -4,6 +4,7 @@
 //!   instances' metadata: throughput and p50/p99 latency at concurrency 1 and 32.
 //! - `create`: time from CreateDBInstance to `Running` for real PostgreSQL instances.
 
+use store::prelude::*;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use control::{ControlConfig, ControlPlane};
@@ -71,7 +72,6 @@ async fn api(instances: usize, seconds: u64) -> anyhow::Result<()> {
     let account = bench.plane.root_account().uid.clone();
     // Metadata only: DescribeDBInstances reads rows, not engines.
     let store = store::SqliteStore::open(&bench._dir.path().join("metadata.db"))?;
-    use store::MetadataStore;
     for i in 0..instances {
         let now = chrono::Utc::now();
         store

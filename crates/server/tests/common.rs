@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use store::prelude::*;
 use control::{ControlConfig, ControlPlane};
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -197,7 +198,6 @@ impl Client {
     /// Waits until the instance reaches `status` (or disappears when `status` is "gone").
     /// What the server recorded about instance `id` (a failed creation says why).
     pub async fn events_of(&self, id: &str) -> String {
-        use store::MetadataStore;
         match store::SqliteStore::open(&self.metadata) {
             Ok(store) => match store.list_events(&format!("dbinstance/{id}"), 20).await {
                 Ok(events) => events.iter().map(|e| format!("{} {}", e.kind, e.detail)).collect::<Vec<_>>().join("; "),

@@ -1,9 +1,11 @@
 //! Metadata persistence: accounts, access keys, RAM users and policies, instances, notes on
 //! databases and accounts, events and seen signature nonces.
 //!
-//! Only this crate runs SQL on metadata. Everything goes through [`MetadataStore`], so that
-//! the embedded SQLite store can later be joined by a shared networked store for several
-//! control-plane nodes. Every state change appends an [`Event`] in the same transaction.
+//! Only this crate runs SQL on metadata. Everything goes through [`MetadataStore`], one
+//! trait per aggregate (identity, RAM, instances, imports, events), so that the embedded
+//! SQLite store can later be joined by a shared networked store for several control-plane
+//! nodes. The SQLite store implements each trait next to its SQL (`sqlite/<aggregate>.rs`).
+//! Every state change appends an [`Event`] in the same transaction.
 
 pub mod model;
 mod sqlite;
@@ -32,11 +34,23 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// The one door to metadata. Implementations must be safe to share between tasks and must
-/// make each method atomic (one transaction).
+/// The one door to metadata, one trait per aggregate: who may call ([`IdentityStore`],
+/// [`RamStore`]), instances and what hangs off them ([`InstanceStore`]), import tasks
+/// ([`ImportStore`]) and the event trail ([`EventStore`]). Implementations must be safe to
+/// share between tasks and must make each method atomic (one transaction). Callers hold an
+/// `Arc<dyn MetadataStore>` and bring the traits they use into scope (`store::prelude`).
+pub trait MetadataStore: IdentityStore + RamStore + InstanceStore + ImportStore + EventStore + 'static {}
+
+impl<T: IdentityStore + RamStore + InstanceStore + ImportStore + EventStore + 'static> MetadataStore for T {}
+
+/// The store's traits, for `use store::prelude::*`.
+pub mod prelude {
+    pub use crate::{EventStore, IdentityStore, ImportStore, InstanceStore, MetadataStore, RamStore};
+}
+
+/// Accounts, their access keys and the signature nonces seen.
 #[async_trait]
-pub trait MetadataStore: Send + Sync + 'static {
-    // --- accounts and keys -------------------------------------------------------------
+pub trait IdentityStore: Send + Sync {
     async fn create_account(&self, account: &Account) -> Result<()>;
     async fn get_account(&self, uid: &str) -> Result<Account>;
     async fn list_accounts(&self) -> Result<Vec<Account>>;
@@ -51,8 +65,11 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Records a signature nonce for an access key. Returns `false` if it was already
     /// recorded and has not expired (a replay). Expired nonces may be purged at any time.
     async fn remember_nonce(&self, access_key_id: &str, nonce: &str, expires_at: DateTime<Utc>) -> Result<bool>;
+}
 
-    // --- RAM ---------------------------------------------------------------------------
+/// RAM users, policies and their attachments.
+#[async_trait]
+pub trait RamStore: Send + Sync {
     async fn create_ram_user(&self, user: &RamUser) -> Result<()>;
     async fn get_ram_user(&self, account_uid: &str, user_name: &str) -> Result<RamUser>;
     async fn list_ram_users(&self, account_uid: &str) -> Result<Vec<RamUser>>;
@@ -74,8 +91,11 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn detach_policy(&self, account_uid: &str, user_name: &str, policy_name: &str) -> Result<()>;
     /// The policies attached to a user, with their documents.
     async fn policies_for_user(&self, account_uid: &str, user_name: &str) -> Result<Vec<(PolicyAttachment, Policy)>>;
+}
 
-    // --- instances ---------------------------------------------------------------------
+/// Instances, their security IP groups, and notes on their databases and accounts.
+#[async_trait]
+pub trait InstanceStore: Send + Sync {
     async fn insert_instance(&self, instance: &InstanceRow) -> Result<()>;
     async fn get_instance(&self, id: &str) -> Result<InstanceRow>;
     async fn list_instances(&self, filter: &InstanceFilter, page: Option<Page>) -> Result<Paged<InstanceRow>>;
@@ -95,15 +115,17 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Removes the row and the notes that hang off it.
     async fn delete_instance(&self, id: &str) -> Result<()>;
 
-    // --- notes on engine objects ---------------------------------------------------------
     async fn put_database_note(&self, note: &DatabaseNote) -> Result<()>;
     async fn list_database_notes(&self, instance_id: &str) -> Result<Vec<DatabaseNote>>;
     async fn delete_database_note(&self, instance_id: &str, db_name: &str) -> Result<()>;
     async fn put_account_note(&self, note: &AccountNote) -> Result<()>;
     async fn list_account_notes(&self, instance_id: &str) -> Result<Vec<AccountNote>>;
     async fn delete_account_note(&self, instance_id: &str, account_name: &str) -> Result<()>;
+}
 
-    // --- import tasks --------------------------------------------------------------------
+/// Import tasks, begun and ended together with their instances' states.
+#[async_trait]
+pub trait ImportStore: Send + Sync {
     /// Starts an import in one transaction: the source goes `Running` → `source_status`,
     /// the destination `Running` → `dest_status` (`Conflict` naming the instance if either
     /// is not Running), and the task row is inserted. Returns the new ImportId.
@@ -122,8 +144,11 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn end_import(&self, task: &ImportTaskRow) -> Result<()>;
     /// Tasks in `Pending`, `Running` or `Canceling`, oldest first.
     async fn unfinished_imports(&self) -> Result<Vec<ImportTaskRow>>;
+}
 
-    // --- events --------------------------------------------------------------------------
+/// The trail of state changes every write appends to.
+#[async_trait]
+pub trait EventStore: Send + Sync {
     async fn append_event(&self, subject: &str, kind: &str, detail: &str) -> Result<()>;
     async fn list_events(&self, subject_prefix: &str, limit: u32) -> Result<Vec<Event>>;
 }

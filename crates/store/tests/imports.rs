@@ -1,5 +1,6 @@
 //! Import tasks move instance states in the same transaction as their rows.
 
+use store::prelude::*;
 use store::{ImportPhase, ImportStatus, InstanceStatus};
 use chrono::Utc;
 use store::*;

@@ -211,3 +211,39 @@ pub(super) fn unfinished_imports(tx: &Transaction<'_>) -> Result<Vec<ImportTaskR
     let rows = stmt.query_map([], task_from).ctx("list unfinished import tasks")?;
     rows.collect::<rusqlite::Result<_>>().ctx("list unfinished import tasks")
 }
+
+#[async_trait::async_trait]
+impl crate::ImportStore for super::SqliteStore {
+    async fn begin_import(&self, task: &ImportTaskRow, source_status: InstanceStatus, dest_status: InstanceStatus) -> Result<i64> {
+        let task = task.clone();
+        self.write(move |tx| begin_import(tx, &task, source_status, dest_status)).await
+    }
+
+    async fn get_import(&self, id: i64) -> Result<ImportTaskRow> {
+        self.read(move |tx| get_import(tx, id)).await
+    }
+
+    async fn list_imports(&self, filter: &ImportFilter, page: Option<Page>) -> Result<Paged<ImportTaskRow>> {
+        let filter = filter.clone();
+        self.read(move |tx| list_imports(tx, &filter, page)).await
+    }
+
+    async fn update_import(&self, task: &ImportTaskRow) -> Result<()> {
+        let task = task.clone();
+        self.write(move |tx| update_import(tx, &task)).await
+    }
+
+    async fn change_import(&self, id: i64, change: &ImportChange) -> Result<ImportTaskRow> {
+        let change = change.clone();
+        self.write(move |tx| change_import(tx, id, &change)).await
+    }
+
+    async fn end_import(&self, task: &ImportTaskRow) -> Result<()> {
+        let task = task.clone();
+        self.write(move |tx| end_import(tx, &task)).await
+    }
+
+    async fn unfinished_imports(&self) -> Result<Vec<ImportTaskRow>> {
+        self.read(unfinished_imports).await
+    }
+}

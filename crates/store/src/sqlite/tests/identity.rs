@@ -1,7 +1,8 @@
+use crate::prelude::*;
 use chrono::Duration;
 
 use super::{account, at, events, kinds, later, store, ACCOUNT};
-use crate::{AccessKey, AccessKeyStatus, MetadataStore, Principal, RamUser, StoreError};
+use crate::{AccessKey, AccessKeyStatus, Principal, RamUser, StoreError};
 
 fn root() -> Principal {
     Principal::Root { account_uid: ACCOUNT.into() }

@@ -1,8 +1,9 @@
+use crate::prelude::*;
 use crate::InstanceStatus;
 use std::sync::Arc;
 
 use super::{account, at, events, instance, kinds, store, ACCOUNT};
-use crate::{AccountNote, DatabaseNote, InstanceFilter, MetadataStore, Page, StoreError};
+use crate::{AccountNote, DatabaseNote, InstanceFilter, Page, StoreError};
 
 #[tokio::test]
 async fn an_instance_round_trips_exactly() {

@@ -6,10 +6,11 @@ mod instances;
 mod open;
 mod ram;
 
+use crate::prelude::*;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::SqliteStore;
-use crate::{Account, Event, InstanceRow, MetadataStore};
+use crate::{Account, Event, InstanceRow};
 
 pub(super) const ACCOUNT: &str = "1234567890123456";
 

@@ -1,3 +1,4 @@
+use crate::prelude::*;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
@@ -6,7 +7,7 @@ use rusqlite::Connection;
 use super::super::migrate::{self, Migration, MIGRATIONS};
 use super::super::SqliteStore;
 use super::{account, ACCOUNT};
-use crate::{MetadataStore, StoreError};
+use crate::{StoreError};
 
 fn mode(path: &std::path::Path) -> u32 {
     std::fs::metadata(path).expect("stat").permissions().mode() & 0o777

@@ -1,6 +1,7 @@
+use crate::prelude::*;
 use super::identity::user;
 use super::{at, events, kinds, store, ACCOUNT};
-use crate::{AccessKey, AccessKeyStatus, MetadataStore, Policy, PolicyAttachment, Principal, StoreError};
+use crate::{AccessKey, AccessKeyStatus, Policy, PolicyAttachment, Principal, StoreError};
 
 fn policy(name: &str, created: i64) -> Policy {
     Policy {

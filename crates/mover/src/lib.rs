@@ -30,21 +30,41 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
+/// One copy: from where to where, which databases under which names, how, and what it
+/// reports to and stops on.
+#[derive(Debug, Clone)]
+pub struct CopyRequest {
+    pub source: Endpoint,
+    pub dest: Endpoint,
+    /// (source name, destination name) pairs.
+    pub names: Vec<(String, String)>,
+    pub opts: CopyOptions,
+    pub progress: Arc<Progress>,
+    /// Stops the copy at any point before publication.
+    pub cancel: CancellationToken,
+}
+
+impl CopyRequest {
+    /// `names` from `source` to `dest` with default options and no one watching.
+    pub fn new(source: &Endpoint, dest: &Endpoint, names: &[(String, String)], opts: &CopyOptions) -> CopyRequest {
+        CopyRequest {
+            source: source.clone(),
+            dest: dest.clone(),
+            names: names.to_vec(),
+            opts: opts.clone(),
+            progress: Arc::default(),
+            cancel: CancellationToken::new(),
+        }
+    }
+}
+
 /// One engine's copier. Implementations are cheap to share (`Arc<dyn Copier>`).
 #[async_trait]
 pub trait Copier: Send + Sync + 'static {
     /// Copies `names` (source, destination) from `source` to `dest`, publishing them only
     /// when every one is verified. On failure or cancel nothing of the copy remains on
     /// `dest` (unless cleaning up failed too; [`Copier::discard`] finishes it later).
-    async fn copy(
-        &self,
-        source: &Endpoint,
-        dest: &Endpoint,
-        names: &[(String, String)],
-        opts: &CopyOptions,
-        progress: Arc<Progress>,
-        cancel: CancellationToken,
-    ) -> Result<CopyReport>;
+    async fn copy(&self, request: CopyRequest) -> Result<CopyReport>;
 
     /// Undoes whatever the task tagged `staging_tag` left on `dest` (its staging
     /// databases, the roles or accounts it created that nothing uses). For recovery after

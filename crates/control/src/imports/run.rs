@@ -233,7 +233,15 @@ impl ControlPlane {
             });
             (stop, handle)
         };
-        let result = copier.copy(&src, &dst, &task.db_names, &options, progress.clone(), copy_token).await;
+        let request = mover::CopyRequest {
+            source: src,
+            dest: dst,
+            names: task.db_names.clone(),
+            opts: options,
+            progress: progress.clone(),
+            cancel: copy_token,
+        };
+        let result = copier.copy(request).await;
         persist.0.cancel();
         let _ = persist.1.await;
         // The last snapshot, so DescribeImportProgress shows the final figures.

@@ -13,10 +13,9 @@ use engine::{
     AccountInfo, AccountKind, AdminConnection, Catalogue, CharsetSpec, DatabaseInfo, Engine, EngineError, ErrorKind,
     InstanceSpec, Liveness, Privilege,
 };
-use mover::{CopyOptions, CopyReport, DatabaseReport, Endpoint, MoveError, Progress, Side};
+use mover::{CopyReport, CopyRequest, DatabaseReport, Endpoint, MoveError, Side};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use tokio_util::sync::CancellationToken;
 
 /// A catalogue of no real engine, for tests of the fake alone.
 pub static TOY: Catalogue = Catalogue {
@@ -289,15 +288,9 @@ struct FakeCopier {
 
 #[async_trait]
 impl mover::Copier for FakeCopier {
-    async fn copy(
-        &self,
-        source: &Endpoint,
-        dest: &Endpoint,
-        names: &[(String, String)],
-        opts: &CopyOptions,
-        progress: Arc<Progress>,
-        cancel: CancellationToken,
-    ) -> mover::Result<CopyReport> {
+    async fn copy(&self, request: CopyRequest) -> mover::Result<CopyReport> {
+        let CopyRequest { source, dest, names, opts, progress, cancel } = request;
+        let (source, dest, names, opts) = (&source, &dest, &names[..], &opts);
         mover::pipeline::validate(names, opts)?;
         let result = async {
             let copies = {

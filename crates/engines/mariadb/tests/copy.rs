@@ -9,7 +9,7 @@
 //! test's load waits for the lock.
 
 use engine_mariadb::copier::{copy_databases, MariaDbCopier};
-use mover::{Copier, CopyOptions, Endpoint, FailAction, MoveError, Progress, Tamper, TestHooks};
+use mover::{Copier, CopyOptions, CopyRequest, Endpoint, FailAction, MoveError, Progress, Tamper, TestHooks};
 use mysql_async::prelude::Queryable;
 use std::sync::Arc;
 use testkit::Login;
@@ -95,7 +95,7 @@ fn assert_same(left: &str, right: &str, what: &str) {
 async fn copy(pairs: &[(&str, &str)], opts: &CopyOptions) -> (Result<mover::CopyReport, MoveError>, Arc<Progress>) {
     let progress = Arc::new(Progress::default());
     let names: Vec<(String, String)> = pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
-    let r = copy_databases(&endpoint(), &endpoint(), &names, opts, progress.clone(), CancellationToken::new()).await;
+    let r = copy_databases(CopyRequest { progress: progress.clone(), ..CopyRequest::new(&endpoint(), &endpoint(), &names, opts) }).await;
     (r, progress)
 }
 
@@ -258,7 +258,7 @@ async fn cancel_during_the_data_leaves_nothing() {
     let names = vec![(src.clone(), dst.clone())];
     let task = {
         let (names, opts, progress, token) = (names.clone(), options(&tag), progress.clone(), token.clone());
-        tokio::spawn(async move { copy_databases(&endpoint(), &endpoint(), &names, &opts, progress, token).await })
+        tokio::spawn(async move { copy_databases(CopyRequest { progress, cancel: token, ..CopyRequest::new(&endpoint(), &endpoint(), &names, &opts) }).await })
     };
     while progress.snapshot().rows_done == 0 {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -318,7 +318,7 @@ async fn bad_requests_and_lost_servers_are_told_apart() {
     assert!(matches!(r, Err(MoveError::InvalidRequest(ref m)) if m.contains("mdb_no_such_db")), "{r:?}");
     let gone = Endpoint { port: 1, password: "hunter2".into(), ..endpoint() };
     let names = vec![("a".to_string(), "b".to_string())];
-    let r = copy_databases(&gone, &endpoint(), &names, &options(&name("mdbgone")), Arc::default(), CancellationToken::new()).await;
+    let r = copy_databases(CopyRequest::new(&gone, &endpoint(), &names, &options(&name("mdbgone")))).await;
     let e = r.unwrap_err();
     assert!(e.is_retryable() && matches!(e, MoveError::SourceUnavailable { .. }), "{e:?}");
     assert!(!e.to_string().contains("hunter2"));

@@ -4,10 +4,8 @@
 //! environment. User `postgres`, password from `PGPASSWORD`.
 
 use engine_postgres::copier::copy_databases;
-use mover::{CopyOptions, Endpoint, Progress};
-use std::sync::Arc;
+use mover::{CopyOptions, CopyRequest, Endpoint};
 use std::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 fn endpoint(addr: &str) -> Endpoint {
     let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "5432"));
@@ -49,7 +47,7 @@ async fn main() {
     };
     let started = Instant::now();
     let tool_dir = std::path::PathBuf::from(env("MOVER_PG_BIN").unwrap_or_default());
-    let r = copy_databases(&tool_dir, &source, &dest, &names, &opts, Arc::new(Progress::default()), CancellationToken::new()).await;
+    let r = copy_databases(&tool_dir, CopyRequest::new(&source, &dest, &names, &opts)).await;
     match r {
         Ok(report) => {
             println!("{:.2}s rows={} bytes={}", started.elapsed().as_secs_f64(), report.rows, report.bytes);

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use engine_postgres::copier::copy_databases;
-use mover::{CopyOptions, FailAction, MoveError, Progress, Tamper, TestHooks};
+use mover::{CopyOptions, CopyRequest, FailAction, MoveError, Progress, Tamper, TestHooks};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -17,7 +17,7 @@ const READER: &str = "mover_test_reader";
 async fn copy(src: &mover::Endpoint, dst: &mover::Endpoint, pairs: &[(&str, &str)], opts: &CopyOptions) -> (Result<mover::CopyReport, MoveError>, Arc<Progress>) {
     let progress = Arc::new(Progress::default());
     let names: Vec<(String, String)> = pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
-    let r = copy_databases(&pg_bin(), src, dst, &names, opts, progress.clone(), CancellationToken::new()).await;
+    let r = copy_databases(&pg_bin(), CopyRequest { progress: progress.clone(), ..CopyRequest::new(src, dst, &names, opts) }).await;
     (r, progress)
 }
 
@@ -273,7 +273,7 @@ async fn cancel_leaves_nothing() {
     let token = CancellationToken::new();
     let task = {
         let (ep, progress, token, names, opts) = (ep.clone(), progress.clone(), token.clone(), vec![(src.clone(), dst.clone())], options(&tag));
-        tokio::spawn(async move { copy_databases(&pg_bin(), &ep, &ep, &names, &opts, progress, token).await })
+        tokio::spawn(async move { copy_databases(&pg_bin(), CopyRequest { progress, cancel: token, ..CopyRequest::new(&ep, &ep, &names, &opts) }).await })
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while progress.snapshot().bytes_done == 0 {
@@ -336,7 +336,7 @@ async fn until_streaming(progress: &Progress) {
 fn spawn_copy(src: &mover::Endpoint, dst: &mover::Endpoint, from: &str, to: &str, tag: &str) -> (tokio::task::JoinHandle<Result<mover::CopyReport, MoveError>>, Arc<Progress>) {
     let progress = Arc::new(Progress::default());
     let (src, dst, names, opts, p) = (src.clone(), dst.clone(), vec![(from.to_string(), to.to_string())], options(tag), progress.clone());
-    (tokio::spawn(async move { copy_databases(&pg_bin(), &src, &dst, &names, &opts, p, CancellationToken::new()).await }), progress)
+    (tokio::spawn(async move { copy_databases(&pg_bin(), CopyRequest { progress: p, ..CopyRequest::new(&src, &dst, &names, &opts) }).await }), progress)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -33,16 +33,8 @@ pub struct MariaDbCopier;
 
 #[async_trait::async_trait]
 impl mover::Copier for MariaDbCopier {
-    async fn copy(
-        &self,
-        source: &Endpoint,
-        dest: &Endpoint,
-        names: &[(String, String)],
-        opts: &CopyOptions,
-        progress: Arc<Progress>,
-        cancel: CancellationToken,
-    ) -> Result<CopyReport> {
-        copy_databases(source, dest, names, opts, progress, cancel).await
+    async fn copy(&self, request: CopyRequest) -> Result<CopyReport> {
+        copy_databases(request).await
     }
 
     async fn discard(&self, dest: &Endpoint, staging_tag: &str) -> Result<()> {
@@ -59,7 +51,7 @@ use mover::{MoveError, Result, Side};
 use mover::Hooks;
 use mover::progress::{DbCounter, Phase, Progress, TableCounter, TableState};
 use mover::{CopyReport, DatabaseReport, LargeObjectReport, SequenceReport, TableReport};
-use mover::{staging_name, CopyOptions, Endpoint};
+use mover::{staging_name, CopyRequest, Endpoint};
 use conn::{error, ident, qualified, MariaDbEndpoint, LOAD_SETTINGS};
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
@@ -69,7 +61,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
 /// Tables larger than this are copied in primary-key ranges of about this size, so that
 /// every worker stays busy to the end (one worker loading the last big table alone was
@@ -85,14 +76,9 @@ const MAX_CHUNKS: u64 = 64;
 /// every one is complete and verified. A destination database must not exist or hold no
 /// user objects. On any error the task's staging databases are dropped before
 /// returning; if even that fails, [`drop_staging`] with the same tag finishes it.
-pub async fn copy_databases(
-    source: &Endpoint,
-    dest: &Endpoint,
-    names: &[(String, String)],
-    opts: &CopyOptions,
-    progress: Arc<Progress>,
-    cancel: CancellationToken,
-) -> Result<CopyReport> {
+pub async fn copy_databases(request: CopyRequest) -> Result<CopyReport> {
+    let CopyRequest { source, dest, names, opts, progress, cancel } = request;
+    let (source, dest, names, opts) = (&source, &dest, &names[..], &opts);
     mover::pipeline::validate(names, opts)?;
     let started = Instant::now();
     let ctx = Ctx {

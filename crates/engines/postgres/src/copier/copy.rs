@@ -23,7 +23,7 @@ use super::staging::{self, Publication};
 use mover::staging_name;
 use super::tools::Tools;
 use mover::Hooks;
-use mover::CopyOptions;
+use mover::CopyRequest;
 use futures_util::future::try_join_all;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -33,7 +33,6 @@ use std::time::Instant;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_postgres::Client;
-use tokio_util::sync::CancellationToken;
 
 /// Upper bound on the ranges one table is split into, whatever `split_bytes` says
 /// (a tiny threshold once planned thousands of COPYs for one table in pgcopydb).
@@ -48,15 +47,9 @@ const MAX_PARTS: u64 = 64;
 /// before publication. On any error the staging databases and roles the copy created
 /// are dropped before returning; if even that fails (destination gone), call
 /// [`super::drop_staging`] with the same tag later.
-pub async fn copy_databases(
-    tool_dir: &Path,
-    source: &Endpoint,
-    dest: &Endpoint,
-    names: &[(String, String)],
-    opts: &CopyOptions,
-    progress: Arc<Progress>,
-    cancel: CancellationToken,
-) -> Result<CopyReport, MoveError> {
+pub async fn copy_databases(tool_dir: &Path, request: CopyRequest) -> Result<CopyReport, MoveError> {
+    let CopyRequest { source, dest, names, opts, progress, cancel } = request;
+    let (source, dest, names, opts) = (&source, &dest, &names[..], &opts);
     mover::pipeline::validate(names, opts)?;
     let started = Instant::now();
     let ctx = Ctx {

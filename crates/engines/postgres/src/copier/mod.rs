@@ -33,10 +33,8 @@ pub use copy::{copy_databases, plan_databases};
 
 use async_trait::async_trait;
 use error::pg_error;
-use mover::{CopyOptions, CopyReport, Endpoint, Progress, Result, Side};
+use mover::{CopyReport, CopyRequest, Endpoint, Result, Side};
 use std::path::PathBuf;
-use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
 
 /// Copies between PostgreSQL servers with `pg_dump`/`pg_restore` from `tool_dir` (empty:
 /// the `PATH`), of a major version at least the destination's.
@@ -47,16 +45,8 @@ pub struct PostgresCopier {
 
 #[async_trait]
 impl mover::Copier for PostgresCopier {
-    async fn copy(
-        &self,
-        source: &Endpoint,
-        dest: &Endpoint,
-        names: &[(String, String)],
-        opts: &CopyOptions,
-        progress: Arc<Progress>,
-        cancel: CancellationToken,
-    ) -> Result<CopyReport> {
-        copy_databases(&self.tool_dir, source, dest, names, opts, progress, cancel).await
+    async fn copy(&self, request: CopyRequest) -> Result<CopyReport> {
+        copy_databases(&self.tool_dir, request).await
     }
 
     async fn discard(&self, dest: &Endpoint, staging_tag: &str) -> Result<()> {

@@ -18,7 +18,7 @@ async fn every_object_kind_arrives_renamed_and_identical_through_openrds_import(
     api.call("CreateAccount", &[("DBInstanceId", src.as_str()), ("AccountName", "reader1"), ("AccountPassword", "Reader_pass1")]).await.unwrap();
     let src_admin = load_every_kind(&site, &api, &src, "shop", "reader1").await;
     let dst_admin = site.admin(&api, &dst).await;
-    let before = testkit::digests(&src_admin, "shop").await;
+    let before = engine_postgres::testing::digests(&src_admin, "shop").await;
 
     let cli = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_openrds"))
@@ -35,12 +35,12 @@ async fn every_object_kind_arrives_renamed_and_identical_through_openrds_import(
     assert!(stdout.contains("reader1"), "the created role is reported: {stdout}");
 
     assert_eq!(
-        testkit::schema_dump(&src_admin, "shop", "shop", "shop_copy"),
-        testkit::schema_dump(&dst_admin, "shop_copy", "shop_copy", "shop_copy"),
+        engine_postgres::testing::schema_dump(&src_admin, "shop", "shop", "shop_copy"),
+        engine_postgres::testing::schema_dump(&dst_admin, "shop_copy", "shop_copy", "shop_copy"),
         "schemas differ"
     );
-    assert_eq!(testkit::digests(&dst_admin, "shop_copy").await, before, "data differs");
-    assert_eq!(testkit::digests(&src_admin, "shop").await, before, "the source changed");
+    assert_eq!(engine_postgres::testing::digests(&dst_admin, "shop_copy").await, before, "data differs");
+    assert_eq!(engine_postgres::testing::digests(&src_admin, "shop").await, before, "the source changed");
     assert!(staging_databases(&dst_admin).await.is_empty());
 
     let listed = api.call("DescibeImportsFromDatabase", &[("DBInstanceId", dst.as_str())]).await.unwrap();
@@ -89,7 +89,7 @@ async fn a_crash_at_each_failpoint_is_recovered_at_the_next_start() {
     api_account(&served.api, &src).await;
     let src_admin = load_every_kind(&site, &served.api, &src, "shop", "reader1").await;
     let dst_admin = site.admin(&served.api, &dst).await;
-    let before = testkit::digests(&src_admin, "shop").await;
+    let before = engine_postgres::testing::digests(&src_admin, "shop").await;
     served.stop().await;
 
     for (i, (var, point)) in FAILPOINTS.iter().enumerate() {
@@ -128,13 +128,13 @@ async fn a_crash_at_each_failpoint_is_recovered_at_the_next_start() {
         let p = wait_import(&served.api, &dst, &import_id).await;
         assert_eq!(p["Status"], "Success", "{point}: {p}");
         assert_eq!((status(&served.api, &src).await, status(&served.api, &dst).await), ("Running".into(), "Running".into()), "{point}");
-        assert_eq!(testkit::digests(&dst_admin, &target).await, before, "{point}: the copy differs");
+        assert_eq!(engine_postgres::testing::digests(&dst_admin, &target).await, before, "{point}: the copy differs");
         assert!(staging_databases(&dst_admin).await.is_empty(), "{point}: staging left");
         // Each recovery sees one crash: the copy redone once, or found published.
         assert!(p["Attempts"].as_i64().unwrap() <= 2, "{point}: {p}");
         served.stop().await;
     }
-    assert_eq!(testkit::digests(&src_admin, "shop").await, before, "the source changed");
+    assert_eq!(engine_postgres::testing::digests(&src_admin, "shop").await, before, "the source changed");
 
     let served = site.serve(&[]).await;
     for id in [&src, &dst] {

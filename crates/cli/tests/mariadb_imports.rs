@@ -20,8 +20,8 @@ const FAILPOINTS: &[(&str, &str)] = &[
     ("OPENRDS_FAILPOINT", "before_end"),
 ];
 
-async fn staging(admin: &testkit::Login) -> Vec<String> {
-    let mut c = testkit::mariadb::connect(admin, None).await;
+async fn staging(admin: &engine::Login) -> Vec<String> {
+    let mut c = engine_mariadb::testing::connect(admin, None).await;
     let names: Vec<String> = c.query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA").await.unwrap();
     names.into_iter().filter(|n| n.starts_with("ors_stg_")).collect()
 }
@@ -40,8 +40,8 @@ async fn a_crash_at_each_failpoint_of_a_mariadb_import_is_recovered_at_the_next_
     let (src, dst) = (ids[0].clone(), ids[1].clone());
     served.api.call("CreateDatabase", &[("DBInstanceId", src.as_str()), ("DBName", "shop"), ("CharacterSetName", "utf8mb4")]).await.unwrap();
     let (src_admin, dst_admin) = (site.admin(&served.api, &src).await, site.admin(&served.api, &dst).await);
-    testkit::mariadb::load_every_kind(&src_admin, "shop", "app_definer").await;
-    let (schema, before) = (testkit::mariadb::schema_dump(&src_admin, "shop", "shop", "DB").await, testkit::mariadb::digests(&src_admin, "shop").await);
+    engine_mariadb::testing::load_every_kind(&src_admin, "shop", "app_definer").await;
+    let (schema, before) = (engine_mariadb::testing::schema_dump(&src_admin, "shop", "shop", "DB").await, engine_mariadb::testing::digests(&src_admin, "shop").await);
     served.stop().await;
 
     for (i, (var, point)) in FAILPOINTS.iter().enumerate() {
@@ -72,13 +72,13 @@ async fn a_crash_at_each_failpoint_of_a_mariadb_import_is_recovered_at_the_next_
         let p = wait_import(&served.api, &dst, &import_id).await;
         assert_eq!(p["Status"], "Success", "{point}: {p}");
         assert_eq!((status(&served.api, &src).await, status(&served.api, &dst).await), ("Running".into(), "Running".into()), "{point}");
-        assert_eq!(testkit::mariadb::digests(&dst_admin, &target).await, before, "{point}: the copy's data differs");
-        assert_eq!(testkit::mariadb::schema_dump(&dst_admin, &target, &target, "DB").await, schema, "{point}: the copy's schema differs");
+        assert_eq!(engine_mariadb::testing::digests(&dst_admin, &target).await, before, "{point}: the copy's data differs");
+        assert_eq!(engine_mariadb::testing::schema_dump(&dst_admin, &target, &target, "DB").await, schema, "{point}: the copy's schema differs");
         assert!(staging(&dst_admin).await.is_empty(), "{point}: staging left");
         assert!(p["Attempts"].as_i64().unwrap() <= 2, "{point}: {p}");
         served.stop().await;
     }
-    assert_eq!(testkit::mariadb::digests(&src_admin, "shop").await, before, "the source changed");
+    assert_eq!(engine_mariadb::testing::digests(&src_admin, "shop").await, before, "the source changed");
 
     let served = site.serve(&[]).await;
     for id in [&src, &dst] {

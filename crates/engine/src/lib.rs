@@ -20,7 +20,7 @@ mod showcase;
 
 pub use catalogue::{check_db_name_format, Catalogue, ClassFamily, EngineKind, InstanceClass, NameRules};
 pub use error::{EngineError, ErrorKind};
-pub use showcase::{DemoLogin, Showcase};
+pub use showcase::{Login, Showcase};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

@@ -4,9 +4,10 @@
 
 use async_trait::async_trait;
 
-/// An account's login on an instance.
+/// Where a server is and who logs in: an account's login on an instance (the demo, the
+/// engines' test helpers).
 #[derive(Debug, Clone)]
-pub struct DemoLogin {
+pub struct Login {
     pub host: String,
     pub port: u16,
     pub user: String,
@@ -28,9 +29,9 @@ pub trait Showcase: Send + Sync {
 
     /// Loads the sample into `db` as `owner`, and shows that `reader` (granted ReadOnly)
     /// reads it and cannot write. Returns what was loaded, to print.
-    async fn load(&self, owner: &DemoLogin, reader: &DemoLogin, db: &str) -> anyhow::Result<String>;
+    async fn load(&self, owner: &Login, reader: &Login, db: &str) -> anyhow::Result<String>;
 
     /// Compares the copy `copy_db` with the source `source_db` (schema and every row),
     /// independently of the copier. Returns what was compared, to print.
-    async fn compare(&self, source: &DemoLogin, copy: &DemoLogin, source_db: &str, copy_db: &str) -> anyhow::Result<String>;
+    async fn compare(&self, source: &Login, copy: &Login, source_db: &str, copy_db: &str) -> anyhow::Result<String>;
 }

@@ -93,10 +93,10 @@ impl TestServer {
 
     /// The internal administrator of instance `id` listening on `port`, for loading and
     /// comparing data.
-    pub fn admin(&self, id: &str, port: u16) -> testkit::Login {
+    pub fn admin(&self, id: &str, port: u16) -> engine::Login {
         let text = std::fs::read_to_string(self.dir.path().join("data/instances").join(id).join("admin.json")).expect("admin.json");
         let a: Value = serde_json::from_str(&text).unwrap();
-        testkit::Login { host: "127.0.0.1".into(), port, user: a["user"].as_str().unwrap().into(), password: a["password"].as_str().unwrap().into() }
+        engine::Login { host: "127.0.0.1".into(), port, user: a["user"].as_str().unwrap().into(), password: a["password"].as_str().unwrap().into() }
     }
 }
 

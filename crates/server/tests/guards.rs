@@ -5,6 +5,7 @@
 
 mod common;
 
+use engine_postgres::testing::PgConnect;
 use common::*;
 
 async fn databases(c: &Client, id: &str) -> Vec<String> {
@@ -250,7 +251,7 @@ async fn a_database_named_like_staging_is_neither_hidden_nor_dropped_by_an_impor
     // name the first import's staging prefix had before tags were random.
     c.call("CreateAccount", &[("DBInstanceId", &dst), ("AccountName", "boss"), ("AccountPassword", "Boss_pass1"), ("AccountType", "Super")]).await.ok();
     let port = c.port(&dst).await;
-    let boss = testkit::Login { host: "127.0.0.1".into(), port, user: "boss".into(), password: "Boss_pass1".into() };
+    let boss = engine::Login { host: "127.0.0.1".into(), port, user: "boss".into(), password: "Boss_pass1".into() };
     boss.connect("postgres").await.batch_execute("CREATE DATABASE ors_stg_i1a1_mine").await.unwrap();
     boss.connect("ors_stg_i1a1_mine").await.batch_execute("CREATE TABLE precious AS SELECT 1 AS v").await.unwrap();
     assert!(databases(&c, &dst).await.contains(&"ors_stg_i1a1_mine".to_string()), "a user's database is listed whatever its name");

@@ -5,6 +5,7 @@
 
 mod common;
 
+use engine_postgres::testing::PgConnect;
 use common::*;
 use mysql_async::prelude::Queryable;
 
@@ -59,7 +60,7 @@ async fn postgres_roles_an_import_creates_become_accounts() {
     // CreateAccount gives the role its login and it keeps what it owns.
     c.call("CreateAccount", &[("DBInstanceId", &dst), ("AccountName", "app_owner"), ("AccountPassword", "Owner_pass_1")]).await.ok();
     let port = c.port(&dst).await;
-    let owner = testkit::Login { host: "127.0.0.1".into(), port, user: "app_owner".into(), password: "Owner_pass_1".into() };
+    let owner = engine::Login { host: "127.0.0.1".into(), port, user: "app_owner".into(), password: "Owner_pass_1".into() };
     owner.connect("shop_copy").await.batch_execute("ALTER TABLE orders ADD COLUMN extra int; INSERT INTO orders VALUES (2, 'b', 0)").await.expect("the owner still owns");
     // A login account of that name now exists.
     c.call("CreateAccount", &[("DBInstanceId", &dst), ("AccountName", "app_owner"), ("AccountPassword", "Owner_pass_1")])
@@ -67,7 +68,7 @@ async fn postgres_roles_an_import_creates_become_accounts() {
         .err(400, "InvalidAccountName.Duplicate");
     // ResetAccountPassword does the same for another.
     c.call("ResetAccountPassword", &[("DBInstanceId", &dst), ("AccountName", "reporting"), ("AccountPassword", "Report_pass_1")]).await.ok();
-    let reporter = testkit::Login { host: "127.0.0.1".into(), port, user: "reporting".into(), password: "Report_pass_1".into() };
+    let reporter = engine::Login { host: "127.0.0.1".into(), port, user: "reporting".into(), password: "Report_pass_1".into() };
     let n: i64 = reporter.connect("shop_copy").await.query_one("SELECT count(*) FROM orders", &[]).await.unwrap().get(0);
     assert_eq!(n, 2, "its grant came along");
     let listed = accounts(&c, &dst).await;
@@ -94,7 +95,7 @@ async fn mariadb_accounts_an_import_needs_are_made_locked_and_can_be_given_a_log
         c.call("GrantAccountPrivilege", &[("DBInstanceId", &src), ("AccountName", name), ("DBName", "shop"), ("AccountPrivilege", "ReadOnly")]).await.ok();
     }
     let s = server.admin(&src, c.port(&src).await);
-    let mut sc = testkit::mariadb::connect(&s, Some("shop")).await;
+    let mut sc = engine_mariadb::testing::connect(&s, Some("shop")).await;
     sc.query_drop("CREATE TABLE orders (id INT PRIMARY KEY, note TEXT)").await.unwrap();
     sc.query_drop("INSERT INTO orders VALUES (1, 'a'), (2, 'b')").await.unwrap();
     drop(sc);
@@ -107,8 +108,8 @@ async fn mariadb_accounts_an_import_needs_are_made_locked_and_can_be_given_a_log
         assert_eq!(status_of(&listed, name).as_deref(), Some("Unavailable"), "{name}: {listed:?}");
     }
     let port = c.port(&dst).await;
-    let login = |user: &str, password: &str| testkit::Login { host: "127.0.0.1".into(), port, user: user.into(), password: password.into() };
-    let opts = |l: &testkit::Login| {
+    let login = |user: &str, password: &str| engine::Login { host: "127.0.0.1".into(), port, user: user.into(), password: password.into() };
+    let opts = |l: &engine::Login| {
         mysql_async::OptsBuilder::default()
             .ip_or_hostname(l.host.clone())
             .tcp_port(l.port)

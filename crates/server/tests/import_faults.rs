@@ -6,6 +6,7 @@
 
 mod common;
 
+use engine_postgres::testing::PgConnect;
 use common::*;
 use std::time::{Duration, Instant};
 
@@ -14,13 +15,13 @@ use std::time::{Duration, Instant};
 
 
 
-async fn databases(login: &testkit::Login) -> Vec<String> {
+async fn databases(login: &engine::Login) -> Vec<String> {
     let c = login.connect("postgres").await;
     c.query("SELECT datname::text FROM pg_database ORDER BY 1", &[]).await.unwrap().into_iter().map(|r| r.get(0)).collect()
 }
 
 /// Two instances; `shop` on the source with `rows` rows of about 100 bytes plus indexes.
-async fn setup(server: &TestServer, dest_storage: &str, rows: i64) -> (String, String, testkit::Login, testkit::Login) {
+async fn setup(server: &TestServer, dest_storage: &str, rows: i64) -> (String, String, engine::Login, engine::Login) {
     let c = server.client();
     let (src, dst) = tokio::join!(c.create_pg("pg.x4.large.2c"), c.create_pg_sized("pg.x4.large.2c", dest_storage));
     for id in [&src, &dst] {
@@ -63,8 +64,8 @@ fn kill_engine(server: &TestServer, id: &str) {
     nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL).unwrap();
 }
 
-async fn digest(login: &testkit::Login) -> Vec<(String, String)> {
-    testkit::digests(login, "shop").await
+async fn digest(login: &engine::Login) -> Vec<(String, String)> {
+    engine_postgres::testing::digests(login, "shop").await
 }
 
 #[derive(Clone, Copy, PartialEq)]

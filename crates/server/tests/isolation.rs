@@ -5,6 +5,7 @@
 
 mod common;
 
+use engine_postgres::testing::PgConnect;
 use common::*;
 use mysql_async::prelude::Queryable;
 use std::path::{Path, PathBuf};
@@ -50,7 +51,7 @@ fn user_of(id: &str) -> String {
 
 async fn pg_super(c: &Client, server: &TestServer, id: &str) -> tokio_postgres::Client {
     c.call("CreateAccount", &[("DBInstanceId", id), ("AccountName", "boss"), ("AccountPassword", "Boss_pass1"), ("AccountType", "Super")]).await.ok();
-    let login = testkit::Login { host: "127.0.0.1".into(), port: c.port(id).await, user: "boss".into(), password: "Boss_pass1".into() };
+    let login = engine::Login { host: "127.0.0.1".into(), port: c.port(id).await, user: "boss".into(), password: "Boss_pass1".into() };
     let _ = server;
     login.connect("postgres").await
 }
@@ -79,7 +80,7 @@ async fn a_postgres_super_account_with_every_power_it_can_grant_itself_stays_ins
     // Alibaba's privileged account: roles, and work in a database made without an owner.
     boss.batch_execute("CREATE ROLE app_reader NOLOGIN").await.expect("a Super account creates roles");
     c.call("CreateDatabase", &[("DBInstanceId", &a), ("DBName", "shop"), ("CharacterSetName", "UTF8")]).await.ok();
-    let login = testkit::Login { host: "127.0.0.1".into(), port: c.port(&a).await, user: "boss".into(), password: "Boss_pass1".into() };
+    let login = engine::Login { host: "127.0.0.1".into(), port: c.port(&a).await, user: "boss".into(), password: "Boss_pass1".into() };
     login
         .connect("shop")
         .await
@@ -150,17 +151,17 @@ async fn a_mariadb_super_account_that_edits_the_mysql_schema_stays_inside_its_in
         c.wait_status(id, "Running").await;
     }
     c.call("CreateAccount", &[("DBInstanceId", &a), ("AccountName", "boss"), ("AccountPassword", "Boss_pass1"), ("AccountType", "Super")]).await.ok();
-    let login = testkit::Login { host: "127.0.0.1".into(), port: c.port(&a).await, user: "boss".into(), password: "Boss_pass1".into() };
+    let login = engine::Login { host: "127.0.0.1".into(), port: c.port(&a).await, user: "boss".into(), password: "Boss_pass1".into() };
 
     // Its grants leave out FILE and SUPER, but it can write the mysql schema: it gives
     // itself every privilege there, FILE and SUPER included.
-    let mut boss = testkit::mariadb::connect(&login, None).await;
+    let mut boss = engine_mariadb::testing::connect(&login, None).await;
     boss.query_drop(format!("UPDATE mysql.global_priv SET Priv = JSON_SET(Priv, '$.access', {ALL_PRIVILEGES}) WHERE User = 'boss'"))
         .await
         .expect("a Super account writes its own instance's mysql schema");
     boss.query_drop("FLUSH PRIVILEGES").await.unwrap();
     drop(boss);
-    let mut boss = testkit::mariadb::connect(&login, None).await;
+    let mut boss = engine_mariadb::testing::connect(&login, None).await;
     let grants: Vec<String> = boss.query("SHOW GRANTS").await.unwrap();
     assert!(grants[0].contains("ALL PRIVILEGES"), "{grants:?}");
 
@@ -192,7 +193,7 @@ async fn a_mariadb_super_account_that_edits_the_mysql_schema_stays_inside_its_in
     assert_not_written(&t.host_writes);
 
     // B is untouched and answers.
-    let mut bc = testkit::mariadb::connect(&server.admin(&b, c.port(&b).await), None).await;
+    let mut bc = engine_mariadb::testing::connect(&server.admin(&b, c.port(&b).await), None).await;
     bc.query_drop("SELECT 1").await.unwrap();
     assert_eq!(c.status(&b).await, "Running");
     assert_eq!(c.status(&a).await, "Running");

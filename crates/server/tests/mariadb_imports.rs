@@ -1,6 +1,6 @@
 //! ImportDatabaseBetweenInstances between MariaDB instances, through the API: refusals,
 //! states during the task, the copy of every object kind renamed and identical (checked
-//! by testkit, not by the mover), the array form keeping names, cancel, and faults (the
+//! by engine_mariadb::testing, not by the copier), the array form keeping names, cancel, and faults (the
 //! destination's engine dying mid-copy, the destination's storage quota).
 
 mod common;
@@ -17,12 +17,12 @@ async fn databases(c: &Client, id: &str) -> Vec<String> {
 }
 
 /// Every database on the server, staging ones included (the API does not list those).
-async fn schemas(login: &testkit::Login) -> Vec<String> {
-    let mut c = testkit::mariadb::connect(login, None).await;
+async fn schemas(login: &engine::Login) -> Vec<String> {
+    let mut c = engine_mariadb::testing::connect(login, None).await;
     c.query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA").await.unwrap()
 }
 
-async fn staging(login: &testkit::Login) -> Vec<String> {
+async fn staging(login: &engine::Login) -> Vec<String> {
     schemas(login).await.into_iter().filter(|s| s.starts_with("ors_stg_")).collect()
 }
 
@@ -50,11 +50,11 @@ async fn mariadb_import_refuses_bad_requests_then_copies_every_kind_renamed_and_
     }
     let (s, d) = (server.admin(&src, c.port(&src).await), server.admin(&dst, c.port(&dst).await));
     c.call("CreateDatabase", &[("DBInstanceId", &src), ("DBName", "shop"), ("CharacterSetName", "utf8mb4")]).await.ok();
-    testkit::mariadb::load_every_kind(&s, "shop", "app_definer").await;
-    let (schema, data) = (testkit::mariadb::schema_dump(&s, "shop", "shop", "DB").await, testkit::mariadb::digests(&s, "shop").await);
+    engine_mariadb::testing::load_every_kind(&s, "shop", "app_definer").await;
+    let (schema, data) = (engine_mariadb::testing::schema_dump(&s, "shop", "shop", "DB").await, engine_mariadb::testing::digests(&s, "shop").await);
     // A destination database that holds something may not be replaced; an empty one may.
     c.call("CreateDatabase", &[("DBInstanceId", &dst), ("DBName", "busy"), ("CharacterSetName", "utf8mb4")]).await.ok();
-    testkit::mariadb::connect(&d, Some("busy")).await.query_drop("CREATE TABLE keep (i INT)").await.unwrap();
+    engine_mariadb::testing::connect(&d, Some("busy")).await.query_drop("CREATE TABLE keep (i INT)").await.unwrap();
     c.call("CreateDatabase", &[("DBInstanceId", &dst), ("DBName", "shop_copy"), ("CharacterSetName", "latin1")]).await.ok();
 
     import(&c, &dst, &src, "{not json").await.err(400, "InvalidDBInfo.Malformed");
@@ -76,8 +76,8 @@ async fn mariadb_import_refuses_bad_requests_then_copies_every_kind_renamed_and_
     assert_eq!(done["Status"], "Success", "{done}");
     assert_eq!((c.status(&src).await, c.status(&dst).await), ("Running".into(), "Running".into()));
     assert!(done["Result"]["SourceWriteBlockMs"].as_u64().is_some(), "the write-block time is reported: {done}");
-    assert_eq!(testkit::mariadb::schema_dump(&d, "shop_copy", "shop_copy", "DB").await, schema, "schemas differ");
-    assert_eq!(testkit::mariadb::digests(&d, "shop_copy").await, data, "data differs");
+    assert_eq!(engine_mariadb::testing::schema_dump(&d, "shop_copy", "shop_copy", "DB").await, schema, "schemas differ");
+    assert_eq!(engine_mariadb::testing::digests(&d, "shop_copy").await, data, "data differs");
     assert!(staging(&d).await.is_empty());
     assert!(databases(&c, &dst).await.contains(&"shop_copy".to_string()));
 
@@ -85,7 +85,7 @@ async fn mariadb_import_refuses_bad_requests_then_copies_every_kind_renamed_and_
     let started = import(&c, &dst, &src, r#"{"DBNames":["shop"]}"#).await.ok();
     let done = c.wait_import(&dst, started["ImportId"].as_str().unwrap()).await;
     assert_eq!(done["Status"], "Success", "{done}");
-    assert_eq!(testkit::mariadb::digests(&d, "shop").await, data);
+    assert_eq!(engine_mariadb::testing::digests(&d, "shop").await, data);
 
     // Cancel: the task ends Canceled and leaves nothing on the destination.
     let started = import(&c, &dst, &src, r#"{"DBNames":{"shop":"shop_cancel"}}"#).await.ok();
@@ -99,7 +99,7 @@ async fn mariadb_import_refuses_bad_requests_then_copies_every_kind_renamed_and_
     } else {
         r.err(403, "IncorrectImportState");
     }
-    assert_eq!(testkit::mariadb::digests(&s, "shop").await, data, "the source changed");
+    assert_eq!(engine_mariadb::testing::digests(&s, "shop").await, data, "the source changed");
     assert_eq!((c.status(&src).await, c.status(&dst).await), ("Running".into(), "Running".into()));
     for id in [&src, &dst, &general, &pg] {
         c.call("DeleteDBInstance", &[("DBInstanceId", id)]).await.ok();
@@ -111,9 +111,9 @@ async fn mariadb_import_refuses_bad_requests_then_copies_every_kind_renamed_and_
 }
 
 /// `shop` with one table of `rows` rows of about 200 bytes and a secondary key.
-async fn big_shop(c: &Client, src: &str, s: &testkit::Login, rows: u64) {
+async fn big_shop(c: &Client, src: &str, s: &engine::Login, rows: u64) {
     c.call("CreateDatabase", &[("DBInstanceId", src), ("DBName", "shop"), ("CharacterSetName", "utf8mb4")]).await.ok();
-    let mut conn = testkit::mariadb::connect(s, Some("shop")).await;
+    let mut conn = engine_mariadb::testing::connect(s, Some("shop")).await;
     conn.query_drop("CREATE TABLE items (id BIGINT PRIMARY KEY, a INT, note VARCHAR(200), KEY a (a))").await.unwrap();
     conn.query_drop(format!("INSERT INTO items SELECT seq, seq % 1000, REPEAT(MD5(seq), 6) FROM seq_1_to_{rows}")).await.unwrap();
 }
@@ -126,7 +126,7 @@ async fn mariadb_destination_engine_dying_mid_copy_fails_the_task_and_leaves_the
     let (src, dst) = running_pair(&c, "20").await;
     let (s, d) = (server.admin(&src, c.port(&src).await), server.admin(&dst, c.port(&dst).await));
     big_shop(&c, &src, &s, 600_000).await;
-    let before = testkit::mariadb::digests(&s, "shop").await;
+    let before = engine_mariadb::testing::digests(&s, "shop").await;
     let started = import(&c, &dst, &src, r#"{"DBNames":{"shop":"shop_copy"}}"#).await.ok();
     let import_id = started["ImportId"].as_str().unwrap().to_string();
     c.wait_mid_copy(&dst, &import_id).await;
@@ -138,7 +138,7 @@ async fn mariadb_destination_engine_dying_mid_copy_fails_the_task_and_leaves_the
     assert_eq!((c.status(&src).await, c.status(&dst).await), ("Running".into(), "Running".into()));
     assert!(!schemas(&d).await.contains(&"shop_copy".to_string()), "nothing published");
     assert!(staging(&d).await.is_empty(), "staging dropped once the engine was back");
-    assert_eq!(testkit::mariadb::digests(&s, "shop").await, before, "the source is unchanged");
+    assert_eq!(engine_mariadb::testing::digests(&s, "shop").await, before, "the source is unchanged");
     for id in [&src, &dst] {
         c.call("DeleteDBInstance", &[("DBInstanceId", id)]).await.ok();
     }

@@ -7,7 +7,7 @@
 //! engine's `Showcase`, found through the registry.
 
 use anyhow::Context;
-use engine::{DemoLogin, Showcase};
+use engine::{Login, Showcase};
 use control::{ControlConfig, ControlPlane};
 use serde_json::Value;
 use std::process::ExitCode;
@@ -39,9 +39,9 @@ impl Api {
         self.client.create_instance(&new.clone().described(description)).await.context("CreateDBInstance failed")
     }
 
-    async fn login(&self, id: &str, user: &str, password: &str) -> anyhow::Result<DemoLogin> {
+    async fn login(&self, id: &str, user: &str, password: &str) -> anyhow::Result<Login> {
         let (host, port) = self.address(id).await?;
-        Ok(DemoLogin { host, port, user: user.into(), password: password.into() })
+        Ok(Login { host, port, user: user.into(), password: password.into() })
     }
 
     pub(super) async fn address(&self, id: &str) -> anyhow::Result<(String, u16)> {

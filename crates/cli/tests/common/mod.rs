@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use engine_postgres::testing::PgConnect;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -65,10 +66,10 @@ impl Site {
     }
 
     /// The admin login of an instance (superuser), for loading data and comparing.
-    pub async fn admin(&self, api: &client::Client, id: &str) -> testkit::Login {
+    pub async fn admin(&self, api: &client::Client, id: &str) -> engine::Login {
         let text = std::fs::read_to_string(self.data_dir().join("instances").join(id).join("admin.json")).expect("admin.json");
         let admin: Value = serde_json::from_str(&text).unwrap();
-        testkit::Login {
+        engine::Login {
             host: "127.0.0.1".into(),
             port: port(api, id).await,
             user: admin["user"].as_str().unwrap().into(),
@@ -151,7 +152,7 @@ pub async fn two_instances(api: &client::Client) -> (String, String) {
 }
 
 /// Creates `db` on `id` owned by owner1 and loads every object kind into it as admin.
-pub async fn load_every_kind(site: &Site, api: &client::Client, id: &str, db: &str, reader: &str) -> testkit::Login {
+pub async fn load_every_kind(site: &Site, api: &client::Client, id: &str, db: &str, reader: &str) -> engine::Login {
     api.call(
         "CreateDatabase",
         &[("DBInstanceId", id), ("DBName", db), ("CharacterSetName", "UTF8"), ("AccountName", "owner1"), ("AccountPrivilege", "DBOwner")],
@@ -160,7 +161,7 @@ pub async fn load_every_kind(site: &Site, api: &client::Client, id: &str, db: &s
     .unwrap();
     let admin = site.admin(api, id).await;
     let c = admin.connect(db).await;
-    c.batch_execute(&testkit::every_kind_as_superuser(db, "owner1", reader)).await.unwrap_or_else(|e| panic!("load the dataset: {e:?}"));
+    c.batch_execute(&engine_postgres::testing::every_kind_as_superuser(db, "owner1", reader)).await.unwrap_or_else(|e| panic!("load the dataset: {e:?}"));
     admin
 }
 
@@ -178,7 +179,7 @@ pub async fn wait_import(api: &client::Client, instance: &str, import_id: &str) 
 }
 
 /// Names of databases on the server that are staging databases of some task.
-pub async fn staging_databases(admin: &testkit::Login) -> Vec<String> {
+pub async fn staging_databases(admin: &engine::Login) -> Vec<String> {
     let c = admin.connect("postgres").await;
     c.query("SELECT datname::text FROM pg_database WHERE datname LIKE 'ors\\_stg\\_%'", &[]).await.unwrap().into_iter().map(|r| r.get(0)).collect()
 }

@@ -6,6 +6,7 @@ mod catalogue;
 pub mod copier;
 pub mod server;
 mod showcase;
+pub mod testing;
 
 pub use catalogue::{CATALOGUE, KIND};
 pub use showcase::MariaDbShowcase;

@@ -3,14 +3,10 @@
 //! every object and row digests computed in SQL.
 
 use anyhow::Context;
-use engine::DemoLogin;
+use engine::Login;
 use mysql_async::prelude::Queryable;
 
 pub struct MariaDbShowcase;
-
-fn login(l: &DemoLogin) -> testkit::Login {
-    testkit::Login { host: l.host.clone(), port: l.port, user: l.user.clone(), password: l.password.clone() }
-}
 
 #[async_trait::async_trait]
 impl engine::Showcase for MariaDbShowcase {
@@ -27,16 +23,16 @@ impl engine::Showcase for MariaDbShowcase {
         Some("ReadWrite")
     }
 
-    async fn load(&self, owner: &DemoLogin, reader: &DemoLogin, db: &str) -> anyhow::Result<String> {
-        let mut owner_session = testkit::mariadb::try_connect(&login(owner), Some(db)).await?;
+    async fn load(&self, owner: &Login, reader: &Login, db: &str) -> anyhow::Result<String> {
+        let mut owner_session = crate::testing::try_connect(owner, Some(db)).await?;
         let definer = format!("`{}`@`%`", owner.user);
-        for statement in testkit::mariadb::every_kind(&definer) {
+        for statement in crate::testing::every_kind(&definer) {
             owner_session
                 .query_drop(&statement)
                 .await
                 .with_context(|| format!("load the sample database: {}", statement.lines().next().unwrap_or("")))?;
         }
-        let mut reader_session = testkit::mariadb::try_connect(&login(reader), Some(db)).await?;
+        let mut reader_session = crate::testing::try_connect(reader, Some(db)).await?;
         let n: Option<u64> = reader_session.query_first("SELECT COUNT(*) FROM big").await?;
         let refused = reader_session.query_drop("DELETE FROM big").await.is_err();
         let n = n.unwrap_or(0);
@@ -50,13 +46,13 @@ impl engine::Showcase for MariaDbShowcase {
         ))
     }
 
-    async fn compare(&self, source: &DemoLogin, copy: &DemoLogin, source_db: &str, copy_db: &str) -> anyhow::Result<String> {
-        let (source, copy) = (login(source), login(copy));
-        let source_schema = testkit::mariadb::try_schema_dump(&source, source_db, source_db, "DB").await?;
-        let copy_schema = testkit::mariadb::try_schema_dump(&copy, copy_db, copy_db, "DB").await?;
+    async fn compare(&self, source: &Login, copy: &Login, source_db: &str, copy_db: &str) -> anyhow::Result<String> {
+        let (source, copy) = (source.clone(), copy.clone());
+        let source_schema = crate::testing::try_schema_dump(&source, source_db, source_db, "DB").await?;
+        let copy_schema = crate::testing::try_schema_dump(&copy, copy_db, copy_db, "DB").await?;
         anyhow::ensure!(source_schema == copy_schema, "SHOW CREATE of the copy's objects differs from the source's");
         let (source_data, copy_data) =
-            (testkit::mariadb::try_digests(&source, source_db).await?, testkit::mariadb::try_digests(&copy, copy_db).await?);
+            (crate::testing::try_digests(&source, source_db).await?, crate::testing::try_digests(&copy, copy_db).await?);
         anyhow::ensure!(source_data == copy_data, "the copy's data differs from the source's");
         Ok(format!(
             "SHOW CREATE of every table, view, routine, trigger and event identical ({} lines, the name aside);\n   \

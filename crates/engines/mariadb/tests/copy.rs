@@ -1,6 +1,6 @@
 //! The MariaDB copy against the system MariaDB server (127.0.0.1:3306, root without a
 //! password; source and destination are databases of that one server): completeness
-//! (schema and per-table digests equal, compared by testkit, independently of the
+//! (schema and per-table digests equal, compared by `testing`, independently of the
 //! mover), several databases, and every way of failing leaving the destination as it was.
 //! A test that cannot reach the server fails.
 //!
@@ -12,7 +12,7 @@ use engine_mariadb::copier::{copy_databases, MariaDbCopier};
 use mover::{Copier, CopyOptions, CopyRequest, Endpoint, FailAction, MoveError, Progress, Tamper, TestHooks};
 use mysql_async::prelude::Queryable;
 use std::sync::Arc;
-use testkit::Login;
+use engine::Login;
 use tokio::sync::{Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
 
@@ -40,7 +40,7 @@ fn options(tag: &str) -> CopyOptions {
 
 async fn sql(statements: &[String]) {
     // A default database: `seq_1_to_N` tables are found through it.
-    let mut c = testkit::mariadb::connect(&login(), Some("mysql")).await;
+    let mut c = engine_mariadb::testing::connect(&login(), Some("mysql")).await;
     for s in statements {
         c.query_drop(s).await.unwrap_or_else(|e| panic!("{s}: {e}"));
     }
@@ -55,7 +55,7 @@ async fn drop_db(db: &str) {
 }
 
 async fn schemas() -> Vec<String> {
-    let mut c = testkit::mariadb::connect(&login(), None).await;
+    let mut c = engine_mariadb::testing::connect(&login(), None).await;
     c.query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA").await.unwrap()
 }
 
@@ -105,18 +105,18 @@ async fn copies_every_object_kind_and_verifies_it() {
     let (src, dst) = (name("mdb_src_all"), name("mdb_dst_all"));
     drop_db(&dst).await;
     recreate(&src).await;
-    testkit::mariadb::load_every_kind(&login(), &src, "mdb_definer").await;
-    let before = testkit::mariadb::digests(&login(), &src).await;
-    let schema = testkit::mariadb::schema_dump(&login(), &src, &src, "DB").await;
+    engine_mariadb::testing::load_every_kind(&login(), &src, "mdb_definer").await;
+    let before = engine_mariadb::testing::digests(&login(), &src).await;
+    let schema = engine_mariadb::testing::schema_dump(&login(), &src, &src, "DB").await;
 
     let tag = name("mdball");
     let (r, progress) = copy(&[(&src, &dst)], &options(&tag)).await;
     let report = r.expect("copy succeeds");
 
-    assert_same(&testkit::mariadb::schema_dump(&login(), &dst, &dst, "DB").await, &schema, "schemas differ");
-    assert_eq!(testkit::mariadb::digests(&login(), &dst).await, before, "data differs");
-    assert_eq!(testkit::mariadb::checksums(&login(), &dst).await, testkit::mariadb::checksums(&login(), &src).await);
-    assert_eq!(testkit::mariadb::digests(&login(), &src).await, before, "the source changed");
+    assert_same(&engine_mariadb::testing::schema_dump(&login(), &dst, &dst, "DB").await, &schema, "schemas differ");
+    assert_eq!(engine_mariadb::testing::digests(&login(), &dst).await, before, "data differs");
+    assert_eq!(engine_mariadb::testing::checksums(&login(), &dst).await, engine_mariadb::testing::checksums(&login(), &src).await);
+    assert_eq!(engine_mariadb::testing::digests(&login(), &src).await, before, "the source changed");
     assert!(staging_left(&tag).await.is_empty());
 
     let db = &report.databases[0];
@@ -129,7 +129,7 @@ async fn copies_every_object_kind_and_verifies_it() {
     }
     assert!(report.source_write_block_ms.is_some());
     // Privileges are kept by database name: the definer's carry over to the new name.
-    let mut c = testkit::mariadb::connect(&login(), None).await;
+    let mut c = engine_mariadb::testing::connect(&login(), None).await;
     let grants: Vec<String> = c.query("SHOW GRANTS FOR 'mdb_definer'@'%'").await.unwrap();
     assert!(grants.iter().any(|g| g.contains(&dst.replace('_', "\\_"))), "{grants:?}");
     let snap = progress.snapshot();
@@ -151,16 +151,16 @@ async fn large_tables_are_copied_in_key_ranges() {
         format!("ANALYZE TABLE `{src}`.big"),
     ])
     .await;
-    let before = testkit::mariadb::digests(&login(), &src).await;
+    let before = engine_mariadb::testing::digests(&login(), &src).await;
     let (r, _) = copy(&[(&src, &dst)], &options(&name("mdbbig"))).await;
     let report = r.expect("copy succeeds");
     let big = &report.databases[0].tables[0];
     assert!(big.parts > 1, "a table over the chunk size is split: {big:?}");
     assert_eq!(big.rows, 400001);
-    assert_eq!(testkit::mariadb::digests(&login(), &dst).await, before);
+    assert_eq!(engine_mariadb::testing::digests(&login(), &dst).await, before);
     assert_eq!(
-        testkit::mariadb::schema_dump(&login(), &dst, &dst, "DB").await,
-        testkit::mariadb::schema_dump(&login(), &src, &src, "DB").await,
+        engine_mariadb::testing::schema_dump(&login(), &dst, &dst, "DB").await,
+        engine_mariadb::testing::schema_dump(&login(), &src, &src, "DB").await,
         "deferred keys come back in their place, AUTO_INCREMENT kept"
     );
     drop_db(&src).await;
@@ -181,10 +181,10 @@ async fn several_databases_in_one_task_replacing_an_empty_destination() {
     assert_eq!(report.databases.iter().map(|d| d.replaced_existing).collect::<Vec<_>>(), vec![false, true]);
     assert_eq!(report.rows, 150);
     for (from, to) in [(&a, &a2), (&b, &b2)] {
-        assert_eq!(testkit::mariadb::digests(&login(), to).await, testkit::mariadb::digests(&login(), from).await);
+        assert_eq!(engine_mariadb::testing::digests(&login(), to).await, engine_mariadb::testing::digests(&login(), from).await);
         assert_eq!(
-            testkit::mariadb::schema_dump(&login(), to, to, "DB").await,
-            testkit::mariadb::schema_dump(&login(), from, from, "DB").await,
+            engine_mariadb::testing::schema_dump(&login(), to, to, "DB").await,
+            engine_mariadb::testing::schema_dump(&login(), from, from, "DB").await,
             "the replaced database takes the source's character set too"
         );
     }
@@ -199,11 +199,11 @@ async fn refuses_a_destination_that_holds_user_objects() {
     let (src, dst) = (name("mdb_src_full"), name("mdb_dst_full"));
     small_db(&src, 10).await;
     small_db(&dst, 3).await;
-    let before = testkit::mariadb::digests(&login(), &dst).await;
+    let before = engine_mariadb::testing::digests(&login(), &dst).await;
     let tag = name("mdbfull");
     let (r, _) = copy(&[(&src, &dst)], &options(&tag)).await;
     assert!(matches!(r, Err(MoveError::DestinationNotEmpty { ref database, .. }) if *database == dst), "{r:?}");
-    assert_eq!(testkit::mariadb::digests(&login(), &dst).await, before, "the destination is untouched");
+    assert_eq!(engine_mariadb::testing::digests(&login(), &dst).await, before, "the destination is untouched");
     assert!(staging_left(&tag).await.is_empty());
     drop_db(&src).await;
     drop_db(&dst).await;
@@ -293,8 +293,8 @@ async fn a_publication_cut_after_its_rename_is_finished_not_undone() {
     // Cleaning up after the failure finished the publication instead of undoing it.
     assert!(staging_left(&tag).await.is_empty());
     assert_eq!(
-        testkit::mariadb::schema_dump(&login(), &dst, &dst, "DB").await,
-        testkit::mariadb::schema_dump(&login(), &src, &src, "DB").await,
+        engine_mariadb::testing::schema_dump(&login(), &dst, &dst, "DB").await,
+        engine_mariadb::testing::schema_dump(&login(), &src, &src, "DB").await,
         "the view and the procedure were created after the rename"
     );
     let mark = marks.lock().unwrap().clone().expect("the gate was given a mark");
@@ -351,7 +351,7 @@ async fn grants_carry_over_to_the_new_name_for_accounts_roles_views_and_routines
     let (r, _) = copy(&[(&src, &dst)], &options(&name("mdbgrants"))).await;
     let report = r.expect("copy succeeds");
     assert!(report.accounts_missing.is_empty(), "{:?}", report.accounts_missing);
-    let mut c = testkit::mariadb::connect(&login(), None).await;
+    let mut c = engine_mariadb::testing::connect(&login(), None).await;
     let grants: Vec<String> = c.query(format!("SHOW GRANTS FOR '{}'@'%'", odd.replace('\'', "''"))).await.unwrap();
     let on_copy: Vec<&String> = grants.iter().filter(|g| g.contains(&format!("`{dst}`"))).collect();
     assert_eq!(on_copy.len(), 3, "table (with its column), view and procedure grants under the new name: {grants:?}");
@@ -361,8 +361,8 @@ async fn grants_carry_over_to_the_new_name_for_accounts_roles_views_and_routines
     let logins: Vec<String> = c.query("SELECT User FROM mysql.user WHERE User = 'mdb_role' AND is_role <> 'Y'").await.unwrap();
     assert!(logins.is_empty(), "granting to a role made no login");
     assert_same(
-        &testkit::mariadb::schema_dump(&login(), &dst, &dst, "DB").await,
-        &testkit::mariadb::schema_dump(&login(), &src, &src, "DB").await,
+        &engine_mariadb::testing::schema_dump(&login(), &dst, &dst, "DB").await,
+        &engine_mariadb::testing::schema_dump(&login(), &src, &src, "DB").await,
         "the key the AUTO_INCREMENT column needs stays in place",
     );
     for g in [format!("REVOKE ALL PRIVILEGES, GRANT OPTION FROM '{}'@'%'", odd.replace('\'', "''")), "REVOKE ALL PRIVILEGES, GRANT OPTION FROM mdb_role".into()] {

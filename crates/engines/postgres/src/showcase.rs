@@ -2,13 +2,10 @@
 //! the database's owner, and the copy checked with `pg_dump --schema-only` and row digests.
 
 use anyhow::Context;
-use engine::DemoLogin;
+use crate::testing::PgConnect;
+use engine::Login;
 
 pub struct PostgresShowcase;
-
-fn login(l: &DemoLogin) -> testkit::Login {
-    testkit::Login { host: l.host.clone(), port: l.port, user: l.user.clone(), password: l.password.clone() }
-}
 
 #[async_trait::async_trait]
 impl engine::Showcase for PostgresShowcase {
@@ -25,10 +22,10 @@ impl engine::Showcase for PostgresShowcase {
         None
     }
 
-    async fn load(&self, owner: &DemoLogin, reader: &DemoLogin, db: &str) -> anyhow::Result<String> {
-        let owner_session = login(owner).try_connect(db).await?;
-        owner_session.batch_execute(&testkit::every_kind(db, &owner.user, &reader.user)).await.context("load the sample database")?;
-        let reader_session = login(reader).try_connect(db).await?;
+    async fn load(&self, owner: &Login, reader: &Login, db: &str) -> anyhow::Result<String> {
+        let owner_session = owner.try_connect(db).await?;
+        owner_session.batch_execute(&crate::testing::every_kind(db, &owner.user, &reader.user)).await.context("load the sample database")?;
+        let reader_session = reader.try_connect(db).await?;
         let n: i64 = reader_session.query_one("SELECT count(*) FROM big", &[]).await?.get(0);
         let refused = reader_session.batch_execute("DELETE FROM big").await.is_err();
         anyhow::ensure!(n == 60000 && refused, "privileges do not hold: {} read {n} rows, its DELETE refused: {refused}", reader.user);
@@ -41,12 +38,12 @@ impl engine::Showcase for PostgresShowcase {
         ))
     }
 
-    async fn compare(&self, source: &DemoLogin, copy: &DemoLogin, source_db: &str, copy_db: &str) -> anyhow::Result<String> {
-        let (source, copy) = (login(source), login(copy));
-        let source_schema = testkit::try_schema_dump(&source, source_db, source_db, copy_db)?;
-        let copy_schema = testkit::try_schema_dump(&copy, copy_db, copy_db, copy_db)?;
+    async fn compare(&self, source: &Login, copy: &Login, source_db: &str, copy_db: &str) -> anyhow::Result<String> {
+        let (source, copy) = (source.clone(), copy.clone());
+        let source_schema = crate::testing::try_schema_dump(&source, source_db, source_db, copy_db)?;
+        let copy_schema = crate::testing::try_schema_dump(&copy, copy_db, copy_db, copy_db)?;
         anyhow::ensure!(source_schema == copy_schema, "pg_dump --schema-only of the copy differs from the source's");
-        let (source_data, copy_data) = (testkit::try_digests(&source, source_db).await?, testkit::try_digests(&copy, copy_db).await?);
+        let (source_data, copy_data) = (crate::testing::try_digests(&source, source_db).await?, crate::testing::try_digests(&copy, copy_db).await?);
         anyhow::ensure!(source_data == copy_data, "the copy's data differs from the source's");
         Ok(format!(
             "pg_dump --schema-only identical ({} lines, the name aside); {} relations, sequences and large objects\n   \

@@ -5,12 +5,13 @@
 
 #![allow(dead_code)]
 
+use engine_postgres::testing::PgConnect;
 use mover::Endpoint;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use tokio_postgres::Client;
 
-pub use testkit::pg_bin;
+pub use engine_postgres::testing::pg_bin;
 
 pub fn local() -> Endpoint {
     Endpoint {
@@ -76,19 +77,19 @@ pub async fn ensure_roles(ep: &Endpoint, roles: &[&str]) {
 
 /// Every object kind of a complete copy, with awkward values, loaded as a superuser.
 pub fn dataset(db: &str, owner: &str, reader: &str) -> String {
-    testkit::every_kind_as_superuser(db, owner, reader)
+    engine_postgres::testing::every_kind_as_superuser(db, owner, reader)
 }
 
-fn login(ep: &Endpoint) -> testkit::Login {
-    testkit::Login { host: ep.host.clone(), port: ep.port, user: ep.user.clone(), password: ep.password.clone() }
+fn login(ep: &Endpoint) -> engine::Login {
+    engine::Login { host: ep.host.clone(), port: ep.port, user: ep.user.clone(), password: ep.password.clone() }
 }
 
 pub fn schema_dump(ep: &Endpoint, db: &str, from: &str, to: &str) -> String {
-    testkit::schema_dump(&login(ep), db, from, to)
+    engine_postgres::testing::schema_dump(&login(ep), db, from, to)
 }
 
 pub async fn digests(ep: &Endpoint, db: &str) -> Vec<(String, String)> {
-    testkit::digests(&login(ep), db).await
+    engine_postgres::testing::digests(&login(ep), db).await
 }
 
 pub async fn load_dataset(ep: &Endpoint, db: &str, owner: &str, reader: &str) {

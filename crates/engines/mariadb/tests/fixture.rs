@@ -4,7 +4,8 @@
 
 use mysql_async::prelude::Queryable;
 use std::collections::BTreeMap;
-use testkit::{mariadb, Login};
+use engine::Login;
+use engine_mariadb::testing as mariadb;
 
 fn login() -> Login {
     Login { host: "127.0.0.1".into(), port: 3306, user: "root".into(), password: String::new() }

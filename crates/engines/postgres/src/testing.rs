@@ -1,27 +1,27 @@
-//! Test support shared by integration tests and the demo: the dataset holding every object
-//! kind a copy must carry (`fixtures/postgres/every_kind.sql`), and comparisons of two
-//! databases (schema by `pg_dump`, data by digests) that use nothing of the code under
-//! test. The `try_` functions return errors (for the demo); the others, for tests, fail
-//! the test with the error.
+//! PostgreSQL test support, for this crate's tests, the server's and the CLI's, and the
+//! demo: the dataset holding every object kind a copy must carry
+//! (`fixtures/postgres/every_kind.sql`), and comparisons of two databases (schema by
+//! `pg_dump`, data by digests) that use nothing of the code under test. The `try_`
+//! functions return errors (for the demo); the others, for tests, fail the test with the
+//! error.
 
-pub mod mariadb;
+pub use engine::Login;
 use anyhow::Context;
 use std::path::PathBuf;
 use std::process::Command;
 use tokio_postgres::{Client, NoTls};
 
-/// Where a server is and who logs in.
-#[derive(Debug, Clone)]
-pub struct Login {
-    pub host: String,
-    pub port: u16,
-    pub user: String,
-    pub password: String,
+/// Sessions on a PostgreSQL server as a [`Login`].
+#[allow(async_fn_in_trait)]
+pub trait PgConnect {
+    /// A connection to `db`.
+    async fn try_connect(&self, db: &str) -> anyhow::Result<Client>;
+    /// A connection to `db`; a server that cannot be reached fails the test.
+    async fn connect(&self, db: &str) -> Client;
 }
 
-impl Login {
-    /// A connection to `db`.
-    pub async fn try_connect(&self, db: &str) -> anyhow::Result<Client> {
+impl PgConnect for Login {
+    async fn try_connect(&self, db: &str) -> anyhow::Result<Client> {
         let mut c = tokio_postgres::Config::new();
         c.host(&self.host).port(self.port).user(&self.user).dbname(db);
         if !self.password.is_empty() {
@@ -33,8 +33,7 @@ impl Login {
         Ok(client)
     }
 
-    /// A connection to `db`; a server that cannot be reached fails the test.
-    pub async fn connect(&self, db: &str) -> Client {
+    async fn connect(&self, db: &str) -> Client {
         self.try_connect(db).await.unwrap_or_else(|e| panic!("PostgreSQL must be reachable for these tests: {e:#}"))
     }
 }
@@ -53,7 +52,7 @@ pub fn pg_bin() -> PathBuf {
 /// Every object kind, with awkward values, as the owner of `db` can create it: `owner`
 /// owns a schema, a table and a large object, `reader` is granted on objects.
 pub fn every_kind(db: &str, owner: &str, reader: &str) -> String {
-    include_str!("../../../fixtures/postgres/every_kind.sql").replace("@db@", db).replace("@owner@", owner).replace("@reader@", reader)
+    include_str!("../../../../fixtures/postgres/every_kind.sql").replace("@db@", db).replace("@owner@", owner).replace("@reader@", reader)
 }
 
 /// The dataset as a superuser loads it: also a per-database role setting and the

@@ -1,7 +1,8 @@
-//! MariaDB counterparts of the PostgreSQL helpers: the dataset holding every object kind a
-//! copy must carry (`fixtures/mariadb/every_kind.sql`), and comparisons of two databases
-//! (schema by `SHOW CREATE`, data by digests computed in SQL) that use nothing of the code
-//! under test.
+//! MariaDB test support, for this crate's tests, the server's and the CLI's, and the demo:
+//! the dataset holding every object kind a copy must carry
+//! (`fixtures/mariadb/every_kind.sql`), and comparisons of two databases (schema by
+//! `SHOW CREATE`, data by digests computed in SQL) that use nothing of the code under
+//! test. The `try_` functions return errors; the others fail the test with the error.
 
 use anyhow::Context;
 use mysql_async::prelude::Queryable;
@@ -12,15 +13,15 @@ use std::collections::BTreeMap;
 /// a client feature drivers do not understand).
 pub const MARKER: &str = "-- @@";
 
-const EVERY_KIND: &str = include_str!("../../../fixtures/mariadb/every_kind.sql");
+const EVERY_KIND: &str = include_str!("../../../../fixtures/mariadb/every_kind.sql");
 
 /// A TCP connection, `db` as default database; a server that cannot be reached fails the test.
-pub async fn connect(login: &crate::Login, db: Option<&str>) -> Conn {
+pub async fn connect(login: &engine::Login, db: Option<&str>) -> Conn {
     try_connect(login, db).await.unwrap_or_else(|e| panic!("MariaDB must be reachable for these tests: {e:#}"))
 }
 
 /// [`connect`], failing with an error.
-pub async fn try_connect(login: &crate::Login, db: Option<&str>) -> anyhow::Result<Conn> {
+pub async fn try_connect(login: &engine::Login, db: Option<&str>) -> anyhow::Result<Conn> {
     let opts = OptsBuilder::default()
         .ip_or_hostname(login.host.clone())
         .tcp_port(login.port)
@@ -86,7 +87,7 @@ pub fn every_kind(definer: &str) -> Vec<String> {
 /// Loads the fixture into the existing (empty) database `db`. The account
 /// `'definer_user'@'%'` is created if absent and granted everything on `db`, so that the
 /// views, routines, triggers and events it defines work there.
-pub async fn load_every_kind(login: &crate::Login, db: &str, definer_user: &str) {
+pub async fn load_every_kind(login: &engine::Login, db: &str, definer_user: &str) {
     let definer = account(definer_user);
     let mut c = connect(login, None).await;
     c.query_drop(format!("CREATE USER IF NOT EXISTS {definer}")).await.unwrap_or_else(|e| panic!("create {definer}: {e}"));
@@ -147,12 +148,12 @@ async fn session(c: &mut Conn) -> anyhow::Result<()> {
 /// loads of the same text: `SHOW CREATE EVENT` holds no CREATED/LAST_ALTERED/LAST_EXECUTED
 /// (those are only in information_schema.EVENTS, not read here), and routines' created and
 /// modified times are only in information_schema.ROUTINES / SHOW … STATUS.
-pub async fn schema_dump(login: &crate::Login, db: &str, from: &str, to: &str) -> String {
+pub async fn schema_dump(login: &engine::Login, db: &str, from: &str, to: &str) -> String {
     try_schema_dump(login, db, from, to).await.unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// [`schema_dump`], failing with an error.
-pub async fn try_schema_dump(login: &crate::Login, db: &str, from: &str, to: &str) -> anyhow::Result<String> {
+pub async fn try_schema_dump(login: &engine::Login, db: &str, from: &str, to: &str) -> anyhow::Result<String> {
     let mut c = try_connect(login, Some(db)).await?;
     session(&mut c).await?;
     // (kind order, kind, name) -> text; the order puts dependencies first for a reader.
@@ -227,12 +228,12 @@ fn column_expr(name: &str, data_type: &str) -> String {
 /// MD5 over every column (generated VIRTUAL and INVISIBLE ones included), with an explicit
 /// NULL marker; the digest is the exact sums and the XORs of both 64-bit halves of those
 /// MD5s, so a changed byte, NULL against empty, or one duplicate more or less all show.
-pub async fn digests(login: &crate::Login, db: &str) -> BTreeMap<String, (u64, String)> {
+pub async fn digests(login: &engine::Login, db: &str) -> BTreeMap<String, (u64, String)> {
     try_digests(login, db).await.unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// [`digests`], failing with an error.
-pub async fn try_digests(login: &crate::Login, db: &str) -> anyhow::Result<BTreeMap<String, (u64, String)>> {
+pub async fn try_digests(login: &engine::Login, db: &str) -> anyhow::Result<BTreeMap<String, (u64, String)>> {
     let mut c = try_connect(login, Some(db)).await?;
     session(&mut c).await?;
     let mut out = BTreeMap::new();
@@ -268,7 +269,7 @@ pub async fn try_digests(login: &crate::Login, db: &str) -> anyhow::Result<BTree
 /// Per base table, `CHECKSUM TABLE … EXTENDED`. It depends on the storage format too (row
 /// format, temporal format, server version), so it is equal only between like tables on
 /// like servers; [`digests`] is the comparison that does not.
-pub async fn checksums(login: &crate::Login, db: &str) -> BTreeMap<String, u64> {
+pub async fn checksums(login: &engine::Login, db: &str) -> BTreeMap<String, u64> {
     let mut c = connect(login, Some(db)).await;
     session(&mut c).await.unwrap();
     let mut out = BTreeMap::new();

@@ -7,6 +7,9 @@
 mod recover;
 mod run;
 mod start;
+mod task;
+
+pub use task::ImportTask;
 
 use wire::Action;
 use store::{ImportPhase, ImportStatus};
@@ -36,8 +39,6 @@ fn endpoint(admin: AdminConnection) -> mover::Endpoint {
     mover::Endpoint { host: admin.host, port: admin.port, user: admin.user, password: admin.password }
 }
 
-/// A task as the list and progress calls show it.
-pub type ImportTask = ImportTaskRow;
 
 impl ControlPlane {
     /// Finds a task the caller may see through `instance_id` (source or destination). A

@@ -1,20 +1,17 @@
 //! After a restart: the tasks a crash interrupted are finished (published before it) or
 //! undone and run again, or ended.
 
-use store::{ImportPhase, ImportStatus};
+use store::ImportStatus;
 use super::*;
 
 impl ControlPlane {
     /// At start-up: every unfinished task's staging databases are dropped; a task being
     /// canceled ends `Canceled`, one out of attempts ends `Failed`, others run again.
     pub(crate) async fn recover_imports(&self) -> Result<()> {
-        for mut task in self.store.unfinished_imports().await? {
-            if task.phase == ImportPhase::Publishing {
-                if let Some(ended) = self.published_before_crash(&task).await {
-                    task = ended;
-                    self.store.end_import(&task).await?;
-                    continue;
-                }
+        for task in self.store.unfinished_imports().await? {
+            if let Some(ended) = self.published_before_crash(&task).await {
+                self.store.end_import(&ended).await?;
+                continue;
             }
             let dest = self.store.get_instance(&task.dest_id).await;
             let cleaned = match &dest {
@@ -45,11 +42,9 @@ impl ControlPlane {
             match ending {
                 Some((status, error)) => {
                     tracing::warn!(import_id = task.id, %status, "ending an interrupted import");
-                    task.status = status;
-                    task.phase = if status == ImportStatus::Canceled { ImportPhase::Canceled } else { ImportPhase::Failed };
-                    task.error = error;
-                    task.finished_at = Some(Utc::now());
-                    self.store.end_import(&task).await?;
+                    let mut ended = ImportTask::new(task);
+                    ended.end(status, error);
+                    self.store.end_import(&ended).await?;
                 }
                 None => {
                     tracing::info!(import_id = task.id, attempt = task.attempts + 1, "resuming an interrupted import from a fresh snapshot");
@@ -65,9 +60,10 @@ impl ControlPlane {
     /// case the mover finishes what publication left and the task is returned ended
     /// `Success`. `None` means not published (or not knowable now), and the usual
     /// recovery applies.
-    pub(super) async fn published_before_crash(&self, task: &ImportTaskRow) -> Option<ImportTaskRow> {
-        let marks: serde_json::Value = serde_json::from_str(&task.result).ok()?;
-        let mark = marks.get("Publishing")?;
+    pub(super) async fn published_before_crash(&self, task: &ImportTaskRow) -> Option<ImportTask> {
+        let task = ImportTask::new(task.clone());
+        let mark = task.publication_mark()?;
+        let mark = &mark;
         let dest = self.store.get_instance(&task.dest_id).await.ok()?;
         let engine = self.engine_of(&dest).ok()?.clone();
         let spec = self.spec(&dest).ok()?;
@@ -83,16 +79,12 @@ impl ControlPlane {
         }
         tracing::info!(import_id = task.id, "the import had published before the restart; ending it Success");
         let mut ended = task.clone();
-        ended.status = ImportStatus::Success;
-        ended.phase = ImportPhase::Done;
-        ended.error.clear();
-        ended.result = serde_json::json!({
+        ended.succeed(serde_json::json!({
             "Databases": task.db_names.iter().map(|(s, d)| serde_json::json!({"Source": s, "Destination": d})).collect::<Vec<_>>(),
             "Verified": true,
             "Note": "the verified copy was published, then the task was interrupted (a restart or a lost connection) and finished from its publication mark; per-table figures were not kept"
         })
-        .to_string();
-        ended.finished_at = Some(Utc::now());
+        .to_string());
         Some(ended)
     }
 }

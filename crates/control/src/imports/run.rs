@@ -19,14 +19,10 @@ impl ControlPlane {
         });
     }
 
-    async fn run_import(self: Arc<Self>, mut task: ImportTaskRow, token: CancellationToken) {
+    async fn run_import(self: Arc<Self>, task: ImportTaskRow, token: CancellationToken) {
+        let mut task = ImportTask::new(task);
         loop {
-            task.attempts += 1;
-            task.status = ImportStatus::Running;
-            task.phase = ImportPhase::Starting;
-            task.error.clear();
-            task.staging_tag = crate::ids::staging_tag(task.id, task.attempts.into());
-            task.started_at.get_or_insert(Utc::now());
+            task.start_attempt();
             if let Err(e) = self.store.update_import(&task).await {
                 tracing::error!(error = %e, "could not record the start of an attempt");
             }
@@ -52,15 +48,11 @@ impl ControlPlane {
             }
             match outcome {
                 Ok(report) => {
-                    task.status = ImportStatus::Success;
-                    task.phase = ImportPhase::Done;
-                    task.result = serde_json::to_string(&report).unwrap_or_default();
+                    task.succeed(serde_json::to_string(&report).unwrap_or_default());
                     break;
                 }
                 Err(_) if canceled_by_user || token.is_cancelled() => {
-                    task.status = ImportStatus::Canceled;
-                    task.phase = ImportPhase::Canceled;
-                    task.error = "The import was canceled; the destination is as it was before.".into();
+                    task.end(ImportStatus::Canceled, "The import was canceled; the destination is as it was before.".into());
                     break;
                 }
                 Err(e) if e.is_retryable() => {
@@ -68,18 +60,18 @@ impl ControlPlane {
                     // are up; an engine that went down needs someone to look at it.
                     if let Some(down) = self.engine_down(&task).await {
                         tracing::error!(error = %e, instance = %down, "import failed: an engine went down");
-                        task.status = ImportStatus::Failed;
-                        task.phase = ImportPhase::Failed;
-                        task.error = format!(
-                            "The {} instance {down} stopped during the import ({e}). openrds starts it again; the destination is as it was before, the source was not changed. Run the import again once both instances are Running.",
-                            if down == task.dest_id { "destination" } else { "source" }
+                        let side = if down == task.dest_id { "destination" } else { "source" };
+                        task.end(
+                            ImportStatus::Failed,
+                            format!(
+                                "The {side} instance {down} stopped during the import ({e}). openrds starts it again; the destination is as it was before, the source was not changed. Run the import again once both instances are Running."
+                            ),
                         );
                         break;
                     }
                     if task.attempts >= MAX_ATTEMPTS {
-                        task.status = ImportStatus::Failed;
-                        task.phase = ImportPhase::Failed;
-                        task.error = format!("{e} (gave up after {} attempts)", task.attempts);
+                        let message = format!("{e} (gave up after {} attempts)", task.attempts);
+                        task.end(ImportStatus::Failed, message);
                         break;
                     }
                     tracing::warn!(error = %e, attempt = task.attempts, "import attempt failed; retrying from a fresh snapshot");
@@ -87,9 +79,7 @@ impl ControlPlane {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "import failed");
-                    task.status = ImportStatus::Failed;
-                    task.phase = ImportPhase::Failed;
-                    task.error = e.to_string();
+                    task.end(ImportStatus::Failed, e.to_string());
                     break;
                 }
             }
@@ -104,15 +94,14 @@ impl ControlPlane {
             }
             if let Err(e) = self.restore_destination(&task).await {
                 tracing::error!(error = %e, "could not clean the destination after the import");
-                task.error = format!("{} The destination still holds staging databases of this import ({e}); they are dropped at the next start of openrds.", task.error);
+                task.add_to_error(&format!("The destination still holds staging databases of this import ({e}); they are dropped at the next start of openrds."));
             }
         }
         failpoint("before_end");
         // The progress written while the copy ran is the task's final account of it.
         if let Ok(current) = self.store.get_import(task.id).await {
-            task.progress = current.progress;
+            task.set_progress(current.progress);
         }
-        task.finished_at = Some(Utc::now());
         if let Err(e) = self.store.end_import(&task).await {
             tracing::error!(error = %e, "could not record the end of the import; recovery ends it at the next start");
         } else {

@@ -113,6 +113,47 @@ pub fn check_traversable(dir: &Path, run_as: RunAs) -> Result<(), EngineError> {
     Ok(())
 }
 
+/// Refuses to provision on a host without the engine's server tools; `package` says what
+/// to install.
+pub fn require_tools(tools: &[PathBuf], package: &str) -> Result<(), EngineError> {
+    match tools.iter().find(|tool| !tool.is_file()) {
+        Some(missing) => Err(EngineError::new(ErrorKind::HostSetup, format!("{} is missing; install the {package} package", missing.display()))),
+        None => Ok(()),
+    }
+}
+
+/// Someone else's files (or a live instance) are never overwritten, nor removed by the
+/// clean-up of a failed provision: a directory that is not empty is refused.
+pub fn refuse_occupied(dir: &Path) -> Result<(), EngineError> {
+    if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(EngineError::new(ErrorKind::AlreadyExists, format!("instance directory {} already exists and is not empty", dir.display())));
+    }
+    Ok(())
+}
+
+/// A provision's outcome; on failure `undo` removes what was made first (its own failure
+/// is logged: the provision's error is the one to report).
+pub async fn undo_on_failure(result: Result<(), EngineError>, undo: impl std::future::Future<Output = Result<(), EngineError>>) -> Result<(), EngineError> {
+    if let Err(e) = &result {
+        tracing::warn!(error = %e, "provisioning failed; removing what was made");
+        if let Err(cleanup) = undo.await {
+            tracing::error!(error = %cleanup, "cannot remove a failed instance");
+        }
+    }
+    result
+}
+
+/// Creates the instance's directory: traversable for the instance's user, listable by
+/// nobody else (`admin.json` sits there).
+pub fn create_instance_dir(spec: &InstanceSpec, run_as: Option<RunAs>) -> Result<(), EngineError> {
+    std::fs::create_dir_all(&spec.dir).map_err(|e| host_error(format!("create {}", spec.dir.display()), e))?;
+    set_mode(&spec.dir, 0o711)?;
+    if let Some(u) = run_as {
+        check_traversable(&spec.dir, u)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

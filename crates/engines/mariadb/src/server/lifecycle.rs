@@ -4,7 +4,7 @@
 
 use super::sql::literal;
 use super::{MariaDbEngine, ADMIN_USER};
-use engine::instance_dir::{self, check_traversable, host_error, log_file, log_tail, set_mode, write_admin, write_private};
+use engine::instance_dir::{self, host_error, log_file, log_tail, set_mode, write_admin, write_private};
 use engine::isolation::{self, Confinement};
 use engine::process::{self, chown, RunAs};
 use engine::{AdminConnection, EngineError, ErrorKind, InstanceSpec, Liveness, ServerSettings};
@@ -163,33 +163,13 @@ impl MariaDbEngine {
     pub(super) async fn provision_instance(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
         let span = tracing::info_span!("provision", instance = %spec.id);
         async {
-            for tool in [self.install_db(), self.server_bin()] {
-                if !tool.is_file() {
-                    return Err(EngineError::new(
-                        ErrorKind::HostSetup,
-                        format!("{} is missing; install the MariaDB server package", tool.display()),
-                    ));
-                }
-            }
-            // Someone else's files (or a live instance) are never overwritten, nor removed
-            // by the clean-up below.
-            if std::fs::read_dir(&spec.dir).is_ok_and(|mut d| d.next().is_some()) {
-                return Err(EngineError::new(
-                    ErrorKind::AlreadyExists,
-                    format!("instance directory {} already exists and is not empty", spec.dir.display()),
-                ));
-            }
+            instance_dir::require_tools(&[self.install_db(), self.server_bin()], "MariaDB server")?;
+            instance_dir::refuse_occupied(&spec.dir)?;
             let result = match self.confinement(spec).await {
                 Ok(confinement) => self.lay_out_and_start(spec, confinement.as_ref()).await,
                 Err(e) => Err(e),
             };
-            if let Err(e) = &result {
-                tracing::warn!(error = %e, "provisioning failed; removing what was made");
-                if let Err(cleanup) = self.destroy_instance(spec).await {
-                    tracing::error!(error = %cleanup, "cannot remove a failed instance");
-                }
-            }
-            result
+            instance_dir::undo_on_failure(result, self.destroy_instance(spec)).await
         }
         .instrument(span)
         .await
@@ -197,12 +177,7 @@ impl MariaDbEngine {
 
     async fn lay_out_and_start(&self, spec: &InstanceSpec, confinement: Option<&Confinement>) -> Result<(), EngineError> {
         let run_as = confinement.map(Confinement::owner);
-        std::fs::create_dir_all(&spec.dir).map_err(|e| host_error(format!("create {}", spec.dir.display()), e))?;
-        // Traversable for the instance's user, listable by nobody else: admin.json sits here.
-        set_mode(&spec.dir, 0o711)?;
-        if let Some(u) = run_as {
-            check_traversable(&spec.dir, u)?;
-        }
+        instance_dir::create_instance_dir(spec, run_as)?;
         engine_dir(&data_dir(spec), 0o700, run_as)?;
         Self::write_settings(spec, run_as)?;
 

@@ -19,6 +19,32 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    _reaper: EngineReaper,
+}
+
+/// Engines outlive the server by design, so a test that panics before deleting its
+/// instances would leave their servers running after its temporary directory is gone.
+/// When the test panics, this kills every process working in or started on the server's
+/// data directory.
+struct EngineReaper {
+    data_dir: std::path::PathBuf,
+}
+
+impl Drop for EngineReaper {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let needle = self.data_dir.to_string_lossy().into_owned();
+        let Ok(entries) = std::fs::read_dir("/proc") else { return };
+        for pid in entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
+            let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+            if cwd.starts_with(&needle) || cmdline.contains(&needle) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+    }
 }
 
 /// Ports for engines: each server of each test binary gets its own block, so servers
@@ -65,7 +91,8 @@ pub async fn start_server_with(dir: tempfile::TempDir, adjust: impl FnOnce(&mut 
         .await
         .unwrap();
     });
-    TestServer { addr, plane, dir, stop: Some(tx), task: Some(task) }
+    let reaper = EngineReaper { data_dir: dir.path().join("data") };
+    TestServer { addr, plane, dir, stop: Some(tx), task: Some(task), _reaper: reaper }
 }
 
 impl TestServer {

@@ -102,6 +102,7 @@ impl ControlPlane {
         if let Ok(current) = self.store.get_import(task.id).await {
             task.set_progress(current.progress);
         }
+        task.finish_now();
         if let Err(e) = self.store.end_import(&task).await {
             tracing::error!(error = %e, "could not record the end of the import; recovery ends it at the next start");
         } else {

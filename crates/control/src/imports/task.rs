@@ -54,6 +54,11 @@ impl ImportTask {
         self.0.error = format!("{} {more}", self.0.error).trim().to_string();
     }
 
+    /// The task ends now (after its cleanup): the end time the caller sees.
+    pub fn finish_now(&mut self) {
+        self.0.finished_at = Some(Utc::now());
+    }
+
     /// Keeps the progress the copy last wrote (the task's final account of it).
     pub fn set_progress(&mut self, progress: String) {
         self.0.progress = progress;

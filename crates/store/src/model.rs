@@ -63,13 +63,6 @@ text_enum! {
     }
 }
 
-impl InstanceStatus {
-    /// States that end by themselves, during which the instance takes no other work.
-    pub fn is_transient(self) -> bool {
-        !matches!(self, InstanceStatus::Running | InstanceStatus::Stopped)
-    }
-}
-
 text_enum! {
     /// The status of an import task.
     ImportStatus {

@@ -14,10 +14,6 @@ impl ImportTask {
         ImportTask(row)
     }
 
-    pub fn into_row(self) -> ImportTaskRow {
-        self.0
-    }
-
     /// A new attempt from a fresh snapshot, under a staging tag of its own.
     pub fn start_attempt(&mut self) {
         let t = &mut self.0;

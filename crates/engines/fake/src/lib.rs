@@ -65,26 +65,6 @@ impl FakeEngine {
         FakeEngine { catalogue, servers: Servers::default() }
     }
 
-    /// Makes `n` user objects in database `db` of the server on `port` (as a user's SQL
-    /// would), so tests can make a database non-empty.
-    pub fn add_objects(&self, port: u16, db: &str, n: u64) {
-        if let Some(d) = self.servers.lock().unwrap().get_mut(&port).and_then(|s| s.databases.get_mut(db)) {
-            d.objects += n;
-        }
-    }
-
-    /// Kills the server on `port`, as a crash would.
-    pub fn crash(&self, port: u16) {
-        if let Some(s) = self.servers.lock().unwrap().get_mut(&port) {
-            s.running = false;
-        }
-    }
-
-    /// The addresses the server on `port` lets API accounts log in from.
-    pub fn allowed_addresses(&self, port: u16) -> Vec<String> {
-        self.servers.lock().unwrap().get(&port).map(|s| s.allowed.clone()).unwrap_or_default()
-    }
-
     fn with<T>(&self, spec: &InstanceSpec, f: impl FnOnce(&mut Server) -> Result<T, EngineError>) -> Result<T, EngineError> {
         let mut servers = self.servers.lock().unwrap();
         let server = servers.get_mut(&spec.port).ok_or_else(|| error(ErrorKind::NotFound, format!("no server for {}", spec.id)))?;

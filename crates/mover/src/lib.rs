@@ -3,18 +3,21 @@
 //! complete, consistent, fast, verified and invisible until done. It knows connections,
 //! not instances or accounts.
 //!
-//! Each engine brings its [`Copier`] (in its crate under `crates/engines/`); this crate
-//! holds the contract they share: the request ([`CopyOptions`], [`Endpoint`]), the gate
-//! before publication ([`PublishGate`]), progress, reports, errors, staging names, test
-//! failpoints, and the steps around an engine's own ([`pipeline`]). Every copier goes
-//! through the same phases ([`Phase`]): snapshot and plan, schema, data (tables verified
-//! as they load), post-data, verify, publish; on any failure or cancel the destination is
-//! put back as it was, and the source is only ever read.
+//! Each engine brings its steps ([`CopySteps`], in its crate under `crates/engines/`);
+//! this crate runs them the same way for every engine ([`pipeline::run`], with the data
+//! step's one worker [`pool`]) and holds the contract they share: the request
+//! ([`CopyOptions`], [`Endpoint`]), the gate before publication ([`PublishGate`]),
+//! progress, reports, errors, staging names and test failpoints. Every copy goes through
+//! the same phases ([`Phase`]): snapshot and plan, schema, data (tables verified as they
+//! load), post-data, verify, publish; on any failure or cancel the destination is put
+//! back as it was, and the source is only ever read. [`Copier`] is the object-safe face
+//! of any [`CopySteps`].
 
 mod endpoint;
 mod error;
 mod hooks;
 pub mod pipeline;
+pub mod pool;
 pub mod progress;
 mod report;
 pub mod staging;
@@ -22,6 +25,7 @@ pub mod staging;
 pub use endpoint::Endpoint;
 pub use error::{MoveError, Result, Side};
 pub use hooks::Hooks;
+pub use pipeline::{CopySteps, Run};
 pub use progress::{DatabaseProgress, Phase, Progress, ProgressSnapshot, TableProgress};
 pub use report::{CopyPlan, CopyReport, DatabasePlan, DatabaseReport, LargeObjectReport, SequenceReport, TableReport};
 pub use staging::{is_staging_name, staging_name, staging_prefix};

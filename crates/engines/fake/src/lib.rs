@@ -13,7 +13,7 @@ use engine::{
     AccountInfo, AccountKind, AdminConnection, Catalogue, CharsetSpec, DatabaseInfo, Engine, EngineError, ErrorKind,
     InstanceSpec, Liveness, Privilege,
 };
-use mover::{CopyReport, CopyRequest, DatabaseReport, Endpoint, MoveError, Side};
+use mover::{CopyReport, DatabaseReport, Endpoint, MoveError, Run, Side};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -266,52 +266,66 @@ struct FakeCopier {
     servers: Servers,
 }
 
+type Copies = Vec<(String, String, Database)>;
+
 #[async_trait]
-impl mover::Copier for FakeCopier {
-    async fn copy(&self, request: CopyRequest) -> mover::Result<CopyReport> {
-        let CopyRequest { source, dest, names, opts, progress, cancel } = request;
-        let (source, dest, names, opts) = (&source, &dest, &names[..], &opts);
-        mover::pipeline::validate(names, opts)?;
-        let result = async {
-            let copies = {
-                let servers = self.servers.lock().unwrap();
-                let up = |ep: &Endpoint, side| servers.get(&ep.port).filter(|s| s.running).ok_or_else(|| MoveError::unavailable(side, "server not running"));
-                let (src, dst) = (up(source, Side::Source)?, up(dest, Side::Destination)?);
-                let mut copies = Vec::new();
-                for (from, to) in names {
-                    let db = src.databases.get(from).ok_or_else(|| MoveError::InvalidRequest(format!("source database {from} does not exist")))?;
-                    if let Some(existing) = dst.databases.get(to) {
-                        if existing.objects > 0 {
-                            return Err(MoveError::DestinationNotEmpty { database: to.clone(), detail: format!("{} objects", existing.objects) });
-                        }
-                    }
-                    progress.register_db(from, to);
-                    copies.push((from.clone(), to.clone(), db.clone()));
+impl mover::CopySteps for FakeCopier {
+    type Planned = Copies;
+    type Staged = Copies;
+    type Loaded = Copies;
+    type Built = Copies;
+
+    async fn plan(&self, run: &Run) -> mover::Result<Copies> {
+        let servers = self.servers.lock().unwrap();
+        let up = |ep: &Endpoint, side| servers.get(&ep.port).filter(|s| s.running).ok_or_else(|| MoveError::unavailable(side, "server not running"));
+        let (src, dst) = (up(&run.source, Side::Source)?, up(&run.dest, Side::Destination)?);
+        let mut copies = Vec::new();
+        for (from, to) in &run.names {
+            let db = src.databases.get(from).ok_or_else(|| MoveError::InvalidRequest(format!("source database {from} does not exist")))?;
+            if let Some(existing) = dst.databases.get(to) {
+                if existing.objects > 0 {
+                    return Err(MoveError::DestinationNotEmpty { database: to.clone(), detail: format!("{} objects", existing.objects) });
                 }
-                copies
-            };
-            if cancel.is_cancelled() {
-                return Err(MoveError::Canceled);
             }
-            if let Some(gate) = &opts.before_publish {
-                gate.pass(serde_json::json!(names.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>())).await?;
-            }
-            let mut servers = self.servers.lock().unwrap();
-            let dst = servers.get_mut(&dest.port).filter(|s| s.running).ok_or_else(|| MoveError::unavailable(Side::Destination, "server not running"))?;
-            let mut report = CopyReport::default();
-            for (from, to, mut db) in copies {
-                let replaced_existing = dst.databases.contains_key(&to);
-                db.info.name = to.clone();
-                dst.databases.insert(to.clone(), db);
-                report.databases.push(DatabaseReport { source: from, destination: to, replaced_existing, ..DatabaseReport::default() });
-            }
-            Ok(report)
+            run.progress.register_db(from, to);
+            copies.push((from.clone(), to.clone(), db.clone()));
         }
-        .await;
-        mover::pipeline::conclude(result, &cancel, &progress, &opts.staging_tag, async { Ok(()) }).await
+        Ok(copies)
     }
 
-    async fn discard(&self, _dest: &Endpoint, _staging_tag: &str) -> mover::Result<()> {
+    async fn schema(&self, _run: &Run, copies: Copies) -> mover::Result<Copies> {
+        Ok(copies)
+    }
+
+    async fn data(&self, _run: &Run, copies: Copies) -> mover::Result<Copies> {
+        Ok(copies)
+    }
+
+    async fn post_data(&self, _run: &Run, copies: Copies) -> mover::Result<Copies> {
+        Ok(copies)
+    }
+
+    fn verify(&self, _run: &Run, _copies: &Copies) -> mover::Result<()> {
+        Ok(())
+    }
+
+    async fn publish(&self, run: &Run, copies: Copies) -> mover::Result<CopyReport> {
+        if let Some(gate) = &run.opts.before_publish {
+            gate.pass(serde_json::json!(run.names.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>())).await?;
+        }
+        let mut servers = self.servers.lock().unwrap();
+        let dst = servers.get_mut(&run.dest.port).filter(|s| s.running).ok_or_else(|| MoveError::unavailable(Side::Destination, "server not running"))?;
+        let mut report = CopyReport::default();
+        for (from, to, mut db) in copies {
+            let replaced_existing = dst.databases.contains_key(&to);
+            db.info.name = to.clone();
+            dst.databases.insert(to.clone(), db);
+            report.databases.push(DatabaseReport { source: from, destination: to, replaced_existing, ..DatabaseReport::default() });
+        }
+        Ok(report)
+    }
+
+    async fn cleanup(&self, _dest: &Endpoint, _staging_tag: &str) -> mover::Result<()> {
         Ok(())
     }
 

@@ -1,5 +1,6 @@
 //! The MariaDB copier: the contract every copier keeps (complete, consistent, verified,
-//! invisible until published) with MariaDB's own means:
+//! invisible until published) with MariaDB's own means, as the steps
+//! ([`mover::CopySteps`]) of the pipeline every engine's copy shares:
 //!
 //! 1. **Snapshot and plan**: a brief `FLUSH TABLES WITH READ LOCK`, during which every
 //!    worker's source session starts `WITH CONSISTENT SNAPSHOT` and the schema is read
@@ -31,36 +32,18 @@ mod schema;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MariaDbCopier;
 
-#[async_trait::async_trait]
-impl mover::Copier for MariaDbCopier {
-    async fn copy(&self, request: CopyRequest) -> Result<CopyReport> {
-        copy_databases(request).await
-    }
-
-    async fn discard(&self, dest: &Endpoint, staging_tag: &str) -> Result<()> {
-        drop_staging(dest, staging_tag).await
-    }
-
-    /// The mark is the tables each destination database receives, and its views.
-    async fn published(&self, dest: &Endpoint, staging_tag: &str, mark: &serde_json::Value) -> Result<bool> {
-        publish::published(dest, staging_tag, mark).await
-    }
-}
-
-use mover::{MoveError, Result, Side};
-use mover::Hooks;
-use mover::progress::{DbCounter, Phase, Progress, TableCounter, TableState};
-use mover::{CopyReport, DatabaseReport, LargeObjectReport, SequenceReport, TableReport};
-use mover::{staging_name, CopyRequest, Endpoint};
 use conn::{error, ident, qualified, MariaDbEndpoint, LOAD_SETTINGS};
+use mover::pool::{JobQueue, Worker};
+use mover::progress::{DbCounter, Phase, TableCounter, TableState};
+use mover::{staging_name, CopyRequest, CopySteps, Endpoint, Hooks, Run};
+use mover::{CopyReport, DatabaseReport, LargeObjectReport, SequenceReport, TableReport};
+use mover::{MoveError, Result, Side};
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 use plan::{DbPlan, Table};
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use tokio::task::JoinSet;
 
 /// Tables larger than this are copied in primary-key ranges of about this size, so that
 /// every worker stays busy to the end (one worker loading the last big table alone was
@@ -77,29 +60,7 @@ const MAX_CHUNKS: u64 = 64;
 /// user objects. On any error the task's staging databases are dropped before
 /// returning; if even that fails, [`drop_staging`] with the same tag finishes it.
 pub async fn copy_databases(request: CopyRequest) -> Result<CopyReport> {
-    let CopyRequest { source, dest, names, opts, progress, cancel } = request;
-    let (source, dest, names, opts) = (&source, &dest, &names[..], &opts);
-    mover::pipeline::validate(names, opts)?;
-    let started = Instant::now();
-    let ctx = Ctx {
-        source: source.clone(),
-        dest: dest.clone(),
-        jobs: opts.jobs.max(1),
-        tag: opts.staging_tag.clone(),
-        hooks: Hooks::new(opts, &cancel),
-        before_publish: opts.before_publish.clone(),
-    };
-    tracing::info!(databases = names.len(), tag = %ctx.tag, "MariaDB copy starts");
-    let built = tokio::select! {
-        biased;
-        _ = cancel.cancelled() => Err(MoveError::Canceled),
-        r = build(&ctx, names, &progress) => r,
-    };
-    let result = match built {
-        Ok(b) => publish(&ctx, b, &progress, started).await,
-        Err(e) => Err(e),
-    };
-    mover::pipeline::conclude(result, &cancel, &progress, &ctx.tag, drop_staging(dest, &ctx.tag)).await
+    mover::pipeline::run(&MariaDbCopier, request).await
 }
 
 /// Drops every staging database of the task tagged `staging_tag` on `dest`, ending any
@@ -107,15 +68,6 @@ pub async fn copy_databases(request: CopyRequest) -> Result<CopyReport> {
 pub async fn drop_staging(dest: &Endpoint, staging_tag: &str) -> Result<()> {
     let mut conn = dest.connect_mariadb(Side::Destination).await?;
     publish::drop_all(&mut conn, staging_tag).await
-}
-
-struct Ctx {
-    source: Endpoint,
-    dest: Endpoint,
-    jobs: usize,
-    tag: String,
-    hooks: Hooks,
-    before_publish: Option<mover::PublishGate>,
 }
 
 /// One database being copied.
@@ -149,7 +101,30 @@ struct Chunk {
     bytes: u64,
 }
 
-struct Built {
+/// The plan step's result: the source in its snapshot, the destination checked.
+pub struct Planned {
+    snapshot: Snapshot,
+    admin: Conn,
+    /// Per database: whether its destination exists (empty) and is replaced.
+    replaced: Vec<bool>,
+}
+
+/// The staging databases with their tables, and the chunks to load into them.
+pub struct Staged {
+    snapshot: Snapshot,
+    admin: Conn,
+    dbs: Vec<DbRun>,
+    chunks: Vec<Chunk>,
+}
+
+/// Every table loaded and verified.
+pub struct Loaded {
+    admin: Conn,
+    dbs: Vec<DbRun>,
+    write_block_ms: u64,
+}
+
+pub struct Built {
     dbs: Vec<DbRun>,
     write_block_ms: u64,
     /// Accounts granted on a source database that the destination does not have.
@@ -157,92 +132,125 @@ struct Built {
     created_accounts: Vec<String>,
 }
 
-async fn build(ctx: &Ctx, names: &[(String, String)], progress: &Arc<Progress>) -> Result<Built> {
-    progress.set_phase(Phase::Planning);
-    let Snapshot { mut readers, plans, lock } = snapshot(ctx, names).await?;
-    ctx.hooks.fail("after_plan")?;
+#[async_trait::async_trait]
+impl CopySteps for MariaDbCopier {
+    type Planned = Planned;
+    type Staged = Staged;
+    type Loaded = Loaded;
+    type Built = Built;
 
-    progress.set_phase(Phase::Schema);
-    let mut admin = ctx.dest.connect_mariadb(Side::Destination).await?;
-    publish::drop_all(&mut admin, &ctx.tag).await?;
-    let mut dbs = Vec::new();
-    for ((_, destination), plan) in names.iter().zip(plans) {
-        let replaced_existing = check_destination(&mut admin, destination).await?;
-        let staging = staging_name(destination, &ctx.tag);
-        let counter = progress.register_db(&plan.name, destination);
-        dbs.push(DbRun { plan, destination: destination.clone(), staging, replaced_existing, counter, tables: Vec::new() });
-    }
-    ctx.hooks.fail("after_roles")?;
-    let mut chunks = Vec::new();
-    for db in &mut dbs {
-        create_tables(&mut admin, db).await?;
-        for t in &db.tables {
-            let n = plan_chunks(&mut readers[0], t).await?;
-            t.chunks_left.store(n.len(), Ordering::SeqCst);
-            chunks.extend(n);
+    async fn plan(&self, run: &Run) -> Result<Planned> {
+        let mut admin = run.dest.connect_mariadb(Side::Destination).await?;
+        // Leftovers of an earlier attempt of the same task.
+        publish::drop_all(&mut admin, run.tag()).await?;
+        let mut replaced = Vec::new();
+        for (_, destination) in &run.names {
+            replaced.push(check_destination(&mut admin, destination).await?);
         }
+        let snapshot = snapshot(run).await?;
+        Ok(Planned { snapshot, admin, replaced })
     }
-    ctx.hooks.fail("after_pre_data")?;
 
-    progress.set_phase(Phase::Data);
-    // Tables without a snapshot are copied first, while the read lock still holds.
-    let write_block_ms = match lock {
-        Held::Released(ms) => ms,
-        Held::Locked(mut lock, since) => {
-            let locked_chunks;
-            (locked_chunks, chunks) = chunks.into_iter().partition(|c| !c.table.plan.transactional);
-            let mut loader = ctx.dest.connect_mariadb(Side::Destination).await?;
+    async fn schema(&self, run: &Run, planned: Planned) -> Result<Staged> {
+        let Planned { mut snapshot, mut admin, replaced } = planned;
+        let mut dbs = Vec::new();
+        for (((_, destination), plan), replaced_existing) in run.names.iter().zip(std::mem::take(&mut snapshot.plans)).zip(replaced) {
+            let staging = staging_name(destination, run.tag());
+            let counter = run.progress.register_db(&plan.name, destination);
+            dbs.push(DbRun { plan, destination: destination.clone(), staging, replaced_existing, counter, tables: Vec::new() });
+        }
+        run.hooks.fail("after_roles")?;
+        let mut chunks = Vec::new();
+        for db in &mut dbs {
+            create_tables(&mut admin, db).await?;
+            for t in &db.tables {
+                let n = plan_chunks(t);
+                t.chunks_left.store(n.len(), Ordering::SeqCst);
+                chunks.extend(n);
+            }
+        }
+        Ok(Staged { snapshot, admin, dbs, chunks })
+    }
+
+    async fn data(&self, run: &Run, staged: Staged) -> Result<Loaded> {
+        let Staged { snapshot, admin, dbs, mut chunks } = staged;
+        let mut workers = Vec::new();
+        for reader in snapshot.readers {
+            let mut loader = run.dest.connect_mariadb(Side::Destination).await?;
             loader.query_drop(LOAD_SETTINGS).await.map_err(|e| error(Side::Destination, "configure session", e))?;
-            for chunk in &locked_chunks {
-                load_chunk(&mut readers[0], &mut loader, chunk).await?;
-                if chunk.table.chunks_left.fetch_sub(1, Ordering::SeqCst) == 1 {
-                    finish_table(&mut readers[0], &mut loader, &chunk.table, &ctx.hooks).await?;
+            workers.push(MariaDbWorker { reader, loader, hooks: run.hooks.clone() });
+        }
+        // Tables without a snapshot are copied first, while the read lock still holds.
+        let write_block_ms = match snapshot.lock {
+            Held::Released(ms) => ms,
+            Held::Locked(mut lock, since) => {
+                let locked_chunks;
+                (locked_chunks, chunks) = chunks.into_iter().partition(|c| !c.table.plan.transactional);
+                for chunk in &locked_chunks {
+                    workers[0].load(chunk).await?;
+                }
+                lock.query_drop("UNLOCK TABLES").await.map_err(|e| error(Side::Source, "unlock the source", e))?;
+                since.elapsed().as_millis() as u64
+            }
+        };
+        tracing::info!(write_block_ms, "source writes were blocked this long for the snapshot");
+        // Largest first; the ranges of one table follow each other, so early on several
+        // workers share the biggest tables and the small ones fill the end.
+        chunks.sort_by(|a, b| b.table.plan.bytes.cmp(&a.table.plan.bytes).then(b.bytes.cmp(&a.bytes)));
+        mover::pool::run(chunks, workers, &run.hooks).await?;
+        Ok(Loaded { admin, dbs, write_block_ms })
+    }
+
+    async fn post_data(&self, _run: &Run, loaded: Loaded) -> Result<Built> {
+        let Loaded { mut admin, dbs, write_block_ms } = loaded;
+        let mut missing_accounts = std::collections::BTreeSet::new();
+        let mut created_accounts = std::collections::BTreeSet::new();
+        for db in &dbs {
+            for q in &db.plan.sequences {
+                let copied = plan::sequence_state(&mut admin, &db.staging, &q.name, Side::Destination).await?;
+                if copied != q.state {
+                    return Err(MoveError::VerificationFailed {
+                        database: db.destination.clone(),
+                        table: q.name.clone(),
+                        detail: format!("sequence state {:?} on the source, {:?} on the copy", q.state, copied),
+                    });
                 }
             }
-            lock.query_drop("UNLOCK TABLES").await.map_err(|e| error(Side::Source, "unlock the source", e))?;
-            since.elapsed().as_millis() as u64
+            let grants = grants_for(&mut admin, db, &mut created_accounts, &mut missing_accounts).await?;
+            let objects = prove_objects(&mut admin, db, &grants).await?;
+            publish::write_journal(&mut admin, &db.staging, &db.destination, &db.plan, &journal_entries(db, &grants, objects)).await?;
+            db.counter.set_phase(Phase::PostData);
         }
-    };
-    tracing::info!(write_block_ms, "source writes were blocked this long for the snapshot");
-    // Largest first; the ranges of one table follow each other, so early on several
-    // workers share the biggest tables and the small ones fill the end.
-    chunks.sort_by(|a, b| b.table.plan.bytes.cmp(&a.table.plan.bytes).then(b.bytes.cmp(&a.bytes)));
-    load_all(ctx, readers, chunks).await?;
-    // Nothing is published that was not loaded and verified, whatever path it took.
-    for t in dbs.iter().flat_map(|d| &d.tables) {
-        if t.report.lock().unwrap_or_else(|e| e.into_inner()).is_none() {
-            return Err(MoveError::Internal(format!("table {} of database {} was not copied", t.plan.name, t.source_db)));
-        }
+        Ok(Built {
+            dbs,
+            write_block_ms,
+            missing_accounts: missing_accounts.into_iter().collect(),
+            created_accounts: created_accounts.into_iter().collect(),
+        })
     }
-    ctx.hooks.fail("after_data")?;
 
-    progress.set_phase(Phase::PostData);
-    let mut missing_accounts = std::collections::BTreeSet::new();
-    let mut created_accounts = std::collections::BTreeSet::new();
-    for db in &dbs {
-        for q in &db.plan.sequences {
-            let copied = plan::sequence_state(&mut admin, &db.staging, &q.name, Side::Destination).await?;
-            if copied != q.state {
-                return Err(MoveError::VerificationFailed {
-                    database: db.destination.clone(),
-                    table: q.name.clone(),
-                    detail: format!("sequence state {:?} on the source, {:?} on the copy", q.state, copied),
-                });
+    /// Nothing is published that was not loaded and verified, whatever path it took.
+    fn verify(&self, _run: &Run, built: &Built) -> Result<()> {
+        for t in built.dbs.iter().flat_map(|d| &d.tables) {
+            if !t.report.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|r| r.verified) {
+                return Err(MoveError::Internal(format!("table {} of database {} was not verified", t.plan.name, t.source_db)));
             }
         }
-        let grants = grants_for(&mut admin, db, &mut created_accounts, &mut missing_accounts).await?;
-        let objects = prove_objects(&mut admin, db, &grants).await?;
-        publish::write_journal(&mut admin, &db.staging, &db.destination, &db.plan, &journal_entries(db, &grants, objects)).await?;
-        db.counter.set_phase(Phase::PostData);
+        Ok(())
     }
-    ctx.hooks.fail("after_post_data")?;
-    ctx.hooks.fail("before_publish")?;
-    Ok(Built {
-        dbs,
-        write_block_ms,
-        missing_accounts: missing_accounts.into_iter().collect(),
-        created_accounts: created_accounts.into_iter().collect(),
-    })
+
+    async fn publish(&self, run: &Run, built: Built) -> Result<CopyReport> {
+        publish(run, built).await
+    }
+
+    async fn cleanup(&self, dest: &Endpoint, staging_tag: &str) -> Result<()> {
+        drop_staging(dest, staging_tag).await
+    }
+
+    /// The mark is the tables each destination database receives, and its views.
+    async fn published(&self, dest: &Endpoint, staging_tag: &str, mark: &serde_json::Value) -> Result<bool> {
+        publish::published(dest, staging_tag, mark).await
+    }
 }
 
 /// The grants of `db`. An account the destination lacks is made there locked, without a
@@ -326,12 +334,12 @@ struct Snapshot {
 /// The brief global read lock: every reader starts its consistent snapshot and the
 /// tables are planned while it is held; then it is released, unless a table has no
 /// snapshot to be read in.
-async fn snapshot(ctx: &Ctx, names: &[(String, String)]) -> Result<Snapshot> {
-    let mut readers = Vec::with_capacity(ctx.jobs);
-    for _ in 0..ctx.jobs {
-        readers.push(ctx.source.connect_mariadb(Side::Source).await?);
+async fn snapshot(run: &Run) -> Result<Snapshot> {
+    let mut readers = Vec::with_capacity(run.jobs());
+    for _ in 0..run.jobs() {
+        readers.push(run.source.connect_mariadb(Side::Source).await?);
     }
-    let mut lock = ctx.source.connect_mariadb(Side::Source).await?;
+    let mut lock = run.source.connect_mariadb(Side::Source).await?;
     let src = |what: &'static str| move |e| error(Side::Source, what, e);
     // FTWRL first blocks writes, then waits for running statements to close their
     // tables: behind a long query, writes would stay blocked. Give up instead.
@@ -349,13 +357,13 @@ async fn snapshot(ctx: &Ctx, names: &[(String, String)]) -> Result<Snapshot> {
     }))
     .await;
     let planned = match begun {
-        Ok(_) => read_plans(&mut readers[0], names).await,
+        Ok(_) => read_plans(&mut readers[0], &run.names).await,
         Err(e) => Err(error(Side::Source, "start a snapshot", e)),
     };
     // On one server the copy's own writes would wait for the lock: then those tables are
     // read after it like the others (consistent only if nothing writes them meanwhile).
     let hold = matches!(&planned, Ok(plans) if plans.iter().any(|p| p.tables.iter().any(|t| !t.transactional)))
-        && !same_server(&mut readers[0], &ctx.dest).await?;
+        && !same_server(&mut readers[0], &run.dest).await?;
     let held = if hold {
         Held::Locked(lock, locked)
     } else {
@@ -478,12 +486,12 @@ async fn create_tables(admin: &mut Conn, db: &mut DbRun) -> Result<()> {
 
 /// The ranges `t` is read in: one chunk for the whole table unless it is large and has a
 /// single integer key.
-async fn plan_chunks(_reader: &mut Conn, t: &Arc<TableRun>) -> Result<Vec<Chunk>> {
+fn plan_chunks(t: &Arc<TableRun>) -> Vec<Chunk> {
     let whole = || vec![Chunk { table: t.clone(), range: None, bytes: t.plan.bytes }];
-    let (Some(key), Some((lo, hi))) = (&t.plan.int_key, t.plan.key_range) else { return Ok(whole()) };
+    let (Some(key), Some((lo, hi))) = (&t.plan.int_key, t.plan.key_range) else { return whole() };
     let parts = t.counter.parts.max(1) as i128;
     if parts == 1 {
-        return Ok(whole());
+        return whole();
     }
     let step = ((hi - lo) / parts).max(1);
     let k = ident(key);
@@ -503,38 +511,35 @@ async fn plan_chunks(_reader: &mut Conn, t: &Arc<TableRun>) -> Result<Vec<Chunk>
             break;
         }
     }
-    Ok(out)
+    out
 }
 
-/// Runs the worker pool over `chunks`; each worker has its own snapshot session on the
-/// source and load session on the destination.
-async fn load_all(ctx: &Ctx, readers: Vec<Conn>, chunks: Vec<Chunk>) -> Result<()> {
-    let queue = Arc::new(Mutex::new(VecDeque::from(chunks)));
-    let mut workers = JoinSet::new();
-    for mut reader in readers {
-        let mut loader = ctx.dest.connect_mariadb(Side::Destination).await?;
-        loader.query_drop(LOAD_SETTINGS).await.map_err(|e| error(Side::Destination, "configure session", e))?;
-        let (queue, hooks) = (queue.clone(), ctx.hooks.clone());
-        workers.spawn(async move {
-            loop {
-                let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
-                let Some(chunk) = next else { return Ok::<_, MoveError>(()) };
-                hooks.fail("during_data")?;
-                load_chunk(&mut reader, &mut loader, &chunk).await?;
-                if chunk.table.chunks_left.fetch_sub(1, Ordering::SeqCst) == 1 {
-                    finish_table(&mut reader, &mut loader, &chunk.table, &hooks).await?;
-                }
-            }
-        });
-    }
-    while let Some(joined) = workers.join_next().await {
-        match joined {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(e) => return Err(MoveError::Internal(format!("a copy worker stopped: {e}"))),
+/// One worker of the data step: its snapshot session on the source and load session on
+/// the destination.
+struct MariaDbWorker {
+    reader: Conn,
+    loader: Conn,
+    hooks: Hooks,
+}
+
+impl MariaDbWorker {
+    /// Loads `chunk`; the last chunk of a table finishes it (keys, verification).
+    async fn load(&mut self, chunk: &Chunk) -> Result<()> {
+        load_chunk(&mut self.reader, &mut self.loader, chunk).await?;
+        if chunk.table.chunks_left.fetch_sub(1, Ordering::SeqCst) == 1 {
+            finish_table(&mut self.reader, &mut self.loader, &chunk.table, &self.hooks).await?;
         }
+        Ok(())
     }
-    Ok(())
+}
+
+#[async_trait::async_trait]
+impl Worker for MariaDbWorker {
+    type Job = Chunk;
+
+    async fn run(&mut self, chunk: Chunk, _queue: &JobQueue<Chunk>) -> Result<()> {
+        self.load(&chunk).await
+    }
 }
 
 async fn load_chunk(reader: &mut Conn, loader: &mut Conn, chunk: &Chunk) -> Result<()> {
@@ -677,15 +682,14 @@ async fn prove_objects(admin: &mut Conn, db: &DbRun, grants: &[plan::Grant]) -> 
     Ok(ordered)
 }
 
-async fn publish(ctx: &Ctx, built: Built, progress: &Progress, started: Instant) -> Result<CopyReport> {
-    progress.set_phase(Phase::Publishing);
-    let mut admin = ctx.dest.connect_mariadb(Side::Destination).await?;
+async fn publish(run: &Run, built: Built) -> Result<CopyReport> {
+    let mut admin = run.dest.connect_mariadb(Side::Destination).await?;
     let mut mark = serde_json::Map::new();
     for db in &built.dbs {
         let objects: Vec<(String, String)> = db.plan.objects.iter().map(|o| (o.kind.clone(), o.name.clone())).collect();
         mark.insert(db.destination.clone(), serde_json::json!({ "Tables": relations(db), "Objects": objects }));
     }
-    if let Some(gate) = &ctx.before_publish {
+    if let Some(gate) = &run.opts.before_publish {
         gate.pass(serde_json::Value::Object(mark)).await?;
     }
     // Nothing may have appeared under a final name since the copy began: the rename would
@@ -709,14 +713,14 @@ async fn publish(ctx: &Ctx, built: Built, progress: &Progress, started: Instant)
         }
         return Err(error(Side::Destination, "publish (rename the tables)", e));
     }
-    ctx.hooks.fail("after_publish")?;
+    run.hooks.fail("after_publish")?;
     // Published: whatever fails from here is finished again by whoever drops the staging
     // databases (see publish::drop_all), or by recovery.
     for db in &built.dbs {
         publish::finish(&mut admin, &db.staging).await?;
     }
     let mut report = CopyReport {
-        elapsed_ms: started.elapsed().as_millis() as u64,
+        elapsed_ms: run.started.elapsed().as_millis() as u64,
         source_write_block_ms: Some(built.write_block_ms),
         accounts_missing: built.missing_accounts,
         accounts_created: built.created_accounts,
@@ -747,7 +751,7 @@ async fn publish(ctx: &Ctx, built: Built, progress: &Progress, started: Instant)
                 .collect(),
             large_objects: LargeObjectReport { verified: true, ..LargeObjectReport::default() },
             settings_applied: vec![format!("CHARACTER SET {} COLLATE {}", db.plan.charset, db.plan.collation)],
-            elapsed_ms: started.elapsed().as_millis() as u64,
+            elapsed_ms: run.started.elapsed().as_millis() as u64,
         });
     }
     Ok(report)

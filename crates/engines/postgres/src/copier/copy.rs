@@ -1,37 +1,28 @@
-//! The copy itself: the steps of [`copy_databases`] in order, the one worker pool over
-//! all tables of all databases, and the cleanup that makes any failure or cancel leave
-//! the destination as it was.
-//!
-//! Cancellation works by dropping: everything up to publication runs inside one future
-//! raced against the token; dropping it drops the worker pool (its tasks are aborted),
-//! every client (an unfinished COPY IN is then rolled back by the server) and every tool
-//! (its process group is killed). The cleanup then drops the staging databases, ending
-//! whatever session is still in them. Publication itself is one short transaction and is
-//! not raced: once it starts, the copy succeeds or fails on its own terms.
+//! The PostgreSQL copy's steps, run by [`mover::pipeline`]: snapshot and plan, schema
+//! (roles, staging databases, pre-data), data (one worker pool over all tables of all
+//! databases, each table verified and indexed once loaded), post-data, verify, publish.
 
 use super::conn::{dest_settings, literal, PgEndpoint, SESSION_SETTINGS};
-use mover::Endpoint;
 use super::data::{self, LoSummary, TableDigest};
 use super::error::{pg_error, Result};
-use mover::{MoveError, Side};
 use super::plan::{self, DbPlan};
 use super::postdata::{self, EarlyIndex, TocEntry};
-use mover::progress::{DbCounter, Phase, Progress, TableCounter, TableState};
 use super::relay::RawSession;
-use mover::{CopyPlan, CopyReport, DatabasePlan, DatabaseReport, LargeObjectReport, SequenceReport, TableReport};
 use super::staging::{self, Publication};
-use mover::staging_name;
 use super::tools::Tools;
-use mover::Hooks;
-use mover::CopyRequest;
+use super::PostgresCopier;
+use async_trait::async_trait;
 use futures_util::future::try_join_all;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use mover::pool::{JobQueue, Worker};
+use mover::progress::{DbCounter, Phase, TableCounter, TableState};
+use mover::{CopyPlan, CopyReport, DatabasePlan, DatabaseReport, LargeObjectReport, SequenceReport, TableReport};
+use mover::{CopyRequest, CopySteps, Endpoint, Hooks, MoveError, Run, Side};
+use mover::staging_name;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
-use tokio::sync::{Notify, Semaphore};
-use tokio::task::JoinSet;
+use tokio::sync::Semaphore;
 use tokio_postgres::Client;
 
 /// Upper bound on the ranges one table is split into, whatever `split_bytes` says
@@ -40,40 +31,15 @@ const MAX_PARTS: u64 = 64;
 
 /// Copies each source database of `names` (source name, destination name) from `source`
 /// to `dest`, and publishes them all under their destination names once every one is
-/// complete and verified.
+/// complete and verified, with the tools of `tool_dir`: [`PostgresCopier`]'s
+/// [`mover::Copier::copy`].
 ///
 /// Each destination database must not exist, or exist without user objects (it is then
-/// replaced). `progress` is updated throughout; `cancel` stops the copy at any point
-/// before publication. On any error the staging databases and roles the copy created
-/// are dropped before returning; if even that fails (destination gone), call
-/// [`super::drop_staging`] with the same tag later.
+/// replaced). On any error the staging databases and roles the copy created are dropped
+/// before returning; if even that fails (destination gone), call [`super::drop_staging`]
+/// with the same tag later.
 pub async fn copy_databases(tool_dir: &Path, request: CopyRequest) -> Result<CopyReport, MoveError> {
-    let CopyRequest { source, dest, names, opts, progress, cancel } = request;
-    let (source, dest, names, opts) = (&source, &dest, &names[..], &opts);
-    mover::pipeline::validate(names, opts)?;
-    let started = Instant::now();
-    let ctx = Ctx {
-        source: source.clone(),
-        dest: dest.clone(),
-        tools: Arc::new(Tools::new(tool_dir)),
-        jobs: opts.jobs.max(1),
-        split_bytes: opts.split_bytes.max(1),
-        tag: opts.staging_tag.clone(),
-        hooks: Hooks::new(opts, &cancel),
-        before_publish: opts.before_publish.clone(),
-        index_memory_mb: opts.index_memory_mb,
-    };
-    tracing::info!(databases = names.len(), tag = %ctx.tag, "copy starts");
-    let built = tokio::select! {
-        biased;
-        _ = cancel.cancelled() => Err(MoveError::Canceled),
-        r = build(&ctx, names, &progress) => r,
-    };
-    let result = match built {
-        Ok(b) => publish(&ctx, b, &progress, started).await,
-        Err(e) => Err(e),
-    };
-    mover::pipeline::conclude(result, &cancel, &progress, &ctx.tag, super::drop_staging(dest, &ctx.tag)).await
+    mover::pipeline::run(&PostgresCopier { tool_dir: tool_dir.to_path_buf() }, request).await
 }
 
 /// Reads what copying the source databases `names` would move, without copying (each
@@ -109,18 +75,6 @@ pub async fn plan_databases(source: &Endpoint, names: &[String]) -> Result<CopyP
         });
     }
     Ok(out)
-}
-
-struct Ctx {
-    source: Endpoint,
-    dest: Endpoint,
-    tools: Arc<Tools>,
-    jobs: usize,
-    split_bytes: u64,
-    tag: String,
-    hooks: Hooks,
-    before_publish: Option<mover::PublishGate>,
-    index_memory_mb: u64,
 }
 
 /// One table during the data phase.
@@ -180,22 +134,41 @@ impl DbRun {
     }
 }
 
-/// What was built and verified, waiting for publication.
-struct Built {
+/// A planned source database with its snapshot holder.
+struct PlannedDb {
+    holder: Client,
+    snapshot: String,
+    plan: DbPlan,
+    ranges: Vec<Vec<String>>,
+    counter: Arc<DbCounter>,
+}
+
+/// The plan step's result: every source database in its snapshot, and the destination's
+/// maintenance session.
+pub struct Planned {
+    maint: Client,
+    dest_version: i32,
+    dbs: Vec<PlannedDb>,
+}
+
+/// A copy from the schema step on: the snapshot holders kept until the post-data step
+/// is done, the databases, and the roles created on the destination.
+pub struct Copying {
+    holders: Vec<Client>,
     dbs: Vec<DbRun>,
     roles_created: Vec<String>,
 }
 
-/// A planned source database with its snapshot holder.
-struct Planned {
+/// A source database in its snapshot, planned.
+struct Opened {
     holder: Client,
     snapshot: String,
     plan: DbPlan,
     ranges: Vec<Vec<String>>,
 }
 
-async fn open_source(ctx: &Ctx, name: &str, dest_version: i32) -> Result<Planned> {
-    let holder = ctx.source.connect(name, Side::Source).await?;
+async fn open_source(run: &Run, name: &str, dest_version: i32) -> Result<Opened> {
+    let holder = run.source.connect(name, Side::Source).await?;
     let version = staging::server_version(&holder, Side::Source).await?;
     if version < 120000 {
         return Err(MoveError::InvalidRequest(format!("the source runs PostgreSQL {version}; 12 or newer is needed")));
@@ -218,89 +191,139 @@ async fn open_source(ctx: &Ctx, name: &str, dest_version: i32) -> Result<Planned
     let plan = plan::read(&holder, version).await?;
     let mut ranges = Vec::with_capacity(plan.tables.len());
     for t in &plan.tables {
-        let parts = if t.extension_config || t.bytes <= ctx.split_bytes { 1 } else { t.bytes.div_ceil(ctx.split_bytes).min(MAX_PARTS) };
+        let split_bytes = run.opts.split_bytes.max(1);
+        let parts = if t.extension_config || t.bytes <= split_bytes { 1 } else { t.bytes.div_ceil(split_bytes).min(MAX_PARTS) };
         ranges.push(if parts > 1 { data::ranges(&holder, t, parts).await? } else { Vec::new() });
     }
-    Ok(Planned { holder, snapshot, plan, ranges })
+    Ok(Opened { holder, snapshot, plan, ranges })
 }
 
-/// Everything up to publication.
-async fn build(ctx: &Ctx, names: &[(String, String)], progress: &Progress) -> Result<Built> {
-    progress.set_phase(Phase::Planning);
-    let maint = staging::maintenance(&ctx.dest).await?;
-    let dest_version = staging::server_version(&maint, Side::Destination).await?;
-    // Leftovers of an earlier attempt of the same task.
-    staging::drop_all(&maint, &ctx.tag).await?;
-    for (_, d) in names {
-        if staging::database_exists(&maint, d).await? {
-            if let Some(detail) = staging::user_objects(&ctx.dest, d).await? {
-                return Err(MoveError::DestinationNotEmpty { database: d.clone(), detail });
+#[async_trait]
+impl CopySteps for PostgresCopier {
+    type Planned = Planned;
+    type Staged = Copying;
+    type Loaded = Copying;
+    type Built = Copying;
+
+    async fn plan(&self, run: &Run) -> Result<Planned> {
+        let maint = staging::maintenance(&run.dest).await?;
+        let dest_version = staging::server_version(&maint, Side::Destination).await?;
+        // Leftovers of an earlier attempt of the same task.
+        staging::drop_all(&maint, run.tag()).await?;
+        for (_, d) in &run.names {
+            if staging::database_exists(&maint, d).await? {
+                if let Some(detail) = staging::user_objects(&run.dest, d).await? {
+                    return Err(MoveError::DestinationNotEmpty { database: d.clone(), detail });
+                }
             }
         }
+        let opened = try_join_all(run.names.iter().map(|(s, _)| open_source(run, s, dest_version))).await?;
+        let dbs = run
+            .names
+            .iter()
+            .zip(opened)
+            .map(|((s, d), o)| PlannedDb { counter: run.progress.register_db(s, d), holder: o.holder, snapshot: o.snapshot, plan: o.plan, ranges: o.ranges })
+            .collect();
+        Ok(Planned { maint, dest_version, dbs })
     }
-    let planned = try_join_all(names.iter().map(|(s, _)| open_source(ctx, s, dest_version))).await?;
-    let mut holders = Vec::new();
-    let mut prepared = Vec::new();
-    for ((s, d), p) in names.iter().zip(planned) {
-        holders.push(p.holder);
-        let counter = progress.register_db(s, d);
-        prepared.push((s.clone(), d.clone(), p.snapshot, p.plan, p.ranges, counter));
-    }
-    tracing::info!(databases = holders.len(), "planned");
-    ctx.hooks.fail("after_plan")?;
 
-    progress.set_phase(Phase::Schema);
-    let roles: BTreeSet<String> = prepared.iter().flat_map(|p| p.3.roles.iter().cloned()).collect();
-    let roles_created = staging::create_roles(&maint, &roles, &ctx.tag).await?;
-    if !roles_created.is_empty() {
-        tracing::info!(roles = ?roles_created, "created roles missing on the destination");
-    }
-    ctx.hooks.fail("after_roles")?;
-    for (_, d, _, plan, _, _) in &prepared {
-        staging::create_staging(&maint, &staging_name(d, &ctx.tag), &plan.info, dest_version).await?;
-    }
-    let same_major = prepared.first().map(|p| p.3.server_version / 10000) == Some(dest_version / 10000);
-    let limit = Arc::new(Semaphore::new(ctx.jobs));
-    let dbs = try_join_all(prepared.into_iter().map(|(s, d, snapshot, plan, ranges, counter)| {
-        let limit = limit.clone();
-        async move {
-            let _permit = limit.acquire_owned().await.map_err(|e| MoveError::Internal(e.to_string()))?;
-            prepare_db(ctx, s, d, snapshot, plan, ranges, counter, same_major).await
+    async fn schema(&self, run: &Run, planned: Planned) -> Result<Copying> {
+        let Planned { maint, dest_version, dbs } = planned;
+        let roles: BTreeSet<String> = dbs.iter().flat_map(|p| p.plan.roles.iter().cloned()).collect();
+        let roles_created = staging::create_roles(&maint, &roles, run.tag()).await?;
+        if !roles_created.is_empty() {
+            tracing::info!(roles = ?roles_created, "created roles missing on the destination");
         }
-    }))
-    .await?;
-    tracing::info!("pre-data schema restored");
-    ctx.hooks.fail("after_pre_data")?;
-
-    progress.set_phase(Phase::Data);
-    let shared = Arc::new(Pool::new(ctx, dbs));
-    let mut set = JoinSet::new();
-    for _ in 0..ctx.jobs {
-        set.spawn(worker(shared.clone()));
+        run.hooks.fail("after_roles")?;
+        for ((_, d), p) in run.names.iter().zip(&dbs) {
+            staging::create_staging(&maint, &staging_name(d, run.tag()), &p.plan.info, dest_version).await?;
+        }
+        let same_major = dbs.first().map(|p| p.plan.server_version / 10000) == Some(dest_version / 10000);
+        let tools = Tools::new(&self.tool_dir);
+        let limit = Arc::new(Semaphore::new(run.jobs()));
+        let mut holders = Vec::new();
+        let mut prepared = Vec::new();
+        for ((s, d), p) in run.names.iter().zip(dbs) {
+            holders.push(p.holder);
+            prepared.push((s.clone(), d.clone(), p.snapshot, p.plan, p.ranges, p.counter));
+        }
+        let dbs = try_join_all(prepared.into_iter().map(|(s, d, snapshot, plan, ranges, counter)| {
+            let (limit, tools) = (limit.clone(), &tools);
+            async move {
+                let _permit = limit.acquire_owned().await.map_err(|e| MoveError::Internal(e.to_string()))?;
+                prepare_db(run, tools, s, d, snapshot, plan, ranges, counter, same_major).await
+            }
+        }))
+        .await?;
+        Ok(Copying { holders, dbs, roles_created })
     }
-    while let Some(r) = set.join_next().await {
-        // The first error ends the pool: dropping the set aborts the other workers.
-        r.map_err(|e| MoveError::Internal(format!("copy worker: {e}")))??;
-    }
-    drop(set);
-    let dbs = Arc::try_unwrap(shared).map_err(|_| MoveError::Internal("workers outlived the pool".into()))?.dbs;
-    tracing::info!("data copied, verified and indexed");
-    ctx.hooks.fail("after_data")?;
 
-    progress.set_phase(Phase::PostData);
-    try_join_all(dbs.iter().map(|db| finish_db(ctx, db))).await?;
-    tracing::info!("post-data restored");
-    ctx.hooks.fail("after_post_data")?;
-    // The snapshot is no longer needed; let the source clean up behind it.
-    drop(holders);
-    ctx.hooks.fail("before_publish")?;
-    Ok(Built { dbs, roles_created })
+    async fn data(&self, run: &Run, copying: Copying) -> Result<Copying> {
+        let Copying { holders, dbs, roles_created } = copying;
+        let shared = Arc::new(Shared {
+            source: run.source.clone(),
+            dest: run.dest.clone(),
+            hooks: run.hooks.clone(),
+            dbs,
+            dest_settings: dest_settings(run.opts.index_memory_mb),
+        });
+        let jobs = shared.initial_jobs();
+        let workers = (0..run.jobs()).map(|_| PgWorker { shared: shared.clone(), sessions: Sessions::new(), raw: RawSessions::new() }).collect();
+        mover::pool::run(jobs, workers, &run.hooks).await?;
+        let dbs = Arc::try_unwrap(shared).map_err(|_| MoveError::Internal("workers outlived the pool".into()))?.dbs;
+        Ok(Copying { holders, dbs, roles_created })
+    }
+
+    async fn post_data(&self, run: &Run, copying: Copying) -> Result<Copying> {
+        let tools = Tools::new(&self.tool_dir);
+        try_join_all(copying.dbs.iter().map(|db| finish_db(run, &tools, db))).await?;
+        // The snapshot is no longer needed; let the source clean up behind it.
+        Ok(Copying { holders: Vec::new(), ..copying })
+    }
+
+    fn verify(&self, _run: &Run, built: &Copying) -> Result<()> {
+        for db in &built.dbs {
+            let results = db.lock();
+            let unverified = db.plan.tables.iter().zip(&results.tables).find(|(_, r)| !r.as_ref().is_some_and(|r| r.verified));
+            if let Some((t, _)) = unverified {
+                return Err(MoveError::Internal(format!("table {} of database {} was not verified", t.display(), db.src_name)));
+            }
+            if results.sequences.len() != db.plan.sequences.len() || results.sequences.iter().any(|s| !s.verified) {
+                return Err(MoveError::Internal(format!("the sequences of database {} were not verified", db.src_name)));
+            }
+        }
+        Ok(())
+    }
+
+    async fn publish(&self, run: &Run, built: Copying) -> Result<CopyReport> {
+        publish(run, built).await
+    }
+
+    async fn cleanup(&self, dest: &Endpoint, staging_tag: &str) -> Result<()> {
+        super::drop_staging(dest, staging_tag).await
+    }
+
+    /// The mark is the staging databases' OIDs, which a rename keeps: if the final names
+    /// carry them now, the publishing transaction committed.
+    async fn published(&self, dest: &Endpoint, staging_tag: &str, mark: &serde_json::Value) -> Result<bool> {
+        let Some(marks) = mark.as_object() else { return Ok(false) };
+        let names: Vec<String> = marks.keys().cloned().collect();
+        let now = super::database_oids(dest, &names).await?;
+        let published = !names.is_empty()
+            && names.iter().zip(&now).all(|(name, oid)| oid.is_some() && marks.get(name).and_then(|v| v.as_u64()) == oid.map(u64::from));
+        if published {
+            // What remains is the replaced (empty) databases set aside by the publication.
+            super::drop_staging(dest, staging_tag).await?;
+        }
+        Ok(published)
+    }
 }
 
 /// Staging schema and the post-data archive of one database.
 #[allow(clippy::too_many_arguments)]
 async fn prepare_db(
-    ctx: &Ctx,
+    run: &Run,
+    tools: &Tools,
     src_name: String,
     dst_name: String,
     snapshot: String,
@@ -309,24 +332,24 @@ async fn prepare_db(
     counter: Arc<DbCounter>,
     same_major: bool,
 ) -> Result<DbRun> {
-    let staging = staging_name(&dst_name, &ctx.tag);
+    let staging = staging_name(&dst_name, run.tag());
     let dir = tempfile::tempdir().map_err(|e| MoveError::Internal(format!("create a temporary directory: {e}")))?;
     let post_file = dir.path().join("post-data.dump");
     // The post-data archive is read while the pre-data schema is restored.
     let post = async {
-        ctx.tools.dump_post_data(&ctx.source, &src_name, &snapshot, &post_file).await?;
-        let toc = postdata::parse_toc(&ctx.tools.list(&ctx.dest, &post_file).await?);
+        tools.dump_post_data(&run.source, &src_name, &snapshot, &post_file).await?;
+        let toc = postdata::parse_toc(&tools.list(&run.dest, &post_file).await?);
         let (candidates, rest) = postdata::partition_entries(&plan, &toc);
         let mut sql = String::new();
         if !candidates.is_empty() {
             let list = dir.path().join("early.list");
             let lines: String = candidates.iter().map(|(_, e)| format!("{}\n", e.line)).collect();
             tokio::fs::write(&list, lines).await.map_err(|e| MoveError::Internal(format!("write list file: {e}")))?;
-            sql = ctx.tools.sql_of(&ctx.dest, &post_file, &list).await?;
+            sql = tools.sql_of(&run.dest, &post_file, &list).await?;
         }
         Ok::<_, MoveError>((toc, candidates, rest, sql))
     };
-    let (pre, post) = tokio::join!(ctx.tools.pre_data(&ctx.source, &src_name, &snapshot, &ctx.dest, &staging), post);
+    let (pre, post) = tokio::join!(tools.pre_data(&run.source, &src_name, &snapshot, &run.dest, &staging), post);
     pre?;
     let (toc, candidates, mut rest, sql) = post?;
     let mut early = Vec::new();
@@ -400,28 +423,27 @@ enum Job {
     LargeObjects { db: usize },
 }
 
-/// The work queue shared by all workers. Follow-ups of a loaded table (its verification
-/// and index builds) go to the front, so they overlap with the COPY of other tables.
-struct Pool {
+/// What every worker of the data step shares.
+struct Shared {
     source: Endpoint,
     dest: Endpoint,
     hooks: Hooks,
     dbs: Vec<DbRun>,
     dest_settings: String,
-    queue: Mutex<VecDeque<Job>>,
-    /// Jobs queued or running; the pool is done when it reaches zero.
-    outstanding: AtomicUsize,
-    notify: Notify,
-    first_part_done: AtomicBool,
 }
 
-impl Pool {
-    fn new(ctx: &Ctx, dbs: Vec<DbRun>) -> Self {
+impl Shared {
+    /// Sequences first (they are quick), then every table's parts, largest first across
+    /// every database, so the longest streams start at once; a table's source digest
+    /// right behind its first part, so a free worker computes it while the table
+    /// streams. Follow-ups of a loaded table (verification, index builds) are queued at
+    /// the front as it finishes, so they overlap with the COPY of other tables.
+    fn initial_jobs(&self) -> Vec<Job> {
         let mut sized: Vec<(u64, Job)> = Vec::new();
-        let mut front = Vec::new();
-        for (d, db) in dbs.iter().enumerate() {
+        let mut jobs = Vec::new();
+        for (d, db) in self.dbs.iter().enumerate() {
             if !db.plan.sequences.is_empty() {
-                front.push(Job::Sequences { db: d });
+                jobs.push(Job::Sequences { db: d });
             }
             if db.plan.large_objects > 0 {
                 sized.push((db.plan.large_objects * 4096, Job::LargeObjects { db: d }));
@@ -434,70 +456,21 @@ impl Pool {
                 }
             }
         }
-        // Largest first, across every database: the longest streams start at once.
         sized.sort_by_key(|s| std::cmp::Reverse(s.0));
-        // A table's source digest right behind its first part, so a free worker computes
-        // it while the table streams.
-        let mut queue: VecDeque<Job> = front.into_iter().collect();
         for (_, j) in sized {
-            queue.push_back(j);
+            jobs.push(j);
             if let Job::Copy { db, table, part: 0 } = j {
-                queue.push_back(Job::SourceDigest { db, table });
+                jobs.push(Job::SourceDigest { db, table });
             }
         }
-        Pool {
-            source: ctx.source.clone(),
-            dest: ctx.dest.clone(),
-            hooks: ctx.hooks.clone(),
-            dbs,
-            dest_settings: dest_settings(ctx.index_memory_mb),
-            outstanding: AtomicUsize::new(queue.len()),
-            queue: Mutex::new(queue),
-            notify: Notify::new(),
-            first_part_done: AtomicBool::new(false),
-        }
-    }
-
-    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Job>> {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    async fn next_job(&self) -> Option<Job> {
-        loop {
-            let notified = self.notify.notified();
-            tokio::pin!(notified);
-            // Registered before looking, so a push in between is not missed.
-            notified.as_mut().enable();
-            if let Some(j) = self.queue().pop_front() {
-                return Some(j);
-            }
-            if self.outstanding.load(Ordering::SeqCst) == 0 {
-                return None;
-            }
-            notified.await;
-        }
-    }
-
-    fn push_front(&self, jobs: Vec<Job>) {
-        self.outstanding.fetch_add(jobs.len(), Ordering::SeqCst);
-        let mut q = self.queue();
-        for j in jobs.into_iter().rev() {
-            q.push_front(j);
-        }
-        drop(q);
-        self.notify.notify_waiters();
-    }
-
-    fn job_done(&self) {
-        self.outstanding.fetch_sub(1, Ordering::SeqCst);
-        self.notify.notify_waiters();
+        jobs
     }
 }
 
 /// A worker's sessions, per database: source (in the snapshot) and staging destination.
 type Sessions = HashMap<usize, (Client, Client)>;
 
-async fn sessions<'a>(pool: &Pool, cache: &'a mut Sessions, d: usize) -> Result<&'a (Client, Client)> {
+async fn sessions<'a>(pool: &Shared, cache: &'a mut Sessions, d: usize) -> Result<&'a (Client, Client)> {
     match cache.entry(d) {
         std::collections::hash_map::Entry::Occupied(e) => Ok(e.into_mut()),
         std::collections::hash_map::Entry::Vacant(slot) => {
@@ -522,7 +495,7 @@ async fn sessions<'a>(pool: &Pool, cache: &'a mut Sessions, d: usize) -> Result<
 /// destination, spoken to through the relay.
 type RawSessions = HashMap<usize, (RawSession, RawSession)>;
 
-async fn raw_sessions<'a>(pool: &Pool, cache: &'a mut RawSessions, d: usize) -> Result<&'a mut (RawSession, RawSession)> {
+async fn raw_sessions<'a>(pool: &Shared, cache: &'a mut RawSessions, d: usize) -> Result<&'a mut (RawSession, RawSession)> {
     match cache.entry(d) {
         std::collections::hash_map::Entry::Occupied(e) => Ok(e.into_mut()),
         std::collections::hash_map::Entry::Vacant(slot) => {
@@ -541,15 +514,20 @@ async fn raw_sessions<'a>(pool: &Pool, cache: &'a mut RawSessions, d: usize) -> 
     }
 }
 
-async fn worker(pool: Arc<Pool>) -> Result<()> {
-    let mut cache = Sessions::new();
-    let mut raw = RawSessions::new();
-    while let Some(job) = pool.next_job().await {
-        let r = run_job(&pool, job, &mut cache, &mut raw).await;
-        pool.job_done();
-        r?;
+/// One worker of the data step, with its sessions per database.
+struct PgWorker {
+    shared: Arc<Shared>,
+    sessions: Sessions,
+    raw: RawSessions,
+}
+
+#[async_trait]
+impl Worker for PgWorker {
+    type Job = Job;
+
+    async fn run(&mut self, job: Job, queue: &JobQueue<Job>) -> Result<()> {
+        run_job(&self.shared, job, queue, &mut self.sessions, &mut self.raw).await
     }
-    Ok(())
 }
 
 fn in_database(e: MoveError, db: &str) -> MoveError {
@@ -561,7 +539,7 @@ fn in_database(e: MoveError, db: &str) -> MoveError {
     }
 }
 
-async fn run_job(pool: &Pool, job: Job, cache: &mut Sessions, raw: &mut RawSessions) -> Result<()> {
+async fn run_job(pool: &Shared, job: Job, queue: &JobQueue<Job>, cache: &mut Sessions, raw: &mut RawSessions) -> Result<()> {
     match job {
         Job::Copy { db: d, table, part } => {
             let db = &pool.dbs[d];
@@ -578,9 +556,6 @@ async fn run_job(pool: &Pool, job: Job, cache: &mut Sessions, raw: &mut RawSessi
             tracing::debug!(table = %t.display(), part, rows, "part copied");
             tr.loaded_rows.fetch_add(rows, Ordering::SeqCst);
             tr.counter.parts_done.fetch_add(1, Ordering::Relaxed);
-            if !pool.first_part_done.swap(true, Ordering::SeqCst) {
-                pool.hooks.fail("during_data")?;
-            }
             if tr.remaining.fetch_sub(1, Ordering::SeqCst) == 1 {
                 tr.counter.settle();
                 tr.counter.set_state(TableState::Loaded);
@@ -591,7 +566,7 @@ async fn run_job(pool: &Pool, job: Job, cache: &mut Sessions, raw: &mut RawSessi
                 if let Some(ix) = db.early_by_table.get(&t.oid) {
                     next.extend(ix.iter().map(|i| Job::Index { db: d, index: *i }));
                 }
-                pool.push_front(next);
+                queue.push_front(next);
             }
         }
         Job::SourceDigest { db: d, table } => {
@@ -601,7 +576,7 @@ async fn run_job(pool: &Pool, job: Job, cache: &mut Sessions, raw: &mut RawSessi
             let digest = data::table_digest(src, Side::Source, t).await?;
             *tr.source_digest.lock().unwrap_or_else(|e| e.into_inner()) = Some(digest);
             if tr.open_verify_gate() {
-                pool.push_front(vec![Job::Verify { db: d, table }]);
+                queue.push_front(vec![Job::Verify { db: d, table }]);
             }
         }
         Job::Verify { db: d, table } => {
@@ -705,15 +680,15 @@ async fn analyze_when_last(db: &DbRun, table: usize, dst: &Client) -> Result<()>
 }
 
 /// Post-data of one database after all its data is in, then the checks that need it whole.
-async fn finish_db(ctx: &Ctx, db: &DbRun) -> Result<()> {
+async fn finish_db(run: &Run, tools: &Tools, db: &DbRun) -> Result<()> {
     if !db.rest.is_empty() {
         let list = db.post_file.with_file_name("rest.list");
         let lines: String = db.rest.iter().map(|e| format!("{}\n", e.line)).collect();
         tokio::fs::write(&list, lines).await.map_err(|e| MoveError::Internal(format!("write list file: {e}")))?;
-        ctx.tools.restore(&ctx.dest, &db.staging, &db.post_file, &list, ctx.jobs).await?;
+        tools.restore(&run.dest, &db.staging, &db.post_file, &list, run.jobs()).await?;
     }
-    let c = ctx.dest.connect(&db.staging, Side::Destination).await?;
-    c.batch_execute(&dest_settings(ctx.index_memory_mb)).await.map_err(|e| pg_error(Side::Destination, "configure session", e))?;
+    let c = run.dest.connect(&db.staging, Side::Destination).await?;
+    c.batch_execute(&dest_settings(run.opts.index_memory_mb)).await.map_err(|e| pg_error(Side::Destination, "configure session", e))?;
     let copied = db.lock().lo.unwrap_or_default();
     let found = data::digest_large_objects(&c, Side::Destination).await?;
     if found != copied || copied.count != db.plan.large_objects {
@@ -750,18 +725,18 @@ async fn finish_db(ctx: &Ctx, db: &DbRun) -> Result<()> {
     Ok(())
 }
 
-async fn publish(ctx: &Ctx, built: Built, progress: &Progress, started: Instant) -> Result<CopyReport> {
-    progress.set_phase(Phase::Publishing);
-    let mut maint = staging::maintenance(&ctx.dest).await?;
+async fn publish(run: &Run, built: Copying) -> Result<CopyReport> {
+    let started = run.started;
+    let mut maint = staging::maintenance(&run.dest).await?;
     let mut applied = Vec::new();
     for db in &built.dbs {
         applied.push(staging::apply_properties(&maint, &db.staging, &db.plan.info).await?);
     }
     let items: Vec<Publication> =
         built.dbs.iter().map(|d| Publication { staging: d.staging.clone(), destination: d.dst_name.clone() }).collect();
-    if let Some(gate) = &ctx.before_publish {
+    if let Some(gate) = &run.opts.before_publish {
         let names: Vec<String> = items.iter().map(|p| p.staging.clone()).collect();
-        let oids = super::database_oids(&ctx.dest, &names).await?;
+        let oids = super::database_oids(&run.dest, &names).await?;
         let mut mark = serde_json::Map::new();
         for (item, oid) in items.iter().zip(oids) {
             let oid = oid.ok_or_else(|| MoveError::Internal(format!("staging database {} is missing", item.staging)))?;
@@ -769,8 +744,8 @@ async fn publish(ctx: &Ctx, built: Built, progress: &Progress, started: Instant)
         }
         gate.pass(serde_json::Value::Object(mark)).await?;
     }
-    let replaced = staging::publish(&mut maint, &ctx.dest, &items, &ctx.tag).await?;
-    ctx.hooks.fail("after_publish")?;
+    let replaced = staging::publish(&mut maint, &run.dest, &items, run.tag()).await?;
+    run.hooks.fail("after_publish")?;
     // Published: a failure from here on must not undo anything.
     if let Err(e) = staging::unmark_roles(&maint, &built.roles_created).await {
         tracing::warn!(error = %e, "created roles keep their task marker");

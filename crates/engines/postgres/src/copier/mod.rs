@@ -1,5 +1,5 @@
-//! The PostgreSQL copier. A copy of several databases goes through these steps
-//! ([`copy::copy_databases`]):
+//! The PostgreSQL copier: [`mover::CopySteps`], run by the one pipeline every engine's
+//! copy shares ([`mover::pipeline`]). A copy of several databases goes through these steps:
 //! 1. **Snapshot and plan**: per source database, one session exports a snapshot and
 //!    holds it open for the whole copy; the plan (tables, sizes, indexes, sequences,
 //!    large objects, roles) is read in it.
@@ -31,9 +31,8 @@ mod tools;
 
 pub use copy::{copy_databases, plan_databases};
 
-use async_trait::async_trait;
 use error::pg_error;
-use mover::{CopyReport, CopyRequest, Endpoint, Result, Side};
+use mover::{Endpoint, Result, Side};
 use std::path::PathBuf;
 
 /// Copies between PostgreSQL servers with `pg_dump`/`pg_restore` from `tool_dir` (empty:
@@ -41,32 +40,6 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Default)]
 pub struct PostgresCopier {
     pub tool_dir: PathBuf,
-}
-
-#[async_trait]
-impl mover::Copier for PostgresCopier {
-    async fn copy(&self, request: CopyRequest) -> Result<CopyReport> {
-        copy_databases(&self.tool_dir, request).await
-    }
-
-    async fn discard(&self, dest: &Endpoint, staging_tag: &str) -> Result<()> {
-        drop_staging(dest, staging_tag).await
-    }
-
-    /// The mark is the staging databases' OIDs, which a rename keeps: if the final names
-    /// carry them now, the publishing transaction committed.
-    async fn published(&self, dest: &Endpoint, staging_tag: &str, mark: &serde_json::Value) -> Result<bool> {
-        let Some(marks) = mark.as_object() else { return Ok(false) };
-        let names: Vec<String> = marks.keys().cloned().collect();
-        let now = database_oids(dest, &names).await?;
-        let published = !names.is_empty()
-            && names.iter().zip(&now).all(|(name, oid)| oid.is_some() && marks.get(name).and_then(|v| v.as_u64()) == oid.map(u64::from));
-        if published {
-            // What remains is the replaced (empty) databases set aside by the publication.
-            drop_staging(dest, staging_tag).await?;
-        }
-        Ok(published)
-    }
 }
 
 /// Drops every staging database of the task tagged `staging_tag` on `dest` (ending any

@@ -9,6 +9,7 @@ pub mod client;
 pub mod encode;
 pub mod envelope;
 pub mod error;
+pub mod parameters;
 pub mod params;
 pub mod request;
 mod v1;

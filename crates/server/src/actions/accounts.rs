@@ -2,20 +2,17 @@ use super::{list, Reply};
 use control::accounts::{parse_account_type, parse_privilege};
 use control::{Caller, ControlPlane};
 use serde_json::{json, Value};
-use wire::Params;
+use wire::parameters::{CreateAccount, DeleteAccount, DescribeAccounts, GrantAccountPrivilege, ResetAccountPassword, RevokeAccountPrivilege};
 
-pub(crate) async fn create(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    let id = p.required("DBInstanceId")?;
-    let name = p.required("AccountName")?;
-    let password = p.required("AccountPassword")?;
-    let kind = parse_account_type(p.get("AccountType"))?;
-    plane.create_account(caller, id, name, password, kind, p.get("AccountDescription")).await?;
+pub(crate) async fn create(plane: &ControlPlane, caller: &Caller, p: CreateAccount) -> Reply {
+    let kind = parse_account_type(p.account_type.as_deref())?;
+    plane.create_account(caller, &p.instance, &p.name, &p.password, kind, p.description.as_deref()).await?;
     Ok(json!({}))
 }
 
-pub(crate) async fn describe(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    let id = p.required("DBInstanceId")?;
-    let views = plane.describe_accounts(caller, id, p.get("AccountName")).await?;
+pub(crate) async fn describe(plane: &ControlPlane, caller: &Caller, p: DescribeAccounts) -> Reply {
+    let id = &p.instance;
+    let views = plane.describe_accounts(caller, id, p.name.as_deref()).await?;
     let accounts: Vec<Value> = views
         .iter()
         .map(|v| {
@@ -44,23 +41,19 @@ pub(crate) async fn describe(plane: &ControlPlane, caller: &Caller, p: &Params) 
     Ok(json!({"Accounts": {"DBInstanceAccount": accounts}}))
 }
 
-pub(crate) async fn delete(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    plane.delete_account(caller, p.required("DBInstanceId")?, p.required("AccountName")?).await?;
+pub(crate) async fn delete(plane: &ControlPlane, caller: &Caller, p: DeleteAccount) -> Reply {
+    plane.delete_account(caller, &p.instance, &p.name).await?;
     Ok(json!({}))
 }
 
-pub(crate) async fn reset_password(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    plane
-        .reset_account_password(caller, p.required("DBInstanceId")?, p.required("AccountName")?, p.required("AccountPassword")?)
-        .await?;
+pub(crate) async fn reset_password(plane: &ControlPlane, caller: &Caller, p: ResetAccountPassword) -> Reply {
+    plane.reset_account_password(caller, &p.instance, &p.name, &p.password).await?;
     Ok(json!({}))
 }
 
-pub(crate) async fn grant(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    let id = p.required("DBInstanceId")?;
-    let account = p.required("AccountName")?;
-    let dbs = list(p.required("DBName")?);
-    let privileges = list(p.required("AccountPrivilege")?);
+pub(crate) async fn grant(plane: &ControlPlane, caller: &Caller, p: GrantAccountPrivilege) -> Reply {
+    let dbs = list(&p.databases);
+    let privileges = list(&p.privileges);
     // One privilege for all databases, or one per database in order.
     let privileges: Vec<String> = match privileges.len() {
         1 => vec![privileges[0].clone(); dbs.len()],
@@ -76,14 +69,11 @@ pub(crate) async fn grant(plane: &ControlPlane, caller: &Caller, p: &Params) -> 
     for (db, pr) in dbs.into_iter().zip(privileges) {
         grants.push((db, parse_privilege(&pr)?));
     }
-    plane.grant_privileges(caller, id, account, &grants).await?;
+    plane.grant_privileges(caller, &p.instance, &p.account, &grants).await?;
     Ok(json!({}))
 }
 
-pub(crate) async fn revoke(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    let id = p.required("DBInstanceId")?;
-    let account = p.required("AccountName")?;
-    let dbs = list(p.required("DBName")?);
-    plane.revoke_privileges(caller, id, account, &dbs).await?;
+pub(crate) async fn revoke(plane: &ControlPlane, caller: &Caller, p: RevokeAccountPrivilege) -> Reply {
+    plane.revoke_privileges(caller, &p.instance, &p.account, &list(&p.databases)).await?;
     Ok(json!({}))
 }

@@ -3,36 +3,28 @@ use control::accounts::parse_privilege;
 use control::databases::CreateDatabase;
 use control::{Caller, ControlPlane};
 use serde_json::{json, Value};
-use wire::{Params, WireError};
+use wire::parameters::{self, DeleteDatabase, DescribeDatabases};
+use wire::WireError;
 
-pub(crate) async fn create(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    let id = p.required("DBInstanceId")?;
-    let name = p.required("DBName")?;
-    let charset = p.required("CharacterSetName")?;
-    let account = match (p.get("AccountName"), p.get("AccountPrivilege")) {
-        (Some(a), Some(pr)) => Some((a.to_string(), parse_privilege(pr)?)),
-        (Some(a), None) => Some((a.to_string(), parse_privilege("ReadWrite")?)),
+pub(crate) async fn create(plane: &ControlPlane, caller: &Caller, p: parameters::CreateDatabase) -> Reply {
+    let account = match (p.account, p.privilege) {
+        (Some(a), Some(pr)) => Some((a, parse_privilege(&pr)?)),
+        (Some(a), None) => Some((a, parse_privilege("ReadWrite")?)),
         (None, Some(_)) => return Err(WireError::MissingParameter("AccountName".into()).into()),
         (None, None) => None,
     };
-    let req = CreateDatabase {
-        name: name.to_string(),
-        charset: charset.to_string(),
-        description: p.get("DBDescription").map(String::from),
-        account,
-    };
-    plane.create_database(caller, id, req).await?;
+    let req = CreateDatabase { name: p.name, charset: p.charset, description: p.description, account };
+    plane.create_database(caller, &p.instance, req).await?;
     Ok(json!({}))
 }
 
-pub(crate) async fn describe(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    let id = p.required("DBInstanceId")?;
-    let page = page(p, 30, 100)?;
-    let status = p.get("DBStatus");
+pub(crate) async fn describe(plane: &ControlPlane, caller: &Caller, p: DescribeDatabases) -> Reply {
+    let id = &p.instance;
+    let page = page(p.page_size, p.page_number, 30, 100)?;
     let row = plane.owned_instance(caller, id).await?;
-    let mut views = plane.describe_databases(caller, id, p.get("DBName")).await?;
+    let mut views = plane.describe_databases(caller, id, p.name.as_deref()).await?;
     // Every database that the engine shows is usable; the transient states are not kept.
-    if status.is_some_and(|s| s != "Running") {
+    if p.status.is_some_and(|s| s != "Running") {
         views.clear();
     }
     let total = views.len();
@@ -69,9 +61,7 @@ pub(crate) async fn describe(plane: &ControlPlane, caller: &Caller, p: &Params) 
     Ok(json!({"Databases": {"Database": dbs}, "PageNumber": page.number, "PageRecordCount": dbs.len(), "TotalRecordCount": total}))
 }
 
-pub(crate) async fn delete(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    let id = p.required("DBInstanceId")?;
-    let name = p.required("DBName")?;
-    plane.delete_database(caller, id, name).await?;
+pub(crate) async fn delete(plane: &ControlPlane, caller: &Caller, p: DeleteDatabase) -> Reply {
+    plane.delete_database(caller, &p.instance, &p.name).await?;
     Ok(json!({}))
 }

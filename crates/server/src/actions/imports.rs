@@ -6,22 +6,18 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use control::{Caller, ControlPlane};
 use serde_json::{json, Value};
 use control::model::ImportTaskRow;
-use wire::Params;
+use wire::parameters::{ActionParameters, CancelImport, DescibeImportsFromDatabase, DescribeImportProgress, DescribeImportsForSQLServer, ImportDatabaseBetweenInstances};
 
-pub(crate) async fn start(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    let dest = p.required("DBInstanceId")?;
-    let source = p.required("SourceDBInstanceId")?;
-    let info = p.required("DBInfo")?;
-    let dry_run = p.bool("DryRun")? == Some(true);
-    match plane.start_import(caller, dest, source, info, dry_run).await? {
+pub(crate) async fn start(plane: &ControlPlane, caller: &Caller, p: ImportDatabaseBetweenInstances) -> Reply {
+    match plane.start_import(caller, &p.instance, &p.source, &p.db_info, p.dry_run == Some(true)).await? {
         Some(id) => Ok(json!({"ImportId": id.to_string()})),
         None => Ok(json!({"DryRun": true, "DryRunResult": true, "Message": "The request passed the dry run; nothing was copied."})),
     }
 }
 
 /// `yyyy-MM-ddTHH:mmZ` (the documented form), also with seconds.
-fn parse_time(p: &Params, name: &str) -> Result<Option<DateTime<Utc>>, crate::ServerError> {
-    let Some(v) = p.get(name) else { return Ok(None) };
+fn parse_time(value: Option<&str>, name: &str) -> Result<Option<DateTime<Utc>>, crate::ServerError> {
+    let Some(v) = value else { return Ok(None) };
     for format in ["%Y-%m-%dT%H:%MZ", "%Y-%m-%dT%H:%M:%SZ"] {
         if let Ok(t) = NaiveDateTime::parse_from_str(v, format) {
             return Ok(Some(t.and_utc()));
@@ -30,19 +26,27 @@ fn parse_time(p: &Params, name: &str) -> Result<Option<DateTime<Utc>>, crate::Se
     Err(super::invalid(name, format!("{v:?} is not a UTC time like 2024-01-01T00:00Z")))
 }
 
-async fn list(plane: &ControlPlane, caller: &Caller, p: &Params, action: wire::Action) -> Result<(control::model::Paged<ImportTaskRow>, control::model::Page), crate::ServerError> {
-    let id = p.required("DBInstanceId")?;
-    let from = parse_time(p, "StartTime")?;
+/// What both import listings read: their parameters are the same.
+struct Listing<'a> {
+    instance: &'a str,
+    start_time: Option<&'a str>,
+    end_time: Option<&'a str>,
+    import_id: Option<i64>,
+    page_size: Option<u32>,
+    page_number: Option<u32>,
+}
+
+async fn list(plane: &ControlPlane, caller: &Caller, p: Listing<'_>, action: wire::Action) -> Result<(control::model::Paged<ImportTaskRow>, control::model::Page), crate::ServerError> {
+    let from = parse_time(p.start_time, "StartTime")?;
     // EndTime names a minute; everything within that minute is included.
-    let to = parse_time(p, "EndTime")?.map(|t| t + chrono::Duration::seconds(59));
+    let to = parse_time(p.end_time, "EndTime")?.map(|t| t + chrono::Duration::seconds(59));
     if let (Some(f), Some(t)) = (from, to) {
         if t < f {
             return Err(super::invalid("EndTime", "it must not be before StartTime"));
         }
     }
-    let import_id = p.parse::<i64>("ImportId")?;
-    let page = page(p, 30, 100)?;
-    let result = plane.list_imports(caller, action, id, import_id, from, to, page).await?;
+    let page = page(p.page_size, p.page_number, 30, 100)?;
+    let result = plane.list_imports(caller, action, p.instance, p.import_id, from, to, page).await?;
     Ok((result, page))
 }
 
@@ -66,8 +70,16 @@ fn description(t: &ImportTaskRow) -> String {
     }
 }
 
-pub(crate) async fn from_database(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    let (result, page) = list(plane, caller, p, wire::Action::DescibeImportsFromDatabase).await?;
+pub(crate) async fn from_database(plane: &ControlPlane, caller: &Caller, p: DescibeImportsFromDatabase) -> Reply {
+    let listing = Listing {
+        instance: &p.instance,
+        start_time: p.start_time.as_deref(),
+        end_time: p.end_time.as_deref(),
+        import_id: p.import_id,
+        page_size: p.page_size,
+        page_number: p.page_number,
+    };
+    let (result, page) = list(plane, caller, listing, DescibeImportsFromDatabase::ACTION).await?;
     let items: Vec<Value> = result
         .items
         .iter()
@@ -92,8 +104,16 @@ pub(crate) async fn from_database(plane: &ControlPlane, caller: &Caller, p: &Par
     }))
 }
 
-pub(crate) async fn for_sql_server(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    let (result, page) = list(plane, caller, p, wire::Action::DescribeImportsForSQLServer).await?;
+pub(crate) async fn for_sql_server(plane: &ControlPlane, caller: &Caller, p: DescribeImportsForSQLServer) -> Reply {
+    let listing = Listing {
+        instance: &p.instance,
+        start_time: p.start_time.as_deref(),
+        end_time: p.end_time.as_deref(),
+        import_id: p.import_id,
+        page_size: p.page_size,
+        page_number: p.page_number,
+    };
+    let (result, page) = list(plane, caller, listing, DescribeImportsForSQLServer::ACTION).await?;
     let items: Vec<Value> = result
         .items
         .iter()
@@ -122,17 +142,13 @@ pub(crate) async fn for_sql_server(plane: &ControlPlane, caller: &Caller, p: &Pa
     }))
 }
 
-pub(crate) async fn cancel(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    let id = p.required("DBInstanceId")?;
-    let import_id: i64 = p.parse_required("ImportId")?;
-    plane.cancel_import(caller, id, import_id).await?;
+pub(crate) async fn cancel(plane: &ControlPlane, caller: &Caller, p: CancelImport) -> Reply {
+    plane.cancel_import(caller, &p.instance, p.import_id).await?;
     Ok(json!({}))
 }
 
-pub(crate) async fn progress(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    let id = p.required("DBInstanceId")?;
-    let import_id: i64 = p.parse_required("ImportId")?;
-    let t = plane.import_progress(caller, id, import_id).await?;
+pub(crate) async fn progress(plane: &ControlPlane, caller: &Caller, p: DescribeImportProgress) -> Reply {
+    let t = plane.import_progress(caller, &p.instance, p.import_id).await?;
     let parse = |s: &str| if s.is_empty() { Value::Null } else { serde_json::from_str(s).unwrap_or(Value::Null) };
     Ok(json!({
         "ImportId": t.id.to_string(),

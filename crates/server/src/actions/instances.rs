@@ -3,29 +3,25 @@ use control::instances::{CreateInstance, InstanceView};
 use control::{Caller, ControlPlane};
 use serde_json::{json, Value};
 use control::model::{InstanceFilter, InstanceRow};
-use wire::Params;
+use wire::parameters::{self, DeleteDBInstance, DescribeDBInstanceAttribute, DescribeDBInstanceNetInfo, DescribeDBInstances, RestartDBInstance};
 
-pub(crate) async fn create(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
+pub(crate) async fn create(plane: &ControlPlane, caller: &Caller, p: parameters::CreateDBInstance) -> Reply {
     let req = CreateInstance {
-        region_id: p.required("RegionId")?.to_string(),
-        engine: p.required("Engine")?.to_string(),
-        engine_version: p.required("EngineVersion")?.to_string(),
-        class_code: p.required("DBInstanceClass")?.to_string(),
-        storage_gb: p.parse_required("DBInstanceStorage")?,
-        zone_id: p.get("ZoneId").map(String::from),
-        storage_type: p.get("DBInstanceStorageType").map(String::from),
-        description: p.get("DBInstanceDescription").map(String::from),
-        pay_type: p.get("PayType").map(String::from),
-        category: p.get("Category").map(String::from),
-        net_type: p.get("DBInstanceNetType").map(String::from),
-        network_type: p.get("InstanceNetworkType").map(String::from),
-        security_ip_list: p.get("SecurityIPList").map(String::from),
-        tags: p
-            .indexed("Tag")
-            .into_iter()
-            .filter_map(|m| Some((m.get("Key")?.clone(), m.get("Value").cloned().unwrap_or_default())))
-            .collect(),
-        dry_run: p.bool("DryRun")? == Some(true),
+        region_id: p.region_id,
+        engine: p.engine,
+        engine_version: p.engine_version,
+        class_code: p.class,
+        storage_gb: p.storage_gb,
+        zone_id: p.zone_id,
+        storage_type: p.storage_type,
+        description: p.description,
+        pay_type: p.pay_type,
+        category: p.category,
+        net_type: p.net_type,
+        network_type: p.network_type,
+        security_ip_list: p.security_ip_list,
+        tags: p.tags.0,
+        dry_run: p.dry_run == Some(true),
     };
     if let Some(pay) = &req.pay_type {
         if !matches!(pay.as_str(), "Postpaid" | "Prepaid" | "Serverless") {
@@ -87,37 +83,37 @@ fn instance_item(row: &InstanceRow, class: Option<&control::model::InstanceClass
     })
 }
 
-pub(crate) async fn describe_all(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    let region = plane.check_region(Some(p.required("RegionId")?))?;
+pub(crate) async fn describe_all(plane: &ControlPlane, caller: &Caller, p: DescribeDBInstances) -> Reply {
+    let region = plane.check_region(Some(&p.region_id))?;
     let filter = InstanceFilter {
         account_uid: None,
         region_id: Some(region),
-        ids: p.get("DBInstanceId").map(super::list),
-        engine: p.get("Engine").map(String::from),
-        engine_version: p.get("EngineVersion").map(String::from),
-        status: match p.get("DBInstanceStatus") {
+        ids: p.ids.as_deref().map(super::list),
+        engine: p.engine,
+        engine_version: p.engine_version,
+        status: match p.status.as_deref() {
             None => None,
             Some(s) => Some(control::model::InstanceStatus::parse(s).ok_or_else(|| {
                 let known: Vec<&str> = control::model::InstanceStatus::ALL.iter().map(|s| s.as_str()).collect();
                 invalid("DBInstanceStatus", format!("{s:?} is not one of {}", known.join(", ")))
             })?),
         },
-        class_code: p.get("DBInstanceClass").map(String::from),
-        search_key: p.get("SearchKey").map(String::from),
+        class_code: p.class,
+        search_key: p.search_key,
     };
     // MaxResults/NextToken paging replaces PageSize/PageNumber when given.
-    let (page, token_mode) = match p.parse::<u32>("MaxResults")? {
+    let (page, token_mode) = match p.max_results {
         Some(max) => {
             if max == 0 || max > 100 {
                 return Err(invalid("MaxResults", format!("{max} must be between 1 and 100")));
             }
-            let number = match p.get("NextToken") {
+            let number = match p.next_token.as_deref() {
                 None => 1,
                 Some(t) => t.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| invalid("NextToken", "it is not a token this API returned"))?,
             };
             (control::model::Page { number, size: max }, true)
         }
-        None => (page(p, 30, 100)?, false),
+        None => (page(p.page_size, p.page_number, 30, 100)?, false),
     };
     let result = plane.describe_instances(caller, filter, Some(page)).await?;
     let items: Vec<Value> = result.items.iter().map(|row| instance_item(row, plane.find_class(&row.class_code).map(|(_, class)| class))).collect();
@@ -157,25 +153,23 @@ fn attribute_item(view: &InstanceView) -> Value {
     item
 }
 
-pub(crate) async fn describe_attribute(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    let id = p.required("DBInstanceId")?;
-    let view = plane.describe_instance(caller, id).await?;
+pub(crate) async fn describe_attribute(plane: &ControlPlane, caller: &Caller, p: DescribeDBInstanceAttribute) -> Reply {
+    let view = plane.describe_instance(caller, &p.instance).await?;
     Ok(json!({"Items": {"DBInstanceAttribute": [attribute_item(&view)]}}))
 }
 
-pub(crate) async fn delete(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    let id = p.required("DBInstanceId")?;
-    let row = plane.delete_instance(caller, id).await?;
+pub(crate) async fn delete(plane: &ControlPlane, caller: &Caller, p: DeleteDBInstance) -> Reply {
+    let row = plane.delete_instance(caller, &p.instance).await?;
     Ok(json!({"RegionId": row.region_id}))
 }
 
-pub(crate) async fn restart(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    plane.restart_instance(caller, p.required("DBInstanceId")?).await?;
+pub(crate) async fn restart(plane: &ControlPlane, caller: &Caller, p: RestartDBInstance) -> Reply {
+    plane.restart_instance(caller, &p.instance).await?;
     Ok(json!({}))
 }
 
-pub(crate) async fn net_info(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    let row = plane.net_info(caller, p.required("DBInstanceId")?).await?;
+pub(crate) async fn net_info(plane: &ControlPlane, caller: &Caller, p: DescribeDBInstanceNetInfo) -> Reply {
+    let row = plane.net_info(caller, &p.instance).await?;
     Ok(json!({
         "InstanceNetworkType": row.network_type,
         "SecurityIPMode": "normal",

@@ -1,6 +1,7 @@
-//! Action dispatch: `(Version, Action)` is parsed into a `wire::Action`, whose handler is
-//! found in one table. Handlers are thin: read parameters, make one control-plane call,
-//! shape the response.
+//! Action dispatch: `(Version, Action)` is parsed into a `wire::Action`, whose row in one
+//! table parses the action's parameters into its struct (`wire::parameters`, named as the
+//! action) and calls its handler. Handlers are thin: one control-plane call with typed
+//! parameters, and the response shaped.
 
 mod accounts;
 mod databases;
@@ -13,19 +14,25 @@ mod security_ips;
 use crate::ServerError;
 use control::{Caller, ControlPlane};
 use serde_json::Value;
+use wire::parameters::{self, ActionParameters};
 use wire::{Action, Params, SignedRequest, WireError};
 
 pub(crate) type Reply = Result<Value, ServerError>;
 
-/// A handler: reads its parameters, makes one control-plane call, shapes the response.
+/// A row's entry point: parses the action's parameters, then runs its handler.
 type Handler = for<'a> fn(&'a ControlPlane, &'a Caller, &'a Params) -> BoxFuture<'a, Reply>;
 type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
-/// `route!(Action, handler)`: a row of the table, the handler's future boxed.
+/// `route!(Action, handler)`: a row of the table. The handler takes the action's
+/// parameter struct (`wire::parameters::Action`); a request whose parameters do not parse
+/// is answered without calling it.
 macro_rules! route {
     ($action:ident, $handler:path) => {{
         fn handle<'a>(plane: &'a ControlPlane, caller: &'a Caller, p: &'a Params) -> BoxFuture<'a, Reply> {
-            Box::pin($handler(plane, caller, p))
+            match <parameters::$action as ActionParameters>::from_params(p) {
+                Ok(parameters) => Box::pin($handler(plane, caller, parameters)),
+                Err(e) => Box::pin(std::future::ready(Err(e.into()))),
+            }
         }
         (Action::$action, handle as Handler)
     }};
@@ -106,12 +113,12 @@ pub(crate) fn time(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 /// `PageSize`/`PageNumber` with their documented bounds.
-pub(crate) fn page(p: &Params, default_size: u32, max_size: u32) -> Result<control::model::Page, ServerError> {
-    let size: u32 = p.parse("PageSize")?.unwrap_or(default_size);
+pub(crate) fn page(size: Option<u32>, number: Option<u32>, default_size: u32, max_size: u32) -> Result<control::model::Page, ServerError> {
+    let size = size.unwrap_or(default_size);
     if size == 0 || size > max_size {
         return Err(invalid("PageSize", format!("{size} must be between 1 and {max_size}")));
     }
-    let number: u32 = p.parse("PageNumber")?.unwrap_or(1);
+    let number = number.unwrap_or(1);
     if number == 0 {
         return Err(invalid("PageNumber", "it must be 1 or more"));
     }

@@ -4,7 +4,7 @@ use super::{time, Reply};
 use control::{Caller, ControlPlane};
 use serde_json::{json, Value};
 use control::model::{AccessKeyStatus, Policy, RamUser};
-use wire::Params;
+use wire::parameters::*;
 
 fn user_json(u: &RamUser) -> Value {
     json!({
@@ -31,30 +31,30 @@ fn policy_json(p: &Policy) -> Value {
     })
 }
 
-pub(crate) async fn create_user(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
+pub(crate) async fn create_user(plane: &ControlPlane, caller: &Caller, p: CreateUser) -> Reply {
     let user = plane
-        .create_ram_user(caller, p.required("UserName")?, p.get("DisplayName"), p.get("Comments"))
+        .create_ram_user(caller, &p.user, p.display_name.as_deref(), p.comments.as_deref())
         .await?;
     Ok(json!({"User": user_json(&user)}))
 }
 
-pub(crate) async fn get_user(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    let user = plane.get_ram_user(caller, p.required("UserName")?).await?;
+pub(crate) async fn get_user(plane: &ControlPlane, caller: &Caller, p: GetUser) -> Reply {
+    let user = plane.get_ram_user(caller, &p.user).await?;
     Ok(json!({"User": user_json(&user)}))
 }
 
-pub(crate) async fn delete_user(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    plane.delete_ram_user(caller, p.required("UserName")?).await?;
+pub(crate) async fn delete_user(plane: &ControlPlane, caller: &Caller, p: DeleteUser) -> Reply {
+    plane.delete_ram_user(caller, &p.user).await?;
     Ok(json!({}))
 }
 
-pub(crate) async fn list_users(plane: &ControlPlane, caller: &Caller, _p: &Params) -> Reply {
+pub(crate) async fn list_users(plane: &ControlPlane, caller: &Caller, _p: ListUsers) -> Reply {
     let users: Vec<Value> = plane.list_ram_users(caller).await?.iter().map(user_json).collect();
     Ok(json!({"IsTruncated": false, "Marker": "", "Users": {"User": users}}))
 }
 
-pub(crate) async fn create_access_key(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    let new = plane.create_access_key(caller, p.get("UserName")).await?;
+pub(crate) async fn create_access_key(plane: &ControlPlane, caller: &Caller, p: CreateAccessKey) -> Reply {
+    let new = plane.create_access_key(caller, p.user.as_deref()).await?;
     let k = &new.key;
     Ok(json!({"AccessKey": {
         "AccessKeyId": k.id,
@@ -72,21 +72,20 @@ fn parse_status(value: &str) -> Result<AccessKeyStatus, crate::ServerError> {
     }
 }
 
-pub(crate) async fn update_access_key(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    let key_id = p.required("UserAccessKeyId")?;
-    let status = parse_status(p.required("Status")?)?;
-    plane.update_access_key(caller, key_id, status, p.get("UserName")).await?;
+pub(crate) async fn update_access_key(plane: &ControlPlane, caller: &Caller, p: UpdateAccessKey) -> Reply {
+    let status = parse_status(&p.status)?;
+    plane.update_access_key(caller, &p.key_id, status, p.user.as_deref()).await?;
     Ok(json!({}))
 }
 
-pub(crate) async fn delete_access_key(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    plane.delete_access_key(caller, p.required("UserAccessKeyId")?, p.get("UserName")).await?;
+pub(crate) async fn delete_access_key(plane: &ControlPlane, caller: &Caller, p: DeleteAccessKey) -> Reply {
+    plane.delete_access_key(caller, &p.key_id, p.user.as_deref()).await?;
     Ok(json!({}))
 }
 
-pub(crate) async fn list_access_keys(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
+pub(crate) async fn list_access_keys(plane: &ControlPlane, caller: &Caller, p: ListAccessKeys) -> Reply {
     let keys: Vec<Value> = plane
-        .list_access_keys(caller, p.get("UserName"))
+        .list_access_keys(caller, p.user.as_deref())
         .await?
         .iter()
         .map(|k| json!({"AccessKeyId": k.id, "Status": k.status.as_str(), "CreateDate": time(k.created_at)}))
@@ -94,20 +93,18 @@ pub(crate) async fn list_access_keys(plane: &ControlPlane, caller: &Caller, p: &
     Ok(json!({"AccessKeys": {"AccessKey": keys}}))
 }
 
-pub(crate) async fn create_policy(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    let policy = plane
-        .create_policy(caller, p.required("PolicyName")?, p.required("PolicyDocument")?, p.get("Description"))
-        .await?;
+pub(crate) async fn create_policy(plane: &ControlPlane, caller: &Caller, p: CreatePolicy) -> Reply {
+    let policy = plane.create_policy(caller, &p.name, &p.document, p.description.as_deref()).await?;
     Ok(json!({"Policy": policy_json(&policy)}))
 }
 
-pub(crate) async fn delete_policy(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    plane.delete_policy(caller, p.required("PolicyName")?).await?;
+pub(crate) async fn delete_policy(plane: &ControlPlane, caller: &Caller, p: DeletePolicy) -> Reply {
+    plane.delete_policy(caller, &p.name).await?;
     Ok(json!({}))
 }
 
-pub(crate) async fn list_policies(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    let wanted = p.get("PolicyType");
+pub(crate) async fn list_policies(plane: &ControlPlane, caller: &Caller, p: ListPolicies) -> Reply {
+    let wanted = p.policy_type.as_deref();
     let policies: Vec<Value> = plane
         .list_policies(caller)
         .await?
@@ -118,23 +115,19 @@ pub(crate) async fn list_policies(plane: &ControlPlane, caller: &Caller, p: &Par
     Ok(json!({"IsTruncated": false, "Marker": "", "Policies": {"Policy": policies}}))
 }
 
-pub(crate) async fn attach(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    plane
-        .attach_policy(caller, p.required("PolicyType")?, p.required("PolicyName")?, p.required("UserName")?)
-        .await?;
+pub(crate) async fn attach(plane: &ControlPlane, caller: &Caller, p: AttachPolicyToUser) -> Reply {
+    plane.attach_policy(caller, &p.policy_type, &p.name, &p.user).await?;
     Ok(json!({}))
 }
 
-pub(crate) async fn detach(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    plane
-        .detach_policy(caller, p.required("PolicyType")?, p.required("PolicyName")?, p.required("UserName")?)
-        .await?;
+pub(crate) async fn detach(plane: &ControlPlane, caller: &Caller, p: DetachPolicyFromUser) -> Reply {
+    plane.detach_policy(caller, &p.policy_type, &p.name, &p.user).await?;
     Ok(json!({}))
 }
 
-pub(crate) async fn list_for_user(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
+pub(crate) async fn list_for_user(plane: &ControlPlane, caller: &Caller, p: ListPoliciesForUser) -> Reply {
     let policies: Vec<Value> = plane
-        .list_policies_for_user(caller, p.required("UserName")?)
+        .list_policies_for_user(caller, &p.user)
         .await?
         .iter()
         .map(|(a, pol)| {

@@ -1,9 +1,9 @@
 use super::Reply;
 use control::{classes, Caller, ControlPlane};
 use serde_json::json;
-use wire::Params;
+use wire::parameters::{ActionParameters, DescribeAvailableClasses, DescribeRegions};
 
-pub(crate) async fn describe_regions(plane: &ControlPlane, _caller: &Caller, _p: &Params) -> Reply {
+pub(crate) async fn describe_regions(plane: &ControlPlane, _caller: &Caller, _p: DescribeRegions) -> Reply {
     let regions: Vec<_> = plane
         .config()
         .regions
@@ -18,10 +18,10 @@ pub(crate) async fn describe_regions(plane: &ControlPlane, _caller: &Caller, _p:
     Ok(json!({"Regions": {"RDSRegion": regions}}))
 }
 
-pub(crate) async fn describe_classes(plane: &ControlPlane, caller: &Caller, p: &Params) -> Reply {
-    let region = plane.check_region(p.get("RegionId"))?;
-    plane.authorize_any_instance(caller, wire::Action::DescribeAvailableClasses, &region).await?;
-    let engine = p.get("Engine");
+pub(crate) async fn describe_classes(plane: &ControlPlane, caller: &Caller, p: DescribeAvailableClasses) -> Reply {
+    let region = plane.check_region(p.region_id.as_deref())?;
+    plane.authorize_any_instance(caller, DescribeAvailableClasses::ACTION, &region).await?;
+    let engine = p.engine.as_deref();
     let classes: Vec<_> = plane
         .catalogues()
         .into_iter()

@@ -1,0 +1,280 @@
+//! One struct per served action with the parameters it reads, parsed once from a
+//! request's [`Params`]: a missing required parameter is `MissingParameter`, a value of
+//! the wrong type `InvalidParameter`, both naming the parameter as the API does (the
+//! first in the struct's order). Each struct is named as its action and knows it
+//! ([`ActionParameters::ACTION`]: wire name, API, RAM action). Parameters a struct does not
+//! list are ignored, as Alibaba ignores the ones an action does not use.
+//!
+//! What a value means (a privilege, a time, an IP list) is the control plane's to check;
+//! here a value is only text, a number, a flag or a list of tags.
+
+use crate::{Action, Params, WireError};
+
+/// An action's parameters, read from a request.
+pub trait ActionParameters: Sized {
+    const ACTION: Action;
+    /// The wire names it reads, in order.
+    const NAMES: &'static [&'static str];
+
+    fn from_params(p: &Params) -> Result<Self, WireError>;
+}
+
+/// How one parameter is read, by the type of its field.
+pub trait Parameter: Sized {
+    fn read(p: &Params, name: &str) -> Result<Self, WireError>;
+}
+
+/// Required text, as sent.
+impl Parameter for String {
+    fn read(p: &Params, name: &str) -> Result<Self, WireError> {
+        p.required(name).map(String::from)
+    }
+}
+
+/// Optional text, as sent; empty is absent.
+impl Parameter for Option<String> {
+    fn read(p: &Params, name: &str) -> Result<Self, WireError> {
+        Ok(p.get(name).map(String::from))
+    }
+}
+
+/// `true`/`false` in any case.
+impl Parameter for Option<bool> {
+    fn read(p: &Params, name: &str) -> Result<Self, WireError> {
+        p.bool(name)
+    }
+}
+
+macro_rules! numbers {
+    ($($t:ty),+) => {$(
+        impl Parameter for $t {
+            fn read(p: &Params, name: &str) -> Result<Self, WireError> {
+                p.parse_required(name)
+            }
+        }
+        impl Parameter for Option<$t> {
+            fn read(p: &Params, name: &str) -> Result<Self, WireError> {
+                p.parse(name)
+            }
+        }
+    )+};
+}
+numbers!(i64, u32);
+
+/// `Tag.N.Key` / `Tag.N.Value` pairs in index order; a pair without a key is dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tags(pub Vec<(String, String)>);
+
+impl Parameter for Tags {
+    fn read(p: &Params, name: &str) -> Result<Self, WireError> {
+        Ok(Tags(
+            p.indexed(name)
+                .into_iter()
+                .filter_map(|m| Some((m.get("Key")?.clone(), m.get("Value").cloned().unwrap_or_default())))
+                .collect(),
+        ))
+    }
+}
+
+/// `Name { field: Type = "WireName", ... }`: the struct, and its parsing in field order.
+macro_rules! parameters {
+    ($($(#[$doc:meta])* $action:ident { $($(#[$fdoc:meta])* $field:ident: $ty:ty = $wire:literal),* $(,)? })+) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, PartialEq)]
+            pub struct $action {
+                $($(#[$fdoc])* pub $field: $ty),*
+            }
+
+            impl ActionParameters for $action {
+                const ACTION: Action = Action::$action;
+                const NAMES: &'static [&'static str] = &[$($wire),*];
+
+                #[allow(unused_variables)]
+                fn from_params(p: &Params) -> Result<Self, WireError> {
+                    Ok($action { $($field: Parameter::read(p, $wire)?),* })
+                }
+            }
+        )+
+
+        /// Every action that has a parameter struct (a test checks it is every action).
+        pub const ALL: &[Action] = &[$(Action::$action),+];
+    };
+}
+
+parameters! {
+    CreateDBInstance {
+        region_id: String = "RegionId",
+        engine: String = "Engine",
+        engine_version: String = "EngineVersion",
+        class: String = "DBInstanceClass",
+        storage_gb: i64 = "DBInstanceStorage",
+        zone_id: Option<String> = "ZoneId",
+        storage_type: Option<String> = "DBInstanceStorageType",
+        description: Option<String> = "DBInstanceDescription",
+        pay_type: Option<String> = "PayType",
+        category: Option<String> = "Category",
+        net_type: Option<String> = "DBInstanceNetType",
+        network_type: Option<String> = "InstanceNetworkType",
+        security_ip_list: Option<String> = "SecurityIPList",
+        tags: Tags = "Tag",
+        dry_run: Option<bool> = "DryRun",
+    }
+    DescribeDBInstances {
+        region_id: String = "RegionId",
+        /// Comma-separated instance ids.
+        ids: Option<String> = "DBInstanceId",
+        engine: Option<String> = "Engine",
+        engine_version: Option<String> = "EngineVersion",
+        status: Option<String> = "DBInstanceStatus",
+        class: Option<String> = "DBInstanceClass",
+        search_key: Option<String> = "SearchKey",
+        max_results: Option<u32> = "MaxResults",
+        next_token: Option<String> = "NextToken",
+        page_size: Option<u32> = "PageSize",
+        page_number: Option<u32> = "PageNumber",
+    }
+    DescribeDBInstanceAttribute { instance: String = "DBInstanceId" }
+    DeleteDBInstance { instance: String = "DBInstanceId" }
+    RestartDBInstance { instance: String = "DBInstanceId" }
+    DescribeDBInstanceNetInfo { instance: String = "DBInstanceId" }
+    ModifySecurityIps {
+        instance: String = "DBInstanceId",
+        ips: String = "SecurityIps",
+        group: Option<String> = "DBInstanceIPArrayName",
+        mode: Option<String> = "ModifyMode",
+        attribute: Option<String> = "DBInstanceIPArrayAttribute",
+        ip_type: Option<String> = "SecurityIPType",
+        network_type: Option<String> = "WhitelistNetworkType",
+    }
+    DescribeDBInstanceIPArrayList { instance: String = "DBInstanceId" }
+    CreateDatabase {
+        instance: String = "DBInstanceId",
+        name: String = "DBName",
+        charset: String = "CharacterSetName",
+        account: Option<String> = "AccountName",
+        privilege: Option<String> = "AccountPrivilege",
+        description: Option<String> = "DBDescription",
+    }
+    DescribeDatabases {
+        instance: String = "DBInstanceId",
+        name: Option<String> = "DBName",
+        status: Option<String> = "DBStatus",
+        page_size: Option<u32> = "PageSize",
+        page_number: Option<u32> = "PageNumber",
+    }
+    DeleteDatabase { instance: String = "DBInstanceId", name: String = "DBName" }
+    CreateAccount {
+        instance: String = "DBInstanceId",
+        name: String = "AccountName",
+        password: String = "AccountPassword",
+        account_type: Option<String> = "AccountType",
+        description: Option<String> = "AccountDescription",
+    }
+    DescribeAccounts { instance: String = "DBInstanceId", name: Option<String> = "AccountName" }
+    DeleteAccount { instance: String = "DBInstanceId", name: String = "AccountName" }
+    ResetAccountPassword { instance: String = "DBInstanceId", name: String = "AccountName", password: String = "AccountPassword" }
+    GrantAccountPrivilege {
+        instance: String = "DBInstanceId",
+        account: String = "AccountName",
+        /// Comma-separated database names.
+        databases: String = "DBName",
+        /// One privilege for all databases, or one per database, comma-separated.
+        privileges: String = "AccountPrivilege",
+    }
+    RevokeAccountPrivilege {
+        instance: String = "DBInstanceId",
+        account: String = "AccountName",
+        /// Comma-separated database names.
+        databases: String = "DBName",
+    }
+    ImportDatabaseBetweenInstances {
+        instance: String = "DBInstanceId",
+        source: String = "SourceDBInstanceId",
+        db_info: String = "DBInfo",
+        dry_run: Option<bool> = "DryRun",
+    }
+    DescibeImportsFromDatabase {
+        instance: String = "DBInstanceId",
+        start_time: Option<String> = "StartTime",
+        end_time: Option<String> = "EndTime",
+        import_id: Option<i64> = "ImportId",
+        page_size: Option<u32> = "PageSize",
+        page_number: Option<u32> = "PageNumber",
+    }
+    DescribeImportsForSQLServer {
+        instance: String = "DBInstanceId",
+        start_time: Option<String> = "StartTime",
+        end_time: Option<String> = "EndTime",
+        import_id: Option<i64> = "ImportId",
+        page_size: Option<u32> = "PageSize",
+        page_number: Option<u32> = "PageNumber",
+    }
+    CancelImport { instance: String = "DBInstanceId", import_id: i64 = "ImportId" }
+    DescribeImportProgress { instance: String = "DBInstanceId", import_id: i64 = "ImportId" }
+    DescribeRegions {}
+    DescribeAvailableClasses { region_id: Option<String> = "RegionId", engine: Option<String> = "Engine" }
+
+    CreateUser { user: String = "UserName", display_name: Option<String> = "DisplayName", comments: Option<String> = "Comments" }
+    GetUser { user: String = "UserName" }
+    DeleteUser { user: String = "UserName" }
+    ListUsers {}
+    CreateAccessKey { user: Option<String> = "UserName" }
+    UpdateAccessKey { key_id: String = "UserAccessKeyId", status: String = "Status", user: Option<String> = "UserName" }
+    DeleteAccessKey { key_id: String = "UserAccessKeyId", user: Option<String> = "UserName" }
+    ListAccessKeys { user: Option<String> = "UserName" }
+    CreatePolicy { name: String = "PolicyName", document: String = "PolicyDocument", description: Option<String> = "Description" }
+    DeletePolicy { name: String = "PolicyName" }
+    ListPolicies { policy_type: Option<String> = "PolicyType" }
+    AttachPolicyToUser { policy_type: String = "PolicyType", name: String = "PolicyName", user: String = "UserName" }
+    DetachPolicyFromUser { policy_type: String = "PolicyType", name: String = "PolicyName", user: String = "UserName" }
+    ListPoliciesForUser { user: String = "UserName" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn every_action_has_parameters() {
+        let missing: Vec<_> = Action::ALL.iter().filter(|a| !ALL.contains(a)).collect();
+        assert!(missing.is_empty(), "actions without a parameter struct: {missing:?}");
+        assert_eq!(ALL.len(), Action::ALL.len());
+    }
+
+    #[test]
+    fn the_first_missing_parameter_is_named() {
+        let e = ResetAccountPassword::from_params(&params(&[("DBInstanceId", "pgm-1")])).unwrap_err();
+        assert_eq!(e, WireError::MissingParameter("AccountName".into()));
+        let e = CancelImport::from_params(&params(&[("DBInstanceId", "pgm-1"), ("ImportId", "x")])).unwrap_err();
+        assert!(matches!(e, WireError::InvalidParameter { name, .. } if name == "ImportId"));
+    }
+
+    #[test]
+    fn values_are_typed() {
+        let p = CreateDBInstance::from_params(&params(&[
+            ("RegionId", "cn-hangzhou"),
+            ("Engine", "PostgreSQL"),
+            ("EngineVersion", "15.0"),
+            ("DBInstanceClass", "pg.n2.small.1"),
+            ("DBInstanceStorage", " 20 "),
+            ("DryRun", "TRUE"),
+            ("Tag.2.Key", "b"),
+            ("Tag.1.Key", "a"),
+            ("Tag.1.Value", "1"),
+            ("Tag.3.Value", "keyless"),
+            ("ZoneId", ""),
+        ]))
+        .unwrap();
+        assert_eq!(p.storage_gb, 20);
+        assert_eq!(p.dry_run, Some(true));
+        assert_eq!(p.zone_id, None);
+        assert_eq!(p.tags, Tags(vec![("a".into(), "1".into()), ("b".into(), String::new())]));
+        assert_eq!(CreateDBInstance::ACTION.ram_action(), "rds:CreateDBInstance");
+        assert_eq!(CreateDBInstance::NAMES[0], "RegionId");
+    }
+}

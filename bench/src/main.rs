@@ -76,28 +76,11 @@ async fn api(instances: usize, seconds: u64) -> anyhow::Result<()> {
         let now = chrono::Utc::now();
         store
             .insert_instance(&store::InstanceRow {
-                id: format!("pgm-bench{i:015}"),
-                account_uid: account.clone(),
-                region_id: "cn-hangzhou".into(),
-                zone_id: "cn-hangzhou-h".into(),
                 engine: "PostgreSQL".into(),
-                engine_version: "15.0".into(),
                 class_code: "pg.x4.large.2c".into(),
-                storage_gb: 20,
-                storage_type: "local_ssd".into(),
                 status: store::InstanceStatus::Stopped,
                 description: format!("bench {i}"),
-                pay_type: "Postpaid".into(),
-                category: "Basic".into(),
-                net_type: "Intranet".into(),
-                network_type: "VPC".into(),
-                security_ip_list: "127.0.0.1".into(),
-                host: "127.0.0.1".into(),
-                port: 0,
-                data_dir: "/nonexistent".into(),
-                tags: vec![],
-                created_at: now,
-                updated_at: now,
+                ..store::InstanceRow::sample(&format!("pgm-bench{i:015}"), &account, now)
             })
             .await?;
     }

@@ -634,3 +634,37 @@ def mariadb_pair(server: Server, v1: V1Client) -> dict:
     yield {"src": ids[0], "dst": ids[1]}
     for i in ids:
         delete_quietly(v1, i)
+
+
+# What the databases and accounts tests of both engines read back.
+
+
+def describe_account(client, instance_id: str, name: str) -> dict:
+    body = client.call("DescribeAccounts", DBInstanceId=instance_id, AccountName=name)
+    accounts = body["Accounts"]["DBInstanceAccount"]
+    assert [a["AccountName"] for a in accounts] == [name], body
+    return accounts[0]
+
+
+def privileges(client, instance_id: str, name: str) -> dict[str, str]:
+    acct = describe_account(client, instance_id, name)
+    return {p["DBName"]: p["AccountPrivilege"] for p in acct["DatabasePrivileges"]["DatabasePrivilege"]}
+
+
+def databases(client, instance_id: str, **filters) -> dict[str, dict]:
+    body = client.call("DescribeDatabases", DBInstanceId=instance_id, PageSize=100, **filters)
+    return {d["DBName"]: d for d in body["Databases"]["Database"]}
+
+
+IMPORT_ENDED = {"Success", "Failed", "Canceled"}
+
+
+def wait_import(client, instance_id: str, import_id: str, timeout: float = 180.0) -> dict:
+    """DescribeImportProgress until the task ended; its last answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        p = client.call("DescribeImportProgress", DBInstanceId=instance_id, ImportId=import_id)
+        if p["Status"] in IMPORT_ENDED:
+            return p
+        assert time.monotonic() < deadline, f"import {import_id} did not end: {p}"
+        time.sleep(0.2)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from conftest import net_address, pg_connect, unique
+from conftest import databases, describe_account, net_address, pg_connect, privileges, unique
 
 PASSWORD = "Sdk_Passw0rd!"
 SYSTEM_DBS = {"postgres", "template0", "template1"}
@@ -39,23 +39,6 @@ def superacct(v1, pg_instance) -> dict:
     v1.call("CreateDatabase", DBInstanceId=pg_instance["id"], DBName=db, CharacterSetName="UTF8",
             AccountName=name, AccountPrivilege="DBOwner")
     return {"name": name, "db": db}
-
-
-def describe_account(client, instance_id: str, name: str) -> dict:
-    body = client.call("DescribeAccounts", DBInstanceId=instance_id, AccountName=name)
-    accounts = body["Accounts"]["DBInstanceAccount"]
-    assert [a["AccountName"] for a in accounts] == [name], body
-    return accounts[0]
-
-
-def privileges(client, instance_id: str, name: str) -> dict[str, str]:
-    acct = describe_account(client, instance_id, name)
-    return {p["DBName"]: p["AccountPrivilege"] for p in acct["DatabasePrivileges"]["DatabasePrivilege"]}
-
-
-def databases(client, instance_id: str, **filters) -> dict[str, dict]:
-    body = client.call("DescribeDatabases", DBInstanceId=instance_id, PageSize=100, **filters)
-    return {d["DBName"]: d for d in body["Databases"]["Database"]}
 
 
 # --- accounts ---------------------------------------------------------------------------

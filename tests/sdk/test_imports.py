@@ -6,14 +6,12 @@ is checked inside the destination server with psycopg."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
-from conftest import create_pg, delete_quietly, net_address, pg_connect, unique, wait_status
+from conftest import create_pg, delete_quietly, net_address, pg_connect, unique, wait_import, wait_status
 
 PASSWORD = "Sdk_Passw0rd!"
-ENDED = {"Success", "Failed", "Canceled"}
 
 
 @pytest.fixture(scope="module")
@@ -33,16 +31,6 @@ def pair(v3):
     yield {"src": src, "dst": dst}
     for i in ids:
         delete_quietly(v3, i)
-
-
-def wait_import(client, instance_id: str, import_id: str, timeout: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        p = client.call("DescribeImportProgress", DBInstanceId=instance_id, ImportId=import_id)
-        if p["Status"] in ENDED:
-            return p
-        assert time.monotonic() < deadline, f"import {import_id} did not end: {p}"
-        time.sleep(0.2)
 
 
 def rows(client, instance_id: str, db: str) -> list[tuple]:

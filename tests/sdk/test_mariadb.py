@@ -6,18 +6,22 @@ inside the real MariaDB server with PyMySQL."""
 from __future__ import annotations
 
 import json
-import time
 
 import pymysql
 import pytest
 
 from conftest import (
+    IMPORT_ENDED,
     MARIADB_CREATE,
     REGION,
     attribute,
+    databases,
+    describe_account,
     mariadb_connect,
     net_address,
+    privileges,
     unique,
+    wait_import,
 )
 
 PASSWORD = "Sdk_Passw0rd!"
@@ -27,7 +31,6 @@ INTERNAL_ACCOUNTS = {"root", "mysql", "mariadb.sys", "admin", "openrds_admin"}
 # the server answers instead for a user it does not know when the handshake switched
 # authentication plugins), table (1142), column (1143), global privilege (1227), routine (1370).
 DENIED = {1044, 1045, 1142, 1143, 1227, 1370, 1698}
-ENDED = {"Success", "Failed", "Canceled"}
 # utf8 is an alias of utf8mb3 in MariaDB 10.6 and later: the engine reports either name,
 # while the API reports the name Alibaba documents (the one the database was created with).
 ENGINE_CHARSETS = {"utf8mb4": {"utf8mb4"}, "utf8": {"utf8", "utf8mb3"}, "latin1": {"latin1"}, "gbk": {"gbk"}}
@@ -61,23 +64,6 @@ def login_refused(addr, user: str, password: str, database: str | None = None) -
         mariadb_connect(*addr, user, password, database).close()
     assert info.value.args and info.value.args[0] in DENIED, f"the login failed, but not as refused: {info.value!r}"
     return info.value
-
-
-def describe_account(client, instance_id: str, name: str) -> dict:
-    body = client.call("DescribeAccounts", DBInstanceId=instance_id, AccountName=name)
-    accounts = body["Accounts"]["DBInstanceAccount"]
-    assert [a["AccountName"] for a in accounts] == [name], body
-    return accounts[0]
-
-
-def privileges(client, instance_id: str, name: str) -> dict[str, str]:
-    acct = describe_account(client, instance_id, name)
-    return {p["DBName"]: p["AccountPrivilege"] for p in acct["DatabasePrivileges"]["DatabasePrivilege"]}
-
-
-def databases(client, instance_id: str, **filters) -> dict[str, dict]:
-    body = client.call("DescribeDatabases", DBInstanceId=instance_id, PageSize=100, **filters)
-    return {d["DBName"]: d for d in body["Databases"]["Database"]}
 
 
 def status(client, instance_id: str) -> str:
@@ -514,16 +500,6 @@ def shop(v1, mariadb_pair) -> dict:
     return {"src": src, "dst": dst, "src_addr": src_addr, "dst_addr": dst_addr}
 
 
-def wait_import(client, instance_id: str, import_id: str, timeout: float = 180.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        p = client.call("DescribeImportProgress", DBInstanceId=instance_id, ImportId=import_id)
-        if p["Status"] in ENDED:
-            return p
-        assert time.monotonic() < deadline, f"import {import_id} did not end: {p}"
-        time.sleep(0.2)
-
-
 def start_import(client, shop: dict, db_names) -> tuple[str, tuple[str, str] | None]:
     """Starts an import; returns its id and the instances' states if they were read while
     the task was still running (None when it ended before they could be)."""
@@ -536,7 +512,7 @@ def start_import(client, shop: dict, db_names) -> tuple[str, tuple[str, str] | N
     # The states were read before this progress: if the task is still going now, they were
     # read during it.
     during = client.call("DescribeImportProgress", DBInstanceId=shop["dst"], ImportId=import_id)
-    return import_id, (states if during["Status"] not in ENDED else None)
+    return import_id, (states if during["Status"] not in IMPORT_ENDED else None)
 
 
 def drop_if_present(client, instance_id: str, db: str) -> None:

@@ -6,7 +6,6 @@
 mod common;
 
 use common::*;
-use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_object_kind_arrives_renamed_and_identical_through_openrds_import() {
@@ -107,31 +106,9 @@ async fn a_crash_at_each_failpoint_is_recovered_at_the_next_start() {
                 .unwrap();
         }
         let info = format!(r#"{{"DBNames":{{"shop":"{target}"}}}}"#);
-        // At after_accept the process dies before it answers; the task is in the store.
-        let answered = crashing
-            .api
-            .call("ImportDatabaseBetweenInstances", &[("DBInstanceId", dst.as_str()), ("SourceDBInstanceId", &src), ("DBInfo", &info)])
-            .await
-            .ok();
-        let code = crashing.exited(Duration::from_secs(120)).await;
-        assert_eq!(code.code(), Some(101), "{point}: the process should die at the failpoint");
-
-        let served = site.serve(&[]).await;
-        let import_id = match answered {
-            Some(r) => r["ImportId"].as_str().unwrap().to_string(),
-            None => {
-                let listed = served.api.call("DescibeImportsFromDatabase", &[("DBInstanceId", dst.as_str())]).await.unwrap();
-                let items = listed["Items"]["ImportResultFromDB"].as_array().unwrap().clone();
-                items.iter().map(|t| t["ImportId"].as_i64().unwrap()).max().expect("the accepted task is listed").to_string()
-            }
-        };
-        let p = wait_import(&served.api, &dst, &import_id).await;
-        assert_eq!(p["Status"], "Success", "{point}: {p}");
-        assert_eq!((status(&served.api, &src).await, status(&served.api, &dst).await), ("Running".into(), "Running".into()), "{point}");
+        let (served, _) = crash_and_recover(&site, crashing, point, &src, &dst, &info).await;
         assert_eq!(engine_postgres::testing::digests(&dst_admin, &target).await, before, "{point}: the copy differs");
         assert!(staging_databases(&dst_admin).await.is_empty(), "{point}: staging left");
-        // Each recovery sees one crash: the copy redone once, or found published.
-        assert!(p["Attempts"].as_i64().unwrap() <= 2, "{point}: {p}");
         served.stop().await;
     }
     assert_eq!(engine_postgres::testing::digests(&src_admin, "shop").await, before, "the source changed");

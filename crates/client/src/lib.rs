@@ -88,7 +88,16 @@ impl Client {
     pub async fn send<K: AsRef<str>, V: AsRef<str>>(&self, action: &str, params: &[(K, V)]) -> Result<Reply, CallError> {
         let params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_string())).collect();
         let nonce = uuid::Uuid::new_v4().simple().to_string();
-        let signed = wire::client::sign_v3(&self.host, action, &self.version, &params, &self.key_id, &self.secret, chrono::Utc::now(), &nonce);
+        let call = wire::client::Call {
+            action,
+            version: &self.version,
+            params: &params,
+            access_key_id: &self.key_id,
+            secret: &self.secret,
+            now: chrono::Utc::now(),
+            nonce: &nonce,
+        };
+        let signed = call.sign_v3(&self.host);
         let mut request = self.http.post(format!("http://{}/?{}", self.host, signed.query)).body(signed.body);
         for (name, value) in &signed.headers {
             // reqwest derives Host from the URL; a second one would be a protocol error.

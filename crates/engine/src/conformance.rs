@@ -18,6 +18,34 @@ pub mod support {
     use std::os::unix::fs::PermissionsExt;
     use std::path::Path;
 
+    /// The permission bits of `path`.
+    pub fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).expect("metadata").permissions().mode() & 0o7777
+    }
+
+    /// Checks the layout every engine keeps for an instance in `spec.dir`, confined
+    /// (`isolate`) or not: the directory is ours and only traversable, `data/` and the
+    /// server log belong to the engine's user (the instance's own, never the host's
+    /// shared `shared_user`), the administrator's credentials to us alone. Returns the
+    /// engine's uid.
+    pub fn assert_own_layout(spec: &InstanceSpec, isolate: bool, shared_user: &str) -> u32 {
+        use std::os::unix::fs::MetadataExt;
+        let owner = |p: &Path| std::fs::metadata(p).expect("metadata").uid();
+        let me = nix::unistd::geteuid().as_raw();
+        let engine_uid = if isolate {
+            let name = crate::isolation::system_user_name(&spec.id);
+            nix::unistd::User::from_name(&name).unwrap().unwrap_or_else(|| panic!("the instance's user {name} exists")).uid.as_raw()
+        } else {
+            me
+        };
+        assert_ne!(Some(engine_uid), nix::unistd::User::from_name(shared_user).unwrap().map(|u| u.uid.as_raw()), "not the shared engine user");
+        assert_eq!((mode(&spec.dir), owner(&spec.dir)), (0o711, me), "the instance directory");
+        assert_eq!((mode(&spec.dir.join("data")), owner(&spec.dir.join("data"))), (0o700, engine_uid), "the data directory");
+        assert_eq!((mode(&spec.dir.join("admin.json")), owner(&spec.dir.join("admin.json"))), (0o600, me), "the credentials");
+        assert_eq!(owner(&spec.dir.join("server.log")), engine_uid, "the server log");
+        engine_uid
+    }
+
     /// A port nobody listens on right now.
     pub fn free_port() -> u16 {
         std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()

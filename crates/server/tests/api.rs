@@ -74,17 +74,18 @@ async fn replayed_nonce_and_stale_timestamp_are_refused() {
         }
     };
     let now = chrono::Utc::now();
-    let signed = wire::client::sign_v3(&host, "DescribeRegions", wire::RDS_VERSION, &[], KEY_ID, SECRET, now, "nonce-once");
+    let call = wire::client::Call { action: "DescribeRegions", version: wire::RDS_VERSION, params: &[], access_key_id: KEY_ID, secret: SECRET, now, nonce: "nonce-once" };
+    let signed = call.sign_v3(&host);
     assert_eq!(send(signed.clone()).await.0, 200);
     let (status, body) = send(signed).await;
     assert_eq!((status, body["Code"].as_str().unwrap()), (400, "SignatureNonceUsed"));
 
     let old = now - chrono::Duration::minutes(20);
-    let signed = wire::client::sign_v3(&host, "DescribeRegions", wire::RDS_VERSION, &[], KEY_ID, SECRET, old, "nonce-old");
+    let signed = wire::client::Call { now: old, nonce: "nonce-old", ..call }.sign_v3(&host);
     let (status, body) = send(signed).await;
     assert_eq!((status, body["Code"].as_str().unwrap()), (400, "InvalidTimeStamp.Expired"));
 
-    let v1 = wire::client::sign_v1("GET", "DescribeRegions", wire::RDS_VERSION, &[], KEY_ID, SECRET, now, "nonce-v1");
+    let v1 = wire::client::Call { nonce: "nonce-v1", ..call }.sign_v1("GET");
     let resp = reqwest::get(format!("http://{host}/?{}", v1.query)).await.unwrap();
     assert_eq!(resp.status().as_u16(), 200, "V1 GET as pop-core sends it");
 

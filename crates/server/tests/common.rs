@@ -254,6 +254,13 @@ impl Client {
         }
     }
 
+    /// Waits until each of `ids` is Running.
+    pub async fn wait_running(&self, ids: &[&String]) {
+        for id in ids {
+            self.wait_status(id, "Running").await;
+        }
+    }
+
     /// Deletes the instances and waits until they are gone.
     pub async fn delete_all(&self, ids: &[&String]) {
         for id in ids {

@@ -78,9 +78,7 @@ async fn dry_runs_check_everything_and_change_nothing() {
     // ImportDatabaseBetweenInstances: every refusal of the real call, then a pass that
     // copies nothing.
     let (src, dst) = tokio::join!(c.create_pg("pg.x4.large.2c"), c.create_pg("pg.x4.large.2c"));
-    for id in [&src, &dst, &general] {
-        c.wait_status(id, "Running").await;
-    }
+    c.wait_running(&[&src, &dst, &general]).await;
     c.call("CreateDatabase", &[("DBInstanceId", &src), ("DBName", "shop"), ("CharacterSetName", "UTF8")]).await.ok();
     let dry = [("DryRun", "true")];
     import(&c, &dst, &src, "{not json", &dry).await.err(400, "InvalidDBInfo.Malformed");
@@ -108,9 +106,7 @@ async fn reserved_and_malformed_names_never_reach_an_engine() {
         c.create_mariadb("mariadb.x4.large.2c", "20"),
         c.create_mariadb("mariadb.x4.large.2c", "20")
     );
-    for id in [&src, &dst, &msrc, &mdst] {
-        c.wait_status(id, "Running").await;
-    }
+    c.wait_running(&[&src, &dst, &msrc, &mdst]).await;
     c.call("CreateDatabase", &[("DBInstanceId", &src), ("DBName", "shop"), ("CharacterSetName", "UTF8")]).await.ok();
     c.call("CreateDatabase", &[("DBInstanceId", &msrc), ("DBName", "shop"), ("CharacterSetName", "utf8mb4")]).await.ok();
 
@@ -172,9 +168,7 @@ async fn an_import_task_needs_ram_on_both_its_instances() {
     let server = start_server().await;
     let c = server.client();
     let (src, dst) = tokio::join!(c.create_pg("pg.x4.large.2c"), c.create_pg("pg.x4.large.2c"));
-    for id in [&src, &dst] {
-        c.wait_status(id, "Running").await;
-    }
+    c.wait_running(&[&src, &dst]).await;
     c.call("CreateDatabase", &[("DBInstanceId", &src), ("DBName", "shop"), ("CharacterSetName", "UTF8")]).await.ok();
     let admin = server.admin(&src, c.port(&src).await);
     admin.connect("shop").await.batch_execute("CREATE TABLE t AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 300000) g").await.unwrap();
@@ -244,9 +238,7 @@ async fn a_database_named_like_staging_is_neither_hidden_nor_dropped_by_an_impor
     let server = start_server().await;
     let c = server.client();
     let (src, dst) = tokio::join!(c.create_pg("pg.x4.large.2c"), c.create_pg("pg.x4.large.2c"));
-    for id in [&src, &dst] {
-        c.wait_status(id, "Running").await;
-    }
+    c.wait_running(&[&src, &dst]).await;
     // A Super account may create databases by SQL, and name them as it likes; this is the
     // name the first import's staging prefix had before tags were random.
     c.call("CreateAccount", &[("DBInstanceId", &dst), ("AccountName", "boss"), ("AccountPassword", "Boss_pass1"), ("AccountType", "Super")]).await.ok();

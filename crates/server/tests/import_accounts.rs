@@ -35,9 +35,7 @@ async fn postgres_roles_an_import_creates_become_accounts() {
     let server = start_server().await;
     let c = server.client();
     let (src, dst) = tokio::join!(c.create_pg("pg.x4.large.2c"), c.create_pg("pg.x4.large.2c"));
-    for id in [&src, &dst] {
-        c.wait_status(id, "Running").await;
-    }
+    c.wait_running(&[&src, &dst]).await;
     c.call("CreateDatabase", &[("DBInstanceId", &src), ("DBName", "shop"), ("CharacterSetName", "UTF8")]).await.ok();
     let s = server.admin(&src, c.port(&src).await);
     s.connect("postgres").await.batch_execute("CREATE ROLE app_owner NOLOGIN; CREATE ROLE reporting NOLOGIN; CREATE ROLE auditor NOLOGIN").await.unwrap();
@@ -86,9 +84,7 @@ async fn mariadb_accounts_an_import_needs_are_made_locked_and_can_be_given_a_log
     let server = start_server().await;
     let c = server.client();
     let (src, dst) = tokio::join!(c.create_mariadb("mariadb.x4.large.2c", "20"), c.create_mariadb("mariadb.x4.large.2c", "20"));
-    for id in [&src, &dst] {
-        c.wait_status(id, "Running").await;
-    }
+    c.wait_running(&[&src, &dst]).await;
     c.call("CreateDatabase", &[("DBInstanceId", &src), ("DBName", "shop"), ("CharacterSetName", "utf8mb4")]).await.ok();
     for name in ["reporter", "clerk"] {
         c.call("CreateAccount", &[("DBInstanceId", &src), ("AccountName", name), ("AccountPassword", "Src_pass_123")]).await.ok();

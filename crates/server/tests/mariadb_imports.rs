@@ -34,9 +34,7 @@ async fn import(c: &Client, dst: &str, src: &str, info: &str) -> Reply {
 
 async fn running_pair(c: &Client, dest_storage: &str) -> (String, String) {
     let (src, dst) = tokio::join!(c.create_mariadb("mariadb.x4.large.2c", "20"), c.create_mariadb("mariadb.x4.large.2c", dest_storage));
-    for id in [&src, &dst] {
-        c.wait_status(id, "Running").await;
-    }
+    c.wait_running(&[&src, &dst]).await;
     (src, dst)
 }
 
@@ -45,9 +43,7 @@ async fn mariadb_import_refuses_bad_requests_then_copies_every_kind_renamed_and_
     let server = start_server().await;
     let c = server.client();
     let ((src, dst), general, pg) = tokio::join!(running_pair(&c, "20"), c.create_mariadb("mariadb.n2.medium.1", "20"), c.create_pg("pg.x4.large.2c"));
-    for id in [&general, &pg] {
-        c.wait_status(id, "Running").await;
-    }
+    c.wait_running(&[&general, &pg]).await;
     let (s, d) = (server.admin(&src, c.port(&src).await), server.admin(&dst, c.port(&dst).await));
     c.call("CreateDatabase", &[("DBInstanceId", &src), ("DBName", "shop"), ("CharacterSetName", "utf8mb4")]).await.ok();
     engine_mariadb::testing::load_every_kind(&s, "shop", "app_definer").await;

@@ -56,7 +56,8 @@ impl Api {
     async fn send_as(&self, key: (&str, &str), version: &str, action: &str, params: &[(&str, &str)]) -> Answer {
         let params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let nonce = uuid::Uuid::new_v4().simple().to_string();
-        let signed = wire::client::sign_v3("openrds.test", action, version, &params, key.0, key.1, chrono::Utc::now(), &nonce);
+        let call = wire::client::Call { action, version, params: &params, access_key_id: key.0, secret: key.1, now: chrono::Utc::now(), nonce: &nonce };
+        let signed = call.sign_v3("openrds.test");
         let mut request = Request::post(format!("/?{}", signed.query));
         for (name, value) in &signed.headers {
             request = request.header(name, value);

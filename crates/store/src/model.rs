@@ -220,6 +220,37 @@ pub struct InstanceRow {
     pub updated_at: DateTime<Utc>,
 }
 
+impl InstanceRow {
+    /// A Running 20 GB instance on loopback with typical values and no server behind it,
+    /// for tests and benchmarks of what only reads and writes rows.
+    pub fn sample(id: &str, account_uid: &str, at: DateTime<Utc>) -> InstanceRow {
+        InstanceRow {
+            id: id.into(),
+            account_uid: account_uid.into(),
+            region_id: "cn-hangzhou".into(),
+            zone_id: "cn-hangzhou-h".into(),
+            engine: "EngineA".into(),
+            engine_version: "15.0".into(),
+            class_code: "a.x4.large.2c".into(),
+            storage_gb: 20,
+            storage_type: "local_ssd".into(),
+            status: InstanceStatus::Running,
+            description: String::new(),
+            pay_type: "Postpaid".into(),
+            category: "Basic".into(),
+            net_type: "Intranet".into(),
+            network_type: "VPC".into(),
+            security_ip_list: "127.0.0.1".into(),
+            host: "127.0.0.1".into(),
+            port: 0,
+            data_dir: format!("/nonexistent/{id}"),
+            tags: vec![],
+            created_at: at,
+            updated_at: at,
+        }
+    }
+}
+
 /// What the API remembers about a database beyond what the engine knows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DatabaseNote {
@@ -303,6 +334,32 @@ pub struct ImportTaskRow {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl ImportTaskRow {
+    /// A task as ImportDatabaseBetweenInstances records it: Pending, Queued, no attempt
+    /// yet, no id (the store assigns it) and no staging tag (the first attempt sets it).
+    pub fn queued(account_uid: &str, source_id: &str, dest_id: &str, engine: &str, db_names: Vec<(String, String)>, now: DateTime<Utc>) -> ImportTaskRow {
+        ImportTaskRow {
+            id: 0,
+            account_uid: account_uid.into(),
+            source_id: source_id.into(),
+            dest_id: dest_id.into(),
+            engine: engine.into(),
+            db_names,
+            status: ImportStatus::Pending,
+            phase: ImportPhase::Queued,
+            attempts: 0,
+            error: String::new(),
+            progress: String::new(),
+            result: String::new(),
+            staging_tag: String::new(),
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            updated_at: now,
+        }
+    }
 }
 
 /// A change to some fields of an import task, applied atomically by

@@ -5,55 +5,8 @@ use store::{ImportPhase, ImportStatus, InstanceStatus};
 use chrono::Utc;
 use store::*;
 
-fn instance(id: &str, account: &str) -> InstanceRow {
-    let now = Utc::now();
-    InstanceRow {
-        id: id.into(),
-        account_uid: account.into(),
-        region_id: "cn-hangzhou".into(),
-        zone_id: "cn-hangzhou-h".into(),
-        engine: "PostgreSQL".into(),
-        engine_version: "15.0".into(),
-        class_code: "pg.x4.large.2c".into(),
-        storage_gb: 20,
-        storage_type: "local_ssd".into(),
-        status: InstanceStatus::Running,
-        description: String::new(),
-        pay_type: "Postpaid".into(),
-        category: "Basic".into(),
-        net_type: "Intranet".into(),
-        network_type: "VPC".into(),
-        security_ip_list: "127.0.0.1".into(),
-        host: "127.0.0.1".into(),
-        port: 1,
-        data_dir: "/x".into(),
-        tags: vec![],
-        created_at: now,
-        updated_at: now,
-    }
-}
-
 fn task(src: &str, dst: &str) -> ImportTaskRow {
-    let now = Utc::now();
-    ImportTaskRow {
-        id: 0,
-        account_uid: "1".into(),
-        source_id: src.into(),
-        dest_id: dst.into(),
-        engine: "PostgreSQL".into(),
-        db_names: vec![("a".into(), "b".into())],
-        status: ImportStatus::Pending,
-        phase: ImportPhase::Queued,
-        attempts: 0,
-        error: String::new(),
-        progress: String::new(),
-        result: String::new(),
-        staging_tag: "t1".into(),
-        created_at: now,
-        started_at: None,
-        finished_at: None,
-        updated_at: now,
-    }
+    ImportTaskRow { staging_tag: "t1".into(), ..ImportTaskRow::queued("1", src, dst, "EngineA", vec![("a".into(), "b".into())], Utc::now()) }
 }
 
 #[tokio::test]
@@ -61,7 +14,7 @@ async fn begin_and_end_move_both_instances_atomically() {
     let s = SqliteStore::open_in_memory().unwrap();
     s.create_account(&Account { uid: "1".into(), name: "a".into(), created_at: Utc::now() }).await.unwrap();
     for id in ["src", "dst", "other"] {
-        s.insert_instance(&instance(id, "1")).await.unwrap();
+        s.insert_instance(&InstanceRow::sample(id, "1", Utc::now())).await.unwrap();
     }
     let id = s.begin_import(&task("src", "dst"), InstanceStatus::Migrating, InstanceStatus::Importing).await.unwrap();
     assert!(id > 0);
@@ -95,7 +48,7 @@ async fn a_change_applies_only_in_the_states_it_names_and_touches_only_its_field
     let s = SqliteStore::open_in_memory().unwrap();
     s.create_account(&Account { uid: "1".into(), name: "a".into(), created_at: Utc::now() }).await.unwrap();
     for id in ["src", "dst"] {
-        s.insert_instance(&instance(id, "1")).await.unwrap();
+        s.insert_instance(&InstanceRow::sample(id, "1", Utc::now())).await.unwrap();
     }
     let id = s.begin_import(&task("src", "dst"), InstanceStatus::Migrating, InstanceStatus::Importing).await.unwrap();
     let cancel = ImportChange {

@@ -19,20 +19,40 @@ pub struct SignedCall {
 
 const TIMESTAMP_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
 
-/// Signs a V3 (ACS3-HMAC-SHA256) POST call with business parameters in the query string,
-/// as the official Python SDK does. `host` is the Host header value (`127.0.0.1:8080`).
-/// Every header it sends is signed. A parameter name given twice keeps its last value.
-#[allow(clippy::too_many_arguments)]
-pub fn sign_v3(
-    host: &str,
-    action: &str,
-    version: &str,
-    params: &[(String, String)],
-    access_key_id: &str,
-    secret: &str,
-    now: DateTime<Utc>,
-    nonce: &str,
-) -> SignedCall {
+/// One call to sign: what is asked, with which credentials, when, under which nonce.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    pub action: &'a str,
+    pub version: &'a str,
+    pub params: &'a [(String, String)],
+    pub access_key_id: &'a str,
+    pub secret: &'a str,
+    pub now: DateTime<Utc>,
+    pub nonce: &'a str,
+}
+
+impl Call<'_> {
+    /// Signs a V3 (ACS3-HMAC-SHA256) POST call with business parameters in the query
+    /// string, as the official Python SDK does. `host` is the Host header value
+    /// (`127.0.0.1:8080`). Every header it sends is signed. A parameter name given twice
+    /// keeps its last value.
+    pub fn sign_v3(&self, host: &str) -> SignedCall {
+        sign_v3(host, self)
+    }
+
+    /// Signs a V1 (HMAC-SHA1) call with every parameter in the query string, as pop-core
+    /// does for GET. `method` is `GET` or `POST`.
+    ///
+    /// `Format=JSON` is a default that `params` may override (to test other formats); the
+    /// signing parameters (`Action`, `Version`, `AccessKeyId`, `SignatureMethod`,
+    /// `SignatureVersion`, `SignatureNonce`, `Timestamp`) always come from the call.
+    pub fn sign_v1(&self, method: &str) -> SignedCall {
+        sign_v1(method, self)
+    }
+}
+
+fn sign_v3(host: &str, call: &Call<'_>) -> SignedCall {
+    let Call { action, version, params, access_key_id, secret, now, nonce } = *call;
     // The server signs a map of the query, so duplicates must collapse here the same way.
     let params: BTreeMap<&str, &str> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let query = v3::canonical_query(params);
@@ -65,23 +85,8 @@ pub fn sign_v3(
     SignedCall { query, headers, body }
 }
 
-/// Signs a V1 (HMAC-SHA1) call with every parameter in the query string, as pop-core does
-/// for GET. `method` is `GET` or `POST`.
-///
-/// `Format=JSON` is a default that `params` may override (to test other formats); the
-/// signing parameters (`Action`, `Version`, `AccessKeyId`, `SignatureMethod`,
-/// `SignatureVersion`, `SignatureNonce`, `Timestamp`) always come from the arguments.
-#[allow(clippy::too_many_arguments)]
-pub fn sign_v1(
-    method: &str,
-    action: &str,
-    version: &str,
-    params: &[(String, String)],
-    access_key_id: &str,
-    secret: &str,
-    now: DateTime<Utc>,
-    nonce: &str,
-) -> SignedCall {
+fn sign_v1(method: &str, call: &Call<'_>) -> SignedCall {
+    let Call { action, version, params, access_key_id, secret, now, nonce } = *call;
     let timestamp = now.format(TIMESTAMP_FORMAT).to_string();
     let mut all: BTreeMap<&str, &str> = BTreeMap::from([("Format", "JSON")]);
     all.extend(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));

@@ -12,6 +12,8 @@ pub mod error;
 pub mod parameters;
 pub mod params;
 pub mod request;
+#[cfg(test)]
+mod test_vectors;
 mod v1;
 mod v3;
 

@@ -13,13 +13,12 @@ use crate::{Action, Params, WireError};
 /// An action's parameters, read from a request.
 pub trait ActionParameters: Sized {
     const ACTION: Action;
-    /// The wire names it reads, in order.
-    const NAMES: &'static [&'static str];
 
     fn from_params(p: &Params) -> Result<Self, WireError>;
 }
 
-/// How one parameter is read, by the type of its field.
+/// How one field is read, by its type: `name` is the parameter's wire name, or the
+/// prefix of the names a group of parameters shares ([`Tags`], [`Paging`]).
 pub trait Parameter: Sized {
     fn read(p: &Params, name: &str) -> Result<Self, WireError>;
 }
@@ -76,6 +75,43 @@ impl Parameter for Tags {
     }
 }
 
+/// `<prefix>Size` and `<prefix>Number` (`PageSize`, `PageNumber`); bounds are each action's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Paging {
+    pub size: Option<u32>,
+    pub number: Option<u32>,
+}
+
+impl Parameter for Paging {
+    fn read(p: &Params, prefix: &str) -> Result<Self, WireError> {
+        Ok(Paging { size: p.parse(&format!("{prefix}Size"))?, number: p.parse(&format!("{prefix}Number"))? })
+    }
+}
+
+/// What both import listings (DescibeImportsFromDatabase, DescribeImportsForSQLServer)
+/// read: the instance, a time window, one import, a page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportListing {
+    pub instance: String,
+    pub start_time: Option<String>,
+    pub end_time: Option<String>,
+    pub import_id: Option<i64>,
+    pub page: Paging,
+}
+
+/// Read as a whole, from the names the two listings share (`prefix` is unused).
+impl Parameter for ImportListing {
+    fn read(p: &Params, _prefix: &str) -> Result<Self, WireError> {
+        Ok(ImportListing {
+            instance: Parameter::read(p, "DBInstanceId")?,
+            start_time: Parameter::read(p, "StartTime")?,
+            end_time: Parameter::read(p, "EndTime")?,
+            import_id: Parameter::read(p, "ImportId")?,
+            page: Parameter::read(p, "Page")?,
+        })
+    }
+}
+
 /// `Name { field: Type = "WireName", ... }`: the struct, and its parsing in field order.
 macro_rules! parameters {
     ($($(#[$doc:meta])* $action:ident { $($(#[$fdoc:meta])* $field:ident: $ty:ty = $wire:literal),* $(,)? })+) => {
@@ -88,7 +124,6 @@ macro_rules! parameters {
 
             impl ActionParameters for $action {
                 const ACTION: Action = Action::$action;
-                const NAMES: &'static [&'static str] = &[$($wire),*];
 
                 #[allow(unused_variables)]
                 fn from_params(p: &Params) -> Result<Self, WireError> {
@@ -131,8 +166,7 @@ parameters! {
         search_key: Option<String> = "SearchKey",
         max_results: Option<u32> = "MaxResults",
         next_token: Option<String> = "NextToken",
-        page_size: Option<u32> = "PageSize",
-        page_number: Option<u32> = "PageNumber",
+        page: Paging = "Page",
     }
     DescribeDBInstanceAttribute { instance: String = "DBInstanceId" }
     DeleteDBInstance { instance: String = "DBInstanceId" }
@@ -160,8 +194,7 @@ parameters! {
         instance: String = "DBInstanceId",
         name: Option<String> = "DBName",
         status: Option<String> = "DBStatus",
-        page_size: Option<u32> = "PageSize",
-        page_number: Option<u32> = "PageNumber",
+        page: Paging = "Page",
     }
     DeleteDatabase { instance: String = "DBInstanceId", name: String = "DBName" }
     CreateAccount {
@@ -194,22 +227,8 @@ parameters! {
         db_info: String = "DBInfo",
         dry_run: Option<bool> = "DryRun",
     }
-    DescibeImportsFromDatabase {
-        instance: String = "DBInstanceId",
-        start_time: Option<String> = "StartTime",
-        end_time: Option<String> = "EndTime",
-        import_id: Option<i64> = "ImportId",
-        page_size: Option<u32> = "PageSize",
-        page_number: Option<u32> = "PageNumber",
-    }
-    DescribeImportsForSQLServer {
-        instance: String = "DBInstanceId",
-        start_time: Option<String> = "StartTime",
-        end_time: Option<String> = "EndTime",
-        import_id: Option<i64> = "ImportId",
-        page_size: Option<u32> = "PageSize",
-        page_number: Option<u32> = "PageNumber",
-    }
+    DescibeImportsFromDatabase { listing: ImportListing = "" }
+    DescribeImportsForSQLServer { listing: ImportListing = "" }
     CancelImport { instance: String = "DBInstanceId", import_id: i64 = "ImportId" }
     DescribeImportProgress { instance: String = "DBInstanceId", import_id: i64 = "ImportId" }
     DescribeRegions {}
@@ -275,6 +294,5 @@ mod tests {
         assert_eq!(p.zone_id, None);
         assert_eq!(p.tags, Tags(vec![("a".into(), "1".into()), ("b".into(), String::new())]));
         assert_eq!(CreateDBInstance::ACTION.ram_action(), "rds:CreateDBInstance");
-        assert_eq!(CreateDBInstance::NAMES[0], "RegionId");
     }
 }

@@ -51,19 +51,7 @@ mod tests {
     }
 
     fn project() -> Vec<(&'static str, &'static str)> {
-        vec![
-            ("Action", "ImportDatabaseBetweenInstances"),
-            ("Format", "JSON"),
-            ("Version", "2014-08-15"),
-            ("AccessKeyId", "testid"),
-            ("SignatureMethod", "HMAC-SHA1"),
-            ("SignatureVersion", "1.0"),
-            ("SignatureNonce", "0123456789abcdef0123456789abcdef"),
-            ("Timestamp", "2024-01-01T00:00:00Z"),
-            ("DBInstanceId", "rm-dst001"),
-            ("SourceDBInstanceId", "rm-src001"),
-            ("DBInfo", r#"{"DBNames":{"srcdb":"destdb"}}"#),
-        ]
+        crate::test_vectors::PROJECT_V1.to_vec()
     }
 
     #[test]

@@ -183,3 +183,34 @@ pub async fn staging_databases(admin: &engine::Login) -> Vec<String> {
     let c = admin.connect("postgres").await;
     c.query("SELECT datname::text FROM pg_database WHERE datname LIKE 'ors\\_stg\\_%'", &[]).await.unwrap().into_iter().map(|r| r.get(0)).collect()
 }
+
+/// Imports `info` from `src` into `dst` on `crashing`, a server started with the
+/// failpoint `point` armed, which must die there (exit 101); then starts the server again
+/// on the same data: the task recovered must end Success with both instances Running.
+/// Returns the restarted server and the task's last progress.
+pub async fn crash_and_recover(site: &Site, crashing: Served, point: &str, src: &str, dst: &str, info: &str) -> (Served, Value) {
+    // At after_accept the process dies before it answers; the task is in the store.
+    let answered = crashing
+        .api
+        .call("ImportDatabaseBetweenInstances", &[("DBInstanceId", dst), ("SourceDBInstanceId", src), ("DBInfo", info)])
+        .await
+        .ok();
+    let code = crashing.exited(Duration::from_secs(120)).await;
+    assert_eq!(code.code(), Some(101), "{point}: the process should die at the failpoint");
+
+    let served = site.serve(&[]).await;
+    let import_id = match answered {
+        Some(r) => r["ImportId"].as_str().unwrap().to_string(),
+        None => {
+            let listed = served.api.call("DescibeImportsFromDatabase", &[("DBInstanceId", dst)]).await.unwrap();
+            let items = listed["Items"]["ImportResultFromDB"].as_array().unwrap().clone();
+            items.iter().map(|t| t["ImportId"].as_i64().unwrap()).max().expect("the accepted task is listed").to_string()
+        }
+    };
+    let p = wait_import(&served.api, dst, &import_id).await;
+    assert_eq!(p["Status"], "Success", "{point}: {p}");
+    assert_eq!((status(&served.api, src).await, status(&served.api, dst).await), ("Running".into(), "Running".into()), "{point}");
+    // Each recovery sees one crash: the copy redone once, or found published.
+    assert!(p["Attempts"].as_i64().unwrap() <= 2, "{point}: {p}");
+    (served, p)
+}

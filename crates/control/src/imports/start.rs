@@ -1,7 +1,7 @@
 //! Accepting an import: every precondition, then the task row and the instances' states.
 
 use wire::Action;
-use store::{ImportPhase, ImportStatus, InstanceStatus};
+use store::InstanceStatus;
 use super::*;
 
 impl ControlPlane {
@@ -74,25 +74,7 @@ impl ControlPlane {
         }
 
         let now = Utc::now();
-        let task = ImportTaskRow {
-            id: 0,
-            account_uid: caller.account_uid().to_string(),
-            source_id: source.id.clone(),
-            dest_id: dest.id.clone(),
-            engine: source.engine.clone(),
-            db_names: names,
-            status: ImportStatus::Pending,
-            phase: ImportPhase::Queued,
-            attempts: 0,
-            error: String::new(),
-            progress: String::new(),
-            result: String::new(),
-            staging_tag: String::new(),
-            created_at: now,
-            started_at: None,
-            finished_at: None,
-            updated_at: now,
-        };
+        let task = ImportTaskRow::queued(caller.account_uid(), &source.id, &dest.id, &source.engine, names, now);
         let id = match self.store.begin_import(&task, InstanceStatus::Migrating, InstanceStatus::Importing).await {
             Ok(id) => id,
             Err(StoreError::Conflict { subject, actual, .. }) => {

@@ -9,9 +9,6 @@ use mariadb_common::{engine, free_port, process_alive, processes_in, recorded_pi
 use mysql_async::prelude::*;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-fn mode(path: &std::path::Path) -> u32 {
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
-}
 
 fn charset(name: &str) -> CharsetSpec {
     CharsetSpec { charset: name.into(), collate: None, ctype: None }
@@ -36,20 +33,7 @@ async fn provision_lays_out_a_running_server_that_survives_stop_start_restart_an
     let (engine, spec) = (&inst.engine, &inst.spec);
     assert_eq!(engine.liveness(spec).await, Liveness::Running);
 
-    let me = nix::unistd::geteuid().as_raw();
-    let engine_uid = if engine.config.isolate {
-        let name = engine::isolation::system_user_name(&spec.id);
-        nix::unistd::User::from_name(&name).unwrap().unwrap_or_else(|| panic!("the instance's user {name} exists")).uid.as_raw()
-    } else {
-        me
-    };
-    assert_ne!(Some(engine_uid), nix::unistd::User::from_name("mysql").unwrap().map(|u| u.uid.as_raw()), "not the shared engine user");
-    assert_eq!(mode(&spec.dir), 0o711);
-    assert_eq!(mode(&spec.dir.join("data")), 0o700);
-    assert_eq!(std::fs::metadata(spec.dir.join("data")).unwrap().uid(), engine_uid);
-    assert_eq!(mode(&spec.dir.join("admin.json")), 0o600);
-    assert_eq!(std::fs::metadata(spec.dir.join("admin.json")).unwrap().uid(), me);
-    assert_eq!(std::fs::metadata(spec.dir.join("server.log")).unwrap().uid(), engine_uid);
+    engine::conformance::support::assert_own_layout(spec, engine.config.isolate, "mysql");
     assert!(!spec.dir.join("bootstrap.sql").exists(), "the bootstrap file with the password is removed");
     let cnf = std::fs::read_to_string(spec.dir.join("my.cnf")).unwrap();
     assert!(cnf.contains(&format!("port = {}", spec.port)));

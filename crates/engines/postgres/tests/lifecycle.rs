@@ -13,9 +13,6 @@ fn process_group(pid: &str) -> i32 {
     stat.rsplit_once(')').unwrap().1.split_whitespace().nth(2).unwrap().parse().unwrap()
 }
 
-fn mode(path: &std::path::Path) -> u32 {
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
-}
 
 #[test]
 fn detect_finds_the_host_binaries() {
@@ -38,23 +35,7 @@ async fn provision_lays_out_a_running_server_that_survives_stop_start_restart_an
     let (engine, spec) = (&inst.engine, &inst.spec);
     assert_eq!(engine.liveness(spec).await, Liveness::Running);
 
-    // Layout and ownership: the directory is ours and only traversable, the data and the
-    // log belong to the engine user, the credentials to us alone.
-    let me = nix::unistd::geteuid().as_raw();
-    let engine_uid = if engine.config.isolate {
-        let name = engine::isolation::system_user_name(&spec.id);
-        nix::unistd::User::from_name(&name).unwrap().unwrap_or_else(|| panic!("the instance's user {name} exists")).uid.as_raw()
-    } else {
-        me
-    };
-    assert_ne!(Some(engine_uid), nix::unistd::User::from_name("postgres").unwrap().map(|u| u.uid.as_raw()), "not the shared engine user");
-    assert_eq!(mode(&spec.dir), 0o711);
-    assert_eq!(std::fs::metadata(&spec.dir).unwrap().uid(), me);
-    assert_eq!(mode(&spec.dir.join("data")), 0o700);
-    assert_eq!(std::fs::metadata(spec.dir.join("data")).unwrap().uid(), engine_uid);
-    assert_eq!(mode(&spec.dir.join("admin.json")), 0o600);
-    assert_eq!(std::fs::metadata(spec.dir.join("admin.json")).unwrap().uid(), me);
-    assert_eq!(std::fs::metadata(spec.dir.join("server.log")).unwrap().uid(), engine_uid);
+    let engine_uid = engine::conformance::support::assert_own_layout(spec, engine.config.isolate, "postgres");
     assert!(!spec.dir.join("initdb.pw").exists(), "the initdb password file is removed");
     let mut names: Vec<String> =
         std::fs::read_dir(&spec.dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();

@@ -20,7 +20,7 @@ pub(crate) async fn create(plane: &ControlPlane, caller: &Caller, p: parameters:
 
 pub(crate) async fn describe(plane: &ControlPlane, caller: &Caller, p: DescribeDatabases) -> Reply {
     let id = &p.instance;
-    let page = page(p.page_size, p.page_number, 30, 100)?;
+    let page = page(p.page, 30, 100)?;
     let row = plane.owned_instance(caller, id).await?;
     let mut views = plane.describe_databases(caller, id, p.name.as_deref()).await?;
     // Every database that the engine shows is usable; the transient states are not kept.

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use control::{Caller, ControlPlane};
 use serde_json::{json, Value};
 use control::model::ImportTaskRow;
-use wire::parameters::{ActionParameters, CancelImport, DescibeImportsFromDatabase, DescribeImportProgress, DescribeImportsForSQLServer, ImportDatabaseBetweenInstances};
+use wire::parameters::{ActionParameters, CancelImport, ImportListing, DescibeImportsFromDatabase, DescribeImportProgress, DescribeImportsForSQLServer, ImportDatabaseBetweenInstances};
 
 pub(crate) async fn start(plane: &ControlPlane, caller: &Caller, p: ImportDatabaseBetweenInstances) -> Reply {
     match plane.start_import(caller, &p.instance, &p.source, &p.db_info, p.dry_run == Some(true)).await? {
@@ -26,27 +26,17 @@ fn parse_time(value: Option<&str>, name: &str) -> Result<Option<DateTime<Utc>>, 
     Err(super::invalid(name, format!("{v:?} is not a UTC time like 2024-01-01T00:00Z")))
 }
 
-/// What both import listings read: their parameters are the same.
-struct Listing<'a> {
-    instance: &'a str,
-    start_time: Option<&'a str>,
-    end_time: Option<&'a str>,
-    import_id: Option<i64>,
-    page_size: Option<u32>,
-    page_number: Option<u32>,
-}
-
-async fn list(plane: &ControlPlane, caller: &Caller, p: Listing<'_>, action: wire::Action) -> Result<(control::model::Paged<ImportTaskRow>, control::model::Page), crate::ServerError> {
-    let from = parse_time(p.start_time, "StartTime")?;
+async fn list(plane: &ControlPlane, caller: &Caller, p: ImportListing, action: wire::Action) -> Result<(control::model::Paged<ImportTaskRow>, control::model::Page), crate::ServerError> {
+    let from = parse_time(p.start_time.as_deref(), "StartTime")?;
     // EndTime names a minute; everything within that minute is included.
-    let to = parse_time(p.end_time, "EndTime")?.map(|t| t + chrono::Duration::seconds(59));
+    let to = parse_time(p.end_time.as_deref(), "EndTime")?.map(|t| t + chrono::Duration::seconds(59));
     if let (Some(f), Some(t)) = (from, to) {
         if t < f {
             return Err(super::invalid("EndTime", "it must not be before StartTime"));
         }
     }
-    let page = page(p.page_size, p.page_number, 30, 100)?;
-    let result = plane.list_imports(caller, action, p.instance, p.import_id, from, to, page).await?;
+    let page = page(p.page, 30, 100)?;
+    let result = plane.list_imports(caller, action, &p.instance, p.import_id, from, to, page).await?;
     Ok((result, page))
 }
 
@@ -71,15 +61,7 @@ fn description(t: &ImportTaskRow) -> String {
 }
 
 pub(crate) async fn from_database(plane: &ControlPlane, caller: &Caller, p: DescibeImportsFromDatabase) -> Reply {
-    let listing = Listing {
-        instance: &p.instance,
-        start_time: p.start_time.as_deref(),
-        end_time: p.end_time.as_deref(),
-        import_id: p.import_id,
-        page_size: p.page_size,
-        page_number: p.page_number,
-    };
-    let (result, page) = list(plane, caller, listing, DescibeImportsFromDatabase::ACTION).await?;
+    let (result, page) = list(plane, caller, p.listing, DescibeImportsFromDatabase::ACTION).await?;
     let items: Vec<Value> = result
         .items
         .iter()
@@ -105,15 +87,7 @@ pub(crate) async fn from_database(plane: &ControlPlane, caller: &Caller, p: Desc
 }
 
 pub(crate) async fn for_sql_server(plane: &ControlPlane, caller: &Caller, p: DescribeImportsForSQLServer) -> Reply {
-    let listing = Listing {
-        instance: &p.instance,
-        start_time: p.start_time.as_deref(),
-        end_time: p.end_time.as_deref(),
-        import_id: p.import_id,
-        page_size: p.page_size,
-        page_number: p.page_number,
-    };
-    let (result, page) = list(plane, caller, listing, DescribeImportsForSQLServer::ACTION).await?;
+    let (result, page) = list(plane, caller, p.listing, DescribeImportsForSQLServer::ACTION).await?;
     let items: Vec<Value> = result
         .items
         .iter()

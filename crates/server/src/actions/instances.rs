@@ -113,7 +113,7 @@ pub(crate) async fn describe_all(plane: &ControlPlane, caller: &Caller, p: Descr
             };
             (control::model::Page { number, size: max }, true)
         }
-        None => (page(p.page_size, p.page_number, 30, 100)?, false),
+        None => (page(p.page, 30, 100)?, false),
     };
     let result = plane.describe_instances(caller, filter, Some(page)).await?;
     let items: Vec<Value> = result.items.iter().map(|row| instance_item(row, plane.find_class(&row.class_code).map(|(_, class)| class))).collect();

@@ -113,12 +113,12 @@ pub(crate) fn time(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 /// `PageSize`/`PageNumber` with their documented bounds.
-pub(crate) fn page(size: Option<u32>, number: Option<u32>, default_size: u32, max_size: u32) -> Result<control::model::Page, ServerError> {
-    let size = size.unwrap_or(default_size);
+pub(crate) fn page(paging: parameters::Paging, default_size: u32, max_size: u32) -> Result<control::model::Page, ServerError> {
+    let size = paging.size.unwrap_or(default_size);
     if size == 0 || size > max_size {
         return Err(invalid("PageSize", format!("{size} must be between 1 and {max_size}")));
     }
-    let number = number.unwrap_or(1);
+    let number = paging.number.unwrap_or(1);
     if number == 0 {
         return Err(invalid("PageNumber", "it must be 1 or more"));
     }

@@ -4,7 +4,10 @@ use super::{time, Reply};
 use control::{Caller, ControlPlane};
 use serde_json::{json, Value};
 use control::model::{AccessKeyStatus, Policy, RamUser};
-use wire::parameters::*;
+use wire::parameters::{
+    AttachPolicyToUser, CreateAccessKey, CreatePolicy, CreateUser, DeleteAccessKey, DeletePolicy, DeleteUser, DetachPolicyFromUser, GetUser,
+    ListAccessKeys, ListPolicies, ListPoliciesForUser, ListUsers, UpdateAccessKey,
+};
 
 fn user_json(u: &RamUser) -> Value {
     json!({

@@ -56,6 +56,19 @@ fn is_duplicate(e: &rusqlite::Error) -> bool {
             && matches!(f.extended_code, ffi::SQLITE_CONSTRAINT_PRIMARYKEY | ffi::SQLITE_CONSTRAINT_UNIQUE))
 }
 
+/// Every row of `sql`, each mapped by `row`; `doing` says what in an error.
+pub(super) fn query_all<T>(
+    tx: &rusqlite::Connection,
+    doing: &str,
+    sql: &str,
+    params: impl Params,
+    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    let mut stmt = tx.prepare(sql).ctx(doing)?;
+    let rows = stmt.query_map(params, row).ctx(doing)?;
+    rows.collect::<rusqlite::Result<_>>().ctx(doing)
+}
+
 /// `NotFound(what)` unless the query returns a row.
 pub(super) fn require(
     tx: &Transaction<'_>,

@@ -3,7 +3,7 @@
 use chrono::Utc;
 use rusqlite::Transaction;
 
-use super::codec::{get_ts, ts, Ctx};
+use super::codec::{get_ts, ts, query_all, Ctx};
 use crate::{Event, Result};
 
 /// Appends to the audit trail inside the caller's transaction, so that the change and its
@@ -24,15 +24,9 @@ pub(super) fn append(tx: &Transaction<'_>, subject: &str, kind: &str, detail: &s
 /// The newest `limit` events whose subject starts with `prefix`, newest first.
 pub(super) fn list_events(tx: &Transaction<'_>, prefix: &str, limit: u32) -> Result<Vec<Event>> {
     // A prefix compare rather than LIKE, so `_` and `%` in a subject are literal.
-    let mut stmt = tx
-        .prepare(
-            "SELECT id, at, subject, kind, detail FROM events
+    query_all(tx, "list events", "SELECT id, at, subject, kind, detail FROM events
              WHERE substr(subject, 1, length(?1)) = ?1
-             ORDER BY id DESC LIMIT ?2",
-        )
-        .ctx("list events")?;
-    let rows = stmt
-        .query_map((prefix, limit), |r| {
+             ORDER BY id DESC LIMIT ?2", (prefix, limit), |r| {
             Ok(Event {
                 id: r.get("id")?,
                 at: get_ts(r, "at")?,
@@ -41,8 +35,6 @@ pub(super) fn list_events(tx: &Transaction<'_>, prefix: &str, limit: u32) -> Res
                 detail: r.get("detail")?,
             })
         })
-        .ctx("list events")?;
-    rows.collect::<rusqlite::Result<_>>().ctx("list events")
 }
 
 #[async_trait::async_trait]

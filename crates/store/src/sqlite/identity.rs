@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{named_params, OptionalExtension, Row, Transaction};
 use serde_json::json;
 
-use super::codec::{conversion, get_ts, require, ts, Ctx};
+use super::codec::{conversion, get_ts, require, ts, query_all, Ctx};
 use super::events::record;
 use crate::{AccessKey, AccessKeyStatus, Account, Principal, Result, StoreError};
 
@@ -29,9 +29,7 @@ pub(super) fn get_account(tx: &Transaction<'_>, uid: &str) -> Result<Account> {
 }
 
 pub(super) fn list_accounts(tx: &Transaction<'_>) -> Result<Vec<Account>> {
-    let mut stmt = tx.prepare("SELECT * FROM accounts ORDER BY created_at, uid").ctx("list accounts")?;
-    let rows = stmt.query_map([], account_from).ctx("list accounts")?;
-    rows.collect::<rusqlite::Result<_>>().ctx("list accounts")
+    query_all(tx, "list accounts", "SELECT * FROM accounts ORDER BY created_at, uid", [], account_from)
 }
 
 fn key_from(r: &Row<'_>) -> rusqlite::Result<AccessKey> {
@@ -109,11 +107,7 @@ pub(super) fn get_access_key(tx: &Transaction<'_>, id: &str) -> Result<AccessKey
 
 pub(super) fn list_access_keys(tx: &Transaction<'_>, p: &Principal) -> Result<Vec<AccessKey>> {
     // `IS` rather than `=`: it matches NULL to NULL, which is how root keys are stored.
-    let mut stmt = tx
-        .prepare("SELECT * FROM access_keys WHERE account_uid = ?1 AND user_name IS ?2 ORDER BY created_at, id")
-        .ctx("list access keys")?;
-    let rows = stmt.query_map((p.account_uid(), user_name(p)), key_from).ctx("list access keys")?;
-    rows.collect::<rusqlite::Result<_>>().ctx("list access keys")
+    query_all(tx, "list access keys", "SELECT * FROM access_keys WHERE account_uid = ?1 AND user_name IS ?2 ORDER BY created_at, id", (p.account_uid(), user_name(p)), key_from)
 }
 
 pub(super) fn set_access_key_status(tx: &Transaction<'_>, id: &str, status: AccessKeyStatus) -> Result<()> {

@@ -8,7 +8,7 @@ use rusqlite::types::Value;
 use rusqlite::{params_from_iter, OptionalExtension, Row, Transaction};
 use serde_json::json;
 
-use super::codec::{conversion, get_ts, ts, Ctx};
+use super::codec::{conversion, get_ts, ts, query_all, Ctx};
 use super::events::record;
 use super::instances::transition_instance;
 use crate::{ImportChange, ImportFilter, ImportTaskRow, Page, Paged, Result, StoreError};
@@ -122,9 +122,7 @@ pub(super) fn list_imports(tx: &Transaction<'_>, f: &ImportFilter, page: Option<
         args.push(Value::Integer(i64::from(p.size)));
         args.push(Value::Integer(offset));
     }
-    let mut stmt = tx.prepare(&sql).ctx("list import tasks")?;
-    let rows = stmt.query_map(params_from_iter(args.iter()), task_from).ctx("list import tasks")?;
-    let items = rows.collect::<rusqlite::Result<_>>().ctx("list import tasks")?;
+    let items = query_all(tx, "list import tasks", &sql, params_from_iter(args.iter()), task_from)?;
     Ok(Paged { items, total })
 }
 
@@ -205,11 +203,7 @@ pub(super) fn end_import(tx: &Transaction<'_>, t: &ImportTaskRow) -> Result<()> 
 pub(super) fn unfinished_imports(tx: &Transaction<'_>) -> Result<Vec<ImportTaskRow>> {
     let unfinished: Vec<String> =
         crate::ImportStatus::ALL.iter().filter(|s| !s.is_terminal()).map(|s| format!("'{}'", s.as_str())).collect();
-    let mut stmt = tx
-        .prepare(&format!("SELECT * FROM import_tasks WHERE status IN ({}) ORDER BY id", unfinished.join(", ")))
-        .ctx("list unfinished import tasks")?;
-    let rows = stmt.query_map([], task_from).ctx("list unfinished import tasks")?;
-    rows.collect::<rusqlite::Result<_>>().ctx("list unfinished import tasks")
+    query_all(tx, "list unfinished import tasks", &format!("SELECT * FROM import_tasks WHERE status IN ({}) ORDER BY id", unfinished.join(", ")), [], task_from)
 }
 
 #[async_trait::async_trait]

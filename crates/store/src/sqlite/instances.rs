@@ -6,7 +6,7 @@ use rusqlite::types::Value;
 use rusqlite::{params_from_iter, OptionalExtension, Row, ToSql, Transaction};
 use serde_json::json;
 
-use super::codec::{conversion, get_ts, require, ts, Ctx};
+use super::codec::{conversion, get_ts, require, ts, query_all, Ctx};
 use super::events::record;
 use crate::{AccountNote, DatabaseNote, InstanceFilter, InstanceRow, Page, Paged, Result, StoreError};
 
@@ -184,18 +184,13 @@ pub(super) fn list_instances(
         args.push(Value::Integer(i64::from(p.size)));
         args.push(Value::Integer(offset));
     }
-    let mut stmt = tx.prepare(&sql).ctx("list instances")?;
-    let rows = stmt.query_map(params_from_iter(args.iter()), instance_from).ctx("list instances")?;
-    let items = rows.collect::<rusqlite::Result<_>>().ctx("list instances")?;
+    let items = query_all(tx, "list instances", &sql, params_from_iter(args.iter()), instance_from)?;
     Ok(Paged { items, total })
 }
 
 pub(super) fn used_ports(tx: &Transaction<'_>) -> Result<Vec<u16>> {
     // Port 0 is "none assigned yet", not a port anyone holds.
-    let mut stmt =
-        tx.prepare("SELECT DISTINCT port FROM instances WHERE port <> 0 ORDER BY port").ctx("list used ports")?;
-    let rows = stmt.query_map([], |r| r.get(0)).ctx("list used ports")?;
-    rows.collect::<rusqlite::Result<_>>().ctx("list used ports")
+    query_all(tx, "list used ports", "SELECT DISTINCT port FROM instances WHERE port <> 0 ORDER BY port", [], |r| r.get(0))
 }
 
 pub(super) fn transition_instance(
@@ -296,15 +291,9 @@ pub(super) fn put_database_note(tx: &Transaction<'_>, n: &DatabaseNote) -> Resul
 }
 
 pub(super) fn list_database_notes(tx: &Transaction<'_>, instance_id: &str) -> Result<Vec<DatabaseNote>> {
-    let mut stmt = tx
-        .prepare("SELECT instance_id, db_name, description FROM database_notes WHERE instance_id = ?1 ORDER BY db_name")
-        .ctx("list database notes")?;
-    let rows = stmt
-        .query_map([instance_id], |r| {
+    query_all(tx, "list database notes", "SELECT instance_id, db_name, description FROM database_notes WHERE instance_id = ?1 ORDER BY db_name", [instance_id], |r| {
             Ok(DatabaseNote { instance_id: r.get(0)?, db_name: r.get(1)?, description: r.get(2)? })
         })
-        .ctx("list database notes")?;
-    rows.collect::<rusqlite::Result<_>>().ctx("list database notes")
 }
 
 /// Deleting a note that is not there succeeds: notes are optional (a database created
@@ -338,14 +327,8 @@ pub(super) fn put_account_note(tx: &Transaction<'_>, n: &AccountNote) -> Result<
 }
 
 pub(super) fn list_account_notes(tx: &Transaction<'_>, instance_id: &str) -> Result<Vec<AccountNote>> {
-    let mut stmt = tx
-        .prepare(
-            "SELECT instance_id, account_name, account_type, description FROM account_notes
-             WHERE instance_id = ?1 ORDER BY account_name",
-        )
-        .ctx("list account notes")?;
-    let rows = stmt
-        .query_map([instance_id], |r| {
+    query_all(tx, "list account notes", "SELECT instance_id, account_name, account_type, description FROM account_notes
+             WHERE instance_id = ?1 ORDER BY account_name", [instance_id], |r| {
             Ok(AccountNote {
                 instance_id: r.get(0)?,
                 account_name: r.get(1)?,
@@ -353,8 +336,6 @@ pub(super) fn list_account_notes(tx: &Transaction<'_>, instance_id: &str) -> Res
                 description: r.get(3)?,
             })
         })
-        .ctx("list account notes")?;
-    rows.collect::<rusqlite::Result<_>>().ctx("list account notes")
 }
 
 /// Idempotent for the same reason as [`delete_database_note`].
@@ -369,15 +350,9 @@ pub(super) fn delete_account_note(tx: &Transaction<'_>, instance_id: &str, accou
 }
 
 pub(super) fn security_ip_groups(tx: &Transaction<'_>, instance_id: &str) -> Result<Vec<crate::SecurityIpGroup>> {
-    let mut stmt = tx
-        .prepare("SELECT name, ips, attribute, ip_type, network_type FROM security_ip_groups WHERE instance_id = ?1 ORDER BY name")
-        .ctx("list security ip groups")?;
-    let rows = stmt
-        .query_map([instance_id], |r| {
+    query_all(tx, "list security ip groups", "SELECT name, ips, attribute, ip_type, network_type FROM security_ip_groups WHERE instance_id = ?1 ORDER BY name", [instance_id], |r| {
             Ok(crate::SecurityIpGroup { name: r.get(0)?, ips: r.get(1)?, attribute: r.get(2)?, ip_type: r.get(3)?, network_type: r.get(4)? })
         })
-        .ctx("list security ip groups")?;
-    rows.collect::<rusqlite::Result<_>>().ctx("list security ip groups")
 }
 
 pub(super) fn set_security_ip_groups(tx: &Transaction<'_>, instance_id: &str, groups: &[crate::SecurityIpGroup]) -> Result<()> {

@@ -3,7 +3,7 @@
 use rusqlite::{named_params, OptionalExtension, Row, Transaction};
 use serde_json::json;
 
-use super::codec::{get_ts, require, ts, Ctx};
+use super::codec::{get_ts, require, ts, query_all, Ctx};
 use super::events::record;
 use crate::{Policy, PolicyAttachment, RamUser, Result, StoreError};
 
@@ -76,11 +76,7 @@ pub(super) fn get_ram_user(tx: &Transaction<'_>, account_uid: &str, user_name: &
 }
 
 pub(super) fn list_ram_users(tx: &Transaction<'_>, account_uid: &str) -> Result<Vec<RamUser>> {
-    let mut stmt = tx
-        .prepare("SELECT * FROM ram_users WHERE account_uid = ?1 ORDER BY created_at, user_name")
-        .ctx("list ram users")?;
-    let rows = stmt.query_map([account_uid], user_from).ctx("list ram users")?;
-    rows.collect::<rusqlite::Result<_>>().ctx("list ram users")
+    query_all(tx, "list ram users", "SELECT * FROM ram_users WHERE account_uid = ?1 ORDER BY created_at, user_name", [account_uid], user_from)
 }
 
 /// Removes what hangs off the user explicitly rather than leaving it to `ON DELETE
@@ -100,20 +96,21 @@ pub(super) fn delete_unused_ram_user(tx: &Transaction<'_>, account_uid: &str, us
 
 pub(super) fn delete_ram_user(tx: &Transaction<'_>, account_uid: &str, user_name: &str) -> Result<()> {
     require_user(tx, account_uid, user_name)?;
-    let keys: Vec<String> = {
-        let mut stmt = tx
-            .prepare("SELECT id FROM access_keys WHERE account_uid = ?1 AND user_name = ?2 ORDER BY id")
-            .ctx("list the user's access keys")?;
-        let rows = stmt.query_map([account_uid, user_name], |r| r.get(0)).ctx("list the user's access keys")?;
-        rows.collect::<rusqlite::Result<_>>().ctx("list the user's access keys")?
-    };
-    let policies: Vec<String> = {
-        let mut stmt = tx
-            .prepare("SELECT policy_name FROM policy_attachments WHERE account_uid = ?1 AND user_name = ?2 ORDER BY policy_name")
-            .ctx("list the user's policies")?;
-        let rows = stmt.query_map([account_uid, user_name], |r| r.get(0)).ctx("list the user's policies")?;
-        rows.collect::<rusqlite::Result<_>>().ctx("list the user's policies")?
-    };
+    let by_user = [account_uid, user_name];
+    let keys: Vec<String> = query_all(
+        tx,
+        "list the user's access keys",
+        "SELECT id FROM access_keys WHERE account_uid = ?1 AND user_name = ?2 ORDER BY id",
+        by_user,
+        |r| r.get(0),
+    )?;
+    let policies: Vec<String> = query_all(
+        tx,
+        "list the user's policies",
+        "SELECT policy_name FROM policy_attachments WHERE account_uid = ?1 AND user_name = ?2 ORDER BY policy_name",
+        by_user,
+        |r| r.get(0),
+    )?;
     for id in &keys {
         tx.execute("DELETE FROM access_keys WHERE id = ?1", [id]).ctx("delete the user's access keys")?;
         record(
@@ -170,11 +167,7 @@ pub(super) fn get_policy(tx: &Transaction<'_>, account_uid: &str, policy_name: &
 }
 
 pub(super) fn list_policies(tx: &Transaction<'_>, account_uid: &str) -> Result<Vec<Policy>> {
-    let mut stmt = tx
-        .prepare("SELECT * FROM policies WHERE account_uid = ?1 ORDER BY created_at, policy_name")
-        .ctx("list policies")?;
-    let rows = stmt.query_map([account_uid], policy_from).ctx("list policies")?;
-    rows.collect::<rusqlite::Result<_>>().ctx("list policies")
+    query_all(tx, "list policies", "SELECT * FROM policies WHERE account_uid = ?1 ORDER BY created_at, policy_name", [account_uid], policy_from)
 }
 
 pub(super) fn count_policy_attachments(tx: &Transaction<'_>, account_uid: &str, policy_name: &str) -> Result<u64> {
@@ -262,30 +255,23 @@ pub(super) fn policies_for_user(
     account_uid: &str,
     user_name: &str,
 ) -> Result<Vec<(PolicyAttachment, Policy)>> {
-    let mut stmt = tx
-        .prepare(
-            "SELECT a.user_name, a.policy_type AS attached_type, a.attached_at,
-                    p.account_uid, p.policy_name, p.policy_type, p.document, p.description, p.created_at
-             FROM policy_attachments a
-             JOIN policies p ON p.account_uid = a.account_uid AND p.policy_name = a.policy_name
-             WHERE a.account_uid = ?1 AND a.user_name = ?2
-             ORDER BY a.attached_at, a.policy_name",
-        )
-        .ctx("list a user's policies")?;
-    let rows = stmt
-        .query_map([account_uid, user_name], |r| {
-            let policy = policy_from(r)?;
-            let attachment = PolicyAttachment {
-                account_uid: policy.account_uid.clone(),
-                user_name: r.get("user_name")?,
-                policy_name: policy.policy_name.clone(),
-                policy_type: r.get("attached_type")?,
-                attached_at: get_ts(r, "attached_at")?,
-            };
-            Ok((attachment, policy))
-        })
-        .ctx("list a user's policies")?;
-    rows.collect::<rusqlite::Result<_>>().ctx("list a user's policies")
+    let sql = "SELECT a.user_name, a.policy_type AS attached_type, a.attached_at,
+                      p.account_uid, p.policy_name, p.policy_type, p.document, p.description, p.created_at
+               FROM policy_attachments a
+               JOIN policies p ON p.account_uid = a.account_uid AND p.policy_name = a.policy_name
+               WHERE a.account_uid = ?1 AND a.user_name = ?2
+               ORDER BY a.attached_at, a.policy_name";
+    query_all(tx, "list a user's policies", sql, [account_uid, user_name], |r| {
+        let policy = policy_from(r)?;
+        let attachment = PolicyAttachment {
+            account_uid: policy.account_uid.clone(),
+            user_name: r.get("user_name")?,
+            policy_name: policy.policy_name.clone(),
+            policy_type: r.get("attached_type")?,
+            attached_at: get_ts(r, "attached_at")?,
+        };
+        Ok((attachment, policy))
+    })
 }
 
 #[async_trait::async_trait]

@@ -1,10 +1,10 @@
 use super::*;
-use crate::client::{sign_v1, sign_v3};
+use crate::client::Call;
 use crate::encode::percent_encode;
 use chrono::TimeZone;
 
-const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-const DBINFO: &str = r#"{"DBNames":{"srcdb":"destdb"}}"#;
+use crate::test_vectors::{EMPTY_SHA256, OFFICIAL_V3_HEADERS};
+const DBINFO: &str = crate::test_vectors::PROJECT_DBINFO;
 const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
 
 fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -39,19 +39,7 @@ fn v1_official_params() -> Vec<(&'static str, &'static str)> {
 }
 
 fn v1_project_params() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("Action", "ImportDatabaseBetweenInstances"),
-        ("Format", "JSON"),
-        ("Version", "2014-08-15"),
-        ("AccessKeyId", "testid"),
-        ("SignatureMethod", "HMAC-SHA1"),
-        ("SignatureVersion", "1.0"),
-        ("SignatureNonce", "0123456789abcdef0123456789abcdef"),
-        ("Timestamp", "2024-01-01T00:00:00Z"),
-        ("DBInstanceId", "rm-dst001"),
-        ("SourceDBInstanceId", "rm-src001"),
-        ("DBInfo", DBINFO),
-    ]
+    crate::test_vectors::PROJECT_V1.to_vec()
 }
 
 fn with_signature(
@@ -316,17 +304,13 @@ fn v3_official() -> (String, Vec<(String, String)>) {
     let query =
         query_of(&[("ImageId", "win2019_1809_x64_dtc_zh-cn_40G_alibase_20230811.vhd"), ("RegionId", "cn-shanghai")]);
     let headers = h(&[
-        ("host", "ecs.cn-shanghai.aliyuncs.com"),
-        ("x-acs-action", "RunInstances"),
-        ("x-acs-content-sha256", EMPTY_SHA256),
-        ("x-acs-date", "2023-10-26T10:22:32Z"),
-        ("x-acs-signature-nonce", "3156853299f313e23d1673dc12e1703d"),
-        ("x-acs-version", "2014-05-26"),
-        (
+        OFFICIAL_V3_HEADERS,
+        &[(
             "authorization",
             "ACS3-HMAC-SHA256 Credential=YourAccessKeyId,SignedHeaders=host;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version,Signature=06563a9e1b43f5dfe96b81484da74bceab24a1d853912eee15083a6f0f3283c0",
-        ),
-    ]);
+        )],
+    ]
+    .concat());
     (query, headers)
 }
 
@@ -670,9 +654,28 @@ fn check_business(r: &SignedRequest) {
     }
 }
 
+/// DescribeDBInstances with no parameters, by `ak`/`sk` at [`now`].
+fn test_call() -> Call<'static> {
+    Call { action: "DescribeDBInstances", version: "2014-08-15", params: &[], access_key_id: "ak", secret: "sk", now: now(), nonce: "n0nce" }
+}
+
+/// The call of the project's signature vectors.
+fn project_call(params: &[(String, String)]) -> Call<'_> {
+    Call {
+        action: "ImportDatabaseBetweenInstances",
+        version: "2014-08-15",
+        params,
+        access_key_id: "testid",
+        secret: "testsecret",
+        now: at("2024-01-01T00:00:00Z"),
+        nonce: "0123456789abcdef0123456789abcdef",
+    }
+}
+
 #[test]
 fn client_v3_round_trip() {
-    let call = sign_v3("127.0.0.1:8080", "DescribeDBInstances", "2014-08-15", &business(), "ak", "sk", now(), "n0nce");
+    let params = business();
+    let call = Call { params: &params, ..test_call() }.sign_v3("127.0.0.1:8080");
     assert!(call.body.is_empty());
     let auth = call.headers.iter().find(|(k, _)| k == "authorization").unwrap();
     assert!(auth.1.starts_with(
@@ -694,16 +697,7 @@ fn client_v3_round_trip() {
 #[test]
 fn client_v3_reproduces_the_project_vector() {
     let params = h(&[("DBInstanceId", "rm-dst001"), ("SourceDBInstanceId", "rm-src001"), ("DBInfo", DBINFO)]);
-    let call = sign_v3(
-        "127.0.0.1:8080",
-        "ImportDatabaseBetweenInstances",
-        "2014-08-15",
-        &params,
-        "testid",
-        "testsecret",
-        at("2024-01-01T00:00:00Z"),
-        "0123456789abcdef0123456789abcdef",
-    );
+    let call = project_call(&params).sign_v3("127.0.0.1:8080");
     let auth = &call.headers.iter().find(|(k, _)| k == "authorization").unwrap().1;
     assert_eq!(auth, &project_auth());
 }
@@ -711,7 +705,8 @@ fn client_v3_reproduces_the_project_vector() {
 #[test]
 fn client_v1_round_trip_get_and_post() {
     for method in ["GET", "POST"] {
-        let call = sign_v1(method, "DescribeDBInstances", "2014-08-15", &business(), "ak", "sk", now(), "n0nce");
+        let params = business();
+        let call = Call { params: &params, ..test_call() }.sign_v1(method);
         assert!(call.query.contains("&Signature="));
         let r = run(method, &call.query, &call.headers, &call.body).unwrap();
         assert_eq!(r.scheme, SignatureScheme::V1);
@@ -731,16 +726,7 @@ fn client_v1_round_trip_get_and_post() {
 fn client_v1_reproduces_the_project_vectors() {
     let params = h(&[("DBInstanceId", "rm-dst001"), ("SourceDBInstanceId", "rm-src001"), ("DBInfo", DBINFO)]);
     for (method, sig) in [("POST", "oqdlK1h6X90Yx3bvIbIF0w88EKY%3D"), ("GET", "1tXv2waQQG%2FsMvvgwEDIOPL8Jkw%3D")] {
-        let call = sign_v1(
-            method,
-            "ImportDatabaseBetweenInstances",
-            "2014-08-15",
-            &params,
-            "testid",
-            "testsecret",
-            at("2024-01-01T00:00:00Z"),
-            "0123456789abcdef0123456789abcdef",
-        );
+        let call = project_call(&params).sign_v1(method);
         assert!(call.query.ends_with(&format!("&Signature={sig}")), "{method}: {}", call.query);
     }
 }
@@ -748,7 +734,7 @@ fn client_v1_reproduces_the_project_vectors() {
 #[test]
 fn client_v1_format_can_be_overridden_but_signing_parameters_cannot() {
     let params = h(&[("Format", "XML"), ("Action", "Evil"), ("AccessKeyId", "evil")]);
-    let call = sign_v1("GET", "DescribeRegions", "2014-08-15", &params, "ak", "sk", now(), "n");
+    let call = Call { action: "DescribeRegions", params: &params, nonce: "n", ..test_call() }.sign_v1("GET");
     let r = run("GET", &call.query, &call.headers, &call.body).unwrap();
     assert_eq!(r.params.get("Format"), Some("XML"));
     assert_eq!(r.action, "DescribeRegions");

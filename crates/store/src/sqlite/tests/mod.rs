@@ -31,28 +31,10 @@ pub(super) fn account(uid: &str) -> Account {
 
 pub(super) fn instance(id: &str, created: i64) -> InstanceRow {
     InstanceRow {
-        id: id.into(),
-        account_uid: ACCOUNT.into(),
-        region_id: "cn-hangzhou".into(),
-        zone_id: "cn-hangzhou-h".into(),
-        engine: "EngineA".into(),
-        engine_version: "15.0".into(),
-        class_code: "pg.x4.large.2c".into(),
-        storage_gb: 20,
-        storage_type: "local_ssd".into(),
-        status: crate::InstanceStatus::Running,
         description: format!("instance {id}"),
-        pay_type: "Postpaid".into(),
-        category: "Basic".into(),
-        net_type: "Intranet".into(),
-        network_type: "VPC".into(),
-        security_ip_list: "127.0.0.1".into(),
-        host: "127.0.0.1".into(),
-        port: 0,
         data_dir: format!("/var/lib/openrds/{id}"),
         tags: vec![("team".into(), "data".into()), ("env".into(), "prod".into())],
-        created_at: at(created),
-        updated_at: at(created),
+        ..InstanceRow::sample(id, ACCOUNT, at(created))
     }
 }
 

@@ -46,6 +46,48 @@ pub mod support {
         engine_uid
     }
 
+    /// A server stopped by SIGSTOP (frozen, its process still there) is Unresponsive;
+    /// once SIGCONT lets it go on, Running again.
+    pub async fn assert_frozen_is_unresponsive(engine: &dyn crate::Engine, spec: &InstanceSpec, pid: i32) {
+        use nix::sys::signal::{kill, Signal};
+        let pid = nix::unistd::Pid::from_raw(pid);
+        kill(pid, Signal::SIGSTOP).expect("SIGSTOP");
+        assert_eq!(engine.liveness(spec).await, crate::Liveness::Unresponsive, "a frozen server");
+        kill(pid, Signal::SIGCONT).expect("SIGCONT");
+        assert_eq!(engine.liveness(spec).await, crate::Liveness::Running, "the server going on");
+    }
+
+    /// A server provisioned for a test in a directory of its own, its security IP list
+    /// applied as the control plane does right after provisioning (accounts may log in
+    /// from this host); on drop, whatever the test did, its processes are killed and its
+    /// directory and host user removed.
+    pub struct Provisioned<E: crate::Engine> {
+        pub engine: E,
+        pub spec: InstanceSpec,
+        pub dir: TestDir,
+    }
+
+    impl<E: crate::Engine> Provisioned<E> {
+        pub async fn new(engine: E, id: &str) -> Self {
+            let dir = TestDir::new();
+            let spec = dir.spec(id, free_port());
+            engine.provision(&spec).await.unwrap_or_else(|e| panic!("provision {id}: {e}"));
+            engine.set_allowed_addresses(&spec, &["127.0.0.1/32".to_string()]).await.unwrap_or_else(|e| panic!("allow {id}: {e}"));
+            Provisioned { engine, spec, dir }
+        }
+    }
+
+    impl<E: crate::Engine> Drop for Provisioned<E> {
+        fn drop(&mut self) {
+            // Only servers of this test, found by their directory: a recorded pid may be stale.
+            for pid in processes_in(&crate::lifecycle::data_dir(&self.spec)) {
+                crate::process::kill_server(pid);
+            }
+            let _ = std::fs::remove_dir_all(&self.spec.dir);
+            remove_host_leftovers(&self.spec);
+        }
+    }
+
     /// A port nobody listens on right now.
     pub fn free_port() -> u16 {
         std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()

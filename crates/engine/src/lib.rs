@@ -15,6 +15,7 @@ pub mod conformance;
 mod error;
 pub mod instance_dir;
 pub mod isolation;
+pub mod lifecycle;
 pub mod process;
 mod showcase;
 

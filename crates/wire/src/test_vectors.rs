@@ -1,9 +1,22 @@
 //! Signature test vectors shared by the unit tests of the signing modules and of request
-//! parsing: Alibaba's documented V3 example and the project's own V1/V3 vectors
+//! parsing: Alibaba's documented V1 and V3 examples and the project's own vectors
 //! (`shared/reference/rds-api.md` §2).
 
 /// The SHA-256 of an empty body.
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// Alibaba's documented V1 example (ECS DescribeRegions), every parameter but the
+/// signature.
+pub const OFFICIAL_V1: &[(&str, &str)] = &[
+    ("AccessKeyId", "testid"),
+    ("Action", "DescribeRegions"),
+    ("Format", "XML"),
+    ("SignatureMethod", "HMAC-SHA1"),
+    ("SignatureNonce", "3ee8c1b8-83d3-44af-a94f-4e0ad82fd6cf"),
+    ("SignatureVersion", "1.0"),
+    ("Timestamp", "2016-02-23T12:46:24Z"),
+    ("Version", "2014-05-26"),
+];
 
 /// The DBInfo of the project's vectors.
 pub const PROJECT_DBINFO: &str = r#"{"DBNames":{"srcdb":"destdb"}}"#;

@@ -5,7 +5,7 @@
 mod mariadb_common;
 
 use engine::{AccountKind, CharsetSpec, Engine, ErrorKind, Liveness, Privilege};
-use mariadb_common::{engine, free_port, process_alive, processes_in, recorded_pid, Instance, TestDir};
+use mariadb_common::{engine, free_port, process_alive, processes_in, recorded_pid, Instance, Sessions, TestDir};
 use mysql_async::prelude::*;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
@@ -147,11 +147,7 @@ async fn a_killed_server_is_stopped_and_starts_again() {
 async fn a_stopped_server_that_hangs_is_unresponsive() {
     let inst = Instance::provision("rm-hang").await;
     let (engine, spec) = (&inst.engine, &inst.spec);
-    let pid = nix::unistd::Pid::from_raw(recorded_pid(&spec.dir).unwrap());
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
-    assert_eq!(engine.liveness(spec).await, Liveness::Unresponsive);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
-    assert_eq!(engine.liveness(spec).await, Liveness::Running);
+    engine::conformance::support::assert_frozen_is_unresponsive(engine, spec, recorded_pid(&spec.dir).unwrap()).await;
 }
 
 #[tokio::test]

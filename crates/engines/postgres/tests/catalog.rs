@@ -3,7 +3,7 @@
 #[path = "server_common/mod.rs"]
 mod common;
 
-use common::Instance;
+use common::{Instance, Sessions};
 use engine::{AccountKind, CharsetSpec, Engine, ErrorKind};
 use tokio_postgres::error::SqlState;
 

@@ -3,7 +3,7 @@
 #[path = "server_common/mod.rs"]
 mod common;
 
-use common::{engine, free_port, process_alive, processes_in, recorded_pid, Instance, TestDir};
+use common::{engine, free_port, process_alive, processes_in, recorded_pid, Instance, Sessions, TestDir};
 use engine::{Engine, ErrorKind, Liveness};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
@@ -183,10 +183,7 @@ async fn liveness_reports_a_server_that_no_longer_answers() {
     let inst = Instance::provision("pgm-frozen").await;
     let (engine, spec) = (&inst.engine, &inst.spec);
     let pid = nix::unistd::Pid::from_raw(recorded_pid(&spec.dir).unwrap());
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
-    assert_eq!(engine.liveness(spec).await, Liveness::Unresponsive);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
-    assert_eq!(engine.liveness(spec).await, Liveness::Running);
+    engine::conformance::support::assert_frozen_is_unresponsive(engine, spec, pid.as_raw()).await;
 
     // A crashed server (killed outright) is Stopped, and start brings it back.
     nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL).unwrap();

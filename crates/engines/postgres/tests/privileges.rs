@@ -4,7 +4,7 @@
 #[path = "server_common/mod.rs"]
 mod common;
 
-use common::Instance;
+use common::{Instance, Sessions};
 use engine::{AccountKind, CharsetSpec, Engine, Privilege};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;

@@ -26,16 +26,7 @@ fn at(s: &str) -> DateTime<Utc> {
 // ---- V1 ------------------------------------------------------------------------------
 
 fn v1_official_params() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("AccessKeyId", "testid"),
-        ("Action", "DescribeRegions"),
-        ("Format", "XML"),
-        ("SignatureMethod", "HMAC-SHA1"),
-        ("SignatureNonce", "3ee8c1b8-83d3-44af-a94f-4e0ad82fd6cf"),
-        ("SignatureVersion", "1.0"),
-        ("Timestamp", "2016-02-23T12:46:24Z"),
-        ("Version", "2014-05-26"),
-    ]
+    crate::test_vectors::OFFICIAL_V1.to_vec()
 }
 
 fn v1_project_params() -> Vec<(&'static str, &'static str)> {

@@ -6,8 +6,9 @@ use super::sql::literal;
 use super::{MariaDbEngine, ADMIN_USER};
 use engine::instance_dir::{self, host_error, log_file, log_tail, set_mode, write_admin, write_private};
 use engine::isolation::{self, Confinement};
+use engine::lifecycle::{data_dir, ServerLifecycle};
 use engine::process::{self, chown, RunAs};
-use engine::{AdminConnection, EngineError, ErrorKind, InstanceSpec, Liveness, ServerSettings};
+use engine::{AdminConnection, EngineError, ErrorKind, InstanceSpec, ServerSettings};
 use mysql_async::prelude::*;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,15 +16,79 @@ use tracing::Instrument;
 
 /// How long a server may take to start or stop.
 const SERVER_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long destroy waits for a clean shutdown before killing: the data is about to go.
-const DESTROY_STOP_TIMEOUT: Duration = Duration::from_secs(15);
-/// What the server's process is called (`/proc/<pid>/comm`).
-const SERVER_NAMES: &[&str] = &["mariadbd", "mysqld"];
+const SERVER_NAMES: &[&str] = <MariaDbEngine as ServerLifecycle>::SERVER_NAMES;
 /// Longest unix socket path the kernel accepts (`sun_path` less its terminating NUL).
 const MAX_SOCKET_PATH: usize = 107;
 
-fn data_dir(spec: &InstanceSpec) -> PathBuf {
-    spec.dir.join("data")
+#[async_trait::async_trait]
+impl ServerLifecycle for MariaDbEngine {
+    const SERVER_NAMES: &'static [&'static str] = &["mariadbd", "mysqld"];
+    const SERVER_LABEL: &'static str = "MariaDB server";
+
+    fn required_tools(&self) -> Vec<PathBuf> {
+        vec![self.install_db(), self.server_bin()]
+    }
+
+    fn isolate(&self) -> bool {
+        self.config.isolate
+    }
+
+    async fn lay_out_and_start(&self, spec: &InstanceSpec, confinement: Option<&Confinement>) -> Result<(), EngineError> {
+        let run_as = confinement.map(Confinement::owner);
+        instance_dir::create_instance_dir(spec, run_as)?;
+        engine_dir(&data_dir(spec), 0o700, run_as)?;
+        Self::write_settings(spec, run_as)?;
+
+        let password = random_password();
+        write_admin(spec, ADMIN_USER, &password)?;
+        let bootstrap = bootstrap_file(spec);
+        write_private(&bootstrap, &bootstrap_sql(&password))?;
+        chown(&bootstrap, run_as)?;
+        self.install_db_files(spec, confinement).await?;
+        self.start_server(spec).await
+    }
+
+    fn server_pid(&self, spec: &InstanceSpec) -> Option<i32> {
+        Self::running_pid(spec)
+    }
+
+    /// SIGTERM is mariadbd's clean shutdown: it ends sessions, flushes InnoDB and exits.
+    async fn stop_within(&self, spec: &InstanceSpec, timeout: Duration) -> Result<(), EngineError> {
+        let span = tracing::info_span!("stop", instance = %spec.id);
+        async {
+            let Some(pid) = Self::running_pid(spec) else {
+                return Ok(());
+            };
+            use nix::sys::signal::{kill, Signal};
+            let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
+            let deadline = tokio::time::Instant::now() + timeout;
+            while process::server_alive(pid, &data_dir(spec), SERVER_NAMES) {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(EngineError::new(
+                        ErrorKind::Unavailable,
+                        format!("instance {} did not stop within {}s{}", spec.id, timeout.as_secs(), log_tail(spec)),
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            tracing::info!("server stopped");
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn answers(&self, spec: &InstanceSpec) -> bool {
+        let Ok(mut c) = self.connect(spec).await else { return false };
+        let answered = c.query_drop("SELECT 1").await.is_ok();
+        let _ = c.disconnect().await;
+        answered
+    }
+
+    /// Outside the directory when the path was too long for it.
+    fn remove_outside_files(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
+        Self::remove_stale_files(spec)
+    }
 }
 
 fn run_dir(spec: &InstanceSpec) -> PathBuf {
@@ -160,35 +225,6 @@ fn remove_if_present(path: &Path) -> Result<(), EngineError> {
 }
 
 impl MariaDbEngine {
-    pub(super) async fn provision_instance(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
-        let span = tracing::info_span!("provision", instance = %spec.id);
-        async {
-            instance_dir::require_tools(&[self.install_db(), self.server_bin()], "MariaDB server")?;
-            instance_dir::refuse_occupied(&spec.dir)?;
-            let result = match self.confinement(spec).await {
-                Ok(confinement) => self.lay_out_and_start(spec, confinement.as_ref()).await,
-                Err(e) => Err(e),
-            };
-            instance_dir::undo_on_failure(result, self.destroy_instance(spec)).await
-        }
-        .instrument(span)
-        .await
-    }
-
-    async fn lay_out_and_start(&self, spec: &InstanceSpec, confinement: Option<&Confinement>) -> Result<(), EngineError> {
-        let run_as = confinement.map(Confinement::owner);
-        instance_dir::create_instance_dir(spec, run_as)?;
-        engine_dir(&data_dir(spec), 0o700, run_as)?;
-        Self::write_settings(spec, run_as)?;
-
-        let password = random_password();
-        write_admin(spec, ADMIN_USER, &password)?;
-        let bootstrap = bootstrap_file(spec);
-        write_private(&bootstrap, &bootstrap_sql(&password))?;
-        chown(&bootstrap, run_as)?;
-        self.install_db_files(spec, confinement).await?;
-        self.start_server(spec).await
-    }
 
     async fn install_db_files(&self, spec: &InstanceSpec, confinement: Option<&Confinement>) -> Result<(), EngineError> {
         let args: Vec<std::ffi::OsString> = vec![
@@ -377,103 +413,7 @@ impl MariaDbEngine {
         self.stop_within(spec, SERVER_TIMEOUT).await
     }
 
-    /// SIGTERM is mariadbd's clean shutdown: it ends sessions, flushes InnoDB and exits.
-    async fn stop_within(&self, spec: &InstanceSpec, timeout: Duration) -> Result<(), EngineError> {
-        let span = tracing::info_span!("stop", instance = %spec.id);
-        async {
-            let Some(pid) = Self::running_pid(spec) else {
-                return Ok(());
-            };
-            use nix::sys::signal::{kill, Signal};
-            let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
-            let deadline = tokio::time::Instant::now() + timeout;
-            while process::server_alive(pid, &data_dir(spec), SERVER_NAMES) {
-                if tokio::time::Instant::now() >= deadline {
-                    return Err(EngineError::new(
-                        ErrorKind::Unavailable,
-                        format!("instance {} did not stop within {}s{}", spec.id, timeout.as_secs(), log_tail(spec)),
-                    ));
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            tracing::info!("server stopped");
-            Ok(())
-        }
-        .instrument(span)
-        .await
-    }
 
-    pub(super) async fn destroy_instance(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
-        let span = tracing::info_span!("destroy", instance = %spec.id);
-        async {
-            if std::fs::symlink_metadata(&spec.dir).is_err() {
-                return self.release(spec).await;
-            }
-            if let Err(e) = self.stop_within(spec, DESTROY_STOP_TIMEOUT).await {
-                tracing::warn!(error = %e, "clean shutdown failed; killing the server");
-            }
-            // A server still starting has no pid file yet; it is found by its directory.
-            let pids: Vec<i32> = Self::running_pid(spec).into_iter().chain(servers_in(&data_dir(spec))).collect();
-            for &pid in &pids {
-                process::kill_server(pid);
-            }
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-            let alive = || pids.iter().any(|&p| process::server_alive(p, &data_dir(spec), SERVER_NAMES) || process::group_alive(p));
-            while alive() && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            if let Some(pid) = pids.iter().find(|&&p| process::server_alive(p, &data_dir(spec), SERVER_NAMES)) {
-                return Err(EngineError::new(
-                    ErrorKind::Internal,
-                    format!("server process {pid} of instance {} survived SIGKILL; its directory is kept", spec.id),
-                ));
-            }
-            // Outside the directory when the path was too long for it.
-            Self::remove_stale_files(spec)?;
-            match std::fs::remove_dir_all(&spec.dir) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(host_error(format!("remove {}", spec.dir.display()), e)),
-                _ => {
-                    tracing::info!("instance removed");
-                    self.release(spec).await
-                }
-            }
-        }
-        .instrument(span)
-        .await
-    }
-
-    /// The instance's user and control groups go once nothing of it is left.
-    async fn release(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
-        if self.config.isolate {
-            isolation::release(spec).await?;
-        }
-        Ok(())
-    }
-
-    pub(super) async fn probe(&self, spec: &InstanceSpec) -> Liveness {
-        if Self::running_pid(spec).is_none() {
-            return Liveness::Stopped;
-        }
-        let check = async {
-            let mut c = self.connect(spec).await.ok()?;
-            c.query_drop("SELECT 1").await.ok()?;
-            let _ = c.disconnect().await;
-            Some(())
-        };
-        match tokio::time::timeout(Duration::from_secs(10), check).await {
-            Ok(Some(())) => Liveness::Running,
-            _ => Liveness::Unresponsive,
-        }
-    }
-}
-
-/// Server processes whose working directory is `data`.
-fn servers_in(data: &Path) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| process::server_alive(pid, data, SERVER_NAMES))
-        .collect()
 }
 
 #[cfg(test)]

@@ -34,7 +34,6 @@ mod sql;
 
 pub use sql::{ident, literal};
 
-use engine::isolation::{self, Confinement};
 use engine::{
     AccountInfo, AccountKind, AdminConnection, CharsetSpec, DatabaseInfo, Catalogue, Engine, EngineError, ErrorKind,
     InstanceSpec, Liveness, Privilege,
@@ -115,15 +114,6 @@ impl MariaDbEngine {
         MariaDbEngine { config, version }
     }
 
-    /// How the instance's processes are confined (its user made and its control groups
-    /// set up if missing), or `None` when openrds cannot confine (not root).
-    async fn confinement(&self, spec: &InstanceSpec) -> Result<Option<Confinement>, EngineError> {
-        if !self.config.isolate {
-            return Ok(None);
-        }
-        isolation::confine(spec).await.map(Some)
-    }
-
     fn install_db(&self) -> PathBuf {
         self.config.bin_dir.join("mariadb-install-db")
     }
@@ -148,7 +138,7 @@ impl Engine for MariaDbEngine {
     }
 
     async fn provision(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
-        self.provision_instance(spec).await
+        engine::lifecycle::provision(self, spec).await
     }
 
     async fn start(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
@@ -165,11 +155,11 @@ impl Engine for MariaDbEngine {
     }
 
     async fn destroy(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
-        self.destroy_instance(spec).await
+        engine::lifecycle::destroy(self, spec).await
     }
 
     async fn liveness(&self, spec: &InstanceSpec) -> Liveness {
-        self.probe(spec).await
+        engine::lifecycle::probe(self, spec).await
     }
 
     fn server_running(&self, spec: &InstanceSpec) -> bool {

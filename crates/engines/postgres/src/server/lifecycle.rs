@@ -5,24 +5,86 @@ use super::sql::conf_string;
 use super::{PostgresEngine, ADMIN_USER};
 use engine::instance_dir::{self, host_error, log_file, log_tail, set_mode, write_admin, write_private};
 use engine::isolation::{self, Confinement};
+use engine::lifecycle::{data_dir, ServerLifecycle};
 use engine::process::{self, chown, RunAs};
-use engine::{AdminConnection, EngineError, ErrorKind, InstanceSpec, Liveness, ServerSettings};
+use engine::{AdminConnection, EngineError, ErrorKind, InstanceSpec, ServerSettings};
 use std::path::PathBuf;
 use std::time::Duration;
 use tracing::Instrument;
 
 /// How long a server may take to start or stop.
 const SERVER_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long destroy waits for a clean shutdown before killing: the data is about to go.
-const DESTROY_STOP_TIMEOUT: Duration = Duration::from_secs(15);
-/// What the server's process is called (`/proc/<pid>/comm`).
-const SERVER_NAMES: &[&str] = &["postgres", "postmaster"];
+const SERVER_NAMES: &[&str] = <PostgresEngine as ServerLifecycle>::SERVER_NAMES;
 /// The line of postgresql.conf that reads openrds' settings; the last word on them
 /// except for ALTER SYSTEM.
 const INCLUDE_SETTINGS: &str = "include 'openrds.conf'";
 
-fn data_dir(spec: &InstanceSpec) -> PathBuf {
-    spec.dir.join("data")
+#[async_trait::async_trait]
+impl ServerLifecycle for PostgresEngine {
+    const SERVER_NAMES: &'static [&'static str] = &["postgres", "postmaster"];
+    const SERVER_LABEL: &'static str = "PostgreSQL server";
+
+    fn required_tools(&self) -> Vec<PathBuf> {
+        ["initdb", "pg_ctl", "postgres"].map(|t| self.bin(t)).to_vec()
+    }
+
+    fn isolate(&self) -> bool {
+        self.config.isolate
+    }
+
+    async fn lay_out_and_start(&self, spec: &InstanceSpec, confinement: Option<&Confinement>) -> Result<(), EngineError> {
+        let run_as = confinement.map(Confinement::owner);
+        instance_dir::create_instance_dir(spec, run_as)?;
+        let data = data_dir(spec);
+        std::fs::create_dir(&data).map_err(|e| host_error(format!("create {}", data.display()), e))?;
+        set_mode(&data, 0o700)?;
+        chown(&data, run_as)?;
+        let log = log_file(spec);
+        std::fs::write(&log, b"").map_err(|e| host_error(format!("create {}", log.display()), e))?;
+        set_mode(&log, 0o600)?;
+        chown(&log, run_as)?;
+
+        let password = random_password();
+        write_admin(spec, ADMIN_USER, &password)?;
+        self.initdb(spec, confinement, &password).await?;
+        let hba = data.join("pg_hba.conf");
+        std::fs::write(&hba, super::access::render_hba(&[])).map_err(|e| host_error(format!("write {}", hba.display()), e))?;
+        self.start_server(spec).await
+    }
+
+    fn server_pid(&self, spec: &InstanceSpec) -> Option<i32> {
+        Self::running_pid(spec)
+    }
+
+    /// `pg_ctl stop -m fast`: sessions end, the server checkpoints and exits.
+    async fn stop_within(&self, spec: &InstanceSpec, timeout: Duration) -> Result<(), EngineError> {
+        let span = tracing::info_span!("stop", instance = %spec.id);
+        async {
+            if Self::running_pid(spec).is_none() {
+                return Ok(());
+            }
+            let timeout = timeout.as_secs().to_string();
+            let result = self.pg_ctl(spec, &["stop", "-m", "fast", "-w", "-t", &timeout, "-s"], &format!("stop instance {}", spec.id)).await;
+            match result {
+                // It may have stopped on its own meanwhile.
+                Err(_) if Self::running_pid(spec).is_none() => Ok(()),
+                Err(e) => Err(EngineError::new(e.kind, format!("{}{}", e.message, log_tail(spec)))),
+                Ok(()) => {
+                    tracing::info!("server stopped");
+                    Ok(())
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn answers(&self, spec: &InstanceSpec) -> bool {
+        match self.connect(spec, "postgres").await {
+            Ok(c) => c.simple_query("SELECT 1").await.is_ok(),
+            Err(_) => false,
+        }
+    }
 }
 
 pub(super) fn read_admin(spec: &InstanceSpec) -> Result<AdminConnection, EngineError> {
@@ -73,40 +135,6 @@ fn random_password() -> String {
 }
 
 impl PostgresEngine {
-    pub(super) async fn provision_instance(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
-        let span = tracing::info_span!("provision", instance = %spec.id);
-        async {
-            instance_dir::require_tools(&["initdb", "pg_ctl", "postgres"].map(|t| self.bin(t)), "PostgreSQL server")?;
-            instance_dir::refuse_occupied(&spec.dir)?;
-            let result = match self.confinement(spec).await {
-                Ok(confinement) => self.lay_out_and_start(spec, confinement.as_ref()).await,
-                Err(e) => Err(e),
-            };
-            instance_dir::undo_on_failure(result, self.destroy_instance(spec)).await
-        }
-        .instrument(span)
-        .await
-    }
-
-    async fn lay_out_and_start(&self, spec: &InstanceSpec, confinement: Option<&Confinement>) -> Result<(), EngineError> {
-        let run_as = confinement.map(Confinement::owner);
-        instance_dir::create_instance_dir(spec, run_as)?;
-        let data = data_dir(spec);
-        std::fs::create_dir(&data).map_err(|e| host_error(format!("create {}", data.display()), e))?;
-        set_mode(&data, 0o700)?;
-        chown(&data, run_as)?;
-        let log = log_file(spec);
-        std::fs::write(&log, b"").map_err(|e| host_error(format!("create {}", log.display()), e))?;
-        set_mode(&log, 0o600)?;
-        chown(&log, run_as)?;
-
-        let password = random_password();
-        write_admin(spec, ADMIN_USER, &password)?;
-        self.initdb(spec, confinement, &password).await?;
-        let hba = data.join("pg_hba.conf");
-        std::fs::write(&hba, super::access::render_hba(&[])).map_err(|e| host_error(format!("write {}", hba.display()), e))?;
-        self.start_server(spec).await
-    }
 
     async fn initdb(&self, spec: &InstanceSpec, confinement: Option<&Confinement>, password: &str) -> Result<(), EngineError> {
         // initdb reads the password from a file the engine user can read; it goes away
@@ -308,82 +336,7 @@ impl PostgresEngine {
         self.stop_within(spec, SERVER_TIMEOUT).await
     }
 
-    async fn stop_within(&self, spec: &InstanceSpec, timeout: Duration) -> Result<(), EngineError> {
-        let span = tracing::info_span!("stop", instance = %spec.id);
-        async {
-            if Self::running_pid(spec).is_none() {
-                return Ok(());
-            }
-            let timeout = timeout.as_secs().to_string();
-            let result = self.pg_ctl(spec, &["stop", "-m", "fast", "-w", "-t", &timeout, "-s"], &format!("stop instance {}", spec.id)).await;
-            match result {
-                // It may have stopped on its own meanwhile.
-                Err(_) if Self::running_pid(spec).is_none() => Ok(()),
-                Err(e) => Err(EngineError::new(e.kind, format!("{}{}", e.message, log_tail(spec)))),
-                Ok(()) => {
-                    tracing::info!("server stopped");
-                    Ok(())
-                }
-            }
-        }
-        .instrument(span)
-        .await
-    }
 
-    pub(super) async fn destroy_instance(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
-        let span = tracing::info_span!("destroy", instance = %spec.id);
-        async {
-            if std::fs::symlink_metadata(&spec.dir).is_err() {
-                return self.release(spec).await;
-            }
-            if let Err(e) = self.stop_within(spec, DESTROY_STOP_TIMEOUT).await {
-                tracing::warn!(error = %e, "fast shutdown failed; killing the server");
-            }
-            if let Some(pid) = Self::running_pid(spec) {
-                process::kill_server(pid);
-                let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-                while (Self::running_pid(spec).is_some() || process::group_alive(pid)) && tokio::time::Instant::now() < deadline {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                if Self::running_pid(spec).is_some() {
-                    return Err(EngineError::new(
-                        ErrorKind::Internal,
-                        format!("server process {pid} of instance {} survived SIGKILL; its directory is kept", spec.id),
-                    ));
-                }
-            }
-            match std::fs::remove_dir_all(&spec.dir) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(host_error(format!("remove {}", spec.dir.display()), e)),
-                _ => {
-                    tracing::info!("instance removed");
-                    self.release(spec).await
-                }
-            }
-        }
-        .instrument(span)
-        .await
-    }
-
-    /// The instance's user and control groups go once nothing of it is left.
-    async fn release(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
-        if self.config.isolate {
-            isolation::release(spec).await?;
-        }
-        Ok(())
-    }
-
-    pub(super) async fn probe(&self, spec: &InstanceSpec) -> Liveness {
-        if Self::running_pid(spec).is_none() {
-            return Liveness::Stopped;
-        }
-        match self.connect(spec, "postgres").await {
-            Ok(c) => match tokio::time::timeout(Duration::from_secs(5), c.simple_query("SELECT 1")).await {
-                Ok(Ok(_)) => Liveness::Running,
-                _ => Liveness::Unresponsive,
-            },
-            Err(_) => Liveness::Unresponsive,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -29,7 +29,6 @@ mod sql;
 
 pub use sql::{ident, literal};
 
-use engine::isolation::{self, Confinement};
 use engine::{
     AccountInfo, AccountKind, AdminConnection, CharsetSpec, DatabaseInfo, Catalogue, Engine, EngineError, ErrorKind,
     InstanceSpec, Liveness, Privilege,
@@ -134,15 +133,6 @@ impl PostgresEngine {
         PostgresEngine { config, major }
     }
 
-    /// How the instance's processes are confined (its user made and its control groups
-    /// set up if missing), or `None` when openrds cannot confine (not root).
-    async fn confinement(&self, spec: &InstanceSpec) -> Result<Option<Confinement>, EngineError> {
-        if !self.config.isolate {
-            return Ok(None);
-        }
-        isolation::confine(spec).await.map(Some)
-    }
-
     fn bin(&self, tool: &str) -> PathBuf {
         self.config.bin_dir.join(tool)
     }
@@ -163,7 +153,7 @@ impl Engine for PostgresEngine {
     }
 
     async fn provision(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
-        self.provision_instance(spec).await
+        engine::lifecycle::provision(self, spec).await
     }
 
     async fn start(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
@@ -180,11 +170,11 @@ impl Engine for PostgresEngine {
     }
 
     async fn destroy(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
-        self.destroy_instance(spec).await
+        engine::lifecycle::destroy(self, spec).await
     }
 
     async fn liveness(&self, spec: &InstanceSpec) -> Liveness {
-        self.probe(spec).await
+        engine::lifecycle::probe(self, spec).await
     }
 
     fn server_running(&self, spec: &InstanceSpec) -> bool {

@@ -15,33 +15,29 @@ pub fn engine() -> PostgresEngine {
 }
 
 #[allow(unused_imports)]
-pub use engine::conformance::support::{free_port, process_alive, processes_in, TestDir};
+pub use engine::conformance::support::{free_port, process_alive, processes_in, Provisioned, TestDir};
 
 /// A provisioned server; killed and removed on drop if the test did not destroy it.
-pub struct Instance {
-    pub engine: PostgresEngine,
-    pub spec: InstanceSpec,
-    pub dir: TestDir,
+pub type Instance = Provisioned<PostgresEngine>;
+
+/// Provisioning with the host's binaries, and sessions on the instance.
+pub trait Sessions: Sized {
+    async fn provision(id: &str) -> Self;
+    /// Connects as `user` over TCP, as an application would.
+    async fn connect(&self, user: &str, password: &str, db: &str) -> Result<Client, tokio_postgres::Error>;
+    async fn admin(&self, db: &str) -> Client;
 }
 
-impl Instance {
-    pub async fn provision(id: &str) -> Instance {
-        let engine = engine();
-        let dir = TestDir::new();
-        let spec = dir.spec(id, free_port());
-        engine.provision(&spec).await.unwrap_or_else(|e| panic!("provision {id}: {e}"));
-        // As the control plane does right after provisioning: accounts may log in from
-        // this host (until then only the administrator may).
-        engine.set_allowed_addresses(&spec, &["127.0.0.1/32".to_string()]).await.unwrap_or_else(|e| panic!("allow {id}: {e}"));
-        Instance { engine, spec, dir }
+impl Sessions for Instance {
+    async fn provision(id: &str) -> Self {
+        Provisioned::new(engine(), id).await
     }
 
-    /// Connects as `user` over TCP, as an application would.
-    pub async fn connect(&self, user: &str, password: &str, db: &str) -> Result<Client, tokio_postgres::Error> {
+    async fn connect(&self, user: &str, password: &str, db: &str) -> Result<Client, tokio_postgres::Error> {
         connect(&self.spec, user, password, db).await
     }
 
-    pub async fn admin(&self, db: &str) -> Client {
+    async fn admin(&self, db: &str) -> Client {
         let admin = self.engine.admin(&self.spec).unwrap();
         self.connect(&admin.user, &admin.password, db).await.unwrap()
     }
@@ -60,24 +56,9 @@ pub async fn connect(spec: &InstanceSpec, user: &str, password: &str, db: &str) 
     Ok(client)
 }
 
-impl Drop for Instance {
-    fn drop(&mut self) {
-        kill_leftovers(&self.spec.dir);
-        engine::conformance::support::remove_host_leftovers(&self.spec);
-    }
-}
 
 /// The pid recorded in a data directory, if any.
 pub fn recorded_pid(dir: &Path) -> Option<i32> {
     let text = std::fs::read_to_string(dir.join("data/postmaster.pid")).ok()?;
     text.lines().next()?.trim().parse().ok()
-}
-
-fn kill_leftovers(dir: &Path) {
-    // Only a server of this test: the pid may be stale and reused by then.
-    if let Some(pid) = recorded_pid(dir).filter(|pid| processes_in(&dir.join("data")).contains(pid)) {
-        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-    }
-    let _ = std::fs::remove_dir_all(dir);
 }

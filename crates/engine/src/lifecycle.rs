@@ -1,0 +1,158 @@
+//! The parts of a server's life every engine goes through the same way, written once:
+//! provisioning that leaves nothing behind when it fails, destroying that stops cleanly
+//! when it can and kills what is left when it cannot (never removing the files of a
+//! server that survived), and the liveness probe. What differs (how the files are laid
+//! out, how the server is stopped, how it is asked whether it answers) each engine says
+//! through [`ServerLifecycle`].
+
+use crate::instance_dir::{self, host_error};
+use crate::isolation::{self, Confinement};
+use crate::process;
+use crate::{EngineError, ErrorKind, InstanceSpec, Liveness};
+use async_trait::async_trait;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tracing::Instrument;
+
+/// How long destroy waits for a clean shutdown before killing: the data is about to go.
+const DESTROY_STOP_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long killed server processes may take to be gone.
+const KILL_WAIT: Duration = Duration::from_secs(10);
+/// How long a running server has to answer the liveness probe.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the shared lifecycle needs of one engine's server.
+#[async_trait]
+pub trait ServerLifecycle: Send + Sync {
+    /// What the server's processes are called (`/proc/<pid>/comm`).
+    const SERVER_NAMES: &'static [&'static str];
+    /// The engine's name in errors about missing binaries (`PostgreSQL server`).
+    const SERVER_LABEL: &'static str;
+
+    /// The binaries provisioning needs.
+    fn required_tools(&self) -> Vec<PathBuf>;
+    /// Whether instances run confined, each as its own system user.
+    fn isolate(&self) -> bool;
+    /// How the instance's processes are confined (its user made and its control groups
+    /// set up if missing), or `None` when openrds does not confine (not root).
+    async fn confinement(&self, spec: &InstanceSpec) -> Result<Option<Confinement>, EngineError> {
+        if !self.isolate() {
+            return Ok(None);
+        }
+        isolation::confine(spec).await.map(Some)
+    }
+    /// Creates the instance's files in its fresh directory and starts the server.
+    async fn lay_out_and_start(&self, spec: &InstanceSpec, confinement: Option<&Confinement>) -> Result<(), EngineError>;
+    /// The pid of the instance's running server, if any.
+    fn server_pid(&self, spec: &InstanceSpec) -> Option<i32>;
+    /// Stops the server cleanly within `timeout`; nothing to do when it is not running.
+    async fn stop_within(&self, spec: &InstanceSpec, timeout: Duration) -> Result<(), EngineError>;
+    /// Whether the running server answers a query as the administrator.
+    async fn answers(&self, spec: &InstanceSpec) -> bool;
+    /// Files the server keeps outside its directory (a socket moved by a long path),
+    /// removed with it.
+    fn remove_outside_files(&self, _spec: &InstanceSpec) -> Result<(), EngineError> {
+        Ok(())
+    }
+}
+
+/// Where an instance's server keeps its data; its processes run there.
+pub fn data_dir(spec: &InstanceSpec) -> PathBuf {
+    spec.dir.join("data")
+}
+
+/// Lays out and starts a new instance; on any failure whatever it made is destroyed.
+pub async fn provision<S: ServerLifecycle>(server: &S, spec: &InstanceSpec) -> Result<(), EngineError> {
+    let span = tracing::info_span!("provision", instance = %spec.id);
+    async {
+        instance_dir::require_tools(&server.required_tools(), S::SERVER_LABEL)?;
+        instance_dir::refuse_occupied(&spec.dir)?;
+        let result = match server.confinement(spec).await {
+            Ok(confinement) => server.lay_out_and_start(spec, confinement.as_ref()).await,
+            Err(e) => Err(e),
+        };
+        instance_dir::undo_on_failure(result, destroy(server, spec)).await
+    }
+    .instrument(span)
+    .await
+}
+
+/// Stops the server (killing it when a clean stop fails), then removes the instance's
+/// files and its user. Harmless when there is nothing left; a server that survives
+/// SIGKILL keeps its directory.
+pub async fn destroy<S: ServerLifecycle>(server: &S, spec: &InstanceSpec) -> Result<(), EngineError> {
+    let span = tracing::info_span!("destroy", instance = %spec.id);
+    async {
+        if std::fs::symlink_metadata(&spec.dir).is_err() {
+            return release(server, spec).await;
+        }
+        if let Err(e) = server.stop_within(spec, DESTROY_STOP_TIMEOUT).await {
+            tracing::warn!(error = %e, "clean shutdown failed; killing the server");
+        }
+        kill_what_is_left::<S>(server.server_pid(spec), &data_dir(spec), &spec.id).await?;
+        server.remove_outside_files(spec)?;
+        match std::fs::remove_dir_all(&spec.dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(host_error(format!("remove {}", spec.dir.display()), e)),
+            _ => {
+                tracing::info!("instance removed");
+                release(server, spec).await
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Kills the server `pid` and every server process of `data` (one still starting has no
+/// pid file yet; it is found by its directory), with their process groups, and waits for
+/// them to be gone.
+async fn kill_what_is_left<S: ServerLifecycle>(pid: Option<i32>, data: &Path, id: &str) -> Result<(), EngineError> {
+    let pids: Vec<i32> = pid.into_iter().chain(servers_in(data, S::SERVER_NAMES)).collect();
+    if pids.is_empty() {
+        return Ok(());
+    }
+    for &pid in &pids {
+        process::kill_server(pid);
+    }
+    let deadline = tokio::time::Instant::now() + KILL_WAIT;
+    let alive = || pids.iter().any(|&p| process::server_alive(p, data, S::SERVER_NAMES) || process::group_alive(p));
+    while alive() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    match pids.iter().find(|&&p| process::server_alive(p, data, S::SERVER_NAMES)) {
+        Some(pid) => Err(EngineError::new(
+            ErrorKind::Internal,
+            format!("server process {pid} of instance {id} survived SIGKILL; its directory is kept"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Server processes whose working directory is `data`.
+pub fn servers_in(data: &Path, names: &[&str]) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| process::server_alive(pid, data, names))
+        .collect()
+}
+
+/// The instance's user and control groups go once nothing of it is left.
+async fn release<S: ServerLifecycle>(server: &S, spec: &InstanceSpec) -> Result<(), EngineError> {
+    if server.isolate() {
+        isolation::release(spec).await?;
+    }
+    Ok(())
+}
+
+/// Running when the server's process is there and it answers in time; Unresponsive when
+/// it is there but does not.
+pub async fn probe<S: ServerLifecycle>(server: &S, spec: &InstanceSpec) -> Liveness {
+    if server.server_pid(spec).is_none() {
+        return Liveness::Stopped;
+    }
+    match tokio::time::timeout(PROBE_TIMEOUT, server.answers(spec)).await {
+        Ok(true) => Liveness::Running,
+        _ => Liveness::Unresponsive,
+    }
+}

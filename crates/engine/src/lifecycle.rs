@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tracing::Instrument;
 
+/// How long a server may take to start or stop.
+pub const SERVER_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long destroy waits for a clean shutdown before killing: the data is about to go.
 const DESTROY_STOP_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long killed server processes may take to be gone.
@@ -47,8 +49,9 @@ pub trait ServerLifecycle: Send + Sync {
     fn server_pid(&self, spec: &InstanceSpec) -> Option<i32>;
     /// Stops the server cleanly within `timeout`; nothing to do when it is not running.
     async fn stop_within(&self, spec: &InstanceSpec, timeout: Duration) -> Result<(), EngineError>;
-    /// Whether the running server answers a query as the administrator.
-    async fn answers(&self, spec: &InstanceSpec) -> bool;
+    /// Logs in as the administrator and runs a query; the engine's error when it cannot
+    /// (`Unavailable` while the server does not accept connections yet).
+    async fn check(&self, spec: &InstanceSpec) -> Result<(), EngineError>;
     /// Files the server keeps outside its directory (a socket moved by a long path),
     /// removed with it.
     fn remove_outside_files(&self, _spec: &InstanceSpec) -> Result<(), EngineError> {
@@ -151,8 +154,33 @@ pub async fn probe<S: ServerLifecycle>(server: &S, spec: &InstanceSpec) -> Liven
     if server.server_pid(spec).is_none() {
         return Liveness::Stopped;
     }
-    match tokio::time::timeout(PROBE_TIMEOUT, server.answers(spec)).await {
-        Ok(true) => Liveness::Running,
+    match tokio::time::timeout(PROBE_TIMEOUT, server.check(spec)).await {
+        Ok(Ok(())) => Liveness::Running,
         _ => Liveness::Unresponsive,
+    }
+}
+
+/// Waits until a server just started accepts the administrator's login (what callers
+/// need, and the proof that its credentials match). Gives up when it stops (`alive`
+/// says no more) or after [`SERVER_TIMEOUT`], with the end of its log; an error other than
+/// `Unavailable` (a refused login) is final at once.
+pub async fn wait_accepting<S: ServerLifecycle>(server: &S, spec: &InstanceSpec, alive: impl Fn() -> bool) -> Result<(), EngineError> {
+    let deadline = tokio::time::Instant::now() + SERVER_TIMEOUT;
+    loop {
+        let err = match server.check(spec).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let log = instance_dir::log_tail(spec);
+        if err.kind != ErrorKind::Unavailable {
+            return Err(EngineError::new(err.kind, format!("{}{log}", err.message)));
+        }
+        if !alive() {
+            return Err(EngineError::new(ErrorKind::Unavailable, format!("instance {} stopped while starting: {}{log}", spec.id, err.message)));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(EngineError::new(ErrorKind::Unavailable, format!("{}{log}", err.message)));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -6,7 +6,7 @@ use super::sql::literal;
 use super::{MariaDbEngine, ADMIN_USER};
 use engine::instance_dir::{self, host_error, log_file, log_tail, set_mode, write_admin, write_private};
 use engine::isolation::{self, Confinement};
-use engine::lifecycle::{data_dir, ServerLifecycle};
+use engine::lifecycle::{self, data_dir, ServerLifecycle, SERVER_TIMEOUT};
 use engine::process::{self, chown, RunAs};
 use engine::{AdminConnection, EngineError, ErrorKind, InstanceSpec, ServerSettings};
 use mysql_async::prelude::*;
@@ -14,8 +14,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tracing::Instrument;
 
-/// How long a server may take to start or stop.
-const SERVER_TIMEOUT: Duration = Duration::from_secs(60);
 const SERVER_NAMES: &[&str] = <MariaDbEngine as ServerLifecycle>::SERVER_NAMES;
 /// Longest unix socket path the kernel accepts (`sun_path` less its terminating NUL).
 const MAX_SOCKET_PATH: usize = 107;
@@ -78,11 +76,11 @@ impl ServerLifecycle for MariaDbEngine {
         .await
     }
 
-    async fn answers(&self, spec: &InstanceSpec) -> bool {
-        let Ok(mut c) = self.connect(spec).await else { return false };
-        let answered = c.query_drop("SELECT 1").await.is_ok();
+    async fn check(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
+        let mut c = self.connect(spec).await?;
+        c.query_drop("SELECT 1").await.map_err(|e| super::sql::my_error(e, &format!("check instance {}", spec.id)))?;
         let _ = c.disconnect().await;
-        answered
+        Ok(())
     }
 
     /// Outside the directory when the path was too long for it.
@@ -353,7 +351,7 @@ impl MariaDbEngine {
             }
             loop {
                 match Self::running_pid(spec) {
-                    Some(pid) => match self.wait_accepting(spec, pid).await {
+                    Some(pid) => match lifecycle::wait_accepting(self, spec, || process::pid_alive(pid)).await {
                         // The server we found was dying (killed, not yet gone) when we
                         // looked: now it is gone, so start it.
                         Err(_) if Self::running_pid(spec).is_none() => continue,
@@ -363,7 +361,11 @@ impl MariaDbEngine {
                         Self::write_settings(spec, confinement.as_ref().map(Confinement::owner))?;
                         Self::remove_stale_files(spec)?;
                         let pid = self.launch(spec, confinement.as_ref())?;
-                        self.wait_accepting(spec, pid).await?;
+                        // Right after launch the pid may still be the confinement's
+                        // wrapper, on its way to exec the server: alive is what counts
+                        // here, not the name (the pid file appears only once the server
+                        // is nearly up).
+                        lifecycle::wait_accepting(self, spec, || process::pid_alive(pid)).await?;
                         tracing::info!(port = spec.port, "server started");
                     }
                 }
@@ -375,43 +377,6 @@ impl MariaDbEngine {
         .await
     }
 
-    /// An admin login over TCP is what callers need, and it also proves admin.json
-    /// matches the server. `pid` is watched because the pid file appears only once the
-    /// server is nearly up.
-    async fn wait_accepting(&self, spec: &InstanceSpec, pid: i32) -> Result<(), EngineError> {
-        let deadline = tokio::time::Instant::now() + SERVER_TIMEOUT;
-        loop {
-            let err = match self.connect(spec).await {
-                Ok(mut c) => match c.query_drop("SELECT 1").await {
-                    Ok(()) => {
-                        let _ = c.disconnect().await;
-                        return Ok(());
-                    }
-                    Err(e) => super::sql::my_error(e, &format!("check instance {}", spec.id)),
-                },
-                Err(e) => e,
-            };
-            if err.kind != ErrorKind::Unavailable {
-                return Err(EngineError::new(err.kind, format!("{}{}", err.message, log_tail(spec))));
-            }
-            // Right after launch the pid may still be the confinement's wrapper, on its way
-            // to exec the server: alive is what counts here, not the name.
-            if !process::pid_alive(pid) {
-                return Err(EngineError::new(
-                    ErrorKind::Unavailable,
-                    format!("instance {} stopped while starting: {}{}", spec.id, err.message, log_tail(spec)),
-                ));
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(EngineError::new(ErrorKind::Unavailable, format!("{}{}", err.message, log_tail(spec))));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    pub(super) async fn stop_server(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
-        self.stop_within(spec, SERVER_TIMEOUT).await
-    }
 
 
 }

@@ -39,6 +39,7 @@ use engine::{
     InstanceSpec, Liveness, Privilege,
 };
 use async_trait::async_trait;
+use engine::lifecycle::ServerLifecycle;
 use std::path::PathBuf;
 
 /// The internal administrator, made by the bootstrap file of the first start.
@@ -146,11 +147,11 @@ impl Engine for MariaDbEngine {
     }
 
     async fn stop(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
-        self.stop_server(spec).await
+        self.stop_within(spec, engine::lifecycle::SERVER_TIMEOUT).await
     }
 
     async fn restart(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
-        self.stop_server(spec).await?;
+        self.stop_within(spec, engine::lifecycle::SERVER_TIMEOUT).await?;
         self.start_server(spec).await
     }
 

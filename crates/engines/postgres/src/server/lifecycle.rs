@@ -5,15 +5,13 @@ use super::sql::conf_string;
 use super::{PostgresEngine, ADMIN_USER};
 use engine::instance_dir::{self, host_error, log_file, log_tail, set_mode, write_admin, write_private};
 use engine::isolation::{self, Confinement};
-use engine::lifecycle::{data_dir, ServerLifecycle};
+use engine::lifecycle::{self, data_dir, ServerLifecycle, SERVER_TIMEOUT};
 use engine::process::{self, chown, RunAs};
 use engine::{AdminConnection, EngineError, ErrorKind, InstanceSpec, ServerSettings};
 use std::path::PathBuf;
 use std::time::Duration;
 use tracing::Instrument;
 
-/// How long a server may take to start or stop.
-const SERVER_TIMEOUT: Duration = Duration::from_secs(60);
 const SERVER_NAMES: &[&str] = <PostgresEngine as ServerLifecycle>::SERVER_NAMES;
 /// The line of postgresql.conf that reads openrds' settings; the last word on them
 /// except for ALTER SYSTEM.
@@ -79,11 +77,10 @@ impl ServerLifecycle for PostgresEngine {
         .await
     }
 
-    async fn answers(&self, spec: &InstanceSpec) -> bool {
-        match self.connect(spec, "postgres").await {
-            Ok(c) => c.simple_query("SELECT 1").await.is_ok(),
-            Err(_) => false,
-        }
+    async fn check(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
+        let c = self.connect(spec, "postgres").await?;
+        c.simple_query("SELECT 1").await.map_err(|e| super::sql::pg_error(e, &format!("check instance {}", spec.id)))?;
+        Ok(())
     }
 }
 
@@ -260,7 +257,8 @@ impl PostgresEngine {
                     }
                     tracing::info!(port = spec.port, "server started");
                 }
-                match self.wait_accepting(spec).await {
+                // pg_ctl reports readiness from the pid file; the admin's login is what counts.
+                match lifecycle::wait_accepting(self, spec, || Self::running_pid(spec).is_some()).await {
                     // The server we found was dying (killed, not yet gone) when we looked:
                     // now it is gone, so start it.
                     Err(_) if !launched && Self::running_pid(spec).is_none() => continue,
@@ -304,37 +302,6 @@ impl PostgresEngine {
         Ok(())
     }
 
-    /// pg_ctl reports readiness from the pid file; an admin login over TCP is what
-    /// callers need, and it also proves admin.json matches the server.
-    async fn wait_accepting(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
-        let deadline = tokio::time::Instant::now() + SERVER_TIMEOUT;
-        loop {
-            let err = match self.connect(spec, "postgres").await {
-                Ok(c) => match c.simple_query("SELECT 1").await {
-                    Ok(_) => return Ok(()),
-                    Err(e) => super::sql::pg_error(e, &format!("check instance {}", spec.id)),
-                },
-                Err(e) => e,
-            };
-            if err.kind != ErrorKind::Unavailable {
-                return Err(err);
-            }
-            if Self::running_pid(spec).is_none() {
-                return Err(EngineError::new(
-                    ErrorKind::Unavailable,
-                    format!("instance {} stopped while starting: {}{}", spec.id, err.message, log_tail(spec)),
-                ));
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(EngineError::new(ErrorKind::Unavailable, format!("{}{}", err.message, log_tail(spec))));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    pub(super) async fn stop_server(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
-        self.stop_within(spec, SERVER_TIMEOUT).await
-    }
 
 
 }

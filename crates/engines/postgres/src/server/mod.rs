@@ -34,6 +34,7 @@ use engine::{
     InstanceSpec, Liveness, Privilege,
 };
 use async_trait::async_trait;
+use engine::lifecycle::ServerLifecycle;
 use std::path::PathBuf;
 
 /// The internal administrator, made by initdb as the bootstrap superuser.
@@ -161,11 +162,11 @@ impl Engine for PostgresEngine {
     }
 
     async fn stop(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
-        self.stop_server(spec).await
+        self.stop_within(spec, engine::lifecycle::SERVER_TIMEOUT).await
     }
 
     async fn restart(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
-        self.stop_server(spec).await?;
+        self.stop_within(spec, engine::lifecycle::SERVER_TIMEOUT).await?;
         self.start_server(spec).await
     }
 

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ACCESS_KEY_ID = "LTAIbench000000000000000"
@@ -189,3 +190,65 @@ class RssSampler:
             self.hwm_kb = self._field_kb("VmHWM")
         except OSError:
             self.hwm_kb = 0
+
+
+def stop_leftover_engines(workdir: Path, names: tuple[bytes, ...], wait: float = 60.0) -> None:
+    """SIGTERM any engine process (`names`: its executable's base names) still running on
+    a data directory under `workdir`, and wait for it to go.
+
+    `openrds serve` does not stop engines when it gets SIGTERM (instances outlive the API
+    server), so if DeleteDBInstance did not run or did not finish (server crashed, run
+    aborted early) the engines would survive the removal of their directory.
+    """
+    prefix = str(workdir).encode() + b"/"
+    pids = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            argv = (d / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and os.path.basename(argv[0]) in names and any(prefix in a for a in argv):
+            pids.append(int(d.name))
+    for pid in pids:
+        log(f"stopping leftover engine pid {pid}")
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + wait
+    while pids and time.monotonic() < deadline:
+        pids = [p for p in pids if Path(f"/proc/{p}").exists()]
+        time.sleep(0.2)
+
+
+@dataclass
+class Login:
+    """How tools reach one instance as its admin user."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+
+    @classmethod
+    def admin_of(cls, server: "OpenRDS", instance_id: str):
+        port, user, password = server.admin_credentials(instance_id)
+        return cls(host="127.0.0.1", port=port, user=user, password=password)
+
+
+def check_args(ap, args, methods: tuple[str, ...]) -> None:
+    """The checks every benchmark's options share; `--methods` becomes a list."""
+    if args.rounds < 1 or args.scale < 1:
+        ap.error("--rounds and --scale must be at least 1")
+    args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if unknown := [m for m in args.methods if m not in methods]:
+        ap.error(f"unknown method(s): {unknown}")
+
+
+def publish_report(md: str, out: Path) -> None:
+    """Prints the report and writes it to `out`."""
+    print("\n" + md)
+    out.write_text(md)
+    log(f"wrote {out}")

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import openrds_harness as harness  # noqa: E402
 from openrds_harness import OpenRDS, RssSampler, free_port, log, run  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -62,14 +63,8 @@ DEV_LOCAL = ("127.0.0.1", 3306, "root", "")
 # --------------------------------------------------------------------------------------
 
 
-@dataclass
-class Conn:
+class Conn(harness.Login):
     """How tools reach one MariaDB server as its admin user."""
-
-    host: str
-    port: int
-    user: str
-    password: str
 
     def env(self) -> dict:
         # The password goes through MYSQL_PWD (read by mariadb, mariadb-dump, mydumper and
@@ -89,8 +84,7 @@ class Conn:
 
 
 def admin_conn(server: OpenRDS, instance_id: str) -> Conn:
-    port, user, password = server.admin_credentials(instance_id)
-    return Conn(host="127.0.0.1", port=port, user=user, password=password)
+    return Conn.admin_of(server, instance_id)
 
 
 # --------------------------------------------------------------------------------------
@@ -492,33 +486,7 @@ LABELS = {
 
 
 def stop_leftover_engines(workdir: Path) -> None:
-    """SIGTERM any mariadbd/mysqld still running on a data directory under our workdir.
-
-    As with PostgreSQL, `openrds serve` may leave engines running when it gets SIGTERM, so
-    if DeleteDBInstance did not run or did not finish they would survive the removal of
-    their directory.
-    """
-    pids = []
-    prefix = str(workdir).encode() + b"/"
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            argv = (d / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv and os.path.basename(argv[0]) in (b"mariadbd", b"mysqld") and any(prefix in a for a in argv):
-            pids.append(int(d.name))
-    for pid in pids:
-        log(f"stopping leftover engine pid {pid}")
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + 60
-    while pids and time.monotonic() < deadline:
-        pids = [p for p in pids if Path(f"/proc/{p}").exists()]
-        time.sleep(0.2)
+    harness.stop_leftover_engines(workdir, (b"mariadbd", b"mysqld"), wait=60)
 
 
 
@@ -652,11 +620,7 @@ def main() -> int:
     ap.add_argument("--dev-local", action="store_true",
                     help="no openrds: source and destination are the system MariaDB on 127.0.0.1:3306 (root, no password)")
     args = ap.parse_args()
-    if args.rounds < 1 or args.scale < 1:
-        ap.error("--rounds and --scale must be at least 1")
-    args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    if unknown := [m for m in args.methods if m not in METHODS]:
-        ap.error(f"unknown method(s): {unknown}")
+    harness.check_args(ap, args, METHODS)
     if args.dev_local and "openrds" in args.methods:
         log("--dev-local: skipping method openrds")
         args.methods = [m for m in args.methods if m != "openrds"]
@@ -745,10 +709,7 @@ def main() -> int:
                 print(f"RUN method={m:<14} round={rnd} seconds={secs:8.2f} verified=yes{extra}", flush=True)
 
         md = report(args, counts, size, per_table, results, versions, server_version)
-        print("\n" + md)
-        out = HERE / (f"results-devlocal-{args.scale}.md" if args.dev_local else f"results-{args.scale}.md")
-        out.write_text(md)
-        log(f"wrote {out}")
+        harness.publish_report(md, HERE / (f"results-devlocal-{args.scale}.md" if args.dev_local else f"results-{args.scale}.md"))
         return 0
     finally:
         if args.keep:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import openrds_harness as harness  # noqa: E402
 from openrds_harness import OpenRDS, RssSampler, free_port, log, run  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -44,14 +45,8 @@ METHODS = ("openrds", "pgcopydb", "pg_dump")
 # --------------------------------------------------------------------------------------
 
 
-@dataclass
-class Conn:
+class Conn(harness.Login):
     """How tools reach one database of one instance as its admin user."""
-
-    host: str
-    port: int
-    user: str
-    password: str
 
     def env(self) -> dict:
         # Passwords go through PGPASSWORD so they never show up in `ps` or in our logs.
@@ -70,8 +65,7 @@ class Conn:
 
 
 def admin_conn(server: OpenRDS, instance_id: str) -> Conn:
-    port, user, password = server.admin_credentials(instance_id)
-    return Conn(host="127.0.0.1", port=port, user=user, password=password)
+    return Conn.admin_of(server, instance_id)
 
 
 # --------------------------------------------------------------------------------------
@@ -245,32 +239,7 @@ def dest_db_name(method: str, rnd: int) -> str:
 
 
 def stop_leftover_engines(workdir: Path) -> None:
-    """SIGTERM any postmaster still running on a data directory under our workdir.
-
-    `openrds serve` does not stop engines when it gets SIGTERM (instances outlive the API
-    server), so if DeleteDBInstance did not run or did not finish (server crashed, run
-    aborted early) the engines would survive the removal of their directory.
-    """
-    pids = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            argv = (d / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b"/postgres") and any(a.startswith(str(workdir).encode() + b"/") for a in argv):
-            pids.append(int(d.name))
-    for pid in pids:
-        log(f"stopping leftover engine pid {pid}")
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + 30
-    while pids and time.monotonic() < deadline:
-        pids = [p for p in pids if Path(f"/proc/{p}").exists()]
-        time.sleep(0.2)
+    harness.stop_leftover_engines(workdir, (b"postgres",), wait=30)
 
 
 
@@ -354,11 +323,7 @@ def main() -> int:
                     help="where to create the temp dir (instances' data, dumps); needs ~3x the dataset size free")
     ap.add_argument("--keep", action="store_true", help="leave server, instances and temp dir in place on exit (debug)")
     args = ap.parse_args()
-    if args.rounds < 1 or args.scale < 1:
-        ap.error("--rounds and --scale must be at least 1")
-    args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    if unknown := [m for m in args.methods if m not in METHODS]:
-        ap.error(f"unknown method(s): {unknown}")
+    harness.check_args(ap, args, METHODS)
 
     binary = args.openrds.resolve() if args.openrds else build_openrds()
     if "pgcopydb" in args.methods:
@@ -406,10 +371,7 @@ def main() -> int:
                 print(f"RUN method={m:<8} round={rnd} seconds={secs:8.2f} verified=yes openrds_peak_rss={rss}", flush=True)
 
         md = report(args, size, per_table, results, versions, server_version)
-        print("\n" + md)
-        out = HERE / f"results-{args.scale}.md"
-        out.write_text(md)
-        log(f"wrote {out}")
+        harness.publish_report(md, HERE / f"results-{args.scale}.md")
         return 0
     finally:
         if args.keep:

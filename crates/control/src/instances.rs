@@ -8,29 +8,10 @@ use crate::{classes, ids, Caller, ControlError, ControlPlane, Result};
 use chrono::Utc;
 use engine::Liveness;
 use store::{InstanceFilter, InstanceRow, Page, Paged, StoreError};
+use wire::parameters::CreateDBInstance;
 
 
 /// What CreateDBInstance asks for, validated for form by the caller.
-#[derive(Debug, Clone, Default)]
-pub struct CreateInstance {
-    pub region_id: String,
-    pub zone_id: Option<String>,
-    pub engine: String,
-    pub engine_version: String,
-    pub class_code: String,
-    pub storage_gb: i64,
-    pub storage_type: Option<String>,
-    pub description: Option<String>,
-    pub pay_type: Option<String>,
-    pub category: Option<String>,
-    pub net_type: Option<String>,
-    pub network_type: Option<String>,
-    pub security_ip_list: Option<String>,
-    pub tags: Vec<(String, String)>,
-    /// Check everything the real call checks and change nothing.
-    pub dry_run: bool,
-}
-
 /// An instance with what the engine says about it right now.
 #[derive(Debug, Clone)]
 pub struct InstanceView {
@@ -82,7 +63,7 @@ impl ControlPlane {
 
     /// Creates the row and starts provisioning; with `dry_run`, runs every check (RAM
     /// first, then region, engine, class, storage and a free port) and returns `None`.
-    pub async fn create_instance(&self, caller: &Caller, req: CreateInstance) -> Result<Option<InstanceRow>> {
+    pub async fn create_instance(&self, caller: &Caller, req: CreateDBInstance) -> Result<Option<InstanceRow>> {
         // Authorization comes first: a caller without the right learns nothing else,
         // not even whether the rest of its request would pass.
         self.authorize_any_instance(caller, Action::CreateDBInstance, &req.region_id).await?;
@@ -112,11 +93,11 @@ impl ControlPlane {
                     versions.join(", ")
                 ))
             })?;
-        let class = catalogue.class(&req.class_code).ok_or_else(|| {
+        let class = catalogue.class(&req.class).ok_or_else(|| {
             let offered: Vec<_> = catalogue.classes.iter().map(|c| c.code).collect();
             ControlError::ClassNotFound(format!(
                 "DBInstanceClass {} is not offered for {}; available: {}.",
-                req.class_code,
+                req.class,
                 kind,
                 offered.join(", ")
             ))
@@ -139,7 +120,7 @@ impl ControlPlane {
             }
         }
         let security_ips = crate::security_ips::parse_list(req.security_ip_list.as_deref().unwrap_or("127.0.0.1"))?.join(",");
-        if req.dry_run {
+        if req.dry_run == Some(true) {
             let _ports = self.port_lock.lock().await;
             self.free_port().await?;
             return Ok(None);
@@ -170,7 +151,7 @@ impl ControlPlane {
                 host: self.config.engine_host.clone(),
                 port,
                 data_dir: self.config.instances_dir().join(&id).to_string_lossy().into_owned(),
-                tags: req.tags,
+                tags: req.tags.0,
                 created_at: now,
                 updated_at: now,
             };

@@ -1,28 +1,11 @@
 use super::{invalid, page, time, Reply};
-use control::instances::{CreateInstance, InstanceView};
+use control::instances::InstanceView;
 use control::{Caller, ControlPlane};
 use serde_json::{json, Value};
 use control::model::{InstanceFilter, InstanceRow};
 use wire::parameters::{self, DeleteDBInstance, DescribeDBInstanceAttribute, DescribeDBInstanceNetInfo, DescribeDBInstances, RestartDBInstance};
 
-pub(crate) async fn create(plane: &ControlPlane, caller: &Caller, p: parameters::CreateDBInstance) -> Reply {
-    let req = CreateInstance {
-        region_id: p.region_id,
-        engine: p.engine,
-        engine_version: p.engine_version,
-        class_code: p.class,
-        storage_gb: p.storage_gb,
-        zone_id: p.zone_id,
-        storage_type: p.storage_type,
-        description: p.description,
-        pay_type: p.pay_type,
-        category: p.category,
-        net_type: p.net_type,
-        network_type: p.network_type,
-        security_ip_list: p.security_ip_list,
-        tags: p.tags.0,
-        dry_run: p.dry_run == Some(true),
-    };
+pub(crate) async fn create(plane: &ControlPlane, caller: &Caller, req: parameters::CreateDBInstance) -> Reply {
     if let Some(pay) = &req.pay_type {
         if !matches!(pay.as_str(), "Postpaid" | "Prepaid" | "Serverless") {
             return Err(invalid("PayType", format!("{pay:?} must be Postpaid, Prepaid or Serverless")));

@@ -205,6 +205,18 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     Ok(if last["Status"] == "Success" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
+/// One table of an import's result: `schema.name: N rows, checksum C verified`.
+pub(crate) fn table_outcome(t: &Value) -> String {
+    format!(
+        "{}.{}: {} rows, checksum {} {}",
+        t["Schema"].as_str().unwrap_or(""),
+        t["Name"].as_str().unwrap_or(""),
+        t["Rows"],
+        t["SourceChecksum"].as_str().unwrap_or(""),
+        if t["Verified"] == true && t["SourceChecksum"] == t["DestinationChecksum"] { "verified" } else { "NOT VERIFIED" }
+    )
+}
+
 fn print_outcome(p: &Value) {
     let status = p["Status"].as_str().unwrap_or_default();
     if status != "Success" {
@@ -215,14 +227,7 @@ fn print_outcome(p: &Value) {
     for db in r["Databases"].as_array().into_iter().flatten() {
         println!("{} -> {}", db["Source"].as_str().unwrap_or(""), db["Destination"].as_str().unwrap_or(""));
         for t in db["Tables"].as_array().into_iter().flatten() {
-            println!(
-                "  {}.{}: {} rows, checksum {} {}",
-                t["Schema"].as_str().unwrap_or(""),
-                t["Name"].as_str().unwrap_or(""),
-                t["Rows"],
-                t["SourceChecksum"].as_str().unwrap_or(""),
-                if t["Verified"] == true { "verified" } else { "NOT VERIFIED" }
-            );
+            println!("  {}", table_outcome(t));
         }
     }
     let names = |key: &str| r[key].as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).filter(|s| !s.is_empty());

@@ -6,7 +6,8 @@
 //! administrator's connection. What only one engine can show (its files, its SQL, the
 //! privileges it enforces) stays in that engine's own tests.
 
-use crate::{AccountKind, Engine, ErrorKind, InstanceSpec, Liveness, Privilege};
+use crate::prelude::*;
+use crate::{AccountKind, ErrorKind, InstanceSpec, Liveness, Privilege};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -239,10 +240,15 @@ pub async fn a_running_server_is_adopted_by_a_new_adapter(factory: Factory) {
     .await;
 }
 
+/// The engine's default character set, as its catalogue parses it.
+fn default_charset(engine: &dyn Engine) -> crate::CharsetSpec {
+    let catalogue = engine.catalogue();
+    (catalogue.parse_charset)(catalogue.default_charset).expect("the catalogue's default charset parses")
+}
+
 pub async fn databases_are_created_listed_and_dropped(factory: Factory) {
     with_instance(factory, "dbs", |engine, spec| async move {
-        let catalogue = engine.catalogue();
-        let charset = (catalogue.parse_charset)(catalogue.default_charset).expect("the catalogue's default charset parses");
+        let charset = default_charset(&*engine);
         engine.create_database(&spec, "shop", &charset).await.expect("create");
         let listed = engine.list_databases(&spec).await.expect("list");
         let names: Vec<&str> = listed.iter().map(|d| d.name.as_str()).collect();
@@ -261,8 +267,7 @@ pub async fn databases_are_created_listed_and_dropped(factory: Factory) {
 
 pub async fn accounts_are_created_granted_revoked_and_dropped(factory: Factory) {
     with_instance(factory, "accts", |engine, spec| async move {
-        let catalogue = engine.catalogue();
-        let charset = (catalogue.parse_charset)(catalogue.default_charset).expect("default charset");
+        let charset = default_charset(&*engine);
         engine.create_database(&spec, "shop", &charset).await.expect("create database");
         engine.create_account(&spec, "app", "Str0ng_pass", AccountKind::Normal).await.expect("create account");
         let again = engine.create_account(&spec, "app", "Str0ng_pass", AccountKind::Normal).await.expect_err("a second create");

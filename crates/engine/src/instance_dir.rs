@@ -160,10 +160,9 @@ mod tests {
 
     #[test]
     fn wildcards_are_reached_on_loopback() {
-        assert_eq!(connect_host("0.0.0.0"), "127.0.0.1");
-        assert_eq!(connect_host("*"), "127.0.0.1");
-        assert_eq!(connect_host("::"), "::1");
-        assert_eq!(connect_host("10.0.0.5, 127.0.0.1"), "10.0.0.5");
-        assert_eq!(connect_host("localhost"), "localhost");
+        let cases = [("0.0.0.0", "127.0.0.1"), ("*", "127.0.0.1"), ("::", "::1"), ("10.0.0.5, 127.0.0.1", "10.0.0.5"), ("localhost", "localhost")];
+        for (listen, reached) in cases {
+            assert_eq!(connect_host(listen), reached, "listening on {listen}");
+        }
     }
 }

@@ -384,8 +384,9 @@ mod tests {
 
     #[test]
     fn user_names_fit_useradd() {
-        assert_eq!(system_user_name("pgm-abcdefghij0123456789"), "openrds-pgm-abcdefghij0123456789");
-        assert_eq!(system_user_name("rm-abcdefghij0123456789"), "openrds-rm-abcdefghij0123456789");
+        for id in ["pgm-abcdefghij0123456789", "rm-abcdefghij0123456789"] {
+            assert_eq!(system_user_name(id), format!("openrds-{id}"), "a usual id is kept whole");
+        }
         let long = system_user_name("pgm-a-very-long-instance-identifier");
         assert!(long.len() <= 32 && long.starts_with("openrds-pgm-a-very-"), "{long}");
         assert_ne!(long, system_user_name("pgm-a-very-long-instance-identifieR"));

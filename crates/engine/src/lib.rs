@@ -152,7 +152,7 @@ pub struct CharsetSpec {
 
 /// One engine on this host. Implementations are cheap to share (`Arc<dyn Engine>`).
 #[async_trait]
-pub trait Engine: Send + Sync + 'static {
+pub trait Engine: Databases + Accounts + Privileges + Send + Sync + 'static {
     /// What the engine offers through the API.
     fn catalogue(&self) -> &'static Catalogue;
 
@@ -196,20 +196,32 @@ pub trait Engine: Send + Sync + 'static {
     /// Bytes the server uses for data (all databases, as the engine measures them).
     async fn disk_used(&self, spec: &InstanceSpec) -> Result<u64, EngineError>;
 
-    /// Objects a user made in database `db` (tables, views, sequences, functions, types,
-    /// schemas other than the default one). Zero means the database is empty.
-    async fn user_object_count(&self, spec: &InstanceSpec, db: &str) -> Result<u64, EngineError>;
-
     /// The internal administrator's connection (credentials kept under `spec.dir`).
     fn admin(&self, spec: &InstanceSpec) -> Result<AdminConnection, EngineError>;
 
+    /// Lets API accounts log in only from `allowed` (IPv4 addresses and CIDR blocks,
+    /// validated by the caller), in the engine's own access control; takes effect for new
+    /// sessions at once. The internal administrator keeps its access.
+    async fn set_allowed_addresses(&self, spec: &InstanceSpec, allowed: &[String]) -> Result<(), EngineError>;
+}
+
+/// An engine's databases (part of [`Engine`]; in scope with `engine::prelude::*`).
+#[async_trait]
+pub trait Databases {
     /// User databases (system and template databases excluded), however they were made.
     async fn list_databases(&self, spec: &InstanceSpec) -> Result<Vec<DatabaseInfo>, EngineError>;
     /// `AlreadyExists` if taken, `InvalidCharset` if the host cannot provide it.
     async fn create_database(&self, spec: &InstanceSpec, name: &str, charset: &CharsetSpec) -> Result<(), EngineError>;
     /// Drops the database, ending its sessions first. `NotFound` if absent.
     async fn drop_database(&self, spec: &InstanceSpec, name: &str) -> Result<(), EngineError>;
+    /// Objects a user made in database `db` (tables, views, sequences, functions, types,
+    /// schemas other than the default one). Zero means the database is empty.
+    async fn user_object_count(&self, spec: &InstanceSpec, db: &str) -> Result<u64, EngineError>;
+}
 
+/// An engine's accounts (part of [`Engine`]).
+#[async_trait]
+pub trait Accounts {
     /// Accounts, without the internal administrator and built-in roles: login accounts,
     /// and roles or locked accounts without a login (`can_login` false).
     async fn list_accounts(&self, spec: &InstanceSpec) -> Result<Vec<AccountInfo>, EngineError>;
@@ -218,14 +230,19 @@ pub trait Engine: Send + Sync + 'static {
     async fn create_account(&self, spec: &InstanceSpec, name: &str, password: &str, kind: AccountKind) -> Result<(), EngineError>;
     async fn drop_account(&self, spec: &InstanceSpec, name: &str) -> Result<(), EngineError>;
     async fn reset_password(&self, spec: &InstanceSpec, name: &str, password: &str) -> Result<(), EngineError>;
+}
+
+/// What accounts may do in databases (part of [`Engine`]).
+#[async_trait]
+pub trait Privileges {
     /// Grants `privilege` on database `db` to `account`, replacing what it held there.
     /// `DBOwner` makes the account the owner of the database and its objects.
     async fn grant(&self, spec: &InstanceSpec, account: &str, db: &str, privilege: Privilege) -> Result<(), EngineError>;
     /// Removes every privilege `account` holds on `db` (ownership goes back to the admin).
     async fn revoke(&self, spec: &InstanceSpec, account: &str, db: &str) -> Result<(), EngineError>;
+}
 
-    /// Lets API accounts log in only from `allowed` (IPv4 addresses and CIDR blocks,
-    /// validated by the caller), in the engine's own access control; takes effect for new
-    /// sessions at once. The internal administrator keeps its access.
-    async fn set_allowed_addresses(&self, spec: &InstanceSpec, allowed: &[String]) -> Result<(), EngineError>;
+/// The engine traits, for calling their methods on an `Arc<dyn Engine>`.
+pub mod prelude {
+    pub use crate::{Accounts, Databases, Engine, Privileges};
 }

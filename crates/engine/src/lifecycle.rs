@@ -30,6 +30,10 @@ pub trait ServerLifecycle: Send + Sync {
     const SERVER_NAMES: &'static [&'static str];
     /// The engine's name in errors about missing binaries (`PostgreSQL server`).
     const SERVER_LABEL: &'static str;
+    /// What an initialized data directory holds (`PG_VERSION`, `mysql`).
+    const DATA_MARKER: &'static str;
+    /// The signal on which the server shuts down fast and clean.
+    const FAST_STOP: nix::sys::signal::Signal;
 
     /// The binaries provisioning needs.
     fn required_tools(&self) -> Vec<PathBuf>;
@@ -45,6 +49,11 @@ pub trait ServerLifecycle: Send + Sync {
     }
     /// Creates the instance's files in its fresh directory and starts the server.
     async fn lay_out_and_start(&self, spec: &InstanceSpec, confinement: Option<&Confinement>) -> Result<(), EngineError>;
+    /// What the instance's own user must own: data, log, runtime directories.
+    fn owned_paths(&self, spec: &InstanceSpec) -> Vec<PathBuf>;
+    /// Runs the server, launching it unless it runs, and returns once it accepts the
+    /// administrator ([`wait_accepting`]).
+    async fn run(&self, spec: &InstanceSpec, confinement: Option<&Confinement>) -> Result<(), EngineError>;
     /// The pid of the instance's running server, if any.
     fn server_pid(&self, spec: &InstanceSpec) -> Option<i32>;
     /// Stops the server cleanly within `timeout`; nothing to do when it is not running.
@@ -78,6 +87,55 @@ pub async fn provision<S: ServerLifecycle>(server: &S, spec: &InstanceSpec) -> R
     }
     .instrument(span)
     .await
+}
+
+/// Starts the server of an existing instance (a running one is left alone, once it
+/// answers), confined to the instance's own user when openrds confines.
+pub async fn start<S: ServerLifecycle>(server: &S, spec: &InstanceSpec) -> Result<(), EngineError> {
+    let span = tracing::info_span!("start", instance = %spec.id);
+    async {
+        if std::fs::symlink_metadata(data_dir(spec).join(S::DATA_MARKER)).is_err() {
+            return Err(EngineError::new(
+                ErrorKind::NotFound,
+                format!("instance {} has no data directory under {}", spec.id, spec.dir.display()),
+            ));
+        }
+        let confinement = server.confinement(spec).await?;
+        if let Some(c) = &confinement {
+            move_to_own_user(server, spec, c).await?;
+        }
+        server.run(spec, confinement.as_ref()).await
+    }
+    .instrument(span)
+    .await
+}
+
+/// An instance made by an earlier version ran as the engine's shared user: its server (if
+/// running) is stopped, and its files are given to the instance's own user, so the start
+/// that follows runs it confined. Its data is untouched.
+async fn move_to_own_user<S: ServerLifecycle>(server: &S, spec: &InstanceSpec, confinement: &Confinement) -> Result<(), EngineError> {
+    let own = confinement.owner();
+    if let Some(pid) = server.server_pid(spec) {
+        if isolation::process_uid(pid).is_some_and(|uid| uid != own.uid) {
+            tracing::info!(instance = %spec.id, pid, "stopping a server that runs as the shared user, to restart it as the instance's own");
+            // Signalled from here: the engine's tools, run as the instance's user, could not.
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), S::FAST_STOP);
+            let deadline = tokio::time::Instant::now() + SERVER_TIMEOUT;
+            while server.server_pid(spec).is_some() {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(EngineError::new(ErrorKind::Unavailable, format!("instance {} did not stop to move to its own user", spec.id)));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    for path in server.owned_paths(spec) {
+        if isolation::owner_uid(&path).is_some_and(|uid| uid != own.uid) {
+            tracing::info!(instance = %spec.id, path = %path.display(), "giving the instance's files to its own system user");
+            isolation::chown_tree(&path, own)?;
+        }
+    }
+    Ok(())
 }
 
 /// Stops the server (killing it when a clean stop fails), then removes the instance's
@@ -131,12 +189,15 @@ async fn kill_what_is_left<S: ServerLifecycle>(pid: Option<i32>, data: &Path, id
     }
 }
 
-/// Server processes whose working directory is `data`.
+/// Server processes (called one of `names`) whose working directory is `data`, seen to
+/// be: none when `data` does not exist or a process's directory cannot be read. Never
+/// the name alone, which would take the host's own servers of the same engine.
 pub fn servers_in(data: &Path, names: &[&str]) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let (Ok(data), Ok(entries)) = (data.canonicalize(), std::fs::read_dir("/proc")) else { return Vec::new() };
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| process::server_alive(pid, data, names))
+        .filter(|&pid| std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == data))
+        .filter(|&pid| process::server_alive(pid, &data, names))
         .collect()
 }
 
@@ -182,5 +243,21 @@ pub async fn wait_accepting<S: ServerLifecycle>(server: &S, spec: &InstanceSpec,
             return Err(EngineError::new(ErrorKind::Unavailable, format!("{}{log}", err.message)));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_data_directory_has_no_servers() {
+        // A process surely alive and named: this test's own. Destroying an instance whose
+        // data directory was never made once killed the host's servers of the engine by name.
+        let me = std::fs::read_to_string("/proc/self/comm").unwrap();
+        let names = [me.trim()];
+        assert!(servers_in(Path::new("/nonexistent/openrds-instance/data"), &names).is_empty());
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(servers_in(&cwd, &names), vec![std::process::id() as i32], "a server of the directory is found");
     }
 }

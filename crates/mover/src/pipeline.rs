@@ -18,20 +18,23 @@ use crate::staging::staging_name;
 use crate::{Copier, CopyOptions, CopyRequest};
 use async_trait::async_trait;
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// One copy as its steps see it: the request, its failpoints and when it began.
+/// One copy as its steps see it: the request (its fields read through `Deref`), its
+/// failpoints and when it began.
 pub struct Run {
-    pub source: Endpoint,
-    pub dest: Endpoint,
-    /// (source name, destination name) pairs.
-    pub names: Vec<(String, String)>,
-    pub opts: CopyOptions,
-    pub progress: Arc<Progress>,
+    pub request: CopyRequest,
     pub hooks: Hooks,
     pub started: Instant,
+}
+
+impl std::ops::Deref for Run {
+    type Target = CopyRequest;
+
+    fn deref(&self) -> &CopyRequest {
+        &self.request
+    }
 }
 
 impl Run {
@@ -98,9 +101,9 @@ impl<S: CopySteps> Copier for S {
 
 /// Runs `steps` for `request`: the one way every engine copies.
 pub async fn run<S: CopySteps>(steps: &S, request: CopyRequest) -> Result<CopyReport> {
-    let CopyRequest { source, dest, names, opts, progress, cancel } = request;
-    validate(&names, &opts)?;
-    let run = Run { hooks: Hooks::new(&opts, &cancel), source, dest, names, opts, progress, started: Instant::now() };
+    validate(&request.names, &request.opts)?;
+    let cancel = request.cancel.clone();
+    let run = Run { hooks: Hooks::new(&request.opts, &cancel), request, started: Instant::now() };
     tracing::info!(databases = run.names.len(), tag = %run.tag(), "copy starts");
     let built = tokio::select! {
         biased;

@@ -254,6 +254,20 @@ impl Client {
         }
     }
 
+    /// Two PostgreSQL instances of `class`, created at once, once both are Running.
+    pub async fn running_pg_pair(&self, class: &str) -> (String, String) {
+        let (a, b) = tokio::join!(self.create_pg(class), self.create_pg(class));
+        self.wait_running(&[&a, &b]).await;
+        (a, b)
+    }
+
+    /// Two MariaDB instances of `class` with 20 GB, created at once, once both are Running.
+    pub async fn running_mariadb_pair(&self, class: &str) -> (String, String) {
+        let (a, b) = tokio::join!(self.create_mariadb(class, "20"), self.create_mariadb(class, "20"));
+        self.wait_running(&[&a, &b]).await;
+        (a, b)
+    }
+
     /// Waits until each of `ids` is Running.
     pub async fn wait_running(&self, ids: &[&String]) {
         for id in ids {

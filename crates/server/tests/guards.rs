@@ -167,8 +167,7 @@ async fn reserved_and_malformed_names_never_reach_an_engine() {
 async fn an_import_task_needs_ram_on_both_its_instances() {
     let server = start_server().await;
     let c = server.client();
-    let (src, dst) = tokio::join!(c.create_pg("pg.x4.large.2c"), c.create_pg("pg.x4.large.2c"));
-    c.wait_running(&[&src, &dst]).await;
+    let (src, dst) = c.running_pg_pair("pg.x4.large.2c").await;
     c.call("CreateDatabase", &[("DBInstanceId", &src), ("DBName", "shop"), ("CharacterSetName", "UTF8")]).await.ok();
     let admin = server.admin(&src, c.port(&src).await);
     admin.connect("shop").await.batch_execute("CREATE TABLE t AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 300000) g").await.unwrap();
@@ -237,8 +236,7 @@ async fn ram_races_never_fail_and_never_hand_out_a_dead_key() {
 async fn a_database_named_like_staging_is_neither_hidden_nor_dropped_by_an_import() {
     let server = start_server().await;
     let c = server.client();
-    let (src, dst) = tokio::join!(c.create_pg("pg.x4.large.2c"), c.create_pg("pg.x4.large.2c"));
-    c.wait_running(&[&src, &dst]).await;
+    let (src, dst) = c.running_pg_pair("pg.x4.large.2c").await;
     // A Super account may create databases by SQL, and name them as it likes; this is the
     // name the first import's staging prefix had before tags were random.
     c.call("CreateAccount", &[("DBInstanceId", &dst), ("AccountName", "boss"), ("AccountPassword", "Boss_pass1"), ("AccountType", "Super")]).await.ok();

@@ -34,8 +34,7 @@ async fn import(c: &Client, dst: &str, src: &str, info: &str) -> serde_json::Val
 async fn postgres_roles_an_import_creates_become_accounts() {
     let server = start_server().await;
     let c = server.client();
-    let (src, dst) = tokio::join!(c.create_pg("pg.x4.large.2c"), c.create_pg("pg.x4.large.2c"));
-    c.wait_running(&[&src, &dst]).await;
+    let (src, dst) = c.running_pg_pair("pg.x4.large.2c").await;
     c.call("CreateDatabase", &[("DBInstanceId", &src), ("DBName", "shop"), ("CharacterSetName", "UTF8")]).await.ok();
     let s = server.admin(&src, c.port(&src).await);
     s.connect("postgres").await.batch_execute("CREATE ROLE app_owner NOLOGIN; CREATE ROLE reporting NOLOGIN; CREATE ROLE auditor NOLOGIN").await.unwrap();
@@ -83,8 +82,7 @@ async fn postgres_roles_an_import_creates_become_accounts() {
 async fn mariadb_accounts_an_import_needs_are_made_locked_and_can_be_given_a_login() {
     let server = start_server().await;
     let c = server.client();
-    let (src, dst) = tokio::join!(c.create_mariadb("mariadb.x4.large.2c", "20"), c.create_mariadb("mariadb.x4.large.2c", "20"));
-    c.wait_running(&[&src, &dst]).await;
+    let (src, dst) = c.running_mariadb_pair("mariadb.x4.large.2c").await;
     c.call("CreateDatabase", &[("DBInstanceId", &src), ("DBName", "shop"), ("CharacterSetName", "utf8mb4")]).await.ok();
     for name in ["reporter", "clerk"] {
         c.call("CreateAccount", &[("DBInstanceId", &src), ("AccountName", name), ("AccountPassword", "Src_pass_123")]).await.ok();

@@ -71,8 +71,7 @@ fn quote(s: &str) -> String {
 async fn a_postgres_super_account_with_every_power_it_can_grant_itself_stays_inside_its_instance() {
     let server = start_server().await;
     let c = server.client();
-    let (a, b) = tokio::join!(c.create_pg("pg.n2.medium.1"), c.create_pg("pg.n2.medium.1"));
-    c.wait_running(&[&a, &b]).await;
+    let (a, b) = c.running_pg_pair("pg.n2.medium.1").await;
     let boss = pg_super(&c, &server, &a).await;
 
     // Alibaba's privileged account: roles, and work in a database made without an owner.
@@ -144,8 +143,7 @@ const ALL_PRIVILEGES: u64 = 549_755_813_887;
 async fn a_mariadb_super_account_that_edits_the_mysql_schema_stays_inside_its_instance() {
     let server = start_server().await;
     let c = server.client();
-    let (a, b) = tokio::join!(c.create_mariadb("mariadb.n2.medium.1", "20"), c.create_mariadb("mariadb.n2.medium.1", "20"));
-    c.wait_running(&[&a, &b]).await;
+    let (a, b) = c.running_mariadb_pair("mariadb.n2.medium.1").await;
     c.call("CreateAccount", &[("DBInstanceId", &a), ("AccountName", "boss"), ("AccountPassword", "Boss_pass1"), ("AccountType", "Super")]).await.ok();
     let login = engine::Login { host: "127.0.0.1".into(), port: c.port(&a).await, user: "boss".into(), password: "Boss_pass1".into() };
 
@@ -211,8 +209,7 @@ async fn an_instance_that_wants_more_memory_than_its_class_is_held_to_it_and_the
     let server = start_server().await;
     let c = server.client();
     // pg.n2.small.1: 1 GB.
-    let (greedy, neighbour) = tokio::join!(c.create_pg("pg.n2.small.1"), c.create_pg("pg.n2.small.1"));
-    c.wait_running(&[&greedy, &neighbour]).await;
+    let (greedy, neighbour) = c.running_pg_pair("pg.n2.small.1").await;
     let group = engine::isolation::memory_cgroup(&greedy).expect("this host has a memory controller");
     let limit_file = if group.join("memory.limit_in_bytes").exists() { "memory.limit_in_bytes" } else { "memory.max" };
     assert_eq!(read_number(&group.join(limit_file)), 1024 << 20, "the class's memory is the group's limit");

@@ -27,9 +27,10 @@ mod tests {
 
     #[test]
     fn percent_encode_keeps_only_unreserved() {
-        assert_eq!(percent_encode("aZ09-_.~"), "aZ09-_.~");
-        assert_eq!(percent_encode("a b*+/:=&!'()"), "a%20b%2A%2B%2F%3A%3D%26%21%27%28%29");
-        assert_eq!(percent_encode("é"), "%C3%A9");
+        let cases = [("aZ09-_.~", "aZ09-_.~"), ("a b*+/:=&!'()", "a%20b%2A%2B%2F%3A%3D%26%21%27%28%29"), ("é", "%C3%A9")];
+        for (raw, encoded) in cases {
+            assert_eq!(percent_encode(raw), encoded, "{raw}");
+        }
     }
 
     #[test]

@@ -84,6 +84,13 @@ impl Params {
     }
 }
 
+/// From `(name, value)` pairs, as tests and clients write them.
+impl From<&[(&str, &str)]> for Params {
+    fn from(pairs: &[(&str, &str)]) -> Self {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+}
+
 impl FromIterator<(String, String)> for Params {
     fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Self {
         Params(iter.into_iter().collect())
@@ -95,7 +102,7 @@ mod tests {
     use super::*;
 
     fn p(pairs: &[(&str, &str)]) -> Params {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        Params::from(pairs)
     }
 
     #[test]

@@ -169,14 +169,7 @@ async fn scenario(api: &Api, engine: &Chosen) -> anyhow::Result<()> {
         }
         for db in progress["Result"]["Databases"].as_array().into_iter().flatten() {
             for t in db["Tables"].as_array().into_iter().flatten() {
-                println!(
-                    "   {}.{}: {} rows, checksum {} on both sides, verified {}",
-                    t["Schema"].as_str().unwrap_or(""),
-                    t["Name"].as_str().unwrap_or(""),
-                    t["Rows"],
-                    t["SourceChecksum"].as_str().unwrap_or(""),
-                    t["Verified"]
-                );
+                println!("   {}", crate::import::table_outcome(t));
                 anyhow::ensure!(t["SourceChecksum"] == t["DestinationChecksum"] && t["Verified"] == true, "table {} not verified", t["Name"]);
             }
         }

@@ -10,8 +10,8 @@
 
 use async_trait::async_trait;
 use engine::{
-    AccountInfo, AccountKind, AdminConnection, Catalogue, CharsetSpec, DatabaseInfo, Engine, EngineError, ErrorKind,
-    InstanceSpec, Liveness, Privilege,
+    AccountInfo, AccountKind, Accounts, AdminConnection, Catalogue, CharsetSpec, DatabaseInfo, Databases, Engine, EngineError, ErrorKind,
+    InstanceSpec, Liveness, Privilege, Privileges,
 };
 use mover::{CopyReport, DatabaseReport, Endpoint, MoveError, Run, Side};
 use std::collections::BTreeMap;
@@ -141,10 +141,6 @@ impl Engine for FakeEngine {
         self.with(spec, |s| Ok(s.databases.values().map(|d| d.info.size_bytes).sum::<u64>() + (8 << 20)))
     }
 
-    async fn user_object_count(&self, spec: &InstanceSpec, db: &str) -> Result<u64, EngineError> {
-        self.with(spec, |s| s.databases.get(db).map(|d| d.objects).ok_or_else(|| error(ErrorKind::NotFound, format!("database {db} does not exist"))))
-    }
-
     fn admin(&self, spec: &InstanceSpec) -> Result<AdminConnection, EngineError> {
         Ok(AdminConnection {
             host: spec.listen_host.clone(),
@@ -155,6 +151,16 @@ impl Engine for FakeEngine {
         })
     }
 
+    async fn set_allowed_addresses(&self, spec: &InstanceSpec, allowed: &[String]) -> Result<(), EngineError> {
+        self.with(spec, |s| {
+            s.allowed = allowed.to_vec();
+            Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl Databases for FakeEngine {
     async fn list_databases(&self, spec: &InstanceSpec) -> Result<Vec<DatabaseInfo>, EngineError> {
         self.with(spec, |s| Ok(s.databases.values().map(|d| d.info.clone()).collect()))
     }
@@ -190,6 +196,13 @@ impl Engine for FakeEngine {
         })
     }
 
+    async fn user_object_count(&self, spec: &InstanceSpec, db: &str) -> Result<u64, EngineError> {
+        self.with(spec, |s| s.databases.get(db).map(|d| d.objects).ok_or_else(|| error(ErrorKind::NotFound, format!("database {db} does not exist"))))
+    }
+}
+
+#[async_trait]
+impl Accounts for FakeEngine {
     async fn list_accounts(&self, spec: &InstanceSpec) -> Result<Vec<AccountInfo>, EngineError> {
         self.with(spec, |s| Ok(s.accounts.values().cloned().collect()))
     }
@@ -223,7 +236,10 @@ impl Engine for FakeEngine {
             None => Err(error(ErrorKind::NotFound, format!("account {name} does not exist"))),
         })
     }
+}
 
+#[async_trait]
+impl Privileges for FakeEngine {
     async fn grant(&self, spec: &InstanceSpec, account: &str, db: &str, privilege: Privilege) -> Result<(), EngineError> {
         self.with(spec, |s| {
             if !s.databases.contains_key(db) {
@@ -248,13 +264,6 @@ impl Engine for FakeEngine {
             let a = s.accounts.get_mut(account).ok_or_else(|| error(ErrorKind::NotFound, format!("account {account} does not exist")))?;
             a.privileges.retain(|(d, _)| d != db);
             a.privilege_detail.retain(|(d, _)| d != db);
-            Ok(())
-        })
-    }
-
-    async fn set_allowed_addresses(&self, spec: &InstanceSpec, allowed: &[String]) -> Result<(), EngineError> {
-        self.with(spec, |s| {
-            s.allowed = allowed.to_vec();
             Ok(())
         })
     }

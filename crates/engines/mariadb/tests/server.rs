@@ -4,7 +4,8 @@
 #[path = "server_common/mod.rs"]
 mod mariadb_common;
 
-use engine::{AccountKind, CharsetSpec, Engine, ErrorKind, Liveness, Privilege};
+use engine::prelude::*;
+use engine::{AccountKind, CharsetSpec, ErrorKind, Liveness, Privilege};
 use mariadb_common::{engine, free_port, process_alive, processes_in, recorded_pid, Instance, Sessions, TestDir};
 use mysql_async::prelude::*;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

@@ -4,7 +4,8 @@
 mod common;
 
 use common::{Instance, Sessions};
-use engine::{AccountKind, CharsetSpec, Engine, ErrorKind};
+use engine::prelude::*;
+use engine::{AccountKind, CharsetSpec, ErrorKind};
 use tokio_postgres::error::SqlState;
 
 fn charset(charset: &str, collate: Option<&str>, ctype: Option<&str>) -> CharsetSpec {

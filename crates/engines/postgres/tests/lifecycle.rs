@@ -4,7 +4,8 @@
 mod common;
 
 use common::{engine, free_port, process_alive, processes_in, recorded_pid, Instance, Sessions, TestDir};
-use engine::{Engine, ErrorKind, Liveness};
+use engine::prelude::*;
+use engine::{ErrorKind, Liveness};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 /// The process group of `/proc/<pid>`.

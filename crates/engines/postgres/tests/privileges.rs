@@ -5,7 +5,8 @@
 mod common;
 
 use common::{Instance, Sessions};
-use engine::{AccountKind, CharsetSpec, Engine, Privilege};
+use engine::prelude::*;
+use engine::{AccountKind, CharsetSpec, Privilege};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 

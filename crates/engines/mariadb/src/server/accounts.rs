@@ -189,8 +189,25 @@ async fn end_sessions(c: &mut Conn, name: &str) -> Result<(), EngineError> {
     Ok(())
 }
 
-impl MariaDbEngine {
-    pub(super) async fn accounts(&self, spec: &InstanceSpec) -> Result<Vec<AccountInfo>, EngineError> {
+
+/// Removes what `name` holds on `db`; holding nothing there already is fine.
+async fn revoke_all(c: &mut Conn, name: &str, db: &str) -> Result<(), EngineError> {
+    let on = format!("ON {}.* FROM {}", ident(&grant_pattern(db)), account(name));
+    // GRANT OPTION goes separately: ALL PRIVILEGES does not include it.
+    for what in ["ALL PRIVILEGES", "GRANT OPTION"] {
+        match c.query_drop(format!("REVOKE {what} {on}")).await {
+            // There is no such grant defined.
+            Err(e) if code_of(&e) == Some(1141) => {}
+            Err(e) => return Err(my_error(e, &format!("revoke the privileges of account {name} on database {db}"))),
+            Ok(()) => {}
+        }
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl engine::Accounts for MariaDbEngine {
+    async fn list_accounts(&self, spec: &InstanceSpec) -> Result<Vec<AccountInfo>, EngineError> {
         let mut c = self.connect(spec).await?;
         let reserved = RESERVED.iter().map(|r| literal(r)).collect::<Vec<_>>().join(", ");
         // A locked account (made by an import for grants whose account the destination
@@ -237,7 +254,7 @@ impl MariaDbEngine {
         Ok(accounts)
     }
 
-    pub(super) async fn create_user(&self, spec: &InstanceSpec, name: &str, password: &str, kind: AccountKind) -> Result<(), EngineError> {
+    async fn create_account(&self, spec: &InstanceSpec, name: &str, password: &str, kind: AccountKind) -> Result<(), EngineError> {
         refuse_reserved(name)?;
         let mut c = self.connect(spec).await?;
         let locked: Option<Option<String>> = c
@@ -273,7 +290,7 @@ impl MariaDbEngine {
         Ok(())
     }
 
-    pub(super) async fn drop_user(&self, spec: &InstanceSpec, name: &str) -> Result<(), EngineError> {
+    async fn drop_account(&self, spec: &InstanceSpec, name: &str) -> Result<(), EngineError> {
         refuse_reserved(name)?;
         let mut c = self.connect(spec).await?;
         require_account(&mut c, name).await?;
@@ -286,7 +303,7 @@ impl MariaDbEngine {
         Ok(())
     }
 
-    pub(super) async fn set_password(&self, spec: &InstanceSpec, name: &str, password: &str) -> Result<(), EngineError> {
+    async fn reset_password(&self, spec: &InstanceSpec, name: &str, password: &str) -> Result<(), EngineError> {
         refuse_reserved(name)?;
         let mut c = self.connect(spec).await?;
         // ACCOUNT UNLOCK too: an account an import made locked gets its login this way.
@@ -297,8 +314,11 @@ impl MariaDbEngine {
         let _ = c.disconnect().await;
         Ok(())
     }
+}
 
-    pub(super) async fn grant_privilege(&self, spec: &InstanceSpec, name: &str, db: &str, privilege: Privilege) -> Result<(), EngineError> {
+#[async_trait::async_trait]
+impl engine::Privileges for MariaDbEngine {
+    async fn grant(&self, spec: &InstanceSpec, name: &str, db: &str, privilege: Privilege) -> Result<(), EngineError> {
         refuse_reserved(name)?;
         let set = level(privilege)?;
         let mut c = self.connect(spec).await?;
@@ -313,7 +333,7 @@ impl MariaDbEngine {
         Ok(())
     }
 
-    pub(super) async fn revoke_privileges(&self, spec: &InstanceSpec, name: &str, db: &str) -> Result<(), EngineError> {
+    async fn revoke(&self, spec: &InstanceSpec, name: &str, db: &str) -> Result<(), EngineError> {
         refuse_reserved(name)?;
         let mut c = self.connect(spec).await?;
         require_account(&mut c, name).await?;
@@ -321,21 +341,6 @@ impl MariaDbEngine {
         let _ = c.disconnect().await;
         Ok(())
     }
-}
-
-/// Removes what `name` holds on `db`; holding nothing there already is fine.
-async fn revoke_all(c: &mut Conn, name: &str, db: &str) -> Result<(), EngineError> {
-    let on = format!("ON {}.* FROM {}", ident(&grant_pattern(db)), account(name));
-    // GRANT OPTION goes separately: ALL PRIVILEGES does not include it.
-    for what in ["ALL PRIVILEGES", "GRANT OPTION"] {
-        match c.query_drop(format!("REVOKE {what} {on}")).await {
-            // There is no such grant defined.
-            Err(e) if code_of(&e) == Some(1141) => {}
-            Err(e) => return Err(my_error(e, &format!("revoke the privileges of account {name} on database {db}"))),
-            Ok(()) => {}
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

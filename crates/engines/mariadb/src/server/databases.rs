@@ -70,7 +70,26 @@ fn dir_bytes(dir: &Path) -> u64 {
 }
 
 impl MariaDbEngine {
-    pub(super) async fn databases(&self, spec: &InstanceSpec) -> Result<Vec<DatabaseInfo>, EngineError> {
+
+
+
+    /// Whether database `name` exists, for calls that would otherwise act on nothing.
+    pub(super) async fn require_db(&self, c: &mut mysql_async::Conn, spec: &InstanceSpec, name: &str) -> Result<(), EngineError> {
+        let found: Option<String> = c
+            .exec_first("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", (name,))
+            .await
+            .map_err(|e| my_error(e, &format!("look up database {name}")))?;
+        if found.is_none() || SYSTEM_DBS.contains(&name) {
+            return Err(EngineError::new(ErrorKind::NotFound, format!("database {name} does not exist on instance {}", spec.id)));
+        }
+        Ok(())
+    }
+
+}
+
+#[async_trait::async_trait]
+impl engine::Databases for MariaDbEngine {
+    async fn list_databases(&self, spec: &InstanceSpec) -> Result<Vec<DatabaseInfo>, EngineError> {
         let mut c = self.connect(spec).await?;
         let sql = format!(
             "SELECT s.SCHEMA_NAME, s.DEFAULT_CHARACTER_SET_NAME, s.DEFAULT_COLLATION_NAME,
@@ -100,7 +119,7 @@ impl MariaDbEngine {
             .collect())
     }
 
-    pub(super) async fn create_db(&self, spec: &InstanceSpec, name: &str, charset: &CharsetSpec) -> Result<(), EngineError> {
+    async fn create_database(&self, spec: &InstanceSpec, name: &str, charset: &CharsetSpec) -> Result<(), EngineError> {
         refuse_system_db(name, "create database")?;
         let requested = charset.charset.to_ascii_lowercase();
         if !CHARSETS.contains(&requested.as_str()) {
@@ -122,7 +141,7 @@ impl MariaDbEngine {
         })
     }
 
-    pub(super) async fn drop_db(&self, spec: &InstanceSpec, name: &str) -> Result<(), EngineError> {
+    async fn drop_database(&self, spec: &InstanceSpec, name: &str) -> Result<(), EngineError> {
         refuse_system_db(name, "drop database")?;
         let mut c = self.connect(spec).await?;
         // Sessions using it would keep their locks, and DROP DATABASE would wait on them.
@@ -146,19 +165,7 @@ impl MariaDbEngine {
         })
     }
 
-    /// Whether database `name` exists, for calls that would otherwise act on nothing.
-    pub(super) async fn require_db(&self, c: &mut mysql_async::Conn, spec: &InstanceSpec, name: &str) -> Result<(), EngineError> {
-        let found: Option<String> = c
-            .exec_first("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", (name,))
-            .await
-            .map_err(|e| my_error(e, &format!("look up database {name}")))?;
-        if found.is_none() || SYSTEM_DBS.contains(&name) {
-            return Err(EngineError::new(ErrorKind::NotFound, format!("database {name} does not exist on instance {}", spec.id)));
-        }
-        Ok(())
-    }
-
-    pub(super) async fn count_user_objects(&self, spec: &InstanceSpec, db: &str) -> Result<u64, EngineError> {
+    async fn user_object_count(&self, spec: &InstanceSpec, db: &str) -> Result<u64, EngineError> {
         let mut c = self.connect(spec).await?;
         self.require_db(&mut c, spec, db).await?;
         // TABLES holds views too.
@@ -183,9 +190,9 @@ mod tests {
 
     #[test]
     fn utf8mb3_is_shown_as_utf8() {
-        assert_eq!(api_charset("utf8mb3"), "utf8");
-        assert_eq!(api_charset("utf8mb4"), "utf8mb4");
-        assert_eq!(api_charset("latin1"), "latin1");
+        for (server, api) in [("utf8mb3", "utf8"), ("utf8mb4", "utf8mb4"), ("latin1", "latin1")] {
+            assert_eq!(api_charset(server), api, "{server}");
+        }
     }
 
     #[test]

@@ -5,8 +5,8 @@
 use super::sql::literal;
 use super::{MariaDbEngine, ADMIN_USER};
 use engine::instance_dir::{self, host_error, log_file, log_tail, set_mode, write_admin, write_private};
-use engine::isolation::{self, Confinement};
-use engine::lifecycle::{self, data_dir, ServerLifecycle, SERVER_TIMEOUT};
+use engine::isolation::Confinement;
+use engine::lifecycle::{self, data_dir, ServerLifecycle};
 use engine::process::{self, chown, RunAs};
 use engine::{AdminConnection, EngineError, ErrorKind, InstanceSpec, ServerSettings};
 use mysql_async::prelude::*;
@@ -22,6 +22,9 @@ const MAX_SOCKET_PATH: usize = 107;
 impl ServerLifecycle for MariaDbEngine {
     const SERVER_NAMES: &'static [&'static str] = &["mariadbd", "mysqld"];
     const SERVER_LABEL: &'static str = "MariaDB server";
+    const DATA_MARKER: &'static str = "mysql";
+    /// SIGTERM is mariadbd's clean shutdown: it ends sessions, flushes InnoDB and exits.
+    const FAST_STOP: nix::sys::signal::Signal = nix::sys::signal::Signal::SIGTERM;
 
     fn required_tools(&self) -> Vec<PathBuf> {
         vec![self.install_db(), self.server_bin()]
@@ -43,7 +46,15 @@ impl ServerLifecycle for MariaDbEngine {
         write_private(&bootstrap, &bootstrap_sql(&password))?;
         chown(&bootstrap, run_as)?;
         self.install_db_files(spec, confinement).await?;
-        self.start_server(spec).await
+        lifecycle::start(self, spec).await
+    }
+
+    fn owned_paths(&self, spec: &InstanceSpec) -> Vec<PathBuf> {
+        vec![data_dir(spec), run_dir(spec), tmp_dir(spec), log_file(spec)]
+    }
+
+    async fn run(&self, spec: &InstanceSpec, confinement: Option<&Confinement>) -> Result<(), EngineError> {
+        self.run_server(spec, confinement).await
     }
 
     fn server_pid(&self, spec: &InstanceSpec) -> Option<i32> {
@@ -316,65 +327,32 @@ impl MariaDbEngine {
         Ok(pid)
     }
 
-    /// An instance made by an earlier version ran as the shared `mysql` user: its server
-    /// (if running) is stopped, and its files are given to the instance's own user, so the
-    /// start that follows runs it confined. Its data is untouched.
-    async fn move_to_own_user(&self, spec: &InstanceSpec, confinement: &Confinement) -> Result<(), EngineError> {
-        let own = confinement.owner();
-        if let Some(pid) = Self::running_pid(spec) {
-            if isolation::process_uid(pid).is_some_and(|uid| uid != own.uid) {
-                tracing::info!(instance = %spec.id, pid, "stopping a server that runs as the shared user, to restart it as the instance's own");
-                self.stop_within(spec, SERVER_TIMEOUT).await?;
-            }
-        }
-        for path in [data_dir(spec), run_dir(spec), tmp_dir(spec), log_file(spec)] {
-            if isolation::owner_uid(&path).is_some_and(|uid| uid != own.uid) {
-                tracing::info!(instance = %spec.id, path = %path.display(), "giving the instance's files to its own system user");
-                isolation::chown_tree(&path, own)?;
-            }
-        }
-        Ok(())
-    }
 
-    pub(super) async fn start_server(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
-        let span = tracing::info_span!("start", instance = %spec.id);
-        async {
-            if !data_dir(spec).join("mysql").is_dir() {
-                return Err(EngineError::new(
-                    ErrorKind::NotFound,
-                    format!("instance {} has no data directory under {}", spec.id, spec.dir.display()),
-                ));
-            }
-            let confinement = self.confinement(spec).await?;
-            if let Some(c) = &confinement {
-                self.move_to_own_user(spec, c).await?;
-            }
-            loop {
-                match Self::running_pid(spec) {
-                    Some(pid) => match lifecycle::wait_accepting(self, spec, || process::pid_alive(pid)).await {
-                        // The server we found was dying (killed, not yet gone) when we
-                        // looked: now it is gone, so start it.
-                        Err(_) if Self::running_pid(spec).is_none() => continue,
-                        result => result?,
-                    },
-                    None => {
-                        Self::write_settings(spec, confinement.as_ref().map(Confinement::owner))?;
-                        Self::remove_stale_files(spec)?;
-                        let pid = self.launch(spec, confinement.as_ref())?;
-                        // Right after launch the pid may still be the confinement's
-                        // wrapper, on its way to exec the server: alive is what counts
-                        // here, not the name (the pid file appears only once the server
-                        // is nearly up).
-                        lifecycle::wait_accepting(self, spec, || process::pid_alive(pid)).await?;
-                        tracing::info!(port = spec.port, "server started");
-                    }
+    /// Launches mariadbd unless it runs, then waits for the admin's login.
+    async fn run_server(&self, spec: &InstanceSpec, confinement: Option<&Confinement>) -> Result<(), EngineError> {
+        loop {
+            match Self::running_pid(spec) {
+                Some(pid) => match lifecycle::wait_accepting(self, spec, || process::pid_alive(pid)).await {
+                    // The server we found was dying (killed, not yet gone) when we
+                    // looked: now it is gone, so start it.
+                    Err(_) if Self::running_pid(spec).is_none() => continue,
+                    result => result?,
+                },
+                None => {
+                    Self::write_settings(spec, confinement.map(Confinement::owner))?;
+                    Self::remove_stale_files(spec)?;
+                    let pid = self.launch(spec, confinement)?;
+                    // Right after launch the pid may still be the confinement's
+                    // wrapper, on its way to exec the server: alive is what counts
+                    // here, not the name (the pid file appears only once the server
+                    // is nearly up).
+                    lifecycle::wait_accepting(self, spec, || process::pid_alive(pid)).await?;
+                    tracing::info!(port = spec.port, "server started");
                 }
-                // The admin exists now; the password need not stay on disk a moment longer.
-                return remove_if_present(&bootstrap_file(spec));
             }
+            // The admin exists now; the password need not stay on disk a moment longer.
+            return remove_if_present(&bootstrap_file(spec));
         }
-        .instrument(span)
-        .await
     }
 
 

@@ -132,15 +132,16 @@ mod tests {
 
     #[test]
     fn identifiers_are_backquoted_with_inner_backquotes_doubled() {
-        assert_eq!(ident("plain"), "`plain`");
-        assert_eq!(ident("we`ird"), "`we``ird`");
+        for (name, quoted) in [("plain", "`plain`"), ("we`ird", "`we``ird`")] {
+            assert_eq!(ident(name), quoted, "{name}");
+        }
     }
 
     #[test]
     fn literals_cannot_be_escaped_from() {
-        assert_eq!(literal("abc"), "'abc'");
-        assert_eq!(literal("it's"), "'it''s'");
-        assert_eq!(literal(r"a\'b"), r"'a\\''b'");
+        for (text, quoted) in [("abc", "'abc'"), ("it's", "'it''s'"), (r"a\'b", r"'a\\''b'")] {
+            assert_eq!(literal(text), quoted, "{text}");
+        }
         assert_eq!(account("bob"), "'bob'@'%'");
     }
 

@@ -86,7 +86,14 @@ impl PostgresEngine {
         Ok(c)
     }
 
-    pub(super) async fn accounts(&self, spec: &InstanceSpec) -> Result<Vec<AccountInfo>, EngineError> {
+
+
+
+}
+
+#[async_trait::async_trait]
+impl engine::Accounts for PostgresEngine {
+    async fn list_accounts(&self, spec: &InstanceSpec) -> Result<Vec<AccountInfo>, EngineError> {
         let c = self.connect(spec, "postgres").await?;
         let roles = c
             .query(
@@ -109,7 +116,7 @@ impl PostgresEngine {
         if accounts.is_empty() {
             return Ok(accounts);
         }
-        for db in self.databases(spec).await? {
+        for db in engine::Databases::list_databases(self, spec).await? {
             let dc = match self.connect(spec, &db.name).await {
                 Ok(dc) => dc,
                 // Dropped since it was listed.
@@ -129,7 +136,7 @@ impl PostgresEngine {
         Ok(accounts)
     }
 
-    pub(super) async fn create_role(&self, spec: &InstanceSpec, name: &str, password: &str, kind: AccountKind) -> Result<(), EngineError> {
+    async fn create_account(&self, spec: &InstanceSpec, name: &str, password: &str, kind: AccountKind) -> Result<(), EngineError> {
         refuse_reserved(name)?;
         let c = self.quiet_session(spec).await?;
         let attrs = match kind {
@@ -161,7 +168,7 @@ impl PostgresEngine {
 
     /// Hands what the account owns to the privileged accounts' role and revokes what it was granted,
     /// database by database (ownership and grants are per database), then drops it.
-    pub(super) async fn drop_role(&self, spec: &InstanceSpec, name: &str) -> Result<(), EngineError> {
+    async fn drop_account(&self, spec: &InstanceSpec, name: &str) -> Result<(), EngineError> {
         refuse_reserved(name)?;
         let c = self.connect(spec, "postgres").await?;
         let exists = c
@@ -200,7 +207,7 @@ impl PostgresEngine {
             .map_err(|e| not_found(name, pg_error(e, &format!("drop account {name}"))))
     }
 
-    pub(super) async fn set_password(&self, spec: &InstanceSpec, name: &str, password: &str) -> Result<(), EngineError> {
+    async fn reset_password(&self, spec: &InstanceSpec, name: &str, password: &str) -> Result<(), EngineError> {
         refuse_reserved(name)?;
         let c = self.quiet_session(spec).await?;
         // LOGIN too: a role an import made without a login becomes an account this way.

@@ -17,7 +17,39 @@ fn refuse_system_db(name: &str, doing: &str) -> Result<(), EngineError> {
 }
 
 impl PostgresEngine {
-    pub(super) async fn databases(&self, spec: &InstanceSpec) -> Result<Vec<DatabaseInfo>, EngineError> {
+
+
+
+    pub(super) async fn database_sizes(&self, spec: &InstanceSpec) -> Result<u64, EngineError> {
+        let c = self.connect(spec, "postgres").await?;
+        let row = c
+            .query_one("SELECT coalesce(sum(pg_database_size(oid)), 0)::bigint FROM pg_database", &[])
+            .await
+            .map_err(|e| pg_error(e, &format!("measure the databases of instance {}", spec.id)))?;
+        Ok(row.get::<_, i64>(0).max(0) as u64)
+    }
+
+}
+
+fn is_utf8(charset: &str) -> bool {
+    matches!(charset.to_ascii_uppercase().replace(['-', '_'], "").as_str(), "UTF8" | "UNICODE")
+}
+
+/// The libc locales the server knows (initdb imports them from `locale -a`), for telling
+/// a caller what it could have asked for.
+async fn offered_locales(c: &Client) -> String {
+    let rows = c
+        .query("SELECT DISTINCT collcollate FROM pg_collation WHERE collprovider = 'c' AND collcollate IS NOT NULL ORDER BY 1", &[])
+        .await;
+    match rows {
+        Ok(rows) if !rows.is_empty() => rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>().join(", "),
+        _ => "C, POSIX".into(),
+    }
+}
+
+#[async_trait::async_trait]
+impl engine::Databases for PostgresEngine {
+    async fn list_databases(&self, spec: &InstanceSpec) -> Result<Vec<DatabaseInfo>, EngineError> {
         let c = self.connect(spec, "postgres").await?;
         let rows = c
             .query(
@@ -44,7 +76,7 @@ impl PostgresEngine {
             .collect())
     }
 
-    pub(super) async fn create_db(&self, spec: &InstanceSpec, name: &str, charset: &CharsetSpec) -> Result<(), EngineError> {
+    async fn create_database(&self, spec: &InstanceSpec, name: &str, charset: &CharsetSpec) -> Result<(), EngineError> {
         refuse_system_db(name, "create database")?;
         let c = self.connect(spec, "postgres").await?;
         // The cluster's default locale is C.UTF-8, which only fits UTF8; another encoding
@@ -85,7 +117,7 @@ impl PostgresEngine {
         ))
     }
 
-    pub(super) async fn drop_db(&self, spec: &InstanceSpec, name: &str) -> Result<(), EngineError> {
+    async fn drop_database(&self, spec: &InstanceSpec, name: &str) -> Result<(), EngineError> {
         refuse_system_db(name, "drop database")?;
         let c = self.connect(spec, "postgres").await?;
         c.batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", ident(name))).await.map_err(|e| {
@@ -97,16 +129,7 @@ impl PostgresEngine {
         })
     }
 
-    pub(super) async fn database_sizes(&self, spec: &InstanceSpec) -> Result<u64, EngineError> {
-        let c = self.connect(spec, "postgres").await?;
-        let row = c
-            .query_one("SELECT coalesce(sum(pg_database_size(oid)), 0)::bigint FROM pg_database", &[])
-            .await
-            .map_err(|e| pg_error(e, &format!("measure the databases of instance {}", spec.id)))?;
-        Ok(row.get::<_, i64>(0).max(0) as u64)
-    }
-
-    pub(super) async fn count_user_objects(&self, spec: &InstanceSpec, db: &str) -> Result<u64, EngineError> {
+    async fn user_object_count(&self, spec: &InstanceSpec, db: &str) -> Result<u64, EngineError> {
         let c = self.connect(spec, db).await?;
         let sql = format!(
             "WITH ns AS (SELECT oid, nspname FROM pg_namespace WHERE {USER_SCHEMA_FILTER})
@@ -120,22 +143,6 @@ impl PostgresEngine {
         );
         let row = c.query_one(&sql, &[]).await.map_err(|e| pg_error(e, &format!("count the objects in database {db}")))?;
         Ok(row.get::<_, i64>(0).max(0) as u64)
-    }
-}
-
-fn is_utf8(charset: &str) -> bool {
-    matches!(charset.to_ascii_uppercase().replace(['-', '_'], "").as_str(), "UTF8" | "UNICODE")
-}
-
-/// The libc locales the server knows (initdb imports them from `locale -a`), for telling
-/// a caller what it could have asked for.
-async fn offered_locales(c: &Client) -> String {
-    let rows = c
-        .query("SELECT DISTINCT collcollate FROM pg_collation WHERE collprovider = 'c' AND collcollate IS NOT NULL ORDER BY 1", &[])
-        .await;
-    match rows {
-        Ok(rows) if !rows.is_empty() => rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>().join(", "),
-        _ => "C, POSIX".into(),
     }
 }
 

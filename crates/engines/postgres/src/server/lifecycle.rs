@@ -4,7 +4,7 @@
 use super::sql::conf_string;
 use super::{PostgresEngine, ADMIN_USER};
 use engine::instance_dir::{self, host_error, log_file, log_tail, set_mode, write_admin, write_private};
-use engine::isolation::{self, Confinement};
+use engine::isolation::Confinement;
 use engine::lifecycle::{self, data_dir, ServerLifecycle, SERVER_TIMEOUT};
 use engine::process::{self, chown, RunAs};
 use engine::{AdminConnection, EngineError, ErrorKind, InstanceSpec, ServerSettings};
@@ -21,6 +21,9 @@ const INCLUDE_SETTINGS: &str = "include 'openrds.conf'";
 impl ServerLifecycle for PostgresEngine {
     const SERVER_NAMES: &'static [&'static str] = &["postgres", "postmaster"];
     const SERVER_LABEL: &'static str = "PostgreSQL server";
+    const DATA_MARKER: &'static str = "PG_VERSION";
+    /// SIGINT is PostgreSQL's fast shutdown.
+    const FAST_STOP: nix::sys::signal::Signal = nix::sys::signal::Signal::SIGINT;
 
     fn required_tools(&self) -> Vec<PathBuf> {
         ["initdb", "pg_ctl", "postgres"].map(|t| self.bin(t)).to_vec()
@@ -47,7 +50,15 @@ impl ServerLifecycle for PostgresEngine {
         self.initdb(spec, confinement, &password).await?;
         let hba = data.join("pg_hba.conf");
         std::fs::write(&hba, super::access::render_hba(&[])).map_err(|e| host_error(format!("write {}", hba.display()), e))?;
-        self.start_server(spec).await
+        lifecycle::start(self, spec).await
+    }
+
+    fn owned_paths(&self, spec: &InstanceSpec) -> Vec<PathBuf> {
+        vec![data_dir(spec), log_file(spec)]
+    }
+
+    async fn run(&self, spec: &InstanceSpec, confinement: Option<&Confinement>) -> Result<(), EngineError> {
+        self.run_server(spec, confinement).await
     }
 
     fn server_pid(&self, spec: &InstanceSpec) -> Option<i32> {
@@ -219,88 +230,44 @@ impl PostgresEngine {
         process::run(&self.bin("pg_ctl"), all, self.confinement(spec).await?.as_ref(), what).await
     }
 
-    pub(super) async fn start_server(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
-        let span = tracing::info_span!("start", instance = %spec.id);
-        async {
-            if !data_dir(spec).join("PG_VERSION").is_file() {
-                return Err(EngineError::new(
-                    ErrorKind::NotFound,
-                    format!("instance {} has no data directory under {}", spec.id, spec.dir.display()),
-                ));
-            }
-            let confinement = self.confinement(spec).await?;
-            if let Some(c) = &confinement {
-                self.move_to_own_user(spec, c).await?;
-            }
-            loop {
-                let launched = Self::running_pid(spec).is_none();
-                if launched {
-                    Self::write_settings(spec, confinement.as_ref().map(Confinement::owner))?;
-                    Self::remove_stale_pid_file(spec)?;
-                    let timeout = SERVER_TIMEOUT.as_secs().to_string();
-                    let log = log_file(spec);
-                    let log = log.to_string_lossy();
-                    let mut tries = 0;
-                    loop {
-                        tries += 1;
-                        match self.pg_ctl(spec, &["start", "-l", &log, "-w", "-t", &timeout, "-s"], &format!("start instance {}", spec.id)).await {
-                            Ok(()) => break,
-                            // Backends of a server killed a moment ago can still hold its
-                            // shared memory or port while they exit; give them a moment.
-                            Err(e) if tries < 3 => {
-                                tracing::warn!(error = %e.message, "start failed; retrying");
-                                Self::remove_stale_pid_file(spec)?;
-                                tokio::time::sleep(Duration::from_secs(1)).await;
-                            }
-                            Err(e) => return Err(EngineError::new(e.kind, format!("{}{}", e.message, log_tail(spec)))),
+    /// Launches the server with pg_ctl unless it runs, then waits for the admin's login.
+    async fn run_server(&self, spec: &InstanceSpec, confinement: Option<&Confinement>) -> Result<(), EngineError> {
+        loop {
+            let launched = Self::running_pid(spec).is_none();
+            if launched {
+                Self::write_settings(spec, confinement.map(Confinement::owner))?;
+                Self::remove_stale_pid_file(spec)?;
+                let timeout = SERVER_TIMEOUT.as_secs().to_string();
+                let log = log_file(spec);
+                let log = log.to_string_lossy();
+                let mut tries = 0;
+                loop {
+                    tries += 1;
+                    match self.pg_ctl(spec, &["start", "-l", &log, "-w", "-t", &timeout, "-s"], &format!("start instance {}", spec.id)).await {
+                        Ok(()) => break,
+                        // Backends of a server killed a moment ago can still hold its
+                        // shared memory or port while they exit; give them a moment.
+                        Err(e) if tries < 3 => {
+                            tracing::warn!(error = %e.message, "start failed; retrying");
+                            Self::remove_stale_pid_file(spec)?;
+                            tokio::time::sleep(Duration::from_secs(1)).await;
                         }
+                        Err(e) => return Err(EngineError::new(e.kind, format!("{}{}", e.message, log_tail(spec)))),
                     }
-                    tracing::info!(port = spec.port, "server started");
                 }
-                // pg_ctl reports readiness from the pid file; the admin's login is what counts.
-                match lifecycle::wait_accepting(self, spec, || Self::running_pid(spec).is_some()).await {
-                    // The server we found was dying (killed, not yet gone) when we looked:
-                    // now it is gone, so start it.
-                    Err(_) if !launched && Self::running_pid(spec).is_none() => continue,
-                    Err(e) => return Err(e),
-                    Ok(()) => return self.prepare_tenant_admin(spec).await,
-                }
+                tracing::info!(port = spec.port, "server started");
+            }
+            // pg_ctl reports readiness from the pid file; the admin's login is what counts.
+            match lifecycle::wait_accepting(self, spec, || Self::running_pid(spec).is_some()).await {
+                // The server we found was dying (killed, not yet gone) when we looked:
+                // now it is gone, so start it.
+                Err(_) if !launched && Self::running_pid(spec).is_none() => continue,
+                Err(e) => return Err(e),
+                Ok(()) => return self.prepare_tenant_admin(spec).await,
             }
         }
-        .instrument(span)
-        .await
     }
 
-    /// An instance made by an earlier version ran as the shared `postgres` user: its
-    /// server (if running) is stopped, and its files are given to the instance's own user,
-    /// so the start that follows runs it confined. Its data is untouched.
-    async fn move_to_own_user(&self, spec: &InstanceSpec, confinement: &Confinement) -> Result<(), EngineError> {
-        let own = confinement.owner();
-        if let Some(pid) = Self::running_pid(spec) {
-            if isolation::process_uid(pid).is_some_and(|uid| uid != own.uid) {
-                tracing::info!(instance = %spec.id, pid, "stopping a server that runs as the shared user, to restart it as the instance's own");
-                // SIGINT is PostgreSQL's fast shutdown; pg_ctl as the new user could not signal it.
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGINT);
-                let deadline = tokio::time::Instant::now() + SERVER_TIMEOUT;
-                while Self::running_pid(spec).is_some() {
-                    if tokio::time::Instant::now() >= deadline {
-                        return Err(EngineError::new(ErrorKind::Unavailable, format!("instance {} did not stop to move to its own user", spec.id)));
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
-        let data = data_dir(spec);
-        if isolation::owner_uid(&data).is_some_and(|uid| uid != own.uid) {
-            tracing::info!(instance = %spec.id, "giving the instance's files to its own system user");
-            isolation::chown_tree(&data, own)?;
-            let log = log_file(spec);
-            if log.exists() {
-                isolation::chown_tree(&log, own)?;
-            }
-        }
-        Ok(())
-    }
 
 
 

@@ -30,8 +30,8 @@ mod sql;
 pub use sql::{ident, literal};
 
 use engine::{
-    AccountInfo, AccountKind, AdminConnection, CharsetSpec, DatabaseInfo, Catalogue, Engine, EngineError, ErrorKind,
-    InstanceSpec, Liveness, Privilege,
+    AdminConnection, Catalogue, Engine, EngineError, ErrorKind,
+    InstanceSpec, Liveness,
 };
 use async_trait::async_trait;
 use engine::lifecycle::ServerLifecycle;
@@ -158,7 +158,7 @@ impl Engine for PostgresEngine {
     }
 
     async fn start(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
-        self.start_server(spec).await
+        engine::lifecycle::start(self, spec).await
     }
 
     async fn stop(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
@@ -167,7 +167,7 @@ impl Engine for PostgresEngine {
 
     async fn restart(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
         self.stop_within(spec, engine::lifecycle::SERVER_TIMEOUT).await?;
-        self.start_server(spec).await
+        engine::lifecycle::start(self, spec).await
     }
 
     async fn destroy(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
@@ -186,49 +186,8 @@ impl Engine for PostgresEngine {
         self.database_sizes(spec).await
     }
 
-    async fn user_object_count(&self, spec: &InstanceSpec, db: &str) -> Result<u64, EngineError> {
-        self.count_user_objects(spec, db).await
-    }
-
-
     fn admin(&self, spec: &InstanceSpec) -> Result<AdminConnection, EngineError> {
         lifecycle::read_admin(spec)
-    }
-
-    async fn list_databases(&self, spec: &InstanceSpec) -> Result<Vec<DatabaseInfo>, EngineError> {
-        self.databases(spec).await
-    }
-
-    async fn create_database(&self, spec: &InstanceSpec, name: &str, charset: &CharsetSpec) -> Result<(), EngineError> {
-        self.create_db(spec, name, charset).await
-    }
-
-    async fn drop_database(&self, spec: &InstanceSpec, name: &str) -> Result<(), EngineError> {
-        self.drop_db(spec, name).await
-    }
-
-    async fn list_accounts(&self, spec: &InstanceSpec) -> Result<Vec<AccountInfo>, EngineError> {
-        self.accounts(spec).await
-    }
-
-    async fn create_account(&self, spec: &InstanceSpec, name: &str, password: &str, kind: AccountKind) -> Result<(), EngineError> {
-        self.create_role(spec, name, password, kind).await
-    }
-
-    async fn drop_account(&self, spec: &InstanceSpec, name: &str) -> Result<(), EngineError> {
-        self.drop_role(spec, name).await
-    }
-
-    async fn reset_password(&self, spec: &InstanceSpec, name: &str, password: &str) -> Result<(), EngineError> {
-        self.set_password(spec, name, password).await
-    }
-
-    async fn grant(&self, spec: &InstanceSpec, account: &str, db: &str, privilege: Privilege) -> Result<(), EngineError> {
-        self.grant_privilege(spec, account, db, privilege).await
-    }
-
-    async fn revoke(&self, spec: &InstanceSpec, account: &str, db: &str) -> Result<(), EngineError> {
-        self.revoke_privileges(spec, account, db).await
     }
 
     async fn set_allowed_addresses(&self, spec: &InstanceSpec, allowed: &[String]) -> Result<(), EngineError> {

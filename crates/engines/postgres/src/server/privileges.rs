@@ -278,38 +278,7 @@ impl PostgresEngine {
         self.connect(spec, db).await
     }
 
-    pub(super) async fn grant_privilege(&self, spec: &InstanceSpec, account: &str, db: &str, privilege: Privilege) -> Result<(), EngineError> {
-        let mut c = self.connect_for_privileges(spec, account, db).await?;
-        let tx = self.privilege_tx(&mut c, account, db).await?;
-        let doing = format!("grant {} on database {db} to account {account}", privilege.as_str());
-        let run = |sql: Vec<String>| {
-            let tx = &tx;
-            let doing = &doing;
-            async move { tx.batch_execute(&sql.join(";\n")).await.map_err(|e| pg_error(e, doing)) }
-        };
-        run(revoke_statements(&tx, account, db).await?).await?;
-        if privilege == Privilege::DBOwner {
-            let previous = owner(&tx).await?;
-            let mut sql = vec![format!("ALTER DATABASE {} OWNER TO {}", ident(db), ident(account))];
-            sql.extend(reassign_statements(&tx, &previous, account).await?);
-            // What openrds made in it as the internal administrator is the database's too.
-            if previous != ADMIN_USER {
-                sql.extend(reassign_statements(&tx, ADMIN_USER, account).await?);
-            }
-            run(sql).await?;
-        }
-        run(grant_statements(&tx, account, db, &level(privilege)).await?).await?;
-        tx.commit().await.map_err(|e| pg_error(e, &doing))
-    }
 
-    pub(super) async fn revoke_privileges(&self, spec: &InstanceSpec, account: &str, db: &str) -> Result<(), EngineError> {
-        let mut c = self.connect_for_privileges(spec, account, db).await?;
-        let tx = self.privilege_tx(&mut c, account, db).await?;
-        let doing = format!("revoke the privileges of account {account} on database {db}");
-        let sql = revoke_statements(&tx, account, db).await?;
-        tx.batch_execute(&sql.join(";\n")).await.map_err(|e| pg_error(e, &doing))?;
-        tx.commit().await.map_err(|e| pg_error(e, &doing))
-    }
 }
 
 /// Everything `account` holds on the connected database, undone: ownership back to the
@@ -432,6 +401,42 @@ async fn copy_admin_defaults(tx: &Transaction<'_>, account: &str) -> Result<Vec<
             ))
         })
         .collect())
+}
+
+#[async_trait::async_trait]
+impl engine::Privileges for PostgresEngine {
+    async fn grant(&self, spec: &InstanceSpec, account: &str, db: &str, privilege: Privilege) -> Result<(), EngineError> {
+        let mut c = self.connect_for_privileges(spec, account, db).await?;
+        let tx = self.privilege_tx(&mut c, account, db).await?;
+        let doing = format!("grant {} on database {db} to account {account}", privilege.as_str());
+        let run = |sql: Vec<String>| {
+            let tx = &tx;
+            let doing = &doing;
+            async move { tx.batch_execute(&sql.join(";\n")).await.map_err(|e| pg_error(e, doing)) }
+        };
+        run(revoke_statements(&tx, account, db).await?).await?;
+        if privilege == Privilege::DBOwner {
+            let previous = owner(&tx).await?;
+            let mut sql = vec![format!("ALTER DATABASE {} OWNER TO {}", ident(db), ident(account))];
+            sql.extend(reassign_statements(&tx, &previous, account).await?);
+            // What openrds made in it as the internal administrator is the database's too.
+            if previous != ADMIN_USER {
+                sql.extend(reassign_statements(&tx, ADMIN_USER, account).await?);
+            }
+            run(sql).await?;
+        }
+        run(grant_statements(&tx, account, db, &level(privilege)).await?).await?;
+        tx.commit().await.map_err(|e| pg_error(e, &doing))
+    }
+
+    async fn revoke(&self, spec: &InstanceSpec, account: &str, db: &str) -> Result<(), EngineError> {
+        let mut c = self.connect_for_privileges(spec, account, db).await?;
+        let tx = self.privilege_tx(&mut c, account, db).await?;
+        let doing = format!("revoke the privileges of account {account} on database {db}");
+        let sql = revoke_statements(&tx, account, db).await?;
+        tx.batch_execute(&sql.join(";\n")).await.map_err(|e| pg_error(e, &doing))?;
+        tx.commit().await.map_err(|e| pg_error(e, &doing))
+    }
 }
 
 #[cfg(test)]

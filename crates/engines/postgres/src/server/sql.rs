@@ -150,16 +150,16 @@ mod tests {
 
     #[test]
     fn identifiers_are_double_quoted_with_inner_quotes_doubled() {
-        assert_eq!(ident("plain"), "\"plain\"");
-        assert_eq!(ident("we\"ird"), "\"we\"\"ird\"");
-        assert_eq!(ident("Mixed Case"), "\"Mixed Case\"");
+        for (name, quoted) in [("plain", r#""plain""#), (r#"we"ird"#, r#""we""ird""#), ("Mixed Case", r#""Mixed Case""#)] {
+            assert_eq!(ident(name), quoted, "{name}");
+        }
     }
 
     #[test]
     fn literals_cannot_be_escaped_from() {
-        assert_eq!(literal("abc"), "'abc'");
-        assert_eq!(literal("it's"), "'it''s'");
-        assert_eq!(literal(r"a\'b"), r"E'a\\''b'");
+        for (text, quoted) in [("abc", "'abc'"), ("it's", "'it''s'"), (r"a\'b", r"E'a\\''b'")] {
+            assert_eq!(literal(text), quoted, "{text}");
+        }
         assert_eq!(conf_string(r"x'\y"), r"'x''\\y'");
     }
 

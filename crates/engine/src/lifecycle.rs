@@ -56,8 +56,8 @@ pub trait ServerLifecycle: Send + Sync {
     async fn run(&self, spec: &InstanceSpec, confinement: Option<&Confinement>) -> Result<(), EngineError>;
     /// The pid of the instance's running server, if any.
     fn server_pid(&self, spec: &InstanceSpec) -> Option<i32>;
-    /// Stops the server cleanly within `timeout`; nothing to do when it is not running.
-    async fn stop_within(&self, spec: &InstanceSpec, timeout: Duration) -> Result<(), EngineError>;
+    /// Stops the running server `pid` cleanly within `timeout` ([`stop`] runs it).
+    async fn stop_server(&self, spec: &InstanceSpec, pid: i32, timeout: Duration) -> Result<(), EngineError>;
     /// Logs in as the administrator and runs a query; the engine's error when it cannot
     /// (`Unavailable` while the server does not accept connections yet).
     async fn check(&self, spec: &InstanceSpec) -> Result<(), EngineError>;
@@ -79,7 +79,14 @@ pub async fn provision<S: ServerLifecycle>(server: &S, spec: &InstanceSpec) -> R
     async {
         instance_dir::require_tools(&server.required_tools(), S::SERVER_LABEL)?;
         instance_dir::refuse_occupied(&spec.dir)?;
-        let result = match server.confinement(spec).await {
+        // The directory before the instance's user: a user whose home (this directory)
+        // does not exist is an orphan to `isolation::sweep_orphaned_users`, which another
+        // control plane starting on this host may run at any moment.
+        let result = match instance_dir::create_instance_dir(spec, None) {
+            Ok(()) => server.confinement(spec).await,
+            Err(e) => Err(e),
+        };
+        let result = match result {
             Ok(confinement) => server.lay_out_and_start(spec, confinement.as_ref()).await,
             Err(e) => Err(e),
         };
@@ -138,6 +145,24 @@ async fn move_to_own_user<S: ServerLifecycle>(server: &S, spec: &InstanceSpec, c
     Ok(())
 }
 
+/// Stops the server cleanly within `timeout`; nothing to do when it is not running.
+pub async fn stop<S: ServerLifecycle>(server: &S, spec: &InstanceSpec, timeout: Duration) -> Result<(), EngineError> {
+    let span = tracing::info_span!("stop", instance = %spec.id);
+    async {
+        let Some(pid) = server.server_pid(spec) else { return Ok(()) };
+        match server.stop_server(spec, pid, timeout).await {
+            // It may have stopped on its own meanwhile.
+            Err(_) if server.server_pid(spec).is_none() => {}
+            Err(e) => return Err(EngineError::new(e.kind, format!("{}{}", e.message, instance_dir::log_tail(spec)))),
+            Ok(()) => {}
+        }
+        tracing::info!("server stopped");
+        Ok(())
+    }
+    .instrument(span)
+    .await
+}
+
 /// Stops the server (killing it when a clean stop fails), then removes the instance's
 /// files and its user. Harmless when there is nothing left; a server that survives
 /// SIGKILL keeps its directory.
@@ -147,7 +172,7 @@ pub async fn destroy<S: ServerLifecycle>(server: &S, spec: &InstanceSpec) -> Res
         if std::fs::symlink_metadata(&spec.dir).is_err() {
             return release(server, spec).await;
         }
-        if let Err(e) = server.stop_within(spec, DESTROY_STOP_TIMEOUT).await {
+        if let Err(e) = stop(server, spec, DESTROY_STOP_TIMEOUT).await {
             tracing::warn!(error = %e, "clean shutdown failed; killing the server");
         }
         kill_what_is_left::<S>(server.server_pid(spec), &data_dir(spec), &spec.id).await?;

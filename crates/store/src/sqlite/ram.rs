@@ -96,20 +96,11 @@ pub(super) fn delete_unused_ram_user(tx: &Transaction<'_>, account_uid: &str, us
 
 pub(super) fn delete_ram_user(tx: &Transaction<'_>, account_uid: &str, user_name: &str) -> Result<()> {
     require_user(tx, account_uid, user_name)?;
-    let by_user = [account_uid, user_name];
-    let keys: Vec<String> = query_all(
-        tx,
-        "list the user's access keys",
-        "SELECT id FROM access_keys WHERE account_uid = ?1 AND user_name = ?2 ORDER BY id",
-        by_user,
-        |r| r.get(0),
-    )?;
-    let policies: Vec<String> = query_all(
-        tx,
+    let names = |doing: &str, sql: &str| query_all(tx, doing, sql, [account_uid, user_name], |r| r.get::<_, String>(0));
+    let keys = names("list the user's access keys", "SELECT id FROM access_keys WHERE account_uid = ?1 AND user_name = ?2 ORDER BY id")?;
+    let policies = names(
         "list the user's policies",
         "SELECT policy_name FROM policy_attachments WHERE account_uid = ?1 AND user_name = ?2 ORDER BY policy_name",
-        by_user,
-        |r| r.get(0),
     )?;
     for id in &keys {
         tx.execute("DELETE FROM access_keys WHERE id = ?1", [id]).ctx("delete the user's access keys")?;

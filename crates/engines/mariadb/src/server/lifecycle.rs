@@ -12,7 +12,6 @@ use engine::{AdminConnection, EngineError, ErrorKind, InstanceSpec, ServerSettin
 use mysql_async::prelude::*;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tracing::Instrument;
 
 const SERVER_NAMES: &[&str] = <MariaDbEngine as ServerLifecycle>::SERVER_NAMES;
 /// Longest unix socket path the kernel accepts (`sun_path` less its terminating NUL).
@@ -53,38 +52,48 @@ impl ServerLifecycle for MariaDbEngine {
         vec![data_dir(spec), run_dir(spec), tmp_dir(spec), log_file(spec)]
     }
 
+    /// Launches mariadbd unless it runs, then waits for the admin's login.
     async fn run(&self, spec: &InstanceSpec, confinement: Option<&Confinement>) -> Result<(), EngineError> {
-        self.run_server(spec, confinement).await
+        loop {
+            match Self::running_pid(spec) {
+                Some(pid) => match lifecycle::wait_accepting(self, spec, || process::pid_alive(pid)).await {
+                    // The server we found was dying (killed, not yet gone) when we
+                    // looked: now it is gone, so start it.
+                    Err(_) if Self::running_pid(spec).is_none() => continue,
+                    result => result?,
+                },
+                None => {
+                    Self::write_settings(spec, confinement.map(Confinement::owner))?;
+                    Self::remove_stale_files(spec)?;
+                    let pid = self.launch(spec, confinement)?;
+                    // Right after launch the pid may still be the confinement's
+                    // wrapper, on its way to exec the server: alive is what counts
+                    // here, not the name (the pid file appears only once the server
+                    // is nearly up).
+                    lifecycle::wait_accepting(self, spec, || process::pid_alive(pid)).await?;
+                    tracing::info!(port = spec.port, "server started");
+                }
+            }
+            // The admin exists now; the password need not stay on disk a moment longer.
+            return remove_if_present(&bootstrap_file(spec));
+        }
     }
 
     fn server_pid(&self, spec: &InstanceSpec) -> Option<i32> {
         Self::running_pid(spec)
     }
 
-    /// SIGTERM is mariadbd's clean shutdown: it ends sessions, flushes InnoDB and exits.
-    async fn stop_within(&self, spec: &InstanceSpec, timeout: Duration) -> Result<(), EngineError> {
-        let span = tracing::info_span!("stop", instance = %spec.id);
-        async {
-            let Some(pid) = Self::running_pid(spec) else {
-                return Ok(());
-            };
-            use nix::sys::signal::{kill, Signal};
-            let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
-            let deadline = tokio::time::Instant::now() + timeout;
-            while process::server_alive(pid, &data_dir(spec), SERVER_NAMES) {
-                if tokio::time::Instant::now() >= deadline {
-                    return Err(EngineError::new(
-                        ErrorKind::Unavailable,
-                        format!("instance {} did not stop within {}s{}", spec.id, timeout.as_secs(), log_tail(spec)),
-                    ));
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+    /// [`Self::FAST_STOP`], then the wait until the server is gone.
+    async fn stop_server(&self, spec: &InstanceSpec, pid: i32, timeout: Duration) -> Result<(), EngineError> {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Self::FAST_STOP);
+        let deadline = tokio::time::Instant::now() + timeout;
+        while process::server_alive(pid, &data_dir(spec), SERVER_NAMES) {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(EngineError::new(ErrorKind::Unavailable, format!("instance {} did not stop within {}s", spec.id, timeout.as_secs())));
             }
-            tracing::info!("server stopped");
-            Ok(())
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        .instrument(span)
-        .await
+        Ok(())
     }
 
     async fn check(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
@@ -328,32 +337,6 @@ impl MariaDbEngine {
     }
 
 
-    /// Launches mariadbd unless it runs, then waits for the admin's login.
-    async fn run_server(&self, spec: &InstanceSpec, confinement: Option<&Confinement>) -> Result<(), EngineError> {
-        loop {
-            match Self::running_pid(spec) {
-                Some(pid) => match lifecycle::wait_accepting(self, spec, || process::pid_alive(pid)).await {
-                    // The server we found was dying (killed, not yet gone) when we
-                    // looked: now it is gone, so start it.
-                    Err(_) if Self::running_pid(spec).is_none() => continue,
-                    result => result?,
-                },
-                None => {
-                    Self::write_settings(spec, confinement.map(Confinement::owner))?;
-                    Self::remove_stale_files(spec)?;
-                    let pid = self.launch(spec, confinement)?;
-                    // Right after launch the pid may still be the confinement's
-                    // wrapper, on its way to exec the server: alive is what counts
-                    // here, not the name (the pid file appears only once the server
-                    // is nearly up).
-                    lifecycle::wait_accepting(self, spec, || process::pid_alive(pid)).await?;
-                    tracing::info!(port = spec.port, "server started");
-                }
-            }
-            // The admin exists now; the password need not stay on disk a moment longer.
-            return remove_if_present(&bootstrap_file(spec));
-        }
-    }
 
 
 

@@ -39,7 +39,6 @@ use engine::{
     InstanceSpec, Liveness,
 };
 use async_trait::async_trait;
-use engine::lifecycle::ServerLifecycle;
 use std::path::PathBuf;
 
 /// The internal administrator, made by the bootstrap file of the first start.
@@ -147,11 +146,11 @@ impl Engine for MariaDbEngine {
     }
 
     async fn stop(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
-        self.stop_within(spec, engine::lifecycle::SERVER_TIMEOUT).await
+        engine::lifecycle::stop(self, spec, engine::lifecycle::SERVER_TIMEOUT).await
     }
 
     async fn restart(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
-        self.stop_within(spec, engine::lifecycle::SERVER_TIMEOUT).await?;
+        engine::lifecycle::stop(self, spec, engine::lifecycle::SERVER_TIMEOUT).await?;
         engine::lifecycle::start(self, spec).await
     }
 

@@ -10,7 +10,6 @@ use engine::process::{self, chown, RunAs};
 use engine::{AdminConnection, EngineError, ErrorKind, InstanceSpec, ServerSettings};
 use std::path::PathBuf;
 use std::time::Duration;
-use tracing::Instrument;
 
 const SERVER_NAMES: &[&str] = <PostgresEngine as ServerLifecycle>::SERVER_NAMES;
 /// The line of postgresql.conf that reads openrds' settings; the last word on them
@@ -57,8 +56,42 @@ impl ServerLifecycle for PostgresEngine {
         vec![data_dir(spec), log_file(spec)]
     }
 
+    /// Launches the server with pg_ctl unless it runs, then waits for the admin's login.
     async fn run(&self, spec: &InstanceSpec, confinement: Option<&Confinement>) -> Result<(), EngineError> {
-        self.run_server(spec, confinement).await
+        loop {
+            let launched = Self::running_pid(spec).is_none();
+            if launched {
+                Self::write_settings(spec, confinement.map(Confinement::owner))?;
+                Self::remove_stale_pid_file(spec)?;
+                let timeout = SERVER_TIMEOUT.as_secs().to_string();
+                let log = log_file(spec);
+                let log = log.to_string_lossy();
+                let mut tries = 0;
+                loop {
+                    tries += 1;
+                    match self.pg_ctl(spec, &["start", "-l", &log, "-w", "-t", &timeout, "-s"], &format!("start instance {}", spec.id)).await {
+                        Ok(()) => break,
+                        // Backends of a server killed a moment ago can still hold its
+                        // shared memory or port while they exit; give them a moment.
+                        Err(e) if tries < 3 => {
+                            tracing::warn!(error = %e.message, "start failed; retrying");
+                            Self::remove_stale_pid_file(spec)?;
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                        Err(e) => return Err(EngineError::new(e.kind, format!("{}{}", e.message, log_tail(spec)))),
+                    }
+                }
+                tracing::info!(port = spec.port, "server started");
+            }
+            // pg_ctl reports readiness from the pid file; the admin's login is what counts.
+            match lifecycle::wait_accepting(self, spec, || Self::running_pid(spec).is_some()).await {
+                // The server we found was dying (killed, not yet gone) when we looked:
+                // now it is gone, so start it.
+                Err(_) if !launched && Self::running_pid(spec).is_none() => continue,
+                Err(e) => return Err(e),
+                Ok(()) => return self.prepare_tenant_admin(spec).await,
+            }
+        }
     }
 
     fn server_pid(&self, spec: &InstanceSpec) -> Option<i32> {
@@ -66,26 +99,9 @@ impl ServerLifecycle for PostgresEngine {
     }
 
     /// `pg_ctl stop -m fast`: sessions end, the server checkpoints and exits.
-    async fn stop_within(&self, spec: &InstanceSpec, timeout: Duration) -> Result<(), EngineError> {
-        let span = tracing::info_span!("stop", instance = %spec.id);
-        async {
-            if Self::running_pid(spec).is_none() {
-                return Ok(());
-            }
-            let timeout = timeout.as_secs().to_string();
-            let result = self.pg_ctl(spec, &["stop", "-m", "fast", "-w", "-t", &timeout, "-s"], &format!("stop instance {}", spec.id)).await;
-            match result {
-                // It may have stopped on its own meanwhile.
-                Err(_) if Self::running_pid(spec).is_none() => Ok(()),
-                Err(e) => Err(EngineError::new(e.kind, format!("{}{}", e.message, log_tail(spec)))),
-                Ok(()) => {
-                    tracing::info!("server stopped");
-                    Ok(())
-                }
-            }
-        }
-        .instrument(span)
-        .await
+    async fn stop_server(&self, spec: &InstanceSpec, _pid: i32, timeout: Duration) -> Result<(), EngineError> {
+        let timeout = timeout.as_secs().to_string();
+        self.pg_ctl(spec, &["stop", "-m", "fast", "-w", "-t", &timeout, "-s"], &format!("stop instance {}", spec.id)).await
     }
 
     async fn check(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
@@ -230,43 +246,6 @@ impl PostgresEngine {
         process::run(&self.bin("pg_ctl"), all, self.confinement(spec).await?.as_ref(), what).await
     }
 
-    /// Launches the server with pg_ctl unless it runs, then waits for the admin's login.
-    async fn run_server(&self, spec: &InstanceSpec, confinement: Option<&Confinement>) -> Result<(), EngineError> {
-        loop {
-            let launched = Self::running_pid(spec).is_none();
-            if launched {
-                Self::write_settings(spec, confinement.map(Confinement::owner))?;
-                Self::remove_stale_pid_file(spec)?;
-                let timeout = SERVER_TIMEOUT.as_secs().to_string();
-                let log = log_file(spec);
-                let log = log.to_string_lossy();
-                let mut tries = 0;
-                loop {
-                    tries += 1;
-                    match self.pg_ctl(spec, &["start", "-l", &log, "-w", "-t", &timeout, "-s"], &format!("start instance {}", spec.id)).await {
-                        Ok(()) => break,
-                        // Backends of a server killed a moment ago can still hold its
-                        // shared memory or port while they exit; give them a moment.
-                        Err(e) if tries < 3 => {
-                            tracing::warn!(error = %e.message, "start failed; retrying");
-                            Self::remove_stale_pid_file(spec)?;
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                        }
-                        Err(e) => return Err(EngineError::new(e.kind, format!("{}{}", e.message, log_tail(spec)))),
-                    }
-                }
-                tracing::info!(port = spec.port, "server started");
-            }
-            // pg_ctl reports readiness from the pid file; the admin's login is what counts.
-            match lifecycle::wait_accepting(self, spec, || Self::running_pid(spec).is_some()).await {
-                // The server we found was dying (killed, not yet gone) when we looked:
-                // now it is gone, so start it.
-                Err(_) if !launched && Self::running_pid(spec).is_none() => continue,
-                Err(e) => return Err(e),
-                Ok(()) => return self.prepare_tenant_admin(spec).await,
-            }
-        }
-    }
 
 
 

@@ -34,7 +34,6 @@ use engine::{
     InstanceSpec, Liveness,
 };
 use async_trait::async_trait;
-use engine::lifecycle::ServerLifecycle;
 use std::path::PathBuf;
 
 /// The internal administrator, made by initdb as the bootstrap superuser.
@@ -162,11 +161,11 @@ impl Engine for PostgresEngine {
     }
 
     async fn stop(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
-        self.stop_within(spec, engine::lifecycle::SERVER_TIMEOUT).await
+        engine::lifecycle::stop(self, spec, engine::lifecycle::SERVER_TIMEOUT).await
     }
 
     async fn restart(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
-        self.stop_within(spec, engine::lifecycle::SERVER_TIMEOUT).await?;
+        engine::lifecycle::stop(self, spec, engine::lifecycle::SERVER_TIMEOUT).await?;
         engine::lifecycle::start(self, spec).await
     }
 

@@ -76,6 +76,14 @@ def new_account(client, instance_id: str, prefix: str, **extra) -> str:
     return name
 
 
+def granted(client, instance_id: str, prefix: str, db: str, privilege: str) -> str:
+    """A new account holding `privilege` on `db`, as DescribeAccounts shows it."""
+    name = new_account(client, instance_id, prefix)
+    client.call("GrantAccountPrivilege", DBInstanceId=instance_id, AccountName=name, DBName=db, AccountPrivilege=privilege)
+    assert privileges(client, instance_id, name) == {db: privilege}
+    return name
+
+
 # --- fixtures -----------------------------------------------------------------------------
 
 
@@ -312,10 +320,7 @@ def test_grant_read_only_allows_select_and_refuses_insert(client, mariadb_instan
 
 
 def test_grant_read_write_allows_insert_and_create_table(client, mariadb_instance, addr, appdb):
-    writer = new_account(client, mariadb_instance["id"], "rw")
-    client.call("GrantAccountPrivilege", DBInstanceId=mariadb_instance["id"], AccountName=writer,
-                DBName=appdb["db"], AccountPrivilege="ReadWrite")
-    assert privileges(client, mariadb_instance["id"], writer) == {appdb["db"]: "ReadWrite"}
+    writer = granted(client, mariadb_instance["id"], "rw", appdb["db"], "ReadWrite")
     row_id, table = 100 + (0 if client.name == "v3" else 1), unique(f"rw_{client.name}_")
     with mariadb_connect(*addr, writer, PASSWORD, appdb["db"]) as conn:
         execute(conn, "INSERT INTO items VALUES (%s, 'written')", (row_id,))
@@ -326,10 +331,7 @@ def test_grant_read_write_allows_insert_and_create_table(client, mariadb_instanc
 
 
 def test_grant_ddl_only_allows_create_table_and_refuses_select_and_insert(client, mariadb_instance, addr, appdb):
-    ddl = new_account(client, mariadb_instance["id"], "ddl")
-    client.call("GrantAccountPrivilege", DBInstanceId=mariadb_instance["id"], AccountName=ddl,
-                DBName=appdb["db"], AccountPrivilege="DDLOnly")
-    assert privileges(client, mariadb_instance["id"], ddl) == {appdb["db"]: "DDLOnly"}
+    ddl = granted(client, mariadb_instance["id"], "ddl", appdb["db"], "DDLOnly")
     table = unique(f"ddl_{client.name}_")
     with mariadb_connect(*addr, ddl, PASSWORD, appdb["db"]) as conn:
         execute(conn, f"CREATE TABLE {table} (x INT PRIMARY KEY)")
@@ -344,10 +346,7 @@ def test_grant_ddl_only_allows_create_table_and_refuses_select_and_insert(client
 
 
 def test_grant_dml_only_allows_insert_and_refuses_create_table(client, mariadb_instance, addr, appdb):
-    dml = new_account(client, mariadb_instance["id"], "dml")
-    client.call("GrantAccountPrivilege", DBInstanceId=mariadb_instance["id"], AccountName=dml,
-                DBName=appdb["db"], AccountPrivilege="DMLOnly")
-    assert privileges(client, mariadb_instance["id"], dml) == {appdb["db"]: "DMLOnly"}
+    dml = granted(client, mariadb_instance["id"], "dml", appdb["db"], "DMLOnly")
     row_id = 200 + (0 if client.name == "v3" else 1)
     with mariadb_connect(*addr, dml, PASSWORD, appdb["db"]) as conn:
         execute(conn, "INSERT INTO items VALUES (%s, 'dml')", (row_id,))

@@ -89,6 +89,23 @@ pub mod support {
         }
     }
 
+    /// An instance of `memory_mb` and `max_connections` under `dir`, listening on
+    /// 127.0.0.1:`port`: for tests of the configuration an engine renders for a class.
+    pub fn class_spec(id: &str, dir: &str, port: u16, memory_mb: u64, max_connections: u32) -> InstanceSpec {
+        InstanceSpec {
+            id: id.into(),
+            dir: dir.into(),
+            listen_host: "127.0.0.1".into(),
+            port,
+            settings: ServerSettings { memory_mb, cpu: 2, max_connections },
+        }
+    }
+
+    /// The value of `name = value` in a rendered configuration file.
+    pub fn conf_value(conf: &str, name: &str) -> String {
+        conf.lines().find_map(|l| l.strip_prefix(&format!("{name} = "))).unwrap_or_else(|| panic!("{name} missing")).to_string()
+    }
+
     /// A port nobody listens on right now.
     pub fn free_port() -> u16 {
         std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()

@@ -256,18 +256,10 @@ impl PostgresEngine {
 mod tests {
     use super::*;
 
-    fn spec(memory_mb: u64, max_connections: u32) -> InstanceSpec {
-        InstanceSpec {
-            id: "pgm-test".into(),
-            dir: "/nonexistent".into(),
-            listen_host: "127.0.0.1".into(),
-            port: 5999,
-            settings: ServerSettings { memory_mb, cpu: 2, max_connections },
-        }
-    }
+    use engine::conformance::support::{class_spec, conf_value as setting};
 
-    fn setting(conf: &str, name: &str) -> String {
-        conf.lines().find_map(|l| l.strip_prefix(&format!("{name} = "))).unwrap_or_else(|| panic!("{name} missing")).to_string()
+    fn spec(memory_mb: u64, max_connections: u32) -> InstanceSpec {
+        class_spec("pgm-test", "/nonexistent", 5999, memory_mb, max_connections)
     }
 
     #[test]

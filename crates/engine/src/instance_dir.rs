@@ -143,6 +143,17 @@ pub async fn undo_on_failure(result: Result<(), EngineError>, undo: impl std::fu
     result
 }
 
+/// The server's log, made if missing, 0600 and the instance's user's (who cannot create
+/// files in the instance directory, only use them).
+pub fn ensure_log(spec: &InstanceSpec, run_as: Option<crate::process::RunAs>) -> Result<(), EngineError> {
+    let log = log_file(spec);
+    if !log.exists() {
+        std::fs::write(&log, b"").map_err(|e| host_error(format!("create {}", log.display()), e))?;
+    }
+    set_mode(&log, 0o600)?;
+    crate::process::chown(&log, run_as)
+}
+
 /// Creates the instance's directory: traversable for the instance's user, listable by
 /// nobody else (`admin.json` sits there).
 pub fn create_instance_dir(spec: &InstanceSpec, run_as: Option<RunAs>) -> Result<(), EngineError> {

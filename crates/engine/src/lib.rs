@@ -152,7 +152,7 @@ pub struct CharsetSpec {
 
 /// One engine on this host. Implementations are cheap to share (`Arc<dyn Engine>`).
 #[async_trait]
-pub trait Engine: Databases + Accounts + Privileges + Send + Sync + 'static {
+pub trait Engine: Lifecycle + Databases + Accounts + Privileges + Send + Sync + 'static {
     /// What the engine offers through the API.
     fn catalogue(&self) -> &'static Catalogue;
 
@@ -168,31 +168,6 @@ pub trait Engine: Databases + Accounts + Privileges + Send + Sync + 'static {
     /// is the default.
     fn versions(&self) -> Vec<String>;
 
-    /// Creates the server's files under `spec.dir`, configures it for `spec`, starts it and
-    /// returns once it accepts connections. On failure nothing is left running and the
-    /// directory is removed.
-    async fn provision(&self, spec: &InstanceSpec) -> Result<(), EngineError>;
-
-    /// Starts a stopped server (idempotent: a running one is left alone). Returns once it
-    /// accepts connections. The process must outlive the control plane.
-    async fn start(&self, spec: &InstanceSpec) -> Result<(), EngineError>;
-
-    /// Stops the server (fast shutdown); idempotent.
-    async fn stop(&self, spec: &InstanceSpec) -> Result<(), EngineError>;
-
-    /// Restarts the server and returns once it accepts connections again.
-    async fn restart(&self, spec: &InstanceSpec) -> Result<(), EngineError>;
-
-    /// Stops the server and removes its directory. After it returns no process of the
-    /// server remains. Idempotent.
-    async fn destroy(&self, spec: &InstanceSpec) -> Result<(), EngineError>;
-
-    async fn liveness(&self, spec: &InstanceSpec) -> Liveness;
-
-    /// Whether the server's process exists, from its pid file and `/proc` alone: no
-    /// connection, so it can be asked often (a death shows within the asking interval).
-    fn server_running(&self, spec: &InstanceSpec) -> bool;
-
     /// Bytes the server uses for data (all databases, as the engine measures them).
     async fn disk_used(&self, spec: &InstanceSpec) -> Result<u64, EngineError>;
 
@@ -203,6 +178,29 @@ pub trait Engine: Databases + Accounts + Privileges + Send + Sync + 'static {
     /// validated by the caller), in the engine's own access control; takes effect for new
     /// sessions at once. The internal administrator keeps its access.
     async fn set_allowed_addresses(&self, spec: &InstanceSpec, allowed: &[String]) -> Result<(), EngineError>;
+}
+
+/// A server's life (part of [`Engine`]): every [`lifecycle::ServerLifecycle`] has it.
+#[async_trait]
+pub trait Lifecycle {
+    /// Creates the server's files under `spec.dir`, configures it for `spec`, starts it and
+    /// returns once it accepts connections. On failure nothing is left running and the
+    /// directory is removed.
+    async fn provision(&self, spec: &InstanceSpec) -> Result<(), EngineError>;
+    /// Starts a stopped server (idempotent: a running one is left alone). Returns once it
+    /// accepts connections. The process must outlive the control plane.
+    async fn start(&self, spec: &InstanceSpec) -> Result<(), EngineError>;
+    /// Stops the server (fast shutdown); idempotent.
+    async fn stop(&self, spec: &InstanceSpec) -> Result<(), EngineError>;
+    /// Restarts the server and returns once it accepts connections again.
+    async fn restart(&self, spec: &InstanceSpec) -> Result<(), EngineError>;
+    /// Stops the server and removes its directory. After it returns no process of the
+    /// server remains. Idempotent.
+    async fn destroy(&self, spec: &InstanceSpec) -> Result<(), EngineError>;
+    async fn liveness(&self, spec: &InstanceSpec) -> Liveness;
+    /// Whether the server's process exists, from its pid file and `/proc` alone: no
+    /// connection, so it can be asked often (a death shows within the asking interval).
+    fn server_running(&self, spec: &InstanceSpec) -> bool;
 }
 
 /// An engine's databases (part of [`Engine`]; in scope with `engine::prelude::*`).
@@ -244,5 +242,5 @@ pub trait Privileges {
 
 /// The engine traits, for calling their methods on an `Arc<dyn Engine>`.
 pub mod prelude {
-    pub use crate::{Accounts, Databases, Engine, Privileges};
+    pub use crate::{Accounts, Databases, Engine, Lifecycle, Privileges};
 }

@@ -8,7 +8,7 @@
 use crate::instance_dir::{self, host_error};
 use crate::isolation::{self, Confinement};
 use crate::process;
-use crate::{EngineError, ErrorKind, InstanceSpec, Liveness};
+use crate::{EngineError, ErrorKind, InstanceSpec, Lifecycle, Liveness};
 use async_trait::async_trait;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -65,6 +65,39 @@ pub trait ServerLifecycle: Send + Sync {
     /// removed with it.
     fn remove_outside_files(&self, _spec: &InstanceSpec) -> Result<(), EngineError> {
         Ok(())
+    }
+}
+
+/// Every server that says how it lays out, runs, stops and answers has the whole life.
+#[async_trait]
+impl<S: ServerLifecycle> Lifecycle for S {
+    async fn provision(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
+        provision(self, spec).await
+    }
+
+    async fn start(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
+        start(self, spec).await
+    }
+
+    async fn stop(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
+        stop(self, spec, SERVER_TIMEOUT).await
+    }
+
+    async fn restart(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
+        stop(self, spec, SERVER_TIMEOUT).await?;
+        start(self, spec).await
+    }
+
+    async fn destroy(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
+        destroy(self, spec).await
+    }
+
+    async fn liveness(&self, spec: &InstanceSpec) -> Liveness {
+        probe(self, spec).await
+    }
+
+    fn server_running(&self, spec: &InstanceSpec) -> bool {
+        self.server_pid(spec).is_some()
     }
 }
 

@@ -10,7 +10,7 @@
 
 use async_trait::async_trait;
 use engine::{
-    AccountInfo, AccountKind, Accounts, AdminConnection, Catalogue, CharsetSpec, DatabaseInfo, Databases, Engine, EngineError, ErrorKind,
+    AccountInfo, AccountKind, Accounts, AdminConnection, Catalogue, CharsetSpec, DatabaseInfo, Databases, Engine, EngineError, ErrorKind, Lifecycle,
     InstanceSpec, Liveness, Privilege, Privileges,
 };
 use mover::{CopyReport, DatabaseReport, Endpoint, MoveError, Run, Side};
@@ -93,6 +93,30 @@ impl Engine for FakeEngine {
         vec!["15.0".into(), "10.11".into()]
     }
 
+    async fn disk_used(&self, spec: &InstanceSpec) -> Result<u64, EngineError> {
+        self.with(spec, |s| Ok(s.databases.values().map(|d| d.info.size_bytes).sum::<u64>() + (8 << 20)))
+    }
+
+    fn admin(&self, spec: &InstanceSpec) -> Result<AdminConnection, EngineError> {
+        Ok(AdminConnection {
+            host: spec.listen_host.clone(),
+            port: spec.port,
+            user: "fake_admin".into(),
+            password: "fake".into(),
+            maintenance_db: "fake".into(),
+        })
+    }
+
+    async fn set_allowed_addresses(&self, spec: &InstanceSpec, allowed: &[String]) -> Result<(), EngineError> {
+        self.with(spec, |s| {
+            s.allowed = allowed.to_vec();
+            Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl Lifecycle for FakeEngine {
     async fn provision(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
         std::fs::create_dir_all(&spec.dir).map_err(|e| error(ErrorKind::Internal, format!("create {}: {e}", spec.dir.display())))?;
         self.servers.lock().unwrap().insert(spec.port, Server { running: true, ..Server::default() });
@@ -135,27 +159,6 @@ impl Engine for FakeEngine {
 
     fn server_running(&self, spec: &InstanceSpec) -> bool {
         self.servers.lock().unwrap().get(&spec.port).is_some_and(|s| s.running)
-    }
-
-    async fn disk_used(&self, spec: &InstanceSpec) -> Result<u64, EngineError> {
-        self.with(spec, |s| Ok(s.databases.values().map(|d| d.info.size_bytes).sum::<u64>() + (8 << 20)))
-    }
-
-    fn admin(&self, spec: &InstanceSpec) -> Result<AdminConnection, EngineError> {
-        Ok(AdminConnection {
-            host: spec.listen_host.clone(),
-            port: spec.port,
-            user: "fake_admin".into(),
-            password: "fake".into(),
-            maintenance_db: "fake".into(),
-        })
-    }
-
-    async fn set_allowed_addresses(&self, spec: &InstanceSpec, allowed: &[String]) -> Result<(), EngineError> {
-        self.with(spec, |s| {
-            s.allowed = allowed.to_vec();
-            Ok(())
-        })
     }
 }
 

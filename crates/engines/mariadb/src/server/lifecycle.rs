@@ -279,13 +279,7 @@ impl MariaDbEngine {
         // The instance's user cannot create files in the instance directory, only use them.
         engine_dir(&run_dir(spec), 0o700, run_as)?;
         engine_dir(&tmp_dir(spec), 0o700, run_as)?;
-        let log = log_file(spec);
-        if !log.exists() {
-            std::fs::write(&log, b"").map_err(|e| host_error(format!("create {}", log.display()), e))?;
-        }
-        set_mode(&log, 0o600)?;
-        chown(&log, run_as)?;
-        Ok(())
+        instance_dir::ensure_log(spec, run_as)
     }
 
     /// The pid in the pid file, if that process is still our server.

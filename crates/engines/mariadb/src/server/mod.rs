@@ -36,7 +36,7 @@ pub use sql::{ident, literal};
 
 use engine::{
     AdminConnection, Catalogue, Engine, EngineError, ErrorKind,
-    InstanceSpec, Liveness,
+    InstanceSpec,
 };
 use async_trait::async_trait;
 use std::path::PathBuf;
@@ -135,35 +135,6 @@ impl Engine for MariaDbEngine {
 
     fn versions(&self) -> Vec<String> {
         self.version.clone().into_iter().collect()
-    }
-
-    async fn provision(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
-        engine::lifecycle::provision(self, spec).await
-    }
-
-    async fn start(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
-        engine::lifecycle::start(self, spec).await
-    }
-
-    async fn stop(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
-        engine::lifecycle::stop(self, spec, engine::lifecycle::SERVER_TIMEOUT).await
-    }
-
-    async fn restart(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
-        engine::lifecycle::stop(self, spec, engine::lifecycle::SERVER_TIMEOUT).await?;
-        engine::lifecycle::start(self, spec).await
-    }
-
-    async fn destroy(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
-        engine::lifecycle::destroy(self, spec).await
-    }
-
-    async fn liveness(&self, spec: &InstanceSpec) -> Liveness {
-        engine::lifecycle::probe(self, spec).await
-    }
-
-    fn server_running(&self, spec: &InstanceSpec) -> bool {
-        Self::running_pid(spec).is_some()
     }
 
     async fn disk_used(&self, spec: &InstanceSpec) -> Result<u64, EngineError> {

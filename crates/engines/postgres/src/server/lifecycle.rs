@@ -39,10 +39,7 @@ impl ServerLifecycle for PostgresEngine {
         std::fs::create_dir(&data).map_err(|e| host_error(format!("create {}", data.display()), e))?;
         set_mode(&data, 0o700)?;
         chown(&data, run_as)?;
-        let log = log_file(spec);
-        std::fs::write(&log, b"").map_err(|e| host_error(format!("create {}", log.display()), e))?;
-        set_mode(&log, 0o600)?;
-        chown(&log, run_as)?;
+        instance_dir::ensure_log(spec, run_as)?;
 
         let password = random_password();
         write_admin(spec, ADMIN_USER, &password)?;
@@ -205,14 +202,7 @@ impl PostgresEngine {
             text.push_str(&format!("\n# openrds: settings of the instance class\n{INCLUDE_SETTINGS}\n"));
             std::fs::write(&main_conf, text).map_err(|e| host_error(format!("write {}", main_conf.display()), e))?;
         }
-        // The instance's user cannot create files in the instance directory, only use them.
-        let log = log_file(spec);
-        if !log.exists() {
-            std::fs::write(&log, b"").map_err(|e| host_error(format!("create {}", log.display()), e))?;
-        }
-        set_mode(&log, 0o600)?;
-        chown(&log, run_as)?;
-        Ok(())
+        instance_dir::ensure_log(spec, run_as)
     }
 
     /// The pid in `data/postmaster.pid`, if that process is still our server.

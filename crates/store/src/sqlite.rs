@@ -31,6 +31,29 @@
 //! The schema is versioned (see `migrate`); a database written by a newer openrds is
 //! refused rather than misread.
 
+/// Implements a store trait on `SqliteStore` from a table of methods, each running the
+/// module's function of the same name in one transaction on a blocking thread (`read`
+/// or `write`). Arguments marked `by_ref` (references) are owned to travel there and lent
+/// back to the function; `by_val` ones are copied. Methods that do more follow the table as written.
+macro_rules! blocking_store {
+    (impl $trait:path { $($mode:ident fn $name:ident($($kind:ident $arg:ident: $ty:ty),*) -> $ret:ty;)* } $($extra:tt)*) => {
+        #[async_trait::async_trait]
+        impl $trait for super::SqliteStore {
+            $(
+                async fn $name(&self, $($arg: $ty),*) -> Result<$ret> {
+                    $(let $arg = blocking_store!(@own $kind $arg);)*
+                    self.$mode(move |tx| $name(tx, $(blocking_store!(@lend $kind $arg)),*)).await
+                }
+            )*
+            $($extra)*
+        }
+    };
+    (@own by_ref $arg:ident) => { $arg.to_owned() };
+    (@own by_val $arg:ident) => { $arg };
+    (@lend by_ref $arg:ident) => { &$arg };
+    (@lend by_val $arg:ident) => { $arg };
+}
+
 mod codec;
 mod events;
 mod identity;

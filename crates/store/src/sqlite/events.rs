@@ -37,15 +37,12 @@ pub(super) fn list_events(tx: &Transaction<'_>, prefix: &str, limit: u32) -> Res
         })
 }
 
-#[async_trait::async_trait]
-impl crate::EventStore for super::SqliteStore {
+blocking_store! {
+    impl crate::EventStore {
+        read fn list_events(by_ref subject_prefix: &str, by_val limit: u32) -> Vec<Event>;
+    }
     async fn append_event(&self, subject: &str, kind: &str, detail: &str) -> Result<()> {
         let (subject, kind, detail) = (subject.to_owned(), kind.to_owned(), detail.to_owned());
         self.write(move |tx| append(tx, &subject, &kind, &detail)).await
-    }
-
-    async fn list_events(&self, subject_prefix: &str, limit: u32) -> Result<Vec<Event>> {
-        let prefix = subject_prefix.to_owned();
-        self.read(move |tx| list_events(tx, &prefix, limit)).await
     }
 }

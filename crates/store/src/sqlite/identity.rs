@@ -158,47 +158,17 @@ pub(super) fn remember_nonce(
     Ok(changed == 1)
 }
 
-#[async_trait::async_trait]
-impl crate::IdentityStore for super::SqliteStore {
-    async fn create_account(&self, account: &Account) -> Result<()> {
-        let account = account.clone();
-        self.write(move |tx| create_account(tx, &account)).await
+blocking_store! {
+    impl crate::IdentityStore {
+        write fn create_account(by_ref account: &Account) -> ();
+        read fn get_account(by_ref uid: &str) -> Account;
+        read fn list_accounts() -> Vec<Account>;
+        write fn insert_access_key(by_ref key: &AccessKey) -> ();
+        read fn get_access_key(by_ref id: &str) -> AccessKey;
+        read fn list_access_keys(by_ref principal: &Principal) -> Vec<AccessKey>;
+        write fn set_access_key_status(by_ref id: &str, by_val status: AccessKeyStatus) -> ();
+        write fn delete_access_key(by_ref id: &str) -> ();
     }
-
-    async fn get_account(&self, uid: &str) -> Result<Account> {
-        let uid = uid.to_owned();
-        self.read(move |tx| get_account(tx, &uid)).await
-    }
-
-    async fn list_accounts(&self) -> Result<Vec<Account>> {
-        self.read(list_accounts).await
-    }
-
-    async fn insert_access_key(&self, key: &AccessKey) -> Result<()> {
-        let key = key.clone();
-        self.write(move |tx| insert_access_key(tx, &key)).await
-    }
-
-    async fn get_access_key(&self, id: &str) -> Result<AccessKey> {
-        let id = id.to_owned();
-        self.read(move |tx| get_access_key(tx, &id)).await
-    }
-
-    async fn list_access_keys(&self, principal: &Principal) -> Result<Vec<AccessKey>> {
-        let principal = principal.clone();
-        self.read(move |tx| list_access_keys(tx, &principal)).await
-    }
-
-    async fn set_access_key_status(&self, id: &str, status: AccessKeyStatus) -> Result<()> {
-        let id = id.to_owned();
-        self.write(move |tx| set_access_key_status(tx, &id, status)).await
-    }
-
-    async fn delete_access_key(&self, id: &str) -> Result<()> {
-        let id = id.to_owned();
-        self.write(move |tx| delete_access_key(tx, &id)).await
-    }
-
     async fn remember_nonce(&self, access_key_id: &str, nonce: &str, expires_at: DateTime<Utc>) -> Result<bool> {
         let (key, nonce) = (access_key_id.to_owned(), nonce.to_owned());
         let purge = self.nonce_calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % super::NONCE_PURGE_EVERY == 0;

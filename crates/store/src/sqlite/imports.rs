@@ -206,38 +206,14 @@ pub(super) fn unfinished_imports(tx: &Transaction<'_>) -> Result<Vec<ImportTaskR
     query_all(tx, "list unfinished import tasks", &format!("SELECT * FROM import_tasks WHERE status IN ({}) ORDER BY id", unfinished.join(", ")), [], task_from)
 }
 
-#[async_trait::async_trait]
-impl crate::ImportStore for super::SqliteStore {
-    async fn begin_import(&self, task: &ImportTaskRow, source_status: InstanceStatus, dest_status: InstanceStatus) -> Result<i64> {
-        let task = task.clone();
-        self.write(move |tx| begin_import(tx, &task, source_status, dest_status)).await
-    }
-
-    async fn get_import(&self, id: i64) -> Result<ImportTaskRow> {
-        self.read(move |tx| get_import(tx, id)).await
-    }
-
-    async fn list_imports(&self, filter: &ImportFilter, page: Option<Page>) -> Result<Paged<ImportTaskRow>> {
-        let filter = filter.clone();
-        self.read(move |tx| list_imports(tx, &filter, page)).await
-    }
-
-    async fn update_import(&self, task: &ImportTaskRow) -> Result<()> {
-        let task = task.clone();
-        self.write(move |tx| update_import(tx, &task)).await
-    }
-
-    async fn change_import(&self, id: i64, change: &ImportChange) -> Result<ImportTaskRow> {
-        let change = change.clone();
-        self.write(move |tx| change_import(tx, id, &change)).await
-    }
-
-    async fn end_import(&self, task: &ImportTaskRow) -> Result<()> {
-        let task = task.clone();
-        self.write(move |tx| end_import(tx, &task)).await
-    }
-
-    async fn unfinished_imports(&self) -> Result<Vec<ImportTaskRow>> {
-        self.read(unfinished_imports).await
+blocking_store! {
+    impl crate::ImportStore {
+        write fn begin_import(by_ref task: &ImportTaskRow, by_val source_status: InstanceStatus, by_val dest_status: InstanceStatus) -> i64;
+        read fn get_import(by_val id: i64) -> ImportTaskRow;
+        read fn list_imports(by_ref filter: &ImportFilter, by_val page: Option<Page>) -> Paged<ImportTaskRow>;
+        write fn update_import(by_ref task: &ImportTaskRow) -> ();
+        write fn change_import(by_val id: i64, by_ref change: &ImportChange) -> ImportTaskRow;
+        write fn end_import(by_ref task: &ImportTaskRow) -> ();
+        read fn unfinished_imports() -> Vec<ImportTaskRow>;
     }
 }

@@ -380,80 +380,22 @@ pub(super) fn set_security_ip_groups(tx: &Transaction<'_>, instance_id: &str, gr
     )
 }
 
-#[async_trait::async_trait]
-impl crate::InstanceStore for super::SqliteStore {
-    async fn insert_instance(&self, instance: &InstanceRow) -> Result<()> {
-        let instance = instance.clone();
-        self.write(move |tx| insert_instance(tx, &instance)).await
-    }
-
-    async fn get_instance(&self, id: &str) -> Result<InstanceRow> {
-        let id = id.to_owned();
-        self.read(move |tx| get_instance(tx, &id)).await
-    }
-
-    async fn list_instances(&self, filter: &InstanceFilter, page: Option<Page>) -> Result<Paged<InstanceRow>> {
-        let filter = filter.clone();
-        self.read(move |tx| list_instances(tx, &filter, page)).await
-    }
-
-    async fn used_ports(&self) -> Result<Vec<u16>> {
-        self.read(used_ports).await
-    }
-
-    async fn security_ip_groups(&self, instance_id: &str) -> Result<Vec<crate::SecurityIpGroup>> {
-        let id = instance_id.to_owned();
-        self.read(move |tx| security_ip_groups(tx, &id)).await
-    }
-
-    async fn set_security_ip_groups(&self, instance_id: &str, groups: &[crate::SecurityIpGroup]) -> Result<()> {
-        let (id, groups) = (instance_id.to_owned(), groups.to_vec());
-        self.write(move |tx| set_security_ip_groups(tx, &id, &groups)).await
-    }
-
-    async fn transition_instance(&self, id: &str, expected: &[InstanceStatus], new_status: InstanceStatus) -> Result<InstanceRow> {
-        let id = id.to_owned();
-        let expected = expected.to_vec();
-        self.write(move |tx| transition_instance(tx, &id, &expected, new_status)).await
-    }
-
-    async fn update_instance(&self, instance: &InstanceRow) -> Result<()> {
-        let instance = instance.clone();
-        self.write(move |tx| update_instance(tx, &instance)).await
-    }
-
-    async fn delete_instance(&self, id: &str) -> Result<()> {
-        let id = id.to_owned();
-        self.write(move |tx| delete_instance(tx, &id)).await
-    }
-
-    async fn put_database_note(&self, note: &DatabaseNote) -> Result<()> {
-        let note = note.clone();
-        self.write(move |tx| put_database_note(tx, &note)).await
-    }
-
-    async fn list_database_notes(&self, instance_id: &str) -> Result<Vec<DatabaseNote>> {
-        let id = instance_id.to_owned();
-        self.read(move |tx| list_database_notes(tx, &id)).await
-    }
-
-    async fn delete_database_note(&self, instance_id: &str, db_name: &str) -> Result<()> {
-        let (id, name) = (instance_id.to_owned(), db_name.to_owned());
-        self.write(move |tx| delete_database_note(tx, &id, &name)).await
-    }
-
-    async fn put_account_note(&self, note: &AccountNote) -> Result<()> {
-        let note = note.clone();
-        self.write(move |tx| put_account_note(tx, &note)).await
-    }
-
-    async fn list_account_notes(&self, instance_id: &str) -> Result<Vec<AccountNote>> {
-        let id = instance_id.to_owned();
-        self.read(move |tx| list_account_notes(tx, &id)).await
-    }
-
-    async fn delete_account_note(&self, instance_id: &str, account_name: &str) -> Result<()> {
-        let (id, name) = (instance_id.to_owned(), account_name.to_owned());
-        self.write(move |tx| delete_account_note(tx, &id, &name)).await
+blocking_store! {
+    impl crate::InstanceStore {
+        write fn insert_instance(by_ref instance: &InstanceRow) -> ();
+        read fn get_instance(by_ref id: &str) -> InstanceRow;
+        read fn list_instances(by_ref filter: &InstanceFilter, by_val page: Option<Page>) -> Paged<InstanceRow>;
+        read fn used_ports() -> Vec<u16>;
+        read fn security_ip_groups(by_ref instance_id: &str) -> Vec<crate::SecurityIpGroup>;
+        write fn set_security_ip_groups(by_ref instance_id: &str, by_ref groups: &[crate::SecurityIpGroup]) -> ();
+        write fn transition_instance(by_ref id: &str, by_ref expected: &[InstanceStatus], by_val new_status: InstanceStatus) -> InstanceRow;
+        write fn update_instance(by_ref instance: &InstanceRow) -> ();
+        write fn delete_instance(by_ref id: &str) -> ();
+        write fn put_database_note(by_ref note: &DatabaseNote) -> ();
+        read fn list_database_notes(by_ref instance_id: &str) -> Vec<DatabaseNote>;
+        write fn delete_database_note(by_ref instance_id: &str, by_ref db_name: &str) -> ();
+        write fn put_account_note(by_ref note: &AccountNote) -> ();
+        read fn list_account_notes(by_ref instance_id: &str) -> Vec<AccountNote>;
+        write fn delete_account_note(by_ref instance_id: &str, by_ref account_name: &str) -> ();
     }
 }

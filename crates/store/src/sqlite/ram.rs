@@ -265,70 +265,20 @@ pub(super) fn policies_for_user(
     })
 }
 
-#[async_trait::async_trait]
-impl crate::RamStore for super::SqliteStore {
-    async fn create_ram_user(&self, user: &RamUser) -> Result<()> {
-        let user = user.clone();
-        self.write(move |tx| create_ram_user(tx, &user)).await
-    }
-
-    async fn get_ram_user(&self, account_uid: &str, user_name: &str) -> Result<RamUser> {
-        let (account, user) = (account_uid.to_owned(), user_name.to_owned());
-        self.read(move |tx| get_ram_user(tx, &account, &user)).await
-    }
-
-    async fn list_ram_users(&self, account_uid: &str) -> Result<Vec<RamUser>> {
-        let account = account_uid.to_owned();
-        self.read(move |tx| list_ram_users(tx, &account)).await
-    }
-
-    async fn delete_ram_user(&self, account_uid: &str, user_name: &str) -> Result<()> {
-        let (account, user) = (account_uid.to_owned(), user_name.to_owned());
-        self.write(move |tx| delete_ram_user(tx, &account, &user)).await
-    }
-
-    async fn delete_unused_ram_user(&self, account_uid: &str, user_name: &str) -> Result<()> {
-        let (account, user) = (account_uid.to_owned(), user_name.to_owned());
-        self.write(move |tx| delete_unused_ram_user(tx, &account, &user)).await
-    }
-
-    async fn create_policy(&self, policy: &Policy) -> Result<()> {
-        let policy = policy.clone();
-        self.write(move |tx| create_policy(tx, &policy)).await
-    }
-
-    async fn get_policy(&self, account_uid: &str, policy_name: &str) -> Result<Policy> {
-        let (account, policy) = (account_uid.to_owned(), policy_name.to_owned());
-        self.read(move |tx| get_policy(tx, &account, &policy)).await
-    }
-
-    async fn list_policies(&self, account_uid: &str) -> Result<Vec<Policy>> {
-        let account = account_uid.to_owned();
-        self.read(move |tx| list_policies(tx, &account)).await
-    }
-
-    async fn delete_policy(&self, account_uid: &str, policy_name: &str) -> Result<()> {
-        let (account, policy) = (account_uid.to_owned(), policy_name.to_owned());
-        self.write(move |tx| delete_policy(tx, &account, &policy)).await
-    }
-
-    async fn count_policy_attachments(&self, account_uid: &str, policy_name: &str) -> Result<u64> {
-        let (account, policy) = (account_uid.to_owned(), policy_name.to_owned());
-        self.read(move |tx| count_policy_attachments(tx, &account, &policy)).await
-    }
-
-    async fn attach_policy(&self, attachment: &PolicyAttachment) -> Result<()> {
-        let attachment = attachment.clone();
-        self.write(move |tx| attach_policy(tx, &attachment)).await
-    }
-
-    async fn detach_policy(&self, account_uid: &str, user_name: &str, policy_name: &str) -> Result<()> {
-        let (account, user, policy) = (account_uid.to_owned(), user_name.to_owned(), policy_name.to_owned());
-        self.write(move |tx| detach_policy(tx, &account, &user, &policy)).await
-    }
-
-    async fn policies_for_user(&self, account_uid: &str, user_name: &str) -> Result<Vec<(PolicyAttachment, Policy)>> {
-        let (account, user) = (account_uid.to_owned(), user_name.to_owned());
-        self.read(move |tx| policies_for_user(tx, &account, &user)).await
+blocking_store! {
+    impl crate::RamStore {
+        write fn create_ram_user(by_ref user: &RamUser) -> ();
+        read fn get_ram_user(by_ref account_uid: &str, by_ref user_name: &str) -> RamUser;
+        read fn list_ram_users(by_ref account_uid: &str) -> Vec<RamUser>;
+        write fn delete_ram_user(by_ref account_uid: &str, by_ref user_name: &str) -> ();
+        write fn delete_unused_ram_user(by_ref account_uid: &str, by_ref user_name: &str) -> ();
+        write fn create_policy(by_ref policy: &Policy) -> ();
+        read fn get_policy(by_ref account_uid: &str, by_ref policy_name: &str) -> Policy;
+        read fn list_policies(by_ref account_uid: &str) -> Vec<Policy>;
+        write fn delete_policy(by_ref account_uid: &str, by_ref policy_name: &str) -> ();
+        read fn count_policy_attachments(by_ref account_uid: &str, by_ref policy_name: &str) -> u64;
+        write fn attach_policy(by_ref attachment: &PolicyAttachment) -> ();
+        write fn detach_policy(by_ref account_uid: &str, by_ref user_name: &str, by_ref policy_name: &str) -> ();
+        read fn policies_for_user(by_ref account_uid: &str, by_ref user_name: &str) -> Vec<(PolicyAttachment, Policy)>;
     }
 }

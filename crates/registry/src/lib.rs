@@ -33,8 +33,11 @@ pub static PLUGINS: &[Plugin] = &[
 /// from `warn` up unless `RUST_LOG` says otherwise.
 pub const QUIET_LOG_TARGETS: &[&str] = &["tokio_postgres", "mysql_async"];
 
+/// Engines of the registry this host cannot run, each with why.
+pub type Missing = Vec<(&'static Catalogue, EngineError)>;
+
 /// The engines this host can run, and why each other one cannot run here.
-pub fn detect() -> (Vec<Arc<dyn Engine>>, Vec<(&'static Catalogue, EngineError)>) {
+pub fn detect() -> (Vec<Arc<dyn Engine>>, Missing) {
     let mut found = Vec::new();
     let mut missing = Vec::new();
     for plugin in PLUGINS {

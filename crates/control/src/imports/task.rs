@@ -21,7 +21,7 @@ impl ImportTask {
         t.status = ImportStatus::Running;
         t.phase = ImportPhase::Starting;
         t.error.clear();
-        t.staging_tag = crate::ids::staging_tag(t.id, t.attempts.into());
+        t.staging_tag = crate::ids::staging_tag(t.id, t.attempts);
         t.started_at.get_or_insert(Utc::now());
     }
 

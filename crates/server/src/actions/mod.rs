@@ -96,17 +96,6 @@ pub(crate) async fn dispatch(plane: &ControlPlane, caller: &Caller, request: &Si
     handler(plane, caller, &request.params).await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_action_has_a_route() {
-        let missing: Vec<_> = Action::ALL.iter().filter(|a| route(**a).is_none()).collect();
-        assert!(missing.is_empty(), "actions without a handler: {missing:?}");
-    }
-}
-
 /// Alibaba's time format in responses.
 pub(crate) fn time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
@@ -132,4 +121,15 @@ pub(crate) fn invalid(name: &str, reason: impl Into<String>) -> ServerError {
 /// Splits a comma-separated list, dropping blanks.
 pub(crate) fn list(value: &str) -> Vec<String> {
     value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_has_a_route() {
+        let missing: Vec<_> = Action::ALL.iter().filter(|a| route(**a).is_none()).collect();
+        assert!(missing.is_empty(), "actions without a handler: {missing:?}");
+    }
 }

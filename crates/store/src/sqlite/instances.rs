@@ -69,7 +69,7 @@ fn instance_values(i: &InstanceRow) -> Result<Vec<Box<dyn ToSql>>> {
         Box::new(i.class_code.clone()),
         Box::new(i.storage_gb),
         Box::new(i.storage_type.clone()),
-        Box::new(i.status.clone()),
+        Box::new(i.status),
         Box::new(i.description.clone()),
         Box::new(i.pay_type.clone()),
         Box::new(i.category.clone()),

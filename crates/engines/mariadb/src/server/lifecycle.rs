@@ -190,7 +190,7 @@ fn render_settings(spec: &InstanceSpec) -> String {
          event_scheduler = ON\n\
          explicit_defaults_for_timestamp = ON\n\
          # The security IP list (see access.rs); administrators skip it.\n\
-         init_connect = {init_connect}\n",
+         init_connect = \"{init_connect}\"\n",
         datadir = cnf_value(&data_dir(spec)),
         port = spec.port,
         listen = spec.listen_host.trim(),
@@ -200,7 +200,7 @@ fn render_settings(spec: &InstanceSpec) -> String {
         log = cnf_value(&log_file(spec)),
         max_connections = max_connections.max(10),
         buffer_pool = buffer_pool_mb(memory_mb),
-        init_connect = format!("\"{}\"", super::access::INIT_CONNECT),
+        init_connect = super::access::INIT_CONNECT,
     )
 }
 

@@ -44,6 +44,8 @@ impl ServerLifecycle for PostgresEngine {
         let password = random_password();
         write_admin(spec, ADMIN_USER, &password)?;
         self.initdb(spec, confinement, &password).await?;
+        // Until the instance's security IP list is applied (right after provisioning),
+        // only the internal administrator may log in.
         let hba = data.join("pg_hba.conf");
         std::fs::write(&hba, super::access::render_hba(&[])).map_err(|e| host_error(format!("write {}", hba.display()), e))?;
         lifecycle::start(self, spec).await
@@ -140,9 +142,6 @@ fn render_settings(spec: &InstanceSpec, host_memory_mb: Option<u64>) -> String {
         port = spec.port,
     )
 }
-
-/// Until the instance's security IP list is applied (right after provisioning), only the
-/// internal administrator may log in.
 
 fn host_memory_mb() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;

@@ -250,7 +250,7 @@ async fn kill_what_is_left<S: ServerLifecycle>(pid: Option<i32>, data: &Path, id
 /// Server processes (called one of `names`) whose working directory is `data`, seen to
 /// be: none when `data` does not exist or a process's directory cannot be read. Never
 /// the name alone, which would take the host's own servers of the same engine.
-pub fn servers_in(data: &Path, names: &[&str]) -> Vec<i32> {
+fn servers_in(data: &Path, names: &[&str]) -> Vec<i32> {
     let (Ok(data), Ok(entries)) = (data.canonicalize(), std::fs::read_dir("/proc")) else { return Vec::new() };
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
@@ -307,6 +307,70 @@ pub async fn wait_accepting<S: ServerLifecycle>(server: &S, spec: &InstanceSpec,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A server that records whether the instance directory existed when the instance's
+    /// user was asked for, then fails to lay out.
+    #[derive(Default)]
+    struct Recorder {
+        dir_before_user: AtomicBool,
+    }
+
+    #[async_trait]
+    impl ServerLifecycle for Recorder {
+        const SERVER_NAMES: &'static [&'static str] = &["openrds-no-such-server"];
+        const SERVER_LABEL: &'static str = "test server";
+        const DATA_MARKER: &'static str = "marker";
+        const FAST_STOP: nix::sys::signal::Signal = nix::sys::signal::Signal::SIGTERM;
+
+        fn required_tools(&self) -> Vec<PathBuf> {
+            Vec::new()
+        }
+        fn isolate(&self) -> bool {
+            false
+        }
+        async fn confinement(&self, spec: &InstanceSpec) -> Result<Option<Confinement>, EngineError> {
+            self.dir_before_user.store(spec.dir.is_dir(), Ordering::SeqCst);
+            Ok(None)
+        }
+        async fn lay_out_and_start(&self, _spec: &InstanceSpec, _confinement: Option<&Confinement>) -> Result<(), EngineError> {
+            Err(EngineError::new(ErrorKind::Internal, "laying out fails here"))
+        }
+        fn owned_paths(&self, _spec: &InstanceSpec) -> Vec<PathBuf> {
+            Vec::new()
+        }
+        async fn run(&self, _spec: &InstanceSpec, _confinement: Option<&Confinement>) -> Result<(), EngineError> {
+            Ok(())
+        }
+        fn server_pid(&self, _spec: &InstanceSpec) -> Option<i32> {
+            None
+        }
+        async fn stop_server(&self, _spec: &InstanceSpec, _pid: i32, _timeout: Duration) -> Result<(), EngineError> {
+            Ok(())
+        }
+        async fn check(&self, _spec: &InstanceSpec) -> Result<(), EngineError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_instance_directory_exists_before_its_user_and_goes_with_a_failed_provision() {
+        // A user whose home is missing is an orphan to a sweep that another control plane
+        // on the host may run at any moment: the directory must come first.
+        let tmp = tempfile::tempdir().unwrap();
+        let spec = InstanceSpec {
+            id: "t-order".into(),
+            dir: tmp.path().join("t-order"),
+            listen_host: "127.0.0.1".into(),
+            port: 1,
+            settings: crate::ServerSettings { memory_mb: 256, cpu: 1, max_connections: 10 },
+        };
+        let server = Recorder::default();
+        let e = provision(&server, &spec).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Internal, "{e}");
+        assert!(server.dir_before_user.load(Ordering::SeqCst), "the user was made before the directory");
+        assert!(!spec.dir.exists(), "a failed provision leaves no directory");
+    }
 
     #[test]
     fn a_missing_data_directory_has_no_servers() {

@@ -149,7 +149,7 @@ async fn build<S: CopySteps>(steps: &S, run: &Run) -> Result<S::Built> {
 
 /// Refuses a request no engine can carry out: nothing to copy, no staging tag, a name
 /// listed twice, names that collide in staging.
-pub fn validate(names: &[(String, String)], opts: &CopyOptions) -> Result<()> {
+fn validate(names: &[(String, String)], opts: &CopyOptions) -> Result<()> {
     if names.is_empty() {
         return Err(MoveError::InvalidRequest("no database to copy".into()));
     }
@@ -181,7 +181,7 @@ pub fn validate(names: &[(String, String)], opts: &CopyOptions) -> Result<()> {
 /// The end of a copy of either engine: a published copy is `Done`; on failure or cancel
 /// the staging databases are dropped by `drop_staging` (a failed drop is logged: the
 /// caller runs it again later) and the error returned, as `Canceled` if the token fired.
-pub async fn conclude(
+async fn conclude(
     result: Result<CopyReport>,
     cancel: &CancellationToken,
     progress: &Progress,

@@ -54,6 +54,7 @@ macro_rules! blocking_store {
     (@lend by_val $arg:ident) => { $arg };
 }
 
+#[macro_use]
 mod codec;
 mod events;
 mod identity;

@@ -1,10 +1,10 @@
 //! Between rows of SQLite and the model: timestamps, error kinds, lookups.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::types::Type;
-use rusqlite::{ffi, ErrorCode, OptionalExtension, Params, Row, Transaction};
+use rusqlite::types::{Type, Value};
+use rusqlite::{ffi, params_from_iter, ErrorCode, OptionalExtension, Params, Row, ToSql, Transaction};
 
-use crate::{Result, StoreError};
+use crate::{Page, Paged, Result, StoreError};
 
 /// RFC 3339 in UTC with a fixed number of fractional digits: the text sorts like the
 /// instant, which ordering and expiry comparisons in SQL rely on, and nanoseconds make a
@@ -16,6 +16,159 @@ pub(super) fn ts(t: &DateTime<Utc>) -> String {
 pub(super) fn get_ts(row: &Row<'_>, column: &str) -> rusqlite::Result<DateTime<Utc>> {
     let text: String = row.get(column)?;
     DateTime::parse_from_rfc3339(&text).map(|t| t.with_timezone(&Utc)).map_err(|e| conversion(row, column, e))
+}
+
+/// Timestamps as the store keeps them: RFC 3339 text (see [`ts`]), `NULL` for none.
+pub(super) trait Stamp: Sized {
+    fn read(row: &Row<'_>, column: &str) -> rusqlite::Result<Self>;
+    fn text(&self) -> Option<String>;
+}
+
+impl Stamp for DateTime<Utc> {
+    fn read(row: &Row<'_>, column: &str) -> rusqlite::Result<Self> {
+        get_ts(row, column)
+    }
+
+    fn text(&self) -> Option<String> {
+        Some(ts(self))
+    }
+}
+
+impl Stamp for Option<DateTime<Utc>> {
+    fn read(row: &Row<'_>, column: &str) -> rusqlite::Result<Self> {
+        let text: Option<String> = row.get(column)?;
+        text.map(|t| DateTime::parse_from_rfc3339(&t).map(|t| t.with_timezone(&Utc)).map_err(|e| conversion(row, column, e)))
+            .transpose()
+    }
+
+    fn text(&self) -> Option<String> {
+        self.as_ref().map(ts)
+    }
+}
+
+/// Builds a model struct from a row whose columns are named as its fields: `plain` fields
+/// by `FromSql`, `times` by [`Stamp`], the `with` fields by the expressions given.
+macro_rules! from_row {
+    ($row:ident => $ty:ident {
+        $($field:ident),* $(,)?
+        $(; times: $($time:ident),* $(,)?)?
+        $(; with: $($other:ident: $value:expr),* $(,)?)?
+    }) => {
+        Ok($ty {
+            $($field: $row.get(stringify!($field))?,)*
+            $($($time: $crate::sqlite::codec::Stamp::read($row, stringify!($time))?,)*)?
+            $($($other: $value,)*)?
+        })
+    };
+}
+
+/// A row to write, as (column, value) pairs; made by [`columns!`].
+pub(super) struct Columns(pub(super) Vec<(&'static str, Box<dyn ToSql>)>);
+
+/// The columns of a model struct named as its fields: `plain` fields cloned, `times` as
+/// [`Stamp`] text, the `with` columns from the expressions given.
+macro_rules! columns {
+    ($value:ident => {
+        $($field:ident),* $(,)?
+        $(; times: $($time:ident),* $(,)?)?
+        $(; with: $($other:ident: $expr:expr),* $(,)?)?
+    }) => {
+        $crate::sqlite::codec::Columns(vec![
+            $((stringify!($field), Box::new($value.$field.clone()) as Box<dyn rusqlite::ToSql>),)*
+            $($((stringify!($time), Box::new($crate::sqlite::codec::Stamp::text(&$value.$time)) as Box<dyn rusqlite::ToSql>),)*)?
+            $($((stringify!($other), Box::new($expr) as Box<dyn rusqlite::ToSql>),)*)?
+        ])
+    };
+}
+
+impl Columns {
+    /// Sets a column's value, adding the column if the row has none of that name.
+    pub(super) fn set(&mut self, column: &'static str, value: impl ToSql + 'static) {
+        match self.0.iter_mut().find(|(c, _)| *c == column) {
+            Some((_, v)) => *v = Box::new(value),
+            None => self.0.push((column, Box::new(value))),
+        }
+    }
+
+    fn values<'a>(&'a self, names: impl Iterator<Item = &'a str> + 'a) -> Vec<&'a dyn ToSql> {
+        names.map(|n| self.0.iter().find(|(c, _)| *c == n).map(|(_, v)| v.as_ref()).expect("a column of the row")).collect()
+    }
+
+    /// `INSERT INTO table` of every column.
+    pub(super) fn insert(&self, tx: &Transaction<'_>, table: &str) -> rusqlite::Result<usize> {
+        let names: Vec<&str> = self.0.iter().map(|(c, _)| *c).collect();
+        let marks = (1..=names.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+        let sql = format!("INSERT INTO {table} ({}) VALUES ({marks})", names.join(", "));
+        tx.execute(&sql, self.values(names.iter().copied()).as_slice())
+    }
+
+    /// Inserts a row that must be new (`AlreadyExists(what)` if its key is taken) and
+    /// records the event `kind` with `detail` under `subject`.
+    pub(super) fn create(
+        &self,
+        tx: &Transaction<'_>,
+        table: &str,
+        what: impl FnOnce() -> String,
+        (subject, kind, detail): (&str, &str, serde_json::Value),
+    ) -> Result<()> {
+        self.insert(tx, table).or_exists(what, &format!("insert into {table}"))?;
+        super::events::record(tx, subject, kind, &detail)
+    }
+
+    /// `UPDATE table` of every column but `keep` (which never change), on the row whose
+    /// `key` column holds this row's value.
+    pub(super) fn update(&self, tx: &Transaction<'_>, table: &str, key: &str, keep: &[&str]) -> rusqlite::Result<usize> {
+        let set: Vec<&str> = self.0.iter().map(|(c, _)| *c).filter(|c| *c != key && !keep.contains(c)).collect();
+        let assignments = set.iter().enumerate().map(|(i, c)| format!("{c} = ?{}", i + 1)).collect::<Vec<_>>().join(", ");
+        let sql = format!("UPDATE {table} SET {assignments} WHERE {key} = ?{}", set.len() + 1);
+        tx.execute(&sql, self.values(set.iter().copied().chain([key])).as_slice())
+    }
+}
+
+/// One page of `SELECT * FROM table` under a `filter` (a `WHERE` clause or nothing) with
+/// its `args`, in `order`, and the count of every matching row.
+pub(super) fn select_page<T>(
+    tx: &Transaction<'_>,
+    table: &str,
+    (filter, mut args): (String, Vec<Value>),
+    order: &str,
+    page: Option<Page>,
+    row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Paged<T>> {
+    let total: u64 = tx
+        .query_row(&format!("SELECT count(*) FROM {table}{filter}"), params_from_iter(args.iter()), |r| r.get(0))
+        .ctx(&format!("count {table}"))?;
+    let mut sql = format!("SELECT * FROM {table}{filter} ORDER BY {order}");
+    if let Some(p) = page {
+        // Page numbers are 1-based; 0 is read as the first page rather than refused,
+        // since the API layer validates what callers send.
+        let offset = i64::from(p.number.max(1) - 1).saturating_mul(i64::from(p.size));
+        sql.push_str(" LIMIT ? OFFSET ?");
+        args.push(Value::Integer(i64::from(p.size)));
+        args.push(Value::Integer(offset));
+    }
+    let items = query_all(tx, &format!("list {table}"), &sql, params_from_iter(args.iter()), row)?;
+    Ok(Paged { items, total })
+}
+
+/// `WHERE` and the clauses joined by `AND`, or nothing when there is none.
+pub(super) fn where_all<S: AsRef<str>>(clauses: &[S]) -> String {
+    if clauses.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", clauses.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(" AND "))
+    }
+}
+
+/// A column holding JSON text.
+pub(super) fn json_column<T: serde::de::DeserializeOwned>(row: &Row<'_>, column: &str) -> rusqlite::Result<T> {
+    let text: String = row.get(column)?;
+    serde_json::from_str(&text).map_err(|e| conversion(row, column, e))
+}
+
+/// JSON text of a value, for a column.
+pub(super) fn json_text(value: &impl serde::Serialize, what: &str) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(format!("encode {what}: {e}")))
 }
 
 /// A column whose text does not decode into the model type.
@@ -67,6 +220,21 @@ pub(super) fn query_all<T>(
     let mut stmt = tx.prepare(sql).ctx(doing)?;
     let rows = stmt.query_map(params, row).ctx(doing)?;
     rows.collect::<rusqlite::Result<_>>().ctx(doing)
+}
+
+/// The one row of `sql`, mapped by `row`; `NotFound(what)` if there is none.
+pub(super) fn query_one<T>(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: impl Params,
+    row: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    what: impl FnOnce() -> String,
+) -> Result<T> {
+    match tx.query_row(sql, params, row).optional() {
+        Ok(Some(found)) => Ok(found),
+        Ok(None) => Err(StoreError::NotFound(what())),
+        Err(e) => Err(StoreError::Backend(format!("read {}: {e}", what()))),
+    }
 }
 
 /// `NotFound(what)` unless the query returns a row.

@@ -1,12 +1,12 @@
 //! Accounts, access keys and signature nonces.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{named_params, OptionalExtension, Row, Transaction};
+use rusqlite::{Row, Transaction};
 use serde_json::json;
 
-use super::codec::{conversion, get_ts, require, ts, query_all, Ctx};
+use super::codec::{query_one, conversion, get_ts, require, ts, query_all, Ctx};
 use super::events::record;
-use crate::{AccessKey, AccessKeyStatus, Account, Principal, Result, StoreError};
+use crate::{AccessKey, AccessKeyStatus, Account, Principal, Result};
 
 fn account_from(r: &Row<'_>) -> rusqlite::Result<Account> {
     Ok(Account { uid: r.get("uid")?, name: r.get("name")?, created_at: get_ts(r, "created_at")? })
@@ -22,10 +22,7 @@ pub(super) fn create_account(tx: &Transaction<'_>, a: &Account) -> Result<()> {
 }
 
 pub(super) fn get_account(tx: &Transaction<'_>, uid: &str) -> Result<Account> {
-    tx.query_row("SELECT * FROM accounts WHERE uid = ?1", [uid], account_from)
-        .optional()
-        .ctx("read an account")?
-        .ok_or_else(|| StoreError::NotFound(format!("account {uid}")))
+    query_one(tx, "SELECT * FROM accounts WHERE uid = ?1", [uid], account_from, || format!("account {uid}"))
 }
 
 pub(super) fn list_accounts(tx: &Transaction<'_>) -> Result<Vec<Account>> {
@@ -82,27 +79,13 @@ pub(super) fn insert_access_key(tx: &Transaction<'_>, k: &AccessKey) -> Result<(
             })?
         }
     }
-    tx.execute(
-        "INSERT INTO access_keys (id, secret, account_uid, user_name, status, created_at)
-         VALUES (:id, :secret, :account_uid, :user_name, :status, :created_at)",
-        named_params! {
-            ":id": k.id,
-            ":secret": k.secret,
-            ":account_uid": account,
-            ":user_name": user_name(&k.principal),
-            ":status": k.status.as_str(),
-            ":created_at": ts(&k.created_at),
-        },
-    )
-    .or_exists(|| format!("access key {}", k.id), "insert an access key")?;
-    record(tx, &format!("accesskey/{}", k.id), "Created", &owner_detail(&k.principal))
+    let owner = user_name(&k.principal).map(str::to_owned);
+    columns!(k => { id, secret; times: created_at; with: account_uid: account.to_owned(), user_name: owner, status: k.status.as_str() })
+        .create(tx, "access_keys", || format!("access key {}", k.id), (&format!("accesskey/{}", k.id), "Created", owner_detail(&k.principal)))
 }
 
 pub(super) fn get_access_key(tx: &Transaction<'_>, id: &str) -> Result<AccessKey> {
-    tx.query_row("SELECT * FROM access_keys WHERE id = ?1", [id], key_from)
-        .optional()
-        .ctx("read an access key")?
-        .ok_or_else(|| StoreError::NotFound(format!("access key {id}")))
+    query_one(tx, "SELECT * FROM access_keys WHERE id = ?1", [id], key_from, || format!("access key {id}"))
 }
 
 pub(super) fn list_access_keys(tx: &Transaction<'_>, p: &Principal) -> Result<Vec<AccessKey>> {

@@ -3,43 +3,32 @@
 //! task that explains it, nor a finished task with an instance still transient.
 
 use crate::InstanceStatus;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use rusqlite::types::Value;
-use rusqlite::{params_from_iter, OptionalExtension, Row, Transaction};
+use rusqlite::{OptionalExtension, Row, Transaction};
 use serde_json::json;
 
-use super::codec::{conversion, get_ts, ts, query_all, Ctx};
+use super::codec::{query_one, json_column, json_text, query_all, select_page, ts, where_all, Ctx};
 use super::events::record;
 use super::instances::transition_instance;
 use crate::{ImportChange, ImportFilter, ImportTaskRow, Page, Paged, Result, StoreError};
 
-fn opt_ts(r: &Row<'_>, column: &str) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    let text: Option<String> = r.get(column)?;
-    text.map(|t| DateTime::parse_from_rfc3339(&t).map(|t| t.with_timezone(&Utc)).map_err(|e| conversion(r, column, e)))
-        .transpose()
+fn task_from(r: &Row<'_>) -> rusqlite::Result<ImportTaskRow> {
+    from_row!(r => ImportTaskRow {
+        id, account_uid, source_id, dest_id, engine, status, phase, attempts, error, progress, result, staging_tag;
+        times: created_at, started_at, finished_at, updated_at;
+        with: db_names: json_column(r, "db_names")?
+    })
 }
 
-fn task_from(r: &Row<'_>) -> rusqlite::Result<ImportTaskRow> {
-    let names: String = r.get("db_names")?;
-    Ok(ImportTaskRow {
-        id: r.get("id")?,
-        account_uid: r.get("account_uid")?,
-        source_id: r.get("source_id")?,
-        dest_id: r.get("dest_id")?,
-        engine: r.get("engine")?,
-        db_names: serde_json::from_str(&names).map_err(|e| conversion(r, "db_names", e))?,
-        status: r.get("status")?,
-        phase: r.get("phase")?,
-        attempts: r.get("attempts")?,
-        error: r.get("error")?,
-        progress: r.get("progress")?,
-        result: r.get("result")?,
-        staging_tag: r.get("staging_tag")?,
-        created_at: get_ts(r, "created_at")?,
-        started_at: opt_ts(r, "started_at")?,
-        finished_at: opt_ts(r, "finished_at")?,
-        updated_at: get_ts(r, "updated_at")?,
-    })
+/// Every column of the task's row but its id, which the store assigns.
+fn task_columns(t: &ImportTaskRow) -> Result<super::codec::Columns> {
+    let db_names = json_text(&t.db_names, "db names")?;
+    Ok(columns!(t => {
+        account_uid, source_id, dest_id, engine, status, phase, attempts, error, progress, result, staging_tag;
+        times: created_at, started_at, finished_at, updated_at;
+        with: db_names: db_names
+    }))
 }
 
 fn subject(id: i64) -> String {
@@ -50,41 +39,14 @@ pub(super) fn begin_import(tx: &Transaction<'_>, t: &ImportTaskRow, source_statu
     let running = [InstanceStatus::Running];
     transition_instance(tx, &t.source_id, &running, source_status)?;
     transition_instance(tx, &t.dest_id, &running, dest_status)?;
-    let names = serde_json::to_string(&t.db_names).map_err(|e| StoreError::Backend(format!("encode db names: {e}")))?;
-    tx.execute(
-        "INSERT INTO import_tasks (account_uid, source_id, dest_id, engine, db_names, status, phase, attempts, error,
-             progress, result, staging_tag, created_at, started_at, finished_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-        rusqlite::params![
-            t.account_uid,
-            t.source_id,
-            t.dest_id,
-            t.engine,
-            names,
-            t.status,
-            t.phase,
-            t.attempts,
-            t.error,
-            t.progress,
-            t.result,
-            t.staging_tag,
-            ts(&t.created_at),
-            t.started_at.as_ref().map(ts),
-            t.finished_at.as_ref().map(ts),
-            ts(&t.updated_at),
-        ],
-    )
-    .ctx("insert an import task")?;
+    task_columns(t)?.insert(tx, "import_tasks").ctx("insert an import task")?;
     let id = tx.last_insert_rowid();
     record(tx, &subject(id), "Created", &json!({"source": t.source_id, "dest": t.dest_id, "databases": t.db_names}))?;
     Ok(id)
 }
 
 pub(super) fn get_import(tx: &Transaction<'_>, id: i64) -> Result<ImportTaskRow> {
-    tx.query_row("SELECT * FROM import_tasks WHERE id = ?1", [id], task_from)
-        .optional()
-        .ctx("read an import task")?
-        .ok_or_else(|| StoreError::NotFound(format!("import {id}")))
+    query_one(tx, "SELECT * FROM import_tasks WHERE id = ?1", [id], task_from, || format!("import {id}"))
 }
 
 pub(super) fn list_imports(tx: &Transaction<'_>, f: &ImportFilter, page: Option<Page>) -> Result<Paged<ImportTaskRow>> {
@@ -111,41 +73,17 @@ pub(super) fn list_imports(tx: &Transaction<'_>, f: &ImportFilter, page: Option<
         clauses.push("created_at <= ?");
         args.push(Value::Text(ts(to)));
     }
-    let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
-    let total: u64 = tx
-        .query_row(&format!("SELECT count(*) FROM import_tasks{filter}"), params_from_iter(args.iter()), |r| r.get(0))
-        .ctx("count import tasks")?;
-    let mut sql = format!("SELECT * FROM import_tasks{filter} ORDER BY created_at DESC, id DESC");
-    if let Some(p) = page {
-        let offset = i64::from(p.number.max(1) - 1).saturating_mul(i64::from(p.size));
-        sql.push_str(" LIMIT ? OFFSET ?");
-        args.push(Value::Integer(i64::from(p.size)));
-        args.push(Value::Integer(offset));
-    }
-    let items = query_all(tx, "list import tasks", &sql, params_from_iter(args.iter()), task_from)?;
-    Ok(Paged { items, total })
+    select_page(tx, "import_tasks", (where_all(&clauses), args), "created_at DESC, id DESC", page, task_from)
 }
 
 pub(super) fn update_import(tx: &Transaction<'_>, t: &ImportTaskRow) -> Result<()> {
     let before = get_import(tx, t.id)?;
-    tx.execute(
-        "UPDATE import_tasks SET status = ?2, phase = ?3, attempts = ?4, error = ?5, progress = ?6, result = ?7,
-             staging_tag = ?8, started_at = ?9, finished_at = ?10, updated_at = ?11 WHERE id = ?1",
-        rusqlite::params![
-            t.id,
-            t.status,
-            t.phase,
-            t.attempts,
-            t.error,
-            t.progress,
-            t.result,
-            t.staging_tag,
-            t.started_at.as_ref().map(ts),
-            t.finished_at.as_ref().map(ts),
-            ts(&Utc::now()),
-        ],
-    )
-    .ctx("update an import task")?;
+    let mut columns = task_columns(t)?;
+    columns.set("id", t.id);
+    columns.set("updated_at", ts(&Utc::now()));
+    columns
+        .update(tx, "import_tasks", "id", &["account_uid", "source_id", "dest_id", "engine", "db_names", "created_at"])
+        .ctx("update an import task")?;
     // Progress is rewritten often; only changes of status or phase are worth an event.
     if before.status != t.status || before.phase != t.phase {
         record(tx, &subject(t.id), "Updated", &json!({"status": t.status, "phase": t.phase, "attempts": t.attempts}))?;

@@ -3,95 +3,30 @@
 use crate::InstanceStatus;
 use chrono::Utc;
 use rusqlite::types::Value;
-use rusqlite::{params_from_iter, OptionalExtension, Row, ToSql, Transaction};
+use rusqlite::{Row, Transaction};
 use serde_json::json;
 
-use super::codec::{conversion, get_ts, require, ts, query_all, Ctx};
+use super::codec::{query_one, json_column, json_text, require, select_page, ts, query_all, where_all, Columns, Ctx};
 use super::events::record;
 use crate::{AccountNote, DatabaseNote, InstanceFilter, InstanceRow, Page, Paged, Result, StoreError};
 
 fn instance_from(r: &Row<'_>) -> rusqlite::Result<InstanceRow> {
-    let tags: String = r.get("tags")?;
-    Ok(InstanceRow {
-        id: r.get("id")?,
-        account_uid: r.get("account_uid")?,
-        region_id: r.get("region_id")?,
-        zone_id: r.get("zone_id")?,
-        engine: r.get("engine")?,
-        engine_version: r.get("engine_version")?,
-        class_code: r.get("class_code")?,
-        storage_gb: r.get("storage_gb")?,
-        storage_type: r.get("storage_type")?,
-        status: r.get("status")?,
-        description: r.get("description")?,
-        pay_type: r.get("pay_type")?,
-        category: r.get("category")?,
-        net_type: r.get("net_type")?,
-        network_type: r.get("network_type")?,
-        security_ip_list: r.get("security_ip_list")?,
-        host: r.get("host")?,
-        port: r.get("port")?,
-        data_dir: r.get("data_dir")?,
-        tags: serde_json::from_str(&tags).map_err(|e| conversion(r, "tags", e))?,
-        created_at: get_ts(r, "created_at")?,
-        updated_at: get_ts(r, "updated_at")?,
+    from_row!(r => InstanceRow {
+        id, account_uid, region_id, zone_id, engine, engine_version, class_code, storage_gb, storage_type, status,
+        description, pay_type, category, net_type, network_type, security_ip_list, host, port, data_dir;
+        times: created_at, updated_at;
+        with: tags: json_column(r, "tags")?
     })
 }
 
-fn tags_json(i: &InstanceRow) -> Result<String> {
-    serde_json::to_string(&i.tags).map_err(|e| StoreError::Backend(format!("encode the tags of {}: {e}", i.id)))
-}
-
-/// The columns of `instances` as named parameters (`:column`), in the order of
-/// [`instance_values`].
-const COLUMNS: &[&str] = &[
-    ":id", ":account_uid", ":region_id", ":zone_id", ":engine", ":engine_version", ":class_code", ":storage_gb", ":storage_type",
-    ":status", ":description", ":pay_type", ":category", ":net_type", ":network_type", ":security_ip_list", ":host", ":port",
-    ":data_dir", ":tags", ":created_at", ":updated_at",
-];
-
-fn column(param: &str) -> &str {
-    param.trim_start_matches(':')
-}
-
-/// Columns an update never changes.
-const IDENTITY: &[&str] = &[":id", ":account_uid", ":created_at"];
-
-/// The row's value of every column of [`COLUMNS`], in that order.
-fn instance_values(i: &InstanceRow) -> Result<Vec<Box<dyn ToSql>>> {
-    Ok(vec![
-        Box::new(i.id.clone()),
-        Box::new(i.account_uid.clone()),
-        Box::new(i.region_id.clone()),
-        Box::new(i.zone_id.clone()),
-        Box::new(i.engine.clone()),
-        Box::new(i.engine_version.clone()),
-        Box::new(i.class_code.clone()),
-        Box::new(i.storage_gb),
-        Box::new(i.storage_type.clone()),
-        Box::new(i.status),
-        Box::new(i.description.clone()),
-        Box::new(i.pay_type.clone()),
-        Box::new(i.category.clone()),
-        Box::new(i.net_type.clone()),
-        Box::new(i.network_type.clone()),
-        Box::new(i.security_ip_list.clone()),
-        Box::new(i.host.clone()),
-        Box::new(i.port),
-        Box::new(i.data_dir.clone()),
-        Box::new(tags_json(i)?),
-        Box::new(ts(&i.created_at)),
-        Box::new(ts(&i.updated_at)),
-    ])
-}
-
-/// Named parameters for the columns a statement binds.
-fn named<'a>(values: &'a [Box<dyn ToSql>], bound: &[&str]) -> Vec<(&'static str, &'a dyn ToSql)> {
-    COLUMNS.iter().zip(values).filter(|(c, _)| bound.contains(c)).map(|(c, v)| (*c, v.as_ref())).collect()
-}
-
-fn not_found(id: &str) -> StoreError {
-    StoreError::NotFound(format!("instance {id}"))
+fn instance_columns(i: &InstanceRow) -> Result<Columns> {
+    let tags = json_text(&i.tags, &format!("the tags of {}", i.id))?;
+    Ok(columns!(i => {
+        id, account_uid, region_id, zone_id, engine, engine_version, class_code, storage_gb, storage_type, status,
+        description, pay_type, category, net_type, network_type, security_ip_list, host, port, data_dir;
+        times: created_at, updated_at;
+        with: tags: tags
+    }))
 }
 
 fn require_instance(tx: &Transaction<'_>, id: &str) -> Result<()> {
@@ -100,29 +35,18 @@ fn require_instance(tx: &Transaction<'_>, id: &str) -> Result<()> {
 
 pub(super) fn insert_instance(tx: &Transaction<'_>, i: &InstanceRow) -> Result<()> {
     require(tx, "SELECT 1 FROM accounts WHERE uid = ?1", [&i.account_uid], || format!("account {}", i.account_uid))?;
-    let values = instance_values(i)?;
-    let columns = COLUMNS.iter().map(|p| column(p)).collect::<Vec<_>>().join(", ");
-    tx.execute(&format!("INSERT INTO instances ({columns}) VALUES ({})", COLUMNS.join(", ")), named(&values, COLUMNS).as_slice())
-    .or_exists(|| format!("instance {}", i.id), "insert an instance")?;
-    record(
-        tx,
-        &format!("dbinstance/{}", i.id),
-        "Created",
-        &json!({
-            "account_uid": i.account_uid,
-            "engine": i.engine,
-            "engine_version": i.engine_version,
-            "class_code": i.class_code,
-            "status": i.status,
-        }),
-    )
+    let created = json!({
+        "account_uid": i.account_uid,
+        "engine": i.engine,
+        "engine_version": i.engine_version,
+        "class_code": i.class_code,
+        "status": i.status,
+    });
+    instance_columns(i)?.create(tx, "instances", || format!("instance {}", i.id), (&format!("dbinstance/{}", i.id), "Created", created))
 }
 
 pub(super) fn get_instance(tx: &Transaction<'_>, id: &str) -> Result<InstanceRow> {
-    tx.query_row("SELECT * FROM instances WHERE id = ?1", [id], instance_from)
-        .optional()
-        .ctx("read an instance")?
-        .ok_or_else(|| not_found(id))
+    query_one(tx, "SELECT * FROM instances WHERE id = ?1", [id], instance_from, || format!("instance {id}"))
 }
 
 /// The WHERE clause and its arguments for a filter; `None` fields add nothing.
@@ -162,8 +86,7 @@ fn filter_sql(f: &InstanceFilter) -> (String, Vec<Value>) {
         args.push(Value::Text(key.clone()));
         args.push(Value::Text(key.clone()));
     }
-    let sql = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
-    (sql, args)
+    (where_all(&clauses), args)
 }
 
 pub(super) fn list_instances(
@@ -171,21 +94,7 @@ pub(super) fn list_instances(
     f: &InstanceFilter,
     page: Option<Page>,
 ) -> Result<Paged<InstanceRow>> {
-    let (filter, mut args) = filter_sql(f);
-    let total: u64 = tx
-        .query_row(&format!("SELECT count(*) FROM instances{filter}"), params_from_iter(args.iter()), |r| r.get(0))
-        .ctx("count instances")?;
-    let mut sql = format!("SELECT * FROM instances{filter} ORDER BY created_at DESC, id");
-    if let Some(p) = page {
-        // Page numbers are 1-based; 0 is read as the first page rather than refused,
-        // since the API layer validates what callers send.
-        let offset = i64::from(p.number.max(1) - 1).saturating_mul(i64::from(p.size));
-        sql.push_str(" LIMIT ? OFFSET ?");
-        args.push(Value::Integer(i64::from(p.size)));
-        args.push(Value::Integer(offset));
-    }
-    let items = query_all(tx, "list instances", &sql, params_from_iter(args.iter()), instance_from)?;
-    Ok(Paged { items, total })
+    select_page(tx, "instances", filter_sql(f), "created_at DESC, id", page, instance_from)
 }
 
 pub(super) fn used_ports(tx: &Transaction<'_>) -> Result<Vec<u16>> {
@@ -246,13 +155,7 @@ fn changed_fields(old: &InstanceRow, new: &InstanceRow) -> Vec<&'static str> {
 /// whatever the caller's copy says.
 pub(super) fn update_instance(tx: &Transaction<'_>, i: &InstanceRow) -> Result<()> {
     let before = get_instance(tx, &i.id)?;
-    let values = instance_values(i)?;
-    let mutable: Vec<&str> = COLUMNS.iter().copied().filter(|c| !IDENTITY.contains(c)).collect();
-    let set = mutable.iter().map(|p| format!("{} = {p}", column(p))).collect::<Vec<_>>().join(", ");
-    let mut bound = mutable.clone();
-    bound.push(":id");
-    tx.execute(&format!("UPDATE instances SET {set} WHERE id = :id"), named(&values, &bound).as_slice())
-    .ctx("update an instance")?;
+    instance_columns(i)?.update(tx, "instances", "id", &["account_uid", "created_at"]).ctx("update an instance")?;
     let changed = changed_fields(&before, i);
     if changed.is_empty() {
         return Ok(());
@@ -300,13 +203,33 @@ pub(super) fn list_database_notes(tx: &Transaction<'_>, instance_id: &str) -> Re
 /// without a description has none), and the control plane drops the note of every
 /// database it drops.
 pub(super) fn delete_database_note(tx: &Transaction<'_>, instance_id: &str, db_name: &str) -> Result<()> {
+    delete_note(tx, Note::Database, instance_id, db_name)
+}
+
+/// The two kinds of note: (table, name column, event kind).
+enum Note {
+    Database,
+    Account,
+}
+
+impl Note {
+    fn table(&self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Note::Database => ("database_notes", "db_name", "DatabaseNoteDeleted"),
+            Note::Account => ("account_notes", "account_name", "AccountNoteDeleted"),
+        }
+    }
+}
+
+fn delete_note(tx: &Transaction<'_>, note: Note, instance_id: &str, name: &str) -> Result<()> {
+    let (table, column, event) = note.table();
     let deleted = tx
-        .execute("DELETE FROM database_notes WHERE instance_id = ?1 AND db_name = ?2", [instance_id, db_name])
-        .ctx("delete a database note")?;
+        .execute(&format!("DELETE FROM {table} WHERE instance_id = ?1 AND {column} = ?2"), [instance_id, name])
+        .ctx(&format!("delete a note from {table}"))?;
     if deleted == 0 {
         return Ok(());
     }
-    record(tx, &format!("dbinstance/{instance_id}"), "DatabaseNoteDeleted", &json!({ "db_name": db_name }))
+    record(tx, &format!("dbinstance/{instance_id}"), event, &json!({ column: name }))
 }
 
 pub(super) fn put_account_note(tx: &Transaction<'_>, n: &AccountNote) -> Result<()> {
@@ -340,13 +263,7 @@ pub(super) fn list_account_notes(tx: &Transaction<'_>, instance_id: &str) -> Res
 
 /// Idempotent for the same reason as [`delete_database_note`].
 pub(super) fn delete_account_note(tx: &Transaction<'_>, instance_id: &str, account_name: &str) -> Result<()> {
-    let deleted = tx
-        .execute("DELETE FROM account_notes WHERE instance_id = ?1 AND account_name = ?2", [instance_id, account_name])
-        .ctx("delete an account note")?;
-    if deleted == 0 {
-        return Ok(());
-    }
-    record(tx, &format!("dbinstance/{instance_id}"), "AccountNoteDeleted", &json!({ "account_name": account_name }))
+    delete_note(tx, Note::Account, instance_id, account_name)
 }
 
 pub(super) fn security_ip_groups(tx: &Transaction<'_>, instance_id: &str) -> Result<Vec<crate::SecurityIpGroup>> {

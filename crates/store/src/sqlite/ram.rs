@@ -1,33 +1,42 @@
 //! RAM users, policies and the attachments between them.
 
-use rusqlite::{named_params, OptionalExtension, Row, Transaction};
+use rusqlite::{Row, Transaction};
 use serde_json::json;
 
-use super::codec::{get_ts, require, ts, query_all, Ctx};
+use super::codec::{query_one, get_ts, require, query_all, Ctx};
 use super::events::record;
 use crate::{Policy, PolicyAttachment, RamUser, Result, StoreError};
 
 fn user_from(r: &Row<'_>) -> rusqlite::Result<RamUser> {
-    Ok(RamUser {
-        account_uid: r.get("account_uid")?,
-        user_name: r.get("user_name")?,
-        user_id: r.get("user_id")?,
-        display_name: r.get("display_name")?,
-        comments: r.get("comments")?,
-        created_at: get_ts(r, "created_at")?,
-        updated_at: get_ts(r, "updated_at")?,
-    })
+    from_row!(r => RamUser { account_uid, user_name, user_id, display_name, comments; times: created_at, updated_at })
 }
 
 fn policy_from(r: &Row<'_>) -> rusqlite::Result<Policy> {
-    Ok(Policy {
-        account_uid: r.get("account_uid")?,
-        policy_name: r.get("policy_name")?,
-        policy_type: r.get("policy_type")?,
-        document: r.get("document")?,
-        description: r.get("description")?,
-        created_at: get_ts(r, "created_at")?,
-    })
+    from_row!(r => Policy { account_uid, policy_name, policy_type, document, description; times: created_at })
+}
+
+/// Rows named within an account: RAM users and policies.
+struct PerAccount<T> {
+    table: &'static str,
+    name: &'static str,
+    what: &'static str,
+    from: fn(&Row<'_>) -> rusqlite::Result<T>,
+}
+
+const USERS: PerAccount<RamUser> = PerAccount { table: "ram_users", name: "user_name", what: "ram user", from: user_from };
+const POLICIES: PerAccount<Policy> = PerAccount { table: "policies", name: "policy_name", what: "ram policy", from: policy_from };
+
+impl<T> PerAccount<T> {
+    fn get(&self, tx: &Transaction<'_>, account_uid: &str, name: &str) -> Result<T> {
+        let sql = format!("SELECT * FROM {} WHERE account_uid = ?1 AND {} = ?2", self.table, self.name);
+        query_one(tx, &sql, [account_uid, name], self.from, || format!("{} {name}", self.what))
+    }
+
+    /// Oldest first.
+    fn list(&self, tx: &Transaction<'_>, account_uid: &str) -> Result<Vec<T>> {
+        let sql = format!("SELECT * FROM {} WHERE account_uid = ?1 ORDER BY created_at, {}", self.table, self.name);
+        query_all(tx, &format!("list {}", self.table), &sql, [account_uid], self.from)
+    }
 }
 
 fn require_account(tx: &Transaction<'_>, account_uid: &str) -> Result<()> {
@@ -42,41 +51,20 @@ fn require_user(tx: &Transaction<'_>, account_uid: &str, user_name: &str) -> Res
 
 pub(super) fn create_ram_user(tx: &Transaction<'_>, u: &RamUser) -> Result<()> {
     require_account(tx, &u.account_uid)?;
-    tx.execute(
-        "INSERT INTO ram_users (account_uid, user_name, user_id, display_name, comments, created_at, updated_at)
-         VALUES (:account_uid, :user_name, :user_id, :display_name, :comments, :created_at, :updated_at)",
-        named_params! {
-            ":account_uid": u.account_uid,
-            ":user_name": u.user_name,
-            ":user_id": u.user_id,
-            ":display_name": u.display_name,
-            ":comments": u.comments,
-            ":created_at": ts(&u.created_at),
-            ":updated_at": ts(&u.updated_at),
-        },
-    )
-    .or_exists(|| format!("ram user {}", u.user_name), "insert a ram user")?;
-    record(
-        tx,
-        &format!("ram/user/{}", u.user_name),
-        "Created",
-        &json!({ "account_uid": u.account_uid, "user_id": u.user_id }),
-    )
+    columns!(u => { account_uid, user_name, user_id, display_name, comments; times: created_at, updated_at })
+        .create(tx, "ram_users", || format!("ram user {}", u.user_name), (
+            &format!("ram/user/{}", u.user_name),
+            "Created",
+            json!({ "account_uid": u.account_uid, "user_id": u.user_id }),
+        ))
 }
 
 pub(super) fn get_ram_user(tx: &Transaction<'_>, account_uid: &str, user_name: &str) -> Result<RamUser> {
-    tx.query_row(
-        "SELECT * FROM ram_users WHERE account_uid = ?1 AND user_name = ?2",
-        [account_uid, user_name],
-        user_from,
-    )
-    .optional()
-    .ctx("read a ram user")?
-    .ok_or_else(|| StoreError::NotFound(format!("ram user {user_name}")))
+    USERS.get(tx, account_uid, user_name)
 }
 
 pub(super) fn list_ram_users(tx: &Transaction<'_>, account_uid: &str) -> Result<Vec<RamUser>> {
-    query_all(tx, "list ram users", "SELECT * FROM ram_users WHERE account_uid = ?1 ORDER BY created_at, user_name", [account_uid], user_from)
+    USERS.list(tx, account_uid)
 }
 
 /// Removes what hangs off the user explicitly rather than leaving it to `ON DELETE
@@ -125,40 +113,20 @@ pub(super) fn delete_ram_user(tx: &Transaction<'_>, account_uid: &str, user_name
 
 pub(super) fn create_policy(tx: &Transaction<'_>, p: &Policy) -> Result<()> {
     require_account(tx, &p.account_uid)?;
-    tx.execute(
-        "INSERT INTO policies (account_uid, policy_name, policy_type, document, description, created_at)
-         VALUES (:account_uid, :policy_name, :policy_type, :document, :description, :created_at)",
-        named_params! {
-            ":account_uid": p.account_uid,
-            ":policy_name": p.policy_name,
-            ":policy_type": p.policy_type,
-            ":document": p.document,
-            ":description": p.description,
-            ":created_at": ts(&p.created_at),
-        },
-    )
-    .or_exists(|| format!("ram policy {}", p.policy_name), "insert a policy")?;
-    record(
-        tx,
-        &format!("ram/policy/{}", p.policy_name),
-        "Created",
-        &json!({ "account_uid": p.account_uid, "policy_type": p.policy_type }),
-    )
+    columns!(p => { account_uid, policy_name, policy_type, document, description; times: created_at })
+        .create(tx, "policies", || format!("ram policy {}", p.policy_name), (
+            &format!("ram/policy/{}", p.policy_name),
+            "Created",
+            json!({ "account_uid": p.account_uid, "policy_type": p.policy_type }),
+        ))
 }
 
 pub(super) fn get_policy(tx: &Transaction<'_>, account_uid: &str, policy_name: &str) -> Result<Policy> {
-    tx.query_row(
-        "SELECT * FROM policies WHERE account_uid = ?1 AND policy_name = ?2",
-        [account_uid, policy_name],
-        policy_from,
-    )
-    .optional()
-    .ctx("read a policy")?
-    .ok_or_else(|| StoreError::NotFound(format!("ram policy {policy_name}")))
+    POLICIES.get(tx, account_uid, policy_name)
 }
 
 pub(super) fn list_policies(tx: &Transaction<'_>, account_uid: &str) -> Result<Vec<Policy>> {
-    query_all(tx, "list policies", "SELECT * FROM policies WHERE account_uid = ?1 ORDER BY created_at, policy_name", [account_uid], policy_from)
+    POLICIES.list(tx, account_uid)
 }
 
 pub(super) fn count_policy_attachments(tx: &Transaction<'_>, account_uid: &str, policy_name: &str) -> Result<u64> {
@@ -200,27 +168,12 @@ pub(super) fn attach_policy(tx: &Transaction<'_>, a: &PolicyAttachment) -> Resul
         [&a.account_uid, &a.policy_name],
         || format!("ram policy {}", a.policy_name),
     )?;
-    tx.execute(
-        "INSERT INTO policy_attachments (account_uid, user_name, policy_name, policy_type, attached_at)
-         VALUES (:account_uid, :user_name, :policy_name, :policy_type, :attached_at)",
-        named_params! {
-            ":account_uid": a.account_uid,
-            ":user_name": a.user_name,
-            ":policy_name": a.policy_name,
-            ":policy_type": a.policy_type,
-            ":attached_at": ts(&a.attached_at),
-        },
-    )
-    .or_exists(
-        || format!("attachment of ram policy {} to ram user {}", a.policy_name, a.user_name),
-        "attach a policy",
-    )?;
-    record(
-        tx,
-        &format!("ram/user/{}", a.user_name),
-        "PolicyAttached",
-        &json!({ "account_uid": a.account_uid, "policy_name": a.policy_name, "policy_type": a.policy_type }),
-    )
+    columns!(a => { account_uid, user_name, policy_name, policy_type; times: attached_at })
+        .create(tx, "policy_attachments", || format!("attachment of ram policy {} to ram user {}", a.policy_name, a.user_name), (
+            &format!("ram/user/{}", a.user_name),
+            "PolicyAttached",
+            json!({ "account_uid": a.account_uid, "policy_name": a.policy_name, "policy_type": a.policy_type }),
+        ))
 }
 
 pub(super) fn detach_policy(tx: &Transaction<'_>, account_uid: &str, user_name: &str, policy_name: &str) -> Result<()> {

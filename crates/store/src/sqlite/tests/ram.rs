@@ -24,6 +24,15 @@ fn attachment(user: &str, policy: &str) -> PolicyAttachment {
     }
 }
 
+/// A store with users alice and bob and one policy, ops.
+async fn alice_bob_and_ops() -> crate::SqliteStore {
+    let s = store().await;
+    s.create_ram_user(&user("alice")).await.unwrap();
+    s.create_ram_user(&user("bob")).await.unwrap();
+    s.create_policy(&policy("ops", 1)).await.unwrap();
+    s
+}
+
 #[tokio::test]
 async fn ram_users_are_created_read_and_listed() {
     let s = store().await;
@@ -49,10 +58,7 @@ async fn ram_users_are_created_read_and_listed() {
 
 #[tokio::test]
 async fn deleting_a_user_takes_its_keys_and_attachments_along() {
-    let s = store().await;
-    s.create_ram_user(&user("alice")).await.unwrap();
-    s.create_ram_user(&user("bob")).await.unwrap();
-    s.create_policy(&policy("ops", 1)).await.unwrap();
+    let s = alice_bob_and_ops().await;
     let alice = Principal::User { account_uid: ACCOUNT.into(), user_name: "alice".into() };
     let bob = Principal::User { account_uid: ACCOUNT.into(), user_name: "bob".into() };
     for (id, p) in [("LTAIa1", &alice), ("LTAIa2", &alice), ("LTAIb1", &bob)] {
@@ -110,10 +116,7 @@ async fn policies_are_created_read_listed_and_deleted() {
 
 #[tokio::test]
 async fn attachments_link_users_to_policies() {
-    let s = store().await;
-    s.create_ram_user(&user("alice")).await.unwrap();
-    s.create_ram_user(&user("bob")).await.unwrap();
-    s.create_policy(&policy("ops", 1)).await.unwrap();
+    let s = alice_bob_and_ops().await;
     s.create_policy(&policy("read", 2)).await.unwrap();
 
     s.attach_policy(&attachment("alice", "ops")).await.unwrap();

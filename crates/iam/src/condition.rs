@@ -14,44 +14,64 @@ pub(crate) enum Test {
     StringEquals,
     StringEqualsIgnoreCase,
     StringLike,
-    NumericEquals,
-    NumericLessThan,
-    NumericLessThanEquals,
-    NumericGreaterThan,
-    NumericGreaterThanEquals,
-    DateEquals,
-    DateLessThan,
-    DateLessThanEquals,
-    DateGreaterThan,
-    DateGreaterThanEquals,
+    Numeric(Compare),
+    Date(Compare),
     Bool,
     IpAddress,
 }
 
-/// (name, test, negated)
-const OPERATORS: &[(&str, Test, bool)] = &[
+/// How a number or date from the request must compare with the policy's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Compare {
+    Equals,
+    LessThan,
+    LessThanEquals,
+    GreaterThan,
+    GreaterThanEquals,
+}
+
+impl Compare {
+    const ALL: [Compare; 5] = [Compare::Equals, Compare::LessThan, Compare::LessThanEquals, Compare::GreaterThan, Compare::GreaterThanEquals];
+
+    fn accepts(self, o: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::*;
+        match self {
+            Compare::Equals => o == Equal,
+            Compare::LessThan => o == Less,
+            Compare::LessThanEquals => o != Greater,
+            Compare::GreaterThan => o == Greater,
+            Compare::GreaterThanEquals => o != Less,
+        }
+    }
+}
+
+/// Operators other than the comparisons of numbers and dates: (name, test, negated).
+const STRING_OPERATORS: &[(&str, Test, bool)] = &[
     ("StringEquals", Test::StringEquals, false),
     ("StringNotEquals", Test::StringEquals, true),
     ("StringEqualsIgnoreCase", Test::StringEqualsIgnoreCase, false),
     ("StringNotEqualsIgnoreCase", Test::StringEqualsIgnoreCase, true),
     ("StringLike", Test::StringLike, false),
     ("StringNotLike", Test::StringLike, true),
-    ("NumericEquals", Test::NumericEquals, false),
-    ("NumericNotEquals", Test::NumericEquals, true),
-    ("NumericLessThan", Test::NumericLessThan, false),
-    ("NumericLessThanEquals", Test::NumericLessThanEquals, false),
-    ("NumericGreaterThan", Test::NumericGreaterThan, false),
-    ("NumericGreaterThanEquals", Test::NumericGreaterThanEquals, false),
-    ("DateEquals", Test::DateEquals, false),
-    ("DateNotEquals", Test::DateEquals, true),
-    ("DateLessThan", Test::DateLessThan, false),
-    ("DateLessThanEquals", Test::DateLessThanEquals, false),
-    ("DateGreaterThan", Test::DateGreaterThan, false),
-    ("DateGreaterThanEquals", Test::DateGreaterThanEquals, false),
+];
+const OTHER_OPERATORS: &[(&str, Test, bool)] = &[
     ("Bool", Test::Bool, false),
     ("IpAddress", Test::IpAddress, false),
     ("NotIpAddress", Test::IpAddress, true),
 ];
+
+/// Every operator: (name, test, negated).
+static OPERATORS: std::sync::LazyLock<Vec<(String, Test, bool)>> = std::sync::LazyLock::new(|| {
+    let named = |&(name, test, negated): &(&str, Test, bool)| (name.to_string(), test, negated);
+    let mut all: Vec<(String, Test, bool)> = STRING_OPERATORS.iter().map(named).collect();
+    // `NumericLessThan`, `DateNotEquals`, ...: the comparisons are named as their variants.
+    for (prefix, test) in [("Numeric", Test::Numeric as fn(Compare) -> Test), ("Date", Test::Date)] {
+        all.extend(Compare::ALL.iter().map(|&compare| (format!("{prefix}{compare:?}"), test(compare), false)));
+        all.push((format!("{prefix}NotEquals"), test(Compare::Equals), true));
+    }
+    all.extend(OTHER_OPERATORS.iter().map(named));
+    all
+});
 
 /// The policy's values, converted once at parse time so that a value the operator cannot
 /// use is refused by CreatePolicy rather than silently never matching.
@@ -117,7 +137,7 @@ fn unknown_operator<T>(name: &str, path: &str) -> Result<T, PolicyError> {
             "{path} has operator \"{name}\"; operator names are case-sensitive, did you mean \"{right}\"?"
         ));
     }
-    let names: Vec<&str> = OPERATORS.iter().map(|(n, _, _)| *n).collect();
+    let names: Vec<&str> = OPERATORS.iter().map(|(n, _, _)| n.as_str()).collect();
     err(format!(
         "{path} has unsupported operator \"{name}\"; supported: {}",
         names.join(", ")
@@ -158,11 +178,7 @@ fn parse_values(test: Test, raw: &Value, path: &str) -> Result<Values, PolicyErr
         Test::StringEquals | Test::StringEqualsIgnoreCase | Test::StringLike => {
             Values::Strings(each(&scalars, |_, v| Ok(scalar_text(v).into_owned()))?)
         }
-        Test::NumericEquals
-        | Test::NumericLessThan
-        | Test::NumericLessThanEquals
-        | Test::NumericGreaterThan
-        | Test::NumericGreaterThanEquals => Values::Numbers(each(&scalars, |p, v| {
+        Test::Numeric(_) => Values::Numbers(each(&scalars, |p, v| {
             let n = match v {
                 Value::Number(n) => n.as_f64(),
                 Value::String(s) => parse_number(s),
@@ -170,11 +186,7 @@ fn parse_values(test: Test, raw: &Value, path: &str) -> Result<Values, PolicyErr
             };
             n.map_or_else(|| err(format!("{p}: {v} is not a number")), Ok)
         })?),
-        Test::DateEquals
-        | Test::DateLessThan
-        | Test::DateLessThanEquals
-        | Test::DateGreaterThan
-        | Test::DateGreaterThanEquals => Values::Dates(each(&scalars, |p, v| {
+        Test::Date(_) => Values::Dates(each(&scalars, |p, v| {
             let t = match v {
                 // Epoch seconds, as AWS-style policies sometimes carry them.
                 Value::Number(n) => n.as_i64().and_then(|s| DateTime::from_timestamp(s, 0)),
@@ -383,25 +395,13 @@ impl Condition {
                     _ => values.iter().any(|v| wildcard_match(v, &actual)),
                 }
             }
-            (Values::Numbers(values), test) => {
+            (Values::Numbers(values), Test::Numeric(compare)) => {
                 let actual = fact.number()?;
-                values.iter().any(|&v| match test {
-                    Test::NumericLessThan => actual < v,
-                    Test::NumericLessThanEquals => actual <= v,
-                    Test::NumericGreaterThan => actual > v,
-                    Test::NumericGreaterThanEquals => actual >= v,
-                    _ => actual == v,
-                })
+                values.iter().any(|v| actual.partial_cmp(v).is_some_and(|o| compare.accepts(o)))
             }
-            (Values::Dates(values), test) => {
+            (Values::Dates(values), Test::Date(compare)) => {
                 let actual = fact.time()?;
-                values.iter().any(|&v| match test {
-                    Test::DateLessThan => actual < v,
-                    Test::DateLessThanEquals => actual <= v,
-                    Test::DateGreaterThan => actual > v,
-                    Test::DateGreaterThanEquals => actual >= v,
-                    _ => actual == v,
-                })
+                values.iter().any(|v| compare.accepts(actual.cmp(v)))
             }
             (Values::Bools(values), _) => {
                 let actual = fact.bool()?;
@@ -411,6 +411,8 @@ impl Condition {
                 let actual = fact.ip()?;
                 values.iter().any(|net| net_contains(net, actual))
             }
+            // Values are parsed for their test (`parse_values`), so this never happens.
+            (Values::Numbers(_) | Values::Dates(_), _) => return None,
         })
     }
 }
@@ -418,6 +420,22 @@ impl Condition {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_operator_alibaba_documents_is_known_and_only_those() {
+        let documented = "StringEquals StringNotEquals StringEqualsIgnoreCase StringNotEqualsIgnoreCase StringLike \
+            StringNotLike NumericEquals NumericNotEquals NumericLessThan NumericLessThanEquals NumericGreaterThan \
+            NumericGreaterThanEquals DateEquals DateNotEquals DateLessThan DateLessThanEquals DateGreaterThan \
+            DateGreaterThanEquals Bool IpAddress NotIpAddress";
+        let mut known: Vec<&str> = OPERATORS.iter().map(|(name, _, negated)| {
+            assert_eq!(*negated, name.contains("Not"), "{name}");
+            name.as_str()
+        }).collect();
+        let mut expected: Vec<&str> = documented.split_whitespace().collect();
+        known.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(known, expected);
+    }
 
     fn ctx() -> RequestContext {
         RequestContext {
@@ -572,12 +590,17 @@ mod tests {
     #[test]
     fn date_operators_on_current_time() {
         let c = |op: &str, v: &str| check(&format!(r#"{{"{op}":{{"acs:CurrentTime":"{v}"}}}}"#));
-        assert!(c("DateEquals", "2025-06-15T12:00:00Z"));
-        assert!(c("DateEquals", "2025-06-15T20:00:00+08:00"));
-        assert!(c("DateEquals", "2025-06-15T12:00:00.000Z"));
-        assert!(!c("DateEquals", "2025-06-15T12:00:01Z"));
-        assert!(c("DateNotEquals", "2025-06-15T12:00:01Z"));
-        assert!(!c("DateNotEquals", "2025-06-15T12:00:00Z"));
+        let equality = [
+            ("DateEquals", "2025-06-15T12:00:00Z", true),
+            ("DateEquals", "2025-06-15T20:00:00+08:00", true),
+            ("DateEquals", "2025-06-15T12:00:00.000Z", true),
+            ("DateEquals", "2025-06-15T12:00:01Z", false),
+            ("DateNotEquals", "2025-06-15T12:00:01Z", true),
+            ("DateNotEquals", "2025-06-15T12:00:00Z", false),
+        ];
+        for (op, value, holds) in equality {
+            assert_eq!(c(op, value), holds, "{op} {value}");
+        }
         assert!(c("DateLessThan", "2025-06-15T12:00:01Z") && !c("DateLessThan", "2025-06-15T12:00:00Z"));
         assert!(c("DateLessThanEquals", "2025-06-15T12:00:00Z") && !c("DateLessThanEquals", "2025-06-15T11:59:59Z"));
         assert!(c("DateGreaterThan", "2025-06-15") && !c("DateGreaterThan", "2025-06-16"));

@@ -159,96 +159,78 @@ mod tests {
 
     #[test]
     fn wildcard_basics() {
-        assert!(wildcard_match("*", ""));
-        assert!(wildcard_match("*", "anything"));
-        assert!(wildcard_match("", ""));
-        assert!(!wildcard_match("", "a"));
-        assert!(wildcard_match("a*", "a"));
-        assert!(wildcard_match("a*c", "abbbc"));
-        assert!(wildcard_match("a*c", "ac"));
-        assert!(!wildcard_match("a*c", "acb"));
-        assert!(wildcard_match("a?c", "abc"));
-        assert!(!wildcard_match("a?c", "ac"));
-        assert!(!wildcard_match("a?c", "abbc"));
-        assert!(wildcard_match("*a*a*b", "aaaaaaab"));
-        assert!(!wildcard_match("*a*a*b", "aaaaaaaa"));
-        assert!(wildcard_match("**?", "x"));
-        assert!(wildcard_match("ü?*", "üñé"));
-        assert!(!wildcard_match("abc", "ab"));
-        assert!(!wildcard_match("ab", "abc"));
+        let cases = [
+            ("*", "", true), ("*", "anything", true), ("", "", true), ("", "a", false),
+            ("a*", "a", true), ("a*c", "abbbc", true), ("a*c", "ac", true), ("a*c", "acb", false),
+            ("a?c", "abc", true), ("a?c", "ac", false), ("a?c", "abbc", false),
+            ("*a*a*b", "aaaaaaab", true), ("*a*a*b", "aaaaaaaa", false), ("**?", "x", true),
+            ("ü?*", "üñé", true), ("abc", "ab", false), ("ab", "abc", false),
+        ];
+        for (pattern, text, matches) in cases {
+            assert_eq!(wildcard_match(pattern, text), matches, "{pattern:?} on {text:?}");
+        }
         // Long pathological input stays fast.
         let text = "a".repeat(10_000);
         assert!(!wildcard_match("*a*a*a*a*a*a*b", &text));
     }
 
+    /// Each (action, resource) gets the decision given under these policies.
+    fn assert_decisions(policies: &[PolicyDocument], cases: &[(&str, &str, Decision)]) {
+        for (action, resource, expected) in cases {
+            assert_eq!(decide(policies, action, resource), *expected, "{action} on {resource}");
+        }
+    }
+
     #[test]
     fn default_is_implicit_deny() {
-        assert_eq!(
-            evaluate(&[], &ctx("rds:DescribeDBInstances", INSTANCE)),
-            Decision::ImplicitDeny
-        );
+        assert_decisions(&[], &[("rds:DescribeDBInstances", INSTANCE, Decision::ImplicitDeny)]);
         let p = [allow("rds:CreateDBInstance", "*")];
-        assert_eq!(decide(&p, "rds:DeleteDBInstance", INSTANCE), Decision::ImplicitDeny);
+        assert_decisions(&p, &[("rds:DeleteDBInstance", INSTANCE, Decision::ImplicitDeny)]);
     }
 
     #[test]
     fn exact_and_wildcard_actions() {
-        let p = [allow("rds:Describe*", "*")];
-        assert_eq!(decide(&p, "rds:DescribeDBInstances", INSTANCE), Decision::Allow);
-        assert_eq!(decide(&p, "rds:Describe", INSTANCE), Decision::Allow);
-        assert_eq!(decide(&p, "rds:DeleteDBInstance", INSTANCE), Decision::ImplicitDeny);
-        assert_eq!(decide(&p, "ecs:DescribeInstances", INSTANCE), Decision::ImplicitDeny);
-        let p = [allow("rds:Describe?BInstances", "*")];
-        assert_eq!(decide(&p, "rds:DescribeDBInstances", INSTANCE), Decision::Allow);
-        let p = [allow("*", "*")];
-        assert_eq!(decide(&p, "ram:CreateUser", "acs:ram:*:1:user/bob"), Decision::Allow);
-        let p = [allow("rds:*", "*")];
-        assert_eq!(
-            decide(&p, "ram:CreateUser", "acs:ram:*:1:user/bob"),
-            Decision::ImplicitDeny
+        use Decision::*;
+        assert_decisions(
+            &[allow("rds:Describe*", "*")],
+            &[
+                ("rds:DescribeDBInstances", INSTANCE, Allow),
+                ("rds:Describe", INSTANCE, Allow),
+                ("rds:DeleteDBInstance", INSTANCE, ImplicitDeny),
+                ("ecs:DescribeInstances", INSTANCE, ImplicitDeny),
+            ],
         );
+        assert_decisions(&[allow("rds:Describe?BInstances", "*")], &[("rds:DescribeDBInstances", INSTANCE, Allow)]);
+        assert_decisions(&[allow("*", "*")], &[("ram:CreateUser", "acs:ram:*:1:user/bob", Allow)]);
+        assert_decisions(&[allow("rds:*", "*")], &[("ram:CreateUser", "acs:ram:*:1:user/bob", ImplicitDeny)]);
     }
 
     #[test]
     fn actions_compare_case_insensitively() {
-        let p = [allow("RDS:describedbinstances", "*")];
-        assert_eq!(decide(&p, "rds:DescribeDBInstances", INSTANCE), Decision::Allow);
-        let p = [allow("rds:DescribeDBInstances", "*")];
-        assert_eq!(decide(&p, "RDS:DESCRIBEDBINSTANCES", INSTANCE), Decision::Allow);
-        let p = [allow("rds:describe*", "*")];
-        assert_eq!(decide(&p, "rds:DescribeDatabases", INSTANCE), Decision::Allow);
-        let p = [deny("rds:DELETE*", "*"), allow("*", "*")];
-        assert_eq!(decide(&p, "rds:DeleteDBInstance", INSTANCE), Decision::ExplicitDeny);
+        use Decision::*;
+        assert_decisions(&[allow("RDS:describedbinstances", "*")], &[("rds:DescribeDBInstances", INSTANCE, Allow)]);
+        assert_decisions(&[allow("rds:DescribeDBInstances", "*")], &[("RDS:DESCRIBEDBINSTANCES", INSTANCE, Allow)]);
+        assert_decisions(&[allow("rds:describe*", "*")], &[("rds:DescribeDatabases", INSTANCE, Allow)]);
+        assert_decisions(&[deny("rds:DELETE*", "*"), allow("*", "*")], &[("rds:DeleteDBInstance", INSTANCE, ExplicitDeny)]);
     }
 
     #[test]
     fn resources_match_with_wildcards_case_sensitively() {
-        let p = [allow("rds:*", "acs:rds:*:*:dbinstance/*")];
-        assert_eq!(decide(&p, "rds:DeleteDBInstance", INSTANCE), Decision::Allow);
-        let p = [allow("rds:*", "acs:rds:*:*:*")];
-        assert_eq!(decide(&p, "rds:DeleteDBInstance", INSTANCE), Decision::Allow);
-        let p = [allow(
-            "rds:*",
-            "acs:rds:cn-hangzhou:1234567890123456:dbinstance/pgm-abc",
-        )];
-        assert_eq!(decide(&p, "rds:DeleteDBInstance", INSTANCE), Decision::Allow);
-        let p = [allow("rds:*", "acs:rds:cn-beijing:*:dbinstance/*")];
-        assert_eq!(decide(&p, "rds:DeleteDBInstance", INSTANCE), Decision::ImplicitDeny);
-        let p = [allow("rds:*", "acs:rds:*:*:dbinstance/pgm-ab?")];
-        assert_eq!(decide(&p, "rds:DeleteDBInstance", INSTANCE), Decision::Allow);
-        let p = [allow("rds:*", "acs:rds:*:*:dbinstance/PGM-ABC")];
-        assert_eq!(decide(&p, "rds:DeleteDBInstance", INSTANCE), Decision::ImplicitDeny);
-        let p = [allow("rds:*", "acs:rds:*:*:dbinstance/pgm-abc")];
-        assert_eq!(
-            decide(
-                &p,
-                "rds:DeleteDBInstance",
-                &rds_instance_arn("cn-hangzhou", "1", "pgm-abcd")
-            ),
-            Decision::ImplicitDeny
-        );
-        let p = [allow("rds:*", "acs:rds:*:9999:dbinstance/*")];
-        assert_eq!(decide(&p, "rds:DeleteDBInstance", INSTANCE), Decision::ImplicitDeny);
+        use Decision::*;
+        let other_account = rds_instance_arn("cn-hangzhou", "1", "pgm-abcd");
+        let cases = [
+            ("acs:rds:*:*:dbinstance/*", INSTANCE, Allow),
+            ("acs:rds:*:*:*", INSTANCE, Allow),
+            ("acs:rds:cn-hangzhou:1234567890123456:dbinstance/pgm-abc", INSTANCE, Allow),
+            ("acs:rds:cn-beijing:*:dbinstance/*", INSTANCE, ImplicitDeny),
+            ("acs:rds:*:*:dbinstance/pgm-ab?", INSTANCE, Allow),
+            ("acs:rds:*:*:dbinstance/PGM-ABC", INSTANCE, ImplicitDeny),
+            ("acs:rds:*:*:dbinstance/pgm-abc", other_account.as_str(), ImplicitDeny),
+            ("acs:rds:*:9999:dbinstance/*", INSTANCE, ImplicitDeny),
+        ];
+        for (pattern, resource, expected) in cases {
+            assert_decisions(&[allow("rds:*", pattern)], &[("rds:DeleteDBInstance", resource, expected)]);
+        }
     }
 
     #[test]
@@ -272,9 +254,10 @@ mod tests {
 
     #[test]
     fn deny_alone_is_explicit() {
-        let p = [deny("rds:DeleteDBInstance", "*")];
-        assert_eq!(decide(&p, "rds:DeleteDBInstance", INSTANCE), Decision::ExplicitDeny);
-        assert_eq!(decide(&p, "rds:CreateDatabase", INSTANCE), Decision::ImplicitDeny);
+        assert_decisions(
+            &[deny("rds:DeleteDBInstance", "*")],
+            &[("rds:DeleteDBInstance", INSTANCE, Decision::ExplicitDeny), ("rds:CreateDatabase", INSTANCE, Decision::ImplicitDeny)],
+        );
     }
 
     #[test]

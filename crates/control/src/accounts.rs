@@ -59,9 +59,7 @@ impl ControlPlane {
         let row = self.authorized_instance(caller, Action::CreateAccount, id).await?;
         names::check_account_name(self.engine_of(&row)?.catalogue(), name)?;
         names::check_password(password)?;
-        Self::require_running(&row)?;
-        let engine = self.engine_of(&row)?;
-        let spec = self.spec(&row)?;
+        let (engine, spec) = self.running_engine(&row)?;
         let duplicate = || ControlError::AccountDuplicate(format!("The account {name} already exists on instance {id}."));
         // An account without a login (made by an import) is not a duplicate: the engine
         // gives it its login, keeping what it owns.
@@ -105,9 +103,7 @@ impl ControlPlane {
 
     pub async fn delete_account(&self, caller: &Caller, id: &str, name: &str) -> Result<()> {
         let row = self.authorized_instance(caller, Action::DeleteAccount, id).await?;
-        Self::require_running(&row)?;
-        let engine = self.engine_of(&row)?;
-        let spec = self.spec(&row)?;
+        let (engine, spec) = self.running_engine(&row)?;
         self.account_exists(&spec, engine.as_ref(), name, id).await?;
         engine.drop_account(&spec, name).await?;
         self.store.delete_account_note(&row.id, name).await?;
@@ -117,9 +113,7 @@ impl ControlPlane {
     pub async fn reset_account_password(&self, caller: &Caller, id: &str, name: &str, password: &str) -> Result<()> {
         let row = self.authorized_instance(caller, Action::ResetAccountPassword, id).await?;
         names::check_password(password)?;
-        Self::require_running(&row)?;
-        let engine = self.engine_of(&row)?;
-        let spec = self.spec(&row)?;
+        let (engine, spec) = self.running_engine(&row)?;
         self.account_exists(&spec, engine.as_ref(), name, id).await?;
         engine.reset_password(&spec, name, password).await?;
         Ok(())
@@ -128,9 +122,7 @@ impl ControlPlane {
     /// Grants one privilege per database; every pair is checked before any is applied.
     pub async fn grant_privileges(&self, caller: &Caller, id: &str, account: &str, grants: &[(String, Privilege)]) -> Result<()> {
         let row = self.authorized_instance(caller, Action::GrantAccountPrivilege, id).await?;
-        Self::require_running(&row)?;
-        let engine = self.engine_of(&row)?;
-        let spec = self.spec(&row)?;
+        let (engine, spec) = self.running_engine(&row)?;
         self.account_exists(&spec, engine.as_ref(), account, id).await?;
         self.databases_exist(&spec, engine.as_ref(), grants.iter().map(|(d, _)| d.as_str()), id).await?;
         for (db, privilege) in grants {
@@ -141,9 +133,7 @@ impl ControlPlane {
 
     pub async fn revoke_privileges(&self, caller: &Caller, id: &str, account: &str, dbs: &[String]) -> Result<()> {
         let row = self.authorized_instance(caller, Action::RevokeAccountPrivilege, id).await?;
-        Self::require_running(&row)?;
-        let engine = self.engine_of(&row)?;
-        let spec = self.spec(&row)?;
+        let (engine, spec) = self.running_engine(&row)?;
         self.account_exists(&spec, engine.as_ref(), account, id).await?;
         self.databases_exist(&spec, engine.as_ref(), dbs.iter().map(String::as_str), id).await?;
         for db in dbs {

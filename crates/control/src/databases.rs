@@ -35,9 +35,7 @@ impl ControlPlane {
             }
         }
         let charset = names::parse_charset(catalogue, &req.charset)?;
-        Self::require_running(&row)?;
-        let engine = self.engine_of(&row)?;
-        let spec = self.spec(&row)?;
+        let (engine, spec) = self.running_engine(&row)?;
         // Everything that can be refused is checked before the database exists, so a
         // refusal never leaves a database behind.
         if engine.list_databases(&spec).await?.iter().any(|d| d.name == req.name) {
@@ -98,24 +96,18 @@ impl ControlPlane {
         }
         let accounts = if dbs.is_empty() { Vec::new() } else { engine.list_accounts(&spec).await? };
         let notes = self.store.list_database_notes(&row.id).await?;
-        let mut out: Vec<DatabaseView> = dbs
-            .into_iter()
-            .map(|info| {
-                let description =
-                    notes.iter().find(|n| n.db_name == info.name).map(|n| n.description.clone()).unwrap_or_default();
-                let accounts = privileges_on(&accounts, &info.name);
-                DatabaseView { info, description, accounts }
-            })
-            .collect();
-        out.sort_by(|a, b| a.info.name.cmp(&b.info.name));
-        Ok(out)
+        dbs.sort_by(|a, b| a.name.cmp(&b.name));
+        let view = |info: DatabaseInfo| {
+            let note = notes.iter().find(|n| n.db_name == info.name);
+            let accounts = privileges_on(&accounts, &info.name);
+            DatabaseView { description: note.map(|n| n.description.clone()).unwrap_or_default(), info, accounts }
+        };
+        Ok(dbs.into_iter().map(view).collect())
     }
 
     pub async fn delete_database(&self, caller: &Caller, id: &str, name: &str) -> Result<()> {
         let row = self.authorized_instance(caller, Action::DeleteDatabase, id).await?;
-        Self::require_running(&row)?;
-        let engine = self.engine_of(&row)?;
-        let spec = self.spec(&row)?;
+        let (engine, spec) = self.running_engine(&row)?;
         let staging = self.live_staging_prefixes(&row.id).await?;
         if staging.iter().any(|p| name.starts_with(p.as_str())) || !engine.list_databases(&spec).await?.iter().any(|d| d.name == name) {
             return Err(ControlError::DbNotFound(format!("The database {name} does not exist on instance {id}.")));

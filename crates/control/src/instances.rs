@@ -291,14 +291,10 @@ impl ControlPlane {
         self.tasks.spawn(async move {
             // Not raced against shutdown: destroying is short and idempotent, and leaving
             // it half done only means the next start repeats it.
-            let result: Result<()> = async {
-                let engine = plane.engine_of(&row)?;
-                let _engine = plane.lock_engine(&row.id).await;
-                engine.destroy(&plane.spec(&row)?).await?;
-                plane.store.delete_instance(&row.id).await?;
-                Ok(())
-            }
-            .await;
+            let result = match plane.under_engine_lock(&row, EngineWork::Destroy).await {
+                Ok(()) => plane.store.delete_instance(&row.id).await.map_err(Into::into),
+                failed => failed,
+            };
             match result {
                 Ok(()) => tracing::info!(instance = %row.id, "instance deleted"),
                 Err(e) => tracing::error!(instance = %row.id, error = %e, "deleting instance failed; retried at next start"),
@@ -317,13 +313,7 @@ impl ControlPlane {
     pub(crate) fn spawn_restart(&self, row: InstanceRow) {
         let Some(plane) = self.self_arc() else { return };
         self.tasks.spawn(async move {
-            let result: Result<()> = async {
-                let engine = plane.engine_of(&row)?;
-                let _engine = plane.lock_engine(&row.id).await;
-                engine.restart(&plane.spec(&row)?).await?;
-                Ok(())
-            }
-            .await;
+            let result = plane.under_engine_lock(&row, EngineWork::Restart).await;
             if let Err(e) = &result {
                 tracing::error!(instance = %row.id, error = %e, "restart failed; the supervisor keeps trying to start it");
             }
@@ -331,6 +321,18 @@ impl ControlPlane {
             // instance must never stay in a transient state.
             let _ = plane.store.transition_instance(&row.id, &[InstanceStatus::Rebooting], InstanceStatus::Running).await;
         });
+    }
+
+    /// Destroys or restarts the instance's engine, holding the instance's engine lock.
+    async fn under_engine_lock(&self, row: &InstanceRow, work: EngineWork) -> Result<()> {
+        let engine = self.engine_of(row)?;
+        let spec = self.spec(row)?;
+        let _engine = self.lock_engine(&row.id).await;
+        match work {
+            EngineWork::Destroy => engine.destroy(&spec).await?,
+            EngineWork::Restart => engine.restart(&spec).await?,
+        }
+        Ok(())
     }
 
     /// Whether the engine of a row answers (for the supervisor).
@@ -346,4 +348,10 @@ impl ControlPlane {
             Err(state_error(row))
         }
     }
+}
+
+/// What a background task does to an instance's engine.
+enum EngineWork {
+    Destroy,
+    Restart,
 }

@@ -149,6 +149,12 @@ impl ControlPlane {
         self.engine_named(&row.engine)
     }
 
+    /// The engine and spec of an instance that must be `Running` for what comes next.
+    fn running_engine(&self, row: &InstanceRow) -> Result<(&Arc<dyn Engine>, InstanceSpec)> {
+        Self::require_running(row)?;
+        Ok((self.engine_of(row)?, self.spec(row)?))
+    }
+
     /// The catalogues of the engines this node runs, by engine name.
     pub fn catalogues(&self) -> Vec<&'static Catalogue> {
         let mut all: Vec<_> = self.engines.values().map(|e| e.catalogue()).collect();

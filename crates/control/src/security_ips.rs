@@ -1,6 +1,6 @@
 //! Security IP lists (ModifySecurityIps, DescribeDBInstanceIPArrayList): which client
 //! addresses may log in to an instance's engine, in named whitelist groups. The engine
-//! enforces their union in its own access control (`Engine::set_allowed_addresses`); the store keeps
+//! enforces their union in its own access control (`AccessControl::set_allowed_addresses`); the store keeps
 //! the groups. The engine is changed first, so a refused change leaves the old list in
 //! force and recorded.
 

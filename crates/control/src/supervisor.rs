@@ -10,7 +10,7 @@ use crate::{ControlPlane, Result};
 use engine::Liveness;
 use std::sync::Arc;
 use std::time::Duration;
-use store::InstanceFilter;
+use store::{InstanceFilter, InstanceRow};
 
 /// How often the watcher looks at the engines' processes.
 const WATCH_EVERY: Duration = Duration::from_millis(250);
@@ -64,64 +64,58 @@ pub(crate) async fn ensure_running(plane: &ControlPlane, row: &store::InstanceRo
     }
 }
 
-/// Starts the watcher: a Running instance whose engine process is gone becomes
-/// `Rebooting` and is started again (back to `Running` whatever the outcome; the slower
-/// loop keeps trying).
-pub(crate) fn spawn_watcher(plane: &Arc<ControlPlane>) {
+/// Every `period` until shutdown, hands `visit` the plane and its `Running` instances.
+fn on_running_instances<F, Fut>(plane: &Arc<ControlPlane>, period: Duration, visit: F)
+where
+    F: Fn(Arc<ControlPlane>, Vec<InstanceRow>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     let weak = Arc::downgrade(plane);
     let token = plane.shutdown.clone();
     plane.tasks.spawn(async move {
         loop {
             tokio::select! {
                 _ = token.cancelled() => return,
-                _ = tokio::time::sleep(WATCH_EVERY) => {}
+                _ = tokio::time::sleep(period) => {}
             }
             let Some(plane) = weak.upgrade() else { return };
-            let rows = match plane.store.list_instances(&InstanceFilter { status: Some(InstanceStatus::Running), ..Default::default() }, None).await {
-                Ok(p) => p.items,
-                Err(_) => continue,
-            };
-            for row in rows {
-                let (Ok(engine), Ok(spec)) = (plane.engine_of(&row), plane.spec(&row)) else { continue };
-                if engine.server_running(&spec) {
-                    continue;
-                }
-                // Only a row still Running moves: a delete or restart begun meanwhile
-                // stopped the engine on purpose.
-                let Ok(row) = plane.store.transition_instance(&row.id, &[InstanceStatus::Running], InstanceStatus::Rebooting).await else { continue };
-                tracing::warn!(instance = %row.id, "the engine's process is gone; starting it again");
-                let _ = plane.store.append_event(&format!("dbinstance/{}", row.id), "EngineDied", "{}").await;
-                plane.spawn_restart(row);
+            let running = InstanceFilter { status: Some(InstanceStatus::Running), ..Default::default() };
+            match plane.store.list_instances(&running, None).await {
+                Ok(page) => visit(plane, page.items).await,
+                Err(e) => tracing::warn!(error = %e, "the supervisor could not list instances"),
             }
         }
     });
 }
 
-pub(crate) fn spawn(plane: &Arc<ControlPlane>) {
-    let weak = Arc::downgrade(plane);
-    let token = plane.shutdown.clone();
-    let every = plane.config.supervise_every;
-    plane.tasks.spawn(async move {
-        loop {
-            tokio::select! {
-                _ = token.cancelled() => return,
-                _ = tokio::time::sleep(every) => {}
+/// Starts the watcher: a Running instance whose engine process is gone becomes
+/// `Rebooting` and is started again (back to `Running` whatever the outcome; the slower
+/// loop keeps trying).
+pub(crate) fn spawn_watcher(plane: &Arc<ControlPlane>) {
+    on_running_instances(plane, WATCH_EVERY, |plane, rows| async move {
+        for row in rows {
+            let (Ok(engine), Ok(spec)) = (plane.engine_of(&row), plane.spec(&row)) else { continue };
+            if engine.server_running(&spec) {
+                continue;
             }
-            let Some(plane) = weak.upgrade() else { return };
-            let rows = match plane.store.list_instances(&InstanceFilter { status: Some(InstanceStatus::Running), ..Default::default() }, None).await {
-                Ok(p) => p.items,
-                Err(e) => {
-                    tracing::warn!(error = %e, "supervisor could not list instances");
-                    continue;
-                }
-            };
-            for row in rows {
-                if token.is_cancelled() {
-                    return;
-                }
-                if let Err(e) = ensure_running(&plane, &row).await {
-                    tracing::error!(instance = %row.id, error = %e, "could not restart a dead engine");
-                }
+            // Only a row still Running moves: a delete or restart begun meanwhile
+            // stopped the engine on purpose.
+            let Ok(row) = plane.store.transition_instance(&row.id, &[InstanceStatus::Running], InstanceStatus::Rebooting).await else { continue };
+            tracing::warn!(instance = %row.id, "the engine's process is gone; starting it again");
+            let _ = plane.store.append_event(&format!("dbinstance/{}", row.id), "EngineDied", "{}").await;
+            plane.spawn_restart(row);
+        }
+    });
+}
+
+pub(crate) fn spawn(plane: &Arc<ControlPlane>) {
+    on_running_instances(plane, plane.config.supervise_every, |plane, rows| async move {
+        for row in rows {
+            if plane.shutdown.is_cancelled() {
+                return;
+            }
+            if let Err(e) = ensure_running(&plane, &row).await {
+                tracing::error!(instance = %row.id, error = %e, "could not restart a dead engine");
             }
         }
     });

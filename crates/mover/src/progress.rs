@@ -23,7 +23,20 @@ pub enum Phase {
 }
 
 impl Phase {
-    fn as_str(self) -> &'static str {
+    pub const ALL: [Phase; 9] = [
+        Phase::Pending,
+        Phase::Planning,
+        Phase::Schema,
+        Phase::Data,
+        Phase::PostData,
+        Phase::Publishing,
+        Phase::Done,
+        Phase::Failed,
+        Phase::Canceled,
+    ];
+
+    /// As a snapshot spells it.
+    pub fn as_str(self) -> &'static str {
         match self {
             Phase::Pending => "Pending",
             Phase::Planning => "Planning",

@@ -296,6 +296,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_phase_of_a_copy_is_a_phase_of_its_task() {
+        for phase in mover::Phase::ALL {
+            assert!(store::ImportPhase::parse(phase.as_str()).is_some(), "{phase:?}");
+        }
+    }
+
+    #[test]
     fn tables_are_split_only_where_cores_allow() {
         assert_eq!(split_threshold(2), u64::MAX);
         assert_eq!(split_threshold(16), 1 << 30);

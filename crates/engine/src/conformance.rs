@@ -1,9 +1,11 @@
 //! The engine contract as tests, written once and run against every engine (feature
 //! `conformance`): an engine crate's `tests/conformance.rs` is one line,
-//! `engine::conformance_suite!(make_engine);`. What the suite checks is what the control
-//! plane relies on, whatever the engine: lifecycle and adoption, idempotent stop and
-//! destroy, databases and accounts with their error kinds, privileges as listed, the
-//! administrator's connection. What only one engine can show (its files, its SQL, the
+//! `engine::conformance_suite!(make_engine);` (`make_engine, with_processes` for an engine
+//! that runs server processes). What the suite checks is what the control plane relies on,
+//! whatever the engine: lifecycle and adoption, idempotent stop and destroy, databases and
+//! accounts with their error kinds, privileges as listed, the administrator's connection,
+//! and that a crashed server shows as stopped and starts again and a frozen one as
+//! unresponsive. What only one engine can show (its files, its SQL, the
 //! privileges it enforces) stays in that engine's own tests.
 
 use crate::prelude::*;
@@ -47,17 +49,6 @@ pub mod support {
         engine_uid
     }
 
-    /// A server stopped by SIGSTOP (frozen, its process still there) is Unresponsive;
-    /// once SIGCONT lets it go on, Running again.
-    pub async fn assert_frozen_is_unresponsive(engine: &dyn crate::Engine, spec: &InstanceSpec, pid: i32) {
-        use nix::sys::signal::{kill, Signal};
-        let pid = nix::unistd::Pid::from_raw(pid);
-        kill(pid, Signal::SIGSTOP).expect("SIGSTOP");
-        assert_eq!(engine.liveness(spec).await, crate::Liveness::Unresponsive, "a frozen server");
-        kill(pid, Signal::SIGCONT).expect("SIGCONT");
-        assert_eq!(engine.liveness(spec).await, crate::Liveness::Running, "the server going on");
-    }
-
     /// A server provisioned for a test in a directory of its own, its security IP list
     /// applied as the control plane does right after provisioning (accounts may log in
     /// from this host); on drop, whatever the test did, its processes are killed and its
@@ -75,6 +66,15 @@ pub mod support {
             engine.provision(&spec).await.unwrap_or_else(|e| panic!("provision {id}: {e}"));
             engine.set_allowed_addresses(&spec, &["127.0.0.1/32".to_string()]).await.unwrap_or_else(|e| panic!("allow {id}: {e}"));
             Provisioned { engine, spec, dir }
+        }
+    }
+
+    pub use crate::OnHost;
+
+    impl<E: OnHost> Provisioned<E> {
+        /// Provisioned with the host's binaries.
+        pub async fn provision(id: &str) -> Self {
+            Self::new(E::on_host(), id).await
         }
     }
 
@@ -193,6 +193,12 @@ macro_rules! conformance_suite {
             the_administrator_reaches_the_server,
         );
     };
+    // Engines that run server processes: also what a crash of them must look like.
+    ($factory:expr, with_processes) => {
+        $crate::conformance_suite!($factory);
+        $crate::conformance_suite!(@tests $factory; a_killed_server_is_stopped_and_starts_again, a_frozen_server_is_unresponsive,
+            a_failed_provision_leaves_nothing);
+    };
     (@tests $factory:expr; $($check:ident),+ $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $check() {
@@ -242,6 +248,74 @@ pub async fn a_server_is_provisioned_stopped_started_restarted_and_destroyed(fac
         assert!(!spec.dir.exists(), "destroy removes the instance's directory");
         assert!(!engine.server_running(&spec));
         engine.destroy(&spec).await.expect("a second destroy is harmless");
+    })
+    .await;
+}
+
+/// A crash (every process of the server killed outright) shows as `Stopped`, and `start`
+/// brings the server back.
+pub async fn a_killed_server_is_stopped_and_starts_again(factory: Factory) {
+    with_instance(factory, "kill", |engine, spec| async move {
+        for pid in support::processes_in(&crate::lifecycle::data_dir(&spec)) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while engine.liveness(&spec).await != Liveness::Stopped {
+            assert!(std::time::Instant::now() < deadline, "a killed server is Stopped");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(!engine.server_running(&spec));
+        engine.start(&spec).await.expect("start after a crash");
+        assert_eq!(engine.liveness(&spec).await, Liveness::Running);
+    })
+    .await;
+}
+
+/// A server that cannot start (its port is taken) fails `Unavailable` and leaves nothing;
+/// a directory in use is neither overwritten nor removed; calls on an instance that is not
+/// there say so.
+pub async fn a_failed_provision_leaves_nothing(factory: Factory) {
+    let engine = factory();
+    let dir = support::TestDir::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port to take");
+    let spec = dir.spec("cf-taken", taken.local_addr().expect("its address").port());
+    let err = engine.provision(&spec).await.expect_err("the port is taken");
+    assert_eq!(err.kind, ErrorKind::Unavailable, "{err}");
+    assert!(!spec.dir.exists(), "the failed instance's directory is removed");
+    assert!(support::processes_in(&crate::lifecycle::data_dir(&spec)).is_empty());
+    assert!(std::fs::read_dir(dir.path()).expect("the test directory").next().is_none(), "nothing left beside it");
+    drop(taken);
+
+    let spec = dir.spec("cf-busy", support::free_port());
+    std::fs::create_dir_all(&spec.dir).expect("a directory in use");
+    std::fs::write(spec.dir.join("precious"), "x").expect("someone's file");
+    assert_eq!(engine.provision(&spec).await.expect_err("the directory is in use").kind, ErrorKind::AlreadyExists);
+    assert!(spec.dir.join("precious").exists(), "someone else's files stay");
+
+    let spec = dir.spec("cf-absent", support::free_port());
+    assert_eq!(engine.liveness(&spec).await, Liveness::Stopped);
+    assert_eq!(engine.start(&spec).await.expect_err("nothing to start").kind, ErrorKind::NotFound);
+    engine.stop(&spec).await.expect("stopping what is not there is harmless");
+    engine.destroy(&spec).await.expect("destroying what is not there is harmless");
+    assert_eq!(engine.admin(&spec).expect_err("no administrator").kind, ErrorKind::NotFound);
+}
+
+/// A server whose processes are stopped by SIGSTOP (frozen, still there) is
+/// `Unresponsive`; once SIGCONT lets them go on, `Running` again.
+pub async fn a_frozen_server_is_unresponsive(factory: Factory) {
+    with_instance(factory, "frozen", |engine, spec| async move {
+        use nix::sys::signal::{kill, Signal};
+        let processes: Vec<_> = support::processes_in(&crate::lifecycle::data_dir(&spec)).into_iter().map(nix::unistd::Pid::from_raw).collect();
+        assert!(!processes.is_empty(), "the server's processes");
+        for &pid in &processes {
+            kill(pid, Signal::SIGSTOP).expect("SIGSTOP");
+        }
+        assert_eq!(engine.liveness(&spec).await, Liveness::Unresponsive, "a frozen server");
+        assert!(engine.server_running(&spec), "a frozen server's process is still there");
+        for &pid in &processes {
+            kill(pid, Signal::SIGCONT).expect("SIGCONT");
+        }
+        assert_eq!(engine.liveness(&spec).await, Liveness::Running, "the server going on");
     })
     .await;
 }

@@ -152,7 +152,7 @@ pub struct CharsetSpec {
 
 /// One engine on this host. Implementations are cheap to share (`Arc<dyn Engine>`).
 #[async_trait]
-pub trait Engine: Lifecycle + Databases + Accounts + Privileges + Send + Sync + 'static {
+pub trait Engine: Lifecycle + Databases + Accounts + Privileges + AccessControl + Send + Sync + 'static {
     /// What the engine offers through the API.
     fn catalogue(&self) -> &'static Catalogue;
 
@@ -170,7 +170,11 @@ pub trait Engine: Lifecycle + Databases + Accounts + Privileges + Send + Sync + 
 
     /// Bytes the server uses for data (all databases, as the engine measures them).
     async fn disk_used(&self, spec: &InstanceSpec) -> Result<u64, EngineError>;
+}
 
+/// Who may log in to a server (part of [`Engine`]).
+#[async_trait]
+pub trait AccessControl {
     /// The internal administrator's connection (credentials kept under `spec.dir`).
     fn admin(&self, spec: &InstanceSpec) -> Result<AdminConnection, EngineError>;
 
@@ -178,6 +182,12 @@ pub trait Engine: Lifecycle + Databases + Accounts + Privileges + Send + Sync + 
     /// validated by the caller), in the engine's own access control; takes effect for new
     /// sessions at once. The internal administrator keeps its access.
     async fn set_allowed_addresses(&self, spec: &InstanceSpec, allowed: &[String]) -> Result<(), EngineError>;
+}
+
+/// An engine made from the host's binaries, for tests: they fail, never skip, on a host
+/// without them (`on_host` panics saying what to install).
+pub trait OnHost: Engine + Sized {
+    fn on_host() -> Self;
 }
 
 /// A server's life (part of [`Engine`]): every [`lifecycle::ServerLifecycle`] has it.
@@ -242,5 +252,5 @@ pub trait Privileges {
 
 /// The engine traits, for calling their methods on an `Arc<dyn Engine>`.
 pub mod prelude {
-    pub use crate::{Accounts, Databases, Engine, Lifecycle, Privileges};
+    pub use crate::{AccessControl, Accounts, Databases, Engine, Lifecycle, Privileges};
 }

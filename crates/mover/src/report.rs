@@ -33,12 +33,14 @@ pub struct CopyReport {
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct DatabaseReport {
+    /// The database's name on the source instance, and the name it was published under.
     pub source: String,
     pub destination: String,
     /// The name it was built under before publication.
     pub staging: String,
     /// An existing, empty destination database was replaced.
     pub replaced_existing: bool,
+    /// Each table and sequence with what was copied and how it was verified.
     pub tables: Vec<TableReport>,
     pub sequences: Vec<SequenceReport>,
     pub large_objects: LargeObjectReport,

@@ -10,6 +10,7 @@
 
 use async_trait::async_trait;
 use engine::{
+    AccessControl,
     AccountInfo, AccountKind, Accounts, AdminConnection, Catalogue, CharsetSpec, DatabaseInfo, Databases, Engine, EngineError, ErrorKind, Lifecycle,
     InstanceSpec, Liveness, Privilege, Privileges,
 };
@@ -96,7 +97,10 @@ impl Engine for FakeEngine {
     async fn disk_used(&self, spec: &InstanceSpec) -> Result<u64, EngineError> {
         self.with(spec, |s| Ok(s.databases.values().map(|d| d.info.size_bytes).sum::<u64>() + (8 << 20)))
     }
+}
 
+#[async_trait]
+impl AccessControl for FakeEngine {
     fn admin(&self, spec: &InstanceSpec) -> Result<AdminConnection, EngineError> {
         Ok(AdminConnection {
             host: spec.listen_host.clone(),

@@ -282,3 +282,9 @@ pub async fn checksums(login: &engine::Login, db: &str) -> BTreeMap<String, u64>
     c.disconnect().await.ok();
     out
 }
+
+impl engine::OnHost for crate::MariaDbEngine {
+    fn on_host() -> Self {
+        crate::MariaDbEngine::new(crate::MariaDbConfig::detect().expect("MariaDB server binaries are required for these tests (install mariadb-server)"))
+    }
+}

@@ -71,6 +71,24 @@ async fn staging_left(tag: &str) -> Vec<String> {
 }
 
 /// A database with one table of `rows` rows, a view and a procedure.
+/// This test's turn on the server, a source of `rows` rows and a free destination named
+/// for the test, and a staging tag.
+async fn small_pair(label: &str, rows: u64) -> (MutexGuard<'static, ()>, String, String, String) {
+    let turn = turn().await;
+    let (src, dst) = (name(&format!("mdb_src_{label}")), name(&format!("mdb_dst_{label}")));
+    small_db(&src, rows).await;
+    drop_db(&dst).await;
+    (turn, src, dst, name(&format!("mdb{label}")))
+}
+
+/// An empty source and a free destination, named for the test.
+async fn empty_pair(label: &str) -> (String, String) {
+    let (src, dst) = (name(&format!("mdb_src_{label}")), name(&format!("mdb_dst_{label}")));
+    drop_db(&dst).await;
+    recreate(&src).await;
+    (src, dst)
+}
+
 async fn small_db(db: &str, rows: u64) {
     recreate(db).await;
     sql(&[
@@ -102,9 +120,7 @@ async fn copy(pairs: &[(&str, &str)], opts: &CopyOptions) -> (Result<mover::Copy
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copies_every_object_kind_and_verifies_it() {
     let _turn = turn().await;
-    let (src, dst) = (name("mdb_src_all"), name("mdb_dst_all"));
-    drop_db(&dst).await;
-    recreate(&src).await;
+    let (src, dst) = empty_pair("all").await;
     engine_mariadb::testing::load_every_kind(&login(), &src, "mdb_definer").await;
     let before = engine_mariadb::testing::digests(&login(), &src).await;
     let schema = engine_mariadb::testing::schema_dump(&login(), &src, &src, "DB").await;
@@ -141,9 +157,7 @@ async fn copies_every_object_kind_and_verifies_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_tables_are_copied_in_key_ranges() {
     let _turn = turn().await;
-    let (src, dst) = (name("mdb_src_big"), name("mdb_dst_big"));
-    drop_db(&dst).await;
-    recreate(&src).await;
+    let (src, dst) = empty_pair("big").await;
     sql(&[
         format!("CREATE TABLE `{src}`.big (id BIGINT UNSIGNED PRIMARY KEY, k INT, pad CHAR(200), KEY k (k)) AUTO_INCREMENT = 5000000"),
         format!("INSERT INTO `{src}`.big SELECT seq, seq % 1000, REPEAT('x', 200) FROM seq_1_to_400000"),
@@ -211,11 +225,7 @@ async fn refuses_a_destination_that_holds_user_objects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_verification_mismatch_fails_and_leaves_nothing() {
-    let _turn = turn().await;
-    let (src, dst) = (name("mdb_src_tamper"), name("mdb_dst_tamper"));
-    small_db(&src, 100).await;
-    drop_db(&dst).await;
-    let tag = name("mdbtamper");
+    let (_turn, src, dst, tag) = small_pair("tamper", 100).await;
     let staging = mover::staging_name(&dst, &tag);
     let hooks = TestHooks {
         tamper: Some(Tamper { database: dst.clone(), table: "items".into(), sql: format!("UPDATE `{staging}`.items SET label = 'changed' WHERE id = 7") }),
@@ -248,11 +258,7 @@ async fn a_failure_at_each_step_leaves_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_during_the_data_leaves_nothing() {
-    let _turn = turn().await;
-    let (src, dst) = (name("mdb_src_cancel"), name("mdb_dst_cancel"));
-    small_db(&src, 300000).await;
-    drop_db(&dst).await;
-    let tag = name("mdbcancel");
+    let (_turn, src, dst, tag) = small_pair("cancel", 300000).await;
     let token = CancellationToken::new();
     let progress = Arc::new(Progress::default());
     let names = vec![(src.clone(), dst.clone())];
@@ -274,11 +280,7 @@ async fn cancel_during_the_data_leaves_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publication_cut_after_its_rename_is_finished_not_undone() {
-    let _turn = turn().await;
-    let (src, dst) = (name("mdb_src_cut"), name("mdb_dst_cut"));
-    small_db(&src, 20).await;
-    drop_db(&dst).await;
-    let tag = name("mdbcut");
+    let (_turn, src, dst, tag) = small_pair("cut", 20).await;
     let marks = Arc::new(std::sync::Mutex::new(None));
     let gate = {
         let marks = marks.clone();
@@ -327,9 +329,7 @@ async fn bad_requests_and_lost_servers_are_told_apart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grants_carry_over_to_the_new_name_for_accounts_roles_views_and_routines() {
     let _turn = turn().await;
-    let (src, dst) = (name("mdb_src_grants"), name("mdb_dst_grants"));
-    drop_db(&dst).await;
-    recreate(&src).await;
+    let (src, dst) = empty_pair("grants").await;
     let odd = "mdb_o'dd";
     sql(&[
         format!("CREATE TABLE `{src}`.t (a INT PRIMARY KEY, id INT NOT NULL AUTO_INCREMENT, k INT, KEY by_id (id), KEY k (k))"),

@@ -6,7 +6,7 @@ mod mariadb_common;
 
 use engine::prelude::*;
 use engine::{AccountKind, CharsetSpec, ErrorKind, Liveness, Privilege};
-use mariadb_common::{engine, free_port, process_alive, processes_in, recorded_pid, Instance, Sessions, TestDir};
+use mariadb_common::{free_port, OnHost, process_alive, recorded_pid, Instance, Sessions, TestDir};
 use mysql_async::prelude::*;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
@@ -21,11 +21,10 @@ fn detect_finds_the_host_binaries() {
     assert!(config.bin_dir.join("mariadb-install-db").is_file() && config.sbin_dir.join("mariadbd").is_file());
     // mariadbd refuses root; as root, every instance runs as a user of its own.
     assert_eq!(config.isolate, nix::unistd::geteuid().is_root());
+    assert!(config.bin_dir.join("mariadb-dump").is_file() && config.bin_dir.join("mariadb").is_file());
     let engine = engine_mariadb::MariaDbEngine::new(config);
     assert_eq!(engine.kind(), engine_mariadb::KIND);
     assert_eq!(engine.versions(), vec!["10.11".to_string()]);
-    assert!(engine.tool_dir().join("mariadb-dump").is_file());
-    assert!(engine.tool_dir().join("mariadb").is_file());
 }
 
 #[tokio::test]
@@ -92,7 +91,7 @@ async fn provision_lays_out_a_running_server_that_survives_stop_start_restart_an
     assert_eq!(engine.liveness(spec).await, Liveness::Running);
 
     // A new adapter (openrds restarted) finds the running server and drives it.
-    let adopter = mariadb_common::engine();
+    let adopter = engine_mariadb::MariaDbEngine::on_host();
     assert_eq!(adopter.liveness(spec).await, Liveness::Running);
     adopter.create_database(spec, "adopted", &charset("utf8mb4")).await.unwrap();
     adopter.start(spec).await.unwrap();
@@ -108,7 +107,7 @@ async fn provision_lays_out_a_running_server_that_survives_stop_start_restart_an
 
 #[tokio::test]
 async fn a_deep_directory_gets_its_socket_in_tmp() {
-    let engine = engine();
+    let engine = engine_mariadb::MariaDbEngine::on_host();
     let dir = TestDir::new();
     let mut spec = dir.spec("rm-deep", free_port());
     spec.dir = dir.path().join("d".repeat(60)).join("e".repeat(60)).join("rm-deep");
@@ -124,51 +123,6 @@ async fn a_deep_directory_gets_its_socket_in_tmp() {
     assert_eq!(guard.engine.liveness(&spec).await, Liveness::Running);
     guard.engine.destroy(&spec).await.unwrap();
     assert!(!socket.exists(), "destroy removes the socket outside the directory");
-}
-
-#[tokio::test]
-async fn a_killed_server_is_stopped_and_starts_again() {
-    let inst = Instance::provision("rm-kill").await;
-    let (engine, spec) = (&inst.engine, &inst.spec);
-    let pid = recorded_pid(&spec.dir).unwrap();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while engine.liveness(spec).await != Liveness::Stopped {
-        assert!(std::time::Instant::now() < deadline, "a killed server is Stopped");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    engine.start(spec).await.unwrap();
-    assert_eq!(engine.liveness(spec).await, Liveness::Running);
-    engine.destroy(spec).await.unwrap();
-    assert!(processes_in(&spec.dir.join("data")).is_empty());
-    assert!(!spec.dir.exists());
-}
-
-#[tokio::test]
-async fn a_stopped_server_that_hangs_is_unresponsive() {
-    let inst = Instance::provision("rm-hang").await;
-    let (engine, spec) = (&inst.engine, &inst.spec);
-    engine::conformance::support::assert_frozen_is_unresponsive(engine, spec, recorded_pid(&spec.dir).unwrap()).await;
-}
-
-#[tokio::test]
-async fn a_failed_provision_leaves_nothing() {
-    let engine = engine();
-    let dir = TestDir::new();
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let spec = dir.spec("rm-fail", taken.local_addr().unwrap().port());
-    let err = engine.provision(&spec).await.unwrap_err();
-    assert_eq!(err.kind, ErrorKind::Unavailable, "{err}");
-    assert!(!spec.dir.exists(), "the directory is removed");
-    assert!(processes_in(&spec.dir.join("data")).is_empty());
-    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
-
-    // Nor is a directory in use overwritten.
-    let spec = dir.spec("rm-busy", free_port());
-    std::fs::create_dir_all(&spec.dir).unwrap();
-    std::fs::write(spec.dir.join("keep"), "x").unwrap();
-    assert_eq!(engine.provision(&spec).await.unwrap_err().kind, ErrorKind::AlreadyExists);
-    assert!(spec.dir.join("keep").exists());
 }
 
 #[tokio::test]

@@ -134,3 +134,8 @@ pub async fn try_digests(ep: &Login, db: &str) -> anyhow::Result<Vec<(String, St
     Ok(out)
 }
 
+impl engine::OnHost for crate::PostgresEngine {
+    fn on_host() -> Self {
+        crate::PostgresEngine::new(crate::PostgresConfig::detect().expect("PostgreSQL server binaries are required for these tests (install postgresql)"))
+    }
+}

@@ -5,4 +5,4 @@ fn engine() -> std::sync::Arc<dyn engine::Engine> {
     std::sync::Arc::new(engine_postgres::PostgresEngine::new(config))
 }
 
-engine::conformance_suite!(engine);
+engine::conformance_suite!(engine, with_processes);

@@ -21,14 +21,30 @@ async fn copy(src: &mover::Endpoint, dst: &mover::Endpoint, pairs: &[(&str, &str
     (r, progress)
 }
 
+/// The dataset in a fresh source database, a free destination, both named for the test,
+/// and the source's digests.
+async fn dataset_pair(ep: &mover::Endpoint, label: &str) -> (String, String, Vec<(String, String)>) {
+    ensure_roles(ep, &[OWNER, READER]).await;
+    let (src, dst) = (name(&format!("mvsrc_{label}")), name(&format!("mvdst_{label}")));
+    drop_db(ep, &dst).await;
+    load_dataset(ep, &src, OWNER, READER).await;
+    let before = digests(ep, &src).await;
+    (src, dst, before)
+}
+
+/// The dataset in `src`, owned and read by roles made for the test (named for it from
+/// `owner` and `reader`); returns their names.
+async fn dataset_owned_by(ep: &mover::Endpoint, src: &str, owner: &str, reader: &str) -> (String, String) {
+    let (owner, reader) = (name(owner), name(reader));
+    ensure_roles(ep, &[&owner, &reader]).await;
+    load_dataset(ep, src, &owner, &reader).await;
+    (owner, reader)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copies_every_object_kind_and_verifies_it() {
     let ep = local();
-    ensure_roles(&ep, &[OWNER, READER]).await;
-    let (src, dst) = (name("mvsrc_all"), name("mvdst_all"));
-    drop_db(&ep, &dst).await;
-    load_dataset(&ep, &src, OWNER, READER).await;
-    let before = digests(&ep, &src).await;
+    let (src, dst, before) = dataset_pair(&ep, "all").await;
 
     let plan = engine_postgres::copier::plan_databases(&ep, std::slice::from_ref(&src)).await.expect("plan");
     let p = &plan.databases[0];
@@ -94,13 +110,9 @@ async fn copies_every_object_kind_and_verifies_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copies_to_another_server_creating_missing_roles() {
-    let ep = local();
-    let other = SecondServer::start();
-    let owner = name("mover_owner");
-    let reader = name("mover_reader");
-    ensure_roles(&ep, &[&owner, &reader]).await;
+    let (ep, other) = (local(), SecondServer::start());
     let (src, dst) = (name("mvsrc_x"), name("mvdst_x"));
-    load_dataset(&ep, &src, &owner, &reader).await;
+    let (owner, reader) = dataset_owned_by(&ep, &src, "mover_owner", "mover_reader").await;
     let before = digests(&ep, &src).await;
 
     let tag = name("x");
@@ -129,13 +141,9 @@ async fn copies_to_another_server_creating_missing_roles() {
 /// A failed copy to another server also removes the roles it created there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_copy_drops_the_roles_it_created() {
-    let ep = local();
-    let other = SecondServer::start();
-    let owner = name("mover_fowner");
-    let reader = name("mover_freader");
-    ensure_roles(&ep, &[&owner, &reader]).await;
+    let (ep, other) = (local(), SecondServer::start());
     let (src, dst) = (name("mvsrc_fr"), name("mvdst_fr"));
-    load_dataset(&ep, &src, &owner, &reader).await;
+    let (owner, reader) = dataset_owned_by(&ep, &src, "mover_fowner", "mover_freader").await;
     let tag = name("fr");
     let opts = CopyOptions { hooks: TestHooks { failpoint: Some(("after_data".into(), FailAction::Error)), tamper: None }, ..options(&tag) };
     let (r, progress) = copy(&ep, &other.endpoint, &[(&src, &dst)], &opts).await;
@@ -162,14 +170,29 @@ async fn small_db(ep: &mover::Endpoint, db: &str, rows: i64) {
     .unwrap();
 }
 
+/// A small source of `rows` rows and a destination that does not exist, named for the test.
+async fn small_pair(ep: &mover::Endpoint, label: &str, rows: i64) -> (String, String) {
+    let (src, dst) = (name(&format!("mvsrc_{label}")), name(&format!("mvdst_{label}")));
+    small_db(ep, &src, rows).await;
+    drop_db(ep, &dst).await;
+    (src, dst)
+}
+
+/// Two small sources of `rows` rows and their destinations, named for the test: the first
+/// destination exists and is empty (a copy replaces it), the second does not exist.
+async fn two_sources(ep: &mover::Endpoint, names: [&str; 4], rows: [i64; 2]) -> [String; 4] {
+    let [a, b, da, db] = names.map(name);
+    small_db(ep, &a, rows[0]).await;
+    small_db(ep, &b, rows[1]).await;
+    recreate(ep, &da).await;
+    drop_db(ep, &db).await;
+    [a, b, da, db]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_databases_in_one_task_replacing_an_empty_destination() {
     let ep = local();
-    let (a, b, da, db) = (name("mvsrc_m1"), name("mvsrc_m2"), name("mvdst_m1"), name("Mv Dst ü2"));
-    small_db(&ep, &a, 100).await;
-    small_db(&ep, &b, 2000).await;
-    recreate(&ep, &da).await; // exists, empty: replaced
-    drop_db(&ep, &db).await;
+    let [a, b, da, db] = two_sources(&ep, ["mvsrc_m1", "mvsrc_m2", "mvdst_m1", "Mv Dst ü2"], [100, 2000]).await;
     let tag = name("multi");
     let (r, progress) = copy(&ep, &ep, &[(&a, &da), (&b, &db)], &options(&tag)).await;
     let report = r.expect("copy succeeds");
@@ -188,8 +211,7 @@ async fn several_databases_in_one_task_replacing_an_empty_destination() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refuses_a_destination_that_holds_user_objects() {
     let ep = local();
-    let (src, dst) = (name("mvsrc_ne"), name("mvdst_ne"));
-    small_db(&ep, &src, 10).await;
+    let (src, dst) = small_pair(&ep, "ne", 10).await;
     recreate(&ep, &dst).await;
     connect(&ep, &dst).await.batch_execute("CREATE TABLE precious (x int); INSERT INTO precious VALUES (1)").await.unwrap();
     let tag = name("ne");
@@ -211,11 +233,7 @@ async fn refuses_a_destination_that_holds_user_objects() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_verification_mismatch_fails_and_leaves_nothing() {
     let ep = local();
-    ensure_roles(&ep, &[OWNER, READER]).await;
-    let (src, dst) = (name("mvsrc_vf"), name("mvdst_vf"));
-    drop_db(&ep, &dst).await;
-    load_dataset(&ep, &src, OWNER, READER).await;
-    let before = digests(&ep, &src).await;
+    let (src, dst, before) = dataset_pair(&ep, "vf").await;
     let tag = name("vf");
     let tamper = Tamper { database: dst.clone(), table: "public.customers".into(), sql: "UPDATE public.customers SET name = 'tampered' WHERE email = 'b@x.org'".into() };
     let opts = CopyOptions { hooks: TestHooks { failpoint: None, tamper: Some(tamper) }, ..options(&tag) };
@@ -237,9 +255,7 @@ async fn a_verification_mismatch_fails_and_leaves_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failure_at_each_step_leaves_nothing() {
     let ep = local();
-    let (src, dst) = (name("mvsrc_fp"), name("mvdst_fp"));
-    small_db(&ep, &src, 500).await;
-    drop_db(&ep, &dst).await;
+    let (src, dst) = small_pair(&ep, "fp", 500).await;
     for step in ["after_plan", "after_roles", "after_pre_data", "during_data", "after_data", "after_post_data", "before_publish"] {
         let tag = name(&format!("fp{}", step.len()));
         let opts = CopyOptions { hooks: TestHooks { failpoint: Some((step.into(), FailAction::Error)), tamper: None }, ..options(&tag) };
@@ -254,9 +270,7 @@ async fn a_failure_at_each_step_leaves_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_leaves_nothing() {
     let ep = local();
-    let (src, dst) = (name("mvsrc_cx"), name("mvdst_cx"));
-    drop_db(&ep, &dst).await;
-    small_db(&ep, &src, 1_500_000).await;
+    let (src, dst) = small_pair(&ep, "cx", 1_500_000).await;
 
     // Deterministically, in the middle of the data phase.
     let tag = name("cx1");
@@ -341,8 +355,7 @@ fn spawn_copy(src: &mover::Endpoint, dst: &mover::Endpoint, from: &str, to: &str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn losing_the_destination_mid_copy_is_retryable_and_recoverable() {
-    let ep = local();
-    let other = SecondServer::start();
+    let (ep, other) = (local(), SecondServer::start());
     let (src, dst) = (name("mvsrc_dd"), name("mvdst_dd"));
     small_db(&ep, &src, 1_500_000).await;
     let tag = name("dd");
@@ -362,8 +375,7 @@ async fn losing_the_destination_mid_copy_is_retryable_and_recoverable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn losing_the_source_mid_copy_is_retryable_and_leaves_nothing() {
-    let ep = local();
-    let other = SecondServer::start();
+    let (ep, other) = (local(), SecondServer::start());
     let (src, dst) = (name("mvsrc_sd"), name("mvdst_sd"));
     drop_db(&ep, &dst).await;
     small_db(&other.endpoint, &src, 1_500_000).await;
@@ -383,11 +395,7 @@ async fn losing_the_source_mid_copy_is_retryable_and_leaves_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_publishes_all_its_databases_or_none() {
     let ep = local();
-    let (a, b, da, db) = (name("mvsrc_an1"), name("mvsrc_an2"), name("mvdst_an1"), name("mvdst_an2"));
-    small_db(&ep, &a, 100).await;
-    small_db(&ep, &b, 100).await;
-    recreate(&ep, &da).await;
-    drop_db(&ep, &db).await;
+    let [a, b, da, db] = two_sources(&ep, ["mvsrc_an1", "mvsrc_an2", "mvdst_an1", "mvdst_an2"], [100, 100]).await;
     let tag = name("an");
     let tamper = Tamper { database: db.clone(), table: "public.t".into(), sql: "DELETE FROM public.t WHERE id = 7".into() };
     let opts = CopyOptions { hooks: TestHooks { failpoint: None, tamper: Some(tamper) }, ..options(&tag) };

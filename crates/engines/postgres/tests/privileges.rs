@@ -27,12 +27,28 @@ async fn denied(c: &Client, sql: &str) {
     }
 }
 
+async fn denied_all(c: &Client, statements: &[&str]) {
+    for sql in statements {
+        denied(c, sql).await;
+    }
+}
+
 /// What `list_accounts` says `account` holds, database by database.
 async fn held(inst: &Instance, account: &str) -> Vec<(String, Privilege, String)> {
     let accounts = inst.engine.list_accounts(&inst.spec).await.unwrap();
     let a = accounts.iter().find(|a| a.name == account).unwrap_or_else(|| panic!("{account} not listed"));
     assert_eq!(a.privileges.len(), a.privilege_detail.len());
     a.privileges.iter().zip(&a.privilege_detail).map(|((db, p), (_, d))| (db.clone(), *p, d.clone())).collect()
+}
+
+/// A server holding database `db` with the objects `setup` makes as the administrator,
+/// and the administrator's session on it.
+async fn with_database(id: &str, db: &'static str, setup: &str) -> (Instance, &'static str, Client) {
+    let inst = Instance::provision(id).await;
+    inst.engine.create_database(&inst.spec, db, &utf8()).await.unwrap();
+    let admin = inst.admin(db).await;
+    admin.batch_execute(setup).await.unwrap_or_else(|e| panic!("set up {db}: {e}"));
+    (inst, db, admin)
 }
 
 async fn owner_of(c: &Client, object: &str) -> String {
@@ -67,18 +83,11 @@ async fn read_only_and_dml_only_are_enforced_and_read_back() {
 
     let r = inst.connect(reader, "Reader_pass1", db).await.unwrap();
     allowed(&r, "SELECT * FROM items; SELECT * FROM sales.orders; SELECT * FROM item_names").await;
-    denied(&r, "INSERT INTO items (name) VALUES ('x')").await;
-    denied(&r, "UPDATE items SET name = 'x'").await;
-    denied(&r, "DELETE FROM sales.orders").await;
-    denied(&r, "CREATE TABLE mine (id int)").await;
-    denied(&r, "CREATE SCHEMA mine").await;
+    denied_all(&r, &["INSERT INTO items (name) VALUES ('x')", "UPDATE items SET name = 'x'", "DELETE FROM sales.orders", "CREATE TABLE mine (id int)", "CREATE SCHEMA mine"]).await;
 
     let w = inst.connect("writer", "Writer_pass1", db).await.unwrap();
     allowed(&w, "INSERT INTO items (name) VALUES ('w'); UPDATE items SET name = 'b' WHERE name = 'a'; DELETE FROM sales.orders; SELECT * FROM items").await;
-    denied(&w, "TRUNCATE items").await;
-    denied(&w, "CREATE TABLE mine (id int)").await;
-    denied(&w, "CREATE SCHEMA mine").await;
-    denied(&w, "ALTER TABLE items ADD COLUMN x int").await;
+    denied_all(&w, &["TRUNCATE items", "CREATE TABLE mine (id int)", "CREATE SCHEMA mine", "ALTER TABLE items ADD COLUMN x int"]).await;
 
     // Objects the administrator makes later (an import, say) are covered too, in new
     // schemas as well.
@@ -103,8 +112,7 @@ async fn read_only_and_dml_only_are_enforced_and_read_back() {
     denied(&other, "SELECT * FROM secret").await;
 
     engine.revoke(spec, reader, db).await.unwrap();
-    denied(&r, "SELECT * FROM items").await;
-    denied(&r, "SELECT * FROM sales.orders").await;
+    denied_all(&r, &["SELECT * FROM items", "SELECT * FROM sales.orders"]).await;
     admin.batch_execute("CREATE TABLE after_revoke (id int)").await.unwrap();
     denied(&r, "SELECT * FROM after_revoke").await;
     assert!(held(&inst, reader).await.is_empty());
@@ -124,19 +132,11 @@ async fn read_only_and_dml_only_are_enforced_and_read_back() {
 
 #[tokio::test]
 async fn read_write_and_ddl_only_are_enforced_and_see_each_other() {
-    let inst = Instance::provision("pgm-rw").await;
-    let (engine, spec) = (&inst.engine, &inst.spec);
-    let db = "app";
-    engine.create_database(spec, db, &utf8()).await.unwrap();
-    let admin = inst.admin(db).await;
-    admin
-        .batch_execute(
-            "CREATE TABLE base (id int GENERATED ALWAYS AS IDENTITY, v text); INSERT INTO base (v) VALUES ('a');
+    let setup = "CREATE TABLE base (id int GENERATED ALWAYS AS IDENTITY, v text); INSERT INTO base (v) VALUES ('a');
              CREATE FUNCTION answer() RETURNS int LANGUAGE sql AS 'SELECT 42'; REVOKE EXECUTE ON FUNCTION answer() FROM PUBLIC;
-             CREATE PROCEDURE noop() LANGUAGE sql AS 'SELECT 1'; REVOKE EXECUTE ON PROCEDURE noop() FROM PUBLIC;",
-        )
-        .await
-        .unwrap();
+             CREATE PROCEDURE noop() LANGUAGE sql AS 'SELECT 1'; REVOKE EXECUTE ON PROCEDURE noop() FROM PUBLIC;";
+    let (inst, db, admin) = with_database("pgm-rw", "app", setup).await;
+    let (engine, spec) = (&inst.engine, &inst.spec);
     for (name, pw) in [("early", "Early_pass1"), ("rw", "Rw_pass1"), ("ddl", "Ddl_pass1"), ("late", "Late_pass1")] {
         engine.create_account(spec, name, pw, AccountKind::Normal).await.unwrap();
     }
@@ -152,16 +152,11 @@ async fn read_write_and_ddl_only_are_enforced_and_see_each_other() {
     admin.batch_execute("CREATE SCHEMA rw_schema").await.unwrap();
     allowed(&rw, "CREATE TABLE rw_schema.t (id int); INSERT INTO rw_schema.t VALUES (1)").await;
     // Schemas are the database owner's to make.
-    denied(&rw, "CREATE SCHEMA mine").await;
-    denied(&rw, "ALTER TABLE base ADD COLUMN x int").await;
-    denied(&rw, "DROP TABLE base").await;
+    denied_all(&rw, &["CREATE SCHEMA mine", "ALTER TABLE base ADD COLUMN x int", "DROP TABLE base"]).await;
 
     let ddl = inst.connect("ddl", "Ddl_pass1", db).await.unwrap();
     allowed(&ddl, "CREATE TABLE ddl_table (id int); INSERT INTO ddl_table VALUES (1); ALTER TABLE ddl_table ADD COLUMN v text; CREATE TEMP TABLE scratch (id int)").await;
-    denied(&ddl, "SELECT * FROM base").await;
-    denied(&ddl, "INSERT INTO base (v) VALUES ('d')").await;
-    denied(&ddl, "SELECT * FROM rw_table").await;
-    denied(&ddl, "SELECT answer()").await;
+    denied_all(&ddl, &["SELECT * FROM base", "INSERT INTO base (v) VALUES ('d')", "SELECT * FROM rw_table", "SELECT answer()"]).await;
 
     // What the creators made is readable by the read-only account granted before them,
     // and by one granted after.
@@ -184,9 +179,7 @@ async fn read_write_and_ddl_only_are_enforced_and_see_each_other() {
     assert_eq!(held(&inst, "late").await[0].1, Privilege::ReadOnly);
 
     engine.revoke(spec, "rw", db).await.unwrap();
-    denied(&rw, "SELECT * FROM base").await;
-    denied(&rw, "CREATE TABLE again (id int)").await;
-    denied(&rw, "CREATE TABLE rw_schema.again (id int)").await;
+    denied_all(&rw, &["SELECT * FROM base", "CREATE TABLE again (id int)", "CREATE TABLE rw_schema.again (id int)"]).await;
     assert!(held(&inst, "rw").await.is_empty());
     // What it made stays readable by the others.
     allowed(&late, "SELECT * FROM rw_table; SELECT * FROM rw_later").await;
@@ -210,14 +203,7 @@ async fn read_write_and_ddl_only_are_enforced_and_see_each_other() {
 
 #[tokio::test]
 async fn db_owner_owns_the_database_and_its_objects_until_revoked() {
-    let inst = Instance::provision("pgm-owner").await;
-    let (engine, spec) = (&inst.engine, &inst.spec);
-    let db = "appdb";
-    engine.create_database(spec, db, &utf8()).await.unwrap();
-    let admin = inst.admin(db).await;
-    admin
-        .batch_execute(
-            "CREATE SCHEMA app; CREATE TABLE app.t (id int GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, s serial, v text);
+    let setup = "CREATE SCHEMA app; CREATE TABLE app.t (id int GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, s serial, v text);
              INSERT INTO app.t (v) VALUES ('a'); CREATE VIEW app.v AS SELECT * FROM app.t;
              CREATE MATERIALIZED VIEW app.mv AS SELECT count(*) FROM app.t; CREATE SEQUENCE app.standalone;
              CREATE TYPE app.mood AS ENUM ('ok', 'meh'); CREATE DOMAIN app.pos AS int CHECK (VALUE > 0);
@@ -226,10 +212,9 @@ async fn db_owner_owns_the_database_and_its_objects_until_revoked() {
              CREATE PROCEDURE app.p() LANGUAGE sql AS 'SELECT 1';
              CREATE AGGREGATE app.total(int) (sfunc = int4pl, stype = int);
              CREATE TABLE parted (k int) PARTITION BY RANGE (k); CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (10);
-             CREATE EXTENSION IF NOT EXISTS plpgsql;",
-        )
-        .await
-        .unwrap();
+             CREATE EXTENSION IF NOT EXISTS plpgsql;";
+    let (inst, db, admin) = with_database("pgm-owner", "appdb", setup).await;
+    let (engine, spec) = (&inst.engine, &inst.spec);
     engine.create_account(spec, "owner1", "Owner_pass1", AccountKind::Normal).await.unwrap();
     engine.create_account(spec, "reader", "Reader_pass1", AccountKind::Normal).await.unwrap();
     engine.grant(spec, "reader", db, Privilege::ReadOnly).await.unwrap();
@@ -280,9 +265,7 @@ async fn db_owner_owns_the_database_and_its_objects_until_revoked() {
         assert_eq!(owner_of(&admin, object).await, "rds_superuser", "{object}");
     }
     allowed(&o, "SELECT * FROM app.t; SELECT * FROM own.t").await;
-    denied(&o, "INSERT INTO app.t (v) VALUES ('x')").await;
-    denied(&o, "ALTER TABLE own.t ADD COLUMN y int").await;
-    denied(&o, "CREATE SCHEMA again").await;
+    denied_all(&o, &["INSERT INTO app.t (v) VALUES ('x')", "ALTER TABLE own.t ADD COLUMN y int", "CREATE SCHEMA again"]).await;
     assert_eq!(held(&inst, "owner1").await[0].1, Privilege::ReadOnly);
 
     engine.grant(spec, "owner1", db, Privilege::DBOwner).await.unwrap();

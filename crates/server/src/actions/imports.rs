@@ -26,7 +26,20 @@ fn parse_time(value: Option<&str>, name: &str) -> Result<Option<DateTime<Utc>>, 
     Err(super::invalid(name, format!("{v:?} is not a UTC time like 2024-01-01T00:00Z")))
 }
 
-async fn list(plane: &ControlPlane, caller: &Caller, p: ImportListing, action: wire::Action) -> Result<(control::model::Paged<ImportTaskRow>, control::model::Page), crate::ServerError> {
+/// One page of tasks, each shown by `item`; with the page asked for and the count of all.
+struct Listed {
+    items: Vec<Value>,
+    total: u64,
+    page: control::model::Page,
+}
+
+async fn list(
+    plane: &ControlPlane,
+    caller: &Caller,
+    p: ImportListing,
+    action: wire::Action,
+    item: impl Fn(&ImportTaskRow) -> Value,
+) -> Result<Listed, crate::ServerError> {
     let from = parse_time(p.start_time.as_deref(), "StartTime")?;
     // EndTime names a minute; everything within that minute is included.
     let to = parse_time(p.end_time.as_deref(), "EndTime")?.map(|t| t + chrono::Duration::seconds(59));
@@ -37,7 +50,7 @@ async fn list(plane: &ControlPlane, caller: &Caller, p: ImportListing, action: w
     }
     let page = page(p.page, 30, 100)?;
     let result = plane.list_imports(caller, action, &p.instance, p.import_id, from, to, page).await?;
-    Ok((result, page))
+    Ok(Listed { items: result.items.iter().map(item).collect(), total: result.total, page })
 }
 
 /// `ImportDataStatus` as DescibeImportsFromDatabase spells it.
@@ -61,57 +74,49 @@ fn description(t: &ImportTaskRow) -> String {
 }
 
 pub(crate) async fn from_database(plane: &ControlPlane, caller: &Caller, p: DescibeImportsFromDatabase) -> Reply {
-    let (result, page) = list(plane, caller, p.listing, DescibeImportsFromDatabase::ACTION).await?;
-    let items: Vec<Value> = result
-        .items
-        .iter()
-        .map(|t| {
-            json!({
-                "ImportId": t.id,
-                "ImportDataType": "Full",
-                "ImportDataStatus": data_status(t),
-                "ImportDataStatusDescription": description(t),
-                "IncrementalImportingTime": "",
-                "SourceDBInstanceId": t.source_id,
-                "DBInstanceId": t.dest_id,
-                "DBNames": t.db_names.iter().map(|(s, d)| json!({"Source": s, "Destination": d})).collect::<Vec<_>>(),
-            })
+    let listed = list(plane, caller, p.listing, DescibeImportsFromDatabase::ACTION, |t| {
+        json!({
+            "ImportId": t.id,
+            "ImportDataType": "Full",
+            "ImportDataStatus": data_status(t),
+            "ImportDataStatusDescription": description(t),
+            "IncrementalImportingTime": "",
+            "SourceDBInstanceId": t.source_id,
+            "DBInstanceId": t.dest_id,
+            "DBNames": t.db_names.iter().map(|(s, d)| json!({"Source": s, "Destination": d})).collect::<Vec<_>>(),
         })
-        .collect();
+    })
+    .await?;
     Ok(json!({
-        "Items": {"ImportResultFromDB": items},
-        "PageNumber": page.number,
-        "PageRecordCount": result.items.len(),
-        "TotalRecordCount": result.total,
+        "Items": {"ImportResultFromDB": listed.items},
+        "PageNumber": listed.page.number,
+        "PageRecordCount": listed.items.len(),
+        "TotalRecordCount": listed.total,
     }))
 }
 
 pub(crate) async fn for_sql_server(plane: &ControlPlane, caller: &Caller, p: DescribeImportsForSQLServer) -> Reply {
-    let (result, page) = list(plane, caller, p.listing, DescribeImportsForSQLServer::ACTION).await?;
-    let items: Vec<Value> = result
-        .items
-        .iter()
-        .map(|t| {
-            let status = match t.status {
-                ImportStatus::Running => "Importing",
-                other => other.as_str(),
-            };
-            json!({
-                "ImportId": t.id,
-                "FileName": "",
-                "DBName": t.db_names.iter().map(|(_, d)| d.as_str()).collect::<Vec<_>>().join(","),
-                "ImportStatus": status,
-                "StartTime": time(t.started_at.unwrap_or(t.created_at)),
-            })
+    let listed = list(plane, caller, p.listing, DescribeImportsForSQLServer::ACTION, |t| {
+        let status = match t.status {
+            ImportStatus::Running => "Importing",
+            other => other.as_str(),
+        };
+        json!({
+            "ImportId": t.id,
+            "FileName": "",
+            "DBName": t.db_names.iter().map(|(_, d)| d.as_str()).collect::<Vec<_>>().join(","),
+            "ImportStatus": status,
+            "StartTime": time(t.started_at.unwrap_or(t.created_at)),
         })
-        .collect();
-    let n = result.items.len();
+    })
+    .await?;
+    let n = listed.items.len();
     Ok(json!({
-        "Items": {"SQLServerImport": items},
-        "PageNumber": page.number,
-        "TotalRecordCounts": result.total,
+        "Items": {"SQLServerImport": listed.items},
+        "PageNumber": listed.page.number,
+        "TotalRecordCounts": listed.total,
         "SQLItemsCounts": n,
-        "TotalRecordCount": result.total,
+        "TotalRecordCount": listed.total,
         "PageRecordCount": n,
     }))
 }

@@ -85,9 +85,13 @@ pub(crate) struct Sequence {
 #[derive(Debug, Clone)]
 pub(crate) struct DbPlan {
     pub name: String,
+    /// The database's defaults, which tables without their own inherit: the copy is
+    /// created with the same ones.
     pub charset: String,
     pub collation: String,
+    /// `COMMENT` of the database (MariaDB 10.5+), empty if none.
     pub comment: String,
+    /// Base tables by name (the data step orders their chunks largest first).
     pub tables: Vec<Table>,
     pub sequences: Vec<Sequence>,
     /// Views, routines, triggers and events, in an order that can be created.
@@ -253,86 +257,76 @@ pub(crate) async fn read(conn: &mut Conn, name: &str) -> Result<DbPlan> {
 pub(crate) async fn read_objects(conn: &mut Conn, plan: &mut DbPlan) -> Result<()> {
     let name = plan.name.clone();
     let name = name.as_str();
-    let views: Vec<String> = conn
-        .exec("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'VIEW' ORDER BY TABLE_NAME", (name,))
-        .await
-        .map_err(src("list views"))?;
-    for view in views {
-        let row: Row = first(conn, &format!("SHOW CREATE VIEW {}", qualified(name, &view)), "read a view").await?;
-        plan.objects.push(Routine {
-            kind: "VIEW".into(),
-            name: view,
-            sql_mode: String::new(),
-            time_zone: String::new(),
-            ddl: text(&row, 1),
-            charset_client: text(&row, 2),
-            collation_connection: text(&row, 3),
-        });
-    }
-    let routines: Vec<Row> = conn
-        .exec(
-            "SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? \
-             AND ROUTINE_TYPE IN ('FUNCTION', 'PROCEDURE') ORDER BY ROUTINE_TYPE, ROUTINE_NAME",
-            (name,),
-        )
-        .await
-        .map_err(src("list routines"))?;
-    for r in &routines {
-        let (kind, routine) = (text(r, 0), text(r, 1));
-        let row = first(conn, &format!("SHOW CREATE {kind} {}", qualified(name, &routine)), "read a routine").await?;
-        // Routine, sql_mode, Create ..., character_set_client, collation_connection, Database Collation
-        plan.objects.push(Routine {
-            kind,
-            name: routine,
-            sql_mode: text(&row, 1),
-            time_zone: String::new(),
-            ddl: text(&row, 2),
-            charset_client: text(&row, 3),
-            collation_connection: text(&row, 4),
-        });
-    }
-    let triggers: Vec<Row> = conn
-        .exec(
-            "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER",
-            (name,),
-        )
-        .await
-        .map_err(src("list triggers"))?;
-    for t in &triggers {
-        let trigger = text(t, 0);
-        let row = first(conn, &format!("SHOW CREATE TRIGGER {}", qualified(name, &trigger)), "read a trigger").await?;
-        // Trigger, sql_mode, SQL Original Statement, character_set_client, collation_connection, ...
-        plan.objects.push(Routine {
-            kind: "TRIGGER".into(),
-            name: trigger,
-            sql_mode: text(&row, 1),
-            time_zone: String::new(),
-            ddl: text(&row, 2),
-            charset_client: text(&row, 3),
-            collation_connection: text(&row, 4),
-        });
-    }
-    let events: Vec<Row> = conn
-        .exec("SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? ORDER BY EVENT_NAME", (name,))
-        .await
-        .map_err(src("list events"))?;
-    for e in &events {
-        let event = text(e, 0);
-        let row = first(conn, &format!("SHOW CREATE EVENT {}", qualified(name, &event)), "read an event").await?;
-        // Event, sql_mode, time_zone, Create Event, character_set_client, collation_connection, ...
-        plan.objects.push(Routine {
-            kind: "EVENT".into(),
-            name: event,
-            sql_mode: text(&row, 1),
-            time_zone: text(&row, 2),
-            ddl: text(&row, 3),
-            charset_client: text(&row, 4),
-            collation_connection: text(&row, 5),
-        });
+    for kind in &OBJECT_KINDS {
+        let found: Vec<Row> = conn.exec(kind.list, (name,)).await.map_err(src(&format!("list {}", kind.what)))?;
+        for object in &found {
+            let (object_kind, object_name) = (text(object, 0), text(object, 1));
+            let show = format!("SHOW CREATE {object_kind} {}", qualified(name, &object_name));
+            let row = first(conn, &show, &format!("read one of the {}", kind.what)).await?;
+            let column = |i: Option<usize>| i.map(|i| text(&row, i)).unwrap_or_default();
+            plan.objects.push(Routine {
+                kind: object_kind,
+                name: object_name,
+                sql_mode: column(kind.sql_mode),
+                time_zone: column(kind.time_zone),
+                ddl: text(&row, kind.ddl),
+                charset_client: text(&row, kind.ddl + 1),
+                collation_connection: text(&row, kind.ddl + 2),
+            });
+        }
     }
     plan.grants = read_grants(conn, plan).await?;
     Ok(())
 }
+
+/// One kind of object besides tables: how to list them (rows of kind and name, in the
+/// order they are to be created) and where `SHOW CREATE` puts what the copy replays
+/// (`None`: the kind has no such column). The client character set and collation follow
+/// the DDL.
+struct ObjectKind {
+    what: &'static str,
+    list: &'static str,
+    sql_mode: Option<usize>,
+    time_zone: Option<usize>,
+    ddl: usize,
+}
+
+const OBJECT_KINDS: [ObjectKind; 4] = [
+    // View, Create View, character_set_client, collation_connection
+    ObjectKind {
+        what: "views",
+        list: "SELECT 'VIEW', TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'VIEW' ORDER BY TABLE_NAME",
+        sql_mode: None,
+        time_zone: None,
+        ddl: 1,
+    },
+    // Routine, sql_mode, Create ..., character_set_client, collation_connection, Database Collation
+    ObjectKind {
+        what: "routines",
+        list: "SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? \
+               AND ROUTINE_TYPE IN ('FUNCTION', 'PROCEDURE') ORDER BY ROUTINE_TYPE, ROUTINE_NAME",
+        sql_mode: Some(1),
+        time_zone: None,
+        ddl: 2,
+    },
+    // Trigger, sql_mode, SQL Original Statement, character_set_client, collation_connection, ...
+    ObjectKind {
+        what: "triggers",
+        list: "SELECT 'TRIGGER', TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? \
+               ORDER BY EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER",
+        sql_mode: Some(1),
+        time_zone: None,
+        ddl: 2,
+    },
+    // Event, sql_mode, time_zone, Create Event, character_set_client, collation_connection, ...
+    ObjectKind {
+        what: "events",
+        list: "SELECT 'EVENT', EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? ORDER BY EVENT_NAME",
+        sql_mode: Some(1),
+        time_zone: Some(2),
+        ddl: 3,
+    },
+];
 
 /// Every grant on database `db` and its objects, read from the privilege tables (whose
 /// user and host are separate columns). A database-level grant's name may be stored with

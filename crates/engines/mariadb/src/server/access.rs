@@ -38,9 +38,14 @@ BEGIN
   END IF;
 END";
 
-impl MariaDbEngine {
+#[async_trait::async_trait]
+impl engine::AccessControl for MariaDbEngine {
+    fn admin(&self, spec: &InstanceSpec) -> Result<engine::AdminConnection, EngineError> {
+        super::lifecycle::read_admin(spec)
+    }
+
     /// Replaces the allowed blocks and makes sure the check is in place.
-    pub(super) async fn allow_addresses(&self, spec: &InstanceSpec, allowed: &[String]) -> Result<(), EngineError> {
+    async fn set_allowed_addresses(&self, spec: &InstanceSpec, allowed: &[String]) -> Result<(), EngineError> {
         let blocks = allowed.iter().map(|b| network_and_mask(b)).collect::<Result<Vec<_>, _>>()?;
         let mut c = self.connect(spec).await?;
         let fail = |e| my_error(e, &format!("apply the security IP list of instance {}", spec.id));

@@ -174,21 +174,8 @@ async fn require_account(c: &mut Conn, name: &str) -> Result<(), EngineError> {
 
 /// Ends an account's sessions, which would otherwise keep what it held when they began.
 async fn end_sessions(c: &mut Conn, name: &str) -> Result<(), EngineError> {
-    let ids: Vec<u64> = c
-        .exec("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ? AND ID <> CONNECTION_ID()", (name,))
-        .await
-        .map_err(|e| my_error(e, &format!("find the sessions of account {name}")))?;
-    for id in ids {
-        if let Err(e) = c.query_drop(format!("KILL {id}")).await {
-            // Unknown thread: it ended by itself meanwhile.
-            if code_of(&e) != Some(1094) {
-                return Err(my_error(e, &format!("end a session of account {name}")));
-            }
-        }
-    }
-    Ok(())
+    super::sql::end_sessions(c, super::sql::SessionsOf::Account(name)).await
 }
-
 
 /// Removes what `name` holds on `db`; holding nothing there already is fine.
 async fn revoke_all(c: &mut Conn, name: &str, db: &str) -> Result<(), EngineError> {

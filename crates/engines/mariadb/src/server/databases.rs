@@ -145,18 +145,7 @@ impl engine::Databases for MariaDbEngine {
         refuse_system_db(name, "drop database")?;
         let mut c = self.connect(spec).await?;
         // Sessions using it would keep their locks, and DROP DATABASE would wait on them.
-        let sessions: Vec<u64> = c
-            .exec("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()", (name,))
-            .await
-            .map_err(|e| my_error(e, &format!("find the sessions of database {name}")))?;
-        for id in sessions {
-            // Unknown thread: it ended by itself meanwhile.
-            if let Err(e) = c.query_drop(format!("KILL {id}")).await {
-                if code_of(&e) != Some(1094) {
-                    return Err(my_error(e, &format!("end a session of database {name}")));
-                }
-            }
-        }
+        super::sql::end_sessions(&mut c, super::sql::SessionsOf::Database(name)).await?;
         let result = c.query_drop(format!("DROP DATABASE {}", ident(name))).await;
         let _ = c.disconnect().await;
         result.map_err(|e| match code_of(&e) {

@@ -35,7 +35,7 @@ mod sql;
 pub use sql::{ident, literal};
 
 use engine::{
-    AdminConnection, Catalogue, Engine, EngineError, ErrorKind,
+    Catalogue, Engine, EngineError, ErrorKind,
     InstanceSpec,
 };
 use async_trait::async_trait;
@@ -104,11 +104,6 @@ pub struct MariaDbEngine {
 }
 
 impl MariaDbEngine {
-    /// Directory of the engine's client tools.
-    pub fn tool_dir(&self) -> PathBuf {
-        self.config.bin_dir.clone()
-    }
-
     pub fn new(config: MariaDbConfig) -> MariaDbEngine {
         let version = config.version();
         MariaDbEngine { config, version }
@@ -141,13 +136,6 @@ impl Engine for MariaDbEngine {
         databases::user_data_bytes(spec)
     }
 
-    fn admin(&self, spec: &InstanceSpec) -> Result<AdminConnection, EngineError> {
-        lifecycle::read_admin(spec)
-    }
-
-    async fn set_allowed_addresses(&self, spec: &InstanceSpec, allowed: &[String]) -> Result<(), EngineError> {
-        self.allow_addresses(spec, allowed).await
-    }
 }
 
 #[cfg(test)]

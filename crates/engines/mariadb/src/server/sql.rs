@@ -126,6 +126,32 @@ impl MariaDbEngine {
     }
 }
 
+/// Whose sessions [`end_sessions`] ends.
+pub(crate) enum SessionsOf<'a> {
+    Account(&'a str),
+    Database(&'a str),
+}
+
+/// Ends the sessions of an account or on a database, other than this one.
+pub(crate) async fn end_sessions(c: &mut Conn, of: SessionsOf<'_>) -> Result<(), EngineError> {
+    let (column, what, name) = match of {
+        SessionsOf::Account(name) => ("USER", "account", name),
+        SessionsOf::Database(name) => ("DB", "database", name),
+    };
+    let ids: Vec<u64> = c
+        .exec(format!("SELECT ID FROM information_schema.PROCESSLIST WHERE {column} = ? AND ID <> CONNECTION_ID()"), (name,))
+        .await
+        .map_err(|e| my_error(e, &format!("find the sessions of {what} {name}")))?;
+    for id in ids {
+        match c.query_drop(format!("KILL {id}")).await {
+            // Unknown thread: it ended by itself meanwhile.
+            Err(e) if code_of(&e) != Some(1094) => return Err(my_error(e, &format!("end a session of {what} {name}"))),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

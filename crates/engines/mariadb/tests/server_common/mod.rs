@@ -3,36 +3,26 @@
 
 #![allow(dead_code)]
 
-use engine_mariadb::{MariaDbConfig, MariaDbEngine};
-use engine::{Engine, InstanceSpec};
+use engine_mariadb::MariaDbEngine;
+use engine::prelude::*;
+use engine::InstanceSpec;
 use mysql_async::{Conn, OptsBuilder};
 use std::path::Path;
 
-/// The host's binaries. Tests fail, never skip, on a host without them.
-pub fn engine() -> MariaDbEngine {
-    let config = MariaDbConfig::detect().expect("MariaDB server binaries are required for these tests (install mariadb-server)");
-    MariaDbEngine::new(config)
-}
-
 #[allow(unused_imports)]
-pub use engine::conformance::support::{free_port, process_alive, processes_in, Provisioned, TestDir};
+pub use engine::conformance::support::{free_port, process_alive, processes_in, OnHost, Provisioned, TestDir};
 
 /// A provisioned server; killed and removed on drop if the test did not destroy it.
 pub type Instance = Provisioned<MariaDbEngine>;
 
-/// Provisioning with the host's binaries, and sessions on the instance.
+/// Sessions on the instance.
 pub trait Sessions: Sized {
-    async fn provision(id: &str) -> Self;
     /// Connects as `user` over TCP, as an application would.
     async fn connect(&self, user: &str, password: &str, db: Option<&str>) -> Result<Conn, mysql_async::Error>;
     async fn admin(&self) -> Conn;
 }
 
 impl Sessions for Instance {
-    async fn provision(id: &str) -> Self {
-        Provisioned::new(engine(), id).await
-    }
-
     async fn connect(&self, user: &str, password: &str, db: Option<&str>) -> Result<Conn, mysql_async::Error> {
         connect(&self.spec, user, password, db).await
     }

@@ -25,9 +25,14 @@ pub(super) fn render_hba(allowed: &[String]) -> String {
     hba
 }
 
-impl PostgresEngine {
+#[async_trait::async_trait]
+impl engine::AccessControl for PostgresEngine {
+    fn admin(&self, spec: &InstanceSpec) -> Result<engine::AdminConnection, EngineError> {
+        super::lifecycle::read_admin(spec)
+    }
+
     /// Writes the list into `pg_hba.conf` and has the server reload it.
-    pub(super) async fn allow_addresses(&self, spec: &InstanceSpec, allowed: &[String]) -> Result<(), EngineError> {
+    async fn set_allowed_addresses(&self, spec: &InstanceSpec, allowed: &[String]) -> Result<(), EngineError> {
         let data = spec.dir.join("data");
         let hba = data.join("pg_hba.conf");
         let meta = std::fs::metadata(&data).map_err(|e| host_error(format!("stat {}", data.display()), e))?;

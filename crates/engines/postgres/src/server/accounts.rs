@@ -53,29 +53,25 @@ impl PostgresEngine {
                 }
             }
         }
-        let orphans = c
-            .query(
-                "SELECT datname FROM pg_database WHERE datdba = (SELECT oid FROM pg_roles WHERE rolname = $1)
-                 AND NOT datistemplate AND datname <> ALL($2)",
-                &[&ADMIN_USER, &SYSTEM_DBS],
-            )
-            .await
-            .map_err(fail)?;
-        for db in orphans {
-            let db: String = db.get(0);
-            c.batch_execute(&format!("ALTER DATABASE {} OWNER TO {}", ident(&db), ident(TENANT_ADMIN))).await.map_err(fail)?;
-        }
-        let supers = c
-            .query(
-                "SELECT rolname FROM pg_roles WHERE rolcanlogin AND rolcreatedb AND NOT rolsuper AND rolname <> $1
+        // Databases the administrator owns go to the privileged accounts' role, and every
+        // privileged account joins it; each query writes the statements that fix what it finds.
+        let fixes: [(&str, &[&(dyn tokio_postgres::types::ToSql + Sync)]); 2] = [
+            (
+                "SELECT format('ALTER DATABASE %I OWNER TO %I', datname, $3::text) FROM pg_database
+                 WHERE datdba = (SELECT oid FROM pg_roles WHERE rolname = $1) AND NOT datistemplate AND datname <> ALL($2)",
+                &[&ADMIN_USER, &SYSTEM_DBS, &TENANT_ADMIN],
+            ),
+            (
+                "SELECT format('ALTER ROLE %1$I CREATEROLE; GRANT %2$I TO %1$I', rolname, $2::text) FROM pg_roles
+                 WHERE rolcanlogin AND rolcreatedb AND NOT rolsuper AND rolname <> $1
                  AND NOT pg_has_role(oid, (SELECT oid FROM pg_roles WHERE rolname = $2), 'MEMBER')",
                 &[&ADMIN_USER, &TENANT_ADMIN],
-            )
-            .await
-            .map_err(fail)?;
-        for role in supers {
-            let role: String = role.get(0);
-            c.batch_execute(&format!("ALTER ROLE {0} CREATEROLE; GRANT {1} TO {0}", ident(&role), ident(TENANT_ADMIN))).await.map_err(fail)?;
+            ),
+        ];
+        for (find, params) in fixes {
+            for fix in c.query(find, params).await.map_err(fail)? {
+                c.batch_execute(fix.get::<_, &str>(0)).await.map_err(fail)?;
+            }
         }
         Ok(())
     }
@@ -85,10 +81,6 @@ impl PostgresEngine {
         c.batch_execute(QUIET_SESSION).await.map_err(|e| pg_error(e, "prepare a session for a password change"))?;
         Ok(c)
     }
-
-
-
-
 }
 
 #[async_trait::async_trait]
@@ -171,14 +163,7 @@ impl engine::Accounts for PostgresEngine {
     async fn drop_account(&self, spec: &InstanceSpec, name: &str) -> Result<(), EngineError> {
         refuse_reserved(name)?;
         let c = self.connect(spec, "postgres").await?;
-        let exists = c
-            .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&name])
-            .await
-            .map_err(|e| pg_error(e, &format!("look up account {name}")))?
-            .is_some();
-        if !exists {
-            return Err(EngineError::new(ErrorKind::NotFound, format!("account {name} does not exist")));
-        }
+        super::sql::require_role(&c, name).await?;
         // Its sessions would keep working under a role that no longer exists. Wait for
         // them to end: an ending session drops its temporary tables, which the statements
         // below would otherwise trip over.

@@ -30,7 +30,7 @@ mod sql;
 pub use sql::{ident, literal};
 
 use engine::{
-    AdminConnection, Catalogue, Engine, EngineError, ErrorKind,
+    Catalogue, Engine, EngineError, ErrorKind,
     InstanceSpec,
 };
 use async_trait::async_trait;
@@ -123,11 +123,6 @@ pub struct PostgresEngine {
 }
 
 impl PostgresEngine {
-    /// Directory of the engine's client tools.
-    pub fn tool_dir(&self) -> PathBuf {
-        self.config.bin_dir.clone()
-    }
-
     pub fn new(config: PostgresConfig) -> PostgresEngine {
         let major = config.major();
         PostgresEngine { config, major }
@@ -156,13 +151,6 @@ impl Engine for PostgresEngine {
         self.database_sizes(spec).await
     }
 
-    fn admin(&self, spec: &InstanceSpec) -> Result<AdminConnection, EngineError> {
-        lifecycle::read_admin(spec)
-    }
-
-    async fn set_allowed_addresses(&self, spec: &InstanceSpec, allowed: &[String]) -> Result<(), EngineError> {
-        self.allow_addresses(spec, allowed).await
-    }
 }
 
 #[cfg(test)]

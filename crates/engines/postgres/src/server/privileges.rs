@@ -259,14 +259,7 @@ impl PostgresEngine {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PRIVILEGE_LOCK])
             .await
             .map_err(|e| pg_error(e, &format!("wait for other privilege changes in database {db}")))?;
-        let exists = tx
-            .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&account])
-            .await
-            .map_err(|e| pg_error(e, &format!("look up account {account}")))?
-            .is_some();
-        if !exists {
-            return Err(EngineError::new(ErrorKind::NotFound, format!("account {account} does not exist")));
-        }
+        super::sql::require_role(&tx, account).await?;
         Ok(tx)
     }
 

@@ -144,6 +144,15 @@ impl PostgresEngine {
     }
 }
 
+/// `NotFound` unless the role (an account, with or without a login) exists.
+pub(crate) async fn require_role(c: &impl tokio_postgres::GenericClient, name: &str) -> Result<(), EngineError> {
+    let found = c
+        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&name])
+        .await
+        .map_err(|e| pg_error(e, &format!("look up account {name}")))?;
+    found.map(|_| ()).ok_or_else(|| EngineError::new(ErrorKind::NotFound, format!("account {name} does not exist")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,36 +3,26 @@
 
 #![allow(dead_code)]
 
-use engine_postgres::{PostgresConfig, PostgresEngine};
-use engine::{Engine, InstanceSpec};
+use engine_postgres::PostgresEngine;
+use engine::prelude::*;
+use engine::InstanceSpec;
 use std::path::Path;
 use tokio_postgres::{Client, NoTls};
 
-/// The host's binaries. Tests fail, never skip, on a host without them.
-pub fn engine() -> PostgresEngine {
-    let config = PostgresConfig::detect().expect("PostgreSQL server binaries are required for these tests (install postgresql)");
-    PostgresEngine::new(config)
-}
-
 #[allow(unused_imports)]
-pub use engine::conformance::support::{free_port, process_alive, processes_in, Provisioned, TestDir};
+pub use engine::conformance::support::{free_port, process_alive, processes_in, OnHost, Provisioned, TestDir};
 
 /// A provisioned server; killed and removed on drop if the test did not destroy it.
 pub type Instance = Provisioned<PostgresEngine>;
 
-/// Provisioning with the host's binaries, and sessions on the instance.
+/// Sessions on the instance.
 pub trait Sessions: Sized {
-    async fn provision(id: &str) -> Self;
     /// Connects as `user` over TCP, as an application would.
     async fn connect(&self, user: &str, password: &str, db: &str) -> Result<Client, tokio_postgres::Error>;
     async fn admin(&self, db: &str) -> Client;
 }
 
 impl Sessions for Instance {
-    async fn provision(id: &str) -> Self {
-        Provisioned::new(engine(), id).await
-    }
-
     async fn connect(&self, user: &str, password: &str, db: &str) -> Result<Client, tokio_postgres::Error> {
         connect(&self.spec, user, password, db).await
     }

@@ -137,6 +137,21 @@ class OpenRDS:
             time.sleep(0.5)
         log(f"warning: instances {ids} still listed 120 s after DeleteDBInstance")
 
+    def timed_import(self, dest: str, source: str, src_db: str, dst_db: str) -> tuple[float, dict, dict]:
+        """One import timed from the call to its end, with openrds's memory meanwhile; raises
+        unless it succeeded. Returns (seconds, the final progress, memory and server figures)."""
+        with RssSampler(self.proc.pid) as rss:
+            t0 = time.monotonic()
+            p = self.import_database(dest, source, src_db, dst_db)
+            secs = time.monotonic() - t0
+        if p["Status"] != "Success":
+            raise RuntimeError(f"import {p.get('ImportId')} ended {p['Status']}: Error={p.get('Error')!r}\n"
+                               + json.dumps(p, indent=1)[:4000])
+        result = p.get("Result") or {}
+        info = {"peak_rss_mb": rss.peak_kb / 1024, "hwm_mb": rss.hwm_kb / 1024 if rss.hwm_reset else None,
+                "server_elapsed_s": (result.get("ElapsedMs") or 0) / 1000 if isinstance(result, dict) else 0}
+        return secs, p, info
+
     def import_database(self, dest: str, source: str, src_db: str, dst_db: str) -> dict:
         """Start ImportDatabaseBetweenInstances and poll until it ends; returns the final progress."""
         r = self.call("ImportDatabaseBetweenInstances", DBInstanceId=dest, SourceDBInstanceId=source,
@@ -236,6 +251,29 @@ class Login:
     def admin_of(cls, server: "OpenRDS", instance_id: str):
         port, user, password = server.admin_credentials(instance_id)
         return cls(host="127.0.0.1", port=port, user=user, password=password)
+
+
+def snapshot_copy(src_snap: dict, tables: list[str], take) -> tuple[dict, list[str]]:
+    """The copy's snapshot (`take` of the source's tables the copy has) and, as the first
+    problems found, a difference between the two table lists."""
+    problems = []
+    if sorted(tables) != src_snap["tables"]:
+        problems.append(f"tables differ: source {src_snap['tables']} copy {sorted(tables)}")
+    return take([t for t in src_snap["tables"] if t in tables]), problems
+
+
+def raise_problems(db: str, problems: list[str]) -> None:
+    """Fail the run, naming every difference found in the copy `db`."""
+    if problems:
+        raise RuntimeError(f"VERIFICATION OF {db} FAILED:\n  " + "\n  ".join(p[:1500] for p in problems))
+
+
+def rss_text(info: dict) -> str:
+    """openrds's peak RSS during a timed import, and its VmHWM where it could be reset."""
+    text = f"{info['peak_rss_mb']:.1f}MB"
+    if info["hwm_mb"] is not None:
+        text += f" (VmHWM {info['hwm_mb']:.1f}MB)"
+    return text
 
 
 def check_args(ap, args, methods: tuple[str, ...]) -> None:

@@ -19,11 +19,9 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import datetime as dt
-import json
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -34,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import openrds_harness as harness  # noqa: E402
-from openrds_harness import OpenRDS, RssSampler, free_port, log, run  # noqa: E402
+from openrds_harness import OpenRDS, free_port, log, run  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -312,11 +310,7 @@ def snapshot(conn: Conn, db: str, tables: list[str]) -> dict:
 
 def verify(src_snap: dict, conn: Conn, db: str) -> None:
     """Raise with the differences if the copy does not match the source."""
-    tables = list_tables(conn, db)
-    problems = []
-    if sorted(tables) != src_snap["tables"]:
-        problems.append(f"tables differ: source {src_snap['tables']} copy {sorted(tables)}")
-    copy = snapshot(conn, db, [t for t in src_snap["tables"] if t in tables])
+    copy, problems = harness.snapshot_copy(src_snap, list_tables(conn, db), lambda tables: snapshot(conn, db, tables))
     for t in src_snap["tables"]:
         for kind in ("counts", "checksums", "creates", "autoinc"):
             if copy[kind].get(t) != src_snap[kind][t]:
@@ -327,8 +321,7 @@ def verify(src_snap: dict, conn: Conn, db: str) -> None:
     for kind, names in (("views", {"doc_totals"}), ("routines", {"doc_stats"}), ("triggers", {"docs_bu"})):
         if missing := names - set(copy[kind]):
             problems.append(f"{kind} missing in {db}: {sorted(missing)}")
-    if problems:
-        raise RuntimeError(f"VERIFICATION OF {db} FAILED:\n  " + "\n  ".join(p[:1500] for p in problems))
+    harness.raise_problems(db, problems)
 
 
 class Quiescer:
@@ -408,21 +401,10 @@ def find_key(obj, pred, path="") -> list[tuple[str, object]]:
 
 
 def method_openrds(e: Env) -> tuple[float, dict]:
-    pid = e.server.proc.pid
     e.quiesce()
-    with RssSampler(pid) as rss:
-        t0 = time.monotonic()
-        p = e.server.import_database(e.dst_id, e.src_id, SOURCE_DB, COPY_DB)
-        secs = time.monotonic() - t0
-    if p["Status"] != "Success":
-        raise RuntimeError(f"import {p.get('ImportId')} ended {p['Status']}: Error={p.get('Error')!r}\n"
-                           + json.dumps(p, indent=1)[:4000])
-    result = p.get("Result") or {}
+    secs, p, info = e.server.timed_import(e.dst_id, e.src_id, SOURCE_DB, COPY_DB)
     # The source's write block (MariaDB's brief global read lock for the snapshot), if reported.
-    blocks = find_key(p, lambda k: "WriteBlock" in k or "Lock" in k)  # PascalCase: "Blocks" does not match
-    info = {"peak_rss_mb": rss.peak_kb / 1024, "hwm_mb": rss.hwm_kb / 1024 if rss.hwm_reset else None,
-            "server_elapsed_s": (result.get("ElapsedMs") or 0) / 1000 if isinstance(result, dict) else 0,
-            "write_block": blocks}
+    info["write_block"] = find_key(p, lambda k: "WriteBlock" in k or "Lock" in k)  # PascalCase: "Blocks" does not match
     return secs, info
 
 
@@ -699,9 +681,7 @@ def main() -> int:
                 results.append({"method": m, "round": rnd, "secs": secs, **info})
                 extra = ""
                 if m == "openrds":
-                    extra = f" openrds_peak_rss={info['peak_rss_mb']:.1f}MB"
-                    if info["hwm_mb"] is not None:
-                        extra += f" (VmHWM {info['hwm_mb']:.1f}MB)"
+                    extra = f" openrds_peak_rss={harness.rss_text(info)}"
                     if info["write_block"]:
                         extra += " " + " ".join(f"{k}={v}" for k, v in info["write_block"])
                 elif m.startswith("mydumper"):

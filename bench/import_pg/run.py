@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -28,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import openrds_harness as harness  # noqa: E402
-from openrds_harness import OpenRDS, RssSampler, free_port, log, run  # noqa: E402
+from openrds_harness import OpenRDS, free_port, log, run  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -145,11 +143,7 @@ def snapshot(conn: Conn, db: str, tables: list[str]) -> dict:
 
 def verify(src_snap: dict, conn: Conn, db: str) -> None:
     """Raise with the differences if the copy does not match the source."""
-    tables = list_tables(conn, db)
-    problems = []
-    if sorted(tables) != src_snap["tables"]:
-        problems.append(f"tables differ: source {src_snap['tables']} copy {sorted(tables)}")
-    copy = snapshot(conn, db, [t for t in src_snap["tables"] if t in tables])
+    copy, problems = harness.snapshot_copy(src_snap, list_tables(conn, db), lambda tables: snapshot(conn, db, tables))
     for t, d in src_snap["digests"].items():
         if copy["digests"].get(t) != d:
             problems.append(f"table {t}: source (count, hashsum) {d!r} copy {copy['digests'].get(t)!r}")
@@ -157,8 +151,7 @@ def verify(src_snap: dict, conn: Conn, db: str) -> None:
         if copy[kind] != src_snap[kind]:
             problems.append(f"{kind} differ: missing {sorted(src_snap[kind] - copy[kind])} "
                             f"extra {sorted(copy[kind] - src_snap[kind])}")
-    if problems:
-        raise RuntimeError(f"verification of {db} failed:\n  " + "\n  ".join(problems))
+    harness.raise_problems(db, problems)
 
 
 def quiesce(conn: Conn) -> None:
@@ -183,17 +176,8 @@ class Env:
 
 
 def method_openrds(e: Env, db: str) -> tuple[float, dict]:
-    pid = e.server.proc.pid
     quiesce(e.dst)
-    with RssSampler(pid) as rss:
-        t0 = time.monotonic()
-        p = e.server.import_database(e.dst_id, e.src_id, SOURCE_DB, db)
-        secs = time.monotonic() - t0
-    if p["Status"] != "Success":
-        raise RuntimeError(f"import {p.get('ImportId')} ended {p['Status']}: Error={p.get('Error')!r}\n"
-                           + json.dumps(p, indent=1)[:4000])
-    info = {"peak_rss_mb": rss.peak_kb / 1024, "hwm_mb": rss.hwm_kb / 1024 if rss.hwm_reset else None,
-            "server_elapsed_s": (p.get("Result") or {}).get("ElapsedMs", 0) / 1000}
+    secs, _, info = e.server.timed_import(e.dst_id, e.src_id, SOURCE_DB, db)
     return secs, info
 
 
@@ -363,11 +347,7 @@ def main() -> int:
                 verify(src_snap, e.dst, db)  # raises (aborting the run) on any difference
                 drop_database(e.dst, db)
                 results.append({"method": m, "round": rnd, "secs": secs, **info})
-                rss = "-"
-                if m == "openrds":
-                    rss = f"{info['peak_rss_mb']:.1f} MB"
-                    if info["hwm_mb"] is not None:
-                        rss += f" (VmHWM {info['hwm_mb']:.1f} MB)"
+                rss = harness.rss_text(info) if m == "openrds" else "-"
                 print(f"RUN method={m:<8} round={rnd} seconds={secs:8.2f} verified=yes openrds_peak_rss={rss}", flush=True)
 
         md = report(args, size, per_table, results, versions, server_version)

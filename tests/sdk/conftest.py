@@ -546,8 +546,14 @@ def pg_instance(server: Server, v3: V3Client) -> dict:
     deletion starts when the module ends."""
     body = create_pg(v3)
     attr = wait_status(v3, body["DBInstanceId"], "Running")
-    yield {"id": body["DBInstanceId"], "create": body, "attr": attr}
+    yield {"id": body["DBInstanceId"], "create": body, "attr": attr, "addr": net_address(v3, body["DBInstanceId"])}
     delete_quietly(v3, body["DBInstanceId"])
+
+
+@pytest.fixture(scope="module")
+def addr(request) -> tuple[str, int]:
+    """The address of the module's instance: the fixture its `INSTANCE` names."""
+    return request.getfixturevalue(request.module.INSTANCE)["addr"]
 
 
 def unique(prefix: str) -> str:
@@ -561,6 +567,15 @@ def pg_connect(host: str, port: int | str, user: str, password: str, dbname: str
     return psycopg.connect(
         host=host, port=int(port), user=user, password=password, dbname=dbname, connect_timeout=10, autocommit=True
     )
+
+
+def account_with_database(client: Client, instance_id: str, password: str, charset: str, privilege: str) -> tuple[str, str]:
+    """A new Normal account and a new database it holds `privilege` on: (account, database)."""
+    owner, db = unique("owner_"), unique("appdb")
+    client.call("CreateAccount", DBInstanceId=instance_id, AccountName=owner, AccountPassword=password)
+    client.call("CreateDatabase", DBInstanceId=instance_id, DBName=db, CharacterSetName=charset,
+                AccountName=owner, AccountPrivilege=privilege)
+    return owner, db
 
 
 def net_address(client: Client, instance_id: str) -> tuple[str, int]:
@@ -620,7 +635,7 @@ def mariadb_instance(server: Server, v3: V3Client) -> dict:
     with the V3 client; deletion starts when the module ends."""
     body = create_mariadb(v3)
     attr = wait_status(v3, body["DBInstanceId"], "Running")
-    yield {"id": body["DBInstanceId"], "create": body, "attr": attr}
+    yield {"id": body["DBInstanceId"], "create": body, "attr": attr, "addr": net_address(v3, body["DBInstanceId"])}
     delete_quietly(v3, body["DBInstanceId"])
 
 

@@ -6,24 +6,18 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from conftest import databases, describe_account, net_address, pg_connect, privileges, unique
+from conftest import account_with_database, databases, describe_account, pg_connect, privileges, unique
 
 PASSWORD = "Sdk_Passw0rd!"
+# The instance the conftest's `addr` fixture gives the address of.
+INSTANCE = "pg_instance"
 SYSTEM_DBS = {"postgres", "template0", "template1"}
-
-
-@pytest.fixture(scope="module")
-def addr(v3, pg_instance) -> tuple[str, int]:
-    return net_address(v3, pg_instance["id"])
 
 
 @pytest.fixture(scope="module")
 def appdb(v3, pg_instance, addr) -> dict:
     """A database owned (DBOwner) by a Normal account, holding one table with one row."""
-    owner, db = unique("owner_"), unique("appdb")
-    v3.call("CreateAccount", DBInstanceId=pg_instance["id"], AccountName=owner, AccountPassword=PASSWORD)
-    v3.call("CreateDatabase", DBInstanceId=pg_instance["id"], DBName=db, CharacterSetName="UTF8",
-            AccountName=owner, AccountPrivilege="DBOwner")
+    owner, db = account_with_database(v3, pg_instance["id"], PASSWORD, "UTF8", "DBOwner")
     with pg_connect(*addr, owner, PASSWORD, db) as conn:
         conn.execute("CREATE TABLE items (id int PRIMARY KEY, name text)")
         conn.execute("INSERT INTO items VALUES (1, 'one')")

@@ -11,6 +11,7 @@ import pymysql
 import pytest
 
 from conftest import (
+    account_with_database,
     IMPORT_ENDED,
     MARIADB_CREATE,
     REGION,
@@ -25,6 +26,8 @@ from conftest import (
 )
 
 PASSWORD = "Sdk_Passw0rd!"
+# The instance the conftest's `addr` fixture gives the address of.
+INSTANCE = "mariadb_instance"
 SYSTEM_DBS = {"mysql", "information_schema", "performance_schema", "sys"}
 INTERNAL_ACCOUNTS = {"root", "mysql", "mariadb.sys", "admin", "openrds_admin"}
 # MariaDB's "access denied" error numbers: database (1044), login (1045, and 1698, which
@@ -88,17 +91,9 @@ def granted(client, instance_id: str, prefix: str, db: str, privilege: str) -> s
 
 
 @pytest.fixture(scope="module")
-def addr(v3, mariadb_instance) -> tuple[str, int]:
-    return net_address(v3, mariadb_instance["id"])
-
-
-@pytest.fixture(scope="module")
 def appdb(v3, mariadb_instance, addr) -> dict:
     """A utf8mb4 database made with a ReadWrite account, holding table `items` with one row."""
-    owner, db = unique("owner_"), unique("appdb")
-    v3.call("CreateAccount", DBInstanceId=mariadb_instance["id"], AccountName=owner, AccountPassword=PASSWORD)
-    v3.call("CreateDatabase", DBInstanceId=mariadb_instance["id"], DBName=db, CharacterSetName="utf8mb4",
-            AccountName=owner, AccountPrivilege="ReadWrite")
+    owner, db = account_with_database(v3, mariadb_instance["id"], PASSWORD, "utf8mb4", "ReadWrite")
     with mariadb_connect(*addr, owner, PASSWORD, db) as conn:
         execute(conn, "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(50))")
         execute(conn, "INSERT INTO items VALUES (1, 'one')")

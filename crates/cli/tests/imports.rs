@@ -113,11 +113,7 @@ async fn a_crash_at_each_failpoint_is_recovered_at_the_next_start() {
     }
     assert_eq!(engine_postgres::testing::digests(&src_admin, "shop").await, before, "the source changed");
 
-    let served = site.serve(&[]).await;
-    for id in [&src, &dst] {
-        served.api.call("DeleteDBInstance", &[("DBInstanceId", id.as_str())]).await.unwrap();
-    }
-    served.stop().await;
+    site.delete_instances(&[&src, &dst]).await;
 }
 
 async fn api_account(api: &client::Client, id: &str) {

@@ -59,9 +59,5 @@ async fn a_crash_at_each_failpoint_of_a_mariadb_import_is_recovered_at_the_next_
     }
     assert_eq!(engine_mariadb::testing::digests(&src_admin, "shop").await, before, "the source changed");
 
-    let served = site.serve(&[]).await;
-    for id in [&src, &dst] {
-        served.api.call("DeleteDBInstance", &[("DBInstanceId", id.as_str())]).await.unwrap();
-    }
-    served.stop().await;
+    site.delete_instances(&[&src, &dst]).await;
 }

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wire_errors_use_the_envelope_and_change_nothing() {
-    let server = start_server().await;
-    let c = server.client();
+    let (server, c) = serve().await;
 
     let r = c.call("DescribeDBInstances", &[]).await;
     r.err(400, "MissingRegionId");
@@ -98,8 +97,7 @@ async fn replayed_nonce_and_stale_timestamp_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instance_lifecycle_databases_accounts_and_real_connections() {
-    let server = start_server().await;
-    let c = server.client();
+    let (server, c) = serve().await;
     let id = c.create_pg("pg.x4.large.2c").await;
     let attr = c.call("DescribeDBInstanceAttribute", &[("DBInstanceId", &id)]).await.ok();
     let status = attr["Items"]["DBInstanceAttribute"][0]["DBInstanceStatus"].as_str().unwrap().to_string();
@@ -119,24 +117,24 @@ async fn instance_lifecycle_databases_accounts_and_real_connections() {
 
     c.call("CreateAccount", &[("DBInstanceId", &id), ("AccountName", "owner1"), ("AccountPassword", "Owner_pass1")]).await.ok();
     c.call("CreateAccount", &[("DBInstanceId", &id), ("AccountName", "reader1"), ("AccountPassword", "Reader_pass1")]).await.ok();
-    c.call("CreateAccount", &[("DBInstanceId", &id), ("AccountName", "weak1"), ("AccountPassword", "password")])
-        .await
-        .err(400, "InvalidAccountPassword.Malformed");
-    c.call("CreateAccount", &[("DBInstanceId", &id), ("AccountName", "owner1"), ("AccountPassword", "Owner_pass1")])
-        .await
-        .err(400, "InvalidAccountName.Duplicate");
     c.call(
         "CreateDatabase",
         &[("DBInstanceId", &id), ("DBName", "appdb"), ("CharacterSetName", "UTF8"), ("AccountName", "owner1"), ("AccountPrivilege", "DBOwner")],
     )
     .await
     .ok();
-    c.call("CreateDatabase", &[("DBInstanceId", &id), ("DBName", "appdb"), ("CharacterSetName", "UTF8")])
-        .await
-        .err(400, "InvalidDBName.Duplicate");
-    c.call("CreateDatabase", &[("DBInstanceId", &id), ("DBName", "Bad Name"), ("CharacterSetName", "UTF8")])
-        .await
-        .err(400, "InvalidDBName.Format");
+    // (action, parameters besides the instance, error code)
+    type Refusal<'a> = (&'a str, [(&'a str, &'a str); 2], &'a str);
+    let refused: [Refusal; 4] = [
+        ("CreateAccount", [("AccountName", "weak1"), ("AccountPassword", "password")], "InvalidAccountPassword.Malformed"),
+        ("CreateAccount", [("AccountName", "owner1"), ("AccountPassword", "Owner_pass1")], "InvalidAccountName.Duplicate"),
+        ("CreateDatabase", [("DBName", "appdb"), ("CharacterSetName", "UTF8")], "InvalidDBName.Duplicate"),
+        ("CreateDatabase", [("DBName", "Bad Name"), ("CharacterSetName", "UTF8")], "InvalidDBName.Format"),
+    ];
+    for (action, params, code) in refused {
+        let params = [&[("DBInstanceId", id.as_str())][..], &params[..]].concat();
+        c.call(action, &params).await.err(400, code);
+    }
 
     let connect = |user: &'static str, password: &'static str| {
         let host = host.clone();
@@ -288,8 +286,7 @@ async fn ram_policies_allow_and_deny_and_accounts_are_isolated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_control_plane_adopts_engines_and_revives_dead_ones() {
-    let server = start_server().await;
-    let c = server.client();
+    let (server, c) = serve().await;
     let id = c.create_pg("pg.n2.medium.1").await;
     c.wait_status(&id, "Running").await;
     let net = c.call("DescribeDBInstanceNetInfo", &[("DBInstanceId", &id)]).await.ok();

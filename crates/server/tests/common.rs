@@ -56,6 +56,13 @@ fn port_range() -> (u16, u16) {
     (base, base + 9)
 }
 
+/// A server and a client holding its root key.
+pub async fn serve() -> (TestServer, Client) {
+    let server = start_server().await;
+    let client = server.client();
+    (server, client)
+}
+
 pub async fn start_server() -> TestServer {
     let dir = tempfile::tempdir().expect("temp dir");
     start_server_in(dir).await
@@ -120,6 +127,21 @@ impl TestServer {
 
     /// The internal administrator of instance `id` listening on `port`, for loading and
     /// comparing data.
+    /// A running PostgreSQL pair (pg.x4.large.2c) whose source holds database `shop`,
+    /// made by CreateDatabase and filled by `setup` run there as the administrator.
+    pub async fn pg_pair_with_shop(&self, c: &Client, setup: &str) -> (String, String) {
+        let (src, dst) = c.running_pg_pair("pg.x4.large.2c").await;
+        c.call("CreateDatabase", &[("DBInstanceId", &src), ("DBName", "shop"), ("CharacterSetName", "UTF8")]).await.ok();
+        use engine_postgres::testing::PgConnect;
+        self.admin_of(c, &src).await.connect("shop").await.batch_execute(setup).await.unwrap_or_else(|e| panic!("set up shop: {e}"));
+        (src, dst)
+    }
+
+    /// The internal administrator's login to instance `id`, at the port the API reports.
+    pub async fn admin_of(&self, c: &Client, id: &str) -> engine::Login {
+        self.admin(id, c.port(id).await)
+    }
+
     pub fn admin(&self, id: &str, port: u16) -> engine::Login {
         let text = std::fs::read_to_string(self.dir.path().join("data/instances").join(id).join("admin.json")).expect("admin.json");
         let a: Value = serde_json::from_str(&text).unwrap();
@@ -262,6 +284,20 @@ impl Client {
     }
 
     /// Two MariaDB instances of `class` with 20 GB, created at once, once both are Running.
+    /// A small PostgreSQL and a small MariaDB instance, both running.
+    pub async fn running_pg_and_mariadb(&self) -> (String, String) {
+        let (pg, maria) = tokio::join!(self.create_pg("pg.n2.small.1"), self.create_mariadb("mariadb.n2.medium.1", "20"));
+        self.wait_running(&[&pg, &maria]).await;
+        (pg, maria)
+    }
+
+    /// (`first`, `second`) of every item of a Describe call's list at `list` (two keys).
+    pub async fn listed_pairs(&self, action: &str, id: &str, list: [&str; 2], first: &str, second: &str) -> Vec<(String, String)> {
+        let r = self.call(action, &[("DBInstanceId", id)]).await.ok();
+        let text = |v: &serde_json::Value, key: &str| v[key].as_str().unwrap_or_else(|| panic!("{key} in {v}")).to_string();
+        r[list[0]][list[1]].as_array().unwrap().iter().map(|item| (text(item, first), text(item, second))).collect()
+    }
+
     pub async fn running_mariadb_pair(&self, class: &str) -> (String, String) {
         let (a, b) = tokio::join!(self.create_mariadb(class, "20"), self.create_mariadb(class, "20"));
         self.wait_running(&[&a, &b]).await;

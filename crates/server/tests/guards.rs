@@ -43,8 +43,7 @@ async fn ram_user(root: &Client, name: &str, document: &str) -> Client {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_runs_check_everything_and_change_nothing() {
-    let server = start_server().await;
-    let c = server.client();
+    let (_server, c) = serve().await;
     let listed = |c: Client| async move {
         let r = c.call("DescribeDBInstances", &[("RegionId", "cn-hangzhou")]).await.ok();
         r["Items"]["DBInstance"].as_array().map(Vec::len).unwrap_or(0)
@@ -98,8 +97,7 @@ async fn dry_runs_check_everything_and_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reserved_and_malformed_names_never_reach_an_engine() {
-    let server = start_server().await;
-    let c = server.client();
+    let (server, c) = serve().await;
     let (src, dst, msrc, mdst) = tokio::join!(
         c.create_pg("pg.x4.large.2c"),
         c.create_pg("pg.x4.large.2c"),
@@ -156,7 +154,7 @@ async fn reserved_and_malformed_names_never_reach_an_engine() {
     import(&c, &dst, &src, r#"{"DBNames":{"shop":"one","shop":"two"}}"#, &[]).await.err(400, "InvalidDBName.Duplicate");
     assert_eq!(databases(&c, &dst).await, before, "nothing reached the destination");
     assert_eq!(task_count(&c, &dst).await, 0);
-    let pg = server.admin(&dst, c.port(&dst).await).connect("postgres").await;
+    let pg = server.admin_of(&c, &dst).await.connect("postgres").await;
     let templates: i64 = pg.query_one("SELECT count(*) FROM pg_database WHERE datname IN ('template0', 'template1')", &[]).await.unwrap().get(0);
     assert_eq!(templates, 2, "PostgreSQL's templates are where they were");
 
@@ -165,12 +163,8 @@ async fn reserved_and_malformed_names_never_reach_an_engine() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_import_task_needs_ram_on_both_its_instances() {
-    let server = start_server().await;
-    let c = server.client();
-    let (src, dst) = c.running_pg_pair("pg.x4.large.2c").await;
-    c.call("CreateDatabase", &[("DBInstanceId", &src), ("DBName", "shop"), ("CharacterSetName", "UTF8")]).await.ok();
-    let admin = server.admin(&src, c.port(&src).await);
-    admin.connect("shop").await.batch_execute("CREATE TABLE t AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 300000) g").await.unwrap();
+    let (server, c) = serve().await;
+    let (src, dst) = server.pg_pair_with_shop(&c, "CREATE TABLE t AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 300000) g").await;
     let started = import(&c, &dst, &src, r#"{"DBNames":{"shop":"shop_copy"}}"#, &[]).await.ok();
     let import_id = started["ImportId"].as_str().unwrap().to_string();
 
@@ -234,8 +228,7 @@ async fn ram_races_never_fail_and_never_hand_out_a_dead_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_named_like_staging_is_neither_hidden_nor_dropped_by_an_import() {
-    let server = start_server().await;
-    let c = server.client();
+    let (server, c) = serve().await;
     let (src, dst) = c.running_pg_pair("pg.x4.large.2c").await;
     // A Super account may create databases by SQL, and name them as it likes; this is the
     // name the first import's staging prefix had before tags were random.
@@ -247,7 +240,7 @@ async fn a_database_named_like_staging_is_neither_hidden_nor_dropped_by_an_impor
     assert!(databases(&c, &dst).await.contains(&"ors_stg_i1a1_mine".to_string()), "a user's database is listed whatever its name");
 
     c.call("CreateDatabase", &[("DBInstanceId", &src), ("DBName", "shop"), ("CharacterSetName", "UTF8")]).await.ok();
-    let admin = server.admin(&src, c.port(&src).await);
+    let admin = server.admin_of(&c, &src).await;
     admin.connect("shop").await.batch_execute("CREATE TABLE t AS SELECT g, repeat('x', 100) AS pad FROM generate_series(1, 1000000) g").await.unwrap();
     let started = import(&c, &dst, &src, r#"{"DBNames":{"shop":"shop_copy"}}"#, &[]).await.ok();
     let import_id = started["ImportId"].as_str().unwrap().to_string();

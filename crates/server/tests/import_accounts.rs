@@ -10,17 +10,21 @@ use common::*;
 use mysql_async::prelude::Queryable;
 
 async fn accounts(c: &Client, id: &str) -> Vec<(String, String)> {
-    let r = c.call("DescribeAccounts", &[("DBInstanceId", id)]).await.ok();
-    r["Accounts"]["DBInstanceAccount"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| (a["AccountName"].as_str().unwrap().to_string(), a["AccountStatus"].as_str().unwrap().to_string()))
-        .collect()
+    c.listed_pairs("DescribeAccounts", id, ["Accounts", "DBInstanceAccount"], "AccountName", "AccountStatus").await
 }
 
 fn status_of(list: &[(String, String)], name: &str) -> Option<String> {
     list.iter().find(|(n, _)| n == name).map(|(_, s)| s.clone())
+}
+
+/// The accounts are listed with a login; then DeleteAccount removes `deleted`.
+async fn available_then_deleted(c: &Client, id: &str, available: &[&str], deleted: &str) {
+    let listed = accounts(c, id).await;
+    for name in available {
+        assert_eq!(status_of(&listed, name).as_deref(), Some("Available"), "{name}: {listed:?}");
+    }
+    c.call("DeleteAccount", &[("DBInstanceId", id), ("AccountName", deleted)]).await.ok();
+    assert_eq!(status_of(&accounts(c, id).await, deleted), None);
 }
 
 async fn import(c: &Client, dst: &str, src: &str, info: &str) -> serde_json::Value {
@@ -32,20 +36,11 @@ async fn import(c: &Client, dst: &str, src: &str, info: &str) -> serde_json::Val
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_roles_an_import_creates_become_accounts() {
-    let server = start_server().await;
-    let c = server.client();
-    let (src, dst) = c.running_pg_pair("pg.x4.large.2c").await;
-    c.call("CreateDatabase", &[("DBInstanceId", &src), ("DBName", "shop"), ("CharacterSetName", "UTF8")]).await.ok();
-    let s = server.admin(&src, c.port(&src).await);
-    s.connect("postgres").await.batch_execute("CREATE ROLE app_owner NOLOGIN; CREATE ROLE reporting NOLOGIN; CREATE ROLE auditor NOLOGIN").await.unwrap();
-    s.connect("shop")
-        .await
-        .batch_execute(
-            "CREATE TABLE orders (id int PRIMARY KEY, note text); INSERT INTO orders VALUES (1, 'a');
-             ALTER TABLE orders OWNER TO app_owner; GRANT SELECT ON orders TO reporting; GRANT SELECT ON orders TO auditor",
-        )
-        .await
-        .unwrap();
+    let (server, c) = serve().await;
+    let setup = "CREATE ROLE app_owner NOLOGIN; CREATE ROLE reporting NOLOGIN; CREATE ROLE auditor NOLOGIN;
+                 CREATE TABLE orders (id int PRIMARY KEY, note text); INSERT INTO orders VALUES (1, 'a');
+                 ALTER TABLE orders OWNER TO app_owner; GRANT SELECT ON orders TO reporting; GRANT SELECT ON orders TO auditor";
+    let (src, dst) = server.pg_pair_with_shop(&c, setup).await;
     let done = import(&c, &dst, &src, r#"{"DBNames":{"shop":"shop_copy"}}"#).await;
     let created = done["Result"]["RolesCreated"].to_string();
     assert!(created.contains("app_owner") && created.contains("reporting"), "{done}");
@@ -68,27 +63,22 @@ async fn postgres_roles_an_import_creates_become_accounts() {
     let reporter = engine::Login { host: "127.0.0.1".into(), port, user: "reporting".into(), password: "Report_pass_1".into() };
     let n: i64 = reporter.connect("shop_copy").await.query_one("SELECT count(*) FROM orders", &[]).await.unwrap().get(0);
     assert_eq!(n, 2, "its grant came along");
-    let listed = accounts(&c, &dst).await;
-    assert_eq!(status_of(&listed, "app_owner").as_deref(), Some("Available"));
-    assert_eq!(status_of(&listed, "reporting").as_deref(), Some("Available"));
     // DeleteAccount works on one that never got a login.
-    c.call("DeleteAccount", &[("DBInstanceId", &dst), ("AccountName", "auditor")]).await.ok();
-    assert_eq!(status_of(&accounts(&c, &dst).await, "auditor"), None);
+    available_then_deleted(&c, &dst, &["app_owner", "reporting"], "auditor").await;
 
     c.delete_all(&[&src, &dst]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_accounts_an_import_needs_are_made_locked_and_can_be_given_a_login() {
-    let server = start_server().await;
-    let c = server.client();
+    let (server, c) = serve().await;
     let (src, dst) = c.running_mariadb_pair("mariadb.x4.large.2c").await;
     c.call("CreateDatabase", &[("DBInstanceId", &src), ("DBName", "shop"), ("CharacterSetName", "utf8mb4")]).await.ok();
     for name in ["reporter", "clerk"] {
         c.call("CreateAccount", &[("DBInstanceId", &src), ("AccountName", name), ("AccountPassword", "Src_pass_123")]).await.ok();
         c.call("GrantAccountPrivilege", &[("DBInstanceId", &src), ("AccountName", name), ("DBName", "shop"), ("AccountPrivilege", "ReadOnly")]).await.ok();
     }
-    let s = server.admin(&src, c.port(&src).await);
+    let s = server.admin_of(&c, &src).await;
     let mut sc = engine_mariadb::testing::connect(&s, Some("shop")).await;
     sc.query_drop("CREATE TABLE orders (id INT PRIMARY KEY, note TEXT)").await.unwrap();
     sc.query_drop("INSERT INTO orders VALUES (1, 'a'), (2, 'b')").await.unwrap();
@@ -119,11 +109,7 @@ async fn mariadb_accounts_an_import_needs_are_made_locked_and_can_be_given_a_log
     assert_eq!(n, Some(2), "its grants came along");
     c.call("CreateAccount", &[("DBInstanceId", &dst), ("AccountName", "clerk"), ("AccountPassword", "Dst_pass_123")]).await.ok();
     mysql_async::Conn::new(opts(&login("clerk", "Dst_pass_123"))).await.expect("CreateAccount gives it a login");
-    let listed = accounts(&c, &dst).await;
-    assert_eq!(status_of(&listed, "reporter").as_deref(), Some("Available"));
-    assert_eq!(status_of(&listed, "clerk").as_deref(), Some("Available"));
-    c.call("DeleteAccount", &[("DBInstanceId", &dst), ("AccountName", "clerk")]).await.ok();
-    assert_eq!(status_of(&accounts(&c, &dst).await, "clerk"), None);
+    available_then_deleted(&c, &dst, &["reporter", "clerk"], "clerk").await;
 
     c.delete_all(&[&src, &dst]).await;
 }

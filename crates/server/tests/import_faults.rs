@@ -31,8 +31,8 @@ async fn setup(server: &TestServer, dest_storage: &str, rows: i64) -> (String, S
     c.call("CreateDatabase", &[("DBInstanceId", &src), ("DBName", "shop"), ("CharacterSetName", "UTF8"), ("AccountName", "owner1"), ("AccountPrivilege", "DBOwner")])
         .await
         .ok();
-    let s = server.admin(&src, c.port(&src).await);
-    let d = server.admin(&dst, c.port(&dst).await);
+    let s = server.admin_of(&c, &src).await;
+    let d = server.admin_of(&c, &dst).await;
     s.connect("shop")
         .await
         .batch_execute(&format!(
@@ -76,8 +76,7 @@ enum Side {
 
 /// Kills one side's engine while the copy streams data, and checks the outcome.
 async fn engine_dies_mid_copy(side: Side) {
-    let server = start_server().await;
-    let c = server.client();
+    let (server, c) = serve().await;
     let (src, dst, s, d) = setup(&server, "20", 1_500_000).await;
     let source_before = digest(&s).await;
     let dest_before = databases(&d).await;

@@ -30,8 +30,7 @@ async fn connect(c: &Client, id: &str, db: &str) -> tokio_postgres::Client {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_refuses_bad_requests_then_copies_renamed_and_verified() {
-    let server = start_server().await;
-    let c = server.client();
+    let (server, c) = serve().await;
     let (src, dst, general) = tokio::join!(c.create_pg("pg.x4.large.2c"), c.create_pg("pg.x4.large.2c"), c.create_pg("pg.n2.medium.1"));
     for id in [&src, &dst, &general] {
         c.wait_status(id, "Running").await;

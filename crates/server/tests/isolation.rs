@@ -45,6 +45,14 @@ fn assert_not_written(paths: &[PathBuf]) {
     }
 }
 
+/// Deletes the instances and checks that each one's system user went with it.
+async fn deleted_with_their_users(c: &Client, ids: &[&String]) {
+    c.delete_all(ids).await;
+    for id in ids {
+        assert!(nix::unistd::User::from_name(&user_of(id)).unwrap().is_none(), "the system user of {id} goes with it");
+    }
+}
+
 fn user_of(id: &str) -> String {
     engine::isolation::system_user_name(id)
 }
@@ -69,8 +77,7 @@ fn quote(s: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_super_account_with_every_power_it_can_grant_itself_stays_inside_its_instance() {
-    let server = start_server().await;
-    let c = server.client();
+    let (server, c) = serve().await;
     let (a, b) = c.running_pg_pair("pg.n2.medium.1").await;
     let boss = pg_super(&c, &server, &a).await;
 
@@ -125,15 +132,9 @@ async fn a_postgres_super_account_with_every_power_it_can_grant_itself_stays_ins
 
     // B is untouched and answers.
     assert_eq!(std::fs::read_to_string(&t.other_instance).unwrap().trim(), "15");
-    server.admin(&b, c.port(&b).await).connect("postgres").await.simple_query("SELECT 1").await.unwrap();
+    server.admin_of(&c, &b).await.connect("postgres").await.simple_query("SELECT 1").await.unwrap();
     assert_eq!(c.status(&b).await, "Running");
-    for id in [&a, &b] {
-        c.call("DeleteDBInstance", &[("DBInstanceId", id)]).await.ok();
-    }
-    for id in [&a, &b] {
-        c.wait_status(id, "gone").await;
-        assert!(nix::unistd::User::from_name(&user_of(id)).unwrap().is_none(), "the system user of {id} goes with it");
-    }
+    deleted_with_their_users(&c, &[&a, &b]).await;
 }
 
 /// Every privilege bit MariaDB 10.11 knows, as `GRANT ALL ... WITH GRANT OPTION` stores it.
@@ -141,8 +142,7 @@ const ALL_PRIVILEGES: u64 = 549_755_813_887;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mariadb_super_account_that_edits_the_mysql_schema_stays_inside_its_instance() {
-    let server = start_server().await;
-    let c = server.client();
+    let (server, c) = serve().await;
     let (a, b) = c.running_mariadb_pair("mariadb.n2.medium.1").await;
     c.call("CreateAccount", &[("DBInstanceId", &a), ("AccountName", "boss"), ("AccountPassword", "Boss_pass1"), ("AccountType", "Super")]).await.ok();
     let login = engine::Login { host: "127.0.0.1".into(), port: c.port(&a).await, user: "boss".into(), password: "Boss_pass1".into() };
@@ -187,17 +187,11 @@ async fn a_mariadb_super_account_that_edits_the_mysql_schema_stays_inside_its_in
     assert_not_written(&t.host_writes);
 
     // B is untouched and answers.
-    let mut bc = engine_mariadb::testing::connect(&server.admin(&b, c.port(&b).await), None).await;
+    let mut bc = engine_mariadb::testing::connect(&server.admin_of(&c, &b).await, None).await;
     bc.query_drop("SELECT 1").await.unwrap();
     assert_eq!(c.status(&b).await, "Running");
     assert_eq!(c.status(&a).await, "Running");
-    for id in [&a, &b] {
-        c.call("DeleteDBInstance", &[("DBInstanceId", id)]).await.ok();
-    }
-    for id in [&a, &b] {
-        c.wait_status(id, "gone").await;
-        assert!(nix::unistd::User::from_name(&user_of(id)).unwrap().is_none(), "the system user of {id} goes with it");
-    }
+    deleted_with_their_users(&c, &[&a, &b]).await;
 }
 
 fn read_number(path: &Path) -> u64 {
@@ -206,8 +200,7 @@ fn read_number(path: &Path) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_that_wants_more_memory_than_its_class_is_held_to_it_and_the_others_keep_answering() {
-    let server = start_server().await;
-    let c = server.client();
+    let (server, c) = serve().await;
     // pg.n2.small.1: 1 GB.
     let (greedy, neighbour) = c.running_pg_pair("pg.n2.small.1").await;
     let group = engine::isolation::memory_cgroup(&greedy).expect("this host has a memory controller");
@@ -215,13 +208,13 @@ async fn an_instance_that_wants_more_memory_than_its_class_is_held_to_it_and_the
     assert_eq!(read_number(&group.join(limit_file)), 1024 << 20, "the class's memory is the group's limit");
 
     // A sort held in memory (work_mem 4 GB) of about 3 GB of rows.
-    let greedy_login = server.admin(&greedy, c.port(&greedy).await);
+    let greedy_login = server.admin_of(&c, &greedy).await;
     let hog = greedy_login.connect("postgres").await;
     let hog_task = tokio::spawn(async move {
         hog.batch_execute("SET work_mem = '4GB'").await.unwrap();
         hog.simple_query("SELECT count(*) FROM (SELECT g, repeat('x', 600) AS r FROM generate_series(1, 5000000) g ORDER BY r DESC, g) s").await
     });
-    let neighbour_login = server.admin(&neighbour, c.port(&neighbour).await);
+    let neighbour_login = server.admin_of(&c, &neighbour).await;
     let mut answered = 0;
     while !hog_task.is_finished() {
         let n = neighbour_login.connect("postgres").await;

@@ -40,11 +40,10 @@ async fn running_pair(c: &Client, dest_storage: &str) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_import_refuses_bad_requests_then_copies_every_kind_renamed_and_verified() {
-    let server = start_server().await;
-    let c = server.client();
+    let (server, c) = serve().await;
     let ((src, dst), general, pg) = tokio::join!(running_pair(&c, "20"), c.create_mariadb("mariadb.n2.medium.1", "20"), c.create_pg("pg.x4.large.2c"));
     c.wait_running(&[&general, &pg]).await;
-    let (s, d) = (server.admin(&src, c.port(&src).await), server.admin(&dst, c.port(&dst).await));
+    let (s, d) = (server.admin_of(&c, &src).await, server.admin_of(&c, &dst).await);
     c.call("CreateDatabase", &[("DBInstanceId", &src), ("DBName", "shop"), ("CharacterSetName", "utf8mb4")]).await.ok();
     engine_mariadb::testing::load_every_kind(&s, "shop", "app_definer").await;
     let (schema, data) = (engine_mariadb::testing::schema_dump(&s, "shop", "shop", "DB").await, engine_mariadb::testing::digests(&s, "shop").await);
@@ -117,10 +116,9 @@ async fn big_shop(c: &Client, src: &str, s: &engine::Login, rows: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_destination_engine_dying_mid_copy_fails_the_task_and_leaves_the_destination_as_before() {
-    let server = start_server().await;
-    let c = server.client();
+    let (server, c) = serve().await;
     let (src, dst) = running_pair(&c, "20").await;
-    let (s, d) = (server.admin(&src, c.port(&src).await), server.admin(&dst, c.port(&dst).await));
+    let (s, d) = (server.admin_of(&c, &src).await, server.admin_of(&c, &dst).await);
     big_shop(&c, &src, &s, 600_000).await;
     let before = engine_mariadb::testing::digests(&s, "shop").await;
     let started = import(&c, &dst, &src, r#"{"DBNames":{"shop":"shop_copy"}}"#).await.ok();
@@ -149,7 +147,7 @@ async fn mariadb_import_beyond_the_destination_storage_quota_is_refused_or_fails
     let server = start_server_with(tempfile::tempdir().unwrap(), |config| config.storage_unit_bytes = 10 << 20).await;
     let c = server.client();
     let (src, dst) = running_pair(&c, "5").await;
-    let (s, d) = (server.admin(&src, c.port(&src).await), server.admin(&dst, c.port(&dst).await));
+    let (s, d) = (server.admin_of(&c, &src).await, server.admin_of(&c, &dst).await);
     big_shop(&c, &src, &s, 250_000).await;
     let started = import(&c, &dst, &src, r#"{"DBNames":{"shop":"shop_copy"}}"#).await;
     if started.status != 200 {

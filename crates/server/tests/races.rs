@@ -27,8 +27,7 @@ fn one_winner(replies: &[Reply], duplicate: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_creations_of_one_name_give_one_success_and_duplicates() {
-    let server = start_server().await;
-    let c = server.client();
+    let (_server, c) = serve().await;
     let (pg, maria) = tokio::join!(c.create_pg("pg.n2.small.1"), c.create_mariadb("mariadb.n2.medium.1", "20"));
     for (id, charset) in [(&pg, "UTF8"), (&maria, "utf8mb4")] {
         c.wait_status(id, "Running").await;

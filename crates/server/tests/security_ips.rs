@@ -80,22 +80,14 @@ async fn modify(c: &Client, id: &str, params: &[(&str, &str)]) -> Reply {
 }
 
 async fn groups(c: &Client, id: &str) -> Vec<(String, String)> {
-    let r = c.call("DescribeDBInstanceIPArrayList", &[("DBInstanceId", id)]).await.ok();
-    r["Items"]["DBInstanceIPArray"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| (g["DBInstanceIPArrayName"].as_str().unwrap().to_string(), g["SecurityIPList"].as_str().unwrap().to_string()))
-        .collect()
+    c.listed_pairs("DescribeDBInstanceIPArrayList", id, ["Items", "DBInstanceIPArray"], "DBInstanceIPArrayName", "SecurityIPList").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_engines_refuse_logins_from_outside_the_security_ip_list() {
-    let server = start_server().await;
-    let c = server.client();
-    let (pg, maria) = tokio::join!(c.create_pg("pg.n2.small.1"), c.create_mariadb("mariadb.n2.medium.1", "20"));
+    let (_server, c) = serve().await;
+    let (pg, maria) = c.running_pg_and_mariadb().await;
     for id in [&pg, &maria] {
-        c.wait_status(id, "Running").await;
         c.call("CreateAccount", &[("DBInstanceId", id), ("AccountName", "app"), ("AccountPassword", "App_pass_123"), ("AccountType", "Super")]).await.ok();
 
         // Created with 127.0.0.1 only.

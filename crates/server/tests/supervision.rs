@@ -14,11 +14,9 @@ fn server_pid(server: &TestServer, id: &str) -> i32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_engine_shows_at_once_and_is_started_again() {
-    let server = start_server().await;
-    let c = server.client();
-    let (pg, maria) = tokio::join!(c.create_pg("pg.n2.small.1"), c.create_mariadb("mariadb.n2.medium.1", "20"));
+    let (server, c) = serve().await;
+    let (pg, maria) = c.running_pg_and_mariadb().await;
     for id in [&pg, &maria] {
-        c.wait_status(id, "Running").await;
         let pid = server_pid(&server, id);
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
         let killed = Instant::now();

@@ -35,6 +35,15 @@ impl Site {
         self.root.path().join("data")
     }
 
+    /// Serves once more, to delete the instances a test made.
+    pub async fn delete_instances(&self, ids: &[&String]) {
+        let served = self.serve(&[]).await;
+        for id in ids {
+            served.api.call("DeleteDBInstance", &[("DBInstanceId", id.as_str())]).await.unwrap();
+        }
+        served.stop().await;
+    }
+
     /// Starts `openrds serve` with extra environment (failpoints) and waits for its API.
     pub async fn serve(&self, env: &[(&str, &str)]) -> Served {
         let listen = {

@@ -56,7 +56,7 @@ class OpenRDS:
         self.env = dict(os.environ, OPENRDS_ACCESS_KEY_ID=ACCESS_KEY_ID, OPENRDS_ACCESS_KEY_SECRET=ACCESS_KEY_SECRET)
 
     def start(self) -> None:
-        self._log = open(self.log_path, "w")
+        self._log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
             [str(self.binary), "serve", "--listen", self.endpoint, "--data-dir", str(self.data_dir),
              "--port-range", self.engine_ports],
@@ -74,6 +74,15 @@ class OpenRDS:
                 raise RuntimeError(f"openrds API did not come up on {self.endpoint}; see {self.log_path}")
             time.sleep(0.2)
         log(f"openrds serve pid {self.proc.pid} listening on {self.endpoint}")
+
+    def use_verification(self, mode: str) -> None:
+        """Serve imports with `--import-verification mode` (`stream` or `full`), restarting
+        the server if it runs with the other (not timed; the engines keep running)."""
+        if self.env.get("OPENRDS_IMPORT_VERIFICATION", "stream") == mode:
+            return
+        self.stop()
+        self.env["OPENRDS_IMPORT_VERIFICATION"] = mode
+        self.start()
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -33,7 +33,7 @@ REPO = HERE.parent.parent
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 SOURCE_DB = "bench"
 EXPECTED_TABLES = {"pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history", "wide"}
-METHODS = ("openrds", "pgcopydb", "pg_dump")
+METHODS = ("openrds", "openrds-full", "pgcopydb", "pg_dump")
 
 
 
@@ -175,7 +175,8 @@ class Env:
     workdir: Path
 
 
-def method_openrds(e: Env, db: str) -> tuple[float, dict]:
+def method_openrds(e: Env, db: str, verification: str = "stream") -> tuple[float, dict]:
+    e.server.use_verification(verification)
     quiesce(e.dst)
     secs, _, info = e.server.timed_import(e.dst_id, e.src_id, SOURCE_DB, db)
     return secs, info
@@ -205,16 +206,17 @@ def method_pg_dump(e: Env, db: str) -> tuple[float, dict]:
     return secs, {}
 
 
-RUNNERS = {"openrds": method_openrds, "pgcopydb": method_pgcopydb, "pg_dump": method_pg_dump}
+RUNNERS = {"openrds": method_openrds, "openrds-full": lambda e, db: method_openrds(e, db, "full"), "pgcopydb": method_pgcopydb, "pg_dump": method_pg_dump}
 LABELS = {
-    "openrds": "A. openrds ImportDatabaseBetweenInstances",
+    "openrds": "A. openrds ImportDatabaseBetweenInstances (default `stream` verification)",
+    "openrds-full": "A2. openrds, `--import-verification full` (every table read back)",
     "pgcopydb": "B. pgcopydb clone --table-jobs 2 --index-jobs 2",
     "pg_dump": "C. pg_dump -Fd -j2 + pg_restore -j2",
 }
 
 
 def dest_db_name(method: str, rnd: int) -> str:
-    return f"bench_r{rnd}" if method == "openrds" else f"bench_r{rnd}_{method}"
+    return f"bench_r{rnd}" if method == "openrds" else f"bench_r{rnd}_{method.replace('-', '_')}"
 
 
 # --------------------------------------------------------------------------------------
@@ -275,15 +277,15 @@ def report(args, size_bytes: int, per_table, results: list[dict], versions: dict
         f"{versions['cpus']} CPUs, Linux {versions['kernel']}",
         "- every copy verified (row counts, row-hash sums, index and constraint definitions) and dropped",
         "",
-        "| method | runs (s) | median (s) | ratio openrds/method |",
-        "|---|---|---|---|",
+        "| method | runs (s) | median (s) | ÷ pgcopydb median | ÷ pg_dump median |",
+        "|---|---|---|---|---|",
     ]
     for m in args.methods:
         if m not in med:
             continue
-        ratio = f"{med['openrds'] / med[m]:.2f}" if "openrds" in med else "n/a"
-        lines.append(f"| {LABELS[m]} | {', '.join(f'{s:.2f}' for s in by_method[m])} | {med[m]:.2f} | {ratio} |")
-    ors = [r for r in results if r["method"] == "openrds"]
+        ratios = [f"{med[m] / med[peer]:.2f}" if peer in med else "n/a" for peer in ("pgcopydb", "pg_dump")]
+        lines.append(f"| {LABELS[m]} | {', '.join(f'{s:.2f}' for s in by_method[m])} | {med[m]:.2f} | {' | '.join(ratios)} |")
+    ors = [r for r in results if r["method"].startswith("openrds")]
     if ors:
         peak = max(r["peak_rss_mb"] for r in ors)
         hwms = [r["hwm_mb"] for r in ors if r.get("hwm_mb") is not None]
@@ -347,8 +349,8 @@ def main() -> int:
                 verify(src_snap, e.dst, db)  # raises (aborting the run) on any difference
                 drop_database(e.dst, db)
                 results.append({"method": m, "round": rnd, "secs": secs, **info})
-                rss = harness.rss_text(info) if m == "openrds" else "-"
-                print(f"RUN method={m:<8} round={rnd} seconds={secs:8.2f} verified=yes openrds_peak_rss={rss}", flush=True)
+                rss = harness.rss_text(info) if m.startswith("openrds") else "-"
+                print(f"RUN method={m:<12} round={rnd} seconds={secs:8.2f} verified=yes openrds_peak_rss={rss}", flush=True)
 
         md = report(args, size, per_table, results, versions, server_version)
         harness.publish_report(md, HERE / f"results-{args.scale}.md")

@@ -205,16 +205,26 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     Ok(if last["Status"] == "Success" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// One table of an import's result: `schema.name: N rows, checksum C verified`.
+/// One table of an import's result: `schema.name: N rows, checksum C, destination D verified`.
 pub(crate) fn table_outcome(t: &Value) -> String {
     format!(
-        "{}.{}: {} rows, checksum {} {}",
+        "{}.{}: {} rows, checksum {}, destination {} {}",
         t["Schema"].as_str().unwrap_or(""),
         t["Name"].as_str().unwrap_or(""),
         t["Rows"],
         t["SourceChecksum"].as_str().unwrap_or(""),
-        if t["Verified"] == true && t["SourceChecksum"] == t["DestinationChecksum"] { "verified" } else { "NOT VERIFIED" }
+        t["DestinationChecksum"].as_str().unwrap_or(""),
+        if verified(t) { "verified" } else { "NOT VERIFIED" }
     )
+}
+
+/// Whether a table of an import's result says it was verified, and its two checksums
+/// agree: equal when the destination read the table back, or the destination's row count
+/// matching the source's `<rows>:<digest>` when it counted the rows.
+pub(crate) fn verified(t: &Value) -> bool {
+    let (source, destination) = (t["SourceChecksum"].as_str().unwrap_or(""), t["DestinationChecksum"].as_str().unwrap_or("-"));
+    let agree = source == destination || source.split_once(':').is_some_and(|(rows, _)| rows == destination && t["Rows"].as_u64().is_some_and(|n| n.to_string() == rows));
+    t["Verified"] == true && agree
 }
 
 fn print_outcome(p: &Value) {

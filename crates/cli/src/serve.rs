@@ -32,9 +32,20 @@ pub struct ServeArgs {
     access_key_id: Option<String>,
     #[arg(long, env = "OPENRDS_ACCESS_KEY_SECRET", hide_env_values = true, hide = true)]
     access_key_secret: Option<String>,
+    /// How imports verify each table: `stream` hashes every row as it is copied and has the
+    /// destination count them; `full` also reads every copied table back from the
+    /// destination to compare its rows' hashes (slower; see docs/decisions.md).
+    #[arg(long, env = "OPENRDS_IMPORT_VERIFICATION", value_enum, default_value_t = ImportVerification::Stream)]
+    import_verification: ImportVerification,
     /// Log lines as `text` (colours only on a terminal) or `json` (one object a line).
     #[arg(long, env = "OPENRDS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportVerification {
+    Stream,
+    Full,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,6 +120,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.regions = parse_regions(&args.regions)?;
     config.supervise_every = Duration::from_secs(args.supervise_secs.max(1));
     config.advertised_endpoint = args.listen.to_string();
+    config.import_verification = match args.import_verification {
+        ImportVerification::Stream => control::Verification::Stream,
+        ImportVerification::Full => control::Verification::ReadBack,
+    };
     config.root_key = match (args.access_key_id, args.access_key_secret) {
         (Some(id), Some(secret)) => Some((id, secret)),
         (None, None) => None,

@@ -31,6 +31,8 @@ pub struct ControlConfig {
     /// Bytes in one unit of `DBInstanceStorage` (1 GiB). Tests shrink it to reach a
     /// storage quota with megabytes of data.
     pub storage_unit_bytes: u64,
+    /// How imports verify each table (`OPENRDS_IMPORT_VERIFICATION`).
+    pub import_verification: mover::Verification,
 }
 
 impl ControlConfig {
@@ -48,6 +50,7 @@ impl ControlConfig {
             supervise_every: Duration::from_secs(10),
             advertised_endpoint: "127.0.0.1:8080".into(),
             storage_unit_bytes: 1 << 30,
+            import_verification: mover::Verification::default(),
         }
     }
 

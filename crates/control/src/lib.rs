@@ -23,6 +23,7 @@ pub mod security_ips;
 mod supervisor;
 
 pub use config::{ControlConfig, Region};
+pub use mover::Verification;
 
 /// The domain's data as the API shows it: what the server reads from the control plane's
 /// answers, so that it depends on the control plane alone (not on the store or engines).

@@ -30,6 +30,32 @@ pub use progress::{DatabaseProgress, Phase, Progress, ProgressSnapshot, TablePro
 pub use report::{CopyPlan, CopyReport, DatabasePlan, DatabaseReport, LargeObjectReport, SequenceReport, TableReport};
 pub use staging::{is_staging_name, staging_name, staging_prefix};
 
+/// An order-independent digest of rows: their count and the wrapping sum of a 64-bit hash
+/// of each row's bytes, so rows copied in any order or in several parts add up the same.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RowDigest {
+    pub rows: u64,
+    pub sum: u64,
+}
+
+impl RowDigest {
+    pub fn add_row(&mut self, row: &[u8]) {
+        self.rows += 1;
+        self.sum = self.sum.wrapping_add(xxhash_rust::xxh3::xxh3_64(row));
+    }
+
+    pub fn merge(&mut self, other: RowDigest) {
+        self.rows += other.rows;
+        self.sum = self.sum.wrapping_add(other.sum);
+    }
+}
+
+impl std::fmt::Display for RowDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{:016x}", self.rows, self.sum)
+    }
+}
+
 use async_trait::async_trait;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -83,6 +109,28 @@ pub trait Copier: Send + Sync + 'static {
     async fn published(&self, dest: &Endpoint, staging_tag: &str, mark: &serde_json::Value) -> Result<bool>;
 }
 
+/// How a copy proves each table arrived (see docs/decisions.md, "What an import's
+/// verification proves").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Verification {
+    /// Every row is hashed as it streams past (so the source is read once), the
+    /// destination's load reports as many rows, and the committed table counts them.
+    #[default]
+    Stream,
+    /// As `Stream`, and the destination reads every table back to be hashed the same way.
+    ReadBack,
+}
+
+impl Verification {
+    /// As the operator names it: `stream` or `full`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verification::Stream => "stream",
+            Verification::ReadBack => "full",
+        }
+    }
+}
+
 /// How a copy runs.
 #[derive(Debug, Clone)]
 pub struct CopyOptions {
@@ -100,6 +148,8 @@ pub struct CopyOptions {
     /// benchmark machine (a 30M-row primary key: 15 s at 512 MB, no faster at 2 GB, whose
     /// first touch of fresh memory is slow there).
     pub index_memory_mb: u64,
+    /// How each table's arrival is proven.
+    pub verification: Verification,
     /// Unique per task; staging databases are named from it (see [`staging_name`]) and
     /// [`Copier::discard`] finds them by it.
     pub staging_tag: String,
@@ -147,6 +197,7 @@ impl Default for CopyOptions {
             jobs: 4,
             split_bytes: u64::MAX,
             index_memory_mb: 512,
+            verification: Verification::default(),
             staging_tag: String::new(),
             before_publish: None,
             #[cfg(feature = "testing")]

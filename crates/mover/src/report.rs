@@ -15,6 +15,8 @@ pub struct CopyReport {
     pub rows: u64,
     /// Bytes of COPY stream moved.
     pub bytes: u64,
+    /// How tables were verified: `stream` or `full` (see [`crate::Verification`]).
+    pub verification: String,
     /// How long writes on the source were blocked to take the snapshot, by engines whose
     /// snapshot needs a brief global read lock; absent where copies never block them.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -65,7 +67,8 @@ pub struct TableReport {
     pub format: String,
     /// `<rows>:<digest>` of the rows read in the source snapshot.
     pub source_checksum: String,
-    /// The same over the rows read back from the destination.
+    /// What the destination showed: the same over the rows read back from it, or (where
+    /// only the rows are counted there) `<rows>`.
     pub destination_checksum: String,
     pub verified: bool,
 }

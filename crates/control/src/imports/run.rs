@@ -190,6 +190,7 @@ impl ControlPlane {
         let options = mover::CopyOptions {
             split_bytes: split_threshold(std::thread::available_parallelism().map_or(1, |n| n.get())),
             staging_tag: task.staging_tag.clone(),
+            verification: self.config.import_verification,
             before_publish: Some(gate),
             ..mover::CopyOptions::default()
         };

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use engine_postgres::copier::copy_databases;
-use mover::{CopyOptions, CopyRequest, FailAction, MoveError, Progress, Tamper, TestHooks};
+use mover::{CopyOptions, CopyRequest, FailAction, MoveError, Progress, Tamper, TestHooks, Verification};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -53,8 +53,10 @@ async fn copies_every_object_kind_and_verifies_it() {
     assert!(p.size_bytes > p.table_bytes && p.indexes >= 10);
 
     let tag = name("all");
-    // A small threshold, so `big` is split by key ranges and `big_nokey` by page ranges.
-    let opts = CopyOptions { split_bytes: 1 << 20, ..options(&tag) };
+    // A small threshold, so `big` is split by key ranges and `big_nokey` by page ranges;
+    // read back in full, so every kind of column is hashed on both sides (in parts on the
+    // source, whole on the destination).
+    let opts = CopyOptions { split_bytes: 1 << 20, verification: Verification::ReadBack, ..options(&tag) };
     let (r, progress) = copy(&ep, &ep, &[(&src, &dst)], &opts).await;
     let report = r.expect("copy succeeds");
 
@@ -65,6 +67,7 @@ async fn copies_every_object_kind_and_verifies_it() {
 
     let db = &report.databases[0];
     assert_eq!((db.source.as_str(), db.destination.as_str(), db.replaced_existing), (src.as_str(), dst.as_str(), false));
+    assert_eq!(report.verification, "full");
     assert!(db.tables.iter().all(|t| t.verified && t.source_checksum == t.destination_checksum), "{:#?}", db.tables);
     let table = |n: &str| db.tables.iter().find(|t| t.name == n).unwrap_or_else(|| panic!("{n} reported"));
     assert!(table("big").parts > 1 && table("big_nokey").parts > 1, "big tables split");
@@ -201,6 +204,11 @@ async fn several_databases_in_one_task_replacing_an_empty_destination() {
     assert_eq!(digests(&ep, &da).await, digests(&ep, &a).await);
     assert_eq!(digests(&ep, &db).await, digests(&ep, &b).await);
     assert_eq!(report.rows, 2100);
+    // By default the destination counts what the stream's digest covers.
+    assert_eq!(report.verification, "stream");
+    for t in report.databases.iter().flat_map(|d| &d.tables) {
+        assert!(t.verified && t.source_checksum.starts_with(&format!("{}:", t.rows)) && t.destination_checksum == t.rows.to_string(), "{t:?}");
+    }
     assert_eq!(progress.snapshot().databases.len(), 2);
     assert!(staging_left(&ep, &tag).await.is_empty());
     for d in [&a, &b, &da, &db] {
@@ -234,20 +242,28 @@ async fn refuses_a_destination_that_holds_user_objects() {
 async fn a_verification_mismatch_fails_and_leaves_nothing() {
     let ep = local();
     let (src, dst, before) = dataset_pair(&ep, "vf").await;
-    let tag = name("vf");
-    let tamper = Tamper { database: dst.clone(), table: "public.customers".into(), sql: "UPDATE public.customers SET name = 'tampered' WHERE email = 'b@x.org'".into() };
-    let opts = CopyOptions { hooks: TestHooks { failpoint: None, tamper: Some(tamper) }, ..options(&tag) };
-    let (r, progress) = copy(&ep, &ep, &[(&src, &dst)], &opts).await;
-    match &r {
-        Err(MoveError::VerificationFailed { database, table, .. }) => {
-            assert_eq!((database.as_str(), table.as_str()), (src.as_str(), "public.customers"));
+    // The default verification counts the loaded rows; the full one reads them back, so it
+    // also sees a row that changed.
+    let cases = [
+        (Verification::Stream, "DELETE FROM public.customers WHERE email = 'b@x.org'"),
+        (Verification::ReadBack, "UPDATE public.customers SET name = 'tampered' WHERE email = 'b@x.org'"),
+    ];
+    for (verification, sql) in cases {
+        let tag = name(&format!("vf{}", verification.as_str()));
+        let tamper = Tamper { database: dst.clone(), table: "public.customers".into(), sql: sql.into() };
+        let opts = CopyOptions { verification, hooks: TestHooks { failpoint: None, tamper: Some(tamper) }, ..options(&tag) };
+        let (r, progress) = copy(&ep, &ep, &[(&src, &dst)], &opts).await;
+        match &r {
+            Err(MoveError::VerificationFailed { database, table, .. }) => {
+                assert_eq!((database.as_str(), table.as_str()), (src.as_str(), "public.customers"));
+            }
+            other => panic!("{verification:?}: expected VerificationFailed, got {other:?}"),
         }
-        other => panic!("expected VerificationFailed, got {other:?}"),
+        assert!(!r.as_ref().unwrap_err().is_retryable());
+        assert_eq!(progress.snapshot().phase, "Failed");
+        assert!(staging_left(&ep, &tag).await.is_empty());
+        assert!(!exists(&ep, &dst).await);
     }
-    assert!(!r.as_ref().unwrap_err().is_retryable());
-    assert_eq!(progress.snapshot().phase, "Failed");
-    assert!(staging_left(&ep, &tag).await.is_empty());
-    assert!(!exists(&ep, &dst).await);
     assert_eq!(digests(&ep, &src).await, before, "the source changed");
     drop_db(&ep, &src).await;
 }

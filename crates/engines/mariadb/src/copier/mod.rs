@@ -724,6 +724,8 @@ async fn publish(run: &Run, built: Built) -> Result<CopyReport> {
         source_write_block_ms: Some(built.write_block_ms),
         accounts_missing: built.missing_accounts,
         accounts_created: built.created_accounts,
+        // CHECKSUM TABLE on both sides, whatever was asked: MariaDB reads every table back.
+        verification: mover::Verification::ReadBack.as_str().into(),
         ..CopyReport::default()
     };
     for db in built.dbs {

@@ -3,7 +3,7 @@
 //! databases, each table verified and indexed once loaded), post-data, verify, publish.
 
 use super::conn::{dest_settings, literal, PgEndpoint, SESSION_SETTINGS};
-use super::data::{self, LoSummary, TableDigest};
+use super::data::{self, LoSummary};
 use super::error::{pg_error, Result};
 use super::plan::{self, DbPlan};
 use super::postdata::{self, EarlyIndex, TocEntry};
@@ -20,7 +20,7 @@ use mover::{CopyRequest, CopySteps, Endpoint, Hooks, MoveError, Run, Side};
 use mover::staging_name;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 use tokio_postgres::Client;
@@ -86,19 +86,10 @@ struct TableRun {
     remaining: AtomicU64,
     /// Rows loaded by all parts.
     loaded_rows: AtomicU64,
-    /// The digest computed on the source, in the snapshot.
-    source_digest: Mutex<Option<TableDigest>>,
-    /// Verification waits for two things: the table loaded and its source digest.
-    verify_gates: AtomicU8,
+    /// The rows all parts streamed from the source snapshot.
+    streamed: Mutex<mover::RowDigest>,
     /// Verification and index builds still to run once loaded.
     followups: AtomicUsize,
-}
-
-impl TableRun {
-    /// Opens one gate of verification; true when it can run.
-    fn open_verify_gate(&self) -> bool {
-        self.verify_gates.fetch_sub(1, Ordering::SeqCst) == 1
-    }
 }
 
 #[derive(Default)]
@@ -266,6 +257,7 @@ impl CopySteps for PostgresCopier {
             hooks: run.hooks.clone(),
             dbs,
             dest_settings: dest_settings(run.opts.index_memory_mb),
+            verification: run.opts.verification,
         });
         let jobs = shared.initial_jobs();
         let workers = (0..run.jobs()).map(|_| PgWorker { shared: shared.clone(), sessions: Sessions::new(), raw: RawSessions::new() }).collect();
@@ -389,8 +381,7 @@ async fn prepare_db(
                 remaining: AtomicU64::new(parts),
                 followups: AtomicUsize::new(1 + early_by_table.get(&t.oid).map_or(0, Vec::len)),
                 loaded_rows: AtomicU64::new(0),
-                source_digest: Mutex::new(None),
-                verify_gates: AtomicU8::new(2),
+                streamed: Mutex::new(mover::RowDigest::default()),
             }
         })
         .collect::<Vec<_>>();
@@ -416,7 +407,6 @@ async fn prepare_db(
 #[derive(Debug, Clone, Copy)]
 enum Job {
     Copy { db: usize, table: usize, part: usize },
-    SourceDigest { db: usize, table: usize },
     Verify { db: usize, table: usize },
     Index { db: usize, index: usize },
     Sequences { db: usize },
@@ -430,14 +420,14 @@ struct Shared {
     hooks: Hooks,
     dbs: Vec<DbRun>,
     dest_settings: String,
+    verification: mover::Verification,
 }
 
 impl Shared {
     /// Sequences first (they are quick), then every table's parts, largest first across
-    /// every database, so the longest streams start at once; a table's source digest
-    /// right behind its first part, so a free worker computes it while the table
-    /// streams. Follow-ups of a loaded table (verification, index builds) are queued at
-    /// the front as it finishes, so they overlap with the COPY of other tables.
+    /// every database, so the longest streams start at once. Follow-ups of a loaded table
+    /// (verification, index builds) are queued at the front as it finishes, so they
+    /// overlap with the COPY of other tables.
     fn initial_jobs(&self) -> Vec<Job> {
         let mut sized: Vec<(u64, Job)> = Vec::new();
         let mut jobs = Vec::new();
@@ -457,12 +447,7 @@ impl Shared {
             }
         }
         sized.sort_by_key(|s| std::cmp::Reverse(s.0));
-        for (_, j) in sized {
-            jobs.push(j);
-            if let Job::Copy { db, table, part: 0 } = j {
-                jobs.push(Job::SourceDigest { db, table });
-            }
-        }
+        jobs.extend(sized.into_iter().map(|(_, j)| j));
         jobs
     }
 }
@@ -550,72 +535,65 @@ async fn run_job(pool: &Shared, job: Job, queue: &JobQueue<Job>, cache: &mut Ses
             // One session owns the whole table: truncate and load in one transaction
             // so the rows arrive frozen. Extension tables keep the extension's rows.
             let freeze = tr.ranges.is_empty() && !t.extension_config;
-            let rows = data::copy_part(src, dst, t, tr.binary, range, freeze, &tr.counter)
+            let (rows, digest) = data::copy_part(src, dst, t, tr.binary, range, freeze, &tr.counter)
                 .await
                 .map_err(|e| in_database(e, &db.src_name))?;
             tracing::debug!(table = %t.display(), part, rows, "part copied");
+            tr.streamed.lock().unwrap_or_else(|e| e.into_inner()).merge(digest);
             tr.loaded_rows.fetch_add(rows, Ordering::SeqCst);
             tr.counter.parts_done.fetch_add(1, Ordering::Relaxed);
             if tr.remaining.fetch_sub(1, Ordering::SeqCst) == 1 {
                 tr.counter.settle();
                 tr.counter.set_state(TableState::Loaded);
-                let mut next = Vec::new();
-                if tr.open_verify_gate() {
-                    next.push(Job::Verify { db: d, table });
-                }
+                let mut next = vec![Job::Verify { db: d, table }];
                 if let Some(ix) = db.early_by_table.get(&t.oid) {
                     next.extend(ix.iter().map(|i| Job::Index { db: d, index: *i }));
                 }
                 queue.push_front(next);
             }
         }
-        Job::SourceDigest { db: d, table } => {
-            let db = &pool.dbs[d];
-            let (src, _) = sessions(pool, cache, d).await?;
-            let (t, tr) = (&db.plan.tables[table], &db.tables[table]);
-            let digest = data::table_digest(src, Side::Source, t).await?;
-            *tr.source_digest.lock().unwrap_or_else(|e| e.into_inner()) = Some(digest);
-            if tr.open_verify_gate() {
-                queue.push_front(vec![Job::Verify { db: d, table }]);
-            }
-        }
         Job::Verify { db: d, table } => {
             let db = &pool.dbs[d];
-            let (_, dst) = sessions(pool, cache, d).await?;
             let (t, tr) = (&db.plan.tables[table], &db.tables[table]);
+            let (_, dst) = sessions(pool, cache, d).await?;
             if let Some(sql) = pool.hooks.tamper_sql(&db.dst_name, &t.display()) {
                 dst.batch_execute(&sql).await.map_err(|e| pg_error(Side::Destination, "tamper", e))?;
             }
-            let expected = tr
-                .source_digest
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone()
-                .ok_or_else(|| MoveError::Internal(format!("{} verified before its source digest", t.display())))?;
+            let streamed = *tr.streamed.lock().unwrap_or_else(|e| e.into_inner());
             let fail = |detail: String| MoveError::VerificationFailed { database: db.src_name.clone(), table: t.display(), detail };
             let loaded = tr.loaded_rows.load(Ordering::SeqCst);
-            if loaded != expected.rows {
-                return Err(fail(format!("{} rows in the source snapshot but {loaded} copied", expected.rows)));
+            if loaded != streamed.rows {
+                return Err(fail(format!("{} rows streamed from the source snapshot but {loaded} loaded", streamed.rows)));
             }
-            let got = data::table_digest(dst, Side::Destination, t).await?;
-            let verified = got == expected;
+            let (seen, verified) = match pool.verification {
+                mover::Verification::Stream => {
+                    let counted = data::count_rows(dst, t).await?;
+                    (counted.to_string(), counted == streamed.rows)
+                }
+                mover::Verification::ReadBack => {
+                    let (_, raw_dst) = raw_sessions(pool, raw, d).await?;
+                    let back = data::read_back(raw_dst, t, tr.binary).await?;
+                    (back.to_string(), back == streamed)
+                }
+            };
             db.lock().tables[table] = Some(TableReport {
                 schema: t.schema.clone(),
                 name: t.name.clone(),
-                rows: expected.rows,
+                rows: streamed.rows,
                 bytes: tr.counter.bytes_done.load(Ordering::Relaxed),
                 parts: tr.ranges.len().max(1) as u64,
                 format: if tr.binary { "binary" } else { "text" }.into(),
-                source_checksum: expected.to_string(),
-                destination_checksum: got.to_string(),
+                source_checksum: streamed.to_string(),
+                destination_checksum: seen.clone(),
                 verified,
             });
             if !verified {
-                return Err(fail(format!("source snapshot has {expected} (rows:digest), destination has {got}")));
+                return Err(fail(format!("the source snapshot streamed {streamed} (rows:digest), the destination has {seen}")));
             }
             tr.counter.set_state(TableState::Verified);
+            let (_, dst) = sessions(pool, cache, d).await?;
             analyze_when_last(db, table, dst).await?;
-            tracing::debug!(table = %t.display(), rows = expected.rows, "verified");
+            tracing::debug!(table = %t.display(), rows = streamed.rows, "verified");
         }
         Job::Index { db: d, index } => {
             let db = &pool.dbs[d];
@@ -750,7 +728,12 @@ async fn publish(run: &Run, built: Copying) -> Result<CopyReport> {
     if let Err(e) = staging::unmark_roles(&maint, &built.roles_created).await {
         tracing::warn!(error = %e, "created roles keep their task marker");
     }
-    let mut report = CopyReport { roles_created: built.roles_created, elapsed_ms: started.elapsed().as_millis() as u64, ..CopyReport::default() };
+    let mut report = CopyReport {
+        roles_created: built.roles_created,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        verification: run.opts.verification.as_str().into(),
+        ..CopyReport::default()
+    };
     for ((db, settings), replaced) in built.dbs.into_iter().zip(applied).zip(replaced) {
         let results = std::mem::take(&mut *db.lock());
         let tables: Vec<TableReport> = results.tables.into_iter().flatten().collect();

@@ -1,46 +1,26 @@
 //! Data: COPY streamed from a source session (inside the snapshot) into a destination
-//! session through the relay (see `relay`), with no file in between and no parsing of
+//! session through the relay (see `relay`), with no file in between and no decoding of
 //! rows; the servers' own `COPY n` counts are compared.
 //!
-//! Verification is independent of the stream: each side computes, in SQL, the row count
-//! and an order-independent sum of per-row hashes over the same column list, the source
-//! inside the snapshot (while the table is being copied, on otherwise idle CPU) and the
-//! destination once the table is loaded. `hash_record_extended` hashes values with the
-//! functions hash partitioning relies on, so they agree between servers; tables with a
-//! column without such a function (json, xml, enums, reg*, extension types, composites)
-//! are hashed through their text form instead, under the same output settings on both
-//! sessions. Measured on 6M pgbench rows: 2.0 s of one core for the hash aggregate, 3.4 s
-//! for the text form, 3.5 s to stream the table out and hash it here.
+//! Verification reads the source once: the relay hashes every row as it passes (count and
+//! an order-independent sum of 64-bit hashes of each row's bytes in the COPY format), the
+//! destination's load must report as many rows, and once the table is loaded the
+//! destination counts its rows ([`Verification::Stream`]) or reads every row back in the
+//! same format to be hashed the same way ([`Verification::ReadBack`]).
+//!
+//! [`Verification::Stream`]: mover::Verification::Stream
+//! [`Verification::ReadBack`]: mover::Verification::ReadBack
 
 use super::conn::{literal, qualified};
 use super::error::{pg_error, Result};
 use mover::{MoveError, Side};
 use super::plan::{SeqPlan, TablePlan};
 use mover::progress::TableCounter;
-use super::relay::{self, RawSession};
+use super::relay::{self, RawSession, StreamRows};
 use futures_util::future;
+use mover::RowDigest;
 use std::hash::Hasher;
 use tokio_postgres::Client;
-
-/// Rows and an order-independent sum of per-row hashes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Checksum {
-    pub rows: u64,
-    pub sum: u64,
-}
-
-impl Checksum {
-    pub(crate) fn merge(&mut self, o: Checksum) {
-        self.rows += o.rows;
-        self.sum = self.sum.wrapping_add(o.sum);
-    }
-}
-
-impl std::fmt::Display for Checksum {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{:016x}", self.rows, self.sum)
-    }
-}
 
 fn format_clause(binary: bool, freeze: bool) -> &'static str {
     match (binary, freeze) {
@@ -68,10 +48,11 @@ fn copy_in_sql(t: &TablePlan, binary: bool, freeze: bool) -> String {
     format!("COPY {}{cols} FROM STDIN{}", t.qualified(), format_clause(binary, freeze))
 }
 
-/// Copies one part of a table through the relay. With `freeze`, the table is truncated
-/// and loaded in one transaction so rows arrive frozen and visible-all (no later hint-bit
-/// or freeze writes); only possible when one session owns the whole table. Dropping the
-/// future closes the sessions mid-COPY, which aborts the load on the server.
+/// Copies one part of a table through the relay; returns the rows loaded and the digest of
+/// the rows sent. With `freeze`, the table is truncated and loaded in one transaction so
+/// rows arrive frozen and visible-all (no later hint-bit or freeze writes); only possible
+/// when one session owns the whole table. Dropping the future closes the sessions
+/// mid-COPY, which aborts the load on the server.
 pub(crate) async fn copy_part(
     src: &mut RawSession,
     dst: &mut RawSession,
@@ -80,7 +61,7 @@ pub(crate) async fn copy_part(
     range: Option<&str>,
     freeze: bool,
     counter: &TableCounter,
-) -> Result<u64> {
+) -> Result<(u64, RowDigest)> {
     let what = format!("copy {}", t.display());
     if freeze {
         dst.simple(&format!("BEGIN; TRUNCATE ONLY {}", t.qualified()), &what).await?;
@@ -89,7 +70,9 @@ pub(crate) async fn copy_part(
     // exact counts come from the servers at the end, so progress holds one row back.
     let mut messages_seen = 0u64;
     let mut rows_reported = 0u64;
-    let (sent, loaded) = relay::relay(src, &copy_out_sql(t, binary, range), dst, &copy_in_sql(t, binary, freeze), &what, |messages, bytes| {
+    let mut rows = StreamRows::new(binary);
+    let (out_sql, in_sql) = (copy_out_sql(t, binary, range), copy_in_sql(t, binary, freeze));
+    let (sent, loaded) = relay::relay(src, &out_sql, dst, &in_sql, &what, &mut rows, |messages, bytes| {
         messages_seen += messages;
         let rows = messages_seen.saturating_sub(1);
         counter.add(rows - rows_reported, bytes);
@@ -100,49 +83,35 @@ pub(crate) async fn copy_part(
     if freeze {
         dst.simple("COMMIT", &what).await?;
     }
-    if loaded != sent {
+    if loaded != sent || rows.digest.rows != sent {
         return Err(MoveError::VerificationFailed {
             database: String::new(),
             table: t.display(),
-            detail: format!("{sent} rows read from the source but {loaded} loaded"),
+            detail: format!("{sent} rows read from the source ({} streamed) but {loaded} loaded", rows.digest.rows),
         });
     }
-    Ok(loaded)
+    Ok((loaded, rows.digest))
 }
 
-/// Row count and hash sum of a table, as computed by one side.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct TableDigest {
-    pub rows: u64,
-    pub sum: String,
-}
-
-impl std::fmt::Display for TableDigest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.rows, self.sum)
-    }
-}
-
-/// The digest query of `t`, the same text on both sides.
-pub(crate) fn digest_sql(t: &TablePlan) -> String {
+/// Rows of `t` in the committed destination table (the same rows the copy selected).
+pub(crate) async fn count_rows(client: &Client, t: &TablePlan) -> Result<u64> {
     let filter = t.filter.as_deref().unwrap_or("");
-    let hash = if t.columns.is_empty() {
-        "0".to_string()
-    } else if t.hash_stable {
-        format!("pg_catalog.hash_record_extended(ROW({}), 0)", t.column_list())
-    } else {
-        format!("pg_catalog.hashtextextended(ROW({})::text, 0)", t.column_list())
-    };
-    format!("SELECT count(*), coalesce(sum({hash}), 0)::text FROM ONLY {} {filter}", t.qualified())
+    let r = client
+        .query_one(&format!("SELECT count(*) FROM ONLY {} {filter}", t.qualified()), &[])
+        .await
+        .map_err(|e| pg_error(Side::Destination, &format!("count the rows of {}", t.display()), e))?;
+    Ok(r.get::<_, i64>(0) as u64)
 }
 
-/// Computes the digest of `t` on `client` (on the source: inside the snapshot).
-pub(crate) async fn table_digest(client: &Client, side: Side, t: &TablePlan) -> Result<TableDigest> {
-    let r = client
-        .query_one(digest_sql(t).as_str(), &[])
-        .await
-        .map_err(|e| pg_error(side, &format!("digest {}", t.display()), e))?;
-    Ok(TableDigest { rows: r.get::<_, i64>(0) as u64, sum: r.get(1) })
+/// Every row of the loaded `t` read back from the destination in the format it was
+/// copied in, hashed as the relay hashed the source's.
+pub(crate) async fn read_back(dst: &mut RawSession, t: &TablePlan, binary: bool) -> Result<RowDigest> {
+    let what = format!("read back {}", t.display());
+    let (count, digest) = relay::read_back(dst, &copy_out_sql(t, binary, None), binary, &what).await?;
+    if count != digest.rows {
+        return Err(MoveError::Internal(format!("{what}: the server counted {count} rows, {} were read", digest.rows)));
+    }
+    Ok(digest)
 }
 
 /// WHERE clauses covering the table in `parts` ranges, by integer key when there is one,
@@ -195,7 +164,7 @@ const LO_BATCH: usize = 32;
 pub(crate) struct LoSummary {
     pub count: u64,
     pub bytes: u64,
-    pub sum: Checksum,
+    pub sum: RowDigest,
 }
 
 async fn lo_oids(client: &Client, side: Side) -> Result<Vec<u32>> {
@@ -264,7 +233,7 @@ pub(crate) async fn copy_large_objects(src: &Client, dst: &Client) -> Result<LoS
         for (_, len, h, _) in reads {
             summary.count += 1;
             summary.bytes += len;
-            summary.sum.merge(Checksum { rows: 1, sum: h });
+            summary.sum.merge(RowDigest { rows: 1, sum: h });
         }
     }
     Ok(summary)
@@ -283,7 +252,7 @@ pub(crate) async fn digest_large_objects(client: &Client, side: Side) -> Result<
         for (len, h) in sums {
             summary.count += 1;
             summary.bytes += len;
-            summary.sum.merge(Checksum { rows: 1, sum: h });
+            summary.sum.merge(RowDigest { rows: 1, sum: h });
         }
     }
     Ok(summary)

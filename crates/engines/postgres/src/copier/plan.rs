@@ -43,10 +43,6 @@ pub(crate) struct TablePlan {
     pub columns: Vec<String>,
     /// Every column survives a binary COPY between two servers of the same major.
     pub binary_safe: bool,
-    /// Every column has a hash function that depends only on the value, the same on any
-    /// server (the ones hash partitioning relies on): the table can be digested with
-    /// `hash_record_extended` instead of through its text form.
-    pub hash_stable: bool,
     /// A single-column integer primary key, for splitting into key ranges.
     pub int_key: Option<String>,
     /// The WHERE clause of an extension configuration table (`pg_extension_config_dump`).
@@ -121,11 +117,10 @@ pub(crate) async fn read(client: &Client, server_version: i32) -> Result<DbPlan>
     let types = TypeMap::read(client, server_version).await?;
 
     // Columns, and whether each table can travel in binary.
-    let mut cols: HashMap<u32, (Vec<String>, bool, bool)> = HashMap::new();
+    let mut cols: HashMap<u32, (Vec<String>, bool)> = HashMap::new();
     for r in client
         .query(
-            "SELECT a.attrelid, a.attname::text, a.atttypid, a.attgenerated <> '', \
-               coalesce((SELECT NOT c.collisdeterministic FROM pg_catalog.pg_collation c WHERE c.oid = a.attcollation), false) \
+            "SELECT a.attrelid, a.attname::text, a.atttypid, a.attgenerated <> '' \
              FROM pg_catalog.pg_attribute a WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped \
              ORDER BY a.attrelid, a.attnum",
             &[&oids],
@@ -134,14 +129,12 @@ pub(crate) async fn read(client: &Client, server_version: i32) -> Result<DbPlan>
         .map_err(err("list columns"))?
     {
         let rel: u32 = r.get(0);
-        let entry = cols.entry(rel).or_insert_with(|| (Vec::new(), true, true));
+        let entry = cols.entry(rel).or_insert_with(|| (Vec::new(), true));
         if r.get::<_, bool>(3) {
             continue;
         }
         entry.0.push(ident(r.get::<_, &str>(1)));
         entry.1 &= types.binary_safe(r.get(2));
-        // A nondeterministic collation hashes a sort key, not the bytes.
-        entry.2 &= types.hash_stable(r.get(2)) && !r.get::<_, bool>(4);
     }
     let mut keys: HashMap<u32, String> = HashMap::new();
     for r in client
@@ -157,10 +150,9 @@ pub(crate) async fn read(client: &Client, server_version: i32) -> Result<DbPlan>
         keys.insert(r.get(0), ident(r.get::<_, &str>(1)));
     }
     for t in &mut tables {
-        let (c, binary, hash) = cols.remove(&t.oid).unwrap_or((Vec::new(), true, true));
+        let (c, binary) = cols.remove(&t.oid).unwrap_or((Vec::new(), true));
         t.columns = c;
         t.binary_safe = binary;
-        t.hash_stable = hash;
         t.int_key = keys.remove(&t.oid);
     }
 
@@ -295,7 +287,6 @@ async fn read_tables(client: &Client) -> Result<Vec<TablePlan>> {
             rows_estimate: r.get::<_, f64>(5) as u64,
             columns: Vec::new(),
             binary_safe: false,
-            hash_stable: false,
             int_key: None,
             filter: r.get(6),
             extension_config: r.get(7),
@@ -378,7 +369,6 @@ struct TypeRow {
     base: u32,
     category: String,
     has_binary_io: bool,
-    has_hash: bool,
     is_reg: bool,
     range_subtype: u32,
     multirange_of: u32,
@@ -396,9 +386,7 @@ impl TypeMap {
                 &format!(
                     "SELECT t.oid, t.typtype::text, t.typelem, t.typbasetype, t.typcategory::text, \
                        t.typsend::oid <> 0 AND t.typreceive::oid <> 0, n.nspname = 'pg_catalog' AND t.typname ~ '^_?reg', \
-                       coalesce(r.rngsubtype, 0), {multirange}, \
-                       EXISTS (SELECT 1 FROM pg_catalog.pg_opclass o JOIN pg_catalog.pg_am am ON am.oid = o.opcmethod \
-                               WHERE am.amname = 'hash' AND o.opcdefault AND o.opcintype = t.oid) \
+                       coalesce(r.rngsubtype, 0), {multirange} \
                      FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
                      LEFT JOIN pg_catalog.pg_range r ON r.rngtypid = t.oid"
                 ),
@@ -420,33 +408,11 @@ impl TypeMap {
                         is_reg: r.get(6),
                         range_subtype: r.get(7),
                         multirange_of: r.get(8),
-                        has_hash: r.get(9),
                     },
                 )
             })
             .collect();
         Ok(TypeMap { types })
-    }
-
-    fn hash_stable(&self, oid: u32) -> bool {
-        self.stable(oid, 0)
-    }
-
-    /// Built-in types only (an extension's hash function is its own business), and not
-    /// enums or reg* types, whose hashes are of OIDs that differ between databases.
-    fn stable(&self, oid: u32, depth: u32) -> bool {
-        let Some(t) = self.types.get(&oid) else { return false };
-        if depth > 16 || oid >= FIRST_NORMAL_OID && t.typtype != "d" || t.is_reg {
-            return false;
-        }
-        match t.typtype.as_str() {
-            "d" => self.stable(t.base, depth + 1),
-            "b" if t.category == "A" && t.elem != 0 => self.stable(t.elem, depth + 1),
-            "b" => t.has_hash,
-            "r" => self.stable(t.range_subtype, depth + 1),
-            "m" => self.stable(t.multirange_of, depth + 1),
-            _ => false,
-        }
     }
 
     fn binary_safe(&self, oid: u32) -> bool {

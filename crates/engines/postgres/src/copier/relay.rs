@@ -3,7 +3,9 @@
 //! frontend's CopyData message, so the relay reads the source socket in large blocks and
 //! writes every complete CopyData message on to the destination as it came, stopping at
 //! the source's CopyDone. Rows are counted by the servers themselves (the `COPY n`
-//! command tags), not by parsing the stream.
+//! command tags), not by parsing the stream; and each row (a server sends one CopyData
+//! message per row) is hashed as it passes ([`StreamRows`]), so what was sent can be
+//! verified without reading the source a second time.
 //!
 //! Why not a client library: tokio-postgres hands each row to the caller as its own
 //! message through a channel, and at one message per row that costs our process more CPU
@@ -16,7 +18,7 @@
 
 use mover::Endpoint;
 use super::error::{server_error, Result};
-use mover::{MoveError, Side};
+use mover::{MoveError, RowDigest, Side};
 use bytes::{Buf, BytesMut};
 use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256, SCRAM_SHA_256};
 use postgres_protocol::message::frontend;
@@ -26,6 +28,41 @@ use tokio::net::TcpStream;
 
 /// How much of the source stream is read and forwarded at a time.
 const BLOCK: usize = 256 * 1024;
+
+/// The rows of one `COPY ... TO STDOUT` stream, hashed as they pass. A server sends each
+/// row as one CopyData message; a binary stream also carries a header in front of its
+/// first row and a trailer message after the last, which are not rows (so a table copied
+/// in parts digests the same as when read whole).
+pub(crate) struct StreamRows {
+    binary: bool,
+    header_done: bool,
+    pub(crate) digest: RowDigest,
+}
+
+/// `PGCOPY\n\377\r\n\0`, then 32-bit flags and a 32-bit header extension length.
+const BINARY_SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
+
+impl StreamRows {
+    pub(crate) fn new(binary: bool) -> StreamRows {
+        StreamRows { binary, header_done: !binary, digest: RowDigest::default() }
+    }
+
+    fn message(&mut self, payload: &[u8]) {
+        let mut row = payload;
+        if !self.header_done {
+            self.header_done = true;
+            if row.starts_with(BINARY_SIGNATURE) && row.len() >= 19 {
+                let extension = u32::from_be_bytes([row[15], row[16], row[17], row[18]]) as usize;
+                row = row.get(19 + extension..).unwrap_or_default();
+            }
+        }
+        // The trailer is a field count of -1; a row has zero or more fields.
+        if row.is_empty() || (self.binary && row == [0xff, 0xff]) {
+            return;
+        }
+        self.digest.add_row(row);
+    }
+}
 
 /// One message read from a server: its type byte and body.
 struct Message {
@@ -273,15 +310,16 @@ impl RawSession {
     }
 }
 
-/// Streams `COPY ... TO STDOUT` on `src` into `COPY ... FROM STDIN` on `dst`. `on_block`
-/// gets the CopyData messages and payload bytes of each forwarded block. Returns the rows
-/// the source sent and the rows the destination loaded.
+/// Streams `COPY ... TO STDOUT` on `src` into `COPY ... FROM STDIN` on `dst`, hashing
+/// each row into `rows`. `on_block` gets the CopyData messages and payload bytes of each
+/// forwarded block. Returns the rows the source sent and the rows the destination loaded.
 pub(crate) async fn relay(
     src: &mut RawSession,
     out_sql: &str,
     dst: &mut RawSession,
     in_sql: &str,
     what: &str,
+    rows: &mut StreamRows,
     mut on_block: impl FnMut(u64, u64),
 ) -> Result<(u64, u64)> {
     dst.start_copy(in_sql, b'G', what).await?;
@@ -310,6 +348,7 @@ pub(crate) async fn relay(
                 if b.len() <= end + len {
                     break;
                 }
+                rows.message(&b[end + 5..end + 1 + len]);
                 end += len + 1;
                 messages += 1;
                 payload += len as u64 - 4;
@@ -352,6 +391,30 @@ pub(crate) async fn relay(
     Ok((sent, loaded))
 }
 
+/// Runs `COPY ... TO STDOUT` on `session` and hashes its rows as [`relay`] does, keeping
+/// none of them: the read-back of a loaded table. Returns the server's row count and the
+/// digest.
+pub(crate) async fn read_back(session: &mut RawSession, sql: &str, binary: bool, what: &str) -> Result<(u64, RowDigest)> {
+    session.start_copy(sql, b'H', what).await?;
+    let mut rows = StreamRows::new(binary);
+    loop {
+        let m = session.read(what).await?;
+        match m.tag {
+            b'd' => rows.message(&m.body),
+            b'c' => break,
+            b'N' | b'S' => {}
+            b'E' => {
+                let e = session.server_error(what, &m.body);
+                let _ = session.until_ready(what).await;
+                return Err(e);
+            }
+            other => return Err(MoveError::Internal(format!("{what}: unexpected message {:?} in COPY", other as char))),
+        }
+    }
+    let count = session.copy_result(what).await?;
+    Ok((count, rows.digest))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,5 +425,30 @@ mod tests {
         assert_eq!(error_fields(body), ("53100".to_string(), "could not extend file".to_string()));
         assert_eq!(copy_count(b"COPY 6000000\0"), Some(6_000_000));
         assert_eq!(copy_count(b"INSERT 0 1\0"), None);
+    }
+
+    #[test]
+    fn a_binary_stream_s_header_and_trailer_are_not_rows() {
+        let header = [BINARY_SIGNATURE, &[0, 0, 0, 0], &[0, 0, 0, 0]].concat();
+        let (one, two) = ([0u8, 1, 0, 0, 0, 1, b'a'], [0u8, 1, 0, 0, 0, 1, b'b']);
+        // Read whole: the header rides on the first row.
+        let mut whole = StreamRows::new(true);
+        whole.message(&[header.as_slice(), &one].concat());
+        whole.message(&two);
+        whole.message(&[0xff, 0xff]);
+        // In two parts, each with its own header and trailer, in the other order.
+        let mut parts = RowDigest::default();
+        for row in [two, one] {
+            let mut part = StreamRows::new(true);
+            part.message(&[header.as_slice(), &row].concat());
+            part.message(&[0xff, 0xff]);
+            parts.merge(part.digest);
+        }
+        assert_eq!(whole.digest.rows, 2);
+        assert_eq!(whole.digest, parts);
+        // A text stream has neither.
+        let mut text = StreamRows::new(false);
+        text.message(b"1\ta\n");
+        assert_eq!(text.digest.rows, 1);
     }
 }

@@ -331,29 +331,8 @@ pub(crate) async fn relay(
         return Err(e);
     }
     loop {
-        // Walk the complete messages at the front of the buffer: CopyData go on as they
-        // are; anything else ends the stream.
-        let (mut end, mut messages, mut payload) = (0usize, 0u64, 0u64);
-        let mut stop = None;
-        {
-            let b = &src.buf[..];
-            while b.len() >= end + 5 {
-                let len = u32::from_be_bytes([b[end + 1], b[end + 2], b[end + 3], b[end + 4]]) as usize;
-                if b[end] != b'd' {
-                    if b.len() > end + len {
-                        stop = Some(b[end]);
-                    }
-                    break;
-                }
-                if b.len() <= end + len {
-                    break;
-                }
-                rows.message(&b[end + 5..end + 1 + len]);
-                end += len + 1;
-                messages += 1;
-                payload += len as u64 - 4;
-            }
-        }
+        // CopyData at the front of the buffer go on as they are; anything else ends the stream.
+        let Scanned { end, messages, payload, stop } = scan_copy_data(&src.buf, rows);
         if end > 0 {
             let block = src.buf.split_to(end);
             dst.send(&block, what).await?;
@@ -391,6 +370,36 @@ pub(crate) async fn relay(
     Ok((sent, loaded))
 }
 
+/// The complete CopyData messages at the front of a buffer: where they end, how many,
+/// their payload bytes, and the type of the complete message after them that is not
+/// CopyData, if any. Each message's payload is hashed into `rows`.
+struct Scanned {
+    end: usize,
+    messages: u64,
+    payload: u64,
+    stop: Option<u8>,
+}
+
+fn scan_copy_data(b: &[u8], rows: &mut StreamRows) -> Scanned {
+    let mut s = Scanned { end: 0, messages: 0, payload: 0, stop: None };
+    while b.len() >= s.end + 5 {
+        let end = s.end;
+        let len = u32::from_be_bytes([b[end + 1], b[end + 2], b[end + 3], b[end + 4]]) as usize;
+        if b.len() <= end + len {
+            break;
+        }
+        if b[end] != b'd' {
+            s.stop = Some(b[end]);
+            break;
+        }
+        rows.message(&b[end + 5..end + 1 + len]);
+        s.end += len + 1;
+        s.messages += 1;
+        s.payload += len as u64 - 4;
+    }
+    s
+}
+
 /// Runs `COPY ... TO STDOUT` on `session` and hashes its rows as [`relay`] does, keeping
 /// none of them: the read-back of a loaded table. Returns the server's row count and the
 /// digest.
@@ -398,17 +407,23 @@ pub(crate) async fn read_back(session: &mut RawSession, sql: &str, binary: bool,
     session.start_copy(sql, b'H', what).await?;
     let mut rows = StreamRows::new(binary);
     loop {
-        let m = session.read(what).await?;
-        match m.tag {
-            b'd' => rows.message(&m.body),
-            b'c' => break,
-            b'N' | b'S' => {}
-            b'E' => {
-                let e = session.server_error(what, &m.body);
+        let scanned = scan_copy_data(&session.buf, &mut rows);
+        session.buf.advance(scanned.end);
+        match scanned.stop {
+            None => session.fill(what).await?,
+            Some(b'c') => {
+                session.read(what).await?;
+                break;
+            }
+            Some(b'N' | b'S') => {
+                session.read(what).await?;
+            }
+            Some(_) => {
+                let m = session.read(what).await?;
+                let e = if m.tag == b'E' { session.server_error(what, &m.body) } else { MoveError::Internal(format!("{what}: unexpected message {:?} in COPY", m.tag as char)) };
                 let _ = session.until_ready(what).await;
                 return Err(e);
             }
-            other => return Err(MoveError::Internal(format!("{what}: unexpected message {:?} in COPY", other as char))),
         }
     }
     let count = session.copy_result(what).await?;

@@ -277,6 +277,35 @@ def raise_problems(db: str, problems: list[str]) -> None:
         raise RuntimeError(f"VERIFICATION OF {db} FAILED:\n  " + "\n  ".join(p[:1500] for p in problems))
 
 
+class Profile:
+    """`perf record -a` (every process, 499 Hz) into `out` around one timed copy when `out`
+    is set; on exit writes `summary`: where the samples fell by process, and the top
+    symbols."""
+
+    def __init__(self, out: Path | None, summary: Path):
+        self.out, self.summary = out, summary
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "Profile":
+        if self.out:
+            self.proc = subprocess.Popen(["perf", "record", "-a", "-F", "499", "-g", "-o", str(self.out)],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)  # perf attaches to every CPU before the copy starts
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if not self.proc:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(timeout=120)
+        report = ["perf", "report", "-i", str(self.out), "--stdio", "--no-children", "--percent-limit", "0.5"]
+        by_process = run([*report, "--sort", "comm", "-g", "none"], check=False)
+        symbols = run([*report, "--sort", "comm,dso,sym", "-g", "none"], check=False)
+        text = by_process.stdout + "\n" + "\n".join(symbols.stdout.splitlines()[:80])
+        self.summary.write_text(text)
+        log(f"profile: {self.summary}")
+
+
 def rss_text(info: dict) -> str:
     """openrds's peak RSS during a timed import, and its VmHWM where it could be reset."""
     text = f"{info['peak_rss_mb']:.1f}MB"

@@ -34,7 +34,6 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 SOURCE_DB = "bench"
-EXPECTED_TABLES = {"pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history", "wide"}
 METHODS = ("openrds", "openrds-full", "pgcopydb", "pg_dump")
 
 
@@ -116,6 +115,54 @@ def load_dataset(conn: Conn, scale: int, wide_rows_per_scale: int) -> None:
     psql(conn, SOURCE_DB, "VACUUM ANALYZE")
 
 
+def load_many_tables(conn: Conn, tables: int) -> None:
+    """`tables` tables of about 5 MB each (50,000 rows, a primary key and a second index):
+    the shape where per-table work (schema, COPY start-up, index builds, verification)
+    weighs more than one large stream."""
+    create_database(conn, SOURCE_DB)
+    log(f"{tables} tables of ~5 MB")
+    for first in range(0, tables, 20):
+        psql(conn, SOURCE_DB, "\n".join(f"""
+            CREATE TABLE t{i:03d} (id bigint PRIMARY KEY, k int NOT NULL, v text, ts timestamptz);
+            INSERT INTO t{i:03d} SELECT g, (g * 7919) % 100000, md5(g::text) || md5((g + {i})::text),
+                   timestamptz '2024-01-01 00:00:00+00' + g * interval '1 minute'
+            FROM generate_series(1, 50000) g;
+            CREATE INDEX t{i:03d}_k ON t{i:03d} (k);""" for i in range(first, min(first + 20, tables))))
+    psql(conn, SOURCE_DB, "VACUUM ANALYZE")
+
+
+def load_lobs_and_wide_text(conn: Conn, scale: int) -> None:
+    """Large objects and TOASTed text, about `scale` × 11 MB: a `docs` table whose rows
+    carry 8 KB of barely compressible text, and 256 KB large objects."""
+    create_database(conn, SOURCE_DB)
+    docs, lobs = scale * 1000, scale * 10
+    log(f"docs: {docs} rows of 8 KB text; {lobs} large objects of 256 KB")
+    psql(conn, SOURCE_DB, f"""
+        CREATE TABLE docs (id bigint PRIMARY KEY, title text NOT NULL, body text NOT NULL);
+        INSERT INTO docs SELECT g, 'doc ' || g,
+               (SELECT string_agg(md5((g * 1000 + r)::text), '') FROM generate_series(1, 256) r)
+        FROM generate_series(1, {docs}) g;
+        SELECT lo_from_bytea(0, (SELECT string_agg(decode(md5((o * 10000 + r)::text), 'hex'), ''::bytea)
+                                 FROM generate_series(1, 16384) r))
+        FROM generate_series(1, {lobs}) o;
+    """)
+    psql(conn, SOURCE_DB, "VACUUM ANALYZE")
+
+
+DATASETS = {
+    "pgbench": {"pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history", "wide"},
+    "many": {"t000", "t199"},
+    "lobs": {"docs"},
+}
+
+
+DESCRIPTIONS = {
+    "pgbench": lambda a: f"pgbench -i -s {a.scale}, 500 pgbench transactions, `wide` with {a.scale * a.wide_rows_per_scale} rows",
+    "many": lambda a: "200 tables of 50,000 rows (~5 MB each), each with a primary key and a second index",
+    "lobs": lambda a: f"`docs` with {a.scale * 1000} rows of 8 KB text, {a.scale * 10} large objects of 256 KB",
+}
+
+
 def dataset_sizes(conn: Conn) -> tuple[int, list[tuple[str, str]]]:
     total = int(psql(conn, "postgres", f"SELECT pg_database_size('{SOURCE_DB}')"))
     per_table = psql(conn, SOURCE_DB, """
@@ -140,7 +187,10 @@ def snapshot(conn: Conn, db: str, tables: list[str]) -> dict:
     constraints = set(psql(conn, db, """
         SELECT conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
         WHERE connamespace = 'public'::regnamespace""").splitlines())
-    return {"tables": sorted(tables), "digests": digests, "indexes": indexes, "constraints": constraints}
+    # Large objects: how many, and a digest of their contents in OID order.
+    lobs = psql(conn, db, "SELECT count(*), md5(coalesce(string_agg(md5(lo_get(oid)), ',' ORDER BY oid), '')) "
+                          "FROM pg_largeobject_metadata")
+    return {"tables": sorted(tables), "digests": digests, "indexes": indexes, "constraints": constraints, "lobs": lobs}
 
 
 def verify(src_snap: dict, conn: Conn, db: str) -> None:
@@ -153,6 +203,8 @@ def verify(src_snap: dict, conn: Conn, db: str) -> None:
         if copy[kind] != src_snap[kind]:
             problems.append(f"{kind} differ: missing {sorted(src_snap[kind] - copy[kind])} "
                             f"extra {sorted(copy[kind] - src_snap[kind])}")
+    if copy["lobs"] != src_snap["lobs"]:
+        problems.append(f"large objects (count, digest): source {src_snap['lobs']!r} copy {copy['lobs']!r}")
     harness.raise_problems(db, problems)
 
 
@@ -175,12 +227,14 @@ class Env:
     src: Conn
     dst: Conn
     workdir: Path
+    profile: bool = False
 
 
 def method_openrds(e: Env, db: str, verification: str = "stream") -> tuple[float, dict]:
     e.server.use_verification(verification)
     quiesce(e.dst)
-    secs, _, info = e.server.timed_import(e.dst_id, e.src_id, SOURCE_DB, db)
+    with harness.Profile(e.workdir / f"perf-{db}.data" if e.profile else None, HERE / f"profile-{db}.txt"):
+        secs, _, info = e.server.timed_import(e.dst_id, e.src_id, SOURCE_DB, db)
     return secs, info
 
 
@@ -269,16 +323,16 @@ def report(args, size_bytes: int, per_table, results: list[dict], versions: dict
     by_method = {m: [r["secs"] for r in results if r["method"] == m] for m in args.methods}
     med = {m: statistics.median(v) for m, v in by_method.items() if v}
     lines = [
-        f"## Import benchmark, scale {args.scale} ({size_bytes / 2**20:.0f} MiB)",
+        f"## Import benchmark, dataset {args.dataset}, scale {args.scale} ({size_bytes / 2**20:.0f} MiB)",
         "",
         f"- date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, {args.rounds} round(s) after an untimed warm-up copy, "
         "each round starting one method later",
-        f"- dataset: database `{SOURCE_DB}` (pgbench -i -s {args.scale}, 500 pgbench transactions, "
-        f"`wide` with {args.scale * args.wide_rows_per_scale} rows), pg_database_size = {size_bytes} bytes ({size_bytes / 2**20:.0f} MiB): "
-        + ", ".join(f"{t} {s}" for t, s in per_table),
+        f"- dataset: database `{SOURCE_DB}` ({DESCRIPTIONS[args.dataset](args)}), pg_database_size = {size_bytes} bytes "
+        f"({size_bytes / 2**20:.0f} MiB): " + ", ".join(f"{t} {s}" for t, s in per_table[:8])
+        + (f" and {len(per_table) - 8} more tables" if len(per_table) > 8 else ""),
         f"- server: {server_version}; {versions['openrds']}; {versions['pg_dump']}; {versions['pgcopydb']}; "
         f"{versions['cpus']} CPUs, Linux {versions['kernel']}",
-        "- every copy verified (row counts, row-hash sums, index and constraint definitions) and dropped",
+        "- every copy verified (row counts, row-hash sums, index and constraint definitions, large objects) and dropped",
         "",
         "| method | runs (s) | median (s) | ÷ pgcopydb median | ÷ pg_dump median |",
         "|---|---|---|---|---|",
@@ -301,7 +355,11 @@ def report(args, size_bytes: int, per_table, results: list[dict], versions: dict
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scale", type=int, default=60, help="pgbench scale (60 ~ 1 GB, 300 ~ 5 GB); default 60")
+    ap.add_argument("--dataset", choices=sorted(DATASETS), default="pgbench",
+                    help="pgbench: pgbench tables and a wide table (one large table dominates); many: 200 tables "
+                         "of ~5 MB; lobs: large objects and 8 KB text rows. Default pgbench")
+    ap.add_argument("--scale", type=int, default=60,
+                    help="pgbench scale (60 ~ 1 GB, 300 ~ 5 GB), or for lobs ~11 MB units; default 60")
     ap.add_argument("--rounds", type=int, default=3, help="rounds of A,B,C; default 3")
     ap.add_argument("--wide-rows-per-scale", type=int, default=7500,
                     help="rows of table `wide` per scale unit; 7500 ~ 15%% of the pgbench data (20000 ~ 40%%)")
@@ -310,6 +368,9 @@ def main() -> int:
     ap.add_argument("--openrds", type=Path, help="use this openrds binary instead of building target/release/openrds")
     ap.add_argument("--tmp", type=Path, default=Path(tempfile.gettempdir()),
                     help="where to create the temp dir (instances' data, dumps); needs ~3x the dataset size free")
+    ap.add_argument("--profile", action="store_true",
+                    help="record each openrds copy with `perf record -a` (summary in profile-<db>.txt here; "
+                         "the timings of a profiled run are not for comparison)")
     ap.add_argument("--keep", action="store_true", help="leave server, instances and temp dir in place on exit (debug)")
     args = ap.parse_args()
     harness.check_args(ap, args, METHODS)
@@ -332,15 +393,20 @@ def main() -> int:
         for i in ids:
             server.wait_running(i)
         src_id, dst_id = ids
-        e = Env(server, src_id, dst_id, admin_conn(server, src_id), admin_conn(server, dst_id), workdir)
+        e = Env(server, src_id, dst_id, admin_conn(server, src_id), admin_conn(server, dst_id), workdir, args.profile)
         log(f"source {src_id} port {e.src.port}, destination {dst_id} port {e.dst.port}, admin user {e.src.user}")
         server_version = psql(e.src, "postgres", "SELECT version()").split(" on ")[0]
 
-        load_dataset(e.src, args.scale, args.wide_rows_per_scale)
+        if args.dataset == "many":
+            load_many_tables(e.src, 200)
+        elif args.dataset == "lobs":
+            load_lobs_and_wide_text(e.src, args.scale)
+        else:
+            load_dataset(e.src, args.scale, args.wide_rows_per_scale)
         size, per_table = dataset_sizes(e.src)
         log(f"pg_database_size('{SOURCE_DB}') = {size} bytes ({size / 2**20:.1f} MiB): {per_table}")
         tables = list_tables(e.src, SOURCE_DB)
-        if missing := EXPECTED_TABLES - set(tables):
+        if missing := DATASETS[args.dataset] - set(tables):
             raise RuntimeError(f"source lacks tables {missing}")
         log("source digests")
         src_snap = snapshot(e.src, SOURCE_DB, tables)
@@ -360,7 +426,8 @@ def main() -> int:
                 print(f"RUN method={m:<12} round={rnd} seconds={secs:8.2f} verified=yes openrds_peak_rss={rss}", flush=True)
 
         md = report(args, size, per_table, results, versions, server_version)
-        harness.publish_report(md, HERE / f"results-{args.scale}.md")
+        name = f"results-{args.scale}.md" if args.dataset == "pgbench" else f"results-{args.dataset}-{args.scale}.md"
+        harness.publish_report(md, HERE / name)
         return 0
     finally:
         if args.keep:

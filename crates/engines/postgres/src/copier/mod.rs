@@ -9,8 +9,9 @@
 //! 3. **Data**: one bounded pool of workers over all tables of all databases, largest
 //!    first; every worker's source session joins the snapshot; COPY streams from source
 //!    to destination (binary between equal majors) with no file in between; big tables
-//!    are split into key or page ranges; a table's indexes and keys are built, and its
-//!    rows verified, as soon as it is loaded.
+//!    are split into key or page ranges; every row is hashed as it passes; a table's
+//!    indexes and keys are built, and its rows verified (counted, or read back and hashed:
+//!    [`mover::Verification`]), as soon as it is loaded.
 //! 4. **Post-data**: the rest of the post-data schema with `pg_restore -j`, sequence
 //!    values, large objects, materialized views, ANALYZE; sequences and large objects
 //!    verified.

@@ -591,7 +591,6 @@ async fn run_job(pool: &Shared, job: Job, queue: &JobQueue<Job>, cache: &mut Ses
                 return Err(fail(format!("the source snapshot streamed {streamed} (rows:digest), the destination has {seen}")));
             }
             tr.counter.set_state(TableState::Verified);
-            let (_, dst) = sessions(pool, cache, d).await?;
             analyze_when_last(db, table, dst).await?;
             tracing::debug!(table = %t.display(), rows = streamed.rows, "verified");
         }

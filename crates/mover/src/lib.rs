@@ -117,7 +117,8 @@ pub enum Verification {
     /// destination's load reports as many rows, and the committed table counts them.
     #[default]
     Stream,
-    /// As `Stream`, and the destination reads every table back to be hashed the same way.
+    /// As `Stream`, except that instead of counting its rows the destination reads every
+    /// table back to be hashed the same way (a row changed, missing or added fails).
     ReadBack,
 }
 

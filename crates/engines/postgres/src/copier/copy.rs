@@ -148,6 +148,8 @@ pub struct Copying {
     holders: Vec<Client>,
     dbs: Vec<DbRun>,
     roles_created: Vec<String>,
+    /// The destination login may load `char(n)` columns unchecked ([`data::PartLoad`]).
+    unchecked_lengths: bool,
 }
 
 /// A source database in its snapshot, planned.
@@ -220,6 +222,7 @@ impl CopySteps for PostgresCopier {
 
     async fn schema(&self, run: &Run, planned: Planned) -> Result<Copying> {
         let Planned { maint, dest_version, dbs } = planned;
+        let unchecked_lengths = staging::is_superuser(&maint).await?;
         let roles: BTreeSet<String> = dbs.iter().flat_map(|p| p.plan.roles.iter().cloned()).collect();
         let roles_created = staging::create_roles(&maint, &roles, run.tag()).await?;
         if !roles_created.is_empty() {
@@ -246,11 +249,11 @@ impl CopySteps for PostgresCopier {
             }
         }))
         .await?;
-        Ok(Copying { holders, dbs, roles_created })
+        Ok(Copying { holders, dbs, roles_created, unchecked_lengths })
     }
 
     async fn data(&self, run: &Run, copying: Copying) -> Result<Copying> {
-        let Copying { holders, dbs, roles_created } = copying;
+        let Copying { holders, dbs, roles_created, unchecked_lengths } = copying;
         let shared = Arc::new(Shared {
             source: run.source.clone(),
             dest: run.dest.clone(),
@@ -258,12 +261,13 @@ impl CopySteps for PostgresCopier {
             dbs,
             dest_settings: dest_settings(run.opts.index_memory_mb),
             verification: run.opts.verification,
+            unchecked_lengths,
         });
         let jobs = shared.initial_jobs();
         let workers = (0..run.jobs()).map(|_| PgWorker { shared: shared.clone(), sessions: Sessions::new(), raw: RawSessions::new() }).collect();
         mover::pool::run(jobs, workers, &run.hooks).await?;
         let dbs = Arc::try_unwrap(shared).map_err(|_| MoveError::Internal("workers outlived the pool".into()))?.dbs;
-        Ok(Copying { holders, dbs, roles_created })
+        Ok(Copying { holders, dbs, roles_created, unchecked_lengths })
     }
 
     async fn post_data(&self, run: &Run, copying: Copying) -> Result<Copying> {
@@ -421,6 +425,7 @@ struct Shared {
     dbs: Vec<DbRun>,
     dest_settings: String,
     verification: mover::Verification,
+    unchecked_lengths: bool,
 }
 
 impl Shared {
@@ -531,11 +536,14 @@ async fn run_job(pool: &Shared, job: Job, queue: &JobQueue<Job>, cache: &mut Ses
             let (src, dst) = raw_sessions(pool, raw, d).await?;
             let (t, tr) = (&db.plan.tables[table], &db.tables[table]);
             tr.counter.set_state(TableState::Copying);
-            let range = tr.ranges.get(part).map(String::as_str);
-            // One session owns the whole table: truncate and load in one transaction
-            // so the rows arrive frozen. Extension tables keep the extension's rows.
-            let freeze = tr.ranges.is_empty() && !t.extension_config;
-            let (rows, digest) = data::copy_part(src, dst, t, tr.binary, range, freeze, &tr.counter)
+            // Extension tables keep the extension's rows: they are not truncated.
+            let how = data::PartLoad {
+                binary: tr.binary,
+                range: tr.ranges.get(part).map(String::as_str),
+                freeze: tr.ranges.is_empty() && !t.extension_config,
+                unchecked_lengths: pool.unchecked_lengths,
+            };
+            let (rows, digest) = data::copy_part(src, dst, t, &how, &tr.counter)
                 .await
                 .map_err(|e| in_database(e, &db.src_name))?;
             tracing::debug!(table = %t.display(), part, rows, "part copied");

@@ -14,6 +14,9 @@ use tokio_postgres::Client;
 /// OID on every server of a major version.
 const FIRST_NORMAL_OID: u32 = 16384;
 
+/// `bpchar`, the type of `char(n)`: built in, so the same OID on every server.
+const BPCHAR_OID: u32 = 1042;
+
 #[derive(Debug, Clone)]
 pub(crate) struct DbInfo {
     pub encoding: String,
@@ -43,6 +46,8 @@ pub(crate) struct TablePlan {
     pub columns: Vec<String>,
     /// Every column survives a binary COPY between two servers of the same major.
     pub binary_safe: bool,
+    /// Copied `char(n)` columns (not domains over it): the unquoted name and `atttypmod`.
+    pub fixed_chars: Vec<(String, i32)>,
     /// A single-column integer primary key, for splitting into key ranges.
     pub int_key: Option<String>,
     /// The WHERE clause of an extension configuration table (`pg_extension_config_dump`).
@@ -118,9 +123,10 @@ pub(crate) async fn read(client: &Client, server_version: i32) -> Result<DbPlan>
 
     // Columns, and whether each table can travel in binary.
     let mut cols: HashMap<u32, (Vec<String>, bool)> = HashMap::new();
+    let mut fixed_chars: HashMap<u32, Vec<(String, i32)>> = HashMap::new();
     for r in client
         .query(
-            "SELECT a.attrelid, a.attname::text, a.atttypid, a.attgenerated <> '' \
+            "SELECT a.attrelid, a.attname::text, a.atttypid, a.attgenerated <> '', a.atttypmod \
              FROM pg_catalog.pg_attribute a WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped \
              ORDER BY a.attrelid, a.attnum",
             &[&oids],
@@ -135,6 +141,9 @@ pub(crate) async fn read(client: &Client, server_version: i32) -> Result<DbPlan>
         }
         entry.0.push(ident(r.get::<_, &str>(1)));
         entry.1 &= types.binary_safe(r.get(2));
+        if r.get::<_, u32>(2) == BPCHAR_OID && r.get::<_, i32>(4) >= 0 {
+            fixed_chars.entry(rel).or_default().push((r.get(1), r.get(4)));
+        }
     }
     let mut keys: HashMap<u32, String> = HashMap::new();
     for r in client
@@ -153,6 +162,7 @@ pub(crate) async fn read(client: &Client, server_version: i32) -> Result<DbPlan>
         let (c, binary) = cols.remove(&t.oid).unwrap_or((Vec::new(), true));
         t.columns = c;
         t.binary_safe = binary;
+        t.fixed_chars = fixed_chars.remove(&t.oid).unwrap_or_default();
         t.int_key = keys.remove(&t.oid);
     }
 
@@ -287,6 +297,7 @@ async fn read_tables(client: &Client) -> Result<Vec<TablePlan>> {
             rows_estimate: r.get::<_, f64>(5) as u64,
             columns: Vec::new(),
             binary_safe: false,
+            fixed_chars: Vec::new(),
             int_key: None,
             filter: r.get(6),
             extension_config: r.get(7),

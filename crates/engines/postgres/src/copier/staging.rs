@@ -36,6 +36,17 @@ pub(crate) async fn server_version(client: &Client, side: Side) -> Result<i32> {
     v.parse().map_err(|_| MoveError::Internal(format!("{side} reports server_version_num {v:?}")))
 }
 
+/// Whether the destination login is a superuser (which may edit the catalog of its
+/// staging tables while loading them).
+pub(crate) async fn is_superuser(client: &Client) -> Result<bool> {
+    let on: String = client
+        .query_one("SELECT current_setting('is_superuser')", &[])
+        .await
+        .map_err(dst_err("read the login's attributes"))?
+        .get(0);
+    Ok(on == "on")
+}
+
 pub(crate) async fn database_exists(client: &Client, name: &str) -> Result<bool> {
     Ok(client
         .query_opt("SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1", &[&name])

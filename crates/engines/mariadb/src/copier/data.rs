@@ -56,6 +56,10 @@ pub(crate) fn load_sql(db: &str, table: &str, columns: &[Column]) -> String {
 
 /// Appends `value` escaped for `LOAD DATA ... ESCAPED BY '\\'`.
 pub(crate) fn escape_into(buf: &mut BytesMut, value: &[u8]) {
+    if !needs_escaping(value) {
+        buf.extend_from_slice(value);
+        return;
+    }
     let mut start = 0;
     for (i, &b) in value.iter().enumerate() {
         let replacement: &[u8] = match b {
@@ -70,6 +74,20 @@ pub(crate) fn escape_into(buf: &mut BytesMut, value: &[u8]) {
         start = i + 1;
     }
     buf.extend_from_slice(&value[start..]);
+}
+
+/// Whether `value` holds a byte [`escape_into`] replaces. Most values hold none; this
+/// looks at 32 bytes per step without branching inside a step, which the compiler turns
+/// into vector compares (the byte-by-byte loop was a fifth of openrds's CPU in a copy).
+fn needs_escaping(value: &[u8]) -> bool {
+    let special = |b: u8| (b == b'\\') | (b == b'\t') | (b == b'\n') | (b == 0);
+    let mut blocks = value.chunks_exact(32);
+    for block in &mut blocks {
+        if block.iter().fold(false, |hit, &b| hit | special(b)) {
+            return true;
+        }
+    }
+    blocks.remainder().iter().any(|&b| special(b))
 }
 
 /// Streams the rows of `select` on `src` into `load` on `dst`; returns the rows read and
@@ -128,6 +146,20 @@ mod tests {
         let mut buf = BytesMut::new();
         escape_into(&mut buf, b"a\tb\nc\\d\0e\\N");
         assert_eq!(&buf[..], b"a\\tb\\nc\\\\d\\0e\\\\N");
+        // Long values take the block scan: a special byte in any block, or in the tail.
+        for at in [0, 31, 32, 63, 64, 70] {
+            let mut value = vec![b'x'; 71];
+            value[at] = b'\n';
+            let mut buf = BytesMut::new();
+            escape_into(&mut buf, &value);
+            let mut expected = vec![b'x'; at];
+            expected.extend_from_slice(b"\\n");
+            expected.extend(std::iter::repeat(b'x').take(70 - at));
+            assert_eq!(&buf[..], &expected[..], "special byte at {at}");
+        }
+        let mut buf = BytesMut::new();
+        escape_into(&mut buf, &[b'y'; 100]);
+        assert_eq!(&buf[..], &[b'y'; 100][..]);
     }
 
     #[test]

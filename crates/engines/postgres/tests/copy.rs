@@ -87,6 +87,17 @@ async fn copies_every_object_kind_and_verifies_it() {
     assert!(db.settings_applied.iter().any(|s| s == "work_mem=8MB"), "{:?}", db.settings_applied);
     assert!(report.roles_created.is_empty(), "roles exist on the same server");
 
+    // Long values load compressed with LZ4 unless their column names a method (docs/decisions.md).
+    let compression: Vec<(Option<String>, Option<String>)> = connect(&ep, &dst)
+        .await
+        .query("SELECT pg_column_compression(name), pg_column_compression(\"MixedCase\") FROM public.customers WHERE email = 'c@x.org'", &[])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(compression, vec![(Some("pglz".to_string()), Some("lz4".to_string()))]);
+
     let never: Vec<String> = connect(&ep, &dst)
         .await
         .query("SELECT relname::text FROM pg_stat_user_tables WHERE last_analyze IS NULL AND relname <> 'never_filled'", &[])

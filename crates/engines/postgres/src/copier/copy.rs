@@ -148,8 +148,7 @@ pub struct Copying {
     holders: Vec<Client>,
     dbs: Vec<DbRun>,
     roles_created: Vec<String>,
-    /// The destination login may load `char(n)` columns unchecked ([`data::PartLoad`]).
-    unchecked_lengths: bool,
+    destination: staging::Destination,
 }
 
 /// A source database in its snapshot, planned.
@@ -222,7 +221,7 @@ impl CopySteps for PostgresCopier {
 
     async fn schema(&self, run: &Run, planned: Planned) -> Result<Copying> {
         let Planned { maint, dest_version, dbs } = planned;
-        let unchecked_lengths = staging::is_superuser(&maint).await?;
+        let destination = staging::destination(&maint).await?;
         let roles: BTreeSet<String> = dbs.iter().flat_map(|p| p.plan.roles.iter().cloned()).collect();
         let roles_created = staging::create_roles(&maint, &roles, run.tag()).await?;
         if !roles_created.is_empty() {
@@ -249,30 +248,31 @@ impl CopySteps for PostgresCopier {
             }
         }))
         .await?;
-        Ok(Copying { holders, dbs, roles_created, unchecked_lengths })
+        Ok(Copying { holders, dbs, roles_created, destination })
     }
 
     async fn data(&self, run: &Run, copying: Copying) -> Result<Copying> {
-        let Copying { holders, dbs, roles_created, unchecked_lengths } = copying;
+        let Copying { holders, dbs, roles_created, destination } = copying;
         let shared = Arc::new(Shared {
             source: run.source.clone(),
             dest: run.dest.clone(),
             hooks: run.hooks.clone(),
             dbs,
-            dest_settings: dest_settings(run.opts.index_memory_mb),
+            dest_settings: dest_settings(run.opts.index_memory_mb, destination.lz4),
             verification: run.opts.verification,
-            unchecked_lengths,
+            unchecked_lengths: destination.superuser,
         });
         let jobs = shared.initial_jobs();
         let workers = (0..run.jobs()).map(|_| PgWorker { shared: shared.clone(), sessions: Sessions::new(), raw: RawSessions::new() }).collect();
         mover::pool::run(jobs, workers, &run.hooks).await?;
         let dbs = Arc::try_unwrap(shared).map_err(|_| MoveError::Internal("workers outlived the pool".into()))?.dbs;
-        Ok(Copying { holders, dbs, roles_created, unchecked_lengths })
+        Ok(Copying { holders, dbs, roles_created, destination })
     }
 
     async fn post_data(&self, run: &Run, copying: Copying) -> Result<Copying> {
         let tools = Tools::new(&self.tool_dir);
-        try_join_all(copying.dbs.iter().map(|db| finish_db(run, &tools, db))).await?;
+        let settings = dest_settings(run.opts.index_memory_mb, copying.destination.lz4);
+        try_join_all(copying.dbs.iter().map(|db| finish_db(run, &tools, db, &settings))).await?;
         // The snapshot is no longer needed; let the source clean up behind it.
         Ok(Copying { holders: Vec::new(), ..copying })
     }
@@ -665,7 +665,7 @@ async fn analyze_when_last(db: &DbRun, table: usize, dst: &Client) -> Result<()>
 }
 
 /// Post-data of one database after all its data is in, then the checks that need it whole.
-async fn finish_db(run: &Run, tools: &Tools, db: &DbRun) -> Result<()> {
+async fn finish_db(run: &Run, tools: &Tools, db: &DbRun, settings: &str) -> Result<()> {
     if !db.rest.is_empty() {
         let list = db.post_file.with_file_name("rest.list");
         let lines: String = db.rest.iter().map(|e| format!("{}\n", e.line)).collect();
@@ -673,7 +673,7 @@ async fn finish_db(run: &Run, tools: &Tools, db: &DbRun) -> Result<()> {
         tools.restore(&run.dest, &db.staging, &db.post_file, &list, run.jobs()).await?;
     }
     let c = run.dest.connect(&db.staging, Side::Destination).await?;
-    c.batch_execute(&dest_settings(run.opts.index_memory_mb)).await.map_err(|e| pg_error(Side::Destination, "configure session", e))?;
+    c.batch_execute(settings).await.map_err(|e| pg_error(Side::Destination, "configure session", e))?;
     let copied = db.lock().lo.unwrap_or_default();
     let found = data::digest_large_objects(&c, Side::Destination).await?;
     if found != copied || copied.count != db.plan.large_objects {

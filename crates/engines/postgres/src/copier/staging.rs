@@ -36,15 +36,26 @@ pub(crate) async fn server_version(client: &Client, side: Side) -> Result<i32> {
     v.parse().map_err(|_| MoveError::Internal(format!("{side} reports server_version_num {v:?}")))
 }
 
-/// Whether the destination login is a superuser (which may edit the catalog of its
-/// staging tables while loading them).
-pub(crate) async fn is_superuser(client: &Client) -> Result<bool> {
-    let on: String = client
-        .query_one("SELECT current_setting('is_superuser')", &[])
+/// What the destination server and login allow the load sessions.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Destination {
+    /// A superuser may edit the catalog of its staging tables while loading them
+    /// ([`super::data::PartLoad::unchecked_lengths`]).
+    pub superuser: bool,
+    /// The server compresses TOAST values with LZ4 when asked (PostgreSQL 14+, built with it).
+    pub lz4: bool,
+}
+
+pub(crate) async fn destination(client: &Client) -> Result<Destination> {
+    let r = client
+        .query_one(
+            "SELECT current_setting('is_superuser') = 'on', \
+               coalesce((SELECT 'lz4' = ANY(enumvals) FROM pg_catalog.pg_settings WHERE name = 'default_toast_compression'), false)",
+            &[],
+        )
         .await
-        .map_err(dst_err("read the login's attributes"))?
-        .get(0);
-    Ok(on == "on")
+        .map_err(dst_err("read the login's attributes"))?;
+    Ok(Destination { superuser: r.get(0), lz4: r.get(1) })
 }
 
 pub(crate) async fn database_exists(client: &Client, name: &str) -> Result<bool> {

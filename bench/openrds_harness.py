@@ -302,8 +302,34 @@ class Profile:
         by_process = run([*report, "--sort", "comm", "-g", "none"], check=False)
         symbols = run([*report, "--sort", "comm,dso,sym", "-g", "none"], check=False)
         text = by_process.stdout + "\n" + "\n".join(symbols.stdout.splitlines()[:80])
-        self.summary.write_text(text)
+        self.summary.write_text(text + "\n\n" + self.timeline())
         log(f"profile: {self.summary}")
+
+
+    def timeline(self) -> str:
+        """Share of the samples per process name in each half second: where the copy is
+        serial (idle, `swapper`, high) and what runs on the critical path."""
+        script = run(["perf", "script", "-i", str(self.out), "-F", "time,comm"], check=False)
+        buckets: dict[int, dict[str, int]] = {}
+        start = None
+        for line in script.stdout.splitlines():
+            parts = line.split()
+            if len(parts) < 2:
+                continue
+            try:
+                t = float(parts[-1].rstrip(":"))
+            except ValueError:
+                continue
+            start = t if start is None else start
+            comm = " ".join(parts[:-1])
+            b = buckets.setdefault(int((t - start) * 2), {})
+            b[comm] = b.get(comm, 0) + 1
+        lines = ["# samples per process in each half second (idle is `swapper`)"]
+        for k in sorted(buckets):
+            total = sum(buckets[k].values())
+            top = sorted(buckets[k].items(), key=lambda kv: -kv[1])[:5]
+            lines.append(f"{k / 2:5.1f}s " + "  ".join(f"{c} {100 * n / total:.0f}%" for c, n in top))
+        return "\n".join(lines) + "\n"
 
 
 def rss_text(info: dict) -> str:

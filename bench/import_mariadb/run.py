@@ -383,6 +383,7 @@ class Env:
     workdir: Path
     charset: tuple[str, str]
     quiesce: Quiescer
+    profile: bool = False
 
 
 def find_key(obj, pred, path="") -> list[tuple[str, object]]:
@@ -402,7 +403,8 @@ def find_key(obj, pred, path="") -> list[tuple[str, object]]:
 
 def method_openrds(e: Env) -> tuple[float, dict]:
     e.quiesce()
-    secs, p, info = e.server.timed_import(e.dst_id, e.src_id, SOURCE_DB, COPY_DB)
+    with harness.Profile(e.workdir / "perf-openrds.data" if e.profile else None, HERE / "profile-openrds.txt"):
+        secs, p, info = e.server.timed_import(e.dst_id, e.src_id, SOURCE_DB, COPY_DB)
     # The source's write block (MariaDB's brief global read lock for the snapshot), if reported.
     info["write_block"] = find_key(p, lambda k: "WriteBlock" in k or "Lock" in k)  # PascalCase: "Blocks" does not match
     return secs, info
@@ -597,6 +599,8 @@ def main() -> int:
     ap.add_argument("--engine-version", default="10.11", help="EngineVersion of the two instances; default 10.11")
     ap.add_argument("--tmp", type=Path, default=Path(tempfile.gettempdir()),
                     help="where to create the temp dir (instances' data, dumps); needs ~4x the dataset size free")
+    ap.add_argument("--profile", action="store_true",
+                    help="perf record -a over each openrds copy; summary in bench/import_mariadb/profile-openrds.txt")
     ap.add_argument("--keep", action="store_true",
                     help="leave server, instances, temp dir (and in --dev-local the databases) in place on exit (debug)")
     ap.add_argument("--dev-local", action="store_true",
@@ -663,7 +667,7 @@ def main() -> int:
         charset = db_charset(src, SOURCE_DB)
         log("source digests")
         src_snap = snapshot(src, SOURCE_DB, tables)
-        e = Env(server, e_ids[0], e_ids[1], src, dst, workdir, charset, Quiescer(dst))
+        e = Env(server, e_ids[0], e_ids[1], src, dst, workdir, charset, Quiescer(dst), args.profile)
 
         n = len(args.methods)
         for rnd in range(1, args.rounds + 1):

@@ -154,7 +154,7 @@ mod tests {
             escape_into(&mut buf, &value);
             let mut expected = vec![b'x'; at];
             expected.extend_from_slice(b"\\n");
-            expected.extend(std::iter::repeat(b'x').take(70 - at));
+            expected.extend(std::iter::repeat_n(b'x', 70 - at));
             assert_eq!(&buf[..], &expected[..], "special byte at {at}");
         }
         let mut buf = BytesMut::new();

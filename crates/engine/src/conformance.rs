@@ -191,6 +191,7 @@ macro_rules! conformance_suite {
             databases_are_created_listed_and_dropped,
             accounts_are_created_granted_revoked_and_dropped,
             the_administrator_reaches_the_server,
+            a_backup_restores_what_it_held_and_a_corrupt_one_is_refused,
         );
     };
     // Engines that run server processes: also what a crash of them must look like.
@@ -406,4 +407,72 @@ pub async fn the_administrator_reaches_the_server(factory: Factory) {
         engine.copier().discard(&endpoint, "conformance").await.expect("discarding nothing is harmless");
     })
     .await;
+}
+
+/// A backup holds what was there when it was taken and nothing written after; a new server
+/// made from it has it, with its accounts and their privileges; a backup with one changed
+/// byte is `Corrupt`.
+pub async fn a_backup_restores_what_it_held_and_a_corrupt_one_is_refused(factory: Factory) {
+    with_instance(factory, "backup", |engine, spec| async move {
+        let charset = default_charset(&*engine);
+        engine.create_database(&spec, "before", &charset).await.expect("create database");
+        engine.create_account(&spec, "keeper", "Str0ng_pass", AccountKind::Normal).await.expect("create account");
+        engine.grant(&spec, "keeper", "before", Privilege::ReadWrite).await.expect("grant");
+        let backups = support::TestDir::new();
+        let target = backups.path().join("b1");
+        let set = engine.take_backup(&spec, &target).await.expect("take a backup");
+        engine.create_database(&spec, "after", &charset).await.expect("create database");
+        assert!(set.size_bytes > 0 && set.size_bytes == crate::backup::size_of(&target), "{set:?}");
+        assert_eq!(crate::backup::checksum(&target).expect("checksum"), set.checksum);
+        let again = engine.take_backup(&spec, &target).await.expect_err("a backup never overwrites another");
+        assert_eq!(again.kind, ErrorKind::AlreadyExists, "{again}");
+        engine.verify_backup(&target).await.expect("a fresh backup verifies");
+
+        let restored = backups.spec(&format!("{}-r", spec.id), support::free_port());
+        engine.provision_from_backup(&restored, &target).await.expect("provision from the backup");
+        let outcome = {
+            let (engine, restored, spec, charset) = (engine.clone(), restored.clone(), spec.clone(), charset.clone());
+            tokio::spawn(async move {
+                assert_eq!(engine.liveness(&restored).await, Liveness::Running);
+                let names: Vec<String> = engine.list_databases(&restored).await.expect("list").into_iter().map(|d| d.name).collect();
+                assert_eq!(names, ["before"], "what the backup held, and nothing written after it");
+                let accounts = engine.list_accounts(&restored).await.expect("accounts");
+                let keeper = accounts.into_iter().find(|a| a.name == "keeper").expect("the account");
+                assert_eq!(keeper.privileges, vec![("before".to_string(), Privilege::ReadWrite)]);
+                engine.create_database(&restored, "new", &charset).await.expect("the restored server takes writes");
+                assert!(!engine.list_databases(&spec).await.expect("list").iter().any(|d| d.name == "new"), "the source is untouched");
+            })
+            .await
+        };
+        engine.destroy(&restored).await.expect("destroy the restored server");
+        if let Err(e) = outcome {
+            std::panic::resume_unwind(e.into_panic());
+        }
+
+        // One byte of the largest file flipped, as a failing disk would.
+        let largest = largest_file(&crate::backup::data_of(&target));
+        let mut bytes = std::fs::read(&largest).expect("read");
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x20;
+        std::fs::write(&largest, &bytes).expect("corrupt");
+        let e = engine.verify_backup(&target).await.expect_err("a corrupt backup");
+        assert_eq!(e.kind, ErrorKind::Corrupt, "{e}");
+    })
+    .await;
+}
+
+fn largest_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut best: Option<(u64, std::path::PathBuf)> = None;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).expect("read dir").flatten() {
+            let meta = entry.metadata().expect("stat");
+            if meta.is_dir() {
+                pending.push(entry.path());
+            } else if meta.is_file() && best.as_ref().is_none_or(|(size, _)| meta.len() > *size) {
+                best = Some((meta.len(), entry.path()));
+            }
+        }
+    }
+    best.expect("a file").1
 }

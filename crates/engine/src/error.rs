@@ -14,6 +14,8 @@ pub enum ErrorKind {
     InUse,
     /// The disk or a quota is full.
     DiskFull,
+    /// Stored data (a backup) no longer matches its checksums.
+    Corrupt,
     /// The server did not answer or its process is gone.
     Unavailable,
     /// A binary, a directory or a system user is missing or unusable on this host.

@@ -9,6 +9,7 @@
 //! [`InstanceSpec`] and answer with [`EngineError`]s whose [`ErrorKind`] is the same for
 //! every engine.
 
+pub mod backup;
 mod catalogue;
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -19,6 +20,7 @@ pub mod lifecycle;
 pub mod process;
 mod showcase;
 
+pub use backup::{BackupSet, Backups};
 pub use catalogue::{check_db_name_format, Catalogue, ClassFamily, EngineKind, InstanceClass, NameRules};
 pub use error::{EngineError, ErrorKind};
 pub use showcase::{Login, Showcase};
@@ -152,7 +154,7 @@ pub struct CharsetSpec {
 
 /// One engine on this host. Implementations are cheap to share (`Arc<dyn Engine>`).
 #[async_trait]
-pub trait Engine: Lifecycle + Databases + Accounts + Privileges + AccessControl + Send + Sync + 'static {
+pub trait Engine: Lifecycle + Databases + Accounts + Privileges + AccessControl + Backups + Send + Sync + 'static {
     /// What the engine offers through the API.
     fn catalogue(&self) -> &'static Catalogue;
 
@@ -252,5 +254,5 @@ pub trait Privileges {
 
 /// The engine traits, for calling their methods on an `Arc<dyn Engine>`.
 pub mod prelude {
-    pub use crate::{AccessControl, Accounts, Databases, Engine, Lifecycle, Privileges};
+    pub use crate::{AccessControl, Accounts, Backups, Databases, Engine, Lifecycle, Privileges};
 }

@@ -61,6 +61,11 @@ pub trait ServerLifecycle: Send + Sync {
     /// Logs in as the administrator and runs a query; the engine's error when it cannot
     /// (`Unavailable` while the server does not accept connections yet).
     async fn check(&self, spec: &InstanceSpec) -> Result<(), EngineError>;
+    /// Lays out a new instance's files from a backup (`engine::backup` layout) in its fresh
+    /// directory and starts the server. Engines without backups refuse.
+    async fn lay_out_from_backup(&self, _spec: &InstanceSpec, _confinement: Option<&Confinement>, _backup: &Path) -> Result<(), EngineError> {
+        Err(EngineError::new(ErrorKind::Internal, format!("{} cannot be restored from a backup", Self::SERVER_LABEL)))
+    }
     /// Files the server keeps outside its directory (a socket moved by a long path),
     /// removed with it.
     fn remove_outside_files(&self, _spec: &InstanceSpec) -> Result<(), EngineError> {
@@ -121,6 +126,27 @@ pub async fn provision<S: ServerLifecycle>(server: &S, spec: &InstanceSpec) -> R
         };
         let result = match result {
             Ok(confinement) => server.lay_out_and_start(spec, confinement.as_ref()).await,
+            Err(e) => Err(e),
+        };
+        instance_dir::undo_on_failure(result, destroy(server, spec)).await
+    }
+    .instrument(span)
+    .await
+}
+
+/// Provisions a new instance from a backup: as [`provision`], with the files laid out
+/// from the backup instead of made afresh; on any failure whatever it made is destroyed.
+pub async fn provision_from_backup<S: ServerLifecycle>(server: &S, spec: &InstanceSpec, backup: &Path) -> Result<(), EngineError> {
+    let span = tracing::info_span!("provision_from_backup", instance = %spec.id);
+    async {
+        instance_dir::require_tools(&server.required_tools(), S::SERVER_LABEL)?;
+        instance_dir::refuse_occupied(&spec.dir)?;
+        let result = match instance_dir::create_instance_dir(spec, None) {
+            Ok(()) => server.confinement(spec).await,
+            Err(e) => Err(e),
+        };
+        let result = match result {
+            Ok(confinement) => server.lay_out_from_backup(spec, confinement.as_ref(), backup).await,
             Err(e) => Err(e),
         };
         instance_dir::undo_on_failure(result, destroy(server, spec)).await

@@ -73,8 +73,21 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    run_with_env(program, args, confinement, what, &[]).await
+}
+
+/// [`run`] with variables set in the tool's environment: how a client tool gets a
+/// password without it showing in the host's process list.
+pub async fn run_with_env<I, S>(program: &Path, args: I, confinement: Option<&Confinement>, what: &str, env: &[(&str, &str)]) -> Result<(), EngineError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     let args = args.into_iter().map(|a| a.as_ref().to_os_string()).collect();
     let mut cmd = command(program, args, confinement);
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let tool = program.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut child = tokio::process::Command::from(cmd)

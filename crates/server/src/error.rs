@@ -122,6 +122,8 @@ fn control_error(e: &ControlError) -> ApiError {
             ErrorKind::InvalidCharset => (400, "InvalidCharacterSetName.Format"),
             ErrorKind::InUse => (403, "OperationDenied.InUse"),
             ErrorKind::DiskFull => (400, "DBSizeExceeded"),
+            // A backup that no longer matches its checksums is refused, never restored.
+            ErrorKind::Corrupt => (403, "OperationDenied.BackupStatus"),
             // What the engine said stays in the log (the request's audit line): the
             // caller gets what to do, and the RequestId to quote.
             ErrorKind::Unavailable => {

@@ -99,6 +99,51 @@ impl Engine for FakeEngine {
     }
 }
 
+/// A fake backup is the server's databases and accounts, in the shared backup layout
+/// (so the control plane sizes, seals, checks and deletes it as any other).
+#[async_trait]
+impl engine::Backups for FakeEngine {
+    async fn take_backup(&self, spec: &InstanceSpec, target: &std::path::Path) -> Result<engine::BackupSet, EngineError> {
+        let (databases, accounts) = self.with(spec, |s| Ok((s.databases.values().map(|d| (d.info.clone(), d.objects)).collect::<Vec<_>>(), s.accounts.values().cloned().collect::<Vec<_>>())))?;
+        engine::backup::create_target(target)?;
+        let data = engine::backup::data_of(target);
+        let written = std::fs::create_dir(&data)
+            .and_then(|()| std::fs::write(data.join("state.json"), serde_json::to_vec(&(databases, accounts)).unwrap_or_default()))
+            .map_err(|e| error(ErrorKind::Internal, format!("write {}: {e}", data.display())));
+        let sealed = written.and_then(|()| engine::backup::seal(target));
+        match sealed {
+            Ok(checksum) => Ok(engine::BackupSet {
+                size_bytes: engine::backup::size_of(target),
+                checksum,
+                consistent_at: engine::backup::now_unix(),
+                log_start: String::new(),
+                log_end: String::new(),
+            }),
+            Err(e) => {
+                engine::backup::discard(target);
+                Err(e)
+            }
+        }
+    }
+
+    async fn verify_backup(&self, backup: &std::path::Path) -> Result<(), EngineError> {
+        engine::backup::check_manifest(backup)
+    }
+
+    async fn provision_from_backup(&self, spec: &InstanceSpec, backup: &std::path::Path) -> Result<(), EngineError> {
+        let path = engine::backup::data_of(backup).join("state.json");
+        let text = std::fs::read(&path).map_err(|e| error(ErrorKind::Corrupt, format!("read {}: {e}", path.display())))?;
+        let (databases, accounts): (Vec<(DatabaseInfo, u64)>, Vec<AccountInfo>) =
+            serde_json::from_slice(&text).map_err(|e| error(ErrorKind::Corrupt, format!("{}: {e}", path.display())))?;
+        self.provision(spec).await?;
+        self.with(spec, |s| {
+            s.databases = databases.into_iter().map(|(info, objects)| (info.name.clone(), Database { info, objects })).collect();
+            s.accounts = accounts.into_iter().map(|a| (a.name.clone(), a)).collect();
+            Ok(())
+        })
+    }
+}
+
 #[async_trait]
 impl AccessControl for FakeEngine {
     fn admin(&self, spec: &InstanceSpec) -> Result<AdminConnection, EngineError> {

@@ -28,6 +28,7 @@
 
 mod access;
 mod accounts;
+mod backups;
 mod databases;
 mod lifecycle;
 mod sql;

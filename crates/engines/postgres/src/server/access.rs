@@ -16,8 +16,11 @@ pub(super) fn render_hba(allowed: &[String]) -> String {
         "# Written by openrds from the instance's SecurityIPList; edits are lost.\n\
          # Every login is over TCP and proves a password.\n",
     );
+    // `replication` is not matched by `all`: the administrator's line for it is what lets
+    // pg_basebackup take the instance's backups.
     for any in ["0.0.0.0/0", "::/0"] {
         hba.push_str(&format!("host all {ADMIN_USER} {any} scram-sha-256\n"));
+        hba.push_str(&format!("host replication {ADMIN_USER} {any} scram-sha-256\n"));
     }
     for block in allowed {
         hba.push_str(&format!("host all all {block} scram-sha-256\n"));
@@ -62,7 +65,9 @@ mod tests {
             lines,
             [
                 "host all openrds_admin 0.0.0.0/0 scram-sha-256",
+                "host replication openrds_admin 0.0.0.0/0 scram-sha-256",
                 "host all openrds_admin ::/0 scram-sha-256",
+                "host replication openrds_admin ::/0 scram-sha-256",
                 "host all all 127.0.0.2/32 scram-sha-256",
                 "host all all 10.0.0.0/8 scram-sha-256",
             ]

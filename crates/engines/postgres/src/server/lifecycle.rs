@@ -51,6 +51,10 @@ impl ServerLifecycle for PostgresEngine {
         lifecycle::start(self, spec).await
     }
 
+    async fn lay_out_from_backup(&self, spec: &InstanceSpec, confinement: Option<&Confinement>, backup: &std::path::Path) -> Result<(), EngineError> {
+        self.lay_out_from(spec, confinement, backup).await
+    }
+
     fn owned_paths(&self, spec: &InstanceSpec) -> Vec<PathBuf> {
         vec![data_dir(spec), log_file(spec)]
     }

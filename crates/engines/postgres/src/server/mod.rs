@@ -22,6 +22,7 @@
 
 mod access;
 mod accounts;
+mod backups;
 mod databases;
 mod lifecycle;
 mod privileges;

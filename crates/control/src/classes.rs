@@ -6,3 +6,13 @@
 pub const STORAGE_MIN_GB: i64 = 5;
 pub const STORAGE_MAX_GB: i64 = 32000;
 pub const STORAGE_STEP_GB: i64 = 5;
+
+/// `DBInstanceStorage` within the range and on a step.
+pub fn check_storage(storage_gb: i64) -> crate::Result<()> {
+    if (STORAGE_MIN_GB..=STORAGE_MAX_GB).contains(&storage_gb) && storage_gb % STORAGE_STEP_GB == 0 {
+        return Ok(());
+    }
+    Err(crate::ControlError::StorageInvalid(format!(
+        "DBInstanceStorage {storage_gb} GB is not valid: it must be {STORAGE_MIN_GB} to {STORAGE_MAX_GB} GB in steps of {STORAGE_STEP_GB} GB."
+    )))
+}

@@ -33,6 +33,9 @@ pub struct ControlConfig {
     pub storage_unit_bytes: u64,
     /// How imports verify each table (`OPENRDS_IMPORT_VERIFICATION`).
     pub import_verification: mover::Verification,
+    /// Where backups are kept (`--backup-dir`); `<data_dir>/backups` when not set. Backups
+    /// outlive their instances, so never below an instance's directory.
+    pub backup_dir: Option<PathBuf>,
 }
 
 impl ControlConfig {
@@ -51,11 +54,16 @@ impl ControlConfig {
             advertised_endpoint: "127.0.0.1:8080".into(),
             storage_unit_bytes: 1 << 30,
             import_verification: mover::Verification::default(),
+            backup_dir: None,
         }
     }
 
     pub fn instances_dir(&self) -> PathBuf {
         self.data_dir.join("instances")
+    }
+
+    pub fn backups_dir(&self) -> PathBuf {
+        self.backup_dir.clone().unwrap_or_else(|| self.data_dir.join("backups"))
     }
 
     pub fn credentials_path(&self) -> PathBuf {
@@ -71,6 +79,9 @@ impl ControlConfig {
     pub(crate) fn absolutize(&mut self) -> Result<()> {
         self.data_dir = std::path::absolute(&self.data_dir)
             .map_err(|e| ControlError::Internal(format!("resolve {}: {e}", self.data_dir.display())))?;
+        if let Some(dir) = &self.backup_dir {
+            self.backup_dir = Some(std::path::absolute(dir).map_err(|e| ControlError::Internal(format!("resolve {}: {e}", dir.display())))?);
+        }
         Ok(())
     }
 
@@ -83,6 +94,11 @@ impl ControlConfig {
                 .map_err(|e| ControlError::Internal(format!("create {}: {e}", dir.display())))?;
             set_mode(dir, 0o711)?;
         }
+        // Backups hold every byte of every instance and its administrator's password:
+        // openrds's alone.
+        let backups = self.backups_dir();
+        std::fs::create_dir_all(&backups).map_err(|e| ControlError::Internal(format!("create {}: {e}", backups.display())))?;
+        set_mode(&backups, 0o700)?;
         Ok(())
     }
 }

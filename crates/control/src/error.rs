@@ -70,6 +70,24 @@ pub enum ControlError {
     /// CancelImport on a task that has ended.
     #[error("{0}")]
     ImportState(String),
+    // --- backups ------------------------------------------------------------------------
+    /// CreateBackup while the instance has a job running.
+    #[error("{0}")]
+    BackupJobExists(String),
+    #[error("{0}")]
+    BackupNotFound(String),
+    /// The set is not in a state that allows the call (being taken, failed).
+    #[error("{0}")]
+    BackupState(String),
+    /// A backup method or strategy openrds does not offer.
+    #[error("{0}")]
+    BackupMethod(String),
+    /// The set no longer matches its checksums.
+    #[error("{0}")]
+    BackupCorrupt(String),
+    /// An EndTime before its StartTime.
+    #[error("{0}")]
+    TimeRange(String),
     /// RAM refused the call.
     #[error("User not authorized to operate on the specified resource: action {action} on {resource} is not allowed by the policies of {principal}.")]
     Forbidden { action: String, resource: String, principal: String },

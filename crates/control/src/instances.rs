@@ -102,18 +102,7 @@ impl ControlPlane {
                 offered.join(", ")
             ))
         })?;
-        if req.storage_gb < classes::STORAGE_MIN_GB
-            || req.storage_gb > classes::STORAGE_MAX_GB
-            || req.storage_gb % classes::STORAGE_STEP_GB != 0
-        {
-            return Err(ControlError::StorageInvalid(format!(
-                "DBInstanceStorage {} GB is not valid: it must be {} to {} GB in steps of {} GB.",
-                req.storage_gb,
-                classes::STORAGE_MIN_GB,
-                classes::STORAGE_MAX_GB,
-                classes::STORAGE_STEP_GB
-            )));
-        }
+        classes::check_storage(req.storage_gb)?;
         if let Some(d) = &req.description {
             if d.chars().count() > 256 {
                 return Err(ControlError::invalid("DBInstanceDescription", "it must be at most 256 characters"));
@@ -152,6 +141,7 @@ impl ControlPlane {
                 port,
                 data_dir: self.config.instances_dir().join(&id).to_string_lossy().into_owned(),
                 tags: req.tags.0,
+                restored_from: None,
                 created_at: now,
                 updated_at: now,
             };
@@ -164,7 +154,7 @@ impl ControlPlane {
     }
 
     /// A port in the configured range that no instance holds and nothing listens on.
-    async fn free_port(&self) -> Result<u16> {
+    pub(crate) async fn free_port(&self) -> Result<u16> {
         let used: std::collections::HashSet<u16> = self.store.used_ports().await?.into_iter().collect();
         let (lo, hi) = self.config.port_range;
         for port in lo..=hi {
@@ -211,9 +201,14 @@ impl ControlPlane {
     async fn provision(&self, row: &InstanceRow) -> Result<()> {
         let engine = self.engine_of(row)?;
         let spec = self.spec(row)?;
-        // A leftover directory is from an interrupted attempt: start clean.
-        engine.destroy(&spec).await?;
-        engine.provision(&spec).await?;
+        match row.restored_from {
+            Some(backup_id) => self.provision_from_backup(row, backup_id).await?,
+            None => {
+                // A leftover directory is from an interrupted attempt: start clean.
+                engine.destroy(&spec).await?;
+                engine.provision(&spec).await?;
+            }
+        }
         // Until its list is applied, only openrds's administrator may log in.
         self.apply_security_ips(row).await?;
         self.store.transition_instance(&row.id, &[InstanceStatus::Creating], InstanceStatus::Running).await?;

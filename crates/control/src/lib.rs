@@ -8,6 +8,7 @@
 //! restarted control plane finds and finishes (or undoes) whatever was interrupted.
 
 pub mod accounts;
+pub mod backups;
 pub mod classes;
 mod config;
 pub mod databases;
@@ -30,7 +31,7 @@ pub use mover::Verification;
 pub mod model {
     pub use engine::{ErrorKind, InstanceClass};
     pub use store::{
-        AccessKeyStatus, ImportStatus, ImportTaskRow, InstanceFilter, InstanceRow, InstanceStatus, Page, Paged, Policy, Principal,
+        AccessKeyStatus, BackupMode, BackupRow, BackupStatus, ImportStatus, ImportTaskRow, InstanceFilter, InstanceRow, InstanceStatus, Page, Paged, Policy, Principal,
         RamUser,
     };
 }
@@ -103,6 +104,7 @@ impl ControlPlane {
         });
         supervisor::recover(&plane).await?;
         plane.recover_imports().await?;
+        plane.recover_backups().await?;
         supervisor::spawn(&plane);
         supervisor::spawn_watcher(&plane);
         Ok(plane)

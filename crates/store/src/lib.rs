@@ -36,16 +36,16 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// The one door to metadata, one trait per aggregate: who may call ([`IdentityStore`],
 /// [`RamStore`]), instances and what hangs off them ([`InstanceStore`]), import tasks
-/// ([`ImportStore`]) and the event trail ([`EventStore`]). Implementations must be safe to
+/// ([`ImportStore`]), backups ([`BackupStore`]) and the event trail ([`EventStore`]). Implementations must be safe to
 /// share between tasks and must make each method atomic (one transaction). Callers hold an
 /// `Arc<dyn MetadataStore>` and bring the traits they use into scope (`store::prelude`).
-pub trait MetadataStore: IdentityStore + RamStore + InstanceStore + ImportStore + EventStore + 'static {}
+pub trait MetadataStore: IdentityStore + RamStore + InstanceStore + ImportStore + BackupStore + EventStore + 'static {}
 
-impl<T: IdentityStore + RamStore + InstanceStore + ImportStore + EventStore + 'static> MetadataStore for T {}
+impl<T: IdentityStore + RamStore + InstanceStore + ImportStore + BackupStore + EventStore + 'static> MetadataStore for T {}
 
 /// The store's traits, for `use store::prelude::*`.
 pub mod prelude {
-    pub use crate::{EventStore, IdentityStore, ImportStore, InstanceStore, MetadataStore, RamStore};
+    pub use crate::{BackupStore, EventStore, IdentityStore, ImportStore, InstanceStore, MetadataStore, RamStore};
 }
 
 /// Accounts, their access keys and the signature nonces seen.
@@ -144,6 +144,23 @@ pub trait ImportStore: Send + Sync {
     async fn end_import(&self, task: &ImportTaskRow) -> Result<()>;
     /// Tasks in `Pending`, `Running` or `Canceling`, oldest first.
     async fn unfinished_imports(&self) -> Result<Vec<ImportTaskRow>>;
+}
+
+/// Backup jobs and sets.
+#[async_trait]
+pub trait BackupStore: Send + Sync {
+    /// Records a new job, unless the instance has one `Pending` or `Running` (`Conflict`,
+    /// checked in the same transaction). Returns the new id.
+    async fn begin_backup(&self, backup: &BackupRow) -> Result<i64>;
+    async fn get_backup(&self, id: i64) -> Result<BackupRow>;
+    /// Newest first.
+    async fn list_backups(&self, filter: &BackupFilter, page: Option<Page>) -> Result<Paged<BackupRow>>;
+    /// Overwrites the mutable fields (status, attempts, error, location, sizes, checksum,
+    /// log range, times).
+    async fn update_backup(&self, backup: &BackupRow) -> Result<()>;
+    async fn delete_backup(&self, id: i64) -> Result<()>;
+    /// Jobs `Pending` or `Running`, oldest first.
+    async fn unfinished_backups(&self) -> Result<Vec<BackupRow>>;
 }
 
 /// The trail of state changes every write appends to.

@@ -186,6 +186,33 @@ pub struct PolicyAttachment {
     pub attached_at: DateTime<Utc>,
 }
 
+text_enum! {
+    /// The status of a backup job, and of the backup set it makes (`BackupStatus`).
+    BackupStatus {
+        /// Recorded, not started (`NoStart` on the wire).
+        Pending,
+        Running,
+        Success,
+        Failed,
+    }
+}
+
+impl BackupStatus {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, BackupStatus::Success | BackupStatus::Failed)
+    }
+}
+
+text_enum! {
+    /// Who asked for a backup (`BackupMode`).
+    BackupMode {
+        /// The instance's backup policy, on its schedule.
+        Automated,
+        /// CreateBackup.
+        Manual,
+    }
+}
+
 /// A provisioned database server. The engine owns what runs; this row owns what the API
 /// promised (class, storage quota, state) and where the server lives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -216,6 +243,8 @@ pub struct InstanceRow {
     pub data_dir: String,
     /// Tags as key → value.
     pub tags: Vec<(String, String)>,
+    /// The backup the instance was made from (CloneDBInstance), if any.
+    pub restored_from: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -245,6 +274,7 @@ impl InstanceRow {
             port: 0,
             data_dir: format!("/nonexistent/{id}"),
             tags: vec![],
+            restored_from: None,
             created_at: at,
             updated_at: at,
         }
@@ -388,6 +418,55 @@ pub struct ImportFilter {
     /// Created at or after.
     pub from: Option<DateTime<Utc>>,
     /// Created at or before.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// A backup job and the backup set it makes (one row: `BackupJobId` = `BackupId`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupRow {
+    /// Assigned by the store on insert (0 before).
+    pub id: i64,
+    pub account_uid: String,
+    pub instance_id: String,
+    pub region_id: String,
+    /// The instance's engine, version, class and storage when it was backed up: a clone
+    /// made after the instance is gone still knows them.
+    pub engine: String,
+    pub engine_version: String,
+    pub class_code: String,
+    pub storage_gb: i64,
+    pub mode: BackupMode,
+    pub status: BackupStatus,
+    pub attempts: i64,
+    pub error: String,
+    /// The backup's directory.
+    pub location: String,
+    pub size_bytes: i64,
+    pub bytes_done: i64,
+    pub bytes_expected: i64,
+    /// SHA-256 of the backup's manifest.
+    pub checksum: String,
+    /// A restore from the set holds every transaction committed before this.
+    pub consistent_at: Option<DateTime<Utc>>,
+    /// Where in the server's log the set starts and ends (engine terms).
+    pub log_start: String,
+    pub log_end: String,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Filters for listing backups; `None` means no filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackupFilter {
+    pub account_uid: Option<String>,
+    pub instance_id: Option<String>,
+    pub backup_id: Option<i64>,
+    pub status: Option<Vec<BackupStatus>>,
+    pub mode: Option<BackupMode>,
+    /// Started at or after / at or before.
+    pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
 }
 

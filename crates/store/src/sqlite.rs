@@ -56,6 +56,7 @@ macro_rules! blocking_store {
 
 #[macro_use]
 mod codec;
+mod backups;
 mod events;
 mod identity;
 mod imports;
@@ -228,4 +229,4 @@ macro_rules! text_column {
     )+};
 }
 
-text_column!(crate::InstanceStatus, crate::ImportStatus, crate::ImportPhase);
+text_column!(crate::InstanceStatus, crate::ImportStatus, crate::ImportPhase, crate::BackupStatus, crate::BackupMode);

@@ -88,6 +88,11 @@ actions! {
         DescribeImportProgress,
         DescribeRegions,
         DescribeAvailableClasses,
+        CreateBackup,
+        DescribeBackups,
+        DescribeBackupTasks,
+        DeleteBackup,
+        CloneDBInstance,
     ],
     Ram: [
         CreateUser,

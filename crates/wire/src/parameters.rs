@@ -233,6 +233,49 @@ parameters! {
     DescribeImportProgress { instance: String = "DBInstanceId", import_id: i64 = "ImportId" }
     DescribeRegions {}
     DescribeAvailableClasses { region_id: Option<String> = "RegionId", engine: Option<String> = "Engine" }
+    CreateBackup {
+        instance: String = "DBInstanceId",
+        method: Option<String> = "BackupMethod",
+        strategy: Option<String> = "BackupStrategy",
+        backup_type: Option<String> = "BackupType",
+        db_name: Option<String> = "DBName",
+    }
+    DescribeBackups {
+        instance: String = "DBInstanceId",
+        backup_id: Option<String> = "BackupId",
+        mode: Option<String> = "BackupMode",
+        status: Option<String> = "BackupStatus",
+        backup_type: Option<String> = "BackupType",
+        start_time: Option<String> = "StartTime",
+        end_time: Option<String> = "EndTime",
+        page: Paging = "Page",
+    }
+    DescribeBackupTasks {
+        instance: String = "DBInstanceId",
+        job_id: Option<i64> = "BackupJobId",
+        job_status: Option<String> = "BackupJobStatus",
+        mode: Option<String> = "BackupMode",
+    }
+    DeleteBackup {
+        instance: String = "DBInstanceId",
+        /// Comma-separated backup set ids.
+        backup_ids: String = "BackupId",
+    }
+    CloneDBInstance {
+        instance: String = "DBInstanceId",
+        pay_type: String = "PayType",
+        backup_id: Option<String> = "BackupId",
+        restore_time: Option<String> = "RestoreTime",
+        backup_type: Option<String> = "BackupType",
+        class: Option<String> = "DBInstanceClass",
+        storage_gb: Option<i64> = "DBInstanceStorage",
+        storage_type: Option<String> = "DBInstanceStorageType",
+        description: Option<String> = "DBInstanceDescription",
+        region_id: Option<String> = "RegionId",
+        zone_id: Option<String> = "ZoneId",
+        network_type: Option<String> = "InstanceNetworkType",
+        category: Option<String> = "Category",
+    }
 
     CreateUser { user: String = "UserName", display_name: Option<String> = "DisplayName", comments: Option<String> = "Comments" }
     GetUser { user: String = "UserName" }

@@ -4,6 +4,7 @@
 //! parameters, and the response shaped.
 
 mod accounts;
+mod backups;
 mod databases;
 mod imports;
 mod instances;
@@ -65,6 +66,11 @@ static ROUTES: &[(Action, Handler)] = &[
     route!(DescribeImportProgress, imports::progress),
     route!(DescribeRegions, regions::describe_regions),
     route!(DescribeAvailableClasses, regions::describe_classes),
+    route!(CreateBackup, backups::create),
+    route!(DescribeBackups, backups::describe),
+    route!(DescribeBackupTasks, backups::tasks),
+    route!(DeleteBackup, backups::delete),
+    route!(CloneDBInstance, backups::clone),
     route!(CreateUser, ram::create_user),
     route!(GetUser, ram::get_user),
     route!(DeleteUser, ram::delete_user),

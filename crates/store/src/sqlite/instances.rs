@@ -13,7 +13,7 @@ use crate::{AccountNote, DatabaseNote, InstanceFilter, InstanceRow, Page, Paged,
 fn instance_from(r: &Row<'_>) -> rusqlite::Result<InstanceRow> {
     from_row!(r => InstanceRow {
         id, account_uid, region_id, zone_id, engine, engine_version, class_code, storage_gb, storage_type, status,
-        description, pay_type, category, net_type, network_type, security_ip_list, host, port, data_dir;
+        description, pay_type, category, net_type, network_type, security_ip_list, host, port, data_dir, restored_from;
         times: created_at, updated_at;
         with: tags: json_column(r, "tags")?
     })
@@ -23,7 +23,7 @@ fn instance_columns(i: &InstanceRow) -> Result<Columns> {
     let tags = json_text(&i.tags, &format!("the tags of {}", i.id))?;
     Ok(columns!(i => {
         id, account_uid, region_id, zone_id, engine, engine_version, class_code, storage_gb, storage_type, status,
-        description, pay_type, category, net_type, network_type, security_ip_list, host, port, data_dir;
+        description, pay_type, category, net_type, network_type, security_ip_list, host, port, data_dir, restored_from;
         times: created_at, updated_at;
         with: tags: tags
     }))

@@ -22,6 +22,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "initial", sql: include_str!("../../migrations/0001_initial.sql") },
     Migration { version: 2, name: "imports", sql: include_str!("../../migrations/0002_imports.sql") },
     Migration { version: 3, name: "security_ips", sql: include_str!("../../migrations/0003_security_ips.sql") },
+    Migration { version: 4, name: "backups", sql: include_str!("../../migrations/0004_backups.sql") },
 ];
 
 /// Brings the database up to the last of `migrations`, applying only those it lacks.

@@ -48,6 +48,17 @@ impl ServerLifecycle for MariaDbEngine {
         lifecycle::start(self, spec).await
     }
 
+    /// No bootstrap: the backup's data already holds the administrator, with the password
+    /// of the credentials kept beside it.
+    async fn lay_out_from_backup(&self, spec: &InstanceSpec, confinement: Option<&Confinement>, backup: &Path) -> Result<(), EngineError> {
+        let run_as = confinement.map(Confinement::owner);
+        instance_dir::create_instance_dir(spec, run_as)?;
+        super::backups::restore_data(spec, run_as, backup).await?;
+        Self::write_settings(spec, run_as)?;
+        engine::backup::restore_admin(backup, spec)?;
+        lifecycle::start(self, spec).await
+    }
+
     fn owned_paths(&self, spec: &InstanceSpec) -> Vec<PathBuf> {
         vec![data_dir(spec), run_dir(spec), tmp_dir(spec), log_file(spec)]
     }

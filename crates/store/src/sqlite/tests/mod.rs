@@ -1,6 +1,7 @@
 //! Tests of the SQLite store: in memory for the semantics, on a temporary file for what
 //! only a file has (mode, WAL, reopening, migrations).
 
+mod backups;
 mod identity;
 mod instances;
 mod open;

@@ -1,0 +1,475 @@
+//! Backups (CreateBackup, DescribeBackups, DescribeBackupTasks, DeleteBackup) and the
+//! instances made from them (CloneDBInstance). A job is a row before its work starts (at
+//! most one per instance, checked in the same transaction); the engine's tool writes into
+//! a directory of the job's own under the backup directory; a restart finds the jobs it
+//! interrupted, discards what they wrote and runs them again. Backups outlive their
+//! instance: a clone can be made from one after the instance is deleted.
+
+use crate::{ids, Caller, ControlError, ControlPlane, Result};
+use chrono::{DateTime, Utc};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use store::{BackupFilter, BackupMode, BackupRow, BackupStatus, InstanceRow, InstanceStatus, Page, Paged, StoreError};
+use wire::Action;
+
+/// How many times a job is tried (first run, retries after a lost server or a restart)
+/// before it ends `Failed`.
+const MAX_ATTEMPTS: i64 = 3;
+/// How often a running job's progress is written.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+/// What CreateBackup asks for, as sent.
+#[derive(Debug, Clone, Default)]
+pub struct BackupRequest {
+    pub method: Option<String>,
+    pub strategy: Option<String>,
+    pub backup_type: Option<String>,
+}
+
+/// What CloneDBInstance asks for, as sent.
+#[derive(Debug, Clone, Default)]
+pub struct CloneRequest {
+    pub source_id: String,
+    pub pay_type: String,
+    pub backup_id: Option<String>,
+    pub restore_time: Option<String>,
+    pub class: Option<String>,
+    pub storage_gb: Option<i64>,
+    pub storage_type: Option<String>,
+    pub description: Option<String>,
+    pub region_id: Option<String>,
+    pub zone_id: Option<String>,
+    pub network_type: Option<String>,
+    pub category: Option<String>,
+}
+
+/// Filters of DescribeBackups, parsed.
+#[derive(Debug, Clone, Default)]
+pub struct BackupQuery {
+    pub backup_id: Option<i64>,
+    pub status: Option<BackupStatus>,
+    pub mode: Option<BackupMode>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+fn backup_not_found(id: &str, instance: &str) -> ControlError {
+    ControlError::BackupNotFound(format!("The backup set {id} does not exist for instance {instance}."))
+}
+
+impl ControlPlane {
+    /// Where a backup's files go: a directory per job and attempt, so a tool an earlier
+    /// attempt left running never writes into the one that counts.
+    fn backup_location(&self, b: &BackupRow) -> PathBuf {
+        self.config.backups_dir().join(&b.instance_id).join(format!("{}-{}", b.id, b.attempts))
+    }
+
+    /// The caller's instance for a backup call: a live one (RAM-checked with its tags), or
+    /// one deleted since whose backups the caller's account still holds.
+    async fn backup_scope(&self, caller: &Caller, action: Action, instance_id: &str) -> Result<Option<InstanceRow>> {
+        match self.authorized_instance(caller, action, instance_id).await {
+            Ok(row) => Ok(Some(row)),
+            Err(ControlError::InstanceNotFound(_)) => {
+                let filter = BackupFilter { account_uid: Some(caller.account_uid().to_string()), instance_id: Some(instance_id.to_string()), ..Default::default() };
+                let any = self.store.list_backups(&filter, Some(Page { number: 1, size: 1 })).await?;
+                let Some(first) = any.items.first() else { return Err(ControlError::InstanceNotFound(instance_id.to_string())) };
+                let arn = iam::rds_instance_arn(&first.region_id, caller.account_uid(), instance_id);
+                self.authorize(caller, action, &arn, &[]).await?;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// CreateBackup: records the job and starts it; the instance stays `Running`.
+    pub async fn create_backup(&self, caller: &Caller, instance_id: &str, req: BackupRequest) -> Result<i64> {
+        let row = self.authorized_instance(caller, Action::CreateBackup, instance_id).await?;
+        match req.method.as_deref() {
+            None | Some("Physical") => {}
+            Some(other @ ("Logical" | "Snapshot")) => {
+                return Err(ControlError::BackupMethod(format!("BackupMethod {other} is not offered; openrds takes Physical backups with the engine's own tool.")))
+            }
+            Some(other) => return Err(ControlError::invalid("BackupMethod", format!("{other:?} is not one of Physical, Logical, Snapshot"))),
+        }
+        match req.strategy.as_deref() {
+            None | Some("instance") => {}
+            Some("db") => return Err(ControlError::BackupMethod("BackupStrategy db (single databases) needs a logical backup; openrds backs up whole instances.".into())),
+            Some(other) => return Err(ControlError::invalid("BackupStrategy", format!("{other:?} is not one of db, instance"))),
+        }
+        match req.backup_type.as_deref() {
+            None | Some("Auto" | "FullBackup" | "Physical") => {}
+            Some(other) => return Err(ControlError::invalid("BackupType", format!("{other:?} is not one of Auto, FullBackup"))),
+        }
+        if row.status != InstanceStatus::Running {
+            return Err(ControlError::IncorrectInstanceState(format!(
+                "The instance {} is {}; a backup can be taken only while it is Running.",
+                row.id, row.status
+            )));
+        }
+        let now = Utc::now();
+        let job = BackupRow {
+            id: 0,
+            account_uid: row.account_uid.clone(),
+            instance_id: row.id.clone(),
+            region_id: row.region_id.clone(),
+            engine: row.engine.clone(),
+            engine_version: row.engine_version.clone(),
+            class_code: row.class_code.clone(),
+            storage_gb: row.storage_gb,
+            mode: BackupMode::Manual,
+            status: BackupStatus::Pending,
+            attempts: 0,
+            error: String::new(),
+            location: String::new(),
+            size_bytes: 0,
+            bytes_done: 0,
+            bytes_expected: 0,
+            checksum: String::new(),
+            consistent_at: None,
+            log_start: String::new(),
+            log_end: String::new(),
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            updated_at: now,
+        };
+        let id = match self.store.begin_backup(&job).await {
+            Ok(id) => id,
+            Err(StoreError::Conflict { actual, .. }) => {
+                return Err(ControlError::BackupJobExists(format!("The instance {} already has a backup job running ({actual}); wait for it to end.", row.id)))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        tracing::info!(instance = %row.id, backup_id = id, "backup job created");
+        self.spawn_backup(BackupRow { id, ..job });
+        Ok(id)
+    }
+
+    pub(crate) fn spawn_backup(&self, job: BackupRow) {
+        let Some(plane) = self.self_arc() else { return };
+        let token = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            let id = job.id;
+            let span = tracing::info_span!("backup", backup_id = id, instance = %job.instance_id);
+            tokio::select! {
+                _ = token.cancelled() => tracing::info!(backup_id = id, "stopping; the backup runs again at the next start"),
+                _ = tracing::Instrument::instrument(plane.clone().run_backup(job), span) => {}
+            }
+        });
+    }
+
+    async fn run_backup(self: Arc<Self>, mut job: BackupRow) {
+        loop {
+            job.attempts += 1;
+            job.status = BackupStatus::Running;
+            job.error.clear();
+            job.started_at.get_or_insert(Utc::now());
+            let location = self.backup_location(&job);
+            job.location = location.to_string_lossy().into_owned();
+            job.bytes_done = 0;
+            let outcome = self.take_once(&mut job, &location).await;
+            match outcome {
+                Ok(set) => {
+                    job.status = BackupStatus::Success;
+                    job.size_bytes = set.size_bytes as i64;
+                    job.bytes_done = set.size_bytes as i64;
+                    job.checksum = set.checksum;
+                    job.consistent_at = DateTime::from_timestamp(set.consistent_at as i64, 0);
+                    job.log_start = set.log_start;
+                    job.log_end = set.log_end;
+                    tracing::info!(size = set.size_bytes, "backup taken and verified");
+                    break;
+                }
+                Err(e) if e.is_retryable() && job.attempts < MAX_ATTEMPTS => {
+                    tracing::warn!(error = %e, attempt = job.attempts, "backup attempt failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "backup failed");
+                    job.status = BackupStatus::Failed;
+                    job.error = format!("The backup failed: {}", e.public_message());
+                    break;
+                }
+            }
+        }
+        job.finished_at = Some(Utc::now());
+        if let Err(e) = self.store.update_backup(&job).await {
+            tracing::error!(error = %e, "could not record the end of a backup");
+        }
+    }
+
+    /// One attempt: the engine's backup, with its progress written while it runs.
+    async fn take_once(&self, job: &mut BackupRow, location: &std::path::Path) -> std::result::Result<engine::BackupSet, BackupFailure> {
+        let row = self.store.get_instance(&job.instance_id).await.map_err(|_| BackupFailure::Gone(job.instance_id.clone()))?;
+        if row.status == InstanceStatus::Deleting {
+            return Err(BackupFailure::Gone(row.id));
+        }
+        let engine = self.engine_of(&row).map_err(BackupFailure::Control)?.clone();
+        let spec = self.spec(&row).map_err(BackupFailure::Control)?;
+        job.bytes_expected = engine.disk_used(&spec).await.map(|b| b as i64).unwrap_or(0);
+        if let Err(e) = self.store.update_backup(job).await {
+            tracing::warn!(error = %e, "could not record the start of a backup attempt");
+        }
+        let work = engine.take_backup(&spec, location);
+        tokio::pin!(work);
+        let mut ticker = tokio::time::interval(PROGRESS_EVERY);
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                result = &mut work => return result.map_err(BackupFailure::Engine),
+                _ = ticker.tick() => {
+                    job.bytes_done = engine::backup::size_of(location) as i64;
+                    if let Err(e) = self.store.update_backup(job).await {
+                        tracing::warn!(error = %e, "could not record a backup's progress");
+                    }
+                }
+            }
+        }
+    }
+
+    /// At start-up: jobs a restart interrupted lose what they wrote and run again, or end
+    /// `Failed` when out of attempts.
+    pub(crate) async fn recover_backups(&self) -> Result<()> {
+        for mut job in self.store.unfinished_backups().await? {
+            if !job.location.is_empty() {
+                engine::backup::discard(std::path::Path::new(&job.location));
+            }
+            if job.attempts >= MAX_ATTEMPTS {
+                job.status = BackupStatus::Failed;
+                job.error = format!("The backup was interrupted {} times (last: a restart of openrds); giving up.", job.attempts);
+                job.finished_at = Some(Utc::now());
+                self.store.update_backup(&job).await?;
+                continue;
+            }
+            tracing::info!(backup_id = job.id, "resuming an interrupted backup");
+            self.spawn_backup(job);
+        }
+        Ok(())
+    }
+
+    /// DescribeBackups: the instance's backup sets (jobs still running are tasks, not
+    /// sets), newest first.
+    pub async fn list_backups(&self, caller: &Caller, instance_id: &str, query: BackupQuery, page: Page) -> Result<Paged<BackupRow>> {
+        self.backup_scope(caller, Action::DescribeBackups, instance_id).await?;
+        let status = match query.status {
+            Some(s) => vec![s],
+            None => vec![BackupStatus::Success, BackupStatus::Failed],
+        };
+        let filter = BackupFilter {
+            account_uid: Some(caller.account_uid().to_string()),
+            instance_id: Some(instance_id.to_string()),
+            backup_id: query.backup_id,
+            status: Some(status),
+            mode: query.mode,
+            from: query.from,
+            to: query.to,
+        };
+        Ok(self.store.list_backups(&filter, Some(page)).await?)
+    }
+
+    /// DescribeBackupTasks: the instance's jobs that have not ended (Alibaba lists the
+    /// running ones), or the one asked for by id whatever its state.
+    pub async fn list_backup_tasks(&self, caller: &Caller, instance_id: &str, job_id: Option<i64>, status: Option<BackupStatus>, mode: Option<BackupMode>) -> Result<Vec<BackupRow>> {
+        self.backup_scope(caller, Action::DescribeBackupTasks, instance_id).await?;
+        let statuses = match (status, job_id) {
+            (Some(s), _) => Some(vec![s]),
+            (None, Some(_)) => None,
+            (None, None) => Some(vec![BackupStatus::Pending, BackupStatus::Running]),
+        };
+        let filter = BackupFilter {
+            account_uid: Some(caller.account_uid().to_string()),
+            instance_id: Some(instance_id.to_string()),
+            backup_id: job_id,
+            status: statuses,
+            mode,
+            from: None,
+            to: None,
+        };
+        Ok(self.store.list_backups(&filter, Some(Page { number: 1, size: 100 })).await?.items)
+    }
+
+    /// DeleteBackup: each set (of this instance, ended) loses its files, then its row.
+    /// All are checked before any is deleted.
+    pub async fn delete_backups(&self, caller: &Caller, instance_id: &str, ids: &[String]) -> Result<()> {
+        self.backup_scope(caller, Action::DeleteBackup, instance_id).await?;
+        if ids.is_empty() || ids.len() > 100 {
+            return Err(ControlError::invalid("BackupId", "give 1 to 100 backup set ids, comma-separated"));
+        }
+        let mut rows = Vec::new();
+        for id in ids {
+            let row = match id.parse::<i64>() {
+                Ok(n) => match self.store.get_backup(n).await {
+                    Ok(b) if b.account_uid == caller.account_uid() && b.instance_id == instance_id => b,
+                    Ok(_) | Err(StoreError::NotFound(_)) => return Err(backup_not_found(id, instance_id)),
+                    Err(e) => return Err(e.into()),
+                },
+                Err(_) => return Err(backup_not_found(id, instance_id)),
+            };
+            if !row.status.is_terminal() {
+                return Err(ControlError::BackupState(format!("The backup set {id} is being taken ({}); delete it once it has ended.", row.status)));
+            }
+            rows.push(row);
+        }
+        for row in rows {
+            if !row.location.is_empty() {
+                let path = std::path::Path::new(&row.location);
+                if let Err(e) = std::fs::remove_dir_all(path) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        return Err(ControlError::Internal(format!("remove backup {}: {e}", path.display())));
+                    }
+                }
+            }
+            self.store.delete_backup(row.id).await?;
+            tracing::info!(backup_id = row.id, "backup deleted");
+        }
+        Ok(())
+    }
+
+    /// CloneDBInstance from a backup set: a new instance (`Creating` until its data is
+    /// restored and verified, then `Running`) of the set's engine, of the class and storage
+    /// asked for (or the source's), holding the data as it was at the set's
+    /// `ConsistentTime`. The set is checked first: a set whose manifest changed is refused
+    /// here, one whose data changed fails the clone (which leaves no instance).
+    pub async fn clone_instance(&self, caller: &Caller, req: CloneRequest) -> Result<InstanceRow> {
+        let live = self.backup_scope(caller, Action::CloneDBInstance, &req.source_id).await?;
+        if !matches!(req.pay_type.as_str(), "Postpaid" | "Prepaid" | "Serverless") {
+            return Err(ControlError::invalid("PayType", format!("{:?} is not one of Postpaid, Prepaid, Serverless", req.pay_type)));
+        }
+        let backup_id = match (&req.backup_id, &req.restore_time) {
+            (Some(id), _) => id.clone(),
+            (None, Some(_)) => {
+                return Err(ControlError::invalid(
+                    "RestoreTime",
+                    "restoring to a point in time needs log backups, which this openrds does not keep yet; clone from a BackupId",
+                ))
+            }
+            (None, None) => return Err(ControlError::invalid("BackupId", "give a BackupId (or a RestoreTime) to clone from")),
+        };
+        let set = match backup_id.parse::<i64>().ok() {
+            Some(n) => match self.store.get_backup(n).await {
+                Ok(b) if b.account_uid == caller.account_uid() && b.instance_id == req.source_id => b,
+                Ok(_) | Err(StoreError::NotFound(_)) => return Err(backup_not_found(&backup_id, &req.source_id)),
+                Err(e) => return Err(e.into()),
+            },
+            None => return Err(backup_not_found(&backup_id, &req.source_id)),
+        };
+        if set.status != BackupStatus::Success {
+            return Err(ControlError::BackupState(format!("The backup set {} is {}; only a successful set can be restored.", set.id, set.status)));
+        }
+        let location = std::path::Path::new(&set.location);
+        match engine::backup::checksum(location) {
+            Ok(sum) if sum == set.checksum => {}
+            Ok(_) => return Err(ControlError::BackupCorrupt(format!("The backup set {} no longer matches its checksum; it cannot be restored.", set.id))),
+            Err(e) => return Err(ControlError::BackupCorrupt(format!("The backup set {} cannot be read: {}", set.id, e.message))),
+        }
+        let engine = self.engine_named(&set.engine)?.clone();
+        let catalogue = engine.catalogue();
+        let class_code = req.class.clone().unwrap_or_else(|| set.class_code.clone());
+        let class = catalogue.class(&class_code).ok_or_else(|| {
+            let offered: Vec<_> = catalogue.classes.iter().map(|c| c.code).collect();
+            ControlError::ClassNotFound(format!("DBInstanceClass {class_code} is not offered for {}; available: {}.", catalogue.kind, offered.join(", ")))
+        })?;
+        let storage_gb = req.storage_gb.unwrap_or(set.storage_gb);
+        crate::classes::check_storage(storage_gb)?;
+        if (storage_gb as u64).saturating_mul(self.config.storage_unit_bytes) < set.size_bytes as u64 {
+            return Err(ControlError::StorageInvalid(format!(
+                "DBInstanceStorage {storage_gb} GB cannot hold the backup set {} ({} bytes); give more storage.",
+                set.id, set.size_bytes
+            )));
+        }
+        let region = self.check_region(req.region_id.as_deref().or(Some(set.region_id.as_str())))?;
+        let zones = self.config.region(&region).map(|r| r.zones.clone()).unwrap_or_default();
+        let zone = match &req.zone_id {
+            None => live.as_ref().filter(|l| zones.contains(&l.zone_id)).map(|l| l.zone_id.clone()).unwrap_or_else(|| zones[0].clone()),
+            Some(z) if zones.contains(z) => z.clone(),
+            Some(z) => return Err(ControlError::invalid("ZoneId", format!("zone {z} is not in region {region}; available: {}", zones.join(", ")))),
+        };
+        if let Some(d) = &req.description {
+            if d.chars().count() > 256 {
+                return Err(ControlError::invalid("DBInstanceDescription", "it must be at most 256 characters"));
+            }
+        }
+        let id = ids::instance_id(catalogue);
+        let now = Utc::now();
+        let _ports = self.port_lock.lock().await;
+        let port = self.free_port().await?;
+        let row = InstanceRow {
+            id: id.clone(),
+            account_uid: caller.account_uid().to_string(),
+            region_id: region,
+            zone_id: zone,
+            engine: set.engine.clone(),
+            engine_version: set.engine_version.clone(),
+            class_code: class.code.to_string(),
+            storage_gb,
+            storage_type: req.storage_type.clone().or_else(|| live.as_ref().map(|l| l.storage_type.clone())).unwrap_or_else(|| "local_ssd".into()),
+            status: InstanceStatus::Creating,
+            description: req.description.clone().unwrap_or_default(),
+            pay_type: req.pay_type.clone(),
+            category: req.category.clone().or_else(|| live.as_ref().map(|l| l.category.clone())).unwrap_or_else(|| "Basic".into()),
+            net_type: live.as_ref().map(|l| l.net_type.clone()).unwrap_or_else(|| "Intranet".into()),
+            network_type: req.network_type.clone().or_else(|| live.as_ref().map(|l| l.network_type.clone())).unwrap_or_else(|| "VPC".into()),
+            // The backup holds the source's accounts; who may reach them is the source's
+            // list, as a clone of it would have.
+            security_ip_list: live.as_ref().map(|l| l.security_ip_list.clone()).unwrap_or_else(|| "127.0.0.1".into()),
+            host: self.config.engine_host.clone(),
+            port,
+            data_dir: self.config.instances_dir().join(&id).to_string_lossy().into_owned(),
+            tags: Vec::new(),
+            restored_from: Some(set.id),
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.insert_instance(&row).await?;
+        drop(_ports);
+        tracing::info!(instance = %row.id, backup_id = set.id, source = %set.instance_id, "cloning an instance from a backup");
+        self.spawn_provision(row.clone());
+        Ok(row)
+    }
+
+    /// The engine work of a clone: the set verified in full, then a server made from it.
+    pub(crate) async fn provision_from_backup(&self, row: &InstanceRow, backup_id: i64) -> Result<()> {
+        let set = self.store.get_backup(backup_id).await?;
+        let engine = self.engine_of(row)?;
+        let spec = self.spec(row)?;
+        let location = std::path::Path::new(&set.location);
+        engine.destroy(&spec).await?;
+        engine.verify_backup(location).await.map_err(|e| {
+            if e.kind == engine::ErrorKind::Corrupt {
+                ControlError::BackupCorrupt(format!("The backup set {} failed its verification and was not restored: {}", set.id, e.message))
+            } else {
+                e.into()
+            }
+        })?;
+        engine.provision_from_backup(&spec, location).await?;
+        Ok(())
+    }
+}
+
+/// Why one backup attempt failed.
+#[derive(Debug, thiserror::Error)]
+enum BackupFailure {
+    #[error("the instance {0} was deleted")]
+    Gone(String),
+    #[error("{0}")]
+    Engine(engine::EngineError),
+    #[error("{0}")]
+    Control(ControlError),
+}
+
+impl BackupFailure {
+    fn is_retryable(&self) -> bool {
+        matches!(self, BackupFailure::Engine(e) if e.is_retryable())
+    }
+
+    /// What the job's caller is told: the engine's own words stay in the log.
+    fn public_message(&self) -> String {
+        match self {
+            BackupFailure::Gone(id) => format!("the instance {id} was deleted while it was backed up."),
+            BackupFailure::Engine(e) if e.kind == engine::ErrorKind::Corrupt => "the backup did not pass its verification; take another.".into(),
+            BackupFailure::Engine(e) if e.kind == engine::ErrorKind::DiskFull => "the backup location is full.".into(),
+            BackupFailure::Engine(_) | BackupFailure::Control(_) => "the engine's backup tool failed; the cause is in the openrds log.".into(),
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! Backups and clones: CreateBackup, DescribeBackups, DescribeBackupTasks, DeleteBackup,
+//! CloneDBInstance, shaped as Alibaba's (counts of DescribeBackups are strings there).
+
+use super::{list, page, time, Reply};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use control::backups::{BackupQuery, BackupRequest, CloneRequest};
+use control::model::{BackupMode, BackupRow, BackupStatus};
+use control::{Caller, ControlPlane};
+use serde_json::{json, Value};
+use wire::parameters::{CloneDBInstance, CreateBackup, DeleteBackup, DescribeBackupTasks, DescribeBackups};
+
+pub(crate) async fn create(plane: &ControlPlane, caller: &Caller, p: CreateBackup) -> Reply {
+    let req = BackupRequest { method: p.method, strategy: p.strategy, backup_type: p.backup_type };
+    let id = plane.create_backup(caller, &p.instance, req).await?;
+    Ok(json!({"BackupJobId": id.to_string()}))
+}
+
+/// `yyyy-MM-ddTHH:mmZ` (the documented form), also with seconds.
+fn parse_time(value: Option<&str>, name: &str) -> Result<Option<DateTime<Utc>>, crate::ServerError> {
+    let Some(v) = value else { return Ok(None) };
+    for format in ["%Y-%m-%dT%H:%MZ", "%Y-%m-%dT%H:%M:%SZ"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(v, format) {
+            return Ok(Some(t.and_utc()));
+        }
+    }
+    Err(super::invalid(name, format!("{v:?} is not a UTC time like 2024-01-01T00:00Z")))
+}
+
+fn mode(value: Option<&str>) -> Result<Option<BackupMode>, crate::ServerError> {
+    value.map(|m| BackupMode::parse(m).ok_or_else(|| super::invalid("BackupMode", format!("{m:?} is not one of Automated, Manual")))).transpose()
+}
+
+fn backup_item(b: &BackupRow) -> Value {
+    json!({
+        "BackupId": b.id.to_string(),
+        "DBInstanceId": b.instance_id,
+        "HostInstanceID": b.instance_id,
+        "BackupStatus": b.status,
+        "BackupStartTime": time(b.started_at.unwrap_or(b.created_at)),
+        "BackupEndTime": b.finished_at.map(time).unwrap_or_default(),
+        "BackupType": "FullBackup",
+        "BackupMode": b.mode,
+        "BackupMethod": "Physical",
+        "BackupInitiator": if b.mode == BackupMode::Manual { "User" } else { "System" },
+        "BackupSize": b.size_bytes,
+        "ConsistentTime": b.consistent_at.map(|t| t.timestamp()).unwrap_or(0),
+        "Checksum": b.checksum,
+        "Engine": b.engine,
+        "EngineVersion": b.engine_version,
+        "IsAvail": i32::from(b.status == BackupStatus::Success),
+        "StoreStatus": "Enabled",
+        "MetaStatus": "OK",
+        "StorageClass": "0",
+        "Encryption": "{}",
+        "CopyOnlyBackup": "0",
+        "BackupDownloadURL": "",
+        "BackupIntranetDownloadURL": "",
+        "BackupDownloadLinkByDB": {"BackupDownloadLinkByDB": []},
+        "BackupError": b.error,
+    })
+}
+
+pub(crate) async fn describe(plane: &ControlPlane, caller: &Caller, p: DescribeBackups) -> Reply {
+    let from = parse_time(p.start_time.as_deref(), "StartTime")?;
+    // EndTime names a minute; everything within it is included.
+    let to = parse_time(p.end_time.as_deref(), "EndTime")?.map(|t| t + chrono::Duration::seconds(59));
+    if let (Some(f), Some(t)) = (from, to) {
+        if t < f {
+            return Err(crate::ServerError::Control(control::ControlError::TimeRange("The EndTime must be later than or equal to the StartTime.".into())));
+        }
+    }
+    let status = match p.status.as_deref() {
+        None => None,
+        Some(s @ ("Success" | "Failed")) => BackupStatus::parse(s),
+        Some(other) => return Err(super::invalid("BackupStatus", format!("{other:?} is not one of Success, Failed"))),
+    };
+    let page = page(p.page, 30, 100)?;
+    let incremental_only = match p.backup_type.as_deref() {
+        None | Some("FullBackup") => false,
+        Some("IncrementalBackup") => true,
+        Some(other) => return Err(super::invalid("BackupType", format!("{other:?} is not one of FullBackup, IncrementalBackup"))),
+    };
+    // A BackupId that is no number names no set: an empty page, as for an unknown one.
+    let backup_id = match p.backup_id.as_deref().map(str::parse::<i64>) {
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => Some(0),
+        None => None,
+    };
+    let query = BackupQuery { backup_id, status, mode: mode(p.mode.as_deref())?, from, to };
+    let listed = plane.list_backups(caller, &p.instance, query, page).await?;
+    // openrds takes full backups only.
+    let (items, total) = if incremental_only { (Vec::new(), 0) } else { (listed.items.iter().map(backup_item).collect::<Vec<_>>(), listed.total) };
+    Ok(json!({
+        "Items": {"Backup": items},
+        "PageNumber": page.number.to_string(),
+        "PageRecordCount": items.len().to_string(),
+        "TotalRecordCount": total.to_string(),
+        "TotalEcsSnapshotSize": 0,
+    }))
+}
+
+/// A job's state as DescribeBackupTasks spells it.
+fn job_status(status: BackupStatus) -> &'static str {
+    match status {
+        BackupStatus::Pending => "NoStart",
+        BackupStatus::Running => "Progressing",
+        BackupStatus::Success => "Finished",
+        BackupStatus::Failed => "Failed",
+    }
+}
+
+fn job_item(b: &BackupRow) -> Value {
+    let percent = match b.status {
+        BackupStatus::Success => 100,
+        _ if b.bytes_expected > 0 => (b.bytes_done.saturating_mul(100) / b.bytes_expected).clamp(0, 99),
+        _ => 0,
+    };
+    // From the rate so far; none until a second of it is known.
+    let seconds_left = match (b.status, b.started_at) {
+        (BackupStatus::Running, Some(started)) if b.bytes_done > 0 && b.bytes_expected > b.bytes_done => {
+            let elapsed = (Utc::now() - started).num_milliseconds().max(1) as f64 / 1000.0;
+            let rate = b.bytes_done as f64 / elapsed;
+            json!(((b.bytes_expected - b.bytes_done) as f64 / rate).ceil() as i64)
+        }
+        _ => Value::Null,
+    };
+    json!({
+        "BackupJobId": b.id.to_string(),
+        "BackupId": if b.status == BackupStatus::Success { b.id.to_string() } else { String::new() },
+        "BackupStatus": job_status(b.status),
+        "BackupProgressStatus": job_status(b.status),
+        "JobMode": b.mode,
+        "Process": percent.to_string(),
+        "TaskAction": "NormalBackup",
+        "BackupBytesDone": b.bytes_done,
+        "BackupBytesExpected": b.bytes_expected,
+        "EstimatedSecondsLeft": seconds_left,
+        "Attempts": b.attempts,
+        "Error": b.error,
+    })
+}
+
+pub(crate) async fn tasks(plane: &ControlPlane, caller: &Caller, p: DescribeBackupTasks) -> Reply {
+    let status = match p.job_status.as_deref() {
+        None => None,
+        Some("NoStart") => Some(BackupStatus::Pending),
+        Some("Progressing") => Some(BackupStatus::Running),
+        Some("Finished") => Some(BackupStatus::Success),
+        Some("Failed") => Some(BackupStatus::Failed),
+        Some(other) => return Err(super::invalid("BackupJobStatus", format!("{other:?} is not one of NoStart, Progressing"))),
+    };
+    let jobs = plane.list_backup_tasks(caller, &p.instance, p.job_id, status, mode(p.mode.as_deref())?).await?;
+    Ok(json!({"Items": {"BackupJob": jobs.iter().map(job_item).collect::<Vec<_>>()}}))
+}
+
+pub(crate) async fn delete(plane: &ControlPlane, caller: &Caller, p: DeleteBackup) -> Reply {
+    plane.delete_backups(caller, &p.instance, &list(&p.backup_ids)).await?;
+    Ok(json!({}))
+}
+
+pub(crate) async fn clone(plane: &ControlPlane, caller: &Caller, p: CloneDBInstance) -> Reply {
+    if let Some(t) = p.backup_type.as_deref() {
+        if t != "FullBackup" && t != "IncrementalBackup" {
+            return Err(super::invalid("BackupType", format!("{t:?} is not one of FullBackup, IncrementalBackup")));
+        }
+    }
+    let req = CloneRequest {
+        source_id: p.instance,
+        pay_type: p.pay_type,
+        backup_id: p.backup_id,
+        restore_time: p.restore_time,
+        class: p.class,
+        storage_gb: p.storage_gb,
+        storage_type: p.storage_type,
+        description: p.description,
+        region_id: p.region_id,
+        zone_id: p.zone_id,
+        network_type: p.network_type,
+        category: p.category,
+    };
+    let row = plane.clone_instance(caller, req).await?;
+    Ok(json!({"DBInstanceId": row.id, "OrderId": control::order_id()}))
+}

@@ -1,0 +1,141 @@
+"""Backups through both official SDKs on real PostgreSQL: CreateBackup returns a job id,
+DescribeBackupTasks shows it while it runs, DescribeBackups lists the verified set with
+Alibaba's field shapes, CloneDBInstance makes a new instance holding exactly the rows
+committed before the backup (also after the source is deleted), DeleteBackup removes the
+set, and every refusal comes in the API's envelope with its own code."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from conftest import create_pg, delete_quietly, net_address, pg_connect, wait_gone, wait_status
+
+PASSWORD = "Sdk_Passw0rd!"
+BACKUP_TIMEOUT = 120.0
+
+
+@pytest.fixture(scope="module")
+def source(v3):
+    """A Running instance with database `shop`: rows 1..1000 before any backup."""
+    instance = create_pg(v3)["DBInstanceId"]
+    wait_status(v3, instance, "Running")
+    v3.call("CreateAccount", DBInstanceId=instance, AccountName="owner1", AccountPassword=PASSWORD)
+    v3.call("CreateDatabase", DBInstanceId=instance, DBName="shop", CharacterSetName="UTF8", AccountName="owner1",
+            AccountPrivilege="DBOwner")
+    with pg_connect(*net_address(v3, instance), "owner1", PASSWORD, "shop") as conn:
+        conn.execute("CREATE TABLE items (id int PRIMARY KEY, note text)")
+        conn.execute("INSERT INTO items SELECT g, repeat('x', 200) FROM generate_series(1, 1000) g")
+    yield instance
+    delete_quietly(v3, instance)
+
+
+def insert_more(client, instance: str, n: int) -> None:
+    with pg_connect(*net_address(client, instance), "owner1", PASSWORD, "shop") as conn:
+        conn.execute("INSERT INTO items SELECT m + g, 'later' FROM (SELECT max(id) AS m FROM items) t, generate_series(1, %s::int) g", (n,))
+
+
+def ids_in(client, instance: str) -> list[int]:
+    with pg_connect(*net_address(client, instance), "owner1", PASSWORD, "shop") as conn:
+        return [r[0] for r in conn.execute("SELECT id FROM items ORDER BY id").fetchall()]
+
+
+def wait_backup(client, instance: str, job_id: str) -> dict:
+    deadline = time.monotonic() + BACKUP_TIMEOUT
+    seen = []
+    while time.monotonic() < deadline:
+        jobs = client.call("DescribeBackupTasks", DBInstanceId=instance, BackupJobId=job_id)["Items"]["BackupJob"]
+        assert [j["BackupJobId"] for j in jobs] == [job_id], jobs
+        seen.append(jobs[0]["BackupStatus"])
+        if jobs[0]["BackupStatus"] in ("Finished", "Failed"):
+            return jobs[0]
+        time.sleep(0.5)
+    pytest.fail(f"backup job {job_id} did not end in {BACKUP_TIMEOUT}s: {seen[-5:]}")
+
+
+def take_backup(client, instance: str) -> dict:
+    body = client.call("CreateBackup", DBInstanceId=instance, BackupMethod="Physical", BackupType="FullBackup")
+    job_id = body["BackupJobId"]
+    assert isinstance(job_id, str) and job_id.isdigit(), body
+    job = wait_backup(client, instance, job_id)
+    assert job["BackupStatus"] == "Finished" and job["Process"] == "100", job
+    sets = client.call("DescribeBackups", DBInstanceId=instance, BackupId=job["BackupId"])
+    assert sets["TotalRecordCount"] == "1" and sets["PageRecordCount"] == "1", sets
+    return sets["Items"]["Backup"][0]
+
+
+def test_a_backup_is_listed_as_alibaba_shapes_it_and_a_clone_holds_what_it_held(client, source):
+    before = ids_in(client, source)
+    backup = take_backup(client, source)
+    assert backup["BackupStatus"] == "Success" and backup["BackupMode"] == "Manual", backup
+    assert backup["BackupMethod"] == "Physical" and backup["BackupType"] == "FullBackup", backup
+    assert backup["DBInstanceId"] == source and backup["IsAvail"] == 1, backup
+    assert isinstance(backup["BackupSize"], int) and backup["BackupSize"] > 1_000_000, backup
+    assert isinstance(backup["ConsistentTime"], int) and abs(backup["ConsistentTime"] - time.time()) < 600, backup
+    assert backup["BackupStartTime"].endswith("Z") and backup["BackupEndTime"] >= backup["BackupStartTime"], backup
+    assert len(backup["Checksum"]) == 64, backup
+    # Written after the backup: a clone from it must not have it.
+    insert_more(client, source, 10)
+
+    listed = client.call("DescribeBackups", DBInstanceId=source, BackupStatus="Success", BackupMode="Manual")
+    assert backup["BackupId"] in [b["BackupId"] for b in listed["Items"]["Backup"]], listed
+
+    clone = client.call("CloneDBInstance", DBInstanceId=source, BackupId=backup["BackupId"], PayType="Postpaid",
+                        DBInstanceClass="pg.n2.small.1", DBInstanceStorage=20)
+    clone_id = clone["DBInstanceId"]
+    assert clone_id != source and clone["OrderId"], clone
+    wait_status(client, clone_id, "Running", timeout=180)
+    attrs = client.call("DescribeDBInstanceAttribute", DBInstanceId=clone_id)["Items"]["DBInstanceAttribute"][0]
+    assert attrs["DBInstanceClass"] == "pg.n2.small.1" and attrs["Engine"] == "PostgreSQL", attrs
+    assert ids_in(client, clone_id) == before, "the clone holds exactly what was committed before the backup"
+    names = [d["DBName"] for d in client.call("DescribeDatabases", DBInstanceId=clone_id)["Databases"]["Database"]]
+    assert names == ["shop"], names
+    delete_quietly(client, clone_id)
+
+
+def test_refusals_have_their_own_codes(client, source):
+    assert client.error("CreateBackup", DBInstanceId=source, BackupMethod="Logical").code == "OperationDenied.BackupMethod"
+    assert client.error("CreateBackup", DBInstanceId=source, BackupStrategy="db").code == "OperationDenied.BackupMethod"
+    assert client.error("CreateBackup", DBInstanceId="pgm-doesnotexist000000").code == "InvalidDBInstanceId.NotFound"
+    assert client.error("DescribeBackups", DBInstanceId=source, BackupStatus="Running").code == "InvalidParameter"
+    e = client.error("DescribeBackups", DBInstanceId=source, StartTime="2026-01-02T00:00Z", EndTime="2026-01-01T00:00Z")
+    assert e.code == "InvalidStartTimeAndEndTime.Malformed", e
+    assert client.error("DeleteBackup", DBInstanceId=source, BackupId="999999").code == "InvalidBackupId.NotFound"
+    assert client.error("CloneDBInstance", DBInstanceId=source, BackupId="999999", PayType="Postpaid").code == "InvalidBackupId.NotFound"
+    assert client.error("CloneDBInstance", DBInstanceId=source, PayType="Postpaid").code == "InvalidParameter"
+    assert client.error("CloneDBInstance", DBInstanceId=source, BackupId="1").code == "MissingPayType"
+    # One job at a time per instance.
+    first = client.call("CreateBackup", DBInstanceId=source)["BackupJobId"]
+    e = client.error("CreateBackup", DBInstanceId=source)
+    assert e.code == "OperationDenied.BackupJobExists" and e.status == 403, e
+    running = client.call("DescribeBackupTasks", DBInstanceId=source)["Items"]["BackupJob"]
+    assert [j["BackupJobId"] for j in running] in ([first], []), running
+    assert wait_backup(client, source, first)["BackupStatus"] == "Finished"
+
+
+def test_a_backup_outlives_its_instance_and_is_deleted_with_delete_backup(v3):
+    instance = create_pg(v3)["DBInstanceId"]
+    wait_status(v3, instance, "Running")
+    v3.call("CreateAccount", DBInstanceId=instance, AccountName="owner1", AccountPassword=PASSWORD)
+    v3.call("CreateDatabase", DBInstanceId=instance, DBName="shop", CharacterSetName="UTF8", AccountName="owner1",
+            AccountPrivilege="DBOwner")
+    with pg_connect(*net_address(v3, instance), "owner1", PASSWORD, "shop") as conn:
+        conn.execute("CREATE TABLE items (id int PRIMARY KEY, note text)")
+        conn.execute("INSERT INTO items VALUES (1, 'kept')")
+    backup = take_backup(v3, instance)
+    v3.call("DeleteDBInstance", DBInstanceId=instance)
+    wait_gone(v3, instance)
+
+    # The instance is gone; its backup is still listed and restorable.
+    listed = v3.call("DescribeBackups", DBInstanceId=instance)
+    assert [b["BackupId"] for b in listed["Items"]["Backup"]] == [backup["BackupId"]], listed
+    clone_id = v3.call("CloneDBInstance", DBInstanceId=instance, BackupId=backup["BackupId"], PayType="Postpaid")["DBInstanceId"]
+    wait_status(v3, clone_id, "Running", timeout=180)
+    assert ids_in(v3, clone_id) == [1]
+    delete_quietly(v3, clone_id)
+
+    v3.call("DeleteBackup", DBInstanceId=instance, BackupId=backup["BackupId"])
+    # With its last backup gone, nothing of the deleted instance is left to name.
+    assert v3.error("DescribeBackups", DBInstanceId=instance).code == "InvalidDBInstanceId.NotFound"
+    assert v3.error("DeleteBackup", DBInstanceId=instance, BackupId=backup["BackupId"]).code == "InvalidDBInstanceId.NotFound"

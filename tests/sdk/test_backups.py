@@ -6,27 +6,33 @@ set, and every refusal comes in the API's envelope with its own code."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 
-from conftest import create_pg, delete_quietly, net_address, pg_connect, wait_gone, wait_status
+from conftest import account_with_database, create_pg, delete_quietly, mariadb_connect, net_address, pg_connect, wait_gone, wait_status
 
 PASSWORD = "Sdk_Passw0rd!"
 BACKUP_TIMEOUT = 120.0
 
 
+def instance_with_items(client, rows: int) -> str:
+    """A Running instance with database `shop`, table `items` holding ids 1..rows."""
+    instance = create_pg(client)["DBInstanceId"]
+    wait_status(client, instance, "Running")
+    client.call("CreateAccount", DBInstanceId=instance, AccountName="owner1", AccountPassword=PASSWORD)
+    client.call("CreateDatabase", DBInstanceId=instance, DBName="shop", CharacterSetName="UTF8", AccountName="owner1",
+                AccountPrivilege="DBOwner")
+    with pg_connect(*net_address(client, instance), "owner1", PASSWORD, "shop") as conn:
+        conn.execute("CREATE TABLE items (id int PRIMARY KEY, note text)")
+        conn.execute("INSERT INTO items SELECT g, repeat('x', 200) FROM generate_series(1, %s::int) g", (rows,))
+    return instance
+
+
 @pytest.fixture(scope="module")
 def source(v3):
-    """A Running instance with database `shop`: rows 1..1000 before any backup."""
-    instance = create_pg(v3)["DBInstanceId"]
-    wait_status(v3, instance, "Running")
-    v3.call("CreateAccount", DBInstanceId=instance, AccountName="owner1", AccountPassword=PASSWORD)
-    v3.call("CreateDatabase", DBInstanceId=instance, DBName="shop", CharacterSetName="UTF8", AccountName="owner1",
-            AccountPrivilege="DBOwner")
-    with pg_connect(*net_address(v3, instance), "owner1", PASSWORD, "shop") as conn:
-        conn.execute("CREATE TABLE items (id int PRIMARY KEY, note text)")
-        conn.execute("INSERT INTO items SELECT g, repeat('x', 200) FROM generate_series(1, 1000) g")
+    instance = instance_with_items(v3, 1000)
     yield instance
     delete_quietly(v3, instance)
 
@@ -115,14 +121,7 @@ def test_refusals_have_their_own_codes(client, source):
 
 
 def test_a_backup_outlives_its_instance_and_is_deleted_with_delete_backup(v3):
-    instance = create_pg(v3)["DBInstanceId"]
-    wait_status(v3, instance, "Running")
-    v3.call("CreateAccount", DBInstanceId=instance, AccountName="owner1", AccountPassword=PASSWORD)
-    v3.call("CreateDatabase", DBInstanceId=instance, DBName="shop", CharacterSetName="UTF8", AccountName="owner1",
-            AccountPrivilege="DBOwner")
-    with pg_connect(*net_address(v3, instance), "owner1", PASSWORD, "shop") as conn:
-        conn.execute("CREATE TABLE items (id int PRIMARY KEY, note text)")
-        conn.execute("INSERT INTO items VALUES (1, 'kept')")
+    instance = instance_with_items(v3, 1)
     backup = take_backup(v3, instance)
     v3.call("DeleteDBInstance", DBInstanceId=instance)
     wait_gone(v3, instance)
@@ -139,3 +138,54 @@ def test_a_backup_outlives_its_instance_and_is_deleted_with_delete_backup(v3):
     # With its last backup gone, nothing of the deleted instance is left to name.
     assert v3.error("DescribeBackups", DBInstanceId=instance).code == "InvalidDBInstanceId.NotFound"
     assert v3.error("DeleteBackup", DBInstanceId=instance, BackupId=backup["BackupId"]).code == "InvalidDBInstanceId.NotFound"
+
+
+def test_a_mariadb_backup_clones_with_what_it_held(v1, mariadb_instance):
+    instance = mariadb_instance["id"]
+    owner, db = account_with_database(v1, instance, PASSWORD, "utf8mb4", "ReadWrite")
+    addr = net_address(v1, instance)
+    with mariadb_connect(*addr, owner, PASSWORD, db) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE items (id int PRIMARY KEY, note varchar(200)) ENGINE=InnoDB")
+        cur.execute("INSERT INTO items SELECT seq, repeat('m', 100) FROM seq_1_to_2000")
+    backup = take_backup(v1, instance)
+    assert backup["Engine"] == "MariaDB" and backup["BackupStatus"] == "Success", backup
+    with mariadb_connect(*addr, owner, PASSWORD, db) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO items VALUES (99999, 'after the backup')")
+    clone_id = v1.call("CloneDBInstance", DBInstanceId=instance, BackupId=backup["BackupId"], PayType="Postpaid")["DBInstanceId"]
+    wait_status(v1, clone_id, "Running", timeout=180)
+    with mariadb_connect(*net_address(v1, clone_id), owner, PASSWORD, db) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*), max(id) FROM items")
+        assert cur.fetchone() == (2000, 2000), "the clone holds exactly what was committed before the backup"
+    delete_quietly(v1, clone_id)
+
+
+def test_a_backup_taken_while_writes_run_is_consistent(v3):
+    """One row per transaction, ids in order, committed while the backup runs: the clone
+    holds a prefix of them, with no gap (a torn copy would miss some and keep later ones)."""
+    instance = instance_with_items(v3, 100)
+    stop = threading.Event()
+    committed: list[int] = []
+
+    def writer():
+        with pg_connect(*net_address(v3, instance), "owner1", PASSWORD, "shop") as conn:
+            n = 100
+            while not stop.is_set():
+                n += 1
+                conn.execute("INSERT INTO items VALUES (%s, 'during')", (n,))
+                committed.append(n)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        time.sleep(0.5)
+        backup = take_backup(v3, instance)
+    finally:
+        stop.set()
+        thread.join()
+    clone_id = v3.call("CloneDBInstance", DBInstanceId=instance, BackupId=backup["BackupId"], PayType="Postpaid")["DBInstanceId"]
+    wait_status(v3, clone_id, "Running", timeout=180)
+    held = ids_in(v3, clone_id)
+    assert held == list(range(1, len(held) + 1)), "a prefix of the committed rows, without gaps"
+    assert 100 < len(held) < committed[-1], (len(held), committed[-1])
+    delete_quietly(v3, clone_id)
+    delete_quietly(v3, instance)

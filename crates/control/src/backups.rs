@@ -107,33 +107,7 @@ impl ControlPlane {
                 row.id, row.status
             )));
         }
-        let now = Utc::now();
-        let job = BackupRow {
-            id: 0,
-            account_uid: row.account_uid.clone(),
-            instance_id: row.id.clone(),
-            region_id: row.region_id.clone(),
-            engine: row.engine.clone(),
-            engine_version: row.engine_version.clone(),
-            class_code: row.class_code.clone(),
-            storage_gb: row.storage_gb,
-            mode: BackupMode::Manual,
-            status: BackupStatus::Pending,
-            attempts: 0,
-            error: String::new(),
-            location: String::new(),
-            size_bytes: 0,
-            bytes_done: 0,
-            bytes_expected: 0,
-            checksum: String::new(),
-            consistent_at: None,
-            log_start: String::new(),
-            log_end: String::new(),
-            created_at: now,
-            started_at: None,
-            finished_at: None,
-            updated_at: now,
-        };
+        let job = BackupRow::queued(&row, BackupMode::Manual, Utc::now());
         let id = match self.store.begin_backup(&job).await {
             Ok(id) => id,
             Err(StoreError::Conflict { actual, .. }) => {

@@ -91,6 +91,21 @@ pub fn create_target(target: &Path) -> Result<(), EngineError> {
     set_mode(target, 0o700)
 }
 
+/// Takes a backup into the new directory `target` with `work`, which writes `data/` and
+/// returns the set; on any failure nothing of `target` is left.
+pub async fn into_new_target<F, Fut>(target: &Path, work: F) -> Result<BackupSet, EngineError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<BackupSet, EngineError>>,
+{
+    create_target(target)?;
+    let result = work().await;
+    if result.is_err() {
+        discard(target);
+    }
+    result
+}
+
 /// Copies the instance's administrator credentials into the backup.
 pub fn keep_admin(spec: &InstanceSpec, backup: &Path) -> Result<(), EngineError> {
     let from = spec.dir.join("admin.json");

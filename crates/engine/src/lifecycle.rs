@@ -113,7 +113,17 @@ pub fn data_dir(spec: &InstanceSpec) -> PathBuf {
 
 /// Lays out and starts a new instance; on any failure whatever it made is destroyed.
 pub async fn provision<S: ServerLifecycle>(server: &S, spec: &InstanceSpec) -> Result<(), EngineError> {
-    let span = tracing::info_span!("provision", instance = %spec.id);
+    provision_as(server, spec, None).await
+}
+
+/// Provisions a new instance from a backup: as [`provision`], with the files laid out
+/// from the backup instead of made afresh.
+pub async fn provision_from_backup<S: ServerLifecycle>(server: &S, spec: &InstanceSpec, backup: &Path) -> Result<(), EngineError> {
+    provision_as(server, spec, Some(backup)).await
+}
+
+async fn provision_as<S: ServerLifecycle>(server: &S, spec: &InstanceSpec, backup: Option<&Path>) -> Result<(), EngineError> {
+    let span = tracing::info_span!("provision", instance = %spec.id, from_backup = backup.is_some());
     async {
         instance_dir::require_tools(&server.required_tools(), S::SERVER_LABEL)?;
         instance_dir::refuse_occupied(&spec.dir)?;
@@ -124,30 +134,10 @@ pub async fn provision<S: ServerLifecycle>(server: &S, spec: &InstanceSpec) -> R
             Ok(()) => server.confinement(spec).await,
             Err(e) => Err(e),
         };
-        let result = match result {
-            Ok(confinement) => server.lay_out_and_start(spec, confinement.as_ref()).await,
-            Err(e) => Err(e),
-        };
-        instance_dir::undo_on_failure(result, destroy(server, spec)).await
-    }
-    .instrument(span)
-    .await
-}
-
-/// Provisions a new instance from a backup: as [`provision`], with the files laid out
-/// from the backup instead of made afresh; on any failure whatever it made is destroyed.
-pub async fn provision_from_backup<S: ServerLifecycle>(server: &S, spec: &InstanceSpec, backup: &Path) -> Result<(), EngineError> {
-    let span = tracing::info_span!("provision_from_backup", instance = %spec.id);
-    async {
-        instance_dir::require_tools(&server.required_tools(), S::SERVER_LABEL)?;
-        instance_dir::refuse_occupied(&spec.dir)?;
-        let result = match instance_dir::create_instance_dir(spec, None) {
-            Ok(()) => server.confinement(spec).await,
-            Err(e) => Err(e),
-        };
-        let result = match result {
-            Ok(confinement) => server.lay_out_from_backup(spec, confinement.as_ref(), backup).await,
-            Err(e) => Err(e),
+        let result = match (result, backup) {
+            (Ok(confinement), None) => server.lay_out_and_start(spec, confinement.as_ref()).await,
+            (Ok(confinement), Some(backup)) => server.lay_out_from_backup(spec, confinement.as_ref(), backup).await,
+            (Err(e), _) => Err(e),
         };
         instance_dir::undo_on_failure(result, destroy(server, spec)).await
     }

@@ -457,6 +457,39 @@ pub struct BackupRow {
     pub updated_at: DateTime<Utc>,
 }
 
+impl BackupRow {
+    /// A job as it is recorded: Pending, no attempt yet, no id (the store assigns it), of
+    /// `instance` as it is now.
+    pub fn queued(instance: &InstanceRow, mode: BackupMode, now: DateTime<Utc>) -> BackupRow {
+        BackupRow {
+            id: 0,
+            account_uid: instance.account_uid.clone(),
+            instance_id: instance.id.clone(),
+            region_id: instance.region_id.clone(),
+            engine: instance.engine.clone(),
+            engine_version: instance.engine_version.clone(),
+            class_code: instance.class_code.clone(),
+            storage_gb: instance.storage_gb,
+            mode,
+            status: BackupStatus::Pending,
+            attempts: 0,
+            error: String::new(),
+            location: String::new(),
+            size_bytes: 0,
+            bytes_done: 0,
+            bytes_expected: 0,
+            checksum: String::new(),
+            consistent_at: None,
+            log_start: String::new(),
+            log_end: String::new(),
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            updated_at: now,
+        }
+    }
+}
+
 /// Filters for listing backups; `None` means no filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BackupFilter {

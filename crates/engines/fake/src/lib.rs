@@ -105,25 +105,20 @@ impl Engine for FakeEngine {
 impl engine::Backups for FakeEngine {
     async fn take_backup(&self, spec: &InstanceSpec, target: &std::path::Path) -> Result<engine::BackupSet, EngineError> {
         let (databases, accounts) = self.with(spec, |s| Ok((s.databases.values().map(|d| (d.info.clone(), d.objects)).collect::<Vec<_>>(), s.accounts.values().cloned().collect::<Vec<_>>())))?;
-        engine::backup::create_target(target)?;
-        let data = engine::backup::data_of(target);
-        let written = std::fs::create_dir(&data)
-            .and_then(|()| std::fs::write(data.join("state.json"), serde_json::to_vec(&(databases, accounts)).unwrap_or_default()))
-            .map_err(|e| error(ErrorKind::Internal, format!("write {}: {e}", data.display())));
-        let sealed = written.and_then(|()| engine::backup::seal(target));
-        match sealed {
-            Ok(checksum) => Ok(engine::BackupSet {
+        engine::backup::into_new_target(target, || async {
+            let data = engine::backup::data_of(target);
+            std::fs::create_dir(&data)
+                .and_then(|()| std::fs::write(data.join("state.json"), serde_json::to_vec(&(databases, accounts)).unwrap_or_default()))
+                .map_err(|e| error(ErrorKind::Internal, format!("write {}: {e}", data.display())))?;
+            Ok(engine::BackupSet {
+                checksum: engine::backup::seal(target)?,
                 size_bytes: engine::backup::size_of(target),
-                checksum,
                 consistent_at: engine::backup::now_unix(),
                 log_start: String::new(),
                 log_end: String::new(),
-            }),
-            Err(e) => {
-                engine::backup::discard(target);
-                Err(e)
-            }
-        }
+            })
+        })
+        .await
     }
 
     async fn verify_backup(&self, backup: &std::path::Path) -> Result<(), EngineError> {

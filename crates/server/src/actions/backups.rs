@@ -1,8 +1,8 @@
 //! Backups and clones: CreateBackup, DescribeBackups, DescribeBackupTasks, DeleteBackup,
 //! CloneDBInstance, shaped as Alibaba's (counts of DescribeBackups are strings there).
 
-use super::{list, page, time, Reply};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use super::{list, page, parse_time, time, Reply};
+use chrono::Utc;
 use control::backups::{BackupQuery, BackupRequest, CloneRequest};
 use control::model::{BackupMode, BackupRow, BackupStatus};
 use control::{Caller, ControlPlane};
@@ -15,16 +15,6 @@ pub(crate) async fn create(plane: &ControlPlane, caller: &Caller, p: CreateBacku
     Ok(json!({"BackupJobId": id.to_string()}))
 }
 
-/// `yyyy-MM-ddTHH:mmZ` (the documented form), also with seconds.
-fn parse_time(value: Option<&str>, name: &str) -> Result<Option<DateTime<Utc>>, crate::ServerError> {
-    let Some(v) = value else { return Ok(None) };
-    for format in ["%Y-%m-%dT%H:%MZ", "%Y-%m-%dT%H:%M:%SZ"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(v, format) {
-            return Ok(Some(t.and_utc()));
-        }
-    }
-    Err(super::invalid(name, format!("{v:?} is not a UTC time like 2024-01-01T00:00Z")))
-}
 
 fn mode(value: Option<&str>) -> Result<Option<BackupMode>, crate::ServerError> {
     value.map(|m| BackupMode::parse(m).ok_or_else(|| super::invalid("BackupMode", format!("{m:?} is not one of Automated, Manual")))).transpose()

@@ -1,8 +1,7 @@
 //! ImportDatabaseBetweenInstances and the calls that watch and cancel its tasks.
 
 use control::model::ImportStatus;
-use super::{page, time, Reply};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use super::{page, parse_time, time, Reply};
 use control::{Caller, ControlPlane};
 use serde_json::{json, Value};
 use control::model::ImportTaskRow;
@@ -15,16 +14,6 @@ pub(crate) async fn start(plane: &ControlPlane, caller: &Caller, p: ImportDataba
     }
 }
 
-/// `yyyy-MM-ddTHH:mmZ` (the documented form), also with seconds.
-fn parse_time(value: Option<&str>, name: &str) -> Result<Option<DateTime<Utc>>, crate::ServerError> {
-    let Some(v) = value else { return Ok(None) };
-    for format in ["%Y-%m-%dT%H:%MZ", "%Y-%m-%dT%H:%M:%SZ"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(v, format) {
-            return Ok(Some(t.and_utc()));
-        }
-    }
-    Err(super::invalid(name, format!("{v:?} is not a UTC time like 2024-01-01T00:00Z")))
-}
 
 /// One page of tasks, each shown by `item`; with the page asked for and the count of all.
 struct Listed {

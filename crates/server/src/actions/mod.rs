@@ -107,6 +107,17 @@ pub(crate) fn time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// A time filter in `yyyy-MM-ddTHH:mmZ` (the documented form), also with seconds.
+pub(crate) fn parse_time(value: Option<&str>, name: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, ServerError> {
+    let Some(v) = value else { return Ok(None) };
+    for format in ["%Y-%m-%dT%H:%MZ", "%Y-%m-%dT%H:%M:%SZ"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(v, format) {
+            return Ok(Some(t.and_utc()));
+        }
+    }
+    Err(invalid(name, format!("{v:?} is not a UTC time like 2024-01-01T00:00Z")))
+}
+
 /// `PageSize`/`PageNumber` with their documented bounds.
 pub(crate) fn page(paging: parameters::Paging, default_size: u32, max_size: u32) -> Result<control::model::Page, ServerError> {
     let size = paging.size.unwrap_or(default_size);

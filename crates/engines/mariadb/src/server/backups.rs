@@ -23,12 +23,7 @@ const BINLOG_INFO: &[&str] = &["xtrabackup_binlog_info", "mariadb_backup_binlog_
 impl engine::Backups for MariaDbEngine {
     async fn take_backup(&self, spec: &InstanceSpec, target: &Path) -> Result<BackupSet, EngineError> {
         instance_dir::require_tools(&[self.backup_tool()], "mariadb-backup")?;
-        backup::create_target(target)?;
-        let result = self.take_into(spec, target).await;
-        if result.is_err() {
-            backup::discard(target);
-        }
-        result
+        backup::into_new_target(target, || self.take_into(spec, target)).await
     }
 
     async fn verify_backup(&self, backup_dir: &Path) -> Result<(), EngineError> {

@@ -13,12 +13,7 @@ use std::path::Path;
 #[async_trait::async_trait]
 impl engine::Backups for PostgresEngine {
     async fn take_backup(&self, spec: &InstanceSpec, target: &Path) -> Result<BackupSet, EngineError> {
-        backup::create_target(target)?;
-        let result = self.take_into(spec, target).await;
-        if result.is_err() {
-            backup::discard(target);
-        }
-        result
+        backup::into_new_target(target, || self.take_into(spec, target)).await
     }
 
     async fn verify_backup(&self, backup_dir: &Path) -> Result<(), EngineError> {

@@ -1,33 +1,8 @@
 use super::*;
-use crate::{BackupFilter, BackupMode, BackupRow, BackupStatus, Page, StoreError};
+use crate::{BackupFilter, BackupMode, BackupRow, BackupStatus, InstanceRow, Page, StoreError};
 
 fn job(instance: &str, created: i64) -> BackupRow {
-    BackupRow {
-        id: 0,
-        account_uid: ACCOUNT.into(),
-        instance_id: instance.into(),
-        region_id: "cn-hangzhou".into(),
-        engine: "PostgreSQL".into(),
-        engine_version: "15.0".into(),
-        class_code: "pg.n2.small.1".into(),
-        storage_gb: 20,
-        mode: BackupMode::Manual,
-        status: BackupStatus::Pending,
-        attempts: 0,
-        error: String::new(),
-        location: String::new(),
-        size_bytes: 0,
-        bytes_done: 0,
-        bytes_expected: 0,
-        checksum: String::new(),
-        consistent_at: None,
-        log_start: String::new(),
-        log_end: String::new(),
-        created_at: at(created),
-        started_at: None,
-        finished_at: None,
-        updated_at: at(created),
-    }
+    BackupRow::queued(&InstanceRow::sample(instance, ACCOUNT, at(created)), BackupMode::Manual, at(created))
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The `openrds` binary: parses the command line into plain configuration and hands it to
 //! the libraries. Nothing here knows the API's rules.
 
+mod backup;
 mod client;
 mod demo;
 mod import;
@@ -28,6 +29,11 @@ enum Command {
     /// Import databases between instances and follow the task:
     /// `openrds import --from <src> --to <dst> shop:shop_copy`.
     Import(import::ImportArgs),
+    /// Back up an instance and follow the job: `openrds backup --instance <id>`.
+    Backup(backup::BackupArgs),
+    /// Make a new instance from a backup set and wait for it:
+    /// `openrds clone --from <id> --backup-id <n>`.
+    Clone(backup::CloneArgs),
     /// Run the main job end to end on a temporary data directory, then clean up.
     Demo {
         /// The engine of the two instances, as the API's `Engine` names it (any case);
@@ -67,6 +73,8 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Demo { engine } => demo::run(engine).await,
             Command::Import(args) => import::run(args).await,
+            Command::Backup(args) => backup::backup(args).await,
+            Command::Clone(args) => backup::clone(args).await,
             Command::Rds(args) => client::call(wire::RDS_VERSION, args).await,
             Command::Ram(args) => client::call(wire::RAM_VERSION, args).await,
             Command::Tenant { command: TenantCommand::Add { data_dir, name } } => serve::add_tenant(&data_dir, &name).await,

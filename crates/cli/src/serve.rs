@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// destination to compare its rows' hashes (slower; see docs/decisions.md).
     #[arg(long, env = "OPENRDS_IMPORT_VERIFICATION", value_enum, default_value_t = ImportVerification::Stream)]
     import_verification: ImportVerification,
+    /// Where backups are kept (0700, openrds only); `<data-dir>/backups` when not given.
+    /// Backups outlive the instances they were taken of.
+    #[arg(long, env = "OPENRDS_BACKUP_DIR")]
+    backup_dir: Option<PathBuf>,
     /// Log lines as `text` (colours only on a terminal) or `json` (one object a line).
     #[arg(long, env = "OPENRDS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -120,6 +124,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.regions = parse_regions(&args.regions)?;
     config.supervise_every = Duration::from_secs(args.supervise_secs.max(1));
     config.advertised_endpoint = args.listen.to_string();
+    config.backup_dir = args.backup_dir;
     config.import_verification = match args.import_verification {
         ImportVerification::Stream => control::Verification::Stream,
         ImportVerification::Full => control::Verification::ReadBack,

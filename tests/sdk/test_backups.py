@@ -189,3 +189,34 @@ def test_a_backup_taken_while_writes_run_is_consistent(v3):
     assert 100 < len(held) < committed[-1], (len(held), committed[-1])
     delete_quietly(v3, clone_id)
     delete_quietly(v3, instance)
+
+
+def test_a_clone_to_a_point_in_time_holds_exactly_the_rows_committed_before_it(v3):
+    instance = instance_with_items(v3, 10)
+    take_backup(v3, instance)
+    insert_more(v3, instance, 5)                  # ids 11..15, committed before the target
+    target = int(time.time()) + 1
+    time.sleep(target + 1.2 - time.time())
+    insert_more(v3, instance, 5)                  # ids 16..20, committed after it
+    restore_time = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(target))
+    e = v3.error("CloneDBInstance", DBInstanceId=instance, RestoreTime="2020-01-01T00:00:00Z", PayType="Postpaid")
+    assert e.code == "InvalidParameter" and "earliest" in e.message, e
+    future = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    assert v3.error("CloneDBInstance", DBInstanceId=instance, RestoreTime=future, PayType="Postpaid").code == "InvalidParameter"
+    assert v3.error("CloneDBInstance", DBInstanceId=instance, RestoreTime="yesterday", PayType="Postpaid").code == "InvalidParameter"
+
+    clone_id = v3.call("CloneDBInstance", DBInstanceId=instance, RestoreTime=restore_time, PayType="Postpaid")["DBInstanceId"]
+    wait_status(v3, clone_id, "Running", timeout=180)
+    assert ids_in(v3, clone_id) == list(range(1, 16)), "every row committed by the restore time, none after"
+    with pg_connect(*net_address(v3, clone_id), "owner1", PASSWORD, "shop") as conn:
+        conn.execute("INSERT INTO items VALUES (1000, 'the clone takes writes')")
+    delete_quietly(v3, clone_id)
+
+    # After the source is deleted, its archived log still reaches its last moment.
+    v3.call("DeleteDBInstance", DBInstanceId=instance)
+    wait_gone(v3, instance)
+    late = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
+    clone_id = v3.call("CloneDBInstance", DBInstanceId=instance, RestoreTime=late, PayType="Postpaid")["DBInstanceId"]
+    wait_status(v3, clone_id, "Running", timeout=180)
+    assert ids_in(v3, clone_id) == list(range(1, 21))
+    delete_quietly(v3, clone_id)

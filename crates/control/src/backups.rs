@@ -18,6 +18,10 @@ use wire::Action;
 const MAX_ATTEMPTS: i64 = 3;
 /// How often a running job's progress is written.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+/// How often the logs instances have archived are moved to the backup area.
+const LOG_SWEEP_EVERY: Duration = Duration::from_secs(5);
+/// In an instance's log area: when its log was last closed by openrds (unix seconds).
+const CLOSED_AT: &str = "closed-at";
 
 /// What CreateBackup asks for, as sent.
 #[derive(Debug, Clone, Default)]
@@ -63,6 +67,54 @@ impl ControlPlane {
     /// attempt left running never writes into the one that counts.
     fn backup_location(&self, b: &BackupRow) -> PathBuf {
         self.config.backups_dir().join(&b.instance_id).join(format!("{}-{}", b.id, b.attempts))
+    }
+
+    /// Where an instance's archived log files are kept, beside its backup sets.
+    fn logs_dir(&self, instance_id: &str) -> PathBuf {
+        self.config.backups_dir().join(instance_id).join("log")
+    }
+
+    /// Moves what each running instance's engine has archived to the backup area, where it
+    /// outlives the instance.
+    pub(crate) fn spawn_log_archiver(&self) {
+        let Some(plane) = self.self_arc() else { return };
+        crate::supervisor::on_running_instances(&plane, LOG_SWEEP_EVERY, |plane, rows| async move {
+            for row in rows {
+                if let Err(e) = plane.sweep_logs(&row, false).await {
+                    tracing::warn!(instance = %row.id, error = %e, "could not move the instance's archived log");
+                }
+            }
+        });
+    }
+
+    /// Moves the instance's archived log files into its log area; with `close`, first has
+    /// the engine archive everything written up to now.
+    pub(crate) async fn sweep_logs(&self, row: &InstanceRow, close: bool) -> Result<()> {
+        let engine = self.engine_of(row)?;
+        if !engine.archives_logs() {
+            return Ok(());
+        }
+        let spec = self.spec(row)?;
+        // The periodic sweep, a clone's and a delete's may meet on one instance's files.
+        let _sweeping = self.log_sweep.lock().await;
+        let closing = Utc::now();
+        if close {
+            engine.close_log(&spec).await?;
+        }
+        let logs = self.logs_dir(&row.id);
+        let moved = engine.archive_logs(&spec, &logs).await?;
+        if moved > 0 {
+            tracing::debug!(instance = %row.id, moved, "archived log files moved to the backup area");
+        }
+        if close {
+            // Everything committed before this moment is in the area, and a commit after
+            // it too: a deleted instance can be restored to any moment up to here.
+            let marker = logs.join(CLOSED_AT);
+            std::fs::create_dir_all(&logs)
+                .and_then(|()| std::fs::write(&marker, closing.timestamp().to_string()))
+                .map_err(|e| ControlError::Internal(format!("write {}: {e}", marker.display())))?;
+        }
+        Ok(())
     }
 
     /// The caller's instance for a backup call: a live one (RAM-checked with its tags), or
@@ -310,24 +362,34 @@ impl ControlPlane {
         if !matches!(req.pay_type.as_str(), "Postpaid" | "Prepaid" | "Serverless") {
             return Err(ControlError::invalid("PayType", format!("{:?} is not one of Postpaid, Prepaid, Serverless", req.pay_type)));
         }
-        let backup_id = match (&req.backup_id, &req.restore_time) {
-            (Some(id), _) => id.clone(),
-            (None, Some(_)) => {
+        let until = req.restore_time.as_deref().map(parse_restore_time).transpose()?;
+        let set = match (&req.backup_id, until) {
+            (Some(backup_id), _) => match backup_id.parse::<i64>().ok() {
+                Some(n) => match self.store.get_backup(n).await {
+                    Ok(b) if b.account_uid == caller.account_uid() && b.instance_id == req.source_id => b,
+                    Ok(_) | Err(StoreError::NotFound(_)) => return Err(backup_not_found(backup_id, &req.source_id)),
+                    Err(e) => return Err(e.into()),
+                },
+                None => return Err(backup_not_found(backup_id, &req.source_id)),
+            },
+            (None, Some(until)) => self.set_before(caller, &req.source_id, until).await?,
+            (None, None) => return Err(ControlError::invalid("BackupId", "give a BackupId or a RestoreTime to clone from")),
+        };
+        if let Some(until) = until {
+            if until > Utc::now() {
+                return Err(ControlError::invalid("RestoreTime", format!("{} is in the future", until.format("%Y-%m-%dT%H:%M:%SZ"))));
+            }
+            if set.consistent_at.is_some_and(|c| c > until) {
                 return Err(ControlError::invalid(
                     "RestoreTime",
-                    "restoring to a point in time needs log backups, which this openrds does not keep yet; clone from a BackupId",
-                ))
+                    format!("the backup set {} is consistent only from {}; give a later time or another set", set.id, set.consistent_at.map(|c| c.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()),
+                ));
             }
-            (None, None) => return Err(ControlError::invalid("BackupId", "give a BackupId (or a RestoreTime) to clone from")),
-        };
-        let set = match backup_id.parse::<i64>().ok() {
-            Some(n) => match self.store.get_backup(n).await {
-                Ok(b) if b.account_uid == caller.account_uid() && b.instance_id == req.source_id => b,
-                Ok(_) | Err(StoreError::NotFound(_)) => return Err(backup_not_found(&backup_id, &req.source_id)),
-                Err(e) => return Err(e.into()),
-            },
-            None => return Err(backup_not_found(&backup_id, &req.source_id)),
-        };
+            let engine = self.engine_named(&set.engine)?;
+            if !engine.archives_logs() {
+                return Err(ControlError::invalid("RestoreTime", engine::backup::no_log_archive(&set.engine).message));
+            }
+        }
         if set.status != BackupStatus::Success {
             return Err(ControlError::BackupState(format!("The backup set {} is {}; only a successful set can be restored.", set.id, set.status)));
         }
@@ -392,6 +454,7 @@ impl ControlPlane {
             data_dir: self.config.instances_dir().join(&id).to_string_lossy().into_owned(),
             tags: Vec::new(),
             restored_from: Some(set.id),
+            restored_until: until,
             created_at: now,
             updated_at: now,
         };
@@ -402,8 +465,30 @@ impl ControlPlane {
         Ok(row)
     }
 
-    /// The engine work of a clone: the set verified in full, then a server made from it.
-    pub(crate) async fn provision_from_backup(&self, row: &InstanceRow, backup_id: i64) -> Result<()> {
+    /// The latest successful set of `instance_id` consistent by `until`: where a restore to
+    /// that moment starts.
+    async fn set_before(&self, caller: &Caller, instance_id: &str, until: DateTime<Utc>) -> Result<BackupRow> {
+        let filter = BackupFilter {
+            account_uid: Some(caller.account_uid().to_string()),
+            instance_id: Some(instance_id.to_string()),
+            status: Some(vec![BackupStatus::Success]),
+            ..Default::default()
+        };
+        let sets = self.store.list_backups(&filter, None).await?.items;
+        let earliest = sets.iter().filter_map(|s| s.consistent_at).min();
+        sets.into_iter().filter(|s| s.consistent_at.is_some_and(|c| c <= until)).max_by_key(|s| s.consistent_at).ok_or_else(|| {
+            let reason = match earliest {
+                Some(t) => format!("the earliest time instance {instance_id} can be restored to is {} (its first backup set)", t.format("%Y-%m-%dT%H:%M:%SZ")),
+                None => format!("instance {instance_id} has no backup set to start from; take one with CreateBackup"),
+            };
+            ControlError::invalid("RestoreTime", reason)
+        })
+    }
+
+    /// The engine work of a clone: the set verified in full, then a server made from it
+    /// (replayed to `until` from the log archive, once the source, if it still runs, has
+    /// archived everything up to now).
+    pub(crate) async fn provision_from_backup(&self, row: &InstanceRow, backup_id: i64, until: Option<DateTime<Utc>>) -> Result<()> {
         let set = self.store.get_backup(backup_id).await?;
         let engine = self.engine_of(row)?;
         let spec = self.spec(row)?;
@@ -416,7 +501,27 @@ impl ControlPlane {
                 e.into()
             }
         })?;
-        engine.provision_from_backup(&spec, location).await?;
+        let target = match until {
+            Some(until) => {
+                let logs = self.logs_dir(&set.instance_id);
+                let live = self.store.get_instance(&set.instance_id).await.ok().filter(|s| s.status != InstanceStatus::Deleting);
+                let until_unix = match live {
+                    Some(source) => {
+                        self.sweep_logs(&source, true).await?;
+                        until.timestamp()
+                    }
+                    // Deleted: its log ends where it was last closed (at its deletion), and
+                    // a later moment holds what it held then.
+                    None => {
+                        let closed = std::fs::read_to_string(logs.join(CLOSED_AT)).ok().and_then(|t| t.trim().parse::<i64>().ok());
+                        closed.map_or(until.timestamp(), |c| c.min(until.timestamp()))
+                    }
+                };
+                Some(engine::RestoreTarget { until_unix, logs })
+            }
+            None => None,
+        };
+        engine.provision_from_backup(&spec, location, target.as_ref()).await?;
         Ok(())
     }
 }
@@ -447,3 +552,11 @@ impl BackupFailure {
         }
     }
 }
+
+/// `RestoreTime`: `yyyy-MM-ddTHH:mm:ssZ` (UTC), as CloneDBInstance documents it.
+fn parse_restore_time(value: &str) -> Result<DateTime<Utc>> {
+    chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%SZ")
+        .map(|t| t.and_utc())
+        .map_err(|_| ControlError::invalid("RestoreTime", format!("{value:?} is not a UTC time like 2026-01-01T00:00:00Z")))
+}
+

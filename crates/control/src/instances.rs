@@ -142,6 +142,7 @@ impl ControlPlane {
                 data_dir: self.config.instances_dir().join(&id).to_string_lossy().into_owned(),
                 tags: req.tags.0,
                 restored_from: None,
+                restored_until: None,
                 created_at: now,
                 updated_at: now,
             };
@@ -202,7 +203,7 @@ impl ControlPlane {
         let engine = self.engine_of(row)?;
         let spec = self.spec(row)?;
         match row.restored_from {
-            Some(backup_id) => self.provision_from_backup(row, backup_id).await?,
+            Some(backup_id) => self.provision_from_backup(row, backup_id, row.restored_until).await?,
             None => {
                 // A leftover directory is from an interrupted attempt: start clean.
                 engine.destroy(&spec).await?;
@@ -322,6 +323,13 @@ impl ControlPlane {
     async fn under_engine_lock(&self, row: &InstanceRow, work: EngineWork) -> Result<()> {
         let engine = self.engine_of(row)?;
         let spec = self.spec(row)?;
+        if matches!(work, EngineWork::Destroy) {
+            // The instance's backups outlive it; so does its log, up to its last moment,
+            // for restores to any time until then.
+            if let Err(e) = self.sweep_logs(row, true).await {
+                tracing::warn!(instance = %row.id, error = %e, "could not archive the last of the instance's log before deleting it");
+            }
+        }
         let _engine = self.lock_engine(&row.id).await;
         match work {
             EngineWork::Destroy => engine.destroy(&spec).await?,

@@ -66,6 +66,8 @@ pub struct ControlPlane {
     /// the watcher, the supervisor and API calls may each decide to start a dead engine,
     /// and two starts at once trip over each other's pid file.
     engine_locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Held while archived log files are moved to the backup area (see `backups`).
+    log_sweep: tokio::sync::Mutex<()>,
     /// Lets methods hand an owned handle to the background tasks they start.
     me: Weak<ControlPlane>,
 }
@@ -100,6 +102,7 @@ impl ControlPlane {
             port_lock: tokio::sync::Mutex::new(()),
             running_imports: std::sync::Mutex::new(HashMap::new()),
             engine_locks: std::sync::Mutex::new(HashMap::new()),
+            log_sweep: tokio::sync::Mutex::new(()),
             me: me.clone(),
         });
         supervisor::recover(&plane).await?;
@@ -107,6 +110,7 @@ impl ControlPlane {
         plane.recover_backups().await?;
         supervisor::spawn(&plane);
         supervisor::spawn_watcher(&plane);
+        plane.spawn_log_archiver();
         Ok(plane)
     }
 

@@ -65,7 +65,7 @@ pub(crate) async fn ensure_running(plane: &ControlPlane, row: &store::InstanceRo
 }
 
 /// Every `period` until shutdown, hands `visit` the plane and its `Running` instances.
-fn on_running_instances<F, Fut>(plane: &Arc<ControlPlane>, period: Duration, visit: F)
+pub(crate) fn on_running_instances<F, Fut>(plane: &Arc<ControlPlane>, period: Duration, visit: F)
 where
     F: Fn(Arc<ControlPlane>, Vec<InstanceRow>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send,

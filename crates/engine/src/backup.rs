@@ -38,30 +38,57 @@ pub struct BackupSet {
     pub log_end: String,
 }
 
+/// How far past its backup a restored server replays the archived log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreTarget {
+    /// Unix seconds: every transaction committed at or before it is restored, none after.
+    pub until_unix: i64,
+    /// The archived log files ([`Backups::archive_logs`]) from the backup onward.
+    pub logs: PathBuf,
+}
+
 /// Backups of a running server and new servers made from them (part of [`crate::Engine`]).
+/// Engines that archive their log (for point-in-time restores) say so through
+/// [`Backups::archives_logs`]; the others keep the defaults.
 #[async_trait]
 pub trait Backups {
     /// Takes a full physical backup of the running server into `target` (which must not
     /// exist), with the engine's tool, without stopping the server or blocking its writes
     /// beyond what the tool needs, then verifies it. On failure nothing of `target` is left.
-    async fn take_backup(
-        &self,
-        spec: &InstanceSpec,
-        target: &Path,
-    ) -> Result<BackupSet, EngineError>;
+    async fn take_backup(&self, spec: &InstanceSpec, target: &Path) -> Result<BackupSet, EngineError>;
 
     /// Checks a backup's files against its manifest (and the engine's own checks):
     /// `Corrupt` if anything differs.
     async fn verify_backup(&self, backup: &Path) -> Result<(), EngineError>;
 
-    /// Provisions a new server `spec` holding the data of `backup`, and starts it; like
-    /// [`crate::Lifecycle::provision`], nothing is left when it fails. The backup is only
-    /// read.
-    async fn provision_from_backup(
-        &self,
-        spec: &InstanceSpec,
-        backup: &Path,
-    ) -> Result<(), EngineError>;
+    /// Provisions a new server `spec` holding the data of `backup` (replayed up to
+    /// `target` when given), and starts it; like [`crate::Lifecycle::provision`], nothing is
+    /// left when it fails. The backup and the logs are only read.
+    async fn provision_from_backup(&self, spec: &InstanceSpec, backup: &Path, target: Option<&RestoreTarget>) -> Result<(), EngineError>;
+
+    /// Whether the engine archives its log, so that a restore can reach any moment after
+    /// a backup.
+    fn archives_logs(&self) -> bool {
+        false
+    }
+
+    /// Closes the log the server is writing, after a transaction committed now, so that
+    /// everything up to this moment is in archived files (and a restore to any earlier
+    /// time has a commit past its target to stop at). Returns once they are archived.
+    async fn close_log(&self, _spec: &InstanceSpec) -> Result<(), EngineError> {
+        Ok(())
+    }
+
+    /// Moves the log files the server has archived since the last call into `into` (made
+    /// if missing); returns how many.
+    async fn archive_logs(&self, _spec: &InstanceSpec, _into: &Path) -> Result<u64, EngineError> {
+        Ok(0)
+    }
+}
+
+/// Refusal of a point-in-time restore by an engine that does not archive its log.
+pub fn no_log_archive(engine: &str) -> EngineError {
+    EngineError::new(ErrorKind::InvalidInput, format!("{engine} instances keep no log archive yet: restore from a backup set, not to a point in time"))
 }
 
 /// Where the engine's tool writes inside a backup.

@@ -429,7 +429,7 @@ pub async fn a_backup_restores_what_it_held_and_a_corrupt_one_is_refused(factory
         engine.verify_backup(&target).await.expect("a fresh backup verifies");
 
         let restored = backups.spec(&format!("{}-r", spec.id), support::free_port());
-        engine.provision_from_backup(&restored, &target).await.expect("provision from the backup");
+        engine.provision_from_backup(&restored, &target, None).await.expect("provision from the backup");
         let outcome = {
             let (engine, restored, spec, charset) = (engine.clone(), restored.clone(), spec.clone(), charset.clone());
             tokio::spawn(async move {

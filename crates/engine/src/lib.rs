@@ -20,7 +20,7 @@ pub mod lifecycle;
 pub mod process;
 mod showcase;
 
-pub use backup::{BackupSet, Backups};
+pub use backup::{BackupSet, Backups, RestoreTarget};
 pub use catalogue::{check_db_name_format, Catalogue, ClassFamily, EngineKind, InstanceClass, NameRules};
 pub use error::{EngineError, ErrorKind};
 pub use showcase::{Login, Showcase};

@@ -63,7 +63,13 @@ pub trait ServerLifecycle: Send + Sync {
     async fn check(&self, spec: &InstanceSpec) -> Result<(), EngineError>;
     /// Lays out a new instance's files from a backup (`engine::backup` layout) in its fresh
     /// directory and starts the server. Engines without backups refuse.
-    async fn lay_out_from_backup(&self, _spec: &InstanceSpec, _confinement: Option<&Confinement>, _backup: &Path) -> Result<(), EngineError> {
+    async fn lay_out_from_backup(
+        &self,
+        _spec: &InstanceSpec,
+        _confinement: Option<&Confinement>,
+        _backup: &Path,
+        _target: Option<&crate::RestoreTarget>,
+    ) -> Result<(), EngineError> {
         Err(EngineError::new(ErrorKind::Internal, format!("{} cannot be restored from a backup", Self::SERVER_LABEL)))
     }
     /// Files the server keeps outside its directory (a socket moved by a long path),
@@ -118,11 +124,16 @@ pub async fn provision<S: ServerLifecycle>(server: &S, spec: &InstanceSpec) -> R
 
 /// Provisions a new instance from a backup: as [`provision`], with the files laid out
 /// from the backup instead of made afresh.
-pub async fn provision_from_backup<S: ServerLifecycle>(server: &S, spec: &InstanceSpec, backup: &Path) -> Result<(), EngineError> {
-    provision_as(server, spec, Some(backup)).await
+pub async fn provision_from_backup<S: ServerLifecycle>(
+    server: &S,
+    spec: &InstanceSpec,
+    backup: &Path,
+    target: Option<&crate::RestoreTarget>,
+) -> Result<(), EngineError> {
+    provision_as(server, spec, Some((backup, target))).await
 }
 
-async fn provision_as<S: ServerLifecycle>(server: &S, spec: &InstanceSpec, backup: Option<&Path>) -> Result<(), EngineError> {
+async fn provision_as<S: ServerLifecycle>(server: &S, spec: &InstanceSpec, backup: Option<(&Path, Option<&crate::RestoreTarget>)>) -> Result<(), EngineError> {
     let span = tracing::info_span!("provision", instance = %spec.id, from_backup = backup.is_some());
     async {
         instance_dir::require_tools(&server.required_tools(), S::SERVER_LABEL)?;
@@ -136,7 +147,7 @@ async fn provision_as<S: ServerLifecycle>(server: &S, spec: &InstanceSpec, backu
         };
         let result = match (result, backup) {
             (Ok(confinement), None) => server.lay_out_and_start(spec, confinement.as_ref()).await,
-            (Ok(confinement), Some(backup)) => server.lay_out_from_backup(spec, confinement.as_ref(), backup).await,
+            (Ok(confinement), Some((backup, target))) => server.lay_out_from_backup(spec, confinement.as_ref(), backup, target).await,
             (Err(e), _) => Err(e),
         };
         instance_dir::undo_on_failure(result, destroy(server, spec)).await

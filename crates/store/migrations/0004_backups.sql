@@ -38,3 +38,5 @@ CREATE INDEX backups_unfinished ON backups (status) WHERE status IN ('Pending', 
 -- An instance made from a backup (CloneDBInstance) says which, so a creation interrupted
 -- by a restart is finished from the same backup, not as an empty instance.
 ALTER TABLE instances ADD COLUMN restored_from INTEGER;
+-- ... and, for a point-in-time clone, the moment its log is replayed to.
+ALTER TABLE instances ADD COLUMN restored_until TEXT;

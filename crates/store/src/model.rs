@@ -245,6 +245,8 @@ pub struct InstanceRow {
     pub tags: Vec<(String, String)>,
     /// The backup the instance was made from (CloneDBInstance), if any.
     pub restored_from: Option<i64>,
+    /// With `restored_from`: the moment the backup's log was replayed to.
+    pub restored_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -275,6 +277,7 @@ impl InstanceRow {
             data_dir: format!("/nonexistent/{id}"),
             tags: vec![],
             restored_from: None,
+            restored_until: None,
             created_at: at,
             updated_at: at,
         }

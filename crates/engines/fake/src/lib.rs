@@ -125,7 +125,10 @@ impl engine::Backups for FakeEngine {
         engine::backup::check_manifest(backup)
     }
 
-    async fn provision_from_backup(&self, spec: &InstanceSpec, backup: &std::path::Path) -> Result<(), EngineError> {
+    async fn provision_from_backup(&self, spec: &InstanceSpec, backup: &std::path::Path, target: Option<&engine::RestoreTarget>) -> Result<(), EngineError> {
+        if target.is_some() {
+            return Err(engine::backup::no_log_archive("fake"));
+        }
         let path = engine::backup::data_of(backup).join("state.json");
         let text = std::fs::read(&path).map_err(|e| error(ErrorKind::Corrupt, format!("read {}: {e}", path.display())))?;
         let (databases, accounts): (Vec<(DatabaseInfo, u64)>, Vec<AccountInfo>) =

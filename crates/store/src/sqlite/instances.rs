@@ -14,7 +14,7 @@ fn instance_from(r: &Row<'_>) -> rusqlite::Result<InstanceRow> {
     from_row!(r => InstanceRow {
         id, account_uid, region_id, zone_id, engine, engine_version, class_code, storage_gb, storage_type, status,
         description, pay_type, category, net_type, network_type, security_ip_list, host, port, data_dir, restored_from;
-        times: created_at, updated_at;
+        times: restored_until, created_at, updated_at;
         with: tags: json_column(r, "tags")?
     })
 }
@@ -24,7 +24,7 @@ fn instance_columns(i: &InstanceRow) -> Result<Columns> {
     Ok(columns!(i => {
         id, account_uid, region_id, zone_id, engine, engine_version, class_code, storage_gb, storage_type, status,
         description, pay_type, category, net_type, network_type, security_ip_list, host, port, data_dir, restored_from;
-        times: created_at, updated_at;
+        times: restored_until, created_at, updated_at;
         with: tags: tags
     }))
 }

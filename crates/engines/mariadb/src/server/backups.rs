@@ -31,8 +31,12 @@ impl engine::Backups for MariaDbEngine {
         backup::blocking(move || backup::check_manifest(&owned)).await
     }
 
-    async fn provision_from_backup(&self, spec: &InstanceSpec, backup_dir: &Path) -> Result<(), EngineError> {
-        lifecycle::provision_from_backup(self, spec, backup_dir).await
+    async fn provision_from_backup(&self, spec: &InstanceSpec, backup_dir: &Path, target: Option<&engine::RestoreTarget>) -> Result<(), EngineError> {
+        // Binary logs are off on instances (skip-log-bin) until they are archived.
+        if target.is_some() {
+            return Err(backup::no_log_archive("MariaDB"));
+        }
+        lifecycle::provision_from_backup(self, spec, backup_dir, None).await
     }
 }
 

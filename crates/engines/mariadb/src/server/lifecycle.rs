@@ -50,7 +50,7 @@ impl ServerLifecycle for MariaDbEngine {
 
     /// No bootstrap: the backup's data already holds the administrator, with the password
     /// of the credentials kept beside it.
-    async fn lay_out_from_backup(&self, spec: &InstanceSpec, confinement: Option<&Confinement>, backup: &Path) -> Result<(), EngineError> {
+    async fn lay_out_from_backup(&self, spec: &InstanceSpec, confinement: Option<&Confinement>, backup: &Path, _target: Option<&engine::RestoreTarget>) -> Result<(), EngineError> {
         let run_as = confinement.map(Confinement::owner);
         instance_dir::create_instance_dir(spec, run_as)?;
         super::backups::restore_data(spec, run_as, backup).await?;

@@ -7,8 +7,11 @@ use super::PostgresEngine;
 use engine::backup::{self, BackupSet};
 use engine::isolation::Confinement;
 use engine::lifecycle::{self, data_dir};
-use engine::{instance_dir, process, EngineError, ErrorKind, InstanceSpec};
+use engine::instance_dir::host_error;
+use engine::{instance_dir, process, EngineError, ErrorKind, InstanceSpec, RestoreTarget};
 use std::path::Path;
+use std::time::Duration;
+use super::sql::{conf_string, pg_error};
 
 #[async_trait::async_trait]
 impl engine::Backups for PostgresEngine {
@@ -22,9 +25,74 @@ impl engine::Backups for PostgresEngine {
         self.verify_with_tool(backup_dir).await
     }
 
-    async fn provision_from_backup(&self, spec: &InstanceSpec, backup_dir: &Path) -> Result<(), EngineError> {
-        lifecycle::provision_from_backup(self, spec, backup_dir).await
+    async fn provision_from_backup(&self, spec: &InstanceSpec, backup_dir: &Path, target: Option<&RestoreTarget>) -> Result<(), EngineError> {
+        lifecycle::provision_from_backup(self, spec, backup_dir, target).await
     }
+
+    fn archives_logs(&self) -> bool {
+        true
+    }
+
+    /// A transaction committed now (so a restore to any earlier moment finds a commit past
+    /// its target and stops there), then the segment switched and waited for in the archive.
+    async fn close_log(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
+        let c = self.connect(spec, "postgres").await?;
+        let fail = |e| pg_error(e, &format!("close the WAL of instance {}", spec.id));
+        c.simple_query("SELECT txid_current()").await.map_err(fail)?;
+        let row = c.query_one("SELECT pg_walfile_name(pg_switch_wal())", &[]).await.map_err(fail)?;
+        let segment: String = row.get(0);
+        let deadline = tokio::time::Instant::now() + ARCHIVE_WAIT;
+        loop {
+            let row = c.query_one("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver", &[]).await.map_err(fail)?;
+            let archived: String = row.get(0);
+            // Names of one timeline sort in WAL order.
+            if archived.len() == segment.len() && archived >= segment {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(EngineError::new(
+                    ErrorKind::Unavailable,
+                    format!("instance {}: WAL segment {segment} was not archived within {}s (last archived: {archived:?})", spec.id, ARCHIVE_WAIT.as_secs()),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn archive_logs(&self, spec: &InstanceSpec, into: &Path) -> Result<u64, EngineError> {
+        let (from, into) = (super::lifecycle::wal_archive(spec), into.to_path_buf());
+        backup::blocking(move || move_finished(&from, &into)).await
+    }
+}
+
+/// How long a switched WAL segment may take to reach the archive.
+const ARCHIVE_WAIT: Duration = Duration::from_secs(30);
+
+/// Moves every finished file of `from` (not a `.part` the archiver is writing) into
+/// `into`: copied, synced, then removed from `from`, so a crash between the two leaves it
+/// in both places, never in neither.
+fn move_finished(from: &Path, into: &Path) -> Result<u64, EngineError> {
+    let Ok(entries) = std::fs::read_dir(from) else { return Ok(0) };
+    let mut moved = 0;
+    for entry in entries {
+        let entry = entry.map_err(|e| host_error(format!("read {}", from.display()), e))?;
+        let name = entry.file_name();
+        if name.to_string_lossy().ends_with(".part") || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        if moved == 0 {
+            std::fs::create_dir_all(into).map_err(|e| host_error(format!("create {}", into.display()), e))?;
+        }
+        let (src, dst) = (entry.path(), into.join(&name));
+        let staged = into.join(format!("{}.part", name.to_string_lossy()));
+        std::fs::copy(&src, &staged)
+            .and_then(|_| std::fs::File::open(&staged)?.sync_all())
+            .and_then(|()| std::fs::rename(&staged, &dst))
+            .map_err(|e| host_error(format!("archive {} into {}", src.display(), into.display()), e))?;
+        std::fs::remove_file(&src).map_err(|e| host_error(format!("remove {}", src.display()), e))?;
+        moved += 1;
+    }
+    Ok(moved)
 }
 
 impl PostgresEngine {
@@ -89,8 +157,16 @@ fn wal_range(data: &Path) -> Result<(String, String), EngineError> {
 
 impl PostgresEngine {
     /// A new instance's data directory is the backup's, given to the instance's user; the
-    /// server then recovers from the backup label when it starts.
-    pub(super) async fn lay_out_from(&self, spec: &InstanceSpec, confinement: Option<&Confinement>, backup_dir: &Path) -> Result<(), EngineError> {
+    /// server then recovers from the backup label when it starts. With a target, it first
+    /// replays the archived WAL (copied into its own directory, the only one it sees) up to
+    /// the target time, promotes, and only then opens to connections.
+    pub(super) async fn lay_out_from(
+        &self,
+        spec: &InstanceSpec,
+        confinement: Option<&Confinement>,
+        backup_dir: &Path,
+        target: Option<&RestoreTarget>,
+    ) -> Result<(), EngineError> {
         let run_as = confinement.map(Confinement::owner);
         instance_dir::create_instance_dir(spec, run_as)?;
         let (from, data) = (backup::data_of(backup_dir), data_dir(spec));
@@ -101,11 +177,82 @@ impl PostgresEngine {
         backup::blocking(move || backup::copy_tree(&from, &to)).await?;
         // The manifest describes the backup, not the server that grows from it.
         let _ = std::fs::remove_file(data.join("backup_manifest"));
+        let replay = spec.dir.join("restore-wal");
+        if let Some(target) = target {
+            let (logs, copy) = (target.logs.clone(), replay.clone());
+            backup::blocking(move || if logs.is_dir() { backup::copy_tree(&logs, &copy) } else { std::fs::create_dir(&copy).map_err(|e| host_error(format!("create {}", copy.display()), e)) }).await?;
+            std::fs::write(data.join("recovery.signal"), b"").map_err(|e| host_error("write recovery.signal".into(), e))?;
+            let restore = data.join(super::lifecycle::RESTORE_SETTINGS);
+            std::fs::write(&restore, restore_settings(&replay, target.until_unix)).map_err(|e| host_error(format!("write {}", restore.display()), e))?;
+            if let Some(user) = run_as {
+                engine::isolation::chown_tree(&replay, user)?;
+            }
+        }
         if let Some(user) = run_as {
             engine::isolation::chown_tree(&data, user)?;
         }
         instance_dir::ensure_log(spec, run_as)?;
         backup::restore_admin(backup_dir, spec)?;
-        lifecycle::start(self, spec).await
+        lifecycle::start(self, spec).await?;
+        if target.is_some() {
+            // Promoted: the settings of the replay have done their work.
+            let _ = std::fs::remove_file(data.join(super::lifecycle::RESTORE_SETTINGS));
+            let _ = std::fs::remove_dir_all(&replay);
+        }
+        Ok(())
+    }
+}
+
+/// The recovery settings of a point-in-time restore: replay the archived WAL in `replay`
+/// up to and including the transactions committed at `until` (unix seconds), then promote.
+/// Closed to connections until then (no hot standby), so the server that answers is the
+/// restored one.
+fn restore_settings(replay: &Path, until: i64) -> String {
+    let at = utc_timestamp(until);
+    let dir = replay.to_string_lossy().replace('%', "%%");
+    let command = format!("cp '{}'/%f %p", dir.replace('\'', "'\\''"));
+    format!(
+        "# Written by openrds for a point-in-time restore; removed once the server is promoted.\n\
+         restore_command = {}\n\
+         recovery_target_time = {}\n\
+         recovery_target_inclusive = on\n\
+         recovery_target_action = 'promote'\n\
+         hot_standby = off\n",
+        conf_string(&command),
+        conf_string(&at),
+    )
+}
+
+/// `YYYY-MM-DD HH:MM:SS+00` of unix seconds, as recovery_target_time reads it.
+fn utc_timestamp(unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0).unwrap_or_default().format("%Y-%m-%d %H:%M:%S+00").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restore_targets_are_utc_timestamps() {
+        assert_eq!(utc_timestamp(0), "1970-01-01 00:00:00+00");
+        assert_eq!(utc_timestamp(1_796_401_955), "2026-12-04 16:32:35+00");
+        assert_eq!(utc_timestamp(951_782_400), "2000-02-29 00:00:00+00");
+        let conf = restore_settings(Path::new("/srv/i/restore-wal"), 0);
+        assert!(conf.contains("restore_command = 'cp ''/srv/i/restore-wal''/%f %p'"), "{conf}");
+        assert!(conf.contains("recovery_target_time = '1970-01-01 00:00:00+00'"), "{conf}");
+    }
+
+    #[test]
+    fn finished_segments_move_and_those_being_written_stay() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (from, into) = (tmp.path().join("a"), tmp.path().join("b"));
+        assert_eq!(move_finished(&from, &into).unwrap(), 0, "no archive yet");
+        std::fs::create_dir(&from).unwrap();
+        std::fs::write(from.join("000000010000000000000001"), b"one").unwrap();
+        std::fs::write(from.join("000000010000000000000002.part"), b"half").unwrap();
+        assert_eq!(move_finished(&from, &into).unwrap(), 1);
+        assert_eq!(std::fs::read(into.join("000000010000000000000001")).unwrap(), b"one");
+        assert!(!from.join("000000010000000000000001").exists() && from.join("000000010000000000000002.part").exists());
+        assert!(!into.join("000000010000000000000002.part").exists());
     }
 }

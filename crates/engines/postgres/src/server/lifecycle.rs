@@ -15,6 +15,11 @@ const SERVER_NAMES: &[&str] = <PostgresEngine as ServerLifecycle>::SERVER_NAMES;
 /// The line of postgresql.conf that reads openrds' settings; the last word on them
 /// except for ALTER SYSTEM.
 const INCLUDE_SETTINGS: &str = "include 'openrds.conf'";
+/// The line that reads the settings of a point-in-time restore (recovery target, restore
+/// command), present only while a restored server replays its log; after openrds.conf, so
+/// they win.
+pub(super) const RESTORE_SETTINGS: &str = "openrds-restore.conf";
+const INCLUDE_RESTORE: &str = "include_if_exists 'openrds-restore.conf'";
 
 #[async_trait::async_trait]
 impl ServerLifecycle for PostgresEngine {
@@ -51,12 +56,18 @@ impl ServerLifecycle for PostgresEngine {
         lifecycle::start(self, spec).await
     }
 
-    async fn lay_out_from_backup(&self, spec: &InstanceSpec, confinement: Option<&Confinement>, backup: &std::path::Path) -> Result<(), EngineError> {
-        self.lay_out_from(spec, confinement, backup).await
+    async fn lay_out_from_backup(
+        &self,
+        spec: &InstanceSpec,
+        confinement: Option<&Confinement>,
+        backup: &std::path::Path,
+        target: Option<&engine::RestoreTarget>,
+    ) -> Result<(), EngineError> {
+        self.lay_out_from(spec, confinement, backup, target).await
     }
 
     fn owned_paths(&self, spec: &InstanceSpec) -> Vec<PathBuf> {
-        vec![data_dir(spec), log_file(spec)]
+        vec![data_dir(spec), log_file(spec), wal_archive(spec)]
     }
 
     /// Launches the server with pg_ctl unless it runs, then waits for the admin's login.
@@ -118,6 +129,22 @@ pub(super) fn read_admin(spec: &InstanceSpec) -> Result<AdminConnection, EngineE
     instance_dir::read_admin(spec, "postgres")
 }
 
+/// Where the server copies each finished WAL segment: inside the instance's directory,
+/// the only one its confined processes see. openrds moves them on to the backup area
+/// (`archive_logs`), where point-in-time restores read them.
+pub(super) fn wal_archive(spec: &InstanceSpec) -> PathBuf {
+    spec.dir.join("wal-archive")
+}
+
+/// The shell command the archiver runs for each segment (`%p` its path, `%f` its name):
+/// copied under a temporary name and renamed, so a segment in the archive is never half
+/// written. A `%` of the path is doubled, or the server would substitute it.
+fn archive_command(spec: &InstanceSpec) -> String {
+    let dir = wal_archive(spec).to_string_lossy().replace('%', "%%");
+    let dir = format!("'{}'", dir.replace('\'', "'\\''"));
+    format!("cp %p {dir}/%f.part && mv {dir}/%f.part {dir}/%f")
+}
+
 /// The settings an instance class implies, in postgresql.conf syntax.
 fn render_settings(spec: &InstanceSpec, host_memory_mb: Option<u64>) -> String {
     let ServerSettings { memory_mb, max_connections, .. } = spec.settings;
@@ -148,9 +175,12 @@ fn render_settings(spec: &InstanceSpec, host_memory_mb: Option<u64>) -> String {
          wal_buffers = {wal_buffers}MB\n\
          wal_writer_delay = 10ms\n\
          password_encryption = 'scram-sha-256'\n\
-         logging_collector = off\n",
+         logging_collector = off\n\
+         archive_mode = on\n\
+         archive_command = {archive}\n",
         listen = conf_string(&spec.listen_host),
         port = spec.port,
+        archive = conf_string(&archive_command(spec)),
     )
 }
 
@@ -206,10 +236,22 @@ impl PostgresEngine {
         std::fs::write(&conf, render_settings(spec, host_memory_mb())).map_err(|e| host_error(format!("write {}", conf.display()), e))?;
         set_mode(&conf, 0o600)?;
         chown(&conf, run_as)?;
+        let archive = wal_archive(spec);
+        if !archive.is_dir() {
+            std::fs::create_dir(&archive).map_err(|e| host_error(format!("create {}", archive.display()), e))?;
+        }
+        set_mode(&archive, 0o700)?;
+        chown(&archive, run_as)?;
         let main_conf = data.join("postgresql.conf");
         let mut text = std::fs::read_to_string(&main_conf).map_err(|e| host_error(format!("read {}", main_conf.display()), e))?;
+        let before = text.len();
         if !text.lines().any(|l| l.trim() == INCLUDE_SETTINGS) {
             text.push_str(&format!("\n# openrds: settings of the instance class\n{INCLUDE_SETTINGS}\n"));
+        }
+        if !text.lines().any(|l| l.trim() == INCLUDE_RESTORE) {
+            text.push_str(&format!("# openrds: a point-in-time restore's recovery settings, while it replays\n{INCLUDE_RESTORE}\n"));
+        }
+        if text.len() != before {
             std::fs::write(&main_conf, text).map_err(|e| host_error(format!("write {}", main_conf.display()), e))?;
         }
         instance_dir::ensure_log(spec, run_as)
@@ -275,6 +317,14 @@ mod tests {
         assert_eq!(setting(&conf, "unix_socket_directories"), "''");
         assert_eq!(setting(&conf, "password_encryption"), "'scram-sha-256'");
         assert_eq!(setting(&conf, "logging_collector"), "off");
+        assert_eq!(setting(&conf, "archive_mode"), "on");
+        assert_eq!(setting(&conf, "archive_command"), "'cp %p ''/nonexistent/wal-archive''/%f.part && mv ''/nonexistent/wal-archive''/%f.part ''/nonexistent/wal-archive''/%f'");
+    }
+
+    #[test]
+    fn the_archive_command_quotes_its_directory() {
+        let odd = class_spec("pgm-test", "/srv/it's 100%", 5999, 1024, 10);
+        assert_eq!(archive_command(&odd), "cp %p '/srv/it'\\''s 100%%/wal-archive'/%f.part && mv '/srv/it'\\''s 100%%/wal-archive'/%f.part '/srv/it'\\''s 100%%/wal-archive'/%f");
     }
 
     #[test]

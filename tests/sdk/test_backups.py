@@ -220,3 +220,46 @@ def test_a_clone_to_a_point_in_time_holds_exactly_the_rows_committed_before_it(v
     wait_status(v3, clone_id, "Running", timeout=180)
     assert ids_in(v3, clone_id) == list(range(1, 21))
     delete_quietly(v3, clone_id)
+
+
+def test_the_backup_policy_is_shaped_as_alibaba_s_and_its_schedule_takes_automatic_backups(client):
+    instance = create_pg(client)["DBInstanceId"]
+    wait_status(client, instance, "Running")
+    policy = client.call("DescribeBackupPolicy", DBInstanceId=instance)
+    assert policy["PreferredBackupPeriod"].split(",") == ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"], policy
+    assert policy["BackupRetentionPeriod"] == 7 and policy["LogBackupRetentionPeriod"] == 7, policy
+    assert policy["BackupLog"] == "Enable" and policy["EnableBackupLog"] == "1", policy
+    start, end = policy["PreferredBackupTime"].split("-")
+    assert start.endswith("Z") and end.endswith("Z") and policy["PreferredNextBackupTime"].endswith("Z"), policy
+
+    for params, name in [
+        ({"PreferredBackupTime": "25:00Z-26:00Z"}, "PreferredBackupTime"),
+        ({"PreferredBackupPeriod": "Monday"}, "PreferredBackupPeriod"),
+        ({"PreferredBackupPeriod": "Mon,Tue"}, "PreferredBackupPeriod"),
+        ({"BackupRetentionPeriod": "3"}, "BackupRetentionPeriod"),
+        ({"LogBackupRetentionPeriod": "30"}, "LogBackupRetentionPeriod"),
+        ({"BackupLog": "Maybe"}, "BackupLog"),
+    ]:
+        e = client.error("ModifyBackupPolicy", DBInstanceId=instance, **params)
+        assert e.code == "InvalidParameter" and name in e.message, (params, e)
+    assert client.call("DescribeBackupPolicy", DBInstanceId=instance)["PreferredBackupTime"] == policy["PreferredBackupTime"], "nothing changed"
+
+    # A window opening at the next minute, every day: the schedule takes one backup in it.
+    now = time.time()
+    opens = now - now % 60 + 60
+    window = time.strftime("%H:%MZ", time.gmtime(opens)) + "-" + time.strftime("%H:%MZ", time.gmtime(opens + 3600))
+    changed = client.call("ModifyBackupPolicy", DBInstanceId=instance, PreferredBackupTime=window,
+                          PreferredBackupPeriod="Monday,Tuesday,Wednesday,Thursday,Friday,Saturday,Sunday",
+                          BackupRetentionPeriod="30", LogBackupRetentionPeriod="14")
+    assert changed["PreferredBackupTime"] == window and changed["BackupRetentionPeriod"] == 30, changed
+    deadline = opens + 90
+    automated = []
+    while time.time() < deadline and not automated:
+        automated = client.call("DescribeBackups", DBInstanceId=instance, BackupMode="Automated")["Items"]["Backup"]
+        time.sleep(1)
+    assert [b["BackupMode"] for b in automated] == ["Automated"], (automated, window)
+    assert automated[0]["BackupStatus"] == "Success" and automated[0]["BackupInitiator"] == "System", automated
+    time.sleep(12)
+    again = client.call("DescribeBackups", DBInstanceId=instance, BackupMode="Automated")["Items"]["Backup"]
+    assert len(again) == 1, "one automatic backup per window"
+    delete_quietly(client, instance)

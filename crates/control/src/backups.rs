@@ -21,7 +21,7 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// How often the logs instances have archived are moved to the backup area.
 const LOG_SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// In an instance's log area: when its log was last closed by openrds (unix seconds).
-const CLOSED_AT: &str = "closed-at";
+pub(crate) const CLOSED_AT: &str = "closed-at";
 
 /// What CreateBackup asks for, as sent.
 #[derive(Debug, Clone, Default)]
@@ -70,7 +70,7 @@ impl ControlPlane {
     }
 
     /// Where an instance's archived log files are kept, beside its backup sets.
-    fn logs_dir(&self, instance_id: &str) -> PathBuf {
+    pub(crate) fn logs_dir(&self, instance_id: &str) -> PathBuf {
         self.config.backups_dir().join(instance_id).join("log")
     }
 
@@ -386,6 +386,10 @@ impl ControlPlane {
                 ));
             }
             let engine = self.engine_named(&set.engine)?;
+            let policy = self.store.get_backup_policy(&set.instance_id).await?;
+            if policy.is_some_and(|p| !p.log_backup) {
+                return Err(ControlError::invalid("RestoreTime", format!("log backup is disabled for instance {}; clone from a BackupId", set.instance_id)));
+            }
             if !engine.archives_logs() {
                 return Err(ControlError::invalid("RestoreTime", engine::backup::no_log_archive(&set.engine).message));
             }

@@ -8,6 +8,7 @@
 //! restarted control plane finds and finishes (or undoes) whatever was interrupted.
 
 pub mod accounts;
+pub mod backup_policy;
 pub mod backups;
 pub mod classes;
 mod config;
@@ -31,7 +32,7 @@ pub use mover::Verification;
 pub mod model {
     pub use engine::{ErrorKind, InstanceClass};
     pub use store::{
-        AccessKeyStatus, BackupMode, BackupRow, BackupStatus, ImportStatus, ImportTaskRow, InstanceFilter, InstanceRow, InstanceStatus, Page, Paged, Policy, Principal,
+        AccessKeyStatus, BackupMode, BackupPolicy, BackupRow, BackupStatus, ImportStatus, ImportTaskRow, InstanceFilter, InstanceRow, InstanceStatus, Page, Paged, Policy, Principal,
         RamUser,
     };
 }
@@ -111,6 +112,7 @@ impl ControlPlane {
         supervisor::spawn(&plane);
         supervisor::spawn_watcher(&plane);
         plane.spawn_log_archiver();
+        plane.spawn_backup_scheduler();
         Ok(plane)
     }
 

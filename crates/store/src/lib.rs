@@ -161,6 +161,10 @@ pub trait BackupStore: Send + Sync {
     async fn delete_backup(&self, id: i64) -> Result<()>;
     /// Jobs `Pending` or `Running`, oldest first.
     async fn unfinished_backups(&self) -> Result<Vec<BackupRow>>;
+    /// The instance's policy, if one was ever set.
+    async fn get_backup_policy(&self, instance_id: &str) -> Result<Option<BackupPolicy>>;
+    /// Sets the instance's policy (inserted or replaced).
+    async fn put_backup_policy(&self, policy: &BackupPolicy) -> Result<()>;
 }
 
 /// The trail of state changes every write appends to.

@@ -493,6 +493,21 @@ impl BackupRow {
     }
 }
 
+/// An instance's backup policy (DescribeBackupPolicy, ModifyBackupPolicy).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupPolicy {
+    pub instance_id: String,
+    pub account_uid: String,
+    /// `HH:mmZ-HH:mmZ` (UTC).
+    pub preferred_time: String,
+    /// Comma-separated weekdays.
+    pub preferred_period: String,
+    pub retention_days: i64,
+    pub log_backup: bool,
+    pub log_retention_days: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// Filters for listing backups; `None` means no filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BackupFilter {

@@ -93,6 +93,8 @@ actions! {
         DescribeBackupTasks,
         DeleteBackup,
         CloneDBInstance,
+        DescribeBackupPolicy,
+        ModifyBackupPolicy,
     ],
     Ram: [
         CreateUser,

@@ -261,6 +261,17 @@ parameters! {
         /// Comma-separated backup set ids.
         backup_ids: String = "BackupId",
     }
+    DescribeBackupPolicy { instance: String = "DBInstanceId", mode: Option<String> = "BackupPolicyMode" }
+    ModifyBackupPolicy {
+        instance: String = "DBInstanceId",
+        mode: Option<String> = "BackupPolicyMode",
+        preferred_time: Option<String> = "PreferredBackupTime",
+        preferred_period: Option<String> = "PreferredBackupPeriod",
+        retention_days: Option<String> = "BackupRetentionPeriod",
+        backup_log: Option<String> = "BackupLog",
+        enable_backup_log: Option<String> = "EnableBackupLog",
+        log_retention_days: Option<String> = "LogBackupRetentionPeriod",
+    }
     CloneDBInstance {
         instance: String = "DBInstanceId",
         pay_type: String = "PayType",

@@ -7,7 +7,7 @@ use control::backups::{BackupQuery, BackupRequest, CloneRequest};
 use control::model::{BackupMode, BackupRow, BackupStatus};
 use control::{Caller, ControlPlane};
 use serde_json::{json, Value};
-use wire::parameters::{CloneDBInstance, CreateBackup, DeleteBackup, DescribeBackupTasks, DescribeBackups};
+use wire::parameters::{CloneDBInstance, CreateBackup, DeleteBackup, DescribeBackupPolicy, DescribeBackupTasks, DescribeBackups, ModifyBackupPolicy};
 
 pub(crate) async fn create(plane: &ControlPlane, caller: &Caller, p: CreateBackup) -> Reply {
     let req = BackupRequest { method: p.method, strategy: p.strategy, backup_type: p.backup_type };
@@ -170,4 +170,47 @@ pub(crate) async fn clone(plane: &ControlPlane, caller: &Caller, p: CloneDBInsta
     };
     let row = plane.clone_instance(caller, req).await?;
     Ok(json!({"DBInstanceId": row.id, "OrderId": control::order_id()}))
+}
+
+fn policy_body(p: &control::model::BackupPolicy) -> Value {
+    json!({
+        "DBInstanceID": p.instance_id,
+        "PreferredBackupTime": p.preferred_time,
+        "PreferredBackupPeriod": p.preferred_period,
+        "BackupRetentionPeriod": p.retention_days,
+        "BackupLog": if p.log_backup { "Enable" } else { "Disabled" },
+        "EnableBackupLog": if p.log_backup { "1" } else { "0" },
+        "LogBackupRetentionPeriod": p.log_retention_days,
+        "BackupMethod": "Physical",
+        "CompressType": "0",
+        "Category": "Standard",
+        "EnableIncrementDataBackup": false,
+        "ReleasedKeepPolicy": "All",
+    })
+}
+
+pub(crate) async fn describe_policy(plane: &ControlPlane, caller: &Caller, p: DescribeBackupPolicy) -> Reply {
+    if let Some(m) = p.mode.as_deref() {
+        if m != "DataBackupPolicy" && m != "LogBackupPolicy" {
+            return Err(super::invalid("BackupPolicyMode", format!("{m:?} is not one of DataBackupPolicy, LogBackupPolicy")));
+        }
+    }
+    let (policy, next) = plane.describe_backup_policy(caller, &p.instance).await?;
+    let mut body = policy_body(&policy);
+    body["PreferredNextBackupTime"] = json!(next.map(|t| t.format("%Y-%m-%dT%H:%MZ").to_string()).unwrap_or_default());
+    Ok(body)
+}
+
+pub(crate) async fn modify_policy(plane: &ControlPlane, caller: &Caller, p: ModifyBackupPolicy) -> Reply {
+    let change = control::backup_policy::PolicyChange {
+        preferred_time: p.preferred_time,
+        preferred_period: p.preferred_period,
+        retention_days: p.retention_days,
+        backup_log: p.backup_log,
+        enable_backup_log: p.enable_backup_log,
+        log_retention_days: p.log_retention_days,
+        mode: p.mode,
+    };
+    let policy = plane.modify_backup_policy(caller, &p.instance, change).await?;
+    Ok(policy_body(&policy))
 }

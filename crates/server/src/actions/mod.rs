@@ -71,6 +71,8 @@ static ROUTES: &[(Action, Handler)] = &[
     route!(DescribeBackupTasks, backups::tasks),
     route!(DeleteBackup, backups::delete),
     route!(CloneDBInstance, backups::clone),
+    route!(DescribeBackupPolicy, backups::describe_policy),
+    route!(ModifyBackupPolicy, backups::modify_policy),
     route!(CreateUser, ram::create_user),
     route!(GetUser, ram::get_user),
     route!(DeleteUser, ram::delete_user),

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::codec::{query_all, query_one, select_page, ts, where_all, Ctx};
 use super::events::record;
-use crate::{BackupFilter, BackupRow, Page, Paged, Result, StoreError};
+use crate::{BackupFilter, BackupPolicy, BackupRow, Page, Paged, Result, StoreError};
 
 fn backup_from(r: &Row<'_>) -> rusqlite::Result<BackupRow> {
     from_row!(r => BackupRow {
@@ -108,6 +108,35 @@ pub(super) fn unfinished_backups(tx: &Transaction<'_>) -> Result<Vec<BackupRow>>
     query_all(tx, "list unfinished backups", &format!("SELECT * FROM backups WHERE {UNFINISHED} ORDER BY id"), [], backup_from)
 }
 
+fn policy_from(r: &Row<'_>) -> rusqlite::Result<BackupPolicy> {
+    from_row!(r => BackupPolicy {
+        instance_id, account_uid, preferred_time, preferred_period, retention_days, log_backup, log_retention_days;
+        times: updated_at
+    })
+}
+
+pub(super) fn get_backup_policy(tx: &Transaction<'_>, instance_id: &str) -> Result<Option<BackupPolicy>> {
+    match query_one(tx, "SELECT * FROM backup_policies WHERE instance_id = ?1", [instance_id], policy_from, || instance_id.to_string()) {
+        Ok(p) => Ok(Some(p)),
+        Err(StoreError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+pub(super) fn put_backup_policy(tx: &Transaction<'_>, p: &BackupPolicy) -> Result<()> {
+    tx.execute("DELETE FROM backup_policies WHERE instance_id = ?1", [&p.instance_id]).ctx("replace a backup policy")?;
+    columns!(p => {
+        instance_id, account_uid, preferred_time, preferred_period, retention_days, log_backup, log_retention_days;
+        times: updated_at
+    })
+    .insert(tx, "backup_policies")
+    .ctx("insert a backup policy")?;
+    record(tx, &format!("dbinstance/{}", p.instance_id), "BackupPolicyChanged", &json!({
+        "PreferredBackupTime": p.preferred_time, "PreferredBackupPeriod": p.preferred_period,
+        "BackupRetentionPeriod": p.retention_days, "LogBackup": p.log_backup, "LogBackupRetentionPeriod": p.log_retention_days,
+    }))
+}
+
 blocking_store! {
     impl crate::BackupStore {
         write fn begin_backup(by_ref backup: &BackupRow) -> i64;
@@ -116,5 +145,7 @@ blocking_store! {
         write fn update_backup(by_ref backup: &BackupRow) -> ();
         write fn delete_backup(by_val id: i64) -> ();
         read fn unfinished_backups() -> Vec<BackupRow>;
+        read fn get_backup_policy(by_ref instance_id: &str) -> Option<BackupPolicy>;
+        write fn put_backup_policy(by_ref policy: &BackupPolicy) -> ();
     }
 }

@@ -41,3 +41,25 @@ async fn one_job_per_instance_runs_and_a_finished_set_round_trips() {
     assert!(matches!(s.delete_backup(id).await, Err(StoreError::NotFound(_))));
     assert_eq!(kinds(&events(&s, &format!("backup/{id}")).await), ["Created", "Updated", "Deleted"]);
 }
+
+#[tokio::test]
+async fn a_policy_is_absent_until_set_then_replaced() {
+    let s = store().await;
+    assert_eq!(s.get_backup_policy("pgm-a").await.unwrap(), None);
+    let mut p = crate::BackupPolicy {
+        instance_id: "pgm-a".into(),
+        account_uid: ACCOUNT.into(),
+        preferred_time: "02:00Z-03:00Z".into(),
+        preferred_period: "Monday,Thursday".into(),
+        retention_days: 7,
+        log_backup: true,
+        log_retention_days: 7,
+        updated_at: at(1),
+    };
+    s.put_backup_policy(&p).await.unwrap();
+    assert_eq!(s.get_backup_policy("pgm-a").await.unwrap(), Some(p.clone()));
+    p.retention_days = 30;
+    p.log_backup = false;
+    s.put_backup_policy(&p).await.unwrap();
+    assert_eq!(s.get_backup_policy("pgm-a").await.unwrap(), Some(p));
+}

@@ -212,6 +212,16 @@ def test_a_clone_to_a_point_in_time_holds_exactly_the_rows_committed_before_it(v
         conn.execute("INSERT INTO items VALUES (1000, 'the clone takes writes')")
     delete_quietly(v3, clone_id)
 
+    hour_ago = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(time.time() - 3600))
+    in_a_minute = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(time.time() + 60))
+    logs = v3.call("DescribeLogBackupFiles", DBInstanceId=instance, StartTime=hour_ago, EndTime=in_a_minute)
+    files = logs["Items"]["BinLogFile"]
+    assert files and all(f["FileSize"] == 16 * 1024 * 1024 for f in files if not f["FileName"].endswith((".backup", ".history"))), logs
+    assert logs["TotalRecordCount"] == len(files) and logs["TotalFileSize"] == sum(f["FileSize"] for f in files), logs
+    assert all(f["LogBeginTime"] <= f["LogEndTime"] for f in files), files
+    e = v3.error("DescribeLogBackupFiles", DBInstanceId=instance, StartTime=in_a_minute, EndTime=hour_ago)
+    assert e.code == "InvalidStartTimeAndEndTime.Malformed", e
+
     # After the source is deleted, its archived log still reaches its last moment.
     v3.call("DeleteDBInstance", DBInstanceId=instance)
     wait_gone(v3, instance)

@@ -530,6 +530,44 @@ impl ControlPlane {
     }
 }
 
+/// One archived log file of an instance (DescribeLogBackupFiles).
+#[derive(Debug, Clone)]
+pub struct LogFile {
+    pub name: String,
+    pub size: u64,
+    /// When the previous file was archived: the file holds what was written from then on.
+    pub begin: DateTime<Utc>,
+    /// When it was archived.
+    pub end: DateTime<Utc>,
+}
+
+impl ControlPlane {
+    /// DescribeLogBackupFiles: the archived log files whose span meets [`from`, `to`],
+    /// oldest first.
+    pub async fn log_files(&self, caller: &Caller, instance_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<LogFile>> {
+        self.backup_scope(caller, Action::DescribeLogBackupFiles, instance_id).await?;
+        let Ok(entries) = std::fs::read_dir(self.logs_dir(instance_id)) else { return Ok(Vec::new()) };
+        let mut files: Vec<(DateTime<Utc>, String, u64)> = entries
+            .flatten()
+            .filter(|e| e.file_name() != CLOSED_AT && !e.file_name().to_string_lossy().ends_with(".part"))
+            .filter_map(|e| {
+                let meta = e.metadata().ok().filter(|m| m.is_file())?;
+                Some((DateTime::<Utc>::from(meta.modified().ok()?), e.file_name().to_string_lossy().into_owned(), meta.len()))
+            })
+            .collect();
+        files.sort();
+        let mut listed = Vec::new();
+        let mut begin = files.first().map(|f| f.0).unwrap_or_default();
+        for (end, name, size) in files {
+            if end >= from && begin <= to {
+                listed.push(LogFile { name, size, begin, end });
+            }
+            begin = end;
+        }
+        Ok(listed)
+    }
+}
+
 /// Why one backup attempt failed.
 #[derive(Debug, thiserror::Error)]
 enum BackupFailure {

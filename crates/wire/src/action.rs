@@ -95,6 +95,7 @@ actions! {
         CloneDBInstance,
         DescribeBackupPolicy,
         ModifyBackupPolicy,
+        DescribeLogBackupFiles,
     ],
     Ram: [
         CreateUser,

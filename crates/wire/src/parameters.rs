@@ -261,6 +261,12 @@ parameters! {
         /// Comma-separated backup set ids.
         backup_ids: String = "BackupId",
     }
+    DescribeLogBackupFiles {
+        instance: String = "DBInstanceId",
+        start_time: String = "StartTime",
+        end_time: String = "EndTime",
+        page: Paging = "Page",
+    }
     DescribeBackupPolicy { instance: String = "DBInstanceId", mode: Option<String> = "BackupPolicyMode" }
     ModifyBackupPolicy {
         instance: String = "DBInstanceId",

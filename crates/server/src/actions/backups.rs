@@ -7,7 +7,7 @@ use control::backups::{BackupQuery, BackupRequest, CloneRequest};
 use control::model::{BackupMode, BackupRow, BackupStatus};
 use control::{Caller, ControlPlane};
 use serde_json::{json, Value};
-use wire::parameters::{CloneDBInstance, CreateBackup, DeleteBackup, DescribeBackupPolicy, DescribeBackupTasks, DescribeBackups, ModifyBackupPolicy};
+use wire::parameters::{CloneDBInstance, CreateBackup, DeleteBackup, DescribeBackupPolicy, DescribeBackupTasks, DescribeBackups, DescribeLogBackupFiles, ModifyBackupPolicy};
 
 pub(crate) async fn create(plane: &ControlPlane, caller: &Caller, p: CreateBackup) -> Reply {
     let req = BackupRequest { method: p.method, strategy: p.strategy, backup_type: p.backup_type };
@@ -213,4 +213,38 @@ pub(crate) async fn modify_policy(plane: &ControlPlane, caller: &Caller, p: Modi
     };
     let policy = plane.modify_backup_policy(caller, &p.instance, change).await?;
     Ok(policy_body(&policy))
+}
+
+pub(crate) async fn log_files(plane: &ControlPlane, caller: &Caller, p: DescribeLogBackupFiles) -> Reply {
+    let from = parse_time(Some(&p.start_time), "StartTime")?.unwrap_or_default();
+    let to = parse_time(Some(&p.end_time), "EndTime")?.unwrap_or_default() + chrono::Duration::seconds(59);
+    if to < from {
+        return Err(crate::ServerError::Control(control::ControlError::TimeRange("The EndTime must be later than or equal to the StartTime.".into())));
+    }
+    let page = page(p.page, 30, 1000)?;
+    let files = plane.log_files(caller, &p.instance, from, to).await?;
+    let total_size: u64 = files.iter().map(|f| f.size).sum();
+    let items: Vec<Value> = files
+        .iter()
+        .skip(((page.number - 1) * page.size) as usize)
+        .take(page.size as usize)
+        .map(|f| {
+            json!({
+                "FileName": f.name,
+                "FileSize": f.size,
+                "LogBeginTime": time(f.begin),
+                "LogEndTime": time(f.end),
+                "DownloadLink": "",
+                "IntranetDownloadLink": "",
+                "LinkExpiredTime": "",
+            })
+        })
+        .collect();
+    Ok(json!({
+        "Items": {"BinLogFile": items},
+        "PageNumber": page.number,
+        "PageRecordCount": items.len(),
+        "TotalRecordCount": files.len(),
+        "TotalFileSize": total_size,
+    }))
 }

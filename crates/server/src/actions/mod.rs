@@ -73,6 +73,7 @@ static ROUTES: &[(Action, Handler)] = &[
     route!(CloneDBInstance, backups::clone),
     route!(DescribeBackupPolicy, backups::describe_policy),
     route!(ModifyBackupPolicy, backups::modify_policy),
+    route!(DescribeLogBackupFiles, backups::log_files),
     route!(CreateUser, ram::create_user),
     route!(GetUser, ram::get_user),
     route!(DeleteUser, ram::delete_user),

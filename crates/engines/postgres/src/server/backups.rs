@@ -21,8 +21,8 @@ impl engine::Backups for PostgresEngine {
 
     async fn verify_backup(&self, backup_dir: &Path) -> Result<(), EngineError> {
         let owned = backup_dir.to_path_buf();
-        backup::blocking(move || backup::check_manifest(&owned)).await?;
-        self.verify_with_tool(backup_dir).await
+        let (manifest, tool) = tokio::join!(backup::blocking(move || backup::check_manifest(&owned)), self.verify_with_tool(backup_dir));
+        manifest.and(tool)
     }
 
     async fn provision_from_backup(&self, spec: &InstanceSpec, backup_dir: &Path, target: Option<&RestoreTarget>) -> Result<(), EngineError> {
@@ -128,10 +128,13 @@ impl PostgresEngine {
             .map_err(|e| EngineError::new(if e.kind == ErrorKind::HostSetup { e.kind } else { ErrorKind::Unavailable }, e.message))?;
         let consistent_at = backup::now_unix();
         backup::keep_admin(spec, target)?;
-        self.verify_with_tool(target).await?;
-        let (log_start, log_end) = wal_range(&data)?;
+        // Both read every file: side by side, on two cores, they take the time of the
+        // longer (a 1 GB backup: 0.55 s instead of 0.9 s, bench/RESULTS.md).
         let sealed = target.to_path_buf();
-        let checksum = backup::blocking(move || backup::seal(&sealed)).await?;
+        let (verified, checksum) = tokio::join!(self.verify_with_tool(target), backup::blocking(move || backup::seal(&sealed)));
+        verified?;
+        let checksum = checksum?;
+        let (log_start, log_end) = wal_range(&data)?;
         Ok(BackupSet { size_bytes: backup::size_of(target), checksum, consistent_at, log_start, log_end })
     }
 

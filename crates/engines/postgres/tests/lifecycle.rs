@@ -40,7 +40,10 @@ async fn provision_lays_out_a_running_server_that_survives_stop_start_restart_an
     let mut names: Vec<String> =
         std::fs::read_dir(&spec.dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();
-    assert_eq!(names, ["admin.json", "data", "server.log"]);
+    assert_eq!(names, ["admin.json", "data", "server.log", "wal-archive"]);
+    // The archiver (the server, as its own user) writes there; nobody else reads it.
+    let archive = std::fs::metadata(spec.dir.join("wal-archive")).unwrap();
+    assert_eq!((std::os::unix::fs::MetadataExt::uid(&archive), std::os::unix::fs::MetadataExt::mode(&archive) & 0o777), (engine_uid, 0o700));
 
     // The server runs as configured, as the engine user, and only over TCP.
     let admin = engine.admin(spec).unwrap();
@@ -55,6 +58,7 @@ async fn provision_lays_out_a_running_server_that_survives_stop_start_restart_an
         ("effective_cache_size", "384MB"),
         ("password_encryption", "scram-sha-256"),
         ("logging_collector", "off"),
+        ("archive_mode", "on"),
         ("server_encoding", "UTF8"),
         ("lc_collate", "C.UTF-8"),
     ] {

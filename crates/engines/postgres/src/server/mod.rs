@@ -7,6 +7,8 @@
 //!   data/           PGDATA, owned by the instance's user, 0700
 //!     openrds.conf  settings derived from the instance class, included by postgresql.conf
 //!   server.log      the server's log, owned by the instance's user, 0600
+//!   wal-archive/    finished WAL segments the archiver copied, owned by the instance's
+//!                   user, 0700; openrds moves them to the backup area (`backups`)
 //! ```
 //!
 //! When openrds runs as root, the server and its tools run confined to the instance: its

@@ -329,9 +329,13 @@ pub async fn blocking<T: Send + 'static>(
 /// Removes a backup directory that failed half-way (logged, not raised: the caller's
 /// error is the one to report).
 pub fn discard(target: &Path) {
-    if let Err(e) = std::fs::remove_dir_all(target) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            tracing::error!(path = %target.display(), error = %e, "cannot remove a failed backup");
+    // A tool that is being killed may still add a file while the tree goes.
+    for attempt in 1..=3 {
+        match std::fs::remove_dir_all(target) {
+            Ok(()) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(e) if attempt == 3 => tracing::error!(path = %target.display(), error = %e, "cannot remove a failed backup"),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(200)),
         }
     }
 }

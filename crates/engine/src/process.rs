@@ -73,12 +73,33 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    run_with_env(program, args, confinement, what, &[]).await
+    run_inner(program, args, confinement, what, &[], false).await
 }
 
-/// [`run`] with variables set in the tool's environment: how a client tool gets a
-/// password without it showing in the host's process list.
-pub async fn run_with_env<I, S>(program: &Path, args: I, confinement: Option<&Confinement>, what: &str, env: &[(&str, &str)]) -> Result<(), EngineError>
+/// A client tool openrds runs for a task of its own (a backup), unconfined, with
+/// variables set in its environment (how it gets a password without that showing in the
+/// host's process list). If the task is dropped (a shutdown) before the tool ends, the
+/// tool's whole process group is killed: it must not go on writing where nobody wants it.
+pub async fn run_for_task<I, S>(program: &Path, args: I, what: &str, env: &[(&str, &str)]) -> Result<(), EngineError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    run_inner(program, args, None, what, env, true).await
+}
+
+/// Kills a process group when dropped, unless disarmed first.
+struct KillGroupOnDrop(Option<i32>);
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0 {
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
+async fn run_inner<I, S>(program: &Path, args: I, confinement: Option<&Confinement>, what: &str, env: &[(&str, &str)], kill_on_drop: bool) -> Result<(), EngineError>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
@@ -93,6 +114,8 @@ where
     let mut child = tokio::process::Command::from(cmd)
         .spawn()
         .map_err(|e| EngineError::new(ErrorKind::HostSetup, format!("{what}: cannot run {}: {e}", program.display())))?;
+    // The tool leads its own process group (`command`), so its group id is its pid.
+    let mut guard = KillGroupOnDrop(if kill_on_drop { child.id().map(|p| p as i32) } else { None });
     let mut readers = Vec::new();
     if let Some(out) = child.stdout.take() {
         readers.push(tokio::spawn(relay(out, tool.clone()).in_current_span()));
@@ -104,6 +127,7 @@ where
         .wait()
         .await
         .map_err(|e| EngineError::new(ErrorKind::Internal, format!("{what}: waiting for {tool}: {e}")))?;
+    guard.0 = None;
     let mut lines = Vec::new();
     for reader in readers {
         // A grandchild that kept the pipe open must not hold us once the tool is done.

@@ -93,7 +93,7 @@ impl MariaDbEngine {
     }
 
     async fn run_backup_tool(&self, args: Vec<OsString>, what: &str) -> Result<(), EngineError> {
-        process::run(&self.backup_tool(), args, None, what)
+        process::run_for_task(&self.backup_tool(), args, what, &[])
             .await
             .map_err(|e| EngineError::new(if e.kind == ErrorKind::HostSetup { e.kind } else { ErrorKind::Unavailable }, e.message))
     }

@@ -123,7 +123,7 @@ impl PostgresEngine {
         ];
         // Run as openrds, not the instance's user: the backup is openrds's, and the
         // server sees only a replication client.
-        process::run_with_env(&self.bin("pg_basebackup"), args, None, &format!("back up instance {}", spec.id), &[("PGPASSWORD", &admin.password)])
+        process::run_for_task(&self.bin("pg_basebackup"), args, &format!("back up instance {}", spec.id), &[("PGPASSWORD", &admin.password)])
             .await
             .map_err(|e| EngineError::new(if e.kind == ErrorKind::HostSetup { e.kind } else { ErrorKind::Unavailable }, e.message))?;
         let consistent_at = backup::now_unix();
@@ -141,7 +141,7 @@ impl PostgresEngine {
     /// `pg_verifybackup`: every file and the WAL against the backup's own manifest.
     async fn verify_with_tool(&self, backup_dir: &Path) -> Result<(), EngineError> {
         let data = backup::data_of(backup_dir);
-        process::run(&self.bin("pg_verifybackup"), [data.as_os_str()], None, &format!("verify backup {}", backup_dir.display()))
+        process::run_for_task(&self.bin("pg_verifybackup"), [data.as_os_str()], &format!("verify backup {}", backup_dir.display()), &[])
             .await
             .map_err(|e| EngineError::new(if e.kind == ErrorKind::HostSetup { e.kind } else { ErrorKind::Corrupt }, e.message))
     }

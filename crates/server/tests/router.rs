@@ -370,6 +370,49 @@ async fn ram_users_keys_and_policies_decide_what_a_caller_may_do() {
     assert_eq!(api.ram("GetUser", &[("UserName", "alice")]).await.code(), "EntityNotExist.User");
 }
 
+/// Backups with the in-memory engine: a set is taken, listed, cloned into an instance with
+/// the same databases, and deleted; policies and log listings answer in their shapes; the
+/// refusals have their codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_clones_and_policies() {
+    let api = Api::start().await;
+    let id = api.create("PostgreSQL", "pg.x4.large.2c").await;
+    api.ok("CreateDatabase", &[("DBInstanceId", &id), ("DBName", "shop"), ("CharacterSetName", "UTF8")]).await;
+    let job = api.ok("CreateBackup", &[("DBInstanceId", &id)]).await["BackupJobId"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let tasks = api.ok("DescribeBackupTasks", &[("DBInstanceId", &id), ("BackupJobId", &job)]).await;
+        if tasks["Items"]["BackupJob"][0]["BackupStatus"] == "Finished" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{tasks}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sets = api.ok("DescribeBackups", &[("DBInstanceId", &id)]).await;
+    assert_eq!(sets["TotalRecordCount"], "1", "{sets}");
+    assert_eq!(sets["Items"]["Backup"][0]["BackupId"], job.as_str());
+    api.refused("CreateBackup", &[("DBInstanceId", &id), ("BackupMethod", "Logical")], 403, "OperationDenied.BackupMethod").await;
+    api.refused("DeleteBackup", &[("DBInstanceId", &id), ("BackupId", "999")], 404, "InvalidBackupId.NotFound").await;
+    api.refused("CloneDBInstance", &[("DBInstanceId", &id), ("RestoreTime", "2020-01-01T00:00:00Z"), ("PayType", "Postpaid")], 400, "InvalidParameter").await;
+
+    let clone = api.ok("CloneDBInstance", &[("DBInstanceId", &id), ("BackupId", &job), ("PayType", "Postpaid")]).await;
+    let clone_id = clone["DBInstanceId"].as_str().unwrap().to_string();
+    api.wait_status(&clone_id, "Running").await;
+    let dbs = api.ok("DescribeDatabases", &[("DBInstanceId", &clone_id)]).await;
+    assert_eq!(dbs["Databases"]["Database"][0]["DBName"], "shop", "{dbs}");
+
+    let policy = api.ok("DescribeBackupPolicy", &[("DBInstanceId", &id)]).await;
+    assert_eq!(policy["BackupRetentionPeriod"], 7, "{policy}");
+    let changed = api.ok("ModifyBackupPolicy", &[("DBInstanceId", &id), ("BackupRetentionPeriod", "30"), ("PreferredBackupPeriod", "Monday,Friday")]).await;
+    assert_eq!((changed["BackupRetentionPeriod"].as_i64(), changed["PreferredBackupPeriod"].as_str()), (Some(30), Some("Monday,Friday")), "{changed}");
+    api.refused("ModifyBackupPolicy", &[("DBInstanceId", &id), ("BackupRetentionPeriod", "3")], 400, "InvalidParameter").await;
+    let logs = api.ok("DescribeLogBackupFiles", &[("DBInstanceId", &id), ("StartTime", "2026-01-01T00:00Z"), ("EndTime", "2030-01-01T00:00Z")]).await;
+    assert_eq!(logs["TotalRecordCount"], 0, "the fake engine archives no log: {logs}");
+
+    api.ok("DeleteBackup", &[("DBInstanceId", &id), ("BackupId", &job)]).await;
+    assert_eq!(api.ok("DescribeBackups", &[("DBInstanceId", &id)]).await["TotalRecordCount"], "0");
+}
+
 /// Every served action (`wire::Action`, whose every value the dispatcher routes) is called
 /// by a test of this file.
 #[test]

@@ -10,8 +10,11 @@ use std::time::Duration;
 use store::{BackupFilter, BackupMode, BackupPolicy, BackupRow, BackupStatus, InstanceRow, InstanceStatus, StoreError};
 use wire::Action;
 
-/// How often due automatic backups are started and retention applied.
+/// How often due automatic backups are started.
 const SCHEDULE_EVERY: Duration = Duration::from_secs(10);
+/// How often retention is applied: it reads every instance's sets, and a set expires by
+/// days, not seconds.
+const RETENTION_EVERY: Duration = Duration::from_secs(60);
 const WEEKDAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
 /// Alibaba's bounds on both retention periods, in days.
 const RETENTION_DAYS: std::ops::RangeInclusive<i64> = 7..=730;
@@ -31,17 +34,17 @@ pub struct PolicyChange {
 /// The policy of an instance that never had one set: every day, in an hour of the day
 /// chosen from its id (so a fleet's backups do not all start at once), kept 7 days, with
 /// its log.
-pub fn default_policy(instance: &InstanceRow) -> BackupPolicy {
-    let hour = instance.id.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % 24;
+pub fn default_policy(instance_id: &str, account_uid: &str, since: DateTime<Utc>) -> BackupPolicy {
+    let hour = instance_id.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % 24;
     BackupPolicy {
-        instance_id: instance.id.clone(),
-        account_uid: instance.account_uid.clone(),
+        instance_id: instance_id.to_string(),
+        account_uid: account_uid.to_string(),
         preferred_time: format!("{hour:02}:00Z-{:02}:00Z", (hour + 1) % 24),
         preferred_period: WEEKDAYS.join(","),
         retention_days: 7,
         log_backup: true,
         log_retention_days: 7,
-        updated_at: instance.created_at,
+        updated_at: since,
     }
 }
 
@@ -131,7 +134,7 @@ fn days_in_range(name: &str, value: &str) -> Result<i64> {
 impl ControlPlane {
     /// The instance's policy, or the default one.
     pub(crate) async fn policy_of(&self, row: &InstanceRow) -> Result<BackupPolicy> {
-        Ok(self.store.get_backup_policy(&row.id).await?.unwrap_or_else(|| default_policy(row)))
+        Ok(self.store.get_backup_policy(&row.id).await?.unwrap_or_else(|| default_policy(&row.id, &row.account_uid, row.created_at)))
     }
 
     /// DescribeBackupPolicy: the policy and when its next backup starts.
@@ -194,7 +197,7 @@ impl ControlPlane {
         Ok(policy)
     }
 
-    /// Starts the scheduler: due automatic backups, then retention, every few seconds.
+    /// Starts the scheduler: due automatic backups every few seconds, retention every minute.
     pub(crate) fn spawn_backup_scheduler(&self) {
         let Some(plane) = self.self_arc() else { return };
         crate::supervisor::on_running_instances(&plane, SCHEDULE_EVERY, |plane, rows| async move {
@@ -203,6 +206,8 @@ impl ControlPlane {
                     tracing::warn!(instance = %row.id, error = %e, "could not start an automatic backup");
                 }
             }
+        });
+        crate::supervisor::on_running_instances(&plane, RETENTION_EVERY, |plane, _| async move {
             if let Err(e) = plane.apply_retention().await {
                 tracing::warn!(error = %e, "could not apply backup retention");
             }
@@ -241,8 +246,8 @@ impl ControlPlane {
             let policy = match self.store.get_backup_policy(instance_id).await? {
                 Some(p) => p,
                 None => match self.store.get_instance(instance_id).await {
-                    Ok(row) => default_policy(&row),
-                    Err(_) => default_policy(&InstanceRow { created_at: now, ..InstanceRow::sample(instance_id, &sets[0].account_uid, now) }),
+                    Ok(row) => default_policy(&row.id, &row.account_uid, row.created_at),
+                    Err(_) => default_policy(instance_id, &sets[0].account_uid, now),
                 },
             };
             for id in expired_sets(sets, policy.retention_days, now) {
@@ -281,7 +286,7 @@ mod tests {
     use chrono::TimeZone;
 
     fn policy(time: &str, period: &str) -> BackupPolicy {
-        BackupPolicy { preferred_time: time.into(), preferred_period: period.into(), ..default_policy(&InstanceRow::sample("pgm-x", "1", Utc::now())) }
+        BackupPolicy { preferred_time: time.into(), preferred_period: period.into(), ..default_policy("pgm-x", "1", Utc::now()) }
     }
 
     fn at(d: u32, h: u32, m: u32) -> DateTime<Utc> {
@@ -313,7 +318,7 @@ mod tests {
         }
         assert_eq!(parse_period("Wednesday,Monday,Monday").map(|d| d.len()), Some(2));
         assert_eq!(parse_period("Mon,Tue"), None, "full names only");
-        let id = default_policy(&InstanceRow::sample("pgm-abc", "1", Utc::now()));
+        let id = default_policy("pgm-abc", "1", Utc::now());
         assert!(parse_window(&id.preferred_time).is_some() && parse_period(&id.preferred_period).map(|d| d.len()) == Some(7));
     }
 

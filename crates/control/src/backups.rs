@@ -259,7 +259,7 @@ impl ControlPlane {
     pub(crate) async fn recover_backups(&self) -> Result<()> {
         for mut job in self.store.unfinished_backups().await? {
             if !job.location.is_empty() {
-                engine::backup::discard(std::path::Path::new(&job.location));
+                engine::backup::discard(std::path::Path::new(&job.location)).await;
             }
             if job.attempts >= MAX_ATTEMPTS {
                 job.status = BackupStatus::Failed;

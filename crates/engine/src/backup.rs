@@ -128,7 +128,7 @@ where
     create_target(target)?;
     let result = work().await;
     if result.is_err() {
-        discard(target);
+        discard(target).await;
     }
     result
 }
@@ -328,14 +328,16 @@ pub async fn blocking<T: Send + 'static>(
 
 /// Removes a backup directory that failed half-way (logged, not raised: the caller's
 /// error is the one to report).
-pub fn discard(target: &Path) {
+pub async fn discard(target: &Path) {
     // A tool that is being killed may still add a file while the tree goes.
     for attempt in 1..=3 {
-        match std::fs::remove_dir_all(target) {
+        let owned = target.to_path_buf();
+        let removed = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(owned)).await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        match removed {
             Ok(()) => return,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
             Err(e) if attempt == 3 => tracing::error!(path = %target.display(), error = %e, "cannot remove a failed backup"),
-            Err(_) => std::thread::sleep(std::time::Duration::from_millis(200)),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
         }
     }
 }

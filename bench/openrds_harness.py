@@ -37,6 +37,16 @@ def run(cmd: list[str], *, env: dict | None = None, check: bool = True, capture:
     return p
 
 
+def first_line(cmd: list[str]) -> str:
+    """The first line a tool prints (`--version`), or `?` if it cannot run."""
+    try:
+        p = subprocess.run(cmd, text=True, capture_output=True)
+    except OSError:
+        return "?"
+    out = (p.stdout or p.stderr).strip()
+    return out.splitlines()[0] if out else "?"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

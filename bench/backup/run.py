@@ -41,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import openrds_harness as harness  # noqa: E402
-from openrds_harness import OpenRDS, free_port, log, run  # noqa: E402
+from openrds_harness import OpenRDS, first_line, free_port, log, run  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -558,15 +558,6 @@ def round_order(methods: list[str], rnd: int) -> list[str]:
 # --------------------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------------------
-
-
-def first_line(cmd: list[str]) -> str:
-    try:
-        p = subprocess.run(cmd, text=True, capture_output=True)
-    except OSError:
-        return "?"
-    out = (p.stdout or p.stderr).strip()
-    return out.splitlines()[0] if out else "?"
 
 
 def tool_versions(binary: Path, engine: str, built_from: str | None) -> dict:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import openrds_harness as harness  # noqa: E402
-from openrds_harness import OpenRDS, free_port, log, run  # noqa: E402
+from openrds_harness import OpenRDS, first_line, free_port, log, run  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -480,15 +480,6 @@ def ensure_mydumper() -> None:
         return
     log("mydumper missing: apt-get install -y mydumper")
     run(["apt-get", "install", "-y", "mydumper"], capture=False)
-
-
-def first_line(cmd: list[str]) -> str:
-    try:
-        p = subprocess.run(cmd, text=True, capture_output=True)
-    except OSError:
-        return "?"
-    out = (p.stdout or p.stderr).strip()
-    return out.splitlines()[0] if out else "?"
 
 
 def tool_versions(binary: Path | None) -> dict:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import openrds_harness as harness  # noqa: E402
-from openrds_harness import OpenRDS, free_port, log, run  # noqa: E402
+from openrds_harness import OpenRDS, first_line, free_port, log, run  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -300,9 +300,6 @@ def ensure_pgcopydb() -> None:
 
 
 def tool_versions(binary: Path, given: bool) -> dict:
-    def first_line(cmd):
-        p = subprocess.run(cmd, text=True, capture_output=True)
-        return (p.stdout or p.stderr).strip().splitlines()[0] if (p.stdout or p.stderr).strip() else "?"
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], text=True, capture_output=True).stdout.strip()
     dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no",
                             "--", ".", ":(exclude)bench/import_pg"],  # the harness itself does not change the binary

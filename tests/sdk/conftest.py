@@ -108,7 +108,7 @@ class Client:
         clean = {k: _stringify(v) for k, v in params.items() if v is not None}
         body = self._send(action, version, clean)
         assert isinstance(body, dict), f"{self.name} {action}: body is not a JSON object: {body!r}"
-        if action in ("CreateDBInstance", "CloneDBInstance") and body.get("DBInstanceId"):
+        if action in ("CreateDBInstance", "CloneDBInstance", "RecoveryDBInstance") and body.get("DBInstanceId"):
             self.registry.add(body["DBInstanceId"], self)
         return body
 

@@ -1,7 +1,9 @@
 //! `openrds backup --instance <id>`: CreateBackup, then DescribeBackupTasks with a progress
 //! bar (bytes, rate, ETA) until the job ends, and the set's DescribeBackups entry.
 //! `openrds clone --from <id> --backup-id <n>`: CloneDBInstance, then the new instance's
-//! state until it is Running. Each exits 0 only on success.
+//! state until it is Running. `openrds restore --into <id> --backup-id <n> src[:dst]...`:
+//! RecoveryDBInstance into an existing instance, followed like an import. Each exits 0
+//! only on success.
 
 use crate::client::ApiArgs;
 use anyhow::{bail, Context};
@@ -42,6 +44,50 @@ pub struct CloneArgs {
     poll_ms: u64,
     #[command(flatten)]
     api: ApiArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// The instance the databases are restored into (TargetDBInstanceId).
+    #[arg(long)]
+    into: String,
+    /// The backup set (BackupId).
+    #[arg(long, conflicts_with = "restore_time")]
+    backup_id: Option<String>,
+    /// Instead of a set: the moment to restore, `yyyy-MM-ddTHH:mm:ssZ` (RestoreTime), with
+    /// the instance it is of (`--from`).
+    #[arg(long, requires = "from")]
+    restore_time: Option<String>,
+    /// The instance whose backup or log to restore (DBInstanceId; it may have been deleted).
+    #[arg(long)]
+    from: Option<String>,
+    /// Databases as `source:destination`, or `name` to keep the name.
+    #[arg(required = true)]
+    databases: Vec<String>,
+    #[arg(long, default_value_t = 500)]
+    poll_ms: u64,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
+pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
+    if args.backup_id.is_none() && args.restore_time.is_none() {
+        bail!("give --backup-id, or --restore-time with --from");
+    }
+    let api = args.api.client(wire::RDS_VERSION)?;
+    let names = crate::import::db_info(&args.databases)?;
+    let names: Value = serde_json::from_str(&names)?;
+    let names = names["DBNames"].to_string();
+    let mut params = vec![("TargetDBInstanceId", args.into.as_str()), ("DbNames", names.as_str())];
+    for (key, value) in [("BackupId", &args.backup_id), ("RestoreTime", &args.restore_time), ("DBInstanceId", &args.from)] {
+        if let Some(v) = value {
+            params.push((key, v.as_str()));
+        }
+    }
+    let started = api.call("RecoveryDBInstance", &params).await?;
+    let task = started["OrderId"].as_str().context("OrderId in the response")?.to_string();
+    eprintln!("restore {task}: into {} {names}", args.into);
+    crate::import::follow(&api, &args.into, &task, args.poll_ms).await
 }
 
 fn bar(plain: bool) -> ProgressBar {

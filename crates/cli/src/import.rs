@@ -30,7 +30,7 @@ pub struct ImportArgs {
     api: ApiArgs,
 }
 
-fn db_info(pairs: &[String]) -> anyhow::Result<String> {
+pub(crate) fn db_info(pairs: &[String]) -> anyhow::Result<String> {
     let mut names = serde_json::Map::new();
     for pair in pairs {
         let (src, dst) = pair.split_once(':').unwrap_or((pair, pair));
@@ -158,14 +158,19 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         .await?;
     let import_id = started["ImportId"].as_str().context("ImportId in the response")?.to_string();
     eprintln!("ImportId {import_id}: {} -> {} {info}", args.from, args.to);
+    follow(&api, &args.to, &import_id, args.poll_ms).await
+}
 
+/// Follows the task `import_id` of instance `to` (an import, or a restore into it) with
+/// progress bars until it ends; Ctrl-C cancels it. Exits 0 only when it succeeded.
+pub(crate) async fn follow(api: &client::Client, to: &str, import_id: &str, poll_ms: u64) -> anyhow::Result<ExitCode> {
     let mut bars = Bars::new();
     let mut cancel_sent = false;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let mut failures = 0;
     let last = loop {
-        let p = match api.call("DescribeImportProgress", &[("DBInstanceId", args.to.as_str()), ("ImportId", &import_id)]).await {
+        let p = match api.call("DescribeImportProgress", &[("DBInstanceId", to), ("ImportId", import_id)]).await {
             Ok(p) => {
                 failures = 0;
                 p
@@ -185,7 +190,7 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
             break p;
         }
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(args.poll_ms)) => {}
+            _ = tokio::time::sleep(Duration::from_millis(poll_ms)) => {}
             _ = &mut ctrl_c => {
                 if cancel_sent {
                     // A second Ctrl-C: stop following; the server finishes the cancel.
@@ -196,7 +201,7 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
                 cancel_sent = true;
                 ctrl_c.set(tokio::signal::ctrl_c());
                 bars.multi.suspend(|| eprintln!("canceling import {import_id} (Ctrl-C again to stop waiting) ..."));
-                api.call("CancelImport", &[("DBInstanceId", args.to.as_str()), ("ImportId", &import_id)]).await?;
+                api.call("CancelImport", &[("DBInstanceId", to), ("ImportId", import_id)]).await?;
             }
         }
     };

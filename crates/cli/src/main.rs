@@ -34,6 +34,9 @@ enum Command {
     /// Make a new instance from a backup set and wait for it:
     /// `openrds clone --from <id> --backup-id <n>`.
     Clone(backup::CloneArgs),
+    /// Restore databases of a backup set (or of a moment) into an existing instance and
+    /// follow the task: `openrds restore --into <id> --backup-id <n> shop:shop_restored`.
+    Restore(backup::RestoreArgs),
     /// Run the main job end to end on a temporary data directory, then clean up.
     Demo {
         /// The engine of the two instances, as the API's `Engine` names it (any case);
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
             Command::Import(args) => import::run(args).await,
             Command::Backup(args) => backup::backup(args).await,
             Command::Clone(args) => backup::clone(args).await,
+            Command::Restore(args) => backup::restore(args).await,
             Command::Rds(args) => client::call(wire::RDS_VERSION, args).await,
             Command::Ram(args) => client::call(wire::RAM_VERSION, args).await,
             Command::Tenant { command: TenantCommand::Add { data_dir, name } } => serve::add_tenant(&data_dir, &name).await,

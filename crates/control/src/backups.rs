@@ -58,7 +58,7 @@ pub struct BackupQuery {
     pub to: Option<DateTime<Utc>>,
 }
 
-fn backup_not_found(id: &str, instance: &str) -> ControlError {
+pub(crate) fn backup_not_found(id: &str, instance: &str) -> ControlError {
     ControlError::BackupNotFound(format!("The backup set {id} does not exist for instance {instance}."))
 }
 
@@ -91,7 +91,8 @@ impl ControlPlane {
     /// the engine archive everything written up to now.
     pub(crate) async fn sweep_logs(&self, row: &InstanceRow, close: bool) -> Result<()> {
         let engine = self.engine_of(row)?;
-        if !engine.archives_logs() {
+        // A recovery's private server writes nothing anybody restores.
+        if !engine.archives_logs() || row.is_private() {
             return Ok(());
         }
         let spec = self.spec(row)?;
@@ -119,7 +120,7 @@ impl ControlPlane {
 
     /// The caller's instance for a backup call: a live one (RAM-checked with its tags), or
     /// one deleted since whose backups the caller's account still holds.
-    async fn backup_scope(&self, caller: &Caller, action: Action, instance_id: &str) -> Result<Option<InstanceRow>> {
+    pub(crate) async fn backup_scope(&self, caller: &Caller, action: Action, instance_id: &str) -> Result<Option<InstanceRow>> {
         match self.authorized_instance(caller, action, instance_id).await {
             Ok(row) => Ok(Some(row)),
             Err(ControlError::InstanceNotFound(_)) => {
@@ -358,51 +359,18 @@ impl ControlPlane {
     /// `ConsistentTime`. The set is checked first: a set whose manifest changed is refused
     /// here, one whose data changed fails the clone (which leaves no instance).
     pub async fn clone_instance(&self, caller: &Caller, req: CloneRequest) -> Result<InstanceRow> {
-        let live = self.backup_scope(caller, Action::CloneDBInstance, &req.source_id).await?;
+        self.clone_as(caller, Action::CloneDBInstance, req, None).await
+    }
+
+    /// A clone for `action` (CloneDBInstance, or RecoveryDBInstance into a new instance,
+    /// which says what else the clone is for in `recovery`).
+    pub(crate) async fn clone_as(&self, caller: &Caller, action: Action, req: CloneRequest, recovery: Option<store::RecoveryRole>) -> Result<InstanceRow> {
+        let live = self.backup_scope(caller, action, &req.source_id).await?;
         if !matches!(req.pay_type.as_str(), "Postpaid" | "Prepaid" | "Serverless") {
             return Err(ControlError::invalid("PayType", format!("{:?} is not one of Postpaid, Prepaid, Serverless", req.pay_type)));
         }
         let until = req.restore_time.as_deref().map(parse_restore_time).transpose()?;
-        let set = match (&req.backup_id, until) {
-            (Some(backup_id), _) => match backup_id.parse::<i64>().ok() {
-                Some(n) => match self.store.get_backup(n).await {
-                    Ok(b) if b.account_uid == caller.account_uid() && b.instance_id == req.source_id => b,
-                    Ok(_) | Err(StoreError::NotFound(_)) => return Err(backup_not_found(backup_id, &req.source_id)),
-                    Err(e) => return Err(e.into()),
-                },
-                None => return Err(backup_not_found(backup_id, &req.source_id)),
-            },
-            (None, Some(until)) => self.set_before(caller, &req.source_id, until).await?,
-            (None, None) => return Err(ControlError::invalid("BackupId", "give a BackupId or a RestoreTime to clone from")),
-        };
-        if let Some(until) = until {
-            if until > Utc::now() {
-                return Err(ControlError::invalid("RestoreTime", format!("{} is in the future", until.format("%Y-%m-%dT%H:%M:%SZ"))));
-            }
-            if set.consistent_at.is_some_and(|c| c > until) {
-                return Err(ControlError::invalid(
-                    "RestoreTime",
-                    format!("the backup set {} is consistent only from {}; give a later time or another set", set.id, set.consistent_at.map(|c| c.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()),
-                ));
-            }
-            let engine = self.engine_named(&set.engine)?;
-            let policy = self.store.get_backup_policy(&set.instance_id).await?;
-            if policy.is_some_and(|p| !p.log_backup) {
-                return Err(ControlError::invalid("RestoreTime", format!("log backup is disabled for instance {}; clone from a BackupId", set.instance_id)));
-            }
-            if !engine.archives_logs() {
-                return Err(ControlError::invalid("RestoreTime", engine::backup::no_log_archive(&set.engine).message));
-            }
-        }
-        if set.status != BackupStatus::Success {
-            return Err(ControlError::BackupState(format!("The backup set {} is {}; only a successful set can be restored.", set.id, set.status)));
-        }
-        let location = std::path::Path::new(&set.location);
-        match engine::backup::checksum(location) {
-            Ok(sum) if sum == set.checksum => {}
-            Ok(_) => return Err(ControlError::BackupCorrupt(format!("The backup set {} no longer matches its checksum; it cannot be restored.", set.id))),
-            Err(e) => return Err(ControlError::BackupCorrupt(format!("The backup set {} cannot be read: {}", set.id, e.message))),
-        }
+        let set = self.restorable_set(caller, &req.source_id, req.backup_id.as_deref(), until).await?;
         let engine = self.engine_named(&set.engine)?.clone();
         let catalogue = engine.catalogue();
         let class_code = req.class.clone().unwrap_or_else(|| set.class_code.clone());
@@ -459,6 +427,7 @@ impl ControlPlane {
             tags: Vec::new(),
             restored_from: Some(set.id),
             restored_until: until,
+            recovery,
             created_at: now,
             updated_at: now,
         };
@@ -467,6 +436,53 @@ impl ControlPlane {
         tracing::info!(instance = %row.id, backup_id = set.id, source = %set.instance_id, "cloning an instance from a backup");
         self.spawn_provision(row.clone());
         Ok(row)
+    }
+
+    /// The backup set a restore of `source_id` starts from (the one asked for, or the
+    /// latest consistent by `until`), checked: successful, unchanged since it was taken,
+    /// and with the log a restore to `until` needs.
+    pub(crate) async fn restorable_set(&self, caller: &Caller, source_id: &str, backup_id: Option<&str>, until: Option<DateTime<Utc>>) -> Result<BackupRow> {
+        let set = match (backup_id, until) {
+            (Some(backup_id), _) => match backup_id.parse::<i64>().ok() {
+                Some(n) => match self.store.get_backup(n).await {
+                    Ok(b) if b.account_uid == caller.account_uid() && b.instance_id == source_id => b,
+                    Ok(_) | Err(StoreError::NotFound(_)) => return Err(backup_not_found(backup_id, source_id)),
+                    Err(e) => return Err(e.into()),
+                },
+                None => return Err(backup_not_found(backup_id, source_id)),
+            },
+            (None, Some(until)) => self.set_before(caller, source_id, until).await?,
+            (None, None) => return Err(ControlError::invalid("BackupId", "give a BackupId or a RestoreTime to restore from")),
+        };
+        if let Some(until) = until {
+            if until > Utc::now() {
+                return Err(ControlError::invalid("RestoreTime", format!("{} is in the future", until.format("%Y-%m-%dT%H:%M:%SZ"))));
+            }
+            if set.consistent_at.is_some_and(|c| c > until) {
+                return Err(ControlError::invalid(
+                    "RestoreTime",
+                    format!("the backup set {} is consistent only from {}; give a later time or another set", set.id, set.consistent_at.map(|c| c.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()),
+                ));
+            }
+            let engine = self.engine_named(&set.engine)?;
+            let policy = self.store.get_backup_policy(&set.instance_id).await?;
+            if policy.is_some_and(|p| !p.log_backup) {
+                return Err(ControlError::invalid("RestoreTime", format!("log backup is disabled for instance {}; restore from a BackupId", set.instance_id)));
+            }
+            if !engine.archives_logs() {
+                return Err(ControlError::invalid("RestoreTime", engine::backup::no_log_archive(&set.engine).message));
+            }
+        }
+        if set.status != BackupStatus::Success {
+            return Err(ControlError::BackupState(format!("The backup set {} is {}; only a successful set can be restored.", set.id, set.status)));
+        }
+        let location = std::path::Path::new(&set.location);
+        match engine::backup::checksum(location) {
+            Ok(sum) if sum == set.checksum => {}
+            Ok(_) => return Err(ControlError::BackupCorrupt(format!("The backup set {} no longer matches its checksum; it cannot be restored.", set.id))),
+            Err(e) => return Err(ControlError::BackupCorrupt(format!("The backup set {} cannot be read: {}", set.id, e.message))),
+        }
+        Ok(set)
     }
 
     /// The latest successful set of `instance_id` consistent by `until`: where a restore to
@@ -542,10 +558,10 @@ pub struct LogFile {
 }
 
 impl ControlPlane {
-    /// DescribeLogBackupFiles: the archived log files whose span meets [`from`, `to`],
+    /// DescribeLogBackupFiles (or DescribeBinlogFiles, `action`): the archived log files whose span meets [`from`, `to`],
     /// oldest first.
-    pub async fn log_files(&self, caller: &Caller, instance_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<LogFile>> {
-        self.backup_scope(caller, Action::DescribeLogBackupFiles, instance_id).await?;
+    pub async fn log_files(&self, caller: &Caller, action: Action, instance_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<LogFile>> {
+        self.backup_scope(caller, action, instance_id).await?;
         let Ok(entries) = std::fs::read_dir(self.logs_dir(instance_id)) else { return Ok(Vec::new()) };
         let mut files: Vec<(DateTime<Utc>, String, u64)> = entries
             .flatten()
@@ -596,7 +612,7 @@ impl BackupFailure {
 }
 
 /// `RestoreTime`: `yyyy-MM-ddTHH:mm:ssZ` (UTC), as CloneDBInstance documents it.
-fn parse_restore_time(value: &str) -> Result<DateTime<Utc>> {
+pub(crate) fn parse_restore_time(value: &str) -> Result<DateTime<Utc>> {
     chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%SZ")
         .map(|t| t.and_utc())
         .map_err(|_| ControlError::invalid("RestoreTime", format!("{value:?} is not a UTC time like 2026-01-01T00:00:00Z")))

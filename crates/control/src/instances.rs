@@ -29,7 +29,7 @@ impl ControlPlane {
     /// The caller's instance, or `InstanceNotFound` (also for another account's).
     pub async fn owned_instance(&self, caller: &Caller, id: &str) -> Result<InstanceRow> {
         match self.store.get_instance(id).await {
-            Ok(row) if row.account_uid == caller.account_uid() => Ok(row),
+            Ok(row) if row.account_uid == caller.account_uid() && !row.is_private() => Ok(row),
             Ok(_) | Err(StoreError::NotFound(_)) => Err(ControlError::InstanceNotFound(id.to_string())),
             Err(e) => Err(e.into()),
         }
@@ -143,6 +143,7 @@ impl ControlPlane {
                 tags: req.tags.0,
                 restored_from: None,
                 restored_until: None,
+                recovery: None,
                 created_at: now,
                 updated_at: now,
             };
@@ -209,6 +210,9 @@ impl ControlPlane {
                 engine.destroy(&spec).await?;
                 engine.provision(&spec).await?;
             }
+        }
+        if let Some(store::RecoveryRole::KeepOnly { databases }) = &row.recovery {
+            self.keep_only(row, databases).await?;
         }
         // Until its list is applied, only openrds's administrator may log in.
         self.apply_security_ips(row).await?;

@@ -21,6 +21,7 @@ mod ids;
 pub mod instances;
 pub mod names;
 pub mod ram;
+pub mod recovery;
 pub mod security_ips;
 mod supervisor;
 
@@ -32,7 +33,7 @@ pub use mover::Verification;
 pub mod model {
     pub use engine::{ErrorKind, InstanceClass};
     pub use store::{
-        AccessKeyStatus, BackupMode, BackupPolicy, BackupRow, BackupStatus, ImportStatus, ImportTaskRow, InstanceFilter, InstanceRow, InstanceStatus, Page, Paged, Policy, Principal,
+        AccessKeyStatus, BackupMode, BackupPolicy, RecoveryRole, BackupRow, BackupStatus, ImportStatus, ImportTaskRow, InstanceFilter, InstanceRow, InstanceStatus, Page, Paged, Policy, Principal,
         RamUser,
     };
 }

@@ -20,9 +20,12 @@ pub(crate) async fn recover(plane: &Arc<ControlPlane>) -> Result<()> {
     if nix::unistd::geteuid().is_root() {
         engine::isolation::sweep_orphaned_users().await;
     }
-    let rows = plane.store.list_instances(&InstanceFilter::default(), None).await?.items;
+    let every = InstanceFilter { with_private: true, ..Default::default() };
+    let rows = plane.store.list_instances(&every, None).await?.items;
     for row in rows {
         match row.status {
+            // A recovery's private server is restored by its task (recover_imports).
+            InstanceStatus::Creating if row.is_private() => {}
             InstanceStatus::Creating => {
                 tracing::info!(instance = %row.id, "resuming an interrupted creation");
                 plane.spawn_provision(row);
@@ -37,6 +40,8 @@ pub(crate) async fn recover(plane: &Arc<ControlPlane>) -> Result<()> {
             _ => {
                 if let Err(e) = ensure_running(plane, &row).await {
                     tracing::error!(instance = %row.id, error = %e, "could not start the engine; the supervisor retries");
+                } else if row.is_private() {
+                    // Only openrds's administrator ever logs in to a recovery's server.
                 } else if let Err(e) = plane.apply_security_ips(&row).await {
                     // Instances of earlier versions had lists the engine did not enforce.
                     tracing::error!(instance = %row.id, error = %e, "could not apply the security IP list");

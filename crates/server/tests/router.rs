@@ -408,6 +408,30 @@ async fn backups_clones_and_policies() {
     api.refused("ModifyBackupPolicy", &[("DBInstanceId", &id), ("BackupRetentionPeriod", "3")], 400, "InvalidParameter").await;
     let logs = api.ok("DescribeLogBackupFiles", &[("DBInstanceId", &id), ("StartTime", "2026-01-01T00:00Z"), ("EndTime", "2030-01-01T00:00Z")]).await;
     assert_eq!(logs["TotalRecordCount"], 0, "the fake engine archives no log: {logs}");
+    let binlogs = api.ok("DescribeBinlogFiles", &[("DBInstanceId", &id), ("StartTime", "2026-01-01T00:00:00Z"), ("EndTime", "2030-01-01T00:00:00Z")]).await;
+    assert_eq!(binlogs["Items"]["BinLogFile"].as_array().map(Vec::len), Some(0), "{binlogs}");
+    api.refused("DescribeBinlogFiles", &[("DBInstanceId", &id), ("StartTime", "2026-01-01T00:00Z"), ("EndTime", "2030-01-01T00:00:00Z")], 400, "InvalidParameter").await;
+
+    // Into an existing instance: a private server restored from the set, then an import.
+    let recovery = [("BackupId", job.as_str()), ("TargetDBInstanceId", clone_id.as_str())];
+    api.refused("RecoveryDBInstance", &[recovery[0], ("DBInstanceId", &id), ("DbNames", r#"{"shop":"renamed"}"#)], 400, "InvalidParameter").await;
+    api.refused("RecoveryDBInstance", &[recovery[1], ("DbNames", "shop")], 400, "InvalidParameter").await;
+    let started = api.ok("RecoveryDBInstance", &[recovery[0], recovery[1], ("DbNames", r#"{"shop":"shop_back"}"#)]).await;
+    assert_eq!(started["DBInstanceId"], clone_id.as_str(), "{started}");
+    let task = started["OrderId"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let progress = api.ok("DescribeImportProgress", &[("DBInstanceId", &clone_id), ("ImportId", &task)]).await;
+        if progress["Status"] == "Success" {
+            break;
+        }
+        assert!(progress["Status"] != "Failed", "{progress}");
+        assert!(Instant::now() < deadline, "{progress}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    api.wait_status(&clone_id, "Running").await;
+    let dbs = api.ok("DescribeDatabases", &[("DBInstanceId", &clone_id)]).await;
+    assert!(dbs.to_string().contains("shop_back"), "{dbs}");
 
     api.ok("DeleteBackup", &[("DBInstanceId", &id), ("BackupId", &job)]).await;
     assert_eq!(api.ok("DescribeBackups", &[("DBInstanceId", &id)]).await["TotalRecordCount"], "0");

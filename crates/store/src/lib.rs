@@ -130,6 +130,11 @@ pub trait ImportStore: Send + Sync {
     /// the destination `Running` → `dest_status` (`Conflict` naming the instance if either
     /// is not Running), and the task row is inserted. Returns the new ImportId.
     async fn begin_import(&self, task: &ImportTaskRow, source_status: InstanceStatus, dest_status: InstanceStatus) -> Result<i64>;
+    /// Starts a recovery (RecoveryDBInstance into an existing instance) in one transaction:
+    /// the private server's row is inserted (`Creating`), the target goes `Running` →
+    /// `Restoring` (`Conflict` if it is not Running) and the task that copies from the one
+    /// into the other is inserted. Returns its id.
+    async fn begin_recovery(&self, staging: &InstanceRow, task: &ImportTaskRow) -> Result<i64>;
     async fn get_import(&self, id: i64) -> Result<ImportTaskRow>;
     /// Newest first.
     async fn list_imports(&self, filter: &ImportFilter, page: Option<Page>) -> Result<Paged<ImportTaskRow>>;
@@ -140,7 +145,8 @@ pub trait ImportStore: Send + Sync {
     /// (see [`ImportChange`]); returns the task as changed.
     async fn change_import(&self, id: i64, change: &ImportChange) -> Result<ImportTaskRow>;
     /// Ends an import in one transaction: the task gets its final fields, and both
-    /// instances go back to `Running` from whatever transient state the import gave them.
+    /// instances go back to `Running` from whatever transient state the import gave them
+    /// (a recovery's private server goes to `Deleting` instead).
     async fn end_import(&self, task: &ImportTaskRow) -> Result<()>;
     /// Tasks in `Pending`, `Running` or `Canceling`, oldest first.
     async fn unfinished_imports(&self) -> Result<Vec<ImportTaskRow>>;

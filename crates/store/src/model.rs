@@ -57,6 +57,8 @@ text_enum! {
         Migrating,
         /// The destination of an import in progress.
         Importing,
+        /// Databases are being restored into it from a backup (RecoveryDBInstance).
+        Restoring,
         /// Alibaba's state of a stopped instance. openrds does not stop instances yet;
         /// rows in it (the listing benchmark's) are left alone by the supervisor.
         Stopped,
@@ -88,6 +90,8 @@ text_enum! {
     /// own phases, and how it ended.
     ImportPhase {
         Queued,
+        /// A recovery's backup is being restored into the private server it copies from.
+        Restoring,
         Starting,
         Pending,
         Planning,
@@ -247,11 +251,28 @@ pub struct InstanceRow {
     pub restored_from: Option<i64>,
     /// With `restored_from`: the moment the backup's log was replayed to.
     pub restored_until: Option<DateTime<Utc>>,
+    /// What RecoveryDBInstance made this instance for, if it did.
+    pub recovery: Option<RecoveryRole>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
+/// Why RecoveryDBInstance made an instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RecoveryRole {
+    /// A private server restored from a backup, from which databases are copied into the
+    /// instance `target`: no caller sees it, and it is deleted once the copy has ended.
+    Staging { target: String },
+    /// A new instance restored from a backup that keeps only these databases.
+    KeepOnly { databases: Vec<String> },
+}
+
 impl InstanceRow {
+    /// Whether only openrds sees the instance (a recovery's private server).
+    pub fn is_private(&self) -> bool {
+        matches!(self.recovery, Some(RecoveryRole::Staging { .. }))
+    }
+
     /// A Running 20 GB instance on loopback with typical values and no server behind it,
     /// for tests and benchmarks of what only reads and writes rows.
     pub fn sample(id: &str, account_uid: &str, at: DateTime<Utc>) -> InstanceRow {
@@ -278,6 +299,7 @@ impl InstanceRow {
             tags: vec![],
             restored_from: None,
             restored_until: None,
+            recovery: None,
             created_at: at,
             updated_at: at,
         }
@@ -327,6 +349,8 @@ pub struct InstanceFilter {
     pub class_code: Option<String>,
     /// Matches a substring of the id or the description.
     pub search_key: Option<String>,
+    /// Also the private servers of recoveries (only openrds's own loops ask for them).
+    pub with_private: bool,
 }
 
 /// A page request: 1-based page number and page size.

@@ -96,6 +96,8 @@ actions! {
         DescribeBackupPolicy,
         ModifyBackupPolicy,
         DescribeLogBackupFiles,
+        DescribeBinlogFiles,
+        RecoveryDBInstance,
     ],
     Ram: [
         CreateUser,

@@ -267,6 +267,24 @@ parameters! {
         end_time: String = "EndTime",
         page: Paging = "Page",
     }
+    DescribeBinlogFiles {
+        instance: String = "DBInstanceId",
+        start_time: String = "StartTime",
+        end_time: String = "EndTime",
+        page: Paging = "Page",
+    }
+    RecoveryDBInstance {
+        db_names: String = "DbNames",
+        instance: Option<String> = "DBInstanceId",
+        backup_id: Option<String> = "BackupId",
+        restore_time: Option<String> = "RestoreTime",
+        target: Option<String> = "TargetDBInstanceId",
+        class: Option<String> = "DBInstanceClass",
+        storage_gb: Option<i64> = "DBInstanceStorage",
+        storage_type: Option<String> = "DBInstanceStorageType",
+        pay_type: Option<String> = "PayType",
+        network_type: Option<String> = "InstanceNetworkType",
+    }
     DescribeBackupPolicy { instance: String = "DBInstanceId", mode: Option<String> = "BackupPolicyMode" }
     ModifyBackupPolicy {
         instance: String = "DBInstanceId",

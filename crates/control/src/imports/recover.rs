@@ -11,6 +11,15 @@ impl ControlPlane {
         for task in self.store.unfinished_imports().await? {
             if let Some(ended) = self.published_before_crash(&task).await {
                 self.store.end_import(&ended).await?;
+                self.release_private_source(&ended.source_id).await;
+                continue;
+            }
+            // A recovery whose backup was still being restored: restored again, unless it
+            // was being canceled.
+            let restoring = matches!(self.store.get_instance(&task.source_id).await, Ok(s) if s.is_private() && s.status == store::InstanceStatus::Creating);
+            if restoring && task.status != ImportStatus::Canceling {
+                tracing::info!(import_id = task.id, "resuming an interrupted recovery from its backup set");
+                self.spawn_recovery(task);
                 continue;
             }
             let dest = self.store.get_instance(&task.dest_id).await;
@@ -42,9 +51,11 @@ impl ControlPlane {
             match ending {
                 Some((status, error)) => {
                     tracing::warn!(import_id = task.id, %status, "ending an interrupted import");
+                    let source = task.source_id.clone();
                     let mut ended = ImportTask::new(task);
                     ended.end(status, error);
                     self.store.end_import(&ended).await?;
+                    self.release_private_source(&source).await;
                 }
                 None => {
                     tracing::info!(import_id = task.id, attempt = task.attempts + 1, "resuming an interrupted import from a fresh snapshot");

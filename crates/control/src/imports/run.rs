@@ -19,7 +19,7 @@ impl ControlPlane {
         });
     }
 
-    async fn run_import(self: Arc<Self>, task: ImportTaskRow, token: CancellationToken) {
+    pub(crate) async fn run_import(self: Arc<Self>, task: ImportTaskRow, token: CancellationToken) {
         let mut task = ImportTask::new(task);
         loop {
             task.start_attempt();
@@ -107,6 +107,7 @@ impl ControlPlane {
             tracing::error!(error = %e, "could not record the end of the import; recovery ends it at the next start");
         } else {
             tracing::info!(status = %task.status, "import ended");
+            self.release_private_source(&task.source_id).await;
         }
     }
 

@@ -150,7 +150,7 @@ fn host_free_bytes(dir: &std::path::Path) -> Result<u64> {
     Ok(stat.blocks_available() as u64 * stat.fragment_size() as u64)
 }
 
-fn major(version: &str) -> u32 {
+pub(crate) fn major(version: &str) -> u32 {
     version.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0)
 }
 

@@ -1,13 +1,16 @@
-//! Backups and clones: CreateBackup, DescribeBackups, DescribeBackupTasks, DeleteBackup,
-//! CloneDBInstance, shaped as Alibaba's (counts of DescribeBackups are strings there).
+//! Backups and restores: CreateBackup, DescribeBackups, DescribeBackupTasks, DeleteBackup,
+//! CloneDBInstance, RecoveryDBInstance, the backup policy and the log archive, shaped as
+//! Alibaba's (counts of DescribeBackups are strings there).
 
 use super::{list, page, parse_time, time, Reply};
 use chrono::Utc;
-use control::backups::{BackupQuery, BackupRequest, CloneRequest};
+use control::backups::{BackupQuery, BackupRequest, CloneRequest, LogFile};
+use control::recovery::RecoveryRequest;
+use wire::Action;
 use control::model::{BackupMode, BackupRow, BackupStatus};
 use control::{Caller, ControlPlane};
 use serde_json::{json, Value};
-use wire::parameters::{CloneDBInstance, CreateBackup, DeleteBackup, DescribeBackupPolicy, DescribeBackupTasks, DescribeBackups, DescribeLogBackupFiles, ModifyBackupPolicy};
+use wire::parameters::{CloneDBInstance, CreateBackup, DeleteBackup, DescribeBackupPolicy, DescribeBackupTasks, DescribeBackups, DescribeBinlogFiles, DescribeLogBackupFiles, ModifyBackupPolicy, RecoveryDBInstance};
 
 pub(crate) async fn create(plane: &ControlPlane, caller: &Caller, p: CreateBackup) -> Reply {
     let req = BackupRequest { method: p.method, strategy: p.strategy, backup_type: p.backup_type };
@@ -218,33 +221,92 @@ pub(crate) async fn modify_policy(plane: &ControlPlane, caller: &Caller, p: Modi
 pub(crate) async fn log_files(plane: &ControlPlane, caller: &Caller, p: DescribeLogBackupFiles) -> Reply {
     let from = parse_time(Some(&p.start_time), "StartTime")?.unwrap_or_default();
     let to = parse_time(Some(&p.end_time), "EndTime")?.unwrap_or_default() + chrono::Duration::seconds(59);
+    let page = page(p.page, 30, 1000)?;
+    let files = log_range(plane, caller, Action::DescribeLogBackupFiles, &p.instance, from, to).await?;
+    Ok(log_page(&files, page, |f| {
+        json!({
+            "FileName": f.name,
+            "FileSize": f.size,
+            "LogBeginTime": time(f.begin),
+            "LogEndTime": time(f.end),
+            "DownloadLink": "",
+            "IntranetDownloadLink": "",
+            "LinkExpiredTime": "",
+        })
+    }))
+}
+
+/// DescribeBinlogFiles: the same archive as DescribeLogBackupFiles, in its own shape
+/// (times to the second, pages of 30 to 100).
+pub(crate) async fn binlog_files(plane: &ControlPlane, caller: &Caller, p: DescribeBinlogFiles) -> Reply {
+    let parse = |value: &str, name: &str| {
+        chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%SZ")
+            .map(|t| t.and_utc())
+            .map_err(|_| super::invalid(name, format!("{value:?} is not a UTC time like 2026-01-01T00:00:00Z")))
+    };
+    let (from, to) = (parse(&p.start_time, "StartTime")?, parse(&p.end_time, "EndTime")?);
+    let page = page(p.page, 30, 100)?;
+    let files = log_range(plane, caller, Action::DescribeBinlogFiles, &p.instance, from, to).await?;
+    let seconds = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    Ok(log_page(&files, page, |f| {
+        json!({
+            "LogFileName": f.name,
+            "FileSize": f.size,
+            "LogBeginTime": seconds(f.begin),
+            "LogEndTime": seconds(f.end),
+            "HostInstanceID": p.instance,
+            "RemoteStatus": "Completed",
+            "Checksum": "",
+            "DownloadLink": "",
+            "IntranetDownloadLink": "",
+            "LinkExpiredTime": "",
+        })
+    }))
+}
+
+/// The archived log files of [`from`, `to`] (refused when the range is reversed).
+async fn log_range(plane: &ControlPlane, caller: &Caller, action: Action, instance: &str, from: chrono::DateTime<Utc>, to: chrono::DateTime<Utc>) -> Result<Vec<LogFile>, crate::ServerError> {
     if to < from {
         return Err(crate::ServerError::Control(control::ControlError::TimeRange("The EndTime must be later than or equal to the StartTime.".into())));
     }
-    let page = page(p.page, 30, 1000)?;
-    let files = plane.log_files(caller, &p.instance, from, to).await?;
+    Ok(plane.log_files(caller, action, instance, from, to).await?)
+}
+
+/// One page of log files, each shown by `item`, with the counts and size of all.
+fn log_page(files: &[LogFile], page: control::model::Page, item: impl Fn(&LogFile) -> Value) -> Value {
     let total_size: u64 = files.iter().map(|f| f.size).sum();
-    let items: Vec<Value> = files
-        .iter()
-        .skip(((page.number - 1) * page.size) as usize)
-        .take(page.size as usize)
-        .map(|f| {
-            json!({
-                "FileName": f.name,
-                "FileSize": f.size,
-                "LogBeginTime": time(f.begin),
-                "LogEndTime": time(f.end),
-                "DownloadLink": "",
-                "IntranetDownloadLink": "",
-                "LinkExpiredTime": "",
-            })
-        })
-        .collect();
-    Ok(json!({
+    let items: Vec<Value> = files.iter().skip(((page.number - 1) * page.size) as usize).take(page.size as usize).map(item).collect();
+    json!({
         "Items": {"BinLogFile": items},
         "PageNumber": page.number,
         "PageRecordCount": items.len(),
         "TotalRecordCount": files.len(),
         "TotalFileSize": total_size,
-    }))
+    })
+}
+
+/// RecoveryDBInstance: into `TargetDBInstanceId` (an existing instance, `Restoring` until
+/// the copy ends; `OrderId` is the task's id, an ImportId of the target) or into a new
+/// instance (`DBInstanceId`).
+pub(crate) async fn recovery(plane: &ControlPlane, caller: &Caller, p: RecoveryDBInstance) -> Reply {
+    if let Some(t) = p.pay_type.as_deref() {
+        if t != "Postpaid" && t != "Prepaid" {
+            return Err(super::invalid("PayType", format!("{t:?} is not one of Postpaid, Prepaid")));
+        }
+    }
+    let req = RecoveryRequest {
+        db_names: p.db_names,
+        source_id: p.instance,
+        backup_id: p.backup_id,
+        restore_time: p.restore_time,
+        target_id: p.target,
+        class: p.class,
+        storage_gb: p.storage_gb,
+        storage_type: p.storage_type,
+        pay_type: p.pay_type,
+        network_type: p.network_type,
+    };
+    let started = plane.recover_databases(caller, req).await?;
+    let order = started.task_id.map(|id| id.to_string()).unwrap_or_else(control::order_id);
+    Ok(json!({"DBInstanceId": started.instance_id, "OrderId": order}))
 }

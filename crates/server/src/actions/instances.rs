@@ -83,6 +83,7 @@ pub(crate) async fn describe_all(plane: &ControlPlane, caller: &Caller, p: Descr
         },
         class_code: p.class,
         search_key: p.search_key,
+        with_private: false,
     };
     // MaxResults/NextToken paging replaces PageSize/PageNumber when given.
     let (page, token_mode) = match p.max_results {

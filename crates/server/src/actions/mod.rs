@@ -74,6 +74,8 @@ static ROUTES: &[(Action, Handler)] = &[
     route!(DescribeBackupPolicy, backups::describe_policy),
     route!(ModifyBackupPolicy, backups::modify_policy),
     route!(DescribeLogBackupFiles, backups::log_files),
+    route!(DescribeBinlogFiles, backups::binlog_files),
+    route!(RecoveryDBInstance, backups::recovery),
     route!(CreateUser, ram::create_user),
     route!(GetUser, ram::get_user),
     route!(DeleteUser, ram::delete_user),

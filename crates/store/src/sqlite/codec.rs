@@ -166,6 +166,12 @@ pub(super) fn json_column<T: serde::de::DeserializeOwned>(row: &Row<'_>, column:
     serde_json::from_str(&text).map_err(|e| conversion(row, column, e))
 }
 
+/// A nullable JSON column: NULL is `None`.
+pub(super) fn json_column_or_null<T: serde::de::DeserializeOwned>(row: &Row<'_>, column: &str) -> rusqlite::Result<Option<T>> {
+    let text: Option<String> = row.get(column)?;
+    text.map(|t| serde_json::from_str(&t).map_err(|e| conversion(row, column, e))).transpose()
+}
+
 /// JSON text of a value, for a column.
 pub(super) fn json_text(value: &impl serde::Serialize, what: &str) -> Result<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Backend(format!("encode {what}: {e}")))

@@ -5,7 +5,7 @@
 use crate::InstanceStatus;
 use chrono::Utc;
 use rusqlite::types::Value;
-use rusqlite::{OptionalExtension, Row, Transaction};
+use rusqlite::{Row, Transaction};
 use serde_json::json;
 
 use super::codec::{query_one, json_column, json_text, query_all, select_page, ts, where_all, Ctx};
@@ -42,6 +42,17 @@ pub(super) fn begin_import(tx: &Transaction<'_>, t: &ImportTaskRow, source_statu
     task_columns(t)?.insert(tx, "import_tasks").ctx("insert an import task")?;
     let id = tx.last_insert_rowid();
     record(tx, &subject(id), "Created", &json!({"source": t.source_id, "dest": t.dest_id, "databases": t.db_names}))?;
+    Ok(id)
+}
+
+/// Starts a recovery: its private server's row (`Creating`), the target `Running` →
+/// `Restoring`, and the task that copies from the one into the other, together.
+pub(super) fn begin_recovery(tx: &Transaction<'_>, staging: &crate::InstanceRow, t: &ImportTaskRow) -> Result<i64> {
+    super::instances::insert_instance(tx, staging)?;
+    transition_instance(tx, &t.dest_id, &[InstanceStatus::Running], InstanceStatus::Restoring)?;
+    task_columns(t)?.insert(tx, "import_tasks").ctx("insert a recovery task")?;
+    let id = tx.last_insert_rowid();
+    record(tx, &subject(id), "Created", &json!({"source": t.source_id, "dest": t.dest_id, "databases": t.db_names, "recovery": true}))?;
     Ok(id)
 }
 
@@ -124,13 +135,16 @@ pub(super) fn end_import(tx: &Transaction<'_>, t: &ImportTaskRow) -> Result<()> 
     for id in [&t.source_id, &t.dest_id] {
         // An instance deleted meanwhile (it cannot be, while transient) or already back to
         // Running (a repeated end) is left as it is.
-        let current: Option<InstanceStatus> = tx
-            .query_row("SELECT status FROM instances WHERE id = ?1", [id], |r| r.get(0))
-            .optional()
-            .ctx("read an instance's status")?;
-        if let Some(status) = current {
-            if status != InstanceStatus::Running {
-                transition_instance(tx, id, &[status], InstanceStatus::Running)?;
+        let current = match super::instances::get_instance(tx, id) {
+            Ok(row) => Some(row),
+            Err(StoreError::NotFound(_)) => None,
+            Err(e) => return Err(e),
+        };
+        if let Some(row) = current {
+            // A recovery's private server has served its purpose.
+            let next = if row.is_private() { InstanceStatus::Deleting } else { InstanceStatus::Running };
+            if row.status != next {
+                transition_instance(tx, id, &[row.status], next)?;
             }
         }
     }
@@ -147,6 +161,7 @@ pub(super) fn unfinished_imports(tx: &Transaction<'_>) -> Result<Vec<ImportTaskR
 blocking_store! {
     impl crate::ImportStore {
         write fn begin_import(by_ref task: &ImportTaskRow, by_val source_status: InstanceStatus, by_val dest_status: InstanceStatus) -> i64;
+        write fn begin_recovery(by_ref staging: &crate::InstanceRow, by_ref task: &ImportTaskRow) -> i64;
         read fn get_import(by_val id: i64) -> ImportTaskRow;
         read fn list_imports(by_ref filter: &ImportFilter, by_val page: Option<Page>) -> Paged<ImportTaskRow>;
         write fn update_import(by_ref task: &ImportTaskRow) -> ();

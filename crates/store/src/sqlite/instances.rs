@@ -6,7 +6,7 @@ use rusqlite::types::Value;
 use rusqlite::{Row, Transaction};
 use serde_json::json;
 
-use super::codec::{query_one, json_column, json_text, require, select_page, ts, query_all, where_all, Columns, Ctx};
+use super::codec::{query_one, json_column, json_column_or_null, json_text, require, select_page, ts, query_all, where_all, Columns, Ctx};
 use super::events::record;
 use crate::{AccountNote, DatabaseNote, InstanceFilter, InstanceRow, Page, Paged, Result, StoreError};
 
@@ -15,17 +15,18 @@ fn instance_from(r: &Row<'_>) -> rusqlite::Result<InstanceRow> {
         id, account_uid, region_id, zone_id, engine, engine_version, class_code, storage_gb, storage_type, status,
         description, pay_type, category, net_type, network_type, security_ip_list, host, port, data_dir, restored_from;
         times: restored_until, created_at, updated_at;
-        with: tags: json_column(r, "tags")?
+        with: tags: json_column(r, "tags")?, recovery: json_column_or_null(r, "recovery")?
     })
 }
 
 fn instance_columns(i: &InstanceRow) -> Result<Columns> {
     let tags = json_text(&i.tags, &format!("the tags of {}", i.id))?;
+    let recovery = i.recovery.as_ref().map(|r| json_text(r, &format!("the recovery of {}", i.id))).transpose()?;
     Ok(columns!(i => {
         id, account_uid, region_id, zone_id, engine, engine_version, class_code, storage_gb, storage_type, status,
         description, pay_type, category, net_type, network_type, security_ip_list, host, port, data_dir, restored_from;
         times: restored_until, created_at, updated_at;
-        with: tags: tags
+        with: tags: tags, recovery: recovery
     }))
 }
 
@@ -65,6 +66,9 @@ fn filter_sql(f: &InstanceFilter) -> (String, Vec<Value>) {
             clauses.push(format!("{column} = ?"));
             args.push(Value::Text(v.clone()));
         }
+    }
+    if !f.with_private {
+        clauses.push(r#"(recovery IS NULL OR recovery NOT LIKE '{"Staging":%')"#.into());
     }
     if let Some(status) = f.status {
         clauses.push("status = ?".into());

@@ -88,6 +88,9 @@ where
     run_inner(program, args, None, what, env, true).await
 }
 
+/// util-linux's `setpriv` (essential on Debian): sets the parent-death signal, then runs the tool.
+const SETPRIV: &str = "/usr/bin/setpriv";
+
 /// Kills a process group when dropped, unless disarmed first.
 struct KillGroupOnDrop(Option<i32>);
 
@@ -104,8 +107,18 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let args = args.into_iter().map(|a| a.as_ref().to_os_string()).collect();
-    let mut cmd = command(program, args, confinement);
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().to_os_string()).collect();
+    let mut cmd = if kill_on_drop && confinement.is_none() {
+        // The guard below covers an orderly stop; this covers openrds being killed: the
+        // kernel kills the tool when the thread that started it (a runtime worker, which
+        // lives as long as openrds) dies. A restart discards what the tool wrote, so one
+        // left running would only write where nobody reads.
+        let mut wrapped: Vec<std::ffi::OsString> = vec!["--pdeathsig".into(), "KILL".into(), "--".into(), program.as_os_str().to_os_string()];
+        wrapped.extend(args);
+        command(Path::new(SETPRIV), wrapped, None)
+    } else {
+        command(program, args, confinement)
+    };
     for (name, value) in env {
         cmd.env(name, value);
     }
@@ -273,5 +286,36 @@ mod tests {
         let err = run(Path::new("/nonexistent/tool"), ["x"], None, "run a missing tool").await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::HostSetup);
         run(Path::new("/bin/true"), Vec::<&str>::new(), None, "run true").await.unwrap();
+    }
+
+    /// As if openrds were killed: the task is neither finished nor dropped (no guard
+    /// runs), only the thread that started the tool goes away.
+    #[test]
+    fn a_task_s_tool_dies_with_the_thread_that_started_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let script = format!("echo $$ > {}; exec sleep 60", pid_file.display());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let mut task = Box::pin(run_for_task(Path::new("/bin/sh"), ["-c", script.as_str()], "sleep", &[]));
+            rt.block_on(async {
+                tokio::select! {
+                    _ = &mut task => panic!("the tool ended by itself"),
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            });
+            std::mem::forget(task);
+            std::mem::forget(rt);
+        })
+        .join()
+        .unwrap();
+        let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        // Gone, or a zombie nobody reaps (its parent is this process).
+        let gone = || std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "));
+        while !gone() {
+            assert!(std::time::Instant::now() < deadline, "the tool {pid} outlived the thread that started it");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }

@@ -110,6 +110,24 @@ impl ControlPlane {
         Ok(())
     }
 
+    /// ModifyAccountDescription.
+    pub async fn modify_account_description(&self, caller: &Caller, id: &str, name: &str, description: &str) -> Result<()> {
+        let row = self.authorized_instance(caller, Action::ModifyAccountDescription, id).await?;
+        crate::modify::check_description("AccountDescription", description)?;
+        let (engine, spec) = self.running_engine(&row)?;
+        let info = engine.list_accounts(&spec).await?.into_iter().find(|a| a.name == name && a.can_login);
+        let Some(info) = info else { return Err(ControlError::AccountNotFound(format!("The account {name} does not exist on instance {id}."))) };
+        self.store
+            .put_account_note(&AccountNote {
+                instance_id: row.id.clone(),
+                account_name: name.to_string(),
+                account_type: kind_name(info.kind).to_string(),
+                description: description.to_string(),
+            })
+            .await?;
+        Ok(())
+    }
+
     pub async fn reset_account_password(&self, caller: &Caller, id: &str, name: &str, password: &str) -> Result<()> {
         let row = self.authorized_instance(caller, Action::ResetAccountPassword, id).await?;
         names::check_password(password)?;

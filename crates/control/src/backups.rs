@@ -374,10 +374,7 @@ impl ControlPlane {
         let engine = self.engine_named(&set.engine)?.clone();
         let catalogue = engine.catalogue();
         let class_code = req.class.clone().unwrap_or_else(|| set.class_code.clone());
-        let class = catalogue.class(&class_code).ok_or_else(|| {
-            let offered: Vec<_> = catalogue.classes.iter().map(|c| c.code).collect();
-            ControlError::ClassNotFound(format!("DBInstanceClass {class_code} is not offered for {}; available: {}.", catalogue.kind, offered.join(", ")))
-        })?;
+        let class = crate::classes::offered(catalogue, &class_code)?;
         let storage_gb = req.storage_gb.unwrap_or(set.storage_gb);
         crate::classes::check_storage(storage_gb)?;
         if (storage_gb as u64).saturating_mul(self.config.storage_unit_bytes) < set.size_bytes as u64 {
@@ -428,6 +425,8 @@ impl ControlPlane {
             restored_from: Some(set.id),
             restored_until: until,
             recovery,
+            deletion_protection: false,
+            maintain_time: live.as_ref().map(|l| l.maintain_time.clone()).unwrap_or_else(|| store::DEFAULT_MAINTAIN_TIME.into()),
             created_at: now,
             updated_at: now,
         };

@@ -16,3 +16,11 @@ pub fn check_storage(storage_gb: i64) -> crate::Result<()> {
         "DBInstanceStorage {storage_gb} GB is not valid: it must be {STORAGE_MIN_GB} to {STORAGE_MAX_GB} GB in steps of {STORAGE_STEP_GB} GB."
     )))
 }
+
+/// The class `code` of `catalogue`, or `ClassNotFound` listing the classes it offers.
+pub fn offered(catalogue: &'static engine::Catalogue, code: &str) -> crate::Result<&'static engine::InstanceClass> {
+    catalogue.class(code).ok_or_else(|| {
+        let offered: Vec<_> = catalogue.classes.iter().map(|c| c.code).collect();
+        crate::ControlError::ClassNotFound(format!("DBInstanceClass {code} is not offered for {}; available: {}.", catalogue.kind, offered.join(", ")))
+    })
+}

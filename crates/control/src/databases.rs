@@ -105,6 +105,19 @@ impl ControlPlane {
         Ok(dbs.into_iter().map(view).collect())
     }
 
+    /// ModifyDBDescription.
+    pub async fn modify_database_description(&self, caller: &Caller, id: &str, name: &str, description: &str) -> Result<()> {
+        let row = self.authorized_instance(caller, Action::ModifyDBDescription, id).await?;
+        crate::modify::check_description("DBDescription", description)?;
+        let (engine, spec) = self.running_engine(&row)?;
+        let staging = self.live_staging_prefixes(&row.id).await?;
+        if staging.iter().any(|p| name.starts_with(p.as_str())) || !engine.list_databases(&spec).await?.iter().any(|d| d.name == name) {
+            return Err(ControlError::DbNotFound(format!("The database {name} does not exist on instance {id}.")));
+        }
+        self.store.put_database_note(&DatabaseNote { instance_id: row.id.clone(), db_name: name.to_string(), description: description.to_string() }).await?;
+        Ok(())
+    }
+
     pub async fn delete_database(&self, caller: &Caller, id: &str, name: &str) -> Result<()> {
         let row = self.authorized_instance(caller, Action::DeleteDatabase, id).await?;
         let (engine, spec) = self.running_engine(&row)?;

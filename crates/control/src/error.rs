@@ -85,6 +85,13 @@ pub enum ControlError {
     /// The set no longer matches its checksums.
     #[error("{0}")]
     BackupCorrupt(String),
+    // --- day-two changes -------------------------------------------------------------------
+    /// A storage scale-down below what the instance uses.
+    #[error("{0}")]
+    ReduceDiskSize(String),
+    /// DeleteDBInstance of an instance with deletion protection on.
+    #[error("{0}")]
+    DeletionProtected(String),
     /// An EndTime before its StartTime.
     #[error("{0}")]
     TimeRange(String),

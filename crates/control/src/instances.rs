@@ -93,15 +93,7 @@ impl ControlPlane {
                     versions.join(", ")
                 ))
             })?;
-        let class = catalogue.class(&req.class).ok_or_else(|| {
-            let offered: Vec<_> = catalogue.classes.iter().map(|c| c.code).collect();
-            ControlError::ClassNotFound(format!(
-                "DBInstanceClass {} is not offered for {}; available: {}.",
-                req.class,
-                kind,
-                offered.join(", ")
-            ))
-        })?;
+        let class = classes::offered(catalogue, &req.class)?;
         classes::check_storage(req.storage_gb)?;
         if let Some(d) = &req.description {
             if d.chars().count() > 256 {
@@ -144,6 +136,8 @@ impl ControlPlane {
                 restored_from: None,
                 restored_until: None,
                 recovery: None,
+                deletion_protection: req.deletion_protection.unwrap_or(false),
+                maintain_time: store::DEFAULT_MAINTAIN_TIME.into(),
                 created_at: now,
                 updated_at: now,
             };
@@ -268,7 +262,19 @@ impl ControlPlane {
     /// background.
     pub async fn delete_instance(&self, caller: &Caller, id: &str) -> Result<InstanceRow> {
         let row = self.authorized_instance(caller, Action::DeleteDBInstance, id).await?;
-        self.transition_from_running(&row, InstanceStatus::Deleting).await?;
+        if row.deletion_protection {
+            return Err(ControlError::DeletionProtected(format!(
+                "Instance {id} has deletion protection on; turn it off with ModifyDBInstanceDeletionProtection first."
+            )));
+        }
+        // A stopped instance can be released as it is.
+        match self.store.transition_instance(&row.id, &[InstanceStatus::Running, InstanceStatus::Stopped], InstanceStatus::Deleting).await {
+            Ok(_) => {}
+            Err(StoreError::Conflict { actual, .. }) => {
+                return Err(ControlError::InstanceState { id: row.id.clone(), status: InstanceStatus::parse(&actual).unwrap_or(row.status) })
+            }
+            Err(e) => return Err(e.into()),
+        }
         tracing::info!(instance = %row.id, "deleting instance");
         self.spawn_delete(row.clone());
         Ok(row)

@@ -19,6 +19,7 @@ pub mod identity;
 pub mod imports;
 mod ids;
 pub mod instances;
+pub mod modify;
 pub mod names;
 pub mod ram;
 pub mod recovery;

@@ -126,6 +126,8 @@ impl ControlPlane {
             restored_from: Some(set.id),
             restored_until: until,
             recovery: Some(RecoveryRole::Staging { target: target.id.clone() }),
+            deletion_protection: false,
+            maintain_time: store::DEFAULT_MAINTAIN_TIME.into(),
             created_at: now,
             updated_at: now,
         };

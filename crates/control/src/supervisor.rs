@@ -35,6 +35,8 @@ pub(crate) async fn recover(plane: &Arc<ControlPlane>) -> Result<()> {
                 plane.spawn_delete(row);
             }
             InstanceStatus::Rebooting => plane.spawn_restart(row),
+            InstanceStatus::Stopping => plane.spawn_stop(row),
+            InstanceStatus::DBInstanceClassChanging => plane.spawn_apply_spec(row),
             // Nothing stops instances yet; whoever did keeps them stopped.
             InstanceStatus::Stopped => {}
             _ => {

@@ -99,6 +99,8 @@ fn control_error(e: &ControlError) -> ApiError {
         C::BackupMethod(_) => (403, "OperationDenied.BackupMethod"),
         C::BackupCorrupt(_) => (403, "OperationDenied.BackupStatus"),
         C::TimeRange(_) => (400, "InvalidStartTimeAndEndTime.Malformed"),
+        C::ReduceDiskSize(_) => (403, "InvalidReduceDiskSize"),
+        C::DeletionProtected(_) => (403, "OperationDenied.DeletionProtection"),
         C::DbInfoMalformed(_) => (400, "InvalidDBInfo.Malformed"),
         C::SecurityIpFormat(_) => (400, "InvalidSecurityIPList.Format"),
         C::SecurityIpDuplicate(_) => (400, "InvalidSecurityIPList.Duplicate"),

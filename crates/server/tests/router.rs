@@ -38,11 +38,16 @@ impl Answer {
 
 impl Api {
     async fn start() -> Api {
+        Api::start_with(|_| {}).await
+    }
+
+    async fn start_with(adjust: impl FnOnce(&mut ControlConfig)) -> Api {
         let dir = tempfile::tempdir().unwrap();
         let mut config = ControlConfig::new(dir.path().join("data"));
         config.root_key = Some((KEY_ID.into(), SECRET.into()));
         config.port_range = (41000, 41999);
         config.supervise_every = Duration::from_secs(1);
+        adjust(&mut config);
         let store = store::SqliteStore::open(&dir.path().join("metadata.db")).unwrap();
         let engines: Vec<Arc<dyn engine::Engine>> = vec![
             Arc::new(engine_fake::FakeEngine::new(&engine_postgres::CATALOGUE)),
@@ -435,6 +440,43 @@ async fn backups_clones_and_policies() {
 
     api.ok("DeleteBackup", &[("DBInstanceId", &id), ("BackupId", &job)]).await;
     assert_eq!(api.ok("DescribeBackups", &[("DBInstanceId", &id)]).await["TotalRecordCount"], "0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn day_two_changes() {
+    // Storage counted in MiB: the fake server's 8 MiB fill a 5 "GB" quota.
+    let api = Api::start_with(|c| c.storage_unit_bytes = 1 << 20).await;
+    let id = api.create("PostgreSQL", "pg.x4.large.2c").await;
+    api.ok("CreateDatabase", &[("DBInstanceId", &id), ("DBName", "shop"), ("CharacterSetName", "UTF8")]).await;
+    api.ok("CreateAccount", &[("DBInstanceId", &id), ("AccountName", "owner1"), ("AccountPassword", "Passw0rd_ok")]).await;
+
+    api.ok("ModifyDBInstanceSpec", &[("DBInstanceId", &id), ("DBInstanceClass", "pg.x8.xlarge.4c")]).await;
+    api.wait_status(&id, "Running").await;
+    api.ok("ModifyDBInstanceSpec", &[("DBInstanceId", &id), ("DBInstanceStorage", "40")]).await;
+    let attrs = api.ok("DescribeDBInstanceAttribute", &[("DBInstanceId", &id)]).await;
+    let attrs = &attrs["Items"]["DBInstanceAttribute"][0];
+    assert_eq!((attrs["DBInstanceClass"].as_str(), attrs["DBInstanceStorage"].as_i64()), (Some("pg.x8.xlarge.4c"), Some(40)), "{attrs}");
+    api.refused("ModifyDBInstanceSpec", &[("DBInstanceId", &id), ("DBInstanceStorage", "5")], 403, "InvalidReduceDiskSize").await;
+    api.refused("ModifyDBInstanceSpec", &[("DBInstanceId", &id)], 400, "InvalidParameter").await;
+
+    api.ok("ModifyDBInstanceDescription", &[("DBInstanceId", &id), ("DBInstanceDescription", "orders")]).await;
+    api.ok("ModifyDBInstanceMaintainTime", &[("DBInstanceId", &id), ("MaintainTime", "03:00Z-04:00Z")]).await;
+    api.ok("ModifyDBDescription", &[("DBInstanceId", &id), ("DBName", "shop"), ("DBDescription", "the shop")]).await;
+    api.ok("ModifyAccountDescription", &[("DBInstanceId", &id), ("AccountName", "owner1"), ("AccountDescription", "owner")]).await;
+    let attrs = api.ok("DescribeDBInstanceAttribute", &[("DBInstanceId", &id)]).await;
+    let attrs = &attrs["Items"]["DBInstanceAttribute"][0];
+    assert_eq!((attrs["DBInstanceDescription"].as_str(), attrs["MaintainTime"].as_str()), (Some("orders"), Some("03:00Z-04:00Z")), "{attrs}");
+
+    api.ok("ModifyDBInstanceDeletionProtection", &[("DBInstanceId", &id), ("DeletionProtection", "true")]).await;
+    api.refused("DeleteDBInstance", &[("DBInstanceId", &id)], 403, "OperationDenied.DeletionProtection").await;
+    api.ok("ModifyDBInstanceDeletionProtection", &[("DBInstanceId", &id), ("DeletionProtection", "false")]).await;
+
+    api.ok("StopDBInstance", &[("DBInstanceId", &id), ("RegionId", "cn-hangzhou")]).await;
+    api.wait_status(&id, "Stopped").await;
+    api.refused("StartDBInstance", &[("DBInstanceId", "pgm-nosuchinstance")], 404, "InvalidDBInstanceId.NotFound").await;
+    api.ok("StartDBInstance", &[("DBInstanceId", &id)]).await;
+    api.wait_status(&id, "Running").await;
+    api.refused("StartDBInstance", &[("DBInstanceId", &id)], 403, "IncorrectDBInstanceState").await;
 }
 
 /// Every served action (`wire::Action`, whose every value the dispatcher routes) is called

@@ -112,6 +112,9 @@ pub trait InstanceStore: Send + Sync {
     /// Overwrites the mutable fields of a row (status, description, port, storage, class,
     /// tags, ...).
     async fn update_instance(&self, instance: &InstanceRow) -> Result<()>;
+    /// As `update_instance`, if the stored row is still in state `expected` (`Conflict`
+    /// naming its state if not): a change read from a row never overwrites one made since.
+    async fn update_instance_if(&self, instance: &InstanceRow, expected: InstanceStatus) -> Result<()>;
     /// Removes the row and the notes that hang off it.
     async fn delete_instance(&self, id: &str) -> Result<()>;
 

@@ -59,9 +59,12 @@ text_enum! {
         Importing,
         /// Databases are being restored into it from a backup (RecoveryDBInstance).
         Restoring,
-        /// Alibaba's state of a stopped instance. openrds does not stop instances yet;
-        /// rows in it (the listing benchmark's) are left alone by the supervisor.
+        /// StopDBInstance: the engine is being stopped.
+        Stopping,
+        /// Stopped (StopDBInstance) until StartDBInstance; the supervisor leaves it so.
         Stopped,
+        /// ModifyDBInstanceSpec: the new class's settings are being applied.
+        DBInstanceClassChanging,
     }
 }
 
@@ -253,9 +256,16 @@ pub struct InstanceRow {
     pub restored_until: Option<DateTime<Utc>>,
     /// What RecoveryDBInstance made this instance for, if it did.
     pub recovery: Option<RecoveryRole>,
+    /// DeleteDBInstance is refused while set (ModifyDBInstanceDeletionProtection).
+    pub deletion_protection: bool,
+    /// The maintenance window, `HH:mmZ-HH:mmZ` (UTC).
+    pub maintain_time: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+/// The maintenance window of a new instance (Alibaba's default, 02:00-06:00 UTC).
+pub const DEFAULT_MAINTAIN_TIME: &str = "02:00Z-06:00Z";
 
 /// Why RecoveryDBInstance made an instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -300,6 +310,8 @@ impl InstanceRow {
             restored_from: None,
             restored_until: None,
             recovery: None,
+            deletion_protection: false,
+            maintain_time: DEFAULT_MAINTAIN_TIME.into(),
             created_at: at,
             updated_at: at,
         }

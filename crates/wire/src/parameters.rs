@@ -37,6 +37,13 @@ impl Parameter for Option<String> {
     }
 }
 
+/// `true`/`false` in any case, required.
+impl Parameter for bool {
+    fn read(p: &Params, name: &str) -> Result<Self, WireError> {
+        p.bool(name)?.ok_or_else(|| WireError::MissingParameter(name.to_string()))
+    }
+}
+
 /// `true`/`false` in any case.
 impl Parameter for Option<bool> {
     fn read(p: &Params, name: &str) -> Result<Self, WireError> {
@@ -154,6 +161,7 @@ parameters! {
         security_ip_list: Option<String> = "SecurityIPList",
         tags: Tags = "Tag",
         dry_run: Option<bool> = "DryRun",
+        deletion_protection: Option<bool> = "DeletionProtection",
     }
     DescribeDBInstances {
         region_id: String = "RegionId",
@@ -171,6 +179,23 @@ parameters! {
     DescribeDBInstanceAttribute { instance: String = "DBInstanceId" }
     DeleteDBInstance { instance: String = "DBInstanceId" }
     RestartDBInstance { instance: String = "DBInstanceId" }
+    StopDBInstance { instance: String = "DBInstanceId" }
+    StartDBInstance { instance: String = "DBInstanceId" }
+    ModifyDBInstanceSpec {
+        instance: String = "DBInstanceId",
+        class: Option<String> = "DBInstanceClass",
+        storage_gb: Option<i64> = "DBInstanceStorage",
+        storage_type: Option<String> = "DBInstanceStorageType",
+        pay_type: Option<String> = "PayType",
+        direction: Option<String> = "Direction",
+        effective_time: Option<String> = "EffectiveTime",
+        engine_version: Option<String> = "EngineVersion",
+    }
+    ModifyDBInstanceDescription { instance: String = "DBInstanceId", description: String = "DBInstanceDescription" }
+    ModifyDBInstanceDeletionProtection { instance: String = "DBInstanceId", protect: bool = "DeletionProtection" }
+    ModifyDBInstanceMaintainTime { instance: String = "DBInstanceId", window: String = "MaintainTime" }
+    ModifyDBDescription { instance: String = "DBInstanceId", name: String = "DBName", description: String = "DBDescription" }
+    ModifyAccountDescription { instance: String = "DBInstanceId", account: String = "AccountName", description: String = "AccountDescription" }
     DescribeDBInstanceNetInfo { instance: String = "DBInstanceId" }
     ModifySecurityIps {
         instance: String = "DBInstanceId",

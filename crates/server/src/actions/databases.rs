@@ -3,7 +3,7 @@ use control::accounts::parse_privilege;
 use control::databases::CreateDatabase;
 use control::{Caller, ControlPlane};
 use serde_json::{json, Value};
-use wire::parameters::{self, DeleteDatabase, DescribeDatabases};
+use wire::parameters::{self, DeleteDatabase, DescribeDatabases, ModifyDBDescription};
 use wire::WireError;
 
 pub(crate) async fn create(plane: &ControlPlane, caller: &Caller, p: parameters::CreateDatabase) -> Reply {
@@ -63,5 +63,10 @@ pub(crate) async fn describe(plane: &ControlPlane, caller: &Caller, p: DescribeD
 
 pub(crate) async fn delete(plane: &ControlPlane, caller: &Caller, p: DeleteDatabase) -> Reply {
     plane.delete_database(caller, &p.instance, &p.name).await?;
+    Ok(json!({}))
+}
+
+pub(crate) async fn modify_description(plane: &ControlPlane, caller: &Caller, p: ModifyDBDescription) -> Reply {
+    plane.modify_database_description(caller, &p.instance, &p.name, &p.description).await?;
     Ok(json!({}))
 }

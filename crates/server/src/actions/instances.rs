@@ -3,7 +3,10 @@ use control::instances::InstanceView;
 use control::{Caller, ControlPlane};
 use serde_json::{json, Value};
 use control::model::{InstanceFilter, InstanceRow};
-use wire::parameters::{self, DeleteDBInstance, DescribeDBInstanceAttribute, DescribeDBInstanceNetInfo, DescribeDBInstances, RestartDBInstance};
+use wire::parameters::{
+    self, DeleteDBInstance, DescribeDBInstanceAttribute, DescribeDBInstanceNetInfo, DescribeDBInstances, ModifyDBInstanceDeletionProtection, ModifyDBInstanceDescription,
+    ModifyDBInstanceMaintainTime, ModifyDBInstanceSpec, RestartDBInstance, StartDBInstance, StopDBInstance,
+};
 
 pub(crate) async fn create(plane: &ControlPlane, caller: &Caller, req: parameters::CreateDBInstance) -> Reply {
     if let Some(pay) = &req.pay_type {
@@ -59,7 +62,7 @@ fn instance_item(row: &InstanceRow, class: Option<&control::model::InstanceClass
         "DBInstanceMemory": class.map(|c| c.memory_mb).unwrap_or_default(),
         "DBInstanceCPU": class.map(|c| c.cpu.to_string()).unwrap_or_default(),
         "DBInstanceStorageType": row.storage_type,
-        "DeletionProtection": false,
+        "DeletionProtection": row.deletion_protection,
         "MutriORsignle": false,
         "Tips": "",
         "TipsLevel": "",
@@ -129,6 +132,7 @@ fn attribute_item(view: &InstanceView) -> Value {
         "CreationTime": time(row.created_at),
         "AvailabilityValue": "100.0%",
         "IncrementSourceDBInstanceId": "",
+        "MaintainTime": row.maintain_time,
         "Extra": {"DBInstanceIds": {"DBInstanceId": []}},
     });
     if let (Some(obj), Value::Object(more)) = (item.as_object_mut(), extra) {
@@ -149,6 +153,54 @@ pub(crate) async fn delete(plane: &ControlPlane, caller: &Caller, p: DeleteDBIns
 
 pub(crate) async fn restart(plane: &ControlPlane, caller: &Caller, p: RestartDBInstance) -> Reply {
     plane.restart_instance(caller, &p.instance).await?;
+    Ok(json!({}))
+}
+
+pub(crate) async fn stop(plane: &ControlPlane, caller: &Caller, p: StopDBInstance) -> Reply {
+    plane.stop_instance(caller, &p.instance).await?;
+    Ok(json!({}))
+}
+
+pub(crate) async fn start(plane: &ControlPlane, caller: &Caller, p: StartDBInstance) -> Reply {
+    plane.start_instance(caller, &p.instance).await?;
+    Ok(json!({"TaskId": 0, "MigrationId": 0}))
+}
+
+/// ModifyDBInstanceSpec: class and storage, applied at once (`EffectiveTime` Immediate);
+/// the billing and placement parameters are accepted for what they are on one host.
+pub(crate) async fn modify_spec(plane: &ControlPlane, caller: &Caller, p: ModifyDBInstanceSpec) -> Reply {
+    if let Some(t) = p.effective_time.as_deref() {
+        if t != "Immediate" {
+            return Err(invalid("EffectiveTime", format!("{t:?}: openrds applies a change at once (Immediate); MaintainTime and ScheduleTime are not offered")));
+        }
+    }
+    if let Some(d) = p.direction.as_deref() {
+        if !matches!(d, "Up" | "Down") {
+            return Err(invalid("Direction", format!("{d:?} is not one of Up, Down")));
+        }
+    }
+    if let Some(pay) = p.pay_type.as_deref() {
+        if !matches!(pay, "Postpaid" | "Prepaid") {
+            return Err(invalid("PayType", format!("{pay:?} is not one of Postpaid, Prepaid")));
+        }
+    }
+    let change = control::modify::SpecChange { class: p.class, storage_gb: p.storage_gb };
+    let row = plane.modify_spec(caller, &p.instance, change).await?;
+    Ok(json!({"DBInstanceId": row.id, "OrderId": control::order_id().parse::<i64>().unwrap_or_default()}))
+}
+
+pub(crate) async fn modify_description(plane: &ControlPlane, caller: &Caller, p: ModifyDBInstanceDescription) -> Reply {
+    plane.modify_instance_description(caller, &p.instance, &p.description).await?;
+    Ok(json!({}))
+}
+
+pub(crate) async fn modify_deletion_protection(plane: &ControlPlane, caller: &Caller, p: ModifyDBInstanceDeletionProtection) -> Reply {
+    plane.modify_deletion_protection(caller, &p.instance, p.protect).await?;
+    Ok(json!({}))
+}
+
+pub(crate) async fn modify_maintain_time(plane: &ControlPlane, caller: &Caller, p: ModifyDBInstanceMaintainTime) -> Reply {
+    plane.modify_maintain_time(caller, &p.instance, &p.window).await?;
     Ok(json!({}))
 }
 

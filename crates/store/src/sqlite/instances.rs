@@ -13,7 +13,8 @@ use crate::{AccountNote, DatabaseNote, InstanceFilter, InstanceRow, Page, Paged,
 fn instance_from(r: &Row<'_>) -> rusqlite::Result<InstanceRow> {
     from_row!(r => InstanceRow {
         id, account_uid, region_id, zone_id, engine, engine_version, class_code, storage_gb, storage_type, status,
-        description, pay_type, category, net_type, network_type, security_ip_list, host, port, data_dir, restored_from;
+        description, pay_type, category, net_type, network_type, security_ip_list, host, port, data_dir, restored_from,
+        deletion_protection, maintain_time;
         times: restored_until, created_at, updated_at;
         with: tags: json_column(r, "tags")?, recovery: json_column_or_null(r, "recovery")?
     })
@@ -24,7 +25,8 @@ fn instance_columns(i: &InstanceRow) -> Result<Columns> {
     let recovery = i.recovery.as_ref().map(|r| json_text(r, &format!("the recovery of {}", i.id))).transpose()?;
     Ok(columns!(i => {
         id, account_uid, region_id, zone_id, engine, engine_version, class_code, storage_gb, storage_type, status,
-        description, pay_type, category, net_type, network_type, security_ip_list, host, port, data_dir, restored_from;
+        description, pay_type, category, net_type, network_type, security_ip_list, host, port, data_dir, restored_from,
+        deletion_protection, maintain_time;
         times: restored_until, created_at, updated_at;
         with: tags: tags, recovery: recovery
     }))
@@ -152,6 +154,8 @@ fn changed_fields(old: &InstanceRow, new: &InstanceRow) -> Vec<&'static str> {
     check("port", old.port != new.port);
     check("data_dir", old.data_dir != new.data_dir);
     check("tags", old.tags != new.tags);
+    check("deletion_protection", old.deletion_protection != new.deletion_protection);
+    check("maintain_time", old.maintain_time != new.maintain_time);
     changed
 }
 
@@ -170,6 +174,14 @@ pub(super) fn update_instance(tx: &Transaction<'_>, i: &InstanceRow) -> Result<(
         detail["to"] = json!(i.status);
     }
     record(tx, &format!("dbinstance/{}", i.id), "Updated", &detail)
+}
+
+pub(super) fn update_instance_if(tx: &Transaction<'_>, i: &InstanceRow, expected: InstanceStatus) -> Result<()> {
+    let current = get_instance(tx, &i.id)?;
+    if current.status != expected {
+        return Err(StoreError::Conflict { subject: format!("instance {}", i.id), expected: expected.to_string(), actual: current.status.to_string() });
+    }
+    update_instance(tx, i)
 }
 
 pub(super) fn delete_instance(tx: &Transaction<'_>, id: &str) -> Result<()> {
@@ -311,6 +323,7 @@ blocking_store! {
         write fn set_security_ip_groups(by_ref instance_id: &str, by_ref groups: &[crate::SecurityIpGroup]) -> ();
         write fn transition_instance(by_ref id: &str, by_ref expected: &[InstanceStatus], by_val new_status: InstanceStatus) -> InstanceRow;
         write fn update_instance(by_ref instance: &InstanceRow) -> ();
+        write fn update_instance_if(by_ref instance: &InstanceRow, by_val expected: InstanceStatus) -> ();
         write fn delete_instance(by_ref id: &str) -> ();
         write fn put_database_note(by_ref note: &DatabaseNote) -> ();
         read fn list_database_notes(by_ref instance_id: &str) -> Vec<DatabaseNote>;

@@ -25,6 +25,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     Migration { version: 4, name: "backups", sql: include_str!("../../migrations/0004_backups.sql") },
     Migration { version: 5, name: "backup_policies", sql: include_str!("../../migrations/0005_backup_policies.sql") },
     Migration { version: 6, name: "recoveries", sql: include_str!("../../migrations/0006_recoveries.sql") },
+    Migration { version: 7, name: "day_two", sql: include_str!("../../migrations/0007_day_two.sql") },
 ];
 
 /// Brings the database up to the last of `migrations`, applying only those it lacks.

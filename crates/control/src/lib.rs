@@ -21,6 +21,7 @@ mod ids;
 pub mod instances;
 pub mod modify;
 pub mod names;
+pub mod observe;
 pub mod ram;
 pub mod recovery;
 pub mod security_ips;
@@ -71,6 +72,10 @@ pub struct ControlPlane {
     engine_locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Held while archived log files are moved to the backup area (see `backups`).
     log_sweep: tokio::sync::Mutex<()>,
+    /// Bytes used by each running instance, as last sampled (see `observe`).
+    storage_samples: std::sync::Mutex<HashMap<String, u64>>,
+    /// What imports moved since this process started (see `observe`).
+    import_totals: observe::ImportTotals,
     /// Lets methods hand an owned handle to the background tasks they start.
     me: Weak<ControlPlane>,
 }
@@ -106,6 +111,8 @@ impl ControlPlane {
             running_imports: std::sync::Mutex::new(HashMap::new()),
             engine_locks: std::sync::Mutex::new(HashMap::new()),
             log_sweep: tokio::sync::Mutex::new(()),
+            storage_samples: std::sync::Mutex::new(HashMap::new()),
+            import_totals: observe::ImportTotals::default(),
             me: me.clone(),
         });
         supervisor::recover(&plane).await?;
@@ -115,6 +122,7 @@ impl ControlPlane {
         supervisor::spawn_watcher(&plane);
         plane.spawn_log_archiver();
         plane.spawn_backup_scheduler();
+        plane.spawn_storage_sampler();
         Ok(plane)
     }
 

@@ -1,12 +1,14 @@
 //! The HTTP front of openrds: one route, `/`, for every action of the RDS API (2014-08-15)
 //! and the RAM API (2015-05-01). A request is parsed and its signature checked (`wire`),
 //! its key looked up and its nonce recorded (`control`), then dispatched to its action;
-//! every failure becomes the Alibaba error envelope in `error.rs`.
+//! every failure becomes the Alibaba error envelope in `error.rs`. Beside it, unsigned
+//! and read-only, `/metrics`, `/health` and `/ready` for monitoring (`metrics.rs`).
 
 mod actions;
 mod auth;
 mod error;
 mod listener;
+mod metrics;
 
 pub use error::ServerError;
 
@@ -38,12 +40,18 @@ impl Default for ServerConfig {
 struct App {
     plane: Arc<ControlPlane>,
     config: ServerConfig,
+    metrics: metrics::Metrics,
 }
 
 /// The router, for serving or for driving in-process.
 pub fn router(plane: Arc<ControlPlane>, config: ServerConfig) -> Router {
-    let app = Arc::new(App { plane, config });
-    Router::new().route("/", axum::routing::any(handle)).with_state(app)
+    let app = Arc::new(App { plane, config, metrics: metrics::Metrics::new() });
+    Router::new()
+        .route("/", axum::routing::any(handle))
+        .route("/metrics", axum::routing::get(metrics::metrics))
+        .route("/health", axum::routing::get(metrics::health))
+        .route("/ready", axum::routing::get(metrics::ready))
+        .with_state(app)
 }
 
 /// Serves on a bound listener until `shutdown` completes, then stops accepting and lets
@@ -163,6 +171,7 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     // The audit trail: one line per request, refusals included, naming who asked, from
     // where, for what, and how it ended. Internal failures carry their cause here, once.
     let client = peer.map(|p| p.to_string()).unwrap_or_default();
+    app.metrics.observe_call(&audit.action, &code, started.elapsed());
     let elapsed_ms = started.elapsed().as_millis() as u64;
     macro_rules! audit_line {
         ($level:ident, $what:literal) => {

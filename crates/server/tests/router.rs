@@ -80,6 +80,15 @@ impl Api {
         Answer { status, body }
     }
 
+    /// An unsigned GET of a monitoring endpoint: status, content type and text.
+    async fn get(&self, path: &str) -> (u16, String, String) {
+        let response = self.router.clone().oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+        let status = response.status().as_u16();
+        let kind = response.headers().get("content-type").map(|v| v.to_str().unwrap_or_default().to_string()).unwrap_or_default();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 24).await.unwrap();
+        (status, kind, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     async fn rds(&self, action: &str, params: &[(&str, &str)]) -> Answer {
         self.send_as((KEY_ID, SECRET), wire::RDS_VERSION, action, params).await
     }
@@ -477,6 +486,31 @@ async fn day_two_changes() {
     api.ok("StartDBInstance", &[("DBInstanceId", &id)]).await;
     api.wait_status(&id, "Running").await;
     api.refused("StartDBInstance", &[("DBInstanceId", &id)], 403, "IncorrectDBInstanceState").await;
+}
+
+#[tokio::test]
+async fn monitoring_endpoints_are_unsigned_and_count_what_happens() {
+    let api = Api::start().await;
+    let id = api.create("PostgreSQL", "pg.x4.large.2c").await;
+    api.refused("DescribeDBInstanceAttribute", &[("DBInstanceId", "pgm-nosuchinstance")], 404, "InvalidDBInstanceId.NotFound").await;
+    api.refused("NoSuchAction", &[], 404, "InvalidAction.NotFound").await;
+    assert_eq!(api.get("/health").await.0, 200);
+    assert_eq!(api.get("/ready").await.0, 200);
+    let (status, kind, text) = api.get("/metrics").await;
+    assert_eq!(status, 200, "{text}");
+    assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
+    for line in [
+        r#"openrds_api_requests_total{action="CreateDBInstance",code="OK"} 1"#,
+        r#"openrds_api_requests_total{action="DescribeDBInstanceAttribute",code="InvalidDBInstanceId.NotFound"} 1"#,
+        r#"openrds_api_requests_total{action="unknown",code="InvalidAction.NotFound"} 1"#,
+        r#"openrds_instances{status="Running"} 1"#,
+        &format!(r#"openrds_instance_up{{instance="{id}",engine="PostgreSQL"}} 1"#),
+        "# EOF",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+    }
+    assert!(text.contains("openrds_api_request_duration_seconds_bucket{"), "{text}");
+    assert!(text.contains("openrds_import_bytes_total 0"), "{text}");
 }
 
 /// Every served action (`wire::Action`, whose every value the dispatcher routes) is called

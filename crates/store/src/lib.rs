@@ -153,6 +153,8 @@ pub trait ImportStore: Send + Sync {
     async fn end_import(&self, task: &ImportTaskRow) -> Result<()>;
     /// Tasks in `Pending`, `Running` or `Canceling`, oldest first.
     async fn unfinished_imports(&self) -> Result<Vec<ImportTaskRow>>;
+    /// How many tasks are in each status (statuses with none left out).
+    async fn import_counts(&self) -> Result<Vec<(ImportStatus, u64)>>;
 }
 
 /// Backup jobs and sets.
@@ -170,6 +172,8 @@ pub trait BackupStore: Send + Sync {
     async fn delete_backup(&self, id: i64) -> Result<()>;
     /// Jobs `Pending` or `Running`, oldest first.
     async fn unfinished_backups(&self) -> Result<Vec<BackupRow>>;
+    /// How many jobs and sets are in each status (statuses with none left out).
+    async fn backup_counts(&self) -> Result<Vec<(BackupStatus, u64)>>;
     /// The instance's policy, if one was ever set.
     async fn get_backup_policy(&self, instance_id: &str) -> Result<Option<BackupPolicy>>;
     /// Sets the instance's policy (inserted or replaced).

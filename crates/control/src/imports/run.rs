@@ -48,6 +48,7 @@ impl ControlPlane {
             }
             match outcome {
                 Ok(report) => {
+                    self.import_totals.add(report.bytes, report.rows);
                     task.succeed(serde_json::to_string(&report).unwrap_or_default());
                     break;
                 }

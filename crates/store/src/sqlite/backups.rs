@@ -108,6 +108,10 @@ pub(super) fn unfinished_backups(tx: &Transaction<'_>) -> Result<Vec<BackupRow>>
     query_all(tx, "list unfinished backups", &format!("SELECT * FROM backups WHERE {UNFINISHED} ORDER BY id"), [], backup_from)
 }
 
+pub(super) fn backup_counts(tx: &Transaction<'_>) -> Result<Vec<(crate::BackupStatus, u64)>> {
+    query_all(tx, "count backups", "SELECT status, count(*) FROM backups GROUP BY status ORDER BY status", [], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
+}
+
 fn policy_from(r: &Row<'_>) -> rusqlite::Result<BackupPolicy> {
     from_row!(r => BackupPolicy {
         instance_id, account_uid, preferred_time, preferred_period, retention_days, log_backup, log_retention_days;
@@ -145,6 +149,7 @@ blocking_store! {
         write fn update_backup(by_ref backup: &BackupRow) -> ();
         write fn delete_backup(by_val id: i64) -> ();
         read fn unfinished_backups() -> Vec<BackupRow>;
+        read fn backup_counts() -> Vec<(crate::BackupStatus, u64)>;
         read fn get_backup_policy(by_ref instance_id: &str) -> Option<BackupPolicy>;
         write fn put_backup_policy(by_ref policy: &BackupPolicy) -> ();
     }

@@ -158,6 +158,10 @@ pub(super) fn unfinished_imports(tx: &Transaction<'_>) -> Result<Vec<ImportTaskR
     query_all(tx, "list unfinished import tasks", &format!("SELECT * FROM import_tasks WHERE status IN ({}) ORDER BY id", unfinished.join(", ")), [], task_from)
 }
 
+pub(super) fn import_counts(tx: &Transaction<'_>) -> Result<Vec<(crate::ImportStatus, u64)>> {
+    query_all(tx, "count import tasks", "SELECT status, count(*) FROM import_tasks GROUP BY status ORDER BY status", [], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
+}
+
 blocking_store! {
     impl crate::ImportStore {
         write fn begin_import(by_ref task: &ImportTaskRow, by_val source_status: InstanceStatus, by_val dest_status: InstanceStatus) -> i64;
@@ -168,5 +172,6 @@ blocking_store! {
         write fn change_import(by_val id: i64, by_ref change: &ImportChange) -> ImportTaskRow;
         write fn end_import(by_ref task: &ImportTaskRow) -> ();
         read fn unfinished_imports() -> Vec<ImportTaskRow>;
+        read fn import_counts() -> Vec<(crate::ImportStatus, u64)>;
     }
 }

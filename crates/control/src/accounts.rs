@@ -110,6 +110,17 @@ impl ControlPlane {
         Ok(())
     }
 
+    /// CheckAccountNameAvailable: a name CreateAccount would accept on this instance now.
+    pub async fn check_account_name_available(&self, caller: &Caller, id: &str, name: &str) -> Result<()> {
+        let row = self.authorized_instance(caller, Action::CheckAccountNameAvailable, id).await?;
+        names::check_account_name(self.engine_of(&row)?.catalogue(), name)?;
+        let (engine, spec) = self.running_engine(&row)?;
+        if engine.list_accounts(&spec).await?.iter().any(|a| a.name == name && a.can_login) {
+            return Err(ControlError::AccountDuplicate(format!("The account {name} already exists on instance {id}.")));
+        }
+        Ok(())
+    }
+
     /// ModifyAccountDescription.
     pub async fn modify_account_description(&self, caller: &Caller, id: &str, name: &str, description: &str) -> Result<()> {
         let row = self.authorized_instance(caller, Action::ModifyAccountDescription, id).await?;

@@ -105,6 +105,17 @@ impl ControlPlane {
         Ok(dbs.into_iter().map(view).collect())
     }
 
+    /// CheckDBNameAvailable: a name CreateDatabase would accept on this instance now.
+    pub async fn check_db_name_available(&self, caller: &Caller, id: &str, name: &str) -> Result<()> {
+        let row = self.authorized_instance(caller, Action::CheckDBNameAvailable, id).await?;
+        names::check_db_name(self.engine_of(&row)?.catalogue(), name)?;
+        let (engine, spec) = self.running_engine(&row)?;
+        if engine.list_databases(&spec).await?.iter().any(|d| d.name == name) {
+            return Err(ControlError::DbDuplicate(format!("The database {name} already exists on instance {id}.")));
+        }
+        Ok(())
+    }
+
     /// ModifyDBDescription.
     pub async fn modify_database_description(&self, caller: &Caller, id: &str, name: &str, description: &str) -> Result<()> {
         let row = self.authorized_instance(caller, Action::ModifyDBDescription, id).await?;

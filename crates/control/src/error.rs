@@ -92,6 +92,9 @@ pub enum ControlError {
     /// DeleteDBInstance of an instance with deletion protection on.
     #[error("{0}")]
     DeletionProtected(String),
+    /// A tag call refused for its tags or resources (`code` says which rule).
+    #[error("{message}")]
+    TagRefused { code: &'static str, message: String },
     /// An EndTime before its StartTime.
     #[error("{0}")]
     TimeRange(String),

@@ -25,6 +25,7 @@ pub mod observe;
 pub mod ram;
 pub mod recovery;
 pub mod security_ips;
+pub mod tags;
 mod supervisor;
 
 pub use config::{ControlConfig, Region};
@@ -179,6 +180,13 @@ impl ControlPlane {
         let mut all: Vec<_> = self.engines.values().map(|e| e.catalogue()).collect();
         all.sort_by_key(|c| c.kind);
         all
+    }
+
+    /// The engine the API's `Engine` value names: its canonical name and the versions
+    /// installed on this host.
+    pub fn engine_offer(&self, name: &str) -> Result<(&'static str, Vec<String>)> {
+        let engine = self.engine_named(name)?;
+        Ok((engine.kind().as_str(), engine.versions()))
     }
 
     /// The class of code `code`, and the catalogue that offers it.

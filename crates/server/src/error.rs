@@ -100,6 +100,7 @@ fn control_error(e: &ControlError) -> ApiError {
         C::BackupCorrupt(_) => (403, "OperationDenied.BackupStatus"),
         C::TimeRange(_) => (400, "InvalidStartTimeAndEndTime.Malformed"),
         C::ReduceDiskSize(_) => (403, "InvalidReduceDiskSize"),
+        C::TagRefused { code, .. } => (400, *code),
         C::DeletionProtected(_) => (403, "OperationDenied.DeletionProtection"),
         C::DbInfoMalformed(_) => (400, "InvalidDBInfo.Malformed"),
         C::SecurityIpFormat(_) => (400, "InvalidSecurityIPList.Format"),

@@ -513,6 +513,43 @@ async fn monitoring_endpoints_are_unsigned_and_count_what_happens() {
     assert!(text.contains("openrds_import_bytes_total 0"), "{text}");
 }
 
+#[tokio::test]
+async fn discovery_and_tags() {
+    let api = Api::start().await;
+    let (a, b) = tokio::join!(api.create("PostgreSQL", "pg.x4.large.2c"), api.create("PostgreSQL", "pg.x4.large.2c"));
+    let zones = api.ok("DescribeAvailableZones", &[("RegionId", "cn-hangzhou"), ("Engine", "PostgreSQL")]).await;
+    let zone = &zones["AvailableZones"][0];
+    assert_eq!(zone["ZoneId"], "cn-hangzhou-h", "{zones}");
+    assert_eq!(zone["SupportedEngines"][0]["Engine"], "PostgreSQL", "{zones}");
+    api.refused("DescribeAvailableZones", &[("RegionId", "cn-hangzhou"), ("Engine", "Oracle")], 400, "InvalidEngine.NotSupported").await;
+
+    api.ok("CheckDBNameAvailable", &[("DBInstanceId", &a), ("DBName", "shop")]).await;
+    api.ok("CreateDatabase", &[("DBInstanceId", &a), ("DBName", "shop"), ("CharacterSetName", "UTF8")]).await;
+    api.refused("CheckDBNameAvailable", &[("DBInstanceId", &a), ("DBName", "shop")], 400, "InvalidDBName.Duplicate").await;
+    api.refused("CheckDBNameAvailable", &[("DBInstanceId", &a), ("DBName", "Bad-Name!")], 400, "InvalidDBName.Format").await;
+    api.ok("CheckAccountNameAvailable", &[("DBInstanceId", &a), ("AccountName", "owner1")]).await;
+    api.ok("CreateAccount", &[("DBInstanceId", &a), ("AccountName", "owner1"), ("AccountPassword", "Passw0rd_ok")]).await;
+    api.refused("CheckAccountNameAvailable", &[("DBInstanceId", &a), ("AccountName", "owner1")], 400, "InvalidAccountName.Duplicate").await;
+
+    let tag = [("RegionId", "cn-hangzhou"), ("ResourceType", "INSTANCE"), ("ResourceId.1", a.as_str()), ("ResourceId.2", b.as_str()), ("Tag.1.Key", "env"), ("Tag.1.Value", "prod")];
+    api.ok("TagResources", &tag).await;
+    api.ok("TagResources", &[tag[0], tag[1], tag[2], ("Tag.1.Key", "team"), ("Tag.1.Value", "data")]).await;
+    api.refused("TagResources", &[tag[0], tag[1], tag[2], ("Tag.1.Key", "aliyun-x"), ("Tag.1.Value", "v")], 400, "InvalidTagKey.Malformed").await;
+    api.refused("TagResources", &[tag[0], ("ResourceType", "DISK"), tag[2], tag[4], tag[5]], 400, "InvalidResourceType.NotSupported").await;
+    let listed = api.ok("ListTagResources", &[tag[0], tag[1], ("ResourceId.1", a.as_str())]).await;
+    let rows = listed["TagResources"]["TagResource"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{listed}");
+    let by_tag = api.ok("ListTagResources", &[tag[0], tag[1], ("Tag.1.Key", "env"), ("Tag.1.Value", "prod")]).await;
+    assert_eq!(by_tag["TagResources"]["TagResource"].as_array().unwrap().len(), 3, "env on both, team on a: {by_tag}");
+    let described = api.ok("DescribeTags", &[("RegionId", "cn-hangzhou"), ("Tags", r#"{"env":"prod"}"#)]).await;
+    let ids = &described["Items"]["TagInfos"][0]["DBInstanceIds"]["DBInstanceIds"];
+    assert_eq!(ids.as_array().map(Vec::len), Some(2), "{described}");
+    api.ok("UntagResources", &[tag[0], tag[1], ("ResourceId.1", a.as_str()), ("TagKey.1", "env")]).await;
+    api.ok("UntagResources", &[tag[0], tag[1], ("ResourceId.1", b.as_str()), ("All", "true")]).await;
+    let left = api.ok("DescribeTags", &[("RegionId", "cn-hangzhou")]).await;
+    assert_eq!(left["Items"]["TagInfos"].as_array().map(Vec::len), Some(1), "only team=data on a: {left}");
+}
+
 /// Every served action (`wire::Action`, whose every value the dispatcher routes) is called
 /// by a test of this file.
 #[test]

@@ -106,6 +106,13 @@ actions! {
         ModifyDBInstanceMaintainTime,
         ModifyDBDescription,
         ModifyAccountDescription,
+        TagResources,
+        UntagResources,
+        ListTagResources,
+        DescribeTags,
+        CheckDBNameAvailable,
+        CheckAccountNameAvailable,
+        DescribeAvailableZones,
     ],
     Ram: [
         CreateUser,

@@ -82,6 +82,16 @@ impl Parameter for Tags {
     }
 }
 
+/// A RepeatList of values, flattened as `<name>.1`, `<name>.2`, ... (empty if none).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct List(pub Vec<String>);
+
+impl Parameter for List {
+    fn read(p: &Params, name: &str) -> Result<Self, WireError> {
+        Ok(List(p.repeated(name)))
+    }
+}
+
 /// `<prefix>Size` and `<prefix>Number` (`PageSize`, `PageNumber`); bounds are each action's.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Paging {
@@ -309,6 +319,37 @@ parameters! {
         storage_type: Option<String> = "DBInstanceStorageType",
         pay_type: Option<String> = "PayType",
         network_type: Option<String> = "InstanceNetworkType",
+    }
+    TagResources { region_id: String = "RegionId", resource_type: String = "ResourceType", ids: List = "ResourceId", tags: Tags = "Tag" }
+    UntagResources {
+        region_id: String = "RegionId",
+        resource_type: String = "ResourceType",
+        ids: List = "ResourceId",
+        keys: List = "TagKey",
+        all: Option<bool> = "All",
+    }
+    ListTagResources {
+        region_id: String = "RegionId",
+        resource_type: String = "ResourceType",
+        ids: List = "ResourceId",
+        tags: Tags = "Tag",
+        next_token: Option<String> = "NextToken",
+    }
+    DescribeTags {
+        region_id: String = "RegionId",
+        instance: Option<String> = "DBInstanceId",
+        resource_type: Option<String> = "ResourceType",
+        /// A JSON object `{"key":"value"}` naming the tags asked about.
+        tags: Option<String> = "Tags",
+    }
+    CheckDBNameAvailable { instance: String = "DBInstanceId", name: String = "DBName" }
+    CheckAccountNameAvailable { instance: String = "DBInstanceId", account: String = "AccountName" }
+    DescribeAvailableZones {
+        region_id: String = "RegionId",
+        engine: String = "Engine",
+        engine_version: Option<String> = "EngineVersion",
+        zone_id: Option<String> = "ZoneId",
+        category: Option<String> = "Category",
     }
     DescribeBackupPolicy { instance: String = "DBInstanceId", mode: Option<String> = "BackupPolicyMode" }
     ModifyBackupPolicy {

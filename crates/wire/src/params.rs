@@ -67,6 +67,19 @@ impl Params {
 
     /// Flattened lists such as `Tag.1.Key`, `Tag.1.Value`: returns, for prefix `Tag`, the
     /// maps of each index in index order.
+    /// Flattened lists of values such as `ResourceId.1`, `ResourceId.2`: the values, in
+    /// the order of their numbers.
+    pub fn repeated(&self, prefix: &str) -> Vec<String> {
+        let lead = format!("{prefix}.");
+        let mut by_index: BTreeMap<u32, String> = BTreeMap::new();
+        for (k, v) in &self.0 {
+            if let Some(i) = k.strip_prefix(&lead).and_then(|rest| rest.parse::<u32>().ok()) {
+                by_index.insert(i, v.clone());
+            }
+        }
+        by_index.into_values().collect()
+    }
+
     pub fn indexed(&self, prefix: &str) -> Vec<BTreeMap<String, String>> {
         let mut by_index: BTreeMap<u32, BTreeMap<String, String>> = BTreeMap::new();
         let lead = format!("{prefix}.");
@@ -146,6 +159,12 @@ mod tests {
         assert_eq!(params.bool("B"), Ok(Some(false)));
         assert_eq!(params.bool("D"), Ok(None));
         assert!(matches!(params.bool("C"), Err(WireError::InvalidParameter { name, .. }) if name == "C"));
+    }
+
+    #[test]
+    fn repeated_values_in_numeric_order() {
+        let params = p(&[("ResourceId.10", "c"), ("ResourceId.2", "b"), ("ResourceId.1", "a"), ("ResourceId.x", "ignored"), ("ResourceIds.1", "other")]);
+        assert_eq!(params.repeated("ResourceId"), vec!["a", "b", "c"]);
     }
 
     #[test]

@@ -2,7 +2,7 @@ use super::{list, Reply};
 use control::accounts::{parse_account_type, parse_privilege};
 use control::{Caller, ControlPlane};
 use serde_json::{json, Value};
-use wire::parameters::{CreateAccount, DeleteAccount, DescribeAccounts, GrantAccountPrivilege, ModifyAccountDescription, ResetAccountPassword, RevokeAccountPrivilege};
+use wire::parameters::{CheckAccountNameAvailable, CreateAccount, DeleteAccount, DescribeAccounts, GrantAccountPrivilege, ModifyAccountDescription, ResetAccountPassword, RevokeAccountPrivilege};
 
 pub(crate) async fn create(plane: &ControlPlane, caller: &Caller, p: CreateAccount) -> Reply {
     let kind = parse_account_type(p.account_type.as_deref())?;
@@ -80,5 +80,10 @@ pub(crate) async fn revoke(plane: &ControlPlane, caller: &Caller, p: RevokeAccou
 
 pub(crate) async fn modify_description(plane: &ControlPlane, caller: &Caller, p: ModifyAccountDescription) -> Reply {
     plane.modify_account_description(caller, &p.instance, &p.account, &p.description).await?;
+    Ok(json!({}))
+}
+
+pub(crate) async fn check_name(plane: &ControlPlane, caller: &Caller, p: CheckAccountNameAvailable) -> Reply {
+    plane.check_account_name_available(caller, &p.instance, &p.account).await?;
     Ok(json!({}))
 }

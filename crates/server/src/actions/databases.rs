@@ -3,7 +3,7 @@ use control::accounts::parse_privilege;
 use control::databases::CreateDatabase;
 use control::{Caller, ControlPlane};
 use serde_json::{json, Value};
-use wire::parameters::{self, DeleteDatabase, DescribeDatabases, ModifyDBDescription};
+use wire::parameters::{self, CheckDBNameAvailable, DeleteDatabase, DescribeDatabases, ModifyDBDescription};
 use wire::WireError;
 
 pub(crate) async fn create(plane: &ControlPlane, caller: &Caller, p: parameters::CreateDatabase) -> Reply {
@@ -68,5 +68,10 @@ pub(crate) async fn delete(plane: &ControlPlane, caller: &Caller, p: DeleteDatab
 
 pub(crate) async fn modify_description(plane: &ControlPlane, caller: &Caller, p: ModifyDBDescription) -> Reply {
     plane.modify_database_description(caller, &p.instance, &p.name, &p.description).await?;
+    Ok(json!({}))
+}
+
+pub(crate) async fn check_name(plane: &ControlPlane, caller: &Caller, p: CheckDBNameAvailable) -> Reply {
+    plane.check_db_name_available(caller, &p.instance, &p.name).await?;
     Ok(json!({}))
 }

@@ -11,6 +11,7 @@ mod instances;
 mod ram;
 mod regions;
 mod security_ips;
+mod tags;
 
 use crate::ServerError;
 use control::{Caller, ControlPlane};
@@ -55,6 +56,13 @@ static ROUTES: &[(Action, Handler)] = &[
     route!(ModifyDBInstanceMaintainTime, instances::modify_maintain_time),
     route!(ModifyDBDescription, databases::modify_description),
     route!(ModifyAccountDescription, accounts::modify_description),
+    route!(TagResources, tags::tag),
+    route!(UntagResources, tags::untag),
+    route!(ListTagResources, tags::list),
+    route!(DescribeTags, tags::describe),
+    route!(CheckDBNameAvailable, databases::check_name),
+    route!(CheckAccountNameAvailable, accounts::check_name),
+    route!(DescribeAvailableZones, regions::describe_zones),
     route!(DescribeDBInstanceNetInfo, instances::net_info),
     route!(ModifySecurityIps, security_ips::modify),
     route!(DescribeDBInstanceIPArrayList, security_ips::describe),

@@ -2,7 +2,8 @@
 DescribeBackupTasks shows it while it runs, DescribeBackups lists the verified set with
 Alibaba's field shapes, CloneDBInstance makes a new instance holding exactly the rows
 committed before the backup (also after the source is deleted), DeleteBackup removes the
-set, and every refusal comes in the API's envelope with its own code."""
+set, and every refusal comes in the API's envelope with its own code. MariaDB sets clone
+too, and both engines restore to a point in time from their archived logs."""
 
 from __future__ import annotations
 
@@ -11,23 +12,39 @@ import time
 
 import pytest
 
-from conftest import account_with_database, create_pg, delete_quietly, mariadb_connect, net_address, pg_connect, wait_gone, wait_status
+from conftest import account_with_database, create_mariadb, create_pg, delete_quietly, mariadb_connect, net_address, pg_connect, wait_gone, wait_status
 
 PASSWORD = "Sdk_Passw0rd!"
 BACKUP_TIMEOUT = 120.0
 
 
-def instance_with_items(client, rows: int) -> str:
+def instance_with_items(client, rows: int, engine: str = "PostgreSQL") -> str:
     """A Running instance with database `shop`, table `items` holding ids 1..rows."""
-    instance = create_pg(client)["DBInstanceId"]
+    mariadb = engine == "MariaDB"
+    instance = (create_mariadb(client) if mariadb else create_pg(client))["DBInstanceId"]
     wait_status(client, instance, "Running")
     client.call("CreateAccount", DBInstanceId=instance, AccountName="owner1", AccountPassword=PASSWORD)
-    client.call("CreateDatabase", DBInstanceId=instance, DBName="shop", CharacterSetName="UTF8", AccountName="owner1",
-                AccountPrivilege="DBOwner")
-    with pg_connect(*net_address(client, instance), "owner1", PASSWORD, "shop") as conn:
-        conn.execute("CREATE TABLE items (id int PRIMARY KEY, note text)")
-        conn.execute("INSERT INTO items SELECT g, repeat('x', 200) FROM generate_series(1, %s::int) g", (rows,))
+    client.call("CreateDatabase", DBInstanceId=instance, DBName="shop", CharacterSetName="utf8mb4" if mariadb else "UTF8",
+                AccountName="owner1", AccountPrivilege="ReadWrite" if mariadb else "DBOwner")
+    if mariadb:
+        run(client, instance, engine, "CREATE TABLE items (id int PRIMARY KEY, note varchar(200)) ENGINE=InnoDB")
+        run(client, instance, engine, f"INSERT INTO items SELECT seq, repeat('x', 200) FROM seq_1_to_{int(rows)}")
+    else:
+        run(client, instance, engine, "CREATE TABLE items (id int PRIMARY KEY, note text)")
+        run(client, instance, engine, f"INSERT INTO items SELECT g, repeat('x', 200) FROM generate_series(1, {int(rows)}) g")
     return instance
+
+
+def run(client, instance: str, engine: str, sql: str) -> list[tuple]:
+    """Runs one statement on `shop` as owner1 through the engine's own driver; its rows."""
+    addr = net_address(client, instance)
+    if engine == "MariaDB":
+        with mariadb_connect(*addr, "owner1", PASSWORD, "shop") as conn, conn.cursor() as cur:
+            cur.execute(sql)
+            return list(cur.fetchall())
+    with pg_connect(*addr, "owner1", PASSWORD, "shop") as conn:
+        cur = conn.execute(sql)
+        return cur.fetchall() if cur.description else []
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +54,13 @@ def source(v3):
     delete_quietly(v3, instance)
 
 
-def insert_more(client, instance: str, n: int) -> None:
-    with pg_connect(*net_address(client, instance), "owner1", PASSWORD, "shop") as conn:
-        conn.execute("INSERT INTO items SELECT m + g, 'later' FROM (SELECT max(id) AS m FROM items) t, generate_series(1, %s::int) g", (n,))
+def insert_more(client, instance: str, n: int, engine: str = "PostgreSQL") -> None:
+    more = f"seq_1_to_{int(n)}" if engine == "MariaDB" else f"generate_series(1, {int(n)}) AS s(seq)"
+    run(client, instance, engine, f"INSERT INTO items SELECT m + seq, 'later' FROM (SELECT max(id) AS m FROM items) t, {more}")
 
 
-def ids_in(client, instance: str) -> list[int]:
-    with pg_connect(*net_address(client, instance), "owner1", PASSWORD, "shop") as conn:
-        return [r[0] for r in conn.execute("SELECT id FROM items ORDER BY id").fetchall()]
+def ids_in(client, instance: str, engine: str = "PostgreSQL") -> list[int]:
+    return [r[0] for r in run(client, instance, engine, "SELECT id FROM items ORDER BY id")]
 
 
 def wait_backup(client, instance: str, job_id: str) -> dict:
@@ -191,13 +207,14 @@ def test_a_backup_taken_while_writes_run_is_consistent(v3):
     delete_quietly(v3, instance)
 
 
-def test_a_clone_to_a_point_in_time_holds_exactly_the_rows_committed_before_it(v3):
-    instance = instance_with_items(v3, 10)
+@pytest.mark.parametrize("engine", ["PostgreSQL", "MariaDB"])
+def test_a_clone_to_a_point_in_time_holds_exactly_the_rows_committed_before_it(v3, engine):
+    instance = instance_with_items(v3, 10, engine)
     take_backup(v3, instance)
-    insert_more(v3, instance, 5)                  # ids 11..15, committed before the target
+    insert_more(v3, instance, 5, engine)          # ids 11..15, committed before the target
     target = int(time.time()) + 1
     time.sleep(target + 1.2 - time.time())
-    insert_more(v3, instance, 5)                  # ids 16..20, committed after it
+    insert_more(v3, instance, 5, engine)          # ids 16..20, committed after it
     restore_time = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(target))
     e = v3.error("CloneDBInstance", DBInstanceId=instance, RestoreTime="2020-01-01T00:00:00Z", PayType="Postpaid")
     assert e.code == "InvalidParameter" and "earliest" in e.message, e
@@ -207,28 +224,32 @@ def test_a_clone_to_a_point_in_time_holds_exactly_the_rows_committed_before_it(v
 
     clone_id = v3.call("CloneDBInstance", DBInstanceId=instance, RestoreTime=restore_time, PayType="Postpaid")["DBInstanceId"]
     wait_status(v3, clone_id, "Running", timeout=180)
-    assert ids_in(v3, clone_id) == list(range(1, 16)), "every row committed by the restore time, none after"
-    with pg_connect(*net_address(v3, clone_id), "owner1", PASSWORD, "shop") as conn:
-        conn.execute("INSERT INTO items VALUES (1000, 'the clone takes writes')")
+    assert ids_in(v3, clone_id, engine) == list(range(1, 16)), "every row committed by the restore time, none after"
+    run(v3, clone_id, engine, "INSERT INTO items VALUES (1000, 'the clone takes writes')")
     delete_quietly(v3, clone_id)
 
     hour_ago = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(time.time() - 3600))
     in_a_minute = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(time.time() + 60))
     logs = v3.call("DescribeLogBackupFiles", DBInstanceId=instance, StartTime=hour_ago, EndTime=in_a_minute)
     files = logs["Items"]["BinLogFile"]
-    assert files and all(f["FileSize"] == 16 * 1024 * 1024 for f in files if not f["FileName"].endswith((".backup", ".history"))), logs
+    if engine == "MariaDB":
+        assert files and all(f["FileName"].startswith("mariadb-bin.") and f["FileSize"] > 0 for f in files), logs
+    else:
+        assert files and all(f["FileSize"] == 16 * 1024 * 1024 for f in files if not f["FileName"].endswith((".backup", ".history"))), logs
     assert logs["TotalRecordCount"] == len(files) and logs["TotalFileSize"] == sum(f["FileSize"] for f in files), logs
     assert all(f["LogBeginTime"] <= f["LogEndTime"] for f in files), files
     e = v3.error("DescribeLogBackupFiles", DBInstanceId=instance, StartTime=in_a_minute, EndTime=hour_ago)
     assert e.code == "InvalidStartTimeAndEndTime.Malformed", e
 
-    # After the source is deleted, its archived log still reaches its last moment.
+    # After the source is deleted, its archived log still reaches its last moment: a
+    # moment after the deletion restores all it held.
     v3.call("DeleteDBInstance", DBInstanceId=instance)
     wait_gone(v3, instance)
-    late = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
+    time.sleep(1.1)
+    late = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time()))
     clone_id = v3.call("CloneDBInstance", DBInstanceId=instance, RestoreTime=late, PayType="Postpaid")["DBInstanceId"]
     wait_status(v3, clone_id, "Running", timeout=180)
-    assert ids_in(v3, clone_id) == list(range(1, 21))
+    assert ids_in(v3, clone_id, engine) == list(range(1, 21))
     delete_quietly(v3, clone_id)
 
 

@@ -20,7 +20,7 @@ const MAX_ATTEMPTS: i64 = 3;
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// How often the logs instances have archived are moved to the backup area.
 const LOG_SWEEP_EVERY: Duration = Duration::from_secs(5);
-/// In an instance's log area: when its log was last closed by openrds (unix seconds).
+/// In an instance's log area: when its log was last closed by openrds (unix milliseconds).
 pub(crate) const CLOSED_AT: &str = "closed-at";
 
 /// What CreateBackup asks for, as sent.
@@ -112,7 +112,7 @@ impl ControlPlane {
             // it too: a deleted instance can be restored to any moment up to here.
             let marker = logs.join(CLOSED_AT);
             std::fs::create_dir_all(&logs)
-                .and_then(|()| std::fs::write(&marker, closing.timestamp().to_string()))
+                .and_then(|()| std::fs::write(&marker, closing.timestamp_millis().to_string()))
                 .map_err(|e| ControlError::Internal(format!("write {}: {e}", marker.display())))?;
         }
         Ok(())
@@ -523,17 +523,23 @@ impl ControlPlane {
         let target = match until {
             Some(until) => {
                 let logs = self.logs_dir(&set.instance_id);
-                let live = self.store.get_instance(&set.instance_id).await.ok().filter(|s| s.status != InstanceStatus::Deleting);
-                let until_unix = match live {
+                let running = self.store.get_instance(&set.instance_id).await.ok().filter(|s| !matches!(s.status, InstanceStatus::Deleting | InstanceStatus::Stopping | InstanceStatus::Stopped));
+                let until_unix = match running {
                     Some(source) => {
                         self.sweep_logs(&source, true).await?;
-                        until.timestamp()
+                        Some(until.timestamp())
                     }
-                    // Deleted: its log ends where it was last closed (at its deletion), and
-                    // a later moment holds what it held then.
+                    // Deleted or stopped: its log ends where it was last closed (as it
+                    // stopped), and a later moment holds all of it.
                     None => {
-                        let closed = std::fs::read_to_string(logs.join(CLOSED_AT)).ok().and_then(|t| t.trim().parse::<i64>().ok());
-                        closed.map_or(until.timestamp(), |c| c.min(until.timestamp()))
+                        let closed_ms = std::fs::read_to_string(logs.join(CLOSED_AT)).ok().and_then(|t| t.trim().parse::<i64>().ok()).map(|v| {
+                            // Markers of earlier releases are whole seconds.
+                            if v < 100_000_000_000 { v * 1000 } else { v }
+                        });
+                        match closed_ms {
+                            Some(c) if until.timestamp_millis() >= c => None,
+                            _ => Some(until.timestamp()),
+                        }
                     }
                 };
                 Some(engine::RestoreTarget { until_unix, logs })

@@ -41,8 +41,10 @@ pub struct BackupSet {
 /// How far past its backup a restored server replays the archived log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestoreTarget {
-    /// Unix seconds: every transaction committed at or before it is restored, none after.
-    pub until_unix: i64,
+    /// The instant `<unix seconds>.000`: every transaction committed before it is
+    /// restored, none after; `None`: everything the archive holds (the log of a deleted
+    /// instance, closed at its deletion).
+    pub until_unix: Option<i64>,
     /// The archived log files ([`Backups::archive_logs`]) from the backup onward.
     pub logs: PathBuf,
 }

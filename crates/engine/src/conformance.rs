@@ -4,9 +4,11 @@
 //! that runs server processes). What the suite checks is what the control plane relies on,
 //! whatever the engine: lifecycle and adoption, idempotent stop and destroy, databases and
 //! accounts with their error kinds, privileges as listed, the administrator's connection,
-//! and that a crashed server shows as stopped and starts again and a frozen one as
-//! unresponsive. What only one engine can show (its files, its SQL, the
-//! privileges it enforces) stays in that engine's own tests.
+//! that a crashed server shows as stopped and starts again and a frozen one as
+//! unresponsive, and that a restore holds what its backup held (and, where the engine
+//! archives its log, what was committed by the moment asked for). What only one engine
+//! can show (its files, its SQL, the privileges it enforces) stays in that engine's own
+//! tests.
 
 use crate::prelude::*;
 use crate::{AccountKind, ErrorKind, InstanceSpec, Liveness, Privilege};
@@ -192,6 +194,7 @@ macro_rules! conformance_suite {
             accounts_are_created_granted_revoked_and_dropped,
             the_administrator_reaches_the_server,
             a_backup_restores_what_it_held_and_a_corrupt_one_is_refused,
+            a_restore_to_a_moment_holds_what_was_committed_by_then,
         );
     };
     // Engines that run server processes: also what a crash of them must look like.
@@ -457,6 +460,58 @@ pub async fn a_backup_restores_what_it_held_and_a_corrupt_one_is_refused(factory
         std::fs::write(&largest, &bytes).expect("corrupt");
         let e = engine.verify_backup(&target).await.expect_err("a corrupt backup");
         assert_eq!(e.kind, ErrorKind::Corrupt, "{e}");
+    })
+    .await;
+}
+
+/// A restore to a moment, from a backup before it and the log archived since, holds every
+/// transaction committed by that moment and none after; the archive holds whole files only.
+/// An engine that archives no log refuses such a restore.
+pub async fn a_restore_to_a_moment_holds_what_was_committed_by_then(factory: Factory) {
+    with_instance(factory, "pitr", |engine, spec| async move {
+        let charset = default_charset(&*engine);
+        let backups = support::TestDir::new();
+        let (set, logs) = (backups.path().join("b1"), backups.path().join("log"));
+        let restored = backups.spec(&format!("{}-r", spec.id), support::free_port());
+        engine.create_database(&spec, "before", &charset).await.expect("create database");
+        engine.take_backup(&spec, &set).await.expect("take a backup");
+        if !engine.archives_logs() {
+            let target = crate::RestoreTarget { until_unix: Some(crate::backup::now_unix() as i64), logs };
+            let e = engine.provision_from_backup(&restored, &set, Some(&target)).await.expect_err("no log to replay");
+            assert_eq!(e.kind, ErrorKind::InvalidInput, "{e}");
+            return;
+        }
+        engine.create_database(&spec, "early", &charset).await.expect("create database");
+        // The periodic sweep, while the server goes on writing.
+        engine.archive_logs(&spec, &logs).await.expect("archive the log");
+        // The next whole second, after "early" committed; "late" commits more than a second
+        // after it (a log stamped in whole seconds tells only which second an event is in).
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock");
+        let until = now.as_secs() as i64 + 1;
+        tokio::time::sleep(std::time::Duration::from_millis(2200) - std::time::Duration::from_nanos(now.subsec_nanos().into())).await;
+        engine.create_database(&spec, "late", &charset).await.expect("create database");
+        engine.close_log(&spec).await.expect("close the log");
+        engine.archive_logs(&spec, &logs).await.expect("archive the log");
+        let archived: Vec<String> = std::fs::read_dir(&logs).expect("the log area").flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        assert!(!archived.is_empty() && archived.iter().all(|n| !n.ends_with(".part")), "{archived:?}");
+
+        let target = crate::RestoreTarget { until_unix: Some(until), logs: logs.clone() };
+        engine.provision_from_backup(&restored, &set, Some(&target)).await.expect("restore to the moment");
+        let outcome = {
+            let (engine, restored, charset) = (engine.clone(), restored.clone(), charset.clone());
+            tokio::spawn(async move {
+                let mut names: Vec<String> = engine.list_databases(&restored).await.expect("list").into_iter().map(|d| d.name).collect();
+                names.sort();
+                assert_eq!(names, ["before", "early"], "what was committed by the moment, nothing after");
+                engine.create_database(&restored, "new", &charset).await.expect("the restored server takes writes");
+            })
+            .await
+        };
+        engine.destroy(&restored).await.expect("destroy the restored server");
+        if let Err(e) = outcome {
+            std::panic::resume_unwind(e.into_panic());
+        }
+        assert_eq!(std::fs::read_dir(&logs).expect("the log area").count(), archived.len(), "a restore only reads the archive");
     })
     .await;
 }

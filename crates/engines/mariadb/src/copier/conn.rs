@@ -17,10 +17,11 @@ const COMMON: &str = "SET SESSION character_set_results = binary, time_zone = '+
 /// the source's, even those inserted while checks were off there), zero ids stay zero
 /// and zero dates load (the source had them). `unique_checks` stays on: with both checks
 /// off InnoDB's bulk-insert mode for empty tables doubled the load's CPU on 10.11
-/// (shared/reference/perf-baseline-mariadb.md). No binary log: a failed copy is dropped
-/// whole, and a replica must not replay a half-built staging schema.
+/// (shared/reference/perf-baseline-mariadb.md). The binary log stays on: a point-in-time
+/// restore from a backup older than the import replays it from there (a failed copy's
+/// staging database is dropped in the log too).
 pub(crate) const LOAD_SETTINGS: &str = "SET SESSION foreign_key_checks = 0, check_constraint_checks = 0, \
-     sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION', sql_log_bin = 0";
+     sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'";
 
 /// How the copier reaches a MariaDB server at an [`Endpoint`].
 pub(crate) trait MariaDbEndpoint {

@@ -32,11 +32,19 @@ impl engine::Backups for MariaDbEngine {
     }
 
     async fn provision_from_backup(&self, spec: &InstanceSpec, backup_dir: &Path, target: Option<&engine::RestoreTarget>) -> Result<(), EngineError> {
-        // Binary logs are off on instances (skip-log-bin) until they are archived.
-        if target.is_some() {
-            return Err(backup::no_log_archive("MariaDB"));
-        }
-        lifecycle::provision_from_backup(self, spec, backup_dir, None).await
+        lifecycle::provision_from_backup(self, spec, backup_dir, target).await
+    }
+
+    fn archives_logs(&self) -> bool {
+        true
+    }
+
+    async fn close_log(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
+        self.close_binlog(spec).await
+    }
+
+    async fn archive_logs(&self, spec: &InstanceSpec, into: &Path) -> Result<u64, EngineError> {
+        self.archive_binlog(spec, into).await
     }
 }
 
@@ -110,7 +118,7 @@ fn backup_options(spec: &InstanceSpec, password: &str) -> String {
 }
 
 /// A value in an option file: double-quoted, where backslashes escape.
-fn cnf_quote(value: &str) -> String {
+pub(super) fn cnf_quote(value: &str) -> String {
     let escaped = value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n").replace('\r', "\\r");
     format!("\"{escaped}\"")
 }
@@ -128,17 +136,24 @@ fn checkpoint(text: &str, key: &str) -> Option<String> {
     })
 }
 
+/// The binary log position a backup in `data` is consistent at (file name, offset), which
+/// the tool took while commits were blocked: a replay from there misses and repeats
+/// nothing. `None` when the server wrote no binary log then.
+pub(super) fn binlog_position(data: &Path) -> Option<(String, u64)> {
+    let text = read_first(data, BINLOG_INFO)?;
+    let mut fields = text.split_whitespace();
+    let (file, position) = (fields.next()?, fields.next()?.parse().ok()?);
+    Some((file.to_string(), position))
+}
+
 /// Where the backup stands in the server's logs: the binary log position it is
 /// consistent at (`file:position`, both ends, as replay starts there) when the server
 /// writes a binary log, else the InnoDB redo log it spans (the checkpoint LSN the copy
 /// started from, the last LSN copied); empty when the tool said neither.
 fn log_range(data: &Path) -> (String, String) {
-    if let Some(text) = read_first(data, BINLOG_INFO) {
-        let mut fields = text.split_whitespace();
-        if let (Some(file), Some(pos)) = (fields.next(), fields.next()) {
-            let at = format!("{file}:{pos}");
-            return (at.clone(), at);
-        }
+    if let Some((file, position)) = binlog_position(data) {
+        let at = format!("{file}:{position}");
+        return (at.clone(), at);
     }
     let Some(text) = read_first(data, CHECKPOINTS) else { return (String::new(), String::new()) };
     (checkpoint(&text, "to_lsn").unwrap_or_default(), checkpoint(&text, "last_lsn").unwrap_or_default())

@@ -50,17 +50,28 @@ impl ServerLifecycle for MariaDbEngine {
 
     /// No bootstrap: the backup's data already holds the administrator, with the password
     /// of the credentials kept beside it.
-    async fn lay_out_from_backup(&self, spec: &InstanceSpec, confinement: Option<&Confinement>, backup: &Path, _target: Option<&engine::RestoreTarget>) -> Result<(), EngineError> {
+    ///
+    /// With a target, the archived binary log is then replayed into the running server up
+    /// to it (checked first, so a log that cannot reach it fails before anything is made).
+    async fn lay_out_from_backup(&self, spec: &InstanceSpec, confinement: Option<&Confinement>, backup: &Path, target: Option<&engine::RestoreTarget>) -> Result<(), EngineError> {
+        let replay = match target {
+            Some(target) => Some(self.plan_replay(backup, target).await?),
+            None => None,
+        };
         let run_as = confinement.map(Confinement::owner);
         instance_dir::create_instance_dir(spec, run_as)?;
         super::backups::restore_data(spec, run_as, backup).await?;
         Self::write_settings(spec, run_as)?;
         engine::backup::restore_admin(backup, spec)?;
-        lifecycle::start(self, spec).await
+        lifecycle::start(self, spec).await?;
+        match replay {
+            Some(replay) => self.replay(spec, &replay).await,
+            None => Ok(()),
+        }
     }
 
     fn owned_paths(&self, spec: &InstanceSpec) -> Vec<PathBuf> {
-        vec![data_dir(spec), run_dir(spec), tmp_dir(spec), log_file(spec)]
+        vec![data_dir(spec), run_dir(spec), tmp_dir(spec), binlog_dir(spec), log_file(spec)]
     }
 
     /// Launches mariadbd unless it runs, then waits for the admin's login.
@@ -126,6 +137,29 @@ fn run_dir(spec: &InstanceSpec) -> PathBuf {
 
 fn tmp_dir(spec: &InstanceSpec) -> PathBuf {
     spec.dir.join("tmp")
+}
+
+/// Where the server writes its binary log: inside the instance's directory, the only one
+/// its confined processes see. openrds moves each closed file on to the backup area and
+/// purges it here (`binlog.rs`).
+pub(super) fn binlog_dir(spec: &InstanceSpec) -> PathBuf {
+    spec.dir.join("binlog")
+}
+
+/// The binary log's files are `<BINLOG_BASE>.000001`, `.000002`... (and `.index`).
+const BINLOG_BASE: &str = "mariadb-bin";
+
+/// The server's list of its binary log files, one path a line, the one it writes last.
+pub(super) fn binlog_index(spec: &InstanceSpec) -> PathBuf {
+    binlog_dir(spec).join(format!("{BINLOG_BASE}.index"))
+}
+
+/// The instance's `server_id`, which stamps every event of its binary log: derived from
+/// its id (FNV-1a), so instances on a host and a clone and its source differ, and never 0
+/// (which the server takes for "no id").
+fn server_id(instance_id: &str) -> u32 {
+    let hash = instance_id.bytes().fold(0x811c9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x01000193));
+    hash.max(1)
 }
 
 fn pid_file(spec: &InstanceSpec) -> PathBuf {
@@ -197,7 +231,24 @@ fn render_settings(spec: &InstanceSpec) -> String {
          max_allowed_packet = 1G\n\
          innodb_buffer_pool_size = {buffer_pool}M\n\
          innodb_log_file_size = 512M\n\
-         skip-log-bin\n\
+         # The binary log, for point-in-time restores. Rows, not statements: a replay must\n\
+         # redo exactly what happened. Synced at each commit group, as InnoDB's redo is: a\n\
+         # commit a client saw must not be missing from the log after a host crash.\n\
+         # Rotated at 128M so a closed file reaches the archive soon; never expired: openrds\n\
+         # purges each file once it is archived. No statement text beside the rows (it would\n\
+         # double the log of large INSERTs, and a replay does not read it).\n\
+         log-bin = {binlog}\n\
+         log-bin-index = {binlog_index}\n\
+         server-id = {server_id}\n\
+         binlog-format = ROW\n\
+         sync-binlog = 1\n\
+         max-binlog-size = 128M\n\
+         binlog-expire-logs-seconds = 0\n\
+         binlog-annotate-row-events = OFF\n\
+         # Accounts without SUPER (every API account) may create functions, procedures and\n\
+         # triggers, as without a binary log: rows are logged, not the calls, so what a\n\
+         # function does can never differ on replay.\n\
+         log-bin-trust-function-creators = 1\n\
          event_scheduler = ON\n\
          explicit_defaults_for_timestamp = ON\n\
          # The security IP list (see access.rs); administrators skip it.\n\
@@ -212,6 +263,9 @@ fn render_settings(spec: &InstanceSpec) -> String {
         max_connections = max_connections.max(10),
         buffer_pool = buffer_pool_mb(memory_mb),
         init_connect = super::access::INIT_CONNECT,
+        binlog = cnf_value(&binlog_dir(spec).join(BINLOG_BASE)),
+        binlog_index = cnf_value(&binlog_index(spec)),
+        server_id = server_id(&spec.id),
     )
 }
 
@@ -290,6 +344,7 @@ impl MariaDbEngine {
         // The instance's user cannot create files in the instance directory, only use them.
         engine_dir(&run_dir(spec), 0o700, run_as)?;
         engine_dir(&tmp_dir(spec), 0o700, run_as)?;
+        engine_dir(&binlog_dir(spec), 0o700, run_as)?;
         instance_dir::ensure_log(spec, run_as)
     }
 
@@ -372,9 +427,19 @@ mod tests {
         assert_eq!(setting(&conf, "collation-server"), "utf8mb4_general_ci");
         assert_eq!(setting(&conf, "innodb_log_file_size"), "512M");
         assert_eq!(setting(&conf, "event_scheduler"), "ON");
-        for flag in ["skip-name-resolve", "skip-log-bin"] {
-            assert!(conf.lines().any(|l| l == flag), "{flag}");
-        }
+        assert!(conf.lines().any(|l| l == "skip-name-resolve"));
+        assert_eq!(setting(&conf, "log-bin"), "\"/srv/i/binlog/mariadb-bin\"");
+        assert_eq!(setting(&conf, "log-bin-index"), "\"/srv/i/binlog/mariadb-bin.index\"");
+        assert_eq!(setting(&conf, "binlog-format"), "ROW");
+        assert_eq!(setting(&conf, "server-id"), server_id("rm-test").to_string());
+        assert!(!conf.lines().any(|l| l == "skip-log-bin"));
+    }
+
+    #[test]
+    fn server_ids_differ_between_instances_and_are_never_zero() {
+        assert_ne!(server_id("rm-a"), server_id("rm-b"));
+        assert_eq!(server_id("rm-a"), server_id("rm-a"));
+        assert!(server_id("") >= 1);
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //!   run/            pid file and socket, owned by the instance's user (it cannot create
 //!                   files in <dir> itself)
 //!   tmp/            the server's tmpdir and secure_file_priv, owned by the instance's user
+//!   binlog/         the binary log (`mariadb-bin.NNNNNN` and its index), owned by the
+//!                   instance's user; closed files are moved to the backup area (binlog.rs)
 //!   server.log      the server's error log, owned by the instance's user, 0600
 //! ```
 //!
@@ -29,6 +31,7 @@
 mod access;
 mod accounts;
 mod backups;
+mod binlog;
 mod databases;
 mod lifecycle;
 mod sql;

@@ -210,19 +210,23 @@ impl PostgresEngine {
 /// up to and including the transactions committed at `until` (unix seconds), then promote.
 /// Closed to connections until then (no hot standby), so the server that answers is the
 /// restored one.
-fn restore_settings(replay: &Path, until: i64) -> String {
-    let at = utc_timestamp(until);
+fn restore_settings(replay: &Path, until: Option<i64>) -> String {
     let dir = replay.to_string_lossy().replace('%', "%%");
     let command = format!("cp '{}'/%f %p", dir.replace('\'', "'\\''"));
+    // Without a target the server replays all it is given, then promotes itself.
+    let target = match until {
+        Some(until) => format!(
+            "recovery_target_time = {}\nrecovery_target_inclusive = on\nrecovery_target_action = 'promote'\n",
+            conf_string(&utc_timestamp(until))
+        ),
+        None => String::new(),
+    };
     format!(
         "# Written by openrds for a point-in-time restore; removed once the server is promoted.\n\
          restore_command = {}\n\
-         recovery_target_time = {}\n\
-         recovery_target_inclusive = on\n\
-         recovery_target_action = 'promote'\n\
+         {target}\
          hot_standby = off\n",
         conf_string(&command),
-        conf_string(&at),
     )
 }
 
@@ -240,9 +244,11 @@ mod tests {
         assert_eq!(utc_timestamp(0), "1970-01-01 00:00:00+00");
         assert_eq!(utc_timestamp(1_796_401_955), "2026-12-04 16:32:35+00");
         assert_eq!(utc_timestamp(951_782_400), "2000-02-29 00:00:00+00");
-        let conf = restore_settings(Path::new("/srv/i/restore-wal"), 0);
+        let conf = restore_settings(Path::new("/srv/i/restore-wal"), Some(0));
         assert!(conf.contains("restore_command = 'cp ''/srv/i/restore-wal''/%f %p'"), "{conf}");
         assert!(conf.contains("recovery_target_time = '1970-01-01 00:00:00+00'"), "{conf}");
+        let whole = restore_settings(Path::new("/srv/i/restore-wal"), None);
+        assert!(whole.contains("restore_command") && !whole.contains("recovery_target"), "{whole}");
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod instances;
 pub mod modify;
 pub mod names;
 pub mod observe;
+pub mod parameters;
 pub mod ram;
 pub mod recovery;
 pub mod security_ips;

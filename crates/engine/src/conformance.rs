@@ -195,6 +195,7 @@ macro_rules! conformance_suite {
             the_administrator_reaches_the_server,
             a_backup_restores_what_it_held_and_a_corrupt_one_is_refused,
             a_restore_to_a_moment_holds_what_was_committed_by_then,
+            parameters_run_as_set_and_survive_a_restart,
         );
     };
     // Engines that run server processes: also what a crash of them must look like.
@@ -415,6 +416,47 @@ pub async fn the_administrator_reaches_the_server(factory: Factory) {
 /// A backup holds what was there when it was taken and nothing written after; a new server
 /// made from it has it, with its accounts and their privileges; a backup with one changed
 /// byte is `Corrupt`.
+/// A fresh server runs every curated parameter at its stated default; a value set takes
+/// effect at once, one that needs a restart after it; both survive further restarts.
+pub async fn parameters_run_as_set_and_survive_a_restart(factory: Factory) {
+    with_instance(factory, "params", |engine, spec| async move {
+        let Some(parameters) = engine.parameters() else { return };
+        let definitions = parameters.definitions();
+        let running = parameters.running(&spec).await.expect("running parameters");
+        for d in definitions {
+            assert_eq!(running.get(d.name).map(String::as_str), Some(d.default), "{} runs at its stated default", d.name);
+        }
+        // One of each kind: a value other than the default, at the edge of the range.
+        let pick = |restart: bool| -> Option<(&'static str, String)> {
+            let d = definitions.iter().find(|d| d.restart == restart)?;
+            let value = match d.kind {
+                crate::parameters::ParameterKind::Integer { min, max } => if d.default == min.to_string() { max.min(min + 1000) } else { min }.to_string(),
+                crate::parameters::ParameterKind::Choice(words) => words.iter().find(|w| **w != d.default)?.to_string(),
+            };
+            Some((d.name, value))
+        };
+        let (now, later) = (pick(false).expect("a parameter that applies at once"), pick(true));
+        let mut values: std::collections::BTreeMap<String, String> = [(now.0.to_string(), now.1.clone())].into();
+        if let Some((name, value)) = &later {
+            values.insert(name.to_string(), value.clone());
+        }
+        parameters.configure(&spec, &values).await.expect("configure");
+        assert_eq!(parameters.configured(&spec).expect("configured"), values);
+        let running = parameters.running(&spec).await.expect("running parameters");
+        assert_eq!(running.get(now.0), Some(&now.1), "{} applies at once", now.0);
+        if let Some((name, _)) = &later {
+            let d = crate::parameters::find(definitions, name).expect("defined");
+            assert_eq!(running.get(*name).map(String::as_str), Some(d.default), "{name} waits for a restart");
+        }
+        engine.restart(&spec).await.expect("restart");
+        let running = parameters.running(&spec).await.expect("running parameters");
+        for (name, value) in &values {
+            assert_eq!(running.get(name), Some(value), "{name} after a restart");
+        }
+    })
+    .await;
+}
+
 pub async fn a_backup_restores_what_it_held_and_a_corrupt_one_is_refused(factory: Factory) {
     with_instance(factory, "backup", |engine, spec| async move {
         let charset = default_charset(&*engine);

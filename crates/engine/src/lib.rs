@@ -17,6 +17,7 @@ mod error;
 pub mod instance_dir;
 pub mod isolation;
 pub mod lifecycle;
+pub mod parameters;
 pub mod process;
 mod showcase;
 
@@ -172,6 +173,11 @@ pub trait Engine: Lifecycle + Databases + Accounts + Privileges + AccessControl 
 
     /// Bytes the server uses for data (all databases, as the engine measures them).
     async fn disk_used(&self, spec: &InstanceSpec) -> Result<u64, EngineError>;
+
+    /// The parameters callers may change, if the engine offers any.
+    fn parameters(&self) -> Option<&dyn parameters::Parameters> {
+        None
+    }
 }
 
 /// Who may log in to a server (part of [`Engine`]).

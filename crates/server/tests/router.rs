@@ -550,6 +550,38 @@ async fn discovery_and_tags() {
     assert_eq!(left["Items"]["TagInfos"].as_array().map(Vec::len), Some(1), "only team=data on a: {left}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parameters_are_listed_changed_and_logged() {
+    let api = Api::start().await;
+    let id = api.create("PostgreSQL", "pg.x4.large.2c").await;
+    let templates = api.ok("DescribeParameterTemplates", &[("Engine", "PostgreSQL"), ("EngineVersion", "15.0")]).await;
+    assert_eq!(templates["ParameterCount"], "2", "{templates}");
+    assert_eq!(templates["Parameters"]["TemplateRecord"][0]["CheckingCode"], "[64-2147483647]", "{templates}");
+    api.refused("DescribeParameterTemplates", &[("Engine", "PostgreSQL"), ("EngineVersion", "9.6")], 400, "InvalidEngineVersion.NotSupported").await;
+
+    api.ok("ModifyParameter", &[("DBInstanceId", &id), ("Parameters", r#"{"work_mem":"8192","max_locks_per_transaction":128}"#)]).await;
+    for (parameters, why) in [(r#"{"work_mem":"1"}"#, "out of range"), (r#"{"shared_buffers":"1GB"}"#, "not offered"), ("not json", "malformed"), ("{}", "empty")] {
+        let a = api.rds("ModifyParameter", &[("DBInstanceId", &id), ("Parameters", parameters)]).await;
+        assert_eq!((a.status, a.code()), (400, "InvalidParameter"), "{why}: {}", a.body);
+    }
+    let described = api.ok("DescribeParameters", &[("DBInstanceId", &id)]).await;
+    let running = described["RunningParameters"]["DBInstanceParameter"].as_array().unwrap();
+    let value = |name: &str| running.iter().find(|p| p["ParameterName"] == name).map(|p| p["ParameterValue"].clone());
+    assert_eq!((value("work_mem"), value("max_locks_per_transaction")), (Some("8192".into()), Some("64".into())), "{described}");
+    assert_eq!(described["ConfigParameters"]["DBInstanceParameter"].as_array().map(Vec::len), Some(2), "{described}");
+    let log_params = [("DBInstanceId", id.as_str()), ("StartTime", "2026-01-01T00:00Z"), ("EndTime", "2099-01-01T00:00Z")];
+    let before = api.ok("DescribeModifyParameterLog", &log_params).await;
+    let status = |log: &serde_json::Value, name: &str| log["Items"]["ParameterChangeLog"].as_array().unwrap().iter().find(|c| c["ParameterName"] == name).map(|c| c["Status"].clone());
+    assert_eq!(status(&before, "max_locks_per_transaction"), Some("Unapplied".into()), "{before}");
+    assert_eq!(status(&before, "work_mem"), Some("Applied".into()), "{before}");
+    // Forcerestart: the change that waited is in effect once the instance runs again.
+    api.ok("ModifyParameter", &[("DBInstanceId", &id), ("Parameters", r#"{"max_locks_per_transaction":"128"}"#), ("Forcerestart", "true")]).await;
+    api.wait_status(&id, "Running").await;
+    let after = api.ok("DescribeModifyParameterLog", &log_params).await;
+    assert_eq!(after["TotalRecordCount"], 3, "{after}");
+    assert_eq!(status(&after, "max_locks_per_transaction"), Some("Applied".into()), "{after}");
+}
+
 /// Every served action (`wire::Action`, whose every value the dispatcher routes) is called
 /// by a test of this file.
 #[test]

@@ -101,6 +101,10 @@ pub trait InstanceStore: Send + Sync {
     async fn list_instances(&self, filter: &InstanceFilter, page: Option<Page>) -> Result<Paged<InstanceRow>>;
     /// Every port recorded for any instance (to avoid handing one out twice).
     async fn used_ports(&self) -> Result<Vec<u16>>;
+    /// Appends ModifyParameter's changes to the instance's log.
+    async fn record_parameter_changes(&self, changes: &[ParameterChange]) -> Result<()>;
+    /// The instance's parameter changes made in [`from`, `to`], newest first.
+    async fn list_parameter_changes(&self, instance_id: &str, from: DateTime<Utc>, to: DateTime<Utc>, page: Option<Page>) -> Result<Paged<ParameterChange>>;
     /// The instance's whitelist groups, by name (none recorded: empty).
     async fn security_ip_groups(&self, instance_id: &str) -> Result<Vec<SecurityIpGroup>>;
     /// Replaces the instance's whitelist groups and sets its `security_ip_list` to their

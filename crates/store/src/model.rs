@@ -318,6 +318,27 @@ impl InstanceRow {
     }
 }
 
+text_enum! {
+    /// Whether a parameter change was in effect when it was made.
+    ParameterChangeStatus {
+        Applied,
+        /// Waiting for a restart of the instance.
+        Unapplied,
+    }
+}
+
+/// One parameter changed by ModifyParameter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParameterChange {
+    pub id: i64,
+    pub instance_id: String,
+    pub name: String,
+    pub old_value: String,
+    pub new_value: String,
+    pub status: ParameterChangeStatus,
+    pub created_at: DateTime<Utc>,
+}
+
 /// What the API remembers about a database beyond what the engine knows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DatabaseNote {

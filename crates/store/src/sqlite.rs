@@ -229,4 +229,4 @@ macro_rules! text_column {
     )+};
 }
 
-text_column!(crate::InstanceStatus, crate::ImportStatus, crate::ImportPhase, crate::BackupStatus, crate::BackupMode);
+text_column!(crate::InstanceStatus, crate::ImportStatus, crate::ImportPhase, crate::BackupStatus, crate::BackupMode, crate::ParameterChangeStatus);

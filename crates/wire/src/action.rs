@@ -113,6 +113,10 @@ actions! {
         CheckDBNameAvailable,
         CheckAccountNameAvailable,
         DescribeAvailableZones,
+        DescribeParameterTemplates,
+        DescribeParameters,
+        ModifyParameter,
+        DescribeModifyParameterLog,
     ],
     Ram: [
         CreateUser,

@@ -342,6 +342,26 @@ parameters! {
         /// A JSON object `{"key":"value"}` naming the tags asked about.
         tags: Option<String> = "Tags",
     }
+    DescribeParameterTemplates {
+        engine: String = "Engine",
+        engine_version: String = "EngineVersion",
+        category: Option<String> = "Category",
+        instance: Option<String> = "DBInstanceId",
+    }
+    DescribeParameters { instance: String = "DBInstanceId" }
+    ModifyParameter {
+        instance: String = "DBInstanceId",
+        parameters: Option<String> = "Parameters",
+        force_restart: Option<bool> = "Forcerestart",
+        group_id: Option<String> = "ParameterGroupId",
+        switch_time_mode: Option<String> = "SwitchTimeMode",
+    }
+    DescribeModifyParameterLog {
+        instance: String = "DBInstanceId",
+        start_time: String = "StartTime",
+        end_time: String = "EndTime",
+        page: Paging = "Page",
+    }
     CheckDBNameAvailable { instance: String = "DBInstanceId", name: String = "DBName" }
     CheckAccountNameAvailable { instance: String = "DBInstanceId", account: String = "AccountName" }
     DescribeAvailableZones {

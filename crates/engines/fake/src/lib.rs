@@ -44,6 +44,10 @@ struct Server {
     databases: BTreeMap<String, Database>,
     accounts: BTreeMap<String, AccountInfo>,
     allowed: Vec<String>,
+    /// Parameters set through the API, and those in effect (a restart-only one takes
+    /// effect at the next start).
+    configured: BTreeMap<String, String>,
+    running_parameters: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +100,45 @@ impl Engine for FakeEngine {
 
     async fn disk_used(&self, spec: &InstanceSpec) -> Result<u64, EngineError> {
         self.with(spec, |s| Ok(s.databases.values().map(|d| d.info.size_bytes).sum::<u64>() + (8 << 20)))
+    }
+
+    fn parameters(&self) -> Option<&dyn engine::parameters::Parameters> {
+        Some(self)
+    }
+}
+
+/// Two parameters of the fake: one that applies at once, one at the next start.
+const FAKE_PARAMETERS: &[engine::parameters::ParameterDef] = &[
+    engine::parameters::ParameterDef { name: "work_mem", kind: engine::parameters::ParameterKind::Integer { min: 64, max: 2147483647 }, default: "4096", restart: false, description: "kB" },
+    engine::parameters::ParameterDef { name: "max_locks_per_transaction", kind: engine::parameters::ParameterKind::Integer { min: 10, max: 2147483647 }, default: "64", restart: true, description: "locks" },
+];
+
+#[async_trait]
+impl engine::parameters::Parameters for FakeEngine {
+    fn definitions(&self) -> &'static [engine::parameters::ParameterDef] {
+        FAKE_PARAMETERS
+    }
+
+    async fn running(&self, spec: &InstanceSpec) -> Result<BTreeMap<String, String>, EngineError> {
+        self.with(spec, |s| {
+            Ok(FAKE_PARAMETERS.iter().map(|d| (d.name.to_string(), s.running_parameters.get(d.name).cloned().unwrap_or_else(|| d.default.to_string()))).collect())
+        })
+    }
+
+    fn configured(&self, spec: &InstanceSpec) -> Result<BTreeMap<String, String>, EngineError> {
+        self.with(spec, |s| Ok(s.configured.clone()))
+    }
+
+    async fn configure(&self, spec: &InstanceSpec, values: &BTreeMap<String, String>) -> Result<(), EngineError> {
+        self.with(spec, |s| {
+            for (name, value) in values {
+                s.configured.insert(name.clone(), value.clone());
+                if FAKE_PARAMETERS.iter().any(|d| d.name == name && !d.restart) {
+                    s.running_parameters.insert(name.clone(), value.clone());
+                }
+            }
+            Ok(())
+        })
     }
 }
 
@@ -174,6 +217,9 @@ impl Lifecycle for FakeEngine {
         match self.servers.lock().unwrap().get_mut(&spec.port) {
             Some(s) => {
                 s.running = true;
+                // A real server reads its configured parameters as it starts.
+                let configured = s.configured.clone();
+                s.running_parameters.extend(configured);
                 Ok(())
             }
             None => Err(error(ErrorKind::NotFound, format!("no server for {}", spec.id))),

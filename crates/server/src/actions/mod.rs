@@ -8,6 +8,7 @@ mod backups;
 mod databases;
 mod imports;
 mod instances;
+mod db_parameters;
 mod ram;
 mod regions;
 mod security_ips;
@@ -63,6 +64,10 @@ static ROUTES: &[(Action, Handler)] = &[
     route!(CheckDBNameAvailable, databases::check_name),
     route!(CheckAccountNameAvailable, accounts::check_name),
     route!(DescribeAvailableZones, regions::describe_zones),
+    route!(DescribeParameterTemplates, db_parameters::templates),
+    route!(DescribeParameters, db_parameters::describe),
+    route!(ModifyParameter, db_parameters::modify),
+    route!(DescribeModifyParameterLog, db_parameters::log),
     route!(DescribeDBInstanceNetInfo, instances::net_info),
     route!(ModifySecurityIps, security_ips::modify),
     route!(DescribeDBInstanceIPArrayList, security_ips::describe),

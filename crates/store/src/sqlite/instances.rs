@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::codec::{query_one, json_column, json_column_or_null, json_text, require, select_page, ts, query_all, where_all, Columns, Ctx};
 use super::events::record;
-use crate::{AccountNote, DatabaseNote, InstanceFilter, InstanceRow, Page, Paged, Result, StoreError};
+use crate::{AccountNote, DatabaseNote, InstanceFilter, InstanceRow, Page, Paged, ParameterChange, Result, StoreError};
 
 fn instance_from(r: &Row<'_>) -> rusqlite::Result<InstanceRow> {
     from_row!(r => InstanceRow {
@@ -184,6 +184,29 @@ pub(super) fn update_instance_if(tx: &Transaction<'_>, i: &InstanceRow, expected
     update_instance(tx, i)
 }
 
+pub(super) fn record_parameter_changes(tx: &Transaction<'_>, changes: &[crate::ParameterChange]) -> Result<()> {
+    for c in changes {
+        tx.execute(
+            "INSERT INTO parameter_changes (instance_id, name, old_value, new_value, status, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            (&c.instance_id, &c.name, &c.old_value, &c.new_value, c.status, ts(&c.created_at)),
+        )
+        .ctx("record a parameter change")?;
+    }
+    Ok(())
+}
+
+fn parameter_change_from(r: &Row<'_>) -> rusqlite::Result<crate::ParameterChange> {
+    from_row!(r => ParameterChange {
+        id, instance_id, name, old_value, new_value, status;
+        times: created_at
+    })
+}
+
+pub(super) fn list_parameter_changes(tx: &Transaction<'_>, instance_id: &str, from: chrono::DateTime<Utc>, to: chrono::DateTime<Utc>, page: Option<Page>) -> Result<Paged<crate::ParameterChange>> {
+    let filter = (where_all(&["instance_id = ?", "created_at >= ?", "created_at <= ?"]), vec![Value::Text(instance_id.to_string()), Value::Text(ts(&from)), Value::Text(ts(&to))]);
+    select_page(tx, "parameter_changes", filter, "created_at DESC, id DESC", page, parameter_change_from)
+}
+
 pub(super) fn delete_instance(tx: &Transaction<'_>, id: &str) -> Result<()> {
     let before = get_instance(tx, id)?;
     let databases =
@@ -324,6 +347,8 @@ blocking_store! {
         write fn transition_instance(by_ref id: &str, by_ref expected: &[InstanceStatus], by_val new_status: InstanceStatus) -> InstanceRow;
         write fn update_instance(by_ref instance: &InstanceRow) -> ();
         write fn update_instance_if(by_ref instance: &InstanceRow, by_val expected: InstanceStatus) -> ();
+        write fn record_parameter_changes(by_ref changes: &[crate::ParameterChange]) -> ();
+        read fn list_parameter_changes(by_ref instance_id: &str, by_val from: chrono::DateTime<Utc>, by_val to: chrono::DateTime<Utc>, by_val page: Option<Page>) -> Paged<crate::ParameterChange>;
         write fn delete_instance(by_ref id: &str) -> ();
         write fn put_database_note(by_ref note: &DatabaseNote) -> ();
         read fn list_database_notes(by_ref instance_id: &str) -> Vec<DatabaseNote>;

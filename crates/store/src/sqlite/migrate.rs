@@ -26,6 +26,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     Migration { version: 5, name: "backup_policies", sql: include_str!("../../migrations/0005_backup_policies.sql") },
     Migration { version: 6, name: "recoveries", sql: include_str!("../../migrations/0006_recoveries.sql") },
     Migration { version: 7, name: "day_two", sql: include_str!("../../migrations/0007_day_two.sql") },
+    Migration { version: 8, name: "parameters", sql: include_str!("../../migrations/0008_parameters.sql") },
 ];
 
 /// Brings the database up to the last of `migrations`, applying only those it lacks.

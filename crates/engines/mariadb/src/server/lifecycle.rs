@@ -166,7 +166,7 @@ fn pid_file(spec: &InstanceSpec) -> PathBuf {
     run_dir(spec).join("mariadbd.pid")
 }
 
-fn config_file(spec: &InstanceSpec) -> PathBuf {
+pub(super) fn config_file(spec: &InstanceSpec) -> PathBuf {
     spec.dir.join("my.cnf")
 }
 
@@ -207,9 +207,12 @@ fn buffer_pool_mb(memory_mb: u64) -> u64 {
 
 /// The whole option file of an instance. The server reads nothing else (`--defaults-file`
 /// comes first), so /etc/mysql cannot steer it.
-fn render_settings(spec: &InstanceSpec) -> String {
+pub(super) fn render_settings(spec: &InstanceSpec) -> String {
     let ServerSettings { memory_mb, max_connections, .. } = spec.settings;
-    format!(
+    let parameters = super::parameters::file(spec);
+    // Last, so a value set through the API wins (ModifyParameter; see parameters.rs).
+    let include = if parameters.is_file() { format!("!include {}\n", parameters.display()) } else { String::new() };
+    let settings = format!(
         "# Written by openrds from the instance class before every start; edits are lost.\n\
          [mysqld]\n\
          datadir = {datadir}\n\
@@ -266,7 +269,8 @@ fn render_settings(spec: &InstanceSpec) -> String {
         binlog = cnf_value(&binlog_dir(spec).join(BINLOG_BASE)),
         binlog_index = cnf_value(&binlog_index(spec)),
         server_id = server_id(&spec.id),
-    )
+    );
+    settings + &include
 }
 
 /// Makes the administrator every later call logs in as, and removes anonymous logins and

@@ -34,6 +34,7 @@ mod backups;
 mod binlog;
 mod databases;
 mod lifecycle;
+mod parameters;
 mod sql;
 
 pub use sql::{ident, literal};
@@ -140,6 +141,9 @@ impl Engine for MariaDbEngine {
         databases::user_data_bytes(spec)
     }
 
+    fn parameters(&self) -> Option<&dyn engine::parameters::Parameters> {
+        Some(self)
+    }
 }
 
 #[cfg(test)]

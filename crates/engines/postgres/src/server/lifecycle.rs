@@ -20,6 +20,9 @@ const INCLUDE_SETTINGS: &str = "include 'openrds.conf'";
 /// they win.
 pub(super) const RESTORE_SETTINGS: &str = "openrds-restore.conf";
 const INCLUDE_RESTORE: &str = "include_if_exists 'openrds-restore.conf'";
+/// The line that reads the parameters set through the API, after the class's settings and
+/// before a restore's.
+pub(super) const INCLUDE_PARAMETERS: &str = "include_if_exists 'openrds-parameters.conf'";
 
 #[async_trait::async_trait]
 impl ServerLifecycle for PostgresEngine {
@@ -242,19 +245,36 @@ impl PostgresEngine {
         }
         set_mode(&archive, 0o700)?;
         chown(&archive, run_as)?;
-        let main_conf = data.join("postgresql.conf");
-        let mut text = std::fs::read_to_string(&main_conf).map_err(|e| host_error(format!("read {}", main_conf.display()), e))?;
-        let before = text.len();
-        if !text.lines().any(|l| l.trim() == INCLUDE_SETTINGS) {
-            text.push_str(&format!("\n# openrds: settings of the instance class\n{INCLUDE_SETTINGS}\n"));
-        }
-        if !text.lines().any(|l| l.trim() == INCLUDE_RESTORE) {
-            text.push_str(&format!("# openrds: a point-in-time restore's recovery settings, while it replays\n{INCLUDE_RESTORE}\n"));
-        }
-        if text.len() != before {
-            std::fs::write(&main_conf, text).map_err(|e| host_error(format!("write {}", main_conf.display()), e))?;
-        }
+        Self::ensure_includes(spec)?;
         instance_dir::ensure_log(spec, run_as)
+    }
+
+    /// postgresql.conf includes, in this order, the class's settings, the parameters set
+    /// through the API and a restore's settings (the later wins).
+    fn ensure_includes(spec: &InstanceSpec) -> Result<(), EngineError> {
+        let main_conf = data_dir(spec).join("postgresql.conf");
+        let text = std::fs::read_to_string(&main_conf).map_err(|e| host_error(format!("read {}", main_conf.display()), e))?;
+        let wanted = [
+            ("# openrds: settings of the instance class", INCLUDE_SETTINGS),
+            ("# openrds: parameters set through the API (ModifyParameter)", INCLUDE_PARAMETERS),
+            ("# openrds: a point-in-time restore's recovery settings, while it replays", INCLUDE_RESTORE),
+        ];
+        let ours: Vec<&str> = wanted.iter().flat_map(|(comment, line)| [*comment, *line]).collect();
+        let kept: Vec<&str> = text.lines().filter(|l| !ours.contains(&l.trim()) && !l.trim().starts_with("# openrds:")).collect();
+        let mut rebuilt = kept.join("\n").trim_end().to_string();
+        rebuilt.push('\n');
+        for (comment, line) in wanted {
+            rebuilt.push_str(&format!("{comment}\n{line}\n"));
+        }
+        if rebuilt != text {
+            std::fs::write(&main_conf, rebuilt).map_err(|e| host_error(format!("write {}", main_conf.display()), e))?;
+        }
+        Ok(())
+    }
+
+    /// For a server running since before parameters existed (see `parameters`).
+    pub(super) fn ensure_parameters_included(spec: &InstanceSpec) -> Result<(), EngineError> {
+        Self::ensure_includes(spec)
     }
 
     /// The pid in `data/postmaster.pid`, if that process is still our server.

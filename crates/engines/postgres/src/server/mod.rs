@@ -6,6 +6,7 @@
 //!   admin.json      the internal administrator's credentials, 0600, openrds only
 //!   data/           PGDATA, owned by the instance's user, 0700
 //!     openrds.conf  settings derived from the instance class, included by postgresql.conf
+//!     openrds-parameters.conf  parameters set through the API, included after it
 //!   server.log      the server's log, owned by the instance's user, 0600
 //!   wal-archive/    finished WAL segments the archiver copied, owned by the instance's
 //!                   user, 0700; openrds moves them to the backup area (`backups`)
@@ -27,6 +28,7 @@ mod accounts;
 mod backups;
 mod databases;
 mod lifecycle;
+mod parameters;
 mod privileges;
 mod sql;
 
@@ -154,6 +156,9 @@ impl Engine for PostgresEngine {
         self.database_sizes(spec).await
     }
 
+    fn parameters(&self) -> Option<&dyn engine::parameters::Parameters> {
+        Some(self)
+    }
 }
 
 #[cfg(test)]

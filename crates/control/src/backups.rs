@@ -78,7 +78,8 @@ impl ControlPlane {
     /// outlives the instance.
     pub(crate) fn spawn_log_archiver(&self) {
         let Some(plane) = self.self_arc() else { return };
-        crate::supervisor::on_running_instances(&plane, LOG_SWEEP_EVERY, |plane, rows| async move {
+        // Imports write logs as large as what they copy: their instances are swept too.
+        crate::supervisor::on_instances_in(&plane, LOG_SWEEP_EVERY, crate::supervisor::WRITING, |plane, rows| async move {
             for row in rows {
                 if let Err(e) = plane.sweep_logs(&row, false).await {
                     tracing::warn!(instance = %row.id, error = %e, "could not move the instance's archived log");
@@ -98,11 +99,26 @@ impl ControlPlane {
         let spec = self.spec(row)?;
         // The periodic sweep, a clone's and a delete's may meet on one instance's files.
         let _sweeping = self.log_sweep.lock().await;
+        let logs = self.logs_dir(&row.id);
+        let marker = logs.join(CLOSED_AT);
+        if row.status == InstanceStatus::Stopped {
+            // Down since its log was closed as it stopped: the marker stands, and what the
+            // archiver finished before the stop can still be moved without the server.
+            let moved = engine.archive_logs(&spec, &logs).await.unwrap_or(0);
+            tracing::debug!(instance = %row.id, moved, "archived log of a stopped instance moved");
+            return Ok(());
+        }
+        // The instance writes again (or is about to close anew): an earlier close no longer
+        // says where its log ends.
+        if let Err(e) = std::fs::remove_file(&marker) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(ControlError::Internal(format!("remove {}: {e}", marker.display())));
+            }
+        }
         let closing = Utc::now();
         if close {
             engine.close_log(&spec).await?;
         }
-        let logs = self.logs_dir(&row.id);
         let moved = engine.archive_logs(&spec, &logs).await?;
         if moved > 0 {
             tracing::debug!(instance = %row.id, moved, "archived log files moved to the backup area");
@@ -110,7 +126,6 @@ impl ControlPlane {
         if close {
             // Everything committed before this moment is in the area, and a commit after
             // it too: a deleted instance can be restored to any moment up to here.
-            let marker = logs.join(CLOSED_AT);
             std::fs::create_dir_all(&logs)
                 .and_then(|()| std::fs::write(&marker, closing.timestamp_millis().to_string()))
                 .map_err(|e| ControlError::Internal(format!("write {}: {e}", marker.display())))?;
@@ -454,6 +469,15 @@ impl ControlPlane {
             (None, None) => return Err(ControlError::invalid("BackupId", "give a BackupId or a RestoreTime to restore from")),
         };
         if let Some(until) = until {
+            if let Ok(source) = self.store.get_instance(source_id).await {
+                if matches!(source.status, InstanceStatus::Stopping | InstanceStatus::Deleting) {
+                    return Err(ControlError::IncorrectInstanceState(format!(
+                        "Instance {source_id} is {}: its log is being closed; restore to a moment once it is {}.",
+                        source.status,
+                        if source.status == InstanceStatus::Stopping { "Stopped" } else { "deleted" }
+                    )));
+                }
+            }
             if until > Utc::now() {
                 return Err(ControlError::invalid("RestoreTime", format!("{} is in the future", until.format("%Y-%m-%dT%H:%M:%SZ"))));
             }

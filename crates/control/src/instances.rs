@@ -267,14 +267,13 @@ impl ControlPlane {
                 "Instance {id} has deletion protection on; turn it off with ModifyDBInstanceDeletionProtection first."
             )));
         }
-        // A stopped instance can be released as it is.
-        match self.store.transition_instance(&row.id, &[InstanceStatus::Running, InstanceStatus::Stopped], InstanceStatus::Deleting).await {
-            Ok(_) => {}
-            Err(StoreError::Conflict { actual, .. }) => {
-                return Err(ControlError::InstanceState { id: row.id.clone(), status: InstanceStatus::parse(&actual).unwrap_or(row.status) })
-            }
-            Err(e) => return Err(e.into()),
+        // A stopped instance can be released as it is. The row written is the one whose
+        // protection was checked: turned on meanwhile, the write is refused.
+        if !matches!(row.status, InstanceStatus::Running | InstanceStatus::Stopped) {
+            return Err(state_error(&row));
         }
+        let deleting = InstanceRow { status: InstanceStatus::Deleting, ..row.clone() };
+        self.store.update_instance_if(&deleting, row.status).await.map_err(|e| self.state_conflict(&row, e))?;
         tracing::info!(instance = %row.id, "deleting instance");
         self.spawn_delete(row.clone());
         Ok(row)

@@ -35,23 +35,15 @@ impl ControlPlane {
         if storage_gb < row.storage_gb {
             let used = engine.disk_used(&self.spec(&row)?).await?;
             let capacity = (storage_gb as u64).saturating_mul(self.config.storage_unit_bytes);
-            if used >= capacity {
+            // Alibaba asks for room above what is used: 1.1 times it.
+            if used.saturating_mul(11) / 10 >= capacity {
                 return Err(ControlError::ReduceDiskSize(format!(
-                    "DBInstanceStorage {storage_gb} GB is less than the {:.2} GB instance {id} uses; the storage after a scale-down must be larger than the used amount.",
+                    "DBInstanceStorage {storage_gb} GB is less than 1.1 times the {:.2} GB instance {id} uses; the storage after a scale-down must be larger than the used amount.",
                     used as f64 / self.config.storage_unit_bytes as f64
                 )));
             }
         }
-        // A restart under a running backup would fail it; the caller waits for it instead.
-        let running = BackupFilter {
-            account_uid: Some(row.account_uid.clone()),
-            instance_id: Some(row.id.clone()),
-            status: Some(vec![BackupStatus::Pending, BackupStatus::Running]),
-            ..Default::default()
-        };
-        if self.store.list_backups(&running, None).await?.total > 0 {
-            return Err(ControlError::IncorrectInstanceState(format!("Instance {id} is being backed up; change its specification once the backup has ended.")));
-        }
+        self.refuse_during_backup(&row, "change its specification").await?;
         let old_class = catalogue.class(&row.class_code);
         let restart = old_class.is_none_or(|old| old.settings() != class.settings());
         let mut changed = row.clone();
@@ -96,6 +88,8 @@ impl ControlPlane {
     /// instance alone, and nothing is backed up or archived from it.
     pub async fn stop_instance(&self, caller: &Caller, id: &str) -> Result<()> {
         let row = self.authorized_instance(caller, Action::StopDBInstance, id).await?;
+        Self::require_running(&row)?;
+        self.refuse_during_backup(&row, "stop it").await?;
         self.transition_from_running(&row, InstanceStatus::Stopping).await?;
         tracing::info!(instance = %id, "stopping instance");
         self.spawn_stop(row);
@@ -105,11 +99,10 @@ impl ControlPlane {
     pub(crate) fn spawn_stop(&self, row: InstanceRow) {
         let Some(plane) = self.self_arc() else { return };
         self.tasks.spawn(async move {
-            // What the log holds up to now is archived while the engine can still close it.
-            if let Err(e) = plane.sweep_logs(&row, true).await {
-                tracing::warn!(instance = %row.id, error = %e, "could not archive the instance's log before stopping it");
-            }
+            // What the log holds up to now is archived while the engine can still close it;
+            // a stopped instance must be restorable to its last moment, so no log, no stop.
             let result = async {
+                plane.sweep_logs(&row, true).await?;
                 let engine = plane.engine_of(&row)?.clone();
                 let spec = plane.spec(&row)?;
                 let _engine = plane.lock_engine(&row.id).await;
@@ -122,8 +115,13 @@ impl ControlPlane {
                     let _ = plane.store.transition_instance(&row.id, &[InstanceStatus::Stopping], InstanceStatus::Stopped).await;
                     tracing::info!(instance = %row.id, "instance stopped");
                 }
-                // Not stopped: it stays Stopping and the next start of openrds tries again.
-                Err(e) => tracing::error!(instance = %row.id, error = %e, "stopping the instance failed; retried at the next start"),
+                // Not stopped: back to Running (the supervisor starts the engine if it went
+                // down), with an event saying why; the caller may try again.
+                Err(e) => {
+                    tracing::error!(instance = %row.id, error = %e, "stopping the instance failed; it stays Running");
+                    let _ = plane.store.append_event(&format!("dbinstance/{}", row.id), "StopFailed", &serde_json::json!({"error": e.to_string()}).to_string()).await;
+                    let _ = plane.store.transition_instance(&row.id, &[InstanceStatus::Stopping], InstanceStatus::Running).await;
+                }
             }
         });
     }
@@ -165,6 +163,20 @@ impl ControlPlane {
         self.update_settled(&row, |r| r.maintain_time = window.to_string()).await
     }
 
+    /// A restart or stop under a running backup would fail it; the caller waits for it.
+    async fn refuse_during_backup(&self, row: &InstanceRow, what: &str) -> Result<()> {
+        let running = BackupFilter {
+            account_uid: Some(row.account_uid.clone()),
+            instance_id: Some(row.id.clone()),
+            status: Some(vec![BackupStatus::Pending, BackupStatus::Running]),
+            ..Default::default()
+        };
+        if self.store.list_backups(&running, None).await?.total > 0 {
+            return Err(ControlError::IncorrectInstanceState(format!("Instance {} is being backed up; {what} once the backup has ended.", row.id)));
+        }
+        Ok(())
+    }
+
     /// Changes fields of a row that no transient work is about to rewrite.
     async fn update_settled(&self, row: &InstanceRow, change: impl FnOnce(&mut InstanceRow)) -> Result<()> {
         let mut changed = row.clone();
@@ -172,8 +184,11 @@ impl ControlPlane {
         self.store.update_instance_if(&changed, row.status).await.map_err(|e| self.state_conflict(row, e))
     }
 
-    fn state_conflict(&self, row: &InstanceRow, e: StoreError) -> ControlError {
+    pub(crate) fn state_conflict(&self, row: &InstanceRow, e: StoreError) -> ControlError {
         match e {
+            StoreError::Conflict { actual, .. } if actual == store::CHANGED_SINCE_READ => {
+                ControlError::IncorrectInstanceState(format!("Instance {} was changed by another call meanwhile; read it again and retry.", row.id))
+            }
             StoreError::Conflict { actual, .. } => ControlError::InstanceState { id: row.id.clone(), status: InstanceStatus::parse(&actual).unwrap_or(row.status) },
             e => e.into(),
         }

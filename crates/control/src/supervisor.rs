@@ -77,6 +77,18 @@ where
     F: Fn(Arc<ControlPlane>, Vec<InstanceRow>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
+    on_instances_in(plane, period, &[InstanceStatus::Running], visit)
+}
+
+/// States in which an instance's engine runs and takes writes (its own or an import's).
+pub(crate) const WRITING: &[InstanceStatus] = &[InstanceStatus::Running, InstanceStatus::Migrating, InstanceStatus::Importing, InstanceStatus::Restoring];
+
+/// Every `period` until shutdown, hands `visit` the plane and its instances in `statuses`.
+pub(crate) fn on_instances_in<F, Fut>(plane: &Arc<ControlPlane>, period: Duration, statuses: &'static [InstanceStatus], visit: F)
+where
+    F: Fn(Arc<ControlPlane>, Vec<InstanceRow>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     let weak = Arc::downgrade(plane);
     let token = plane.shutdown.clone();
     plane.tasks.spawn(async move {
@@ -86,11 +98,15 @@ where
                 _ = tokio::time::sleep(period) => {}
             }
             let Some(plane) = weak.upgrade() else { return };
-            let running = InstanceFilter { status: Some(InstanceStatus::Running), ..Default::default() };
-            match plane.store.list_instances(&running, None).await {
-                Ok(page) => visit(plane, page.items).await,
-                Err(e) => tracing::warn!(error = %e, "the supervisor could not list instances"),
+            let mut rows = Vec::new();
+            for status in statuses {
+                let filter = InstanceFilter { status: Some(*status), ..Default::default() };
+                match plane.store.list_instances(&filter, None).await {
+                    Ok(page) => rows.extend(page.items),
+                    Err(e) => tracing::warn!(error = %e, "the supervisor could not list instances"),
+                }
             }
+            visit(plane, rows).await;
         }
     });
 }

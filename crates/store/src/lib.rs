@@ -12,6 +12,7 @@ mod sqlite;
 
 pub use model::*;
 pub use sqlite::SqliteStore;
+pub use sqlite::CHANGED_SINCE_READ;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -116,8 +117,9 @@ pub trait InstanceStore: Send + Sync {
     /// Overwrites the mutable fields of a row (status, description, port, storage, class,
     /// tags, ...).
     async fn update_instance(&self, instance: &InstanceRow) -> Result<()>;
-    /// As `update_instance`, if the stored row is still in state `expected` (`Conflict`
-    /// naming its state if not): a change read from a row never overwrites one made since.
+    /// As `update_instance`, if the stored row is still in state `expected` and unchanged
+    /// since `instance` was read (its `updated_at`): `Conflict` naming the state, or
+    /// [`CHANGED_SINCE_READ`], if not. A change made from a copy never undoes one made since.
     async fn update_instance_if(&self, instance: &InstanceRow, expected: InstanceStatus) -> Result<()>;
     /// Removes the row and the notes that hang off it.
     async fn delete_instance(&self, id: &str) -> Result<()>;

@@ -61,6 +61,7 @@ mod events;
 mod identity;
 mod imports;
 mod instances;
+pub use instances::CHANGED_SINCE_READ;
 mod migrate;
 mod ram;
 #[cfg(test)]

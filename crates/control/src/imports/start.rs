@@ -110,12 +110,15 @@ impl ControlPlane {
             )));
         }
         let free = host_free_bytes(&spec.dir)?;
-        if source_bytes >= free {
+        // An engine that logs for point-in-time restores writes the copy twice on this
+        // host until its log is archived (MariaDB's row log holds every copied row).
+        let host_bytes = if engine.archives_logs() { source_bytes.saturating_mul(2) } else { source_bytes };
+        if host_bytes >= free {
             return Err(ControlError::DbSizeExceeded(format!(
-                "The host filesystem under instance {} has {:.2} GB free; the import needs {:.2} GB.",
+                "The host filesystem under instance {} has {:.2} GB free; the import needs {:.2} GB (the data and its log).",
                 dest.id,
                 free as f64 / GIB as f64,
-                source_bytes as f64 / GIB as f64
+                host_bytes as f64 / GIB as f64
             )));
         }
         Ok(())

@@ -181,8 +181,15 @@ pub(super) fn update_instance_if(tx: &Transaction<'_>, i: &InstanceRow, expected
     if current.status != expected {
         return Err(StoreError::Conflict { subject: format!("instance {}", i.id), expected: expected.to_string(), actual: current.status.to_string() });
     }
+    // Written since the caller read it: its copy would undo that change.
+    if current.updated_at != i.updated_at {
+        return Err(StoreError::Conflict { subject: format!("instance {}", i.id), expected: format!("unchanged since {}", ts(&i.updated_at)), actual: CHANGED_SINCE_READ.into() });
+    }
     update_instance(tx, i)
 }
+
+/// `actual` of the conflict [`update_instance_if`] reports for a row changed since it was read.
+pub const CHANGED_SINCE_READ: &str = "changed since it was read";
 
 pub(super) fn record_parameter_changes(tx: &Transaction<'_>, changes: &[crate::ParameterChange]) -> Result<()> {
     for c in changes {

@@ -25,8 +25,10 @@
 //! Nothing else is stored: mysql.db is read back, so what the API reports is what the
 //! server enforces, whoever changed it.
 //!
-//! Passwords travel as literals in CREATE USER / ALTER USER (they take no parameters);
-//! the general and slow query logs are off, and errors are built without statement text.
+//! Passwords never reach the server in the clear: CREATE USER / ALTER USER carry their
+//! mysql_native_password hash (`IDENTIFIED BY PASSWORD`), since those statements go into
+//! the binary log as written and the log is archived; errors are built without statement
+//! text.
 
 use super::sql::{account, code_of, grant_pattern, ident, literal, my_error, my_error_redacted};
 use super::{MariaDbEngine, ADMIN_USER};
@@ -250,7 +252,7 @@ impl engine::Accounts for MariaDbEngine {
             .map_err(|e| my_error(e, &format!("look up account {name}")))?;
         if matches!(locked, Some(Some(ref l)) if l == "true" || l == "1") {
             // An account an import made locked: it gets its login, keeping its grants.
-            c.query_drop(format!("ALTER USER {} IDENTIFIED BY {} ACCOUNT UNLOCK", account(name), literal(password)))
+            c.query_drop(format!("ALTER USER {} {} ACCOUNT UNLOCK", account(name), identified_by(password)))
                 .await
                 .map_err(|e| my_error_redacted(e, &format!("give account {name} a login")))?;
             if kind == AccountKind::Super {
@@ -261,7 +263,7 @@ impl engine::Accounts for MariaDbEngine {
             let _ = c.disconnect().await;
             return Ok(());
         }
-        c.query_drop(format!("CREATE USER {} IDENTIFIED BY {}", account(name), literal(password))).await.map_err(|e| match code_of(&e) {
+        c.query_drop(format!("CREATE USER {} {}", account(name), identified_by(password))).await.map_err(|e| match code_of(&e) {
             Some(1396) => EngineError::new(ErrorKind::AlreadyExists, format!("account {name} already exists")),
             _ => my_error_redacted(e, &format!("create account {name}")),
         })?;
@@ -294,7 +296,7 @@ impl engine::Accounts for MariaDbEngine {
         refuse_reserved(name)?;
         let mut c = self.connect(spec).await?;
         // ACCOUNT UNLOCK too: an account an import made locked gets its login this way.
-        c.query_drop(format!("ALTER USER {} IDENTIFIED BY {} ACCOUNT UNLOCK", account(name), literal(password))).await.map_err(|e| match code_of(&e) {
+        c.query_drop(format!("ALTER USER {} {} ACCOUNT UNLOCK", account(name), identified_by(password))).await.map_err(|e| match code_of(&e) {
             Some(1396) => not_found(name),
             _ => my_error_redacted(e, &format!("reset the password of account {name}")),
         })?;
@@ -364,5 +366,25 @@ mod tests {
             assert_eq!(refuse_reserved(name).unwrap_err().kind, ErrorKind::InvalidInput, "{name}");
         }
         assert!(refuse_reserved("app").is_ok());
+    }
+}
+
+/// `IDENTIFIED BY PASSWORD '*<hash>'`: the mysql_native_password hash (SHA-1 of SHA-1),
+/// computed here, the same the server would store for the password itself. Statements
+/// that change accounts go into the binary log as written, and the log is archived: it
+/// must hold the hash, never the password.
+fn identified_by(password: &str) -> String {
+    use sha1::{Digest, Sha1};
+    let hash = Sha1::digest(Sha1::digest(password.as_bytes()));
+    let hex: String = hash.iter().map(|b| format!("{b:02X}")).collect();
+    format!("IDENTIFIED BY PASSWORD '*{hex}'")
+}
+
+#[cfg(test)]
+mod password_tests {
+    #[test]
+    fn the_hash_is_mysql_native_password_s() {
+        // SELECT PASSWORD('secret') on MariaDB.
+        assert_eq!(super::identified_by("secret"), "IDENTIFIED BY PASSWORD '*14E65567ABDB5135D0CFD9A70B3032C179A49EE7'");
     }
 }

@@ -18,7 +18,9 @@ const ON_OFF: &[&str] = &["ON", "OFF"];
 const MAX_U32: i64 = 4294967295;
 const YEAR_S: i64 = 31536000;
 
-/// Sizes in bytes, times in seconds, as `SHOW GLOBAL VARIABLES` shows them.
+/// Sizes in bytes, times in seconds, as `SHOW GLOBAL VARIABLES` shows them. The one
+/// allocated once at start is capped (256 MiB) so that no value keeps a server of the
+/// smallest class from starting; per-session buffers are the sessions' own.
 pub(crate) const DEFINITIONS: &[ParameterDef] = &[
     ParameterDef { name: "wait_timeout", kind: Integer { min: 1, max: YEAR_S }, default: "28800", restart: false, description: "Idle non-interactive connections are closed after this many seconds." },
     ParameterDef { name: "interactive_timeout", kind: Integer { min: 1, max: YEAR_S }, default: "28800", restart: false, description: "Idle interactive connections are closed after this many seconds." },
@@ -34,7 +36,7 @@ pub(crate) const DEFINITIONS: &[ParameterDef] = &[
     ParameterDef { name: "table_open_cache", kind: Integer { min: 1, max: 1048576 }, default: "2000", restart: false, description: "Open tables kept for all sessions." },
     ParameterDef { name: "innodb_flush_log_at_trx_commit", kind: Choice(&["0", "1", "2"]), default: "1", restart: false, description: "1: the redo log is flushed at every commit; 2: written at commit, flushed each second; 0: both each second." },
     ParameterDef { name: "slow_query_log", kind: Choice(ON_OFF), default: "OFF", restart: false, description: "Statements slower than long_query_time are logged." },
-    ParameterDef { name: "innodb_log_buffer_size", kind: Integer { min: 2097152, max: MAX_U32 }, default: "16777216", restart: true, description: "Bytes of the buffer InnoDB writes its redo log through." },
+    ParameterDef { name: "innodb_log_buffer_size", kind: Integer { min: 2097152, max: 268435456 }, default: "16777216", restart: true, description: "Bytes of the buffer InnoDB writes its redo log through." },
 ];
 
 pub(super) fn file(spec: &InstanceSpec) -> PathBuf {

@@ -19,7 +19,10 @@ pub(super) const PARAMETERS_FILE: &str = "openrds-parameters.conf";
 const ON_OFF: &[&str] = &["on", "off"];
 const MAX_INT: i64 = 2147483647;
 
-/// Units are PostgreSQL's base units for each (`pg_settings.unit`).
+/// Units are PostgreSQL's base units for each (`pg_settings.unit`). The two that size
+/// shared memory are capped so that no value keeps a server of the smallest class from
+/// starting (its lock table is max_locks_per_transaction × (max_connections +
+/// max_prepared_transactions) entries of about 270 bytes).
 pub(crate) const DEFINITIONS: &[ParameterDef] = &[
     ParameterDef { name: "statement_timeout", kind: Integer { min: 0, max: MAX_INT }, default: "0", restart: false, description: "Statements running longer are canceled, in ms; 0 never." },
     ParameterDef { name: "lock_timeout", kind: Integer { min: 0, max: MAX_INT }, default: "0", restart: false, description: "Waits for a lock longer are canceled, in ms; 0 never." },
@@ -32,8 +35,8 @@ pub(crate) const DEFINITIONS: &[ParameterDef] = &[
     ParameterDef { name: "jit", kind: Choice(ON_OFF), default: "on", restart: false, description: "Just-in-time compilation of expensive queries." },
     ParameterDef { name: "track_io_timing", kind: Choice(ON_OFF), default: "off", restart: false, description: "Time spent reading and writing blocks is measured." },
     ParameterDef { name: "autovacuum", kind: Choice(ON_OFF), default: "on", restart: false, description: "The autovacuum launcher runs." },
-    ParameterDef { name: "max_locks_per_transaction", kind: Integer { min: 10, max: MAX_INT }, default: "64", restart: true, description: "Object locks a transaction may hold on average (shared lock table size)." },
-    ParameterDef { name: "max_prepared_transactions", kind: Integer { min: 0, max: 262143 }, default: "0", restart: true, description: "Transactions that may be prepared for two-phase commit at once." },
+    ParameterDef { name: "max_locks_per_transaction", kind: Integer { min: 10, max: 1024 }, default: "64", restart: true, description: "Object locks a transaction may hold on average (shared lock table size)." },
+    ParameterDef { name: "max_prepared_transactions", kind: Integer { min: 0, max: 100 }, default: "0", restart: true, description: "Transactions that may be prepared for two-phase commit at once." },
 ];
 
 fn file(spec: &InstanceSpec) -> PathBuf {

@@ -79,7 +79,7 @@ def load(engine: str, login: Login, seconds: int, clients: int) -> float:
             raise RuntimeError(f"no tps in pgbench's output:\n{out}")
         return float(m.group(1))
     env = dict(os.environ, MYSQL_PWD=login.password)
-    queries = 2000 * clients
+    queries = 10000 * clients
     t0 = time.monotonic()
     run(["mariadb-slap", "--no-defaults", "-h", login.host, "-P", str(login.port), "-u", login.user, "--concurrency", str(clients),
          "--iterations", "1", "--number-of-queries", str(queries), "--auto-generate-sql", "--auto-generate-sql-load-type", "write",

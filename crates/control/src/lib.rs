@@ -14,6 +14,7 @@ pub mod classes;
 mod config;
 pub mod databases;
 pub mod dbinfo;
+pub mod diagnostics;
 mod error;
 pub mod identity;
 pub mod imports;

@@ -178,6 +178,47 @@ pub trait Engine: Lifecycle + Databases + Accounts + Privileges + AccessControl 
     fn parameters(&self) -> Option<&dyn parameters::Parameters> {
         None
     }
+
+    /// The errors the server logged between the unix milliseconds `from_ms` and `to_ms`
+    /// (its error log, read from the instance's directory), oldest first.
+    async fn error_log(&self, _spec: &InstanceSpec, _from_ms: i64, _to_ms: i64) -> Result<Vec<ErrorLogEntry>, EngineError> {
+        Ok(Vec::new())
+    }
+}
+
+/// One error a server logged (DescribeErrorLogs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorLogEntry {
+    /// Unix milliseconds.
+    pub at_ms: i64,
+    /// The message, with the lines the server logged after it (detail, statement).
+    pub message: String,
+    /// The session's user, database and client address, where the log says.
+    pub user: String,
+    pub database: String,
+    pub client: String,
+}
+
+/// The last this many bytes of a server's log are read for its errors: enough for days of
+/// errors, bounded whatever the log grew to.
+pub const ERROR_LOG_TAIL_BYTES: u64 = 16 << 20;
+
+/// The end of the file at `path` (at most [`ERROR_LOG_TAIL_BYTES`]), from a line start;
+/// empty if there is none.
+pub fn log_tail(path: &std::path::Path) -> Result<String, EngineError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
+        Err(e) => return Err(instance_dir::host_error(format!("open {}", path.display()), e)),
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = len.saturating_sub(ERROR_LOG_TAIL_BYTES);
+    file.seek(SeekFrom::Start(start)).map_err(|e| instance_dir::host_error(format!("seek {}", path.display()), e))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(|e| instance_dir::host_error(format!("read {}", path.display()), e))?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    Ok(if start > 0 { text.split_once('\n').map(|(_, rest)| rest.to_string()).unwrap_or_default() } else { text })
 }
 
 /// Who may log in to a server (part of [`Engine`]).

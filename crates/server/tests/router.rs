@@ -582,6 +582,19 @@ async fn parameters_are_listed_changed_and_logged() {
     assert_eq!(status(&after, "max_locks_per_transaction"), Some("Applied".into()), "{after}");
 }
 
+#[tokio::test]
+async fn resource_usage_and_error_logs() {
+    let api = Api::start().await;
+    let id = api.create("PostgreSQL", "pg.x4.large.2c").await;
+    let usage = api.ok("DescribeResourceUsage", &[("DBInstanceId", &id)]).await;
+    assert_eq!(usage["DBInstanceId"], id.as_str(), "{usage}");
+    assert_eq!(usage["DataSize"], 8 << 20, "the fake's 8 MiB: {usage}");
+    assert_eq!(usage["DiskUsed"].as_u64(), Some(usage["DataSize"].as_u64().unwrap() + usage["LogSize"].as_u64().unwrap()), "{usage}");
+    let logs = api.ok("DescribeErrorLogs", &[("DBInstanceId", &id), ("StartTime", "2026-01-01T00:00Z"), ("EndTime", "2099-01-01T00:00Z")]).await;
+    assert_eq!(logs["TotalRecordCount"], 0, "the fake logs nothing: {logs}");
+    api.refused("DescribeErrorLogs", &[("DBInstanceId", &id), ("StartTime", "2099-01-01T00:00Z"), ("EndTime", "2026-01-01T00:00Z")], 400, "InvalidStartTimeAndEndTime.Malformed").await;
+}
+
 /// Every served action (`wire::Action`, whose every value the dispatcher routes) is called
 /// by a test of this file.
 #[test]

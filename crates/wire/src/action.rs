@@ -117,6 +117,8 @@ actions! {
         DescribeParameters,
         ModifyParameter,
         DescribeModifyParameterLog,
+        DescribeResourceUsage,
+        DescribeErrorLogs,
     ],
     Ram: [
         CreateUser,

@@ -362,6 +362,13 @@ parameters! {
         end_time: String = "EndTime",
         page: Paging = "Page",
     }
+    DescribeResourceUsage { instance: String = "DBInstanceId" }
+    DescribeErrorLogs {
+        instance: String = "DBInstanceId",
+        start_time: String = "StartTime",
+        end_time: String = "EndTime",
+        page: Paging = "Page",
+    }
     CheckDBNameAvailable { instance: String = "DBInstanceId", name: String = "DBName" }
     CheckAccountNameAvailable { instance: String = "DBInstanceId", account: String = "AccountName" }
     DescribeAvailableZones {

@@ -6,6 +6,7 @@
 mod accounts;
 mod backups;
 mod databases;
+mod diagnostics;
 mod imports;
 mod instances;
 mod db_parameters;
@@ -68,6 +69,8 @@ static ROUTES: &[(Action, Handler)] = &[
     route!(DescribeParameters, db_parameters::describe),
     route!(ModifyParameter, db_parameters::modify),
     route!(DescribeModifyParameterLog, db_parameters::log),
+    route!(DescribeResourceUsage, diagnostics::resource_usage),
+    route!(DescribeErrorLogs, diagnostics::error_logs),
     route!(DescribeDBInstanceNetInfo, instances::net_info),
     route!(ModifySecurityIps, security_ips::modify),
     route!(DescribeDBInstanceIPArrayList, security_ips::describe),

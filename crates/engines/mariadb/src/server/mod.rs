@@ -34,6 +34,7 @@ mod backups;
 mod binlog;
 mod databases;
 mod lifecycle;
+mod logs;
 mod parameters;
 mod sql;
 
@@ -143,6 +144,12 @@ impl Engine for MariaDbEngine {
 
     fn parameters(&self) -> Option<&dyn engine::parameters::Parameters> {
         Some(self)
+    }
+
+    async fn error_log(&self, spec: &InstanceSpec, from_ms: i64, to_ms: i64) -> Result<Vec<engine::ErrorLogEntry>, EngineError> {
+        let path = engine::instance_dir::log_file(spec);
+        let text = engine::backup::blocking(move || engine::log_tail(&path)).await?;
+        Ok(logs::errors(&text, from_ms, to_ms, logs::host_local))
     }
 }
 

@@ -179,11 +179,13 @@ fn render_settings(spec: &InstanceSpec, host_memory_mb: Option<u64>) -> String {
          wal_writer_delay = 10ms\n\
          password_encryption = 'scram-sha-256'\n\
          logging_collector = off\n\
+         {log_settings}\n\
          archive_mode = on\n\
          archive_command = {archive}\n",
         listen = conf_string(&spec.listen_host),
         port = spec.port,
         archive = conf_string(&archive_command(spec)),
+        log_settings = super::logs::LOG_SETTINGS.trim_end(),
     )
 }
 

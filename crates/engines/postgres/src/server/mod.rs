@@ -28,6 +28,7 @@ mod accounts;
 mod backups;
 mod databases;
 mod lifecycle;
+mod logs;
 mod parameters;
 mod privileges;
 mod sql;
@@ -158,6 +159,12 @@ impl Engine for PostgresEngine {
 
     fn parameters(&self) -> Option<&dyn engine::parameters::Parameters> {
         Some(self)
+    }
+
+    async fn error_log(&self, spec: &InstanceSpec, from_ms: i64, to_ms: i64) -> Result<Vec<engine::ErrorLogEntry>, EngineError> {
+        let path = engine::instance_dir::log_file(spec);
+        let text = engine::backup::blocking(move || engine::log_tail(&path)).await?;
+        Ok(logs::errors(&text, from_ms, to_ms))
     }
 }
 

@@ -1,0 +1,48 @@
+"""DescribeResourceUsage and DescribeErrorLogs through the official SDKs on real
+PostgreSQL and MariaDB: the disk an instance uses split into data and the rest, its
+backups and archived log, and the errors its server logged, with the session that caused
+them where the engine's log says."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+import pytest
+
+from conftest import pg_connect
+from test_backups import take_backup
+
+PASSWORD = "Sdk_Passw0rd!"
+
+
+@pytest.mark.parametrize("fixture", ["pg_instance", "mariadb_instance"])
+def test_resource_usage_adds_up(request, client, fixture):
+    instance = request.getfixturevalue(fixture)["id"]
+    before = client.call("DescribeResourceUsage", DBInstanceId=instance)
+    assert before["DBInstanceId"] == instance and before["DataSize"] >= 0 and before["LogSize"] > 0, before
+    assert before["DiskUsed"] == before["DataSize"] + before["LogSize"], before
+    take_backup(client, instance)
+    after = client.call("DescribeResourceUsage", DBInstanceId=instance)
+    assert after["BackupDataSize"] > before["BackupDataSize"], (before, after)
+    assert after["BackupSize"] == after["BackupDataSize"] + after["BackupLogSize"], after
+
+
+def test_a_failed_statement_shows_in_the_error_log_with_its_session(v3, pg_instance):
+    instance = pg_instance["id"]
+    names = [a["AccountName"] for a in v3.call("DescribeAccounts", DBInstanceId=instance)["Accounts"]["DBInstanceAccount"]]
+    if "diag_user" not in names:
+        v3.call("CreateAccount", DBInstanceId=instance, AccountName="diag_user", AccountPassword=PASSWORD)
+    marker = f"no_such_table_{int(time.time())}"
+    with pg_connect(*pg_instance["addr"], "diag_user", PASSWORD, "postgres") as conn:
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            conn.execute(f"SELECT * FROM {marker}")
+    start = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(time.time() - 120))
+    end = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(time.time() + 60))
+    body = v3.call("DescribeErrorLogs", DBInstanceId=instance, StartTime=start, EndTime=end, PageSize=100)
+    mine = [e for e in body["Items"]["ErrorLog"] if marker in e["ErrorInfo"]]
+    assert len(mine) == 1, body
+    assert (mine[0]["User"], mine[0]["Database"], mine[0]["UserIp"]) == ("diag_user", "postgres", "127.0.0.1"), mine
+    assert mine[0]["CreateTime"].endswith("Z") and "STATEMENT" in mine[0]["ErrorInfo"], mine
+    assert body["TotalRecordCount"] >= 1 and body["PageRecordCount"] == len(body["Items"]["ErrorLog"]), body
+    assert v3.error("DescribeErrorLogs", DBInstanceId=instance, StartTime=end, EndTime=start).code == "InvalidStartTimeAndEndTime.Malformed"

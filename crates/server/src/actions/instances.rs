@@ -133,6 +133,21 @@ fn attribute_item(view: &InstanceView) -> Value {
         "AvailabilityValue": "100.0%",
         "IncrementSourceDBInstanceId": "",
         "MaintainTime": row.maintain_time,
+        // What one host's instance is, in the 16.x model's fields: the installed minor is
+        // the latest this host has, nothing upgrades it behind the caller, one zone, IPv4.
+        "LatestKernelVersion": row.engine_version,
+        "AutoUpgradeMinorVersion": "Manual",
+        "MasterZone": row.zone_id,
+        "SlaveZones": {"SlaveZone": []},
+        "IPType": "IPv4",
+        "MaxIOMBPS": 0,
+        "ReadOnlyStatus": "OFF",
+        "BurstingEnabled": false,
+        "ColdDataEnabled": false,
+        "CanTempUpgrade": false,
+        "DBClusterNodes": {"DBClusterNode": []},
+        "DedicatedHostGroupId": "",
+        "ConsoleVersion": "",
         "Extra": {"DBInstanceIds": {"DBInstanceId": []}},
     });
     if let (Some(obj), Value::Object(more)) = (item.as_object_mut(), extra) {

@@ -10,7 +10,7 @@ import time
 import psycopg
 import pytest
 
-from conftest import pg_connect
+from conftest import mariadb_connect, pg_connect
 from test_backups import take_backup
 
 PASSWORD = "Sdk_Passw0rd!"
@@ -46,3 +46,37 @@ def test_a_failed_statement_shows_in_the_error_log_with_its_session(v3, pg_insta
     assert mine[0]["CreateTime"].endswith("Z") and "STATEMENT" in mine[0]["ErrorInfo"], mine
     assert body["TotalRecordCount"] >= 1 and body["PageRecordCount"] == len(body["Items"]["ErrorLog"]), body
     assert v3.error("DescribeErrorLogs", DBInstanceId=instance, StartTime=end, EndTime=start).code == "InvalidStartTimeAndEndTime.Malformed"
+
+
+@pytest.mark.parametrize("fixture", ["pg_instance", "mariadb_instance"])
+def test_a_statement_of_a_second_or_more_is_a_slow_log_record(request, v1, fixture):
+    instance = request.getfixturevalue(fixture)
+    names = [a["AccountName"] for a in v1.call("DescribeAccounts", DBInstanceId=instance["id"])["Accounts"]["DBInstanceAccount"]]
+    if "slow_user" not in names:
+        v1.call("CreateAccount", DBInstanceId=instance["id"], AccountName="slow_user", AccountPassword=PASSWORD)
+    started = time.time()
+    if fixture == "pg_instance":
+        with pg_connect(*instance["addr"], "slow_user", PASSWORD, "postgres") as conn:
+            conn.execute("SELECT pg_sleep(1.2)")
+        database, text = "postgres", "pg_sleep(1.2)"
+    else:
+        conn = mariadb_connect(*instance["addr"], "slow_user", PASSWORD)
+        with conn.cursor() as cur:
+            cur.execute("SELECT SLEEP(1.2)")
+        conn.close()
+        database, text = "", "SLEEP(1.2)"
+    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started - 5))
+    end = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 5))
+    deadline = time.monotonic() + 10
+    while True:
+        body = v1.call("DescribeSlowLogRecords", DBInstanceId=instance["id"], StartTime=start, EndTime=end)
+        mine = [r for r in body["Items"]["SQLSlowRecord"] if text in r["SQLText"] and r["UserName"] == "slow_user"]
+        if mine or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert len(mine) == 1, body
+    record = mine[0]
+    assert 1100 <= record["QueryTimeMS"] < 5000 and record["QueryTimes"] == record["QueryTimeMS"] // 1000, record
+    assert record["DBName"] == database and record["ExecutionStartTime"].endswith("Z") and len(record["SQLHash"]) == 16, record
+    again = v1.call("DescribeSlowLogRecords", DBInstanceId=instance["id"], StartTime=start, EndTime=end, SQLHASH=record["SQLHash"])
+    assert [r["SQLHash"] for r in again["Items"]["SQLSlowRecord"]] == [record["SQLHash"]] * len(again["Items"]["SQLSlowRecord"]) and again["TotalRecordCount"] >= 1

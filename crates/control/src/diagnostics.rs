@@ -1,5 +1,6 @@
 //! What an instance uses and what went wrong on it: DescribeResourceUsage (its disk, its
-//! backups and archived logs) and DescribeErrorLogs (the errors its server logged).
+//! backups and archived logs), DescribeErrorLogs (the errors its server logged) and
+//! DescribeSlowLogRecords (the statements it logged as slow).
 
 use crate::{Caller, ControlPlane, Result};
 use chrono::{DateTime, Utc};
@@ -37,6 +38,18 @@ impl ControlPlane {
         };
         let backup_data = self.store.list_backups(&sets, None).await?.items.iter().map(|b| b.size_bytes.max(0) as u64).sum();
         Ok(ResourceUsage { log: on_disk.saturating_sub(data), data, backup_data, backup_log, row })
+    }
+
+    /// DescribeSlowLogRecords: the statements the instance's server logged as slow that
+    /// started in [`from`, `to`], of database `db` if given.
+    pub async fn slow_log_records(&self, caller: &Caller, id: &str, from: DateTime<Utc>, to: DateTime<Utc>, db: Option<&str>) -> Result<(InstanceRow, Vec<engine::SlowQuery>)> {
+        let row = self.authorized_instance(caller, Action::DescribeSlowLogRecords, id).await?;
+        let engine = self.engine_of(&row)?;
+        let mut records = engine.slow_log(&self.spec(&row)?, from.timestamp_millis(), to.timestamp_millis()).await?;
+        if let Some(db) = db {
+            records.retain(|r| r.database == db);
+        }
+        Ok((row, records))
     }
 
     /// DescribeErrorLogs: the errors the instance's server logged in [`from`, `to`].

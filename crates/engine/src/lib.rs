@@ -184,6 +184,28 @@ pub trait Engine: Lifecycle + Databases + Accounts + Privileges + AccessControl 
     async fn error_log(&self, _spec: &InstanceSpec, _from_ms: i64, _to_ms: i64) -> Result<Vec<ErrorLogEntry>, EngineError> {
         Ok(Vec::new())
     }
+
+    /// The statements the server logged as slow (it logs those that ran at least a
+    /// second by default) that started between `from_ms` and `to_ms`, oldest first.
+    async fn slow_log(&self, _spec: &InstanceSpec, _from_ms: i64, _to_ms: i64) -> Result<Vec<SlowQuery>, EngineError> {
+        Ok(Vec::new())
+    }
+}
+
+/// One statement a server logged as slow (DescribeSlowLogRecords).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlowQuery {
+    /// When it started, unix milliseconds.
+    pub started_ms: i64,
+    pub duration_ms: i64,
+    pub sql: String,
+    pub user: String,
+    pub database: String,
+    pub client: String,
+    /// Rows returned and examined, and time spent waiting for locks, where the engine logs them.
+    pub rows_sent: i64,
+    pub rows_examined: i64,
+    pub lock_ms: i64,
 }
 
 /// One error a server logged (DescribeErrorLogs).

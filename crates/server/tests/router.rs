@@ -592,6 +592,8 @@ async fn resource_usage_and_error_logs() {
     assert_eq!(usage["DiskUsed"].as_u64(), Some(usage["DataSize"].as_u64().unwrap() + usage["LogSize"].as_u64().unwrap()), "{usage}");
     let logs = api.ok("DescribeErrorLogs", &[("DBInstanceId", &id), ("StartTime", "2026-01-01T00:00Z"), ("EndTime", "2099-01-01T00:00Z")]).await;
     assert_eq!(logs["TotalRecordCount"], 0, "the fake logs nothing: {logs}");
+    let slow = api.ok("DescribeSlowLogRecords", &[("DBInstanceId", &id), ("StartTime", "2026-01-01T00:00:00Z"), ("EndTime", "2099-01-01T00:00:00Z")]).await;
+    assert_eq!((slow["TotalRecordCount"].as_u64(), slow["Engine"].as_str()), (Some(0), Some("PostgreSQL")), "{slow}");
     api.refused("DescribeErrorLogs", &[("DBInstanceId", &id), ("StartTime", "2099-01-01T00:00Z"), ("EndTime", "2026-01-01T00:00Z")], 400, "InvalidStartTimeAndEndTime.Malformed").await;
 }
 

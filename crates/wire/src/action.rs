@@ -119,6 +119,7 @@ actions! {
         DescribeModifyParameterLog,
         DescribeResourceUsage,
         DescribeErrorLogs,
+        DescribeSlowLogRecords,
     ],
     Ram: [
         CreateUser,

@@ -363,6 +363,14 @@ parameters! {
         page: Paging = "Page",
     }
     DescribeResourceUsage { instance: String = "DBInstanceId" }
+    DescribeSlowLogRecords {
+        instance: String = "DBInstanceId",
+        start_time: String = "StartTime",
+        end_time: String = "EndTime",
+        db_name: Option<String> = "DBName",
+        sql_hash: Option<String> = "SQLHASH",
+        page: Paging = "Page",
+    }
     DescribeErrorLogs {
         instance: String = "DBInstanceId",
         start_time: String = "StartTime",

@@ -1,9 +1,9 @@
-//! DescribeResourceUsage and DescribeErrorLogs, shaped as Alibaba's.
+//! DescribeResourceUsage, DescribeErrorLogs and DescribeSlowLogRecords, shaped as Alibaba's.
 
 use super::{page, parse_time, time, Reply};
 use control::{Caller, ControlPlane};
 use serde_json::json;
-use wire::parameters::{DescribeErrorLogs, DescribeResourceUsage};
+use wire::parameters::{DescribeErrorLogs, DescribeResourceUsage, DescribeSlowLogRecords};
 
 pub(crate) async fn resource_usage(plane: &ControlPlane, caller: &Caller, p: DescribeResourceUsage) -> Reply {
     let u = plane.resource_usage(caller, &p.instance).await?;
@@ -44,4 +44,67 @@ pub(crate) async fn error_logs(plane: &ControlPlane, caller: &Caller, p: Describ
         })
         .collect();
     Ok(json!({"Items": {"ErrorLog": items}, "PageNumber": page.number, "PageRecordCount": items.len(), "TotalRecordCount": entries.len()}))
+}
+
+/// `SQLHash`: names a statement's text (FNV-1a 64, hex), so the same statement logged
+/// twice shares it.
+fn sql_hash(sql: &str) -> String {
+    let hash = sql.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
+    format!("{hash:016x}")
+}
+
+pub(crate) async fn slow_log_records(plane: &ControlPlane, caller: &Caller, p: DescribeSlowLogRecords) -> Reply {
+    let parse = |value: &str, name: &str| {
+        chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%SZ")
+            .or_else(|_| chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%MZ"))
+            .map(|t| t.and_utc())
+            .map_err(|_| super::invalid(name, format!("{value:?} is not a UTC time like 2026-01-01T00:00:00Z")))
+    };
+    let (from, to) = (parse(&p.start_time, "StartTime")?, parse(&p.end_time, "EndTime")?);
+    if to < from {
+        return Err(crate::ServerError::Control(control::ControlError::TimeRange("The EndTime must be later than or equal to the StartTime.".into())));
+    }
+    let page = page(p.page, 30, 200)?;
+    let (row, mut records) = plane.slow_log_records(caller, &p.instance, from, to, p.db_name.as_deref()).await?;
+    if let Some(hash) = p.sql_hash.as_deref() {
+        records.retain(|r| sql_hash(&r.sql) == hash);
+    }
+    let items: Vec<_> = records
+        .iter()
+        .skip(((page.number - 1) * page.size) as usize)
+        .take(page.size as usize)
+        .map(|r| {
+            let started = chrono::DateTime::from_timestamp_millis(r.started_ms).unwrap_or_default();
+            json!({
+                "SQLText": r.sql,
+                "SQLHash": sql_hash(&r.sql),
+                "DBName": r.database,
+                "UserName": r.user,
+                "HostAddress": format!("{}[{}]", r.user, r.client),
+                "ClientHostName": r.client,
+                "ExecutionStartTime": time(started),
+                "QueryTimes": r.duration_ms / 1000,
+                "QueryTimeMS": r.duration_ms,
+                "LockTimes": r.lock_ms / 1000,
+                "LockTimeMS": r.lock_ms,
+                "ReturnRowCounts": r.rows_sent,
+                "ParseRowCounts": r.rows_examined,
+                "RowsAffectedCount": 0,
+                "LastRowsAffectedCount": 0,
+                "ApplicationName": "",
+                "CpuTime": 0,
+                "LogicalIORead": 0,
+                "PhysicalIORead": 0,
+                "WriteIOCount": 0,
+            })
+        })
+        .collect();
+    Ok(json!({
+        "DBInstanceId": row.id,
+        "Engine": row.engine,
+        "Items": {"SQLSlowRecord": items},
+        "PageNumber": page.number,
+        "PageRecordCount": items.len(),
+        "TotalRecordCount": records.len(),
+    }))
 }

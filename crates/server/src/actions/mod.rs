@@ -71,6 +71,7 @@ static ROUTES: &[(Action, Handler)] = &[
     route!(DescribeModifyParameterLog, db_parameters::log),
     route!(DescribeResourceUsage, diagnostics::resource_usage),
     route!(DescribeErrorLogs, diagnostics::error_logs),
+    route!(DescribeSlowLogRecords, diagnostics::slow_log_records),
     route!(DescribeDBInstanceNetInfo, instances::net_info),
     route!(ModifySecurityIps, security_ips::modify),
     route!(DescribeDBInstanceIPArrayList, security_ips::describe),

@@ -166,6 +166,11 @@ fn pid_file(spec: &InstanceSpec) -> PathBuf {
     run_dir(spec).join("mariadbd.pid")
 }
 
+/// The slow query log (`logs.rs` reads it).
+pub(super) fn slow_log_file(spec: &InstanceSpec) -> PathBuf {
+    spec.dir.join("slow.log")
+}
+
 pub(super) fn config_file(spec: &InstanceSpec) -> PathBuf {
     spec.dir.join("my.cnf")
 }
@@ -222,6 +227,11 @@ pub(super) fn render_settings(spec: &InstanceSpec) -> String {
          pid-file = {pid}\n\
          tmpdir = {tmp}\n\
          log-error = {log}\n\
+         # Statements that run a second or longer, for DescribeSlowLogRecords\n\
+         # (slow_query_log is a parameter callers may change).\n\
+         slow-query-log = ON\n\
+         long-query-time = 1\n\
+         slow-query-log-file = {slow}\n\
          # LOAD DATA INFILE and SELECT INTO OUTFILE stay inside this instance's directory\n\
          # (its own system user could reach nothing else of value anyway).\n\
          secure-file-priv = {tmp}\n\
@@ -263,6 +273,7 @@ pub(super) fn render_settings(spec: &InstanceSpec) -> String {
         pid = cnf_value(&pid_file(spec)),
         tmp = cnf_value(&tmp_dir(spec)),
         log = cnf_value(&log_file(spec)),
+        slow = cnf_value(&slow_log_file(spec)),
         max_connections = max_connections.max(10),
         buffer_pool = buffer_pool_mb(memory_mb),
         init_connect = super::access::INIT_CONNECT,
@@ -349,6 +360,13 @@ impl MariaDbEngine {
         engine_dir(&run_dir(spec), 0o700, run_as)?;
         engine_dir(&tmp_dir(spec), 0o700, run_as)?;
         engine_dir(&binlog_dir(spec), 0o700, run_as)?;
+        // The server writes it but cannot create files in the instance's directory.
+        let slow = slow_log_file(spec);
+        if !slow.exists() {
+            std::fs::write(&slow, b"").map_err(|e| host_error(format!("create {}", slow.display()), e))?;
+        }
+        set_mode(&slow, 0o600)?;
+        engine::process::chown(&slow, run_as)?;
         instance_dir::ensure_log(spec, run_as)
     }
 

@@ -151,6 +151,12 @@ impl Engine for MariaDbEngine {
         let text = engine::backup::blocking(move || engine::log_tail(&path)).await?;
         Ok(logs::errors(&text, from_ms, to_ms, logs::host_local))
     }
+
+    async fn slow_log(&self, spec: &InstanceSpec, from_ms: i64, to_ms: i64) -> Result<Vec<engine::SlowQuery>, EngineError> {
+        let path = lifecycle::slow_log_file(spec);
+        let text = engine::backup::blocking(move || engine::log_tail(&path)).await?;
+        Ok(logs::slow_queries(&text, from_ms, to_ms))
+    }
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ pub(crate) const DEFINITIONS: &[ParameterDef] = &[
     ParameterDef { name: "table_open_cache", kind: Integer { min: 1, max: 1048576 }, default: "2000", restart: false, description: "Open tables kept for all sessions." },
     ParameterDef { name: "innodb_flush_log_at_trx_commit", kind: Choice(&["0", "1", "2"]), default: "1", restart: false, description: "1: the redo log is flushed at every commit; 2: written at commit, flushed each second; 0: both each second." },
     ParameterDef { name: "sync_binlog", kind: Integer { min: 0, max: MAX_U32 }, default: "1", restart: false, description: "The binary log is synced every this many commit groups; 0 leaves it to the OS (faster writes, commits a host crash may lose from the log)." },
-    ParameterDef { name: "slow_query_log", kind: Choice(ON_OFF), default: "OFF", restart: false, description: "Statements slower than long_query_time are logged." },
+    ParameterDef { name: "slow_query_log", kind: Choice(ON_OFF), default: "ON", restart: false, description: "Statements slower than long_query_time are logged." },
     ParameterDef { name: "innodb_log_buffer_size", kind: Integer { min: 2097152, max: 268435456 }, default: "16777216", restart: true, description: "Bytes of the buffer InnoDB writes its redo log through." },
 ];
 

@@ -166,6 +166,12 @@ impl Engine for PostgresEngine {
         let text = engine::backup::blocking(move || engine::log_tail(&path)).await?;
         Ok(logs::errors(&text, from_ms, to_ms))
     }
+
+    async fn slow_log(&self, spec: &InstanceSpec, from_ms: i64, to_ms: i64) -> Result<Vec<engine::SlowQuery>, EngineError> {
+        let path = engine::instance_dir::log_file(spec);
+        let text = engine::backup::blocking(move || engine::log_tail(&path)).await?;
+        Ok(logs::slow_queries(&text, from_ms, to_ms))
+    }
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub(crate) const DEFINITIONS: &[ParameterDef] = &[
     ParameterDef { name: "statement_timeout", kind: Integer { min: 0, max: MAX_INT }, default: "0", restart: false, description: "Statements running longer are canceled, in ms; 0 never." },
     ParameterDef { name: "lock_timeout", kind: Integer { min: 0, max: MAX_INT }, default: "0", restart: false, description: "Waits for a lock longer are canceled, in ms; 0 never." },
     ParameterDef { name: "idle_in_transaction_session_timeout", kind: Integer { min: 0, max: MAX_INT }, default: "0", restart: false, description: "Sessions idle in a transaction longer are ended, in ms; 0 never." },
-    ParameterDef { name: "log_min_duration_statement", kind: Integer { min: -1, max: MAX_INT }, default: "-1", restart: false, description: "Statements running at least this long are logged with their duration, in ms; -1 never." },
+    ParameterDef { name: "log_min_duration_statement", kind: Integer { min: -1, max: MAX_INT }, default: "1000", restart: false, description: "Statements running at least this long are logged with their duration, in ms; -1 never." },
     ParameterDef { name: "log_statement", kind: Choice(&["none", "ddl", "mod", "all"]), default: "none", restart: false, description: "Which statements are logged." },
     ParameterDef { name: "default_statistics_target", kind: Integer { min: 1, max: 10000 }, default: "100", restart: false, description: "Default sample size of ANALYZE for columns without their own." },
     ParameterDef { name: "effective_io_concurrency", kind: Integer { min: 0, max: 1000 }, default: "1", restart: false, description: "Concurrent disk reads the planner may expect." },

@@ -78,5 +78,9 @@ def test_a_statement_of_a_second_or_more_is_a_slow_log_record(request, v1, fixtu
     record = mine[0]
     assert 1100 <= record["QueryTimeMS"] < 5000 and record["QueryTimes"] == record["QueryTimeMS"] // 1000, record
     assert record["DBName"] == database and record["ExecutionStartTime"].endswith("Z") and len(record["SQLHash"]) == 16, record
+    day = time.strftime("%Y-%m-%dZ", time.gmtime(started))
+    stats = v1.call("DescribeSlowLogs", DBInstanceId=instance["id"], StartTime=day, EndTime=day, SortKey="TotalQueryTimes")
+    template = [s for s in stats["Items"]["SQLSlowLog"] if text.replace("1.2", "?") in s["SQLText"]]
+    assert template and template[0]["MySQLTotalExecutionCounts"] >= 1 and template[0]["MaxExecutionTimeMS"] >= 1100, stats
     again = v1.call("DescribeSlowLogRecords", DBInstanceId=instance["id"], StartTime=start, EndTime=end, SQLHASH=record["SQLHash"])
     assert [r["SQLHash"] for r in again["Items"]["SQLSlowRecord"]] == [record["SQLHash"]] * len(again["Items"]["SQLSlowRecord"]) and again["TotalRecordCount"] >= 1

@@ -594,6 +594,9 @@ async fn resource_usage_and_error_logs() {
     assert_eq!(logs["TotalRecordCount"], 0, "the fake logs nothing: {logs}");
     let slow = api.ok("DescribeSlowLogRecords", &[("DBInstanceId", &id), ("StartTime", "2026-01-01T00:00:00Z"), ("EndTime", "2099-01-01T00:00:00Z")]).await;
     assert_eq!((slow["TotalRecordCount"].as_u64(), slow["Engine"].as_str()), (Some(0), Some("PostgreSQL")), "{slow}");
+    let stats = api.ok("DescribeSlowLogs", &[("DBInstanceId", &id), ("StartTime", "2026-01-01Z"), ("EndTime", "2026-12-31Z")]).await;
+    assert_eq!((stats["TotalRecordCount"].as_u64(), stats["StartTime"].as_str()), (Some(0), Some("2026-01-01Z")), "{stats}");
+    api.refused("DescribeSlowLogs", &[("DBInstanceId", &id), ("StartTime", "2026-01-01Z"), ("EndTime", "2026-12-31Z"), ("SortKey", "Nope")], 400, "InvalidParameter").await;
     api.refused("DescribeErrorLogs", &[("DBInstanceId", &id), ("StartTime", "2099-01-01T00:00Z"), ("EndTime", "2026-01-01T00:00Z")], 400, "InvalidStartTimeAndEndTime.Malformed").await;
 }
 

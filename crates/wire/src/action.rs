@@ -120,6 +120,7 @@ actions! {
         DescribeResourceUsage,
         DescribeErrorLogs,
         DescribeSlowLogRecords,
+        DescribeSlowLogs,
     ],
     Ram: [
         CreateUser,

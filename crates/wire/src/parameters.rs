@@ -363,6 +363,14 @@ parameters! {
         page: Paging = "Page",
     }
     DescribeResourceUsage { instance: String = "DBInstanceId" }
+    DescribeSlowLogs {
+        instance: String = "DBInstanceId",
+        start_time: String = "StartTime",
+        end_time: String = "EndTime",
+        db_name: Option<String> = "DBName",
+        sort_key: Option<String> = "SortKey",
+        page: Paging = "Page",
+    }
     DescribeSlowLogRecords {
         instance: String = "DBInstanceId",
         start_time: String = "StartTime",

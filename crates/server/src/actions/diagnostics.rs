@@ -1,9 +1,10 @@
-//! DescribeResourceUsage, DescribeErrorLogs and DescribeSlowLogRecords, shaped as Alibaba's.
+//! DescribeResourceUsage, DescribeErrorLogs, DescribeSlowLogRecords and DescribeSlowLogs,
+//! shaped as Alibaba's.
 
 use super::{page, parse_time, time, Reply};
 use control::{Caller, ControlPlane};
 use serde_json::json;
-use wire::parameters::{DescribeErrorLogs, DescribeResourceUsage, DescribeSlowLogRecords};
+use wire::parameters::{DescribeErrorLogs, DescribeResourceUsage, DescribeSlowLogRecords, DescribeSlowLogs};
 
 pub(crate) async fn resource_usage(plane: &ControlPlane, caller: &Caller, p: DescribeResourceUsage) -> Reply {
     let u = plane.resource_usage(caller, &p.instance).await?;
@@ -106,5 +107,72 @@ pub(crate) async fn slow_log_records(plane: &ControlPlane, caller: &Caller, p: D
         "PageNumber": page.number,
         "PageRecordCount": items.len(),
         "TotalRecordCount": records.len(),
+    }))
+}
+
+/// DescribeSlowLogs: per day, database and statement template, from the slow log; dates
+/// `yyyy-MM-ddZ` (both days whole).
+pub(crate) async fn slow_logs(plane: &ControlPlane, caller: &Caller, p: DescribeSlowLogs) -> Reply {
+    let day = |value: &str, name: &str| {
+        chrono::NaiveDate::parse_from_str(value.trim_end_matches('Z'), "%Y-%m-%d").map_err(|_| super::invalid(name, format!("{value:?} is not a UTC date like 2026-01-01Z")))
+    };
+    let (first, last) = (day(&p.start_time, "StartTime")?, day(&p.end_time, "EndTime")?);
+    if last < first {
+        return Err(crate::ServerError::Control(control::ControlError::TimeRange("The EndTime must be later than or equal to the StartTime.".into())));
+    }
+    let by_time = match p.sort_key.as_deref() {
+        None | Some("TotalExecutionCounts" | "TotalLogicalReads" | "TotalPhysicalReads") => false,
+        Some("TotalQueryTimes") => true,
+        Some(other) => return Err(super::invalid("SortKey", format!("{other:?} is not one of TotalExecutionCounts, TotalQueryTimes, TotalLogicalReads, TotalPhysicalReads"))),
+    };
+    let page = page(p.page, 30, 100)?;
+    let from = first.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+    let to = last.and_hms_opt(23, 59, 59).unwrap_or_default().and_utc();
+    let (row, mut stats) = plane.slow_log_stats(caller, &p.instance, from, to, p.db_name.as_deref()).await?;
+    stats.sort_by_key(|s| std::cmp::Reverse(if by_time { s.total_ms } else { s.count }));
+    let items: Vec<_> = stats
+        .iter()
+        .enumerate()
+        .skip(((page.number - 1) * page.size) as usize)
+        .take(page.size as usize)
+        .map(|(i, s)| {
+            let date = format!("{}Z", s.day.format("%Y-%m-%d"));
+            json!({
+                "SlowLogId": i + 1,
+                "SQLText": s.template,
+                "SQLHASH": sql_hash(&s.template),
+                "SQLIdStr": sql_hash(&s.template),
+                "DBName": s.database,
+                "CreateTime": date,
+                "ReportTime": date,
+                "MySQLTotalExecutionCounts": s.count,
+                "MySQLTotalExecutionTimes": s.total_ms / 1000,
+                "AvgExecutionTime": s.total_ms / s.count.max(1) / 1000,
+                "MaxExecutionTime": s.max_ms / 1000,
+                "MaxExecutionTimeMS": s.max_ms,
+                "TotalLockTimes": s.total_lock_ms / 1000,
+                "MaxLockTime": s.max_lock_ms / 1000,
+                "MaxLockTimeMS": s.max_lock_ms,
+                "ParseTotalRowCounts": s.rows_examined,
+                "ParseMaxRowCount": s.max_rows_examined,
+                "ReturnTotalRowCounts": s.rows_sent,
+                "ReturnMaxRowCount": s.max_rows_sent,
+                "TotalLogicalReadCounts": 0,
+                "TotalPhysicalReadCounts": 0,
+                "TotalIOWriteCounts": 0,
+                "TotalRowsAffectedCounts": 0,
+                "TotalLastRowsAffectedCounts": 0,
+            })
+        })
+        .collect();
+    Ok(json!({
+        "DBInstanceId": row.id,
+        "Engine": row.engine,
+        "StartTime": format!("{}Z", first.format("%Y-%m-%d")),
+        "EndTime": format!("{}Z", last.format("%Y-%m-%d")),
+        "Items": {"SQLSlowLog": items},
+        "PageNumber": page.number,
+        "PageRecordCount": items.len(),
+        "TotalRecordCount": stats.len(),
     }))
 }

@@ -72,6 +72,7 @@ static ROUTES: &[(Action, Handler)] = &[
     route!(DescribeResourceUsage, diagnostics::resource_usage),
     route!(DescribeErrorLogs, diagnostics::error_logs),
     route!(DescribeSlowLogRecords, diagnostics::slow_log_records),
+    route!(DescribeSlowLogs, diagnostics::slow_logs),
     route!(DescribeDBInstanceNetInfo, instances::net_info),
     route!(ModifySecurityIps, security_ips::modify),
     route!(DescribeDBInstanceIPArrayList, security_ips::describe),

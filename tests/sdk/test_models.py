@@ -39,3 +39,17 @@ def _model_keys() -> set[str]:
 
     source = inspect.getsource(models.DescribeDBInstanceAttributeResponseBodyItemsDBInstanceAttribute.from_map)
     return set(re.findall(r"m\.get\('([A-Za-z0-9]+)'\)", source))
+
+
+def test_postgresql_accounts_carry_their_role_attributes(v3, pg_instance):
+    instance = pg_instance["id"]
+    names = [a["AccountName"] for a in v3.call("DescribeAccounts", DBInstanceId=instance)["Accounts"]["DBInstanceAccount"]]
+    for name, kind in (("model_super", "Super"), ("model_normal", "Normal")):
+        if name not in names:
+            v3.call("CreateAccount", DBInstanceId=instance, AccountName=name, AccountPassword="Sdk_Passw0rd!", AccountType=kind)
+    body = v3.call("DescribeAccounts", DBInstanceId=instance)
+    parsed = models.DescribeAccountsResponseBody().from_map(body)
+    by_name = {a.account_name: a for a in parsed.accounts.dbinstance_account}
+    boss, plain = by_name["model_super"], by_name["model_normal"]
+    assert (boss.create_db, boss.create_role, boss.replication, boss.bypass_rls) == ("t", "t", "f", "f"), boss.to_map()
+    assert (plain.create_db, plain.create_role, plain.valid_until) == ("f", "f", "infinity"), plain.to_map()

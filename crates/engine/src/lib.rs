@@ -131,6 +131,19 @@ pub struct AccountInfo {
     pub privileges: Vec<(String, Privilege)>,
     /// Free text describing the grants in engine terms (e.g. `CONNECT,SELECT`).
     pub privilege_detail: Vec<(String, String)>,
+    /// The role's own attributes, on engines whose accounts have them (PostgreSQL).
+    pub role: Option<RoleAttributes>,
+}
+
+/// A PostgreSQL role's attributes, as `pg_roles` holds them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleAttributes {
+    pub create_db: bool,
+    pub create_role: bool,
+    pub replication: bool,
+    pub bypass_rls: bool,
+    /// When its password stops working, as the server writes it; `None`: never.
+    pub valid_until: Option<String>,
 }
 
 /// Whether the server answers.

@@ -312,7 +312,7 @@ impl Accounts for FakeEngine {
                 Ok(())
             }
             None => {
-                let info = AccountInfo { name: name.into(), kind, can_login: true, privileges: Vec::new(), privilege_detail: Vec::new() };
+                let info = AccountInfo { name: name.into(), kind, can_login: true, privileges: Vec::new(), privilege_detail: Vec::new(), role: None };
                 s.accounts.insert(name.into(), info);
                 Ok(())
             }

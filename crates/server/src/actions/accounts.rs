@@ -25,7 +25,7 @@ pub(crate) async fn describe(plane: &ControlPlane, caller: &Caller, p: DescribeA
                     json!({"DBName": db, "AccountPrivilege": pr.as_str(), "AccountPrivilegeDetail": detail})
                 })
                 .collect();
-            json!({
+            let mut item = json!({
                 "DBInstanceId": id,
                 "AccountName": v.info.name,
                 // Alibaba's values; an account without a login (a role an import made)
@@ -35,7 +35,17 @@ pub(crate) async fn describe(plane: &ControlPlane, caller: &Caller, p: DescribeA
                 "AccountDescription": v.description,
                 "PrivExceeded": "0",
                 "DatabasePrivileges": {"DatabasePrivilege": privileges},
-            })
+            });
+            // PostgreSQL roles' attributes, spelled as pg_roles shows them.
+            if let (Some(role), Some(obj)) = (&v.info.role, item.as_object_mut()) {
+                let flag = |b: bool| if b { "t" } else { "f" };
+                obj.insert("CreateDB".into(), json!(flag(role.create_db)));
+                obj.insert("CreateRole".into(), json!(flag(role.create_role)));
+                obj.insert("Replication".into(), json!(flag(role.replication)));
+                obj.insert("BypassRLS".into(), json!(flag(role.bypass_rls)));
+                obj.insert("ValidUntil".into(), json!(role.valid_until.clone().unwrap_or_else(|| "infinity".into())));
+            }
+            item
         })
         .collect();
     Ok(json!({"Accounts": {"DBInstanceAccount": accounts}}))

@@ -222,6 +222,7 @@ impl engine::Accounts for MariaDbEngine {
                 name,
                 privileges: Vec::new(),
                 privilege_detail: Vec::new(),
+                role: None,
             };
             for row in rows {
                 let Some(Ok(pattern)) = row.get_opt::<String, _>(0) else { continue };

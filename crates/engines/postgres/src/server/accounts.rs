@@ -89,7 +89,8 @@ impl engine::Accounts for PostgresEngine {
         let c = self.connect(spec, "postgres").await?;
         let roles = c
             .query(
-                "SELECT rolname, rolcreaterole OR rolcreatedb, rolcanlogin FROM pg_roles
+                "SELECT rolname, rolcreaterole OR rolcreatedb, rolcanlogin, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls,
+                        to_char(rolvaliduntil AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM pg_roles
                  WHERE rolname <> $1 AND rolname <> $2 AND rolname NOT LIKE 'pg\\_%' ORDER BY 1",
                 &[&ADMIN_USER, &TENANT_ADMIN],
             )
@@ -103,6 +104,7 @@ impl engine::Accounts for PostgresEngine {
                 can_login: r.get(2),
                 privileges: Vec::new(),
                 privilege_detail: Vec::new(),
+                role: Some(engine::RoleAttributes { create_db: r.get(3), create_role: r.get(4), replication: r.get(5), bypass_rls: r.get(6), valid_until: r.get(7) }),
             })
             .collect();
         if accounts.is_empty() {

@@ -86,6 +86,32 @@ impl Client {
 
     /// Sends `action` and returns whatever the server answered, error envelopes included.
     pub async fn send<K: AsRef<str>, V: AsRef<str>>(&self, action: &str, params: &[(K, V)]) -> Result<Reply, CallError> {
+        let (status, text) = self.exchange(action, params).await?;
+        self.parse(status, text)
+    }
+
+    /// Sends `action` and reads a success into `T`, which names only the fields it needs:
+    /// a caller that wants two fields of a long answer does not build a tree of all of it.
+    /// An error envelope becomes [`CallError::Api`].
+    pub async fn call_as<T, K, V>(&self, action: &str, params: &[(K, V)]) -> Result<T, CallError>
+    where
+        T: serde::de::DeserializeOwned,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let (status, text) = self.exchange(action, params).await?;
+        if (200..300).contains(&status) {
+            if let Ok(body) = serde_json::from_str(&text) {
+                return Ok(body);
+            }
+        }
+        let reply = self.parse(status, text)?;
+        let body = reply.into_result()?;
+        Err(CallError::NotJson { endpoint: self.host.clone(), status, body: format!("an answer of another shape: {body}") })
+    }
+
+    /// Signs and sends `action`; the HTTP status and the body's text.
+    async fn exchange<K: AsRef<str>, V: AsRef<str>>(&self, action: &str, params: &[(K, V)]) -> Result<(u16, String), CallError> {
         let params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_string())).collect();
         let nonce = uuid::Uuid::new_v4().simple().to_string();
         let call = wire::client::Call {
@@ -109,6 +135,10 @@ impl Client {
         let response = request.send().await.map_err(transport)?;
         let status = response.status().as_u16();
         let text = response.text().await.map_err(transport)?;
+        Ok((status, text))
+    }
+
+    fn parse(&self, status: u16, text: String) -> Result<Reply, CallError> {
         match serde_json::from_str(&text) {
             Ok(body) => Ok(Reply { status, body }),
             Err(_) => Err(CallError::NotJson { endpoint: self.host.clone(), status, body: text }),

@@ -6,6 +6,7 @@
 
 mod actions;
 mod auth;
+mod console;
 mod error;
 mod listener;
 mod metrics;
@@ -51,6 +52,7 @@ pub fn router(plane: Arc<ControlPlane>, config: ServerConfig) -> Router {
         .route("/metrics", axum::routing::get(metrics::metrics))
         .route("/health", axum::routing::get(metrics::health))
         .route("/ready", axum::routing::get(metrics::ready))
+        .merge(console::routes())
         .with_state(app)
 }
 

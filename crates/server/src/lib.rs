@@ -155,19 +155,14 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     .await;
     let _enter = span.enter();
     let (status, code, cause, response) = match result {
-        Ok(mut body) => {
-            if let Some(obj) = body.as_object_mut() {
-                obj.insert("RequestId".into(), request_id.clone().into());
-            }
-            (200, "OK".to_string(), String::new(), json_response(StatusCode::OK, &body, &request_id))
-        }
+        Ok(answer) => (200, "OK".to_string(), String::new(), json_response(StatusCode::OK, answer.into_text(&request_id), &request_id)),
         Err(e) => {
             // What the caller is not shown of an internal failure goes into the log line.
             let cause = e.internal_detail().unwrap_or_default();
             let api: wire::ApiError = e.into();
             let status = StatusCode::from_u16(api.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let envelope = api.envelope(&request_id, &app.config.host_id);
-            (api.status, api.code.clone(), cause, json_response(status, &serde_json::to_value(&envelope).unwrap_or_default(), &request_id))
+            (api.status, api.code.clone(), cause, json_response(status, serde_json::to_string(&envelope).unwrap_or_default(), &request_id))
         }
     };
     // The audit trail: one line per request, refusals included, naming who asked, from
@@ -201,8 +196,8 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     response
 }
 
-fn json_response(status: StatusCode, body: &serde_json::Value, request_id: &str) -> Response {
-    let mut response = (status, body.to_string()).into_response();
+fn json_response(status: StatusCode, body: String, request_id: &str) -> Response {
+    let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json;charset=utf-8"));
     if let Ok(v) = HeaderValue::from_str(request_id) {

@@ -212,6 +212,16 @@ async fn instances_from_creation_to_deletion() {
     assert!(none["Items"]["DBInstance"].as_array().unwrap().is_empty());
     let attribute = api.ok("DescribeDBInstanceAttribute", &[("DBInstanceId", &id)]).await;
     assert_eq!(attribute["Items"]["DBInstanceAttribute"][0]["DBInstanceClassType"], "x");
+    // The listing's entry (serialised from typed fields) says what the attribute's does.
+    let entry = items[0].as_object().unwrap();
+    let full = attribute["Items"]["DBInstanceAttribute"][0].as_object().unwrap();
+    assert_eq!(entry.len(), 35, "{listed}");
+    for (name, value) in entry {
+        if name != "DBInstanceStatus" {
+            assert_eq!(full.get(name), Some(value), "{name} in {listed} and {attribute}");
+        }
+    }
+    assert_eq!(listed["RequestId"].as_str().map(str::len), attribute["RequestId"].as_str().map(str::len), "{listed}");
     api.refused("DescribeDBInstanceAttribute", &[("DBInstanceId", "pgm-doesnotexist")], 404, "InvalidDBInstanceId.NotFound").await;
     let net = api.ok("DescribeDBInstanceNetInfo", &[("DBInstanceId", &id)]).await;
     assert!(net["DBInstanceNetInfos"]["DBInstanceNetInfo"][0]["Port"].as_str().is_some());

@@ -23,8 +23,61 @@ use wire::{Action, Params, SignedRequest, WireError};
 
 pub(crate) type Reply = Result<Value, ServerError>;
 
+/// A successful answer's body: a tree of values, as most handlers build it, or the text
+/// of a JSON object already serialised from typed fields, for the long answers
+/// (listings) where building the tree costs more than the call's other work.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    Tree(Value),
+    Encoded(String),
+}
+
+impl Answer {
+    /// `body`, which must serialise as a JSON object, as text.
+    pub(crate) fn encode<T: serde::Serialize>(body: &T) -> Result<Answer, ServerError> {
+        let text = serde_json::to_string(body).map_err(encode_error)?;
+        if !text.starts_with('{') {
+            return Err(encode_error(format!("an answer must be an object, not {}", text.chars().take(16).collect::<String>())));
+        }
+        Ok(Answer::Encoded(text))
+    }
+
+    /// `body` as a tree, to be extended before it is answered.
+    pub(crate) fn tree<T: serde::Serialize>(body: &T) -> Result<Value, ServerError> {
+        serde_json::to_value(body).map_err(encode_error)
+    }
+
+    /// The body's text with `RequestId` as its first member.
+    pub(crate) fn into_text(self, request_id: &str) -> String {
+        let id = Value::from(request_id).to_string();
+        match self {
+            Answer::Tree(mut body) => {
+                if let Some(obj) = body.as_object_mut() {
+                    obj.insert("RequestId".into(), request_id.into());
+                }
+                body.to_string()
+            }
+            Answer::Encoded(text) => {
+                let rest = text[1..].trim_start();
+                let separator = if rest.starts_with('}') { "" } else { "," };
+                format!("{{\"RequestId\":{id}{separator}{rest}")
+            }
+        }
+    }
+}
+
+impl From<Value> for Answer {
+    fn from(body: Value) -> Answer {
+        Answer::Tree(body)
+    }
+}
+
+fn encode_error(e: impl std::fmt::Display) -> ServerError {
+    control::ControlError::Internal(format!("encode an answer: {e}")).into()
+}
+
 /// A row's entry point: parses the action's parameters, then runs its handler.
-type Handler = for<'a> fn(&'a ControlPlane, &'a Caller, &'a Params) -> BoxFuture<'a, Reply>;
+type Handler = for<'a> fn(&'a ControlPlane, &'a Caller, &'a Params) -> BoxFuture<'a, Result<Answer, ServerError>>;
 type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// `route!(Action, handler)`: a row of the table. The handler takes the action's
@@ -32,9 +85,9 @@ type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 
 /// is answered without calling it.
 macro_rules! route {
     ($action:ident, $handler:path) => {{
-        fn handle<'a>(plane: &'a ControlPlane, caller: &'a Caller, p: &'a Params) -> BoxFuture<'a, Reply> {
+        fn handle<'a>(plane: &'a ControlPlane, caller: &'a Caller, p: &'a Params) -> BoxFuture<'a, Result<Answer, ServerError>> {
             match <parameters::$action as ActionParameters>::from_params(p) {
-                Ok(parameters) => Box::pin($handler(plane, caller, parameters)),
+                Ok(parameters) => Box::pin(async move { $handler(plane, caller, parameters).await.map(Answer::from) }),
                 Err(e) => Box::pin(std::future::ready(Err(e.into()))),
             }
         }
@@ -123,7 +176,7 @@ pub(crate) fn route(action: Action) -> Option<Handler> {
     ROUTES.iter().find(|(a, _)| *a == action).map(|(_, h)| *h)
 }
 
-pub(crate) async fn dispatch(plane: &ControlPlane, caller: &Caller, request: &SignedRequest) -> Reply {
+pub(crate) async fn dispatch(plane: &ControlPlane, caller: &Caller, request: &SignedRequest) -> Result<Answer, ServerError> {
     let action = match Action::find(&request.version, &request.action) {
         Some(action) => action,
         None if wire::Api::of_version(&request.version).is_none() => return Err(ServerError::UnknownVersion(request.version.clone())),
@@ -174,6 +227,16 @@ pub(crate) fn list(value: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_encoded_answer_gets_the_request_id_first() {
+        let with = |text: &str| Answer::Encoded(text.into()).into_text("ID-1");
+        assert_eq!(with("{}"), r#"{"RequestId":"ID-1"}"#);
+        assert_eq!(with(r#"{"A":1}"#), r#"{"RequestId":"ID-1","A":1}"#);
+        let tree: Value = serde_json::from_str(&Answer::Tree(serde_json::json!({"A": [1]})).into_text("ID-\"2")).unwrap();
+        assert_eq!(tree, serde_json::json!({"A": [1], "RequestId": "ID-\"2"}));
+        assert!(Answer::encode(&[1, 2]).is_err(), "a list is not an answer");
+    }
 
     #[test]
     fn every_action_has_a_route() {

@@ -70,7 +70,6 @@ mod tests;
 use std::fs::{OpenOptions, Permissions};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -82,16 +81,17 @@ use codec::Ctx;
 /// How long a call waits for another process's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Expired nonces are purged on one `remember_nonce` call in this many: often enough to
-/// keep the table at about one window of traffic, rarely enough to cost nothing.
-const NONCE_PURGE_EVERY: u64 = 256;
+/// How often expired nonces are purged: often enough to keep the table at about one
+/// window of traffic, rarely enough to cost nothing.
+const NONCE_PURGE_EVERY: Duration = Duration::from_secs(60);
 
 /// [`MetadataStore`] on one SQLite database. Cheap to share behind an `Arc`.
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     /// `None` in memory.
     path: Option<PathBuf>,
-    nonce_calls: AtomicU64,
+    /// Signature nonces waiting to be recorded together (see `identity::remember_nonce`).
+    nonces: Arc<Mutex<identity::NonceQueue>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -129,11 +129,14 @@ impl SqliteStore {
         // Off by default in SQLite, per connection: the cascades and references of the
         // schema only hold with it on.
         conn.pragma_update(None, "foreign_keys", "ON").ctx("enable foreign keys")?;
+        // Room for every statement a busy API repeats (listings with their filters, the
+        // key and nonce statements of each call), so they are parsed once.
+        conn.set_prepared_statement_cache_capacity(64);
         migrate::migrate(&mut conn, migrate::MIGRATIONS).map_err(|e| match (&path, e) {
             (Some(p), StoreError::Backend(m)) => StoreError::Backend(format!("{}: {m}", p.display())),
             (_, e) => e,
         })?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), path, nonce_calls: AtomicU64::new(0) })
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), path, nonces: Arc::default() })
     }
 
     /// The schema version of the open database.
@@ -168,22 +171,26 @@ impl SqliteStore {
         F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
     {
         let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            let mut conn = lock(&conn);
-            let tx = conn.transaction_with_behavior(behavior).ctx("begin a transaction")?;
-            let out = f(&tx)?;
-            tx.commit().ctx("commit a transaction")?;
-            Ok(out)
-        })
-        .await
-        .map_err(|e| StoreError::Backend(format!("metadata call did not complete: {e}")))?
+        tokio::task::spawn_blocking(move || transact(&conn, behavior, f))
+            .await
+            .map_err(|e| StoreError::Backend(format!("metadata call did not complete: {e}")))?
     }
+}
+
+/// Runs `f` as one transaction on the calling thread; an error from `f` rolls it back.
+fn transact<T>(conn: &Mutex<Connection>, behavior: TransactionBehavior, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    let mut conn = lock(conn);
+    let tx = conn.transaction_with_behavior(behavior).ctx("begin a transaction")?;
+    let out = f(&tx)?;
+    tx.commit().ctx("commit a transaction")?;
+    Ok(out)
 }
 
 /// A panic inside a call drops its transaction, which rolls it back, so the connection
 /// behind a poisoned mutex is still sound: carry on rather than fail every later call.
-fn lock(conn: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
-    conn.lock().unwrap_or_else(PoisonError::into_inner)
+/// (The nonce queue's state is made whole by its recorder's guard, as below.)
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {

@@ -80,7 +80,7 @@ pub(super) fn list_backups(tx: &Transaction<'_>, f: &BackupFilter, page: Option<
         let listed: Vec<String> = statuses.iter().map(|s| format!("'{}'", s.as_str())).collect();
         clauses.push(format!("status IN ({})", listed.join(", ")));
     }
-    select_page(tx, "backups", (where_all(&clauses), args), "created_at DESC, id DESC", page, backup_from)
+    select_page(tx, ("*", "backups"), (where_all(&clauses), args), "created_at DESC, id DESC", page, backup_from)
 }
 
 pub(super) fn update_backup(tx: &Transaction<'_>, b: &BackupRow) -> Result<()> {

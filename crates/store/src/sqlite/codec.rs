@@ -71,17 +71,23 @@ impl ColumnCursor {
 }
 
 /// Builds a model struct from a row whose columns are named as its fields: `plain` fields
-/// by `FromSql`, `times` by [`Stamp`], the `with` fields by the expressions given.
+/// by `FromSql`, `times` by [`Stamp`], `json` fields from JSON text (NULL is `None` for
+/// `json_or_null`), the `with` fields by the expressions given. Columns are read in that
+/// order, which a statement can select them in so that every lookup is a first guess.
 macro_rules! from_row {
     ($row:ident => $ty:ident {
         $($field:ident),* $(,)?
         $(; times: $($time:ident),* $(,)?)?
+        $(; json: $($json:ident),* $(,)?)?
+        $(; json_or_null: $($json_or_null:ident),* $(,)?)?
         $(; with: $($other:ident: $value:expr),* $(,)?)?
     }) => {{
         let cursor = $crate::sqlite::codec::ColumnCursor::default();
         Ok($ty {
             $($field: $row.get(cursor.at($row, stringify!($field))?)?,)*
             $($($time: $crate::sqlite::codec::Stamp::read($row, stringify!($time), &cursor)?,)*)?
+            $($($json: $crate::sqlite::codec::json_column_at($row, stringify!($json), &cursor)?,)*)?
+            $($($json_or_null: $crate::sqlite::codec::json_column_or_null_at($row, stringify!($json_or_null), &cursor)?,)*)?
             $($($other: $value,)*)?
         })
     }};
@@ -150,20 +156,21 @@ impl Columns {
     }
 }
 
-/// One page of `SELECT * FROM table` under a `filter` (a `WHERE` clause or nothing) with
-/// its `args`, in `order`, and the count of every matching row.
+/// One page of `SELECT columns FROM table` under a `filter` (a `WHERE` clause or
+/// nothing) with its `args`, in `order`, and the count of every matching row.
 pub(super) fn select_page<T>(
     tx: &Transaction<'_>,
-    table: &str,
+    (columns, table): (&str, &str),
     (filter, mut args): (String, Vec<Value>),
     order: &str,
     page: Option<Page>,
     row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
 ) -> Result<Paged<T>> {
     let total: u64 = tx
-        .query_row(&format!("SELECT count(*) FROM {table}{filter}"), params_from_iter(args.iter()), |r| r.get(0))
+        .prepare_cached(&format!("SELECT count(*) FROM {table}{filter}"))
+        .and_then(|mut count| count.query_row(params_from_iter(args.iter()), |r| r.get(0)))
         .ctx(&format!("count {table}"))?;
-    let mut sql = format!("SELECT * FROM {table}{filter} ORDER BY {order}");
+    let mut sql = format!("SELECT {columns} FROM {table}{filter} ORDER BY {order}");
     if let Some(p) = page {
         // Page numbers are 1-based; 0 is read as the first page rather than refused,
         // since the API layer validates what callers send.
@@ -187,13 +194,21 @@ pub(super) fn where_all<S: AsRef<str>>(clauses: &[S]) -> String {
 
 /// A column holding JSON text.
 pub(super) fn json_column<T: serde::de::DeserializeOwned>(row: &Row<'_>, column: &str) -> rusqlite::Result<T> {
-    let text: String = row.get(column)?;
+    json_column_at(row, column, &ColumnCursor::default())
+}
+
+pub(super) fn json_column_at<T: serde::de::DeserializeOwned>(row: &Row<'_>, column: &str, cursor: &ColumnCursor) -> rusqlite::Result<T> {
+    let text: String = row.get(cursor.at(row, column)?)?;
     serde_json::from_str(&text).map_err(|e| conversion(row, column, e))
 }
 
 /// A nullable JSON column: NULL is `None`.
-pub(super) fn json_column_or_null<T: serde::de::DeserializeOwned>(row: &Row<'_>, column: &str) -> rusqlite::Result<Option<T>> {
-    let text: Option<String> = row.get(column)?;
+pub(super) fn json_column_or_null_at<T: serde::de::DeserializeOwned>(
+    row: &Row<'_>,
+    column: &str,
+    cursor: &ColumnCursor,
+) -> rusqlite::Result<Option<T>> {
+    let text: Option<String> = row.get(cursor.at(row, column)?)?;
     text.map(|t| serde_json::from_str(&t).map_err(|e| conversion(row, column, e))).transpose()
 }
 
@@ -248,7 +263,9 @@ pub(super) fn query_all<T>(
     params: impl Params,
     row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
 ) -> Result<Vec<T>> {
-    let mut stmt = tx.prepare(sql).ctx(doing)?;
+    // Cached: the same few statements run on every listing, and parsing them again each
+    // time was a tenth of a listing's cost.
+    let mut stmt = tx.prepare_cached(sql).ctx(doing)?;
     let rows = stmt.query_map(params, row).ctx(doing)?;
     rows.collect::<rusqlite::Result<_>>().ctx(doing)
 }

@@ -6,7 +6,8 @@ use serde_json::json;
 
 use super::codec::{query_one, conversion, get_ts, require, ts, query_all, Ctx};
 use super::events::record;
-use crate::{AccessKey, AccessKeyStatus, Account, Principal, Result};
+use crate::{AccessKey, AccessKeyStatus, Account, Principal, Result, StoreError};
+use std::sync::Mutex;
 
 fn account_from(r: &Row<'_>) -> rusqlite::Result<Account> {
     Ok(Account { uid: r.get("uid")?, name: r.get("name")?, created_at: get_ts(r, "created_at")? })
@@ -116,18 +117,7 @@ pub(super) fn delete_access_key(tx: &Transaction<'_>, id: &str) -> Result<()> {
 
 /// Records the nonce unless a live copy exists. An expired copy is overwritten: its window
 /// has closed, so the signature check refuses a replay of it on the timestamp alone.
-pub(super) fn remember_nonce(
-    tx: &Transaction<'_>,
-    key_id: &str,
-    nonce: &str,
-    expires_at: &DateTime<Utc>,
-    purge: bool,
-) -> Result<bool> {
-    let now = ts(&Utc::now());
-    if purge {
-        let purged = tx.execute("DELETE FROM nonces WHERE expires_at <= ?1", [&now]).ctx("purge expired nonces")?;
-        tracing::debug!(purged, "purged expired signature nonces");
-    }
+fn remember_nonce(tx: &Transaction<'_>, waiting: &WaitingNonce, now: &str) -> Result<bool> {
     // Not an event: nonces are bookkeeping of the signature check, one per request, and
     // would drown the audit trail.
     let changed = tx
@@ -135,10 +125,86 @@ pub(super) fn remember_nonce(
             "INSERT INTO nonces (access_key_id, nonce, expires_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (access_key_id, nonce) DO UPDATE SET expires_at = excluded.expires_at
              WHERE nonces.expires_at <= ?4",
-            (key_id, nonce, ts(expires_at), &now),
+            (&waiting.key_id, &waiting.nonce, ts(&waiting.expires_at), now),
         )
         .ctx("record a nonce")?;
     Ok(changed == 1)
+}
+
+/// Nonces of concurrent requests, recorded together: each request still gets its answer
+/// only once its nonce is committed (so a replay is refused even across a restart), but a
+/// burst of requests costs one write transaction instead of one each. The first request
+/// to find no recorder running becomes it, on a blocking thread of its own that drains
+/// the queue until it is empty; a request that gives up waiting does not stop it.
+#[derive(Default)]
+pub(super) struct NonceQueue {
+    waiting: Vec<WaitingNonce>,
+    recording: bool,
+    last_purge: Option<std::time::Instant>,
+}
+
+struct WaitingNonce {
+    key_id: String,
+    nonce: String,
+    expires_at: DateTime<Utc>,
+    answer: tokio::sync::oneshot::Sender<Result<bool>>,
+}
+
+impl super::SqliteStore {
+    /// Makes the next recording of nonces purge the expired ones, as it does once a minute.
+    #[cfg(test)]
+    pub(super) fn make_nonce_purge_due(&self) {
+        super::lock(&self.nonces).last_purge = None;
+    }
+}
+
+fn record_waiting_nonces(conn: &Mutex<rusqlite::Connection>, queue: &Mutex<NonceQueue>) {
+    /// A panic here must not leave the queue believing a recorder runs: the next request
+    /// becomes the recorder and takes over what is waiting.
+    struct StepDown<'q>(&'q Mutex<NonceQueue>);
+    impl Drop for StepDown<'_> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                super::lock(self.0).recording = false;
+            }
+        }
+    }
+    let _step_down = StepDown(queue);
+    loop {
+        let (batch, purge) = {
+            let mut queue = super::lock(queue);
+            if queue.waiting.is_empty() {
+                queue.recording = false;
+                return;
+            }
+            let purge = queue.last_purge.is_none_or(|at| at.elapsed() >= super::NONCE_PURGE_EVERY);
+            if purge {
+                queue.last_purge = Some(std::time::Instant::now());
+            }
+            (std::mem::take(&mut queue.waiting), purge)
+        };
+        let recorded = super::transact(conn, rusqlite::TransactionBehavior::Immediate, |tx| {
+            let now = ts(&Utc::now());
+            if purge {
+                let purged = tx.execute("DELETE FROM nonces WHERE expires_at <= ?1", [&now]).ctx("purge expired nonces")?;
+                tracing::debug!(purged, "purged expired signature nonces");
+            }
+            batch.iter().map(|waiting| remember_nonce(tx, waiting, &now)).collect::<Result<Vec<bool>>>()
+        });
+        match recorded {
+            Ok(fresh) => {
+                for (waiting, fresh) in batch.into_iter().zip(fresh) {
+                    let _ = waiting.answer.send(Ok(fresh));
+                }
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                for waiting in batch {
+                    let _ = waiting.answer.send(Err(StoreError::Backend(reason.clone())));
+                }
+            }
+        }
+    }
 }
 
 blocking_store! {
@@ -153,8 +219,17 @@ blocking_store! {
         write fn delete_access_key(by_ref id: &str) -> ();
     }
     async fn remember_nonce(&self, access_key_id: &str, nonce: &str, expires_at: DateTime<Utc>) -> Result<bool> {
-        let (key, nonce) = (access_key_id.to_owned(), nonce.to_owned());
-        let purge = self.nonce_calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % super::NONCE_PURGE_EVERY == 0;
-        self.write(move |tx| remember_nonce(tx, &key, &nonce, &expires_at, purge)).await
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let waiting = WaitingNonce { key_id: access_key_id.to_owned(), nonce: nonce.to_owned(), expires_at, answer };
+        let become_recorder = {
+            let mut queue = super::lock(&self.nonces);
+            queue.waiting.push(waiting);
+            !std::mem::replace(&mut queue.recording, true)
+        };
+        if become_recorder {
+            let (conn, queue) = (std::sync::Arc::clone(&self.conn), std::sync::Arc::clone(&self.nonces));
+            tokio::task::spawn_blocking(move || record_waiting_nonces(&conn, &queue));
+        }
+        answered.await.map_err(|_| StoreError::Backend("the nonce recorder stopped before recording this nonce".into()))?
     }
 }

@@ -84,7 +84,7 @@ pub(super) fn list_imports(tx: &Transaction<'_>, f: &ImportFilter, page: Option<
         clauses.push("created_at <= ?");
         args.push(Value::Text(ts(to)));
     }
-    select_page(tx, "import_tasks", (where_all(&clauses), args), "created_at DESC, id DESC", page, task_from)
+    select_page(tx, ("*", "import_tasks"), (where_all(&clauses), args), "created_at DESC, id DESC", page, task_from)
 }
 
 pub(super) fn update_import(tx: &Transaction<'_>, t: &ImportTaskRow) -> Result<()> {

@@ -1,5 +1,4 @@
 use crate::prelude::*;
-use chrono::Duration;
 
 use super::{account, at, events, kinds, later, store, ACCOUNT};
 use crate::{AccessKey, AccessKeyStatus, Principal, RamUser, StoreError};
@@ -136,19 +135,47 @@ async fn a_nonce_is_accepted_once_until_it_expires() {
 #[tokio::test]
 async fn expired_nonces_are_purged() {
     let s = store().await;
-    let count = |s: &super::SqliteStore| -> i64 {
-        s.lock().query_row("SELECT count(*) FROM nonces WHERE nonce LIKE 'stale%'", [], |r| r.get(0)).unwrap()
+    let count = |s: &super::SqliteStore, like: &str| -> i64 {
+        s.lock().query_row("SELECT count(*) FROM nonces WHERE nonce LIKE ?1", [like], |r| r.get(0)).unwrap()
     };
     for i in 0..10 {
         s.remember_nonce("LTAIk", &format!("stale{i}"), later(-60)).await.unwrap();
     }
-    assert_eq!(count(&s), 10);
-    for i in 0..super::super::NONCE_PURGE_EVERY {
-        s.remember_nonce("LTAIk", &format!("fresh{i}"), later(900) + Duration::seconds(i as i64)).await.unwrap();
-    }
-    assert_eq!(count(&s), 0, "a purge has run within {} calls", super::super::NONCE_PURGE_EVERY);
-    let fresh: i64 =
-        s.lock().query_row("SELECT count(*) FROM nonces WHERE nonce LIKE 'fresh%'", [], |r| r.get(0)).unwrap();
-    assert_eq!(fresh, super::super::NONCE_PURGE_EVERY as i64, "live nonces are kept");
+    s.remember_nonce("LTAIk", "fresh0", later(900)).await.unwrap();
+    assert_eq!(count(&s, "stale%"), 10, "no purge is due yet");
+    s.make_nonce_purge_due();
+    s.remember_nonce("LTAIk", "fresh1", later(900)).await.unwrap();
+    assert_eq!(count(&s, "stale%"), 0, "the purge that was due has run");
+    assert_eq!(count(&s, "fresh%"), 2, "live nonces are kept");
     assert!(s.list_events("", 1000).await.unwrap().iter().all(|e| !e.subject.contains("nonce")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_nonces_are_recorded_together_and_each_is_accepted_once() {
+    let s = std::sync::Arc::new(store().await);
+    let mut calls = Vec::new();
+    for i in 0..400 {
+        let s = std::sync::Arc::clone(&s);
+        // Every nonce twice, its two calls far apart in the queue or side by side.
+        let nonce = format!("n{}", if i < 200 { i } else { (i * 7) % 200 });
+        calls.push(tokio::spawn(async move { (nonce.clone(), s.remember_nonce("LTAIk", &nonce, later(900)).await.unwrap()) }));
+    }
+    let mut accepted = std::collections::HashMap::new();
+    for call in calls {
+        let (nonce, fresh) = call.await.unwrap();
+        *accepted.entry(nonce).or_insert(0) += fresh as u32;
+    }
+    assert_eq!(accepted.len(), 200);
+    assert!(accepted.values().all(|n| *n == 1), "each nonce is accepted exactly once: {accepted:?}");
+}
+
+#[tokio::test]
+async fn a_recorded_nonce_is_refused_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metadata.db");
+    let s = super::SqliteStore::open(&path).unwrap();
+    assert!(s.remember_nonce("LTAIk", "before-restart", later(900)).await.unwrap());
+    drop(s);
+    let s = super::SqliteStore::open(&path).unwrap();
+    assert!(!s.remember_nonce("LTAIk", "before-restart", later(900)).await.unwrap(), "a replay after the restart");
 }

@@ -14,6 +14,9 @@ async fn an_instance_round_trips_exactly() {
     row.tags.push(("quote\"d".into(), "ünïcode".into()));
     s.insert_instance(&row).await.unwrap();
     assert_eq!(s.get_instance("pgm-abc").await.unwrap(), row);
+    let listed = s.list_instances(&InstanceFilter { with_private: true, ..Default::default() }, None).await.unwrap();
+    assert_eq!(listed.items, [row.clone()], "a listing reads the row as a lookup does");
+    assert!(s.lock().transaction().map_err(|e| e.to_string()).and_then(|tx| super::super::instances::instance_columns_cover_the_table(&tx).map_err(|e| e.to_string())).unwrap(), "the instance reader names every column of the table");
 
     assert!(matches!(s.insert_instance(&row).await, Err(StoreError::AlreadyExists(m)) if m == "instance pgm-abc"));
     match s.get_instance("pgm-none").await {

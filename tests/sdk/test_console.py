@@ -222,6 +222,7 @@ def test_a_wrong_secret_shows_the_envelopes_message_and_keeps_nothing(server, v3
     prefix = wrong.message.split("server string to sign is:")[0]
     assert prefix and shown["message"].startswith(prefix), (shown, wrong.message)
     assert len(shown["request_id"]) == 36, shown
+    screenshot(browser, "signin-error.png")
     assert by_id(browser, "view-signin").is_displayed(), "a refused key must not sign in"
     assert browser.execute_script(f"return sessionStorage.getItem('{SESSION_KEY}')") is None
     assert "not-the-secret" not in browser.current_url

@@ -144,8 +144,13 @@
     stopAll();
     clearError();
     $('signin-form').reset();
-    location.hash = '#/signin';
-    route();
+    go('#/signin');
+  }
+
+  // Shows `hash`; route() runs once, from hashchange or here when the hash is already it.
+  function go(hash) {
+    if (location.hash === hash) route();
+    else location.hash = hash;
   }
 
   // ------------------------------------------------------------------------------------
@@ -329,8 +334,7 @@
       sessionStorage.setItem(SESSION_KEY, JSON.stringify({ keyId, secret, region }));
       $('signin-key-secret').value = '';
       session = candidate;
-      location.hash = '#/instances';
-      route();
+      go('#/instances');
     });
   }
 
@@ -340,9 +344,15 @@
 
   let instances = [];
 
+  // Every instance of the region, a page of 100 at a time.
   async function listInstances() {
-    const body = await call('DescribeDBInstances', { RegionId: session.region, PageSize: 100 });
-    return (body.Items && body.Items.DBInstance) || [];
+    const all = [];
+    for (let page = 1; ; page += 1) {
+      const body = await call('DescribeDBInstances', { RegionId: session.region, PageSize: 100, PageNumber: page });
+      const items = (body.Items && body.Items.DBInstance) || [];
+      all.push(...items);
+      if (items.length === 0 || all.length >= Number(body.TotalRecordCount)) return all;
+    }
   }
 
   async function loadInstances() {

@@ -86,8 +86,8 @@ impl Client {
 
     /// Sends `action` and returns whatever the server answered, error envelopes included.
     pub async fn send<K: AsRef<str>, V: AsRef<str>>(&self, action: &str, params: &[(K, V)]) -> Result<Reply, CallError> {
-        let (status, text) = self.exchange(action, params).await?;
-        self.parse(status, text)
+        let (status, body) = self.exchange(action, params).await?;
+        self.parse(status, body)
     }
 
     /// Sends `action` and reads a success into `T`, which names only the fields it needs:
@@ -99,19 +99,19 @@ impl Client {
         K: AsRef<str>,
         V: AsRef<str>,
     {
-        let (status, text) = self.exchange(action, params).await?;
+        let (status, body) = self.exchange(action, params).await?;
         if (200..300).contains(&status) {
-            if let Ok(body) = serde_json::from_str(&text) {
+            if let Ok(body) = serde_json::from_slice(&body) {
                 return Ok(body);
             }
         }
-        let reply = self.parse(status, text)?;
+        let reply = self.parse(status, body)?;
         let body = reply.into_result()?;
         Err(CallError::NotJson { endpoint: self.host.clone(), status, body: format!("an answer of another shape: {body}") })
     }
 
-    /// Signs and sends `action`; the HTTP status and the body's text.
-    async fn exchange<K: AsRef<str>, V: AsRef<str>>(&self, action: &str, params: &[(K, V)]) -> Result<(u16, String), CallError> {
+    /// Signs and sends `action`; the HTTP status and the body.
+    async fn exchange<K: AsRef<str>, V: AsRef<str>>(&self, action: &str, params: &[(K, V)]) -> Result<(u16, Vec<u8>), CallError> {
         let params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_string())).collect();
         let nonce = uuid::Uuid::new_v4().simple().to_string();
         let call = wire::client::Call {
@@ -134,14 +134,14 @@ impl Client {
         let transport = |e: reqwest::Error| CallError::Transport { endpoint: self.host.clone(), reason: root_cause(&e) };
         let response = request.send().await.map_err(transport)?;
         let status = response.status().as_u16();
-        let text = response.text().await.map_err(transport)?;
-        Ok((status, text))
+        let body = response.bytes().await.map_err(transport)?;
+        Ok((status, body.to_vec()))
     }
 
-    fn parse(&self, status: u16, text: String) -> Result<Reply, CallError> {
-        match serde_json::from_str(&text) {
+    fn parse(&self, status: u16, body: Vec<u8>) -> Result<Reply, CallError> {
+        match serde_json::from_slice(&body) {
             Ok(body) => Ok(Reply { status, body }),
-            Err(_) => Err(CallError::NotJson { endpoint: self.host.clone(), status, body: text }),
+            Err(_) => Err(CallError::NotJson { endpoint: self.host.clone(), status, body: String::from_utf8_lossy(&body).into_owned() }),
         }
     }
 

@@ -70,6 +70,7 @@ mod tests;
 use std::fs::{OpenOptions, Permissions};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -92,6 +93,11 @@ pub struct SqliteStore {
     path: Option<PathBuf>,
     /// Signature nonces waiting to be recorded together (see `identity::remember_nonce`).
     nonces: Arc<Mutex<identity::NonceQueue>>,
+    /// Write transactions committed (or tried) through this store: what a cached answer
+    /// was read at, with SQLite's `data_version` for other processes' commits.
+    writes: Arc<AtomicU64>,
+    /// Recent instance listings (see `instances::ListingCache`).
+    listings: Arc<Mutex<instances::ListingCache>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -136,7 +142,7 @@ impl SqliteStore {
             (Some(p), StoreError::Backend(m)) => StoreError::Backend(format!("{}: {m}", p.display())),
             (_, e) => e,
         })?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), path, nonces: Arc::default() })
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), path, nonces: Arc::default(), writes: Arc::default(), listings: Arc::default() })
     }
 
     /// The schema version of the open database.
@@ -161,7 +167,15 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
     {
-        self.run(TransactionBehavior::Immediate, f).await
+        let writes = Arc::clone(&self.writes);
+        self.run(TransactionBehavior::Immediate, move |tx| {
+            let out = f(tx);
+            // Counted before the commit and while the connection is held: no read can
+            // begin between this write's commit and the count that outdates its caches.
+            writes.fetch_add(1, Ordering::SeqCst);
+            out
+        })
+        .await
     }
 
     /// Runs `f` as one transaction on a blocking thread; an error from `f` rolls it back.

@@ -216,13 +216,15 @@ pub(crate) async fn describe_all(plane: &ControlPlane, caller: &Caller, p: Descr
         result.items.iter().map(|row| InstanceItem::new(row, plane.find_class(&row.class_code).map(|(_, class)| class))).collect();
     let more = (page.number as u64) * (page.size as u64) < result.total;
     let next_token = if token_mode && more { (page.number + 1).to_string() } else { String::new() };
+    // An entry is about 700 bytes of JSON.
+    let size_hint = 256 + 768 * result.items.len();
     Answer::encode(&InstanceListing {
         items: InstanceListingItems { instances },
         page_number: page.number,
         page_record_count: result.items.len(),
         total_record_count: result.total,
         next_token,
-    })
+    }, size_hint)
 }
 
 fn attribute_item(view: &InstanceView) -> Result<Value, ServerError> {

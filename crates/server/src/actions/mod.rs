@@ -33,9 +33,12 @@ pub(crate) enum Answer {
 }
 
 impl Answer {
-    /// `body`, which must serialise as a JSON object, as text.
-    pub(crate) fn encode<T: serde::Serialize>(body: &T) -> Result<Answer, ServerError> {
-        let text = serde_json::to_string(body).map_err(encode_error)?;
+    /// `body`, which must serialise as a JSON object, as text of about `size_hint` bytes
+    /// (room made at once rather than by doubling as it grows).
+    pub(crate) fn encode<T: serde::Serialize>(body: &T, size_hint: usize) -> Result<Answer, ServerError> {
+        let mut bytes = Vec::with_capacity(size_hint);
+        serde_json::to_writer(&mut bytes, body).map_err(encode_error)?;
+        let text = String::from_utf8(bytes).map_err(encode_error)?;
         if !text.starts_with('{') {
             return Err(encode_error(format!("an answer must be an object, not {}", text.chars().take(16).collect::<String>())));
         }
@@ -242,7 +245,7 @@ mod tests {
         assert_eq!(with(r#"{"A":1}"#), r#"{"RequestId":"ID-1","A":1}"#);
         let tree: Value = serde_json::from_str(&Answer::Tree(serde_json::json!({"A": [1]})).into_text("ID-\"2")).unwrap();
         assert_eq!(tree, serde_json::json!({"A": [1], "RequestId": "ID-\"2"}));
-        assert!(Answer::encode(&[1, 2]).is_err(), "a list is not an answer");
+        assert!(Answer::encode(&[1, 2], 0).is_err(), "a list is not an answer");
     }
 
     #[test]

@@ -364,7 +364,6 @@ blocking_store! {
     impl crate::InstanceStore {
         write fn insert_instance(by_ref instance: &InstanceRow) -> ();
         read fn get_instance(by_ref id: &str) -> InstanceRow;
-        read fn list_instances(by_ref filter: &InstanceFilter, by_val page: Option<Page>) -> Paged<InstanceRow>;
         read fn used_ports() -> Vec<u16>;
         read fn security_ip_groups(by_ref instance_id: &str) -> Vec<crate::SecurityIpGroup>;
         write fn set_security_ip_groups(by_ref instance_id: &str, by_ref groups: &[crate::SecurityIpGroup]) -> ();
@@ -380,5 +379,55 @@ blocking_store! {
         write fn put_account_note(by_ref note: &AccountNote) -> ();
         read fn list_account_notes(by_ref instance_id: &str) -> Vec<AccountNote>;
         write fn delete_account_note(by_ref instance_id: &str, by_ref account_name: &str) -> ();
+    }
+    async fn list_instances(&self, filter: &InstanceFilter, page: Option<Page>) -> Result<Paged<InstanceRow>> {
+        let key = format!("{filter:?} {page:?}");
+        let (filter, writes, cache) = (filter.clone(), std::sync::Arc::clone(&self.writes), std::sync::Arc::clone(&self.listings));
+        self.read(move |tx| {
+            let data_version: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0)).ctx("read the data version")?;
+            let stamp = (writes.load(std::sync::atomic::Ordering::SeqCst), data_version);
+            if let Some(hit) = super::lock(&cache).get(stamp, &key) {
+                return Ok(hit);
+            }
+            let fresh = list_instances(tx, &filter, page)?;
+            super::lock(&cache).put(stamp, key, fresh.clone());
+            Ok(fresh)
+        })
+        .await
+    }
+}
+
+/// The last listings of instances, as read at one state of the metadata: a fleet's
+/// dashboards and tools list the same instances over and over between changes, and
+/// reading and decoding a hundred rows was most of such a call. The state is the count
+/// of this store's writes (taken under the connection's lock, so no write can slip
+/// between it and the read) and SQLite's `data_version` (which moves when another
+/// process commits); any change empties the cache.
+#[derive(Default)]
+pub(super) struct ListingCache {
+    stamp: Option<(u64, i64)>,
+    listings: std::collections::HashMap<String, Paged<InstanceRow>>,
+}
+
+impl ListingCache {
+    /// How many distinct listings (filters and pages) are kept at one state.
+    const CAPACITY: usize = 64;
+
+    fn get(&mut self, stamp: (u64, i64), key: &str) -> Option<Paged<InstanceRow>> {
+        if self.stamp != Some(stamp) {
+            self.stamp = Some(stamp);
+            self.listings.clear();
+            return None;
+        }
+        self.listings.get(key).cloned()
+    }
+
+    fn put(&mut self, stamp: (u64, i64), key: String, listing: Paged<InstanceRow>) {
+        if self.stamp == Some(stamp) {
+            if self.listings.len() >= Self::CAPACITY {
+                self.listings.clear();
+            }
+            self.listings.insert(key, listing);
+        }
     }
 }

@@ -339,3 +339,36 @@ async fn events_are_listed_by_prefix_newest_first() {
     // The account created by the fixture is there too.
     assert_eq!(s.list_events("", 100).await.unwrap().len(), 5);
 }
+
+#[tokio::test]
+async fn a_listing_shows_every_change_made_since_the_last_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metadata.db");
+    let s = super::SqliteStore::open(&path).unwrap();
+    s.create_account(&account(ACCOUNT)).await.unwrap();
+    let all = InstanceFilter { with_private: true, ..Default::default() };
+    let descriptions = |listed: crate::Paged<crate::InstanceRow>| listed.items.into_iter().map(|r| r.description).collect::<Vec<_>>();
+    let mut row = instance("pgm-cached", 0);
+    row.description = "first".into();
+    s.insert_instance(&row).await.unwrap();
+    assert_eq!(descriptions(s.list_instances(&all, None).await.unwrap()), ["first"]);
+    assert_eq!(descriptions(s.list_instances(&all, None).await.unwrap()), ["first"], "the same listing again");
+
+    // A change through this store.
+    row.description = "second".into();
+    s.update_instance(&row).await.unwrap();
+    assert_eq!(descriptions(s.list_instances(&all, None).await.unwrap()), ["second"]);
+
+    // A change by another process on the same file.
+    let other = super::SqliteStore::open(&path).unwrap();
+    row.description = "third".into();
+    other.update_instance(&row).await.unwrap();
+    assert_eq!(descriptions(s.list_instances(&all, None).await.unwrap()), ["third"]);
+
+    // A nonce recorded in between changes nothing, and a write refused changes nothing either.
+    s.remember_nonce("LTAIk", "n", super::later(900)).await.unwrap();
+    assert!(s.insert_instance(&row).await.is_err());
+    assert_eq!(descriptions(s.list_instances(&all, None).await.unwrap()), ["third"]);
+    s.delete_instance("pgm-cached").await.unwrap();
+    assert!(s.list_instances(&all, None).await.unwrap().items.is_empty());
+}

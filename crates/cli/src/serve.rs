@@ -27,6 +27,13 @@ pub struct ServeArgs {
     /// Seconds between checks that running engines are alive.
     #[arg(long, env = "OPENRDS_SUPERVISE_SECS", default_value_t = 10)]
     supervise_secs: u64,
+    /// Seconds between samples of each running instance's performance counters
+    /// (DescribeDBInstancePerformance).
+    #[arg(long, env = "OPENRDS_PERFORMANCE_SAMPLE_SECS", default_value_t = 60)]
+    performance_sample_secs: u64,
+    /// Days performance samples are kept.
+    #[arg(long, env = "OPENRDS_PERFORMANCE_RETENTION_DAYS", default_value_t = 7)]
+    performance_retention_days: u64,
     /// Root access key id (with OPENRDS_ACCESS_KEY_SECRET); generated when absent.
     #[arg(long, env = "OPENRDS_ACCESS_KEY_ID", hide_env_values = true)]
     access_key_id: Option<String>,
@@ -123,6 +130,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.port_range = args.port_range;
     config.regions = parse_regions(&args.regions)?;
     config.supervise_every = Duration::from_secs(args.supervise_secs.max(1));
+    config.performance_sample_every = Duration::from_secs(args.performance_sample_secs.max(1));
+    config.performance_retention = Duration::from_secs(args.performance_retention_days.max(1) * 86_400);
     config.advertised_endpoint = args.listen.to_string();
     config.backup_dir = args.backup_dir;
     config.import_verification = match args.import_verification {

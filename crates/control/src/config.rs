@@ -36,6 +36,12 @@ pub struct ControlConfig {
     /// Where backups are kept (`--backup-dir`); `<data_dir>/backups` when not set. Backups
     /// outlive their instances, so never below an instance's directory.
     pub backup_dir: Option<PathBuf>,
+    /// How often each running instance's performance counters are sampled
+    /// (`--performance-sample-secs`, a minute by default, as Alibaba's default
+    /// monitoring frequency).
+    pub performance_sample_every: Duration,
+    /// How long performance samples are kept (`--performance-retention-days`, 7 days).
+    pub performance_retention: Duration,
 }
 
 impl ControlConfig {
@@ -55,6 +61,8 @@ impl ControlConfig {
             storage_unit_bytes: 1 << 30,
             import_verification: mover::Verification::default(),
             backup_dir: None,
+            performance_sample_every: Duration::from_secs(60),
+            performance_retention: Duration::from_secs(7 * 86_400),
         }
     }
 

@@ -24,6 +24,7 @@ pub mod modify;
 pub mod names;
 pub mod observe;
 pub mod parameters;
+pub mod performance;
 pub mod ram;
 pub mod recovery;
 pub mod security_ips;
@@ -126,6 +127,7 @@ impl ControlPlane {
         plane.spawn_log_archiver();
         plane.spawn_backup_scheduler();
         plane.spawn_storage_sampler();
+        plane.spawn_performance_sampler();
         Ok(plane)
     }
 

@@ -110,6 +110,11 @@ pub struct Catalogue {
     /// Reads a `CharacterSetName` value into what the engine creates; `Err` says what is
     /// wrong with it, in a sentence fragment the caller wraps.
     pub parse_charset: fn(&str) -> Result<CharsetSpec, String>,
+    /// Every `CharacterSetName` (the encoding or character set alone) `parse_charset`
+    /// accepts, as DescribeCharacterSetName lists them.
+    pub charsets: &'static [&'static str],
+    /// The keys DescribeDBInstancePerformance answers for instances of the engine.
+    pub performance_keys: &'static [crate::PerformanceKey],
 }
 
 impl Catalogue {
@@ -193,6 +198,8 @@ mod tests {
         },
         default_charset: "toy8",
         parse_charset: |s| Ok(CharsetSpec { charset: s.into(), collate: None, ctype: None }),
+        charsets: &["toy8"],
+        performance_keys: &[],
     };
 
     #[test]

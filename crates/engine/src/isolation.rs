@@ -297,6 +297,104 @@ pub fn memory_cgroup(instance_id: &str) -> Option<PathBuf> {
     }
 }
 
+/// CPU time and memory of one instance's processes, read from the host.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResourceUse {
+    /// Microseconds of CPU, cumulative.
+    pub cpu_usec: u64,
+    /// Bytes held now.
+    pub memory_bytes: u64,
+}
+
+/// What the processes of `instance_id` use: from its control group where they run in
+/// one (CPU time from cgroup v2's `cpu.stat`, memory as the group's working set, that is
+/// its usage less the page cache it could drop), else from `/proc`: the CPU time of the
+/// server `server_pid` and its children (with the time of the children it reaped, so
+/// the sum does not drop when a session ends) and their resident memory.
+pub fn resource_use(instance_id: &str, server_pid: Option<i32>) -> ResourceUse {
+    let (mut cpu, mut memory, mut pids) = (None, None, Vec::new());
+    match hierarchy() {
+        Some(Hierarchy::V2(root)) => {
+            let group = root.join(CGROUP_PARENT).join(instance_id);
+            pids = read_pids(&group.join("cgroup.procs"));
+            if !pids.is_empty() {
+                cpu = stat_value(&group.join("cpu.stat"), "usage_usec");
+                let inactive = stat_value(&group.join("memory.stat"), "inactive_file").unwrap_or(0);
+                memory = read_u64(&group.join("memory.current")).map(|m| m.saturating_sub(inactive));
+            }
+        }
+        Some(Hierarchy::V1 { memory: mem, .. }) => {
+            let group = mem.join(CGROUP_PARENT).join(instance_id);
+            pids = read_pids(&group.join("cgroup.procs"));
+            if !pids.is_empty() {
+                let inactive = stat_value(&group.join("memory.stat"), "total_inactive_file").unwrap_or(0);
+                memory = read_u64(&group.join("memory.usage_in_bytes")).map(|m| m.saturating_sub(inactive));
+            }
+        }
+        None => {}
+    }
+    if pids.is_empty() {
+        pids = server_pid.map(process_tree).unwrap_or_default();
+    }
+    ResourceUse {
+        cpu_usec: cpu.unwrap_or_else(|| pids.iter().filter_map(|p| process_cpu_usec(*p)).sum()),
+        memory_bytes: memory.unwrap_or_else(|| pids.iter().filter_map(|p| process_rss(*p)).sum()),
+    }
+}
+
+fn read_u64(path: &Path) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+fn read_pids(path: &Path) -> Vec<i32> {
+    std::fs::read_to_string(path).map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect()).unwrap_or_default()
+}
+
+/// The value of `key` in a `key value` per line file (`cpu.stat`, `memory.stat`).
+fn stat_value(path: &Path, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// The fields of `/proc/<pid>/stat` after the command name (which may hold spaces):
+/// the first is the state (field 3 of proc(5)).
+fn proc_stat_fields(pid: i32) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 1..];
+    Some(rest.split_whitespace().map(String::from).collect())
+}
+
+/// User and system time of the process and of the children it reaped, microseconds
+/// (`/proc` counts in ticks of 1/100 s, USER_HZ, on every Linux ABI).
+fn process_cpu_usec(pid: i32) -> Option<u64> {
+    let f = proc_stat_fields(pid)?;
+    let ticks: u64 = (11..=14).filter_map(|i| f.get(i)?.parse::<u64>().ok()).sum();
+    Some(ticks * 10_000)
+}
+
+fn process_rss(pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: u64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.split_whitespace().next()?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// `root` and every process descending from it.
+fn process_tree(root: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return vec![root] };
+    let parents: Vec<(i32, i32)> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| Some((pid, proc_stat_fields(pid)?.get(1)?.parse().ok()?)))
+        .collect();
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(parents.iter().filter(|(_, ppid)| *ppid == parent).map(|(pid, _)| *pid));
+        i += 1;
+    }
+    tree
+}
+
 /// The confinement of the instance `spec` names: its user (made if missing), its control
 /// groups (limits applied), and the directory it may see.
 pub async fn confine(spec: &InstanceSpec) -> Result<Confinement, EngineError> {
@@ -381,6 +479,15 @@ pub fn process_uid(pid: i32) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_tree_counts_its_own_cpu_and_memory() {
+        let me = std::process::id() as i32;
+        let used = resource_use("no-such-instance", Some(me));
+        assert!(used.memory_bytes > 0, "{used:?}");
+        assert!(process_tree(me).contains(&me));
+        assert!(process_cpu_usec(me).is_some());
+    }
 
     #[test]
     fn user_names_fit_useradd() {

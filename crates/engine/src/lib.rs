@@ -18,12 +18,14 @@ pub mod instance_dir;
 pub mod isolation;
 pub mod lifecycle;
 pub mod parameters;
+pub mod performance;
 pub mod process;
 mod showcase;
 
 pub use backup::{BackupSet, Backups, RestoreTarget};
 pub use catalogue::{check_db_name_format, Catalogue, ClassFamily, EngineKind, InstanceClass, NameRules};
 pub use error::{EngineError, ErrorKind};
+pub use performance::{PerformanceKey, PerformanceSample};
 pub use showcase::{Login, Showcase};
 
 use async_trait::async_trait;
@@ -202,6 +204,13 @@ pub trait Engine: Lifecycle + Databases + Accounts + Privileges + AccessControl 
     /// second by default) that started between `from_ms` and `to_ms`, oldest first.
     async fn slow_log(&self, _spec: &InstanceSpec, _from_ms: i64, _to_ms: i64) -> Result<Vec<SlowQuery>, EngineError> {
         Ok(Vec::new())
+    }
+
+    /// The server's counters now (DescribeDBInstancePerformance): CPU and memory of its
+    /// processes, connections, statements, transactions, I/O and traffic. Disk use is
+    /// left 0: the caller measures it ([`Engine::disk_used`]).
+    async fn performance(&self, _spec: &InstanceSpec) -> Result<PerformanceSample, EngineError> {
+        Err(EngineError::new(ErrorKind::Unavailable, format!("{} reports no performance counters", self.kind())))
     }
 }
 

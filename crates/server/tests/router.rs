@@ -610,6 +610,88 @@ async fn resource_usage_and_error_logs() {
     api.refused("DescribeErrorLogs", &[("DBInstanceId", &id), ("StartTime", "2099-01-01T00:00Z"), ("EndTime", "2026-01-01T00:00Z")], 400, "InvalidStartTimeAndEndTime.Malformed").await;
 }
 
+/// DescribeDBInstancePerformance over the fake's counters, sampled every second: each
+/// engine's keys with their figures, rates from consecutive samples; the refusals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn performance_is_sampled_and_answered_per_engine() {
+    let api = Api::start_with(|c| c.performance_sample_every = Duration::from_secs(1)).await;
+    let (pg, maria) = tokio::join!(api.create("PostgreSQL", "pg.x4.large.2c"), api.create("MariaDB", "mariadb.x4.large.2c"));
+    let window = |id: &str, key: &str| -> Vec<(String, String)> {
+        [("DBInstanceId", id), ("Key", key), ("StartTime", "2026-01-01T00:00Z"), ("EndTime", "2099-01-01T00:00Z")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    };
+    let call = |id: &str, key: &str| {
+        let params = window(id, key);
+        let api = &api;
+        async move {
+            let refs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            api.ok("DescribeDBInstancePerformance", &refs).await
+        }
+    };
+    // Three samples at least: two points.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        let body = call(&maria, "MySQL_QPSTPS,MySQL_Sessions").await;
+        if body["PerformanceKeys"]["PerformanceKey"][0]["Values"]["PerformanceValue"].as_array().is_some_and(|v| v.len() >= 2) {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "no samples: {body}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!((body["DBInstanceId"].as_str(), body["Engine"].as_str()), (Some(maria.as_str()), Some("MariaDB")), "{body}");
+    assert_eq!((body["StartTime"].as_str(), body["EndTime"].as_str()), (Some("2026-01-01T00:00Z"), Some("2099-01-01T00:00Z")), "{body}");
+    let keys = &body["PerformanceKeys"]["PerformanceKey"];
+    assert_eq!((keys[0]["Key"].as_str(), keys[0]["ValueFormat"].as_str()), (Some("MySQL_QPSTPS"), Some("QPS&TPS")), "{body}");
+    let point = &keys[0]["Values"]["PerformanceValue"][1];
+    let figures: Vec<f64> = point["Value"].as_str().unwrap().split('&').map(|v| v.parse().unwrap()).collect();
+    // The fake runs 10 statements and 2 transactions a sample, a second or so apart.
+    assert!(figures[0] > 2.0 && figures[0] <= 10.0 / 0.5 && figures[1] > 0.0 && figures[1] < figures[0], "{point}");
+    assert!(point["Date"].as_str().unwrap().ends_with('Z'), "{point}");
+    assert_eq!((keys[1]["Key"].as_str(), keys[1]["ValueFormat"].as_str()), (Some("MySQL_Sessions"), Some("active_session&total_session")));
+    assert_eq!(keys[1]["Values"]["PerformanceValue"][0]["Value"], "1&3", "{body}");
+
+    let pg_body = call(&pg, "CpuUsage,MemoryUsage,PgSQL_Session,PgSQL_SpaceUsage").await;
+    let pg_keys = &pg_body["PerformanceKeys"]["PerformanceKey"];
+    assert_eq!(pg_keys.as_array().map(Vec::len), Some(4), "{pg_body}");
+    assert_eq!(pg_keys[1]["Unit"], "%");
+    // 64 MiB of the class's 16 GiB.
+    assert_eq!(pg_keys[1]["Values"]["PerformanceValue"][0]["Value"], "0.39", "{pg_body}");
+    assert_eq!(pg_keys[3]["Values"]["PerformanceValue"][0]["Value"].as_str().map(|v| v.parse::<u64>().unwrap() >= 8 << 20), Some(true), "{pg_body}");
+    // A window before any sample is empty, not an error.
+    let empty = api
+        .ok("DescribeDBInstancePerformance", &[("DBInstanceId", &pg), ("Key", "CpuUsage"), ("StartTime", "2020-01-01T00:00Z"), ("EndTime", "2020-01-01T01:00Z")])
+        .await;
+    assert_eq!(empty["PerformanceKeys"]["PerformanceKey"][0]["Values"]["PerformanceValue"], serde_json::json!([]), "{empty}");
+
+    let [from, to] = [("StartTime", "2026-01-01T00:00Z"), ("EndTime", "2026-01-02T00:00Z")];
+    let perf = "DescribeDBInstancePerformance";
+    api.refused(perf, &[("DBInstanceId", &maria), ("Key", "PgSQL_Session"), from, to], 400, "InvalidParameter").await;
+    api.refused(perf, &[("DBInstanceId", &pg), ("Key", "Nope"), from, to], 400, "InvalidParameter").await;
+    api.refused(perf, &[("DBInstanceId", "pgm-doesnotexist"), ("Key", "CpuUsage"), from, to], 404, "InvalidDBInstanceId.NotFound").await;
+    api.refused(perf, &[("DBInstanceId", &pg), ("Key", "CpuUsage"), ("StartTime", "2026-01-03T00:00Z"), to], 400, "InvalidStartTimeAndEndTime.Malformed").await;
+    api.refused(perf, &[("DBInstanceId", &pg), ("Key", "CpuUsage"), ("StartTime", "yesterday"), to], 400, "InvalidParameter").await;
+    let missing = api.rds(perf, &[("DBInstanceId", &pg), ("Key", "CpuUsage"), to]).await;
+    assert_eq!((missing.status, missing.code()), (400, "MissingStartTime"), "{}", missing.body);
+}
+
+#[tokio::test]
+async fn character_sets_are_those_create_database_accepts() {
+    let api = Api::start().await;
+    let pg = api.ok("DescribeCharacterSetName", &[("RegionId", "cn-hangzhou"), ("Engine", "PostgreSQL")]).await;
+    assert_eq!(pg["Engine"], "PostgreSQL");
+    let names = pg["CharacterSetNameItems"]["CharacterSetName"].as_array().unwrap().clone();
+    assert!(names.contains(&"UTF8".into()) && names.contains(&"SQL_ASCII".into()), "{pg}");
+    let maria = api.ok("DescribeCharacterSetName", &[("RegionId", "cn-hangzhou"), ("Engine", "mariadb")]).await;
+    assert_eq!(maria["CharacterSetNameItems"]["CharacterSetName"], serde_json::json!(["utf8mb4", "utf8", "latin1", "gbk"]), "{maria}");
+    // Every one listed makes a database.
+    let id = api.create("MariaDB", "mariadb.x4.large.2c").await;
+    for (i, charset) in ["utf8mb4", "utf8", "latin1", "gbk"].iter().enumerate() {
+        let name = format!("cs{i}");
+        api.ok("CreateDatabase", &[("DBInstanceId", &id), ("DBName", &name), ("CharacterSetName", charset)]).await;
+    }
+    api.refused("DescribeCharacterSetName", &[("RegionId", "cn-hangzhou"), ("Engine", "Oracle")], 400, "InvalidEngine.NotSupported").await;
+    api.refused("DescribeCharacterSetName", &[("RegionId", "mars-1"), ("Engine", "PostgreSQL")], 404, "InvalidRegionId.NotFound").await;
+}
+
 /// Every served action (`wire::Action`, whose every value the dispatcher routes) is called
 /// by a test of this file.
 #[test]

@@ -40,13 +40,13 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// ([`ImportStore`]), backups ([`BackupStore`]) and the event trail ([`EventStore`]). Implementations must be safe to
 /// share between tasks and must make each method atomic (one transaction). Callers hold an
 /// `Arc<dyn MetadataStore>` and bring the traits they use into scope (`store::prelude`).
-pub trait MetadataStore: IdentityStore + RamStore + InstanceStore + ImportStore + BackupStore + EventStore + 'static {}
+pub trait MetadataStore: IdentityStore + RamStore + InstanceStore + ImportStore + BackupStore + EventStore + PerformanceStore + 'static {}
 
-impl<T: IdentityStore + RamStore + InstanceStore + ImportStore + BackupStore + EventStore + 'static> MetadataStore for T {}
+impl<T: IdentityStore + RamStore + InstanceStore + ImportStore + BackupStore + EventStore + PerformanceStore + 'static> MetadataStore for T {}
 
 /// The store's traits, for `use store::prelude::*`.
 pub mod prelude {
-    pub use crate::{BackupStore, EventStore, IdentityStore, ImportStore, InstanceStore, MetadataStore, RamStore};
+    pub use crate::{BackupStore, EventStore, IdentityStore, ImportStore, InstanceStore, MetadataStore, PerformanceStore, RamStore};
 }
 
 /// Accounts, their access keys and the signature nonces seen.
@@ -191,4 +191,15 @@ pub trait BackupStore: Send + Sync {
 pub trait EventStore: Send + Sync {
     async fn append_event(&self, subject: &str, kind: &str, detail: &str) -> Result<()>;
     async fn list_events(&self, subject_prefix: &str, limit: u32) -> Result<Vec<Event>>;
+}
+
+/// Performance samples of instances (DescribeDBInstancePerformance).
+#[async_trait]
+pub trait PerformanceStore: Send + Sync {
+    async fn insert_performance_samples(&self, rows: &[PerformanceRow]) -> Result<()>;
+    /// The samples of an instance taken in [`from`, `to`] and the last one before `from`,
+    /// oldest first.
+    async fn performance_samples(&self, instance_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<PerformanceRow>>;
+    /// Deletes the samples taken before `before`; answers how many.
+    async fn prune_performance_samples(&self, before: DateTime<Utc>) -> Result<u64>;
 }

@@ -588,3 +588,34 @@ pub struct SecurityIpGroup {
     pub ip_type: String,
     pub network_type: String,
 }
+
+/// One sample of an instance's performance counters (DescribeDBInstancePerformance), as
+/// its engine reported them: counters cumulative, gauges the value at `sampled_at`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PerformanceRow {
+    pub instance_id: String,
+    pub sampled_at: DateTime<Utc>,
+    pub cpu_usec: i64,
+    pub memory_bytes: i64,
+    pub total_sessions: i64,
+    pub active_sessions: i64,
+    pub queries: i64,
+    pub transactions: i64,
+    pub io_reads: i64,
+    pub io_writes: i64,
+    pub bytes_received: i64,
+    pub bytes_sent: i64,
+    pub rows_read: i64,
+    pub rows_inserted: i64,
+    pub rows_updated: i64,
+    pub rows_deleted: i64,
+    pub com_select: i64,
+    pub com_insert: i64,
+    pub com_insert_select: i64,
+    pub com_update: i64,
+    pub com_delete: i64,
+    pub com_replace: i64,
+    pub com_replace_select: i64,
+    pub data_bytes: i64,
+    pub other_bytes: i64,
+}

@@ -63,6 +63,7 @@ mod imports;
 mod instances;
 pub use instances::CHANGED_SINCE_READ;
 mod migrate;
+mod performance;
 mod ram;
 #[cfg(test)]
 mod tests;

@@ -121,6 +121,8 @@ actions! {
         DescribeErrorLogs,
         DescribeSlowLogRecords,
         DescribeSlowLogs,
+        DescribeDBInstancePerformance,
+        DescribeCharacterSetName,
     ],
     Ram: [
         CreateUser,

@@ -379,6 +379,19 @@ parameters! {
         sql_hash: Option<String> = "SQLHASH",
         page: Paging = "Page",
     }
+    DescribeDBInstancePerformance {
+        instance: String = "DBInstanceId",
+        /// Comma-separated keys (`MySQL_QPSTPS,MySQL_Sessions`).
+        key: String = "Key",
+        start_time: String = "StartTime",
+        end_time: String = "EndTime",
+        node_id: Option<String> = "NodeId",
+    }
+    DescribeCharacterSetName {
+        region_id: String = "RegionId",
+        engine: String = "Engine",
+        resource_group_id: Option<String> = "ResourceGroupId",
+    }
     DescribeErrorLogs {
         instance: String = "DBInstanceId",
         start_time: String = "StartTime",

@@ -35,6 +35,8 @@ pub static TOY: Catalogue = Catalogue {
     },
     default_charset: "utf8",
     parse_charset: |s| Ok(CharsetSpec { charset: s.to_ascii_lowercase(), collate: None, ctype: None }),
+    charsets: &["utf8"],
+    performance_keys: &[],
 };
 
 /// One fake server: what a real one would hold.
@@ -48,6 +50,8 @@ struct Server {
     /// effect at the next start).
     configured: BTreeMap<String, String>,
     running_parameters: BTreeMap<String, String>,
+    /// Performance samples taken so far.
+    samples: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -104,6 +108,35 @@ impl Engine for FakeEngine {
 
     fn parameters(&self) -> Option<&dyn engine::parameters::Parameters> {
         Some(self)
+    }
+
+    /// Counters that grow by the same steps at every sample, from the server's databases
+    /// and sessions: 3 sessions (1 active), 10 statements and 2 transactions per sample.
+    async fn performance(&self, spec: &InstanceSpec) -> Result<engine::PerformanceSample, EngineError> {
+        self.with(spec, |s| {
+            if !s.running {
+                return Err(EngineError::new(ErrorKind::Unavailable, "the fake server is stopped"));
+            }
+            s.samples += 1;
+            let n = s.samples;
+            Ok(engine::PerformanceSample {
+                cpu_usec: n * 100_000,
+                memory_bytes: 64 << 20,
+                total_sessions: 3,
+                active_sessions: 1,
+                queries: n * 10,
+                transactions: n * 2,
+                io_reads: n * 4,
+                io_writes: n * 2,
+                bytes_received: n * 2048,
+                bytes_sent: n * 4096,
+                rows_read: n * 100,
+                rows_inserted: n * 5,
+                com_select: n * 6,
+                com_insert: n * 4,
+                ..Default::default()
+            })
+        })
     }
 }
 

@@ -1,7 +1,8 @@
 //! What MariaDB offers through the API: its name, instance ids, classes, reserved names
 //! and the character sets `CharacterSetName` may ask for.
 
-use engine::{Catalogue, CharsetSpec, ClassFamily::*, EngineKind, InstanceClass, NameRules};
+use engine::performance::{Counter::*, Metric::*};
+use engine::{Catalogue, CharsetSpec, ClassFamily::*, EngineKind, InstanceClass, NameRules, PerformanceKey};
 
 pub const KIND: EngineKind = EngineKind::new("MariaDB");
 
@@ -24,7 +25,50 @@ pub static CATALOGUE: Catalogue = Catalogue {
     },
     default_charset: "utf8mb4",
     parse_charset,
+    charsets: CHARSETS,
+    performance_keys: PERFORMANCE_KEYS,
 };
+
+/// Alibaba's keys for MySQL and MariaDB (the same on both: "Performance parameters",
+/// alibabacloud.com/help/doc-detail/26316), those with a counterpart in MariaDB's
+/// `SHOW GLOBAL STATUS`, the instance's processes and its directory. The key names and
+/// what each holds are documented; the names of the figures (`ValueFormat`) are
+/// documented for MySQL_COMDML only and follow the same style elsewhere (unconfirmed).
+/// Not served: MySQL_InnoDBBufferRatio, MySQL_InnoDBLogRequests, MySQL_InnoDBLogWrites,
+/// MySQL_TempDiskTableCreates, MySQL_MyISAMKey*, MySQL_MBPS, slavestat and the
+/// replication keys (no replicas here).
+const PERFORMANCE_KEYS: &[PerformanceKey] = &[
+    PerformanceKey { name: "MySQL_NetworkTraffic", unit: "KB/s", figures: &[("recv_k", ReceivedKBPerSecond), ("sent_k", SentKBPerSecond)] },
+    PerformanceKey { name: "MySQL_QPSTPS", unit: "Count/s", figures: &[("QPS", QueriesPerSecond), ("TPS", TransactionsPerSecond)] },
+    PerformanceKey { name: "MySQL_Sessions", unit: "Count", figures: &[("active_session", ActiveSessions), ("total_session", TotalSessions)] },
+    PerformanceKey { name: "MySQL_ThreadStatus", unit: "Count", figures: &[("threads_running", ActiveSessions), ("threads_connected", TotalSessions)] },
+    PerformanceKey { name: "MySQL_MemCpuUsage", unit: "%", figures: &[("cpuusage", CpuPercent), ("memusage", MemoryPercent)] },
+    PerformanceKey { name: "MySQL_IOPS", unit: "Count/s", figures: &[("io", Iops)] },
+    PerformanceKey {
+        name: "MySQL_DetailedSpaceUsage",
+        unit: "MB",
+        // The instance's directory holds temporary and system files with the rest.
+        figures: &[("ins_size", TotalMB), ("data_size", DataMB), ("log_size", OtherMB), ("tmp_size", Zero), ("other_size", Zero)],
+    },
+    PerformanceKey {
+        name: "MySQL_COMDML",
+        unit: "Count/s",
+        figures: &[
+            ("com_delete", Rate(ComDelete)),
+            ("com_insert", Rate(ComInsert)),
+            ("com_insert_select", Rate(ComInsertSelect)),
+            ("com_replace", Rate(ComReplace)),
+            ("com_replace_select", Rate(ComReplaceSelect)),
+            ("com_select", Rate(ComSelect)),
+            ("com_update", Rate(ComUpdate)),
+        ],
+    },
+    PerformanceKey {
+        name: "MySQL_RowDML",
+        unit: "Count/s",
+        figures: &[("inno_row_readed", Rate(RowsRead)), ("inno_row_update", Rate(RowsUpdated)), ("inno_row_delete", Rate(RowsDeleted)), ("inno_row_insert", Rate(RowsInserted))],
+    },
+];
 
 const CHARSETS: &[&str] = &["utf8mb4", "utf8", "latin1", "gbk"];
 

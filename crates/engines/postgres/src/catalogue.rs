@@ -1,7 +1,8 @@
 //! What PostgreSQL offers through the API: its name, instance ids, classes, reserved names
 //! and the encodings `CharacterSetName` may ask for.
 
-use engine::{Catalogue, CharsetSpec, ClassFamily::*, EngineKind, InstanceClass, NameRules};
+use engine::performance::Metric::*;
+use engine::{Catalogue, CharsetSpec, ClassFamily::*, EngineKind, InstanceClass, NameRules, PerformanceKey};
 
 pub const KIND: EngineKind = EngineKind::new("PostgreSQL");
 
@@ -26,7 +27,27 @@ pub static CATALOGUE: Catalogue = Catalogue {
     },
     default_charset: "UTF8",
     parse_charset,
+    charsets: ENCODINGS,
+    performance_keys: PERFORMANCE_KEYS,
 };
+
+/// The keys RDS PostgreSQL answers for. Alibaba's table for PostgreSQL could not be read
+/// here: the key names are those Alibaba's own RDS client (aliyun/alibabacloud-rds-openapi-mcp-server,
+/// `utils.py` PERF_KEYS) asks PostgreSQL instances for, and the PolarDB keys' figures
+/// those of PolarDB's documented metrics (`mean_qps`, `mean_tps`, `mean_active_session`);
+/// the other figure names and PgSQL_SpaceUsage's unit (bytes) are unconfirmed. Not
+/// served: PgSQL_COMDML (PostgreSQL counts no statements by kind without
+/// pg_stat_statements) and PolarDBRowDML (its figures are undocumented).
+const PERFORMANCE_KEYS: &[PerformanceKey] = &[
+    PerformanceKey { name: "CpuUsage", unit: "%", figures: &[("cpuusage", CpuPercent)] },
+    PerformanceKey { name: "MemoryUsage", unit: "%", figures: &[("memusage", MemoryPercent)] },
+    PerformanceKey { name: "PgSQL_SpaceUsage", unit: "Byte", figures: &[("ins_size", TotalBytes)] },
+    PerformanceKey { name: "PgSQL_IOPS", unit: "Count/s", figures: &[("io", Iops)] },
+    PerformanceKey { name: "PgSQL_Session", unit: "Count", figures: &[("active_session", ActiveSessions), ("total_session", TotalSessions)] },
+    PerformanceKey { name: "PolarDBConnections", unit: "Count", figures: &[("mean_active_session", ActiveSessions), ("mean_total_session", TotalSessions)] },
+    // PostgreSQL counts transactions, not statements: its QPS is its TPS.
+    PerformanceKey { name: "PolarDBQPSTPS", unit: "Count/s", figures: &[("mean_qps", QueriesPerSecond), ("mean_tps", TransactionsPerSecond)] },
+];
 
 const ENCODINGS: &[&str] = &[
     "UTF8", "SQL_ASCII", "LATIN1", "LATIN2", "LATIN3", "LATIN4", "LATIN5", "LATIN6", "LATIN7", "LATIN8", "LATIN9",

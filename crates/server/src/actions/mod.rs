@@ -10,6 +10,7 @@ mod diagnostics;
 mod imports;
 mod instances;
 mod db_parameters;
+mod performance;
 mod ram;
 mod regions;
 mod security_ips;
@@ -129,6 +130,8 @@ static ROUTES: &[(Action, Handler)] = &[
     route!(DescribeErrorLogs, diagnostics::error_logs),
     route!(DescribeSlowLogRecords, diagnostics::slow_log_records),
     route!(DescribeSlowLogs, diagnostics::slow_logs),
+    route!(DescribeDBInstancePerformance, performance::describe),
+    route!(DescribeCharacterSetName, performance::character_sets),
     route!(DescribeDBInstanceNetInfo, instances::net_info),
     route!(ModifySecurityIps, security_ips::modify),
     route!(DescribeDBInstanceIPArrayList, security_ips::describe),

@@ -27,6 +27,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     Migration { version: 6, name: "recoveries", sql: include_str!("../../migrations/0006_recoveries.sql") },
     Migration { version: 7, name: "day_two", sql: include_str!("../../migrations/0007_day_two.sql") },
     Migration { version: 8, name: "parameters", sql: include_str!("../../migrations/0008_parameters.sql") },
+    Migration { version: 9, name: "performance", sql: include_str!("../../migrations/0009_performance.sql") },
 ];
 
 /// Brings the database up to the last of `migrations`, applying only those it lacks.

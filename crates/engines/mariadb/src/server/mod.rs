@@ -36,6 +36,7 @@ mod databases;
 mod lifecycle;
 mod logs;
 mod parameters;
+mod performance;
 mod sql;
 
 pub use sql::{ident, literal};
@@ -156,6 +157,10 @@ impl Engine for MariaDbEngine {
         let path = lifecycle::slow_log_file(spec);
         let text = engine::backup::blocking(move || engine::log_tail(&path)).await?;
         Ok(logs::slow_queries(&text, from_ms, to_ms))
+    }
+
+    async fn performance(&self, spec: &InstanceSpec) -> Result<engine::PerformanceSample, EngineError> {
+        self.performance_sample(spec).await
     }
 }
 

@@ -30,6 +30,7 @@ mod databases;
 mod lifecycle;
 mod logs;
 mod parameters;
+mod performance;
 mod privileges;
 mod sql;
 
@@ -171,6 +172,10 @@ impl Engine for PostgresEngine {
         let path = engine::instance_dir::log_file(spec);
         let text = engine::backup::blocking(move || engine::log_tail(&path)).await?;
         Ok(logs::slow_queries(&text, from_ms, to_ms))
+    }
+
+    async fn performance(&self, spec: &InstanceSpec) -> Result<engine::PerformanceSample, EngineError> {
+        self.performance_sample(spec).await
     }
 }
 

@@ -17,12 +17,14 @@ impl MariaDbEngine {
         let n = |name: &str| status.get(&name.to_ascii_lowercase()).copied().unwrap_or(0);
         let (id, pid) = (spec.id.clone(), self.server_pid(spec));
         let used = engine::backup::blocking(move || Ok(engine::isolation::resource_use(&id, pid))).await?;
+        let total_sessions = n("Threads_connected").saturating_sub(1);
         Ok(PerformanceSample {
             cpu_usec: used.cpu_usec,
             memory_bytes: used.memory_bytes,
-            // openrds's own connection, running this statement, is one of each.
-            total_sessions: n("Threads_connected").saturating_sub(1),
-            active_sessions: n("Threads_running").saturating_sub(1),
+            // openrds's own connection, running this statement, is one of each; the event
+            // scheduler's thread runs without being a connection.
+            total_sessions,
+            active_sessions: n("Threads_running").saturating_sub(1).min(total_sessions),
             queries: n("Questions"),
             // As RDS MySQL counts them: explicit commits and rollbacks.
             transactions: n("Com_commit") + n("Com_rollback"),
@@ -30,10 +32,12 @@ impl MariaDbEngine {
             io_writes: n("Innodb_data_writes"),
             bytes_received: n("Bytes_received"),
             bytes_sent: n("Bytes_sent"),
-            rows_read: n("Innodb_rows_read"),
-            rows_inserted: n("Innodb_rows_inserted"),
-            rows_updated: n("Innodb_rows_updated"),
-            rows_deleted: n("Innodb_rows_deleted"),
+            // MariaDB 10.6 dropped the Innodb_rows_* counters; the handler calls count the
+            // same rows (of every engine, InnoDB being the one used).
+            rows_read: n("Rows_read"),
+            rows_inserted: n("Handler_write"),
+            rows_updated: n("Handler_update"),
+            rows_deleted: n("Handler_delete"),
             com_select: n("Com_select"),
             com_insert: n("Com_insert"),
             com_insert_select: n("Com_insert_select"),

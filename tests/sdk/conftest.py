@@ -330,6 +330,9 @@ def server() -> Server:
             str(data_dir),
             "--port-range",
             _port_range(),
+            # test_performance.py reads samples within seconds, not minutes.
+            "--performance-sample-secs",
+            "2",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

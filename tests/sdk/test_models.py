@@ -53,3 +53,31 @@ def test_postgresql_accounts_carry_their_role_attributes(v3, pg_instance):
     boss, plain = by_name["model_super"], by_name["model_normal"]
     assert (boss.create_db, boss.create_role, boss.replication, boss.bypass_rls) == ("t", "t", "f", "f"), boss.to_map()
     assert (plain.create_db, plain.create_role, plain.valid_until) == ("f", "f", "infinity"), plain.to_map()
+
+
+def _reads(model) -> set[str]:
+    """The wire names a model class's from_map reads."""
+    import inspect
+    import re
+
+    return set(re.findall(r"m\.get\('([A-Za-z0-9]+)'\)", inspect.getsource(model.from_map)))
+
+
+def test_performance_and_character_set_answers_carry_every_field_of_their_models(client, pg_instance):
+    import time
+
+    start = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(time.time() - 600))
+    end = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(time.time() + 60))
+    deadline = time.monotonic() + 30
+    while True:
+        body = client.call("DescribeDBInstancePerformance", DBInstanceId=pg_instance["id"], Key="CpuUsage", StartTime=start, EndTime=end)
+        key = body["PerformanceKeys"]["PerformanceKey"][0]
+        if key["Values"]["PerformanceValue"] or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    perf = "DescribeDBInstancePerformanceResponseBody"
+    assert _reads(getattr(models, perf)) - {"RequestId"} <= set(body), body
+    assert _reads(getattr(models, perf + "PerformanceKeysPerformanceKey")) <= set(key), key
+    assert _reads(getattr(models, perf + "PerformanceKeysPerformanceKeyValuesPerformanceValue")) <= set(key["Values"]["PerformanceValue"][0]), key
+    charsets = client.call("DescribeCharacterSetName", RegionId="cn-hangzhou", Engine="PostgreSQL")
+    assert _reads(models.DescribeCharacterSetNameResponseBody) <= set(charsets), charsets

@@ -220,7 +220,7 @@ impl ControlPlane {
         caller: &Caller,
         mut filter: InstanceFilter,
         page: Option<Page>,
-    ) -> Result<Paged<InstanceRow>> {
+    ) -> Result<std::sync::Arc<Paged<InstanceRow>>> {
         let region = filter.region_id.clone().unwrap_or_else(|| self.config.regions[0].id.clone());
         self.authorize_any_instance(caller, Action::DescribeDBInstances, &region).await?;
         filter.account_uid = Some(caller.account_uid().to_string());
@@ -231,7 +231,7 @@ impl ControlPlane {
                 filter.engine = Some(engine.kind().as_str().to_string());
             }
         }
-        Ok(self.store.list_instances(&filter, page).await?)
+        Ok(self.store.list_instances_shared(&filter, page).await?)
     }
 
     pub async fn describe_instance(&self, caller: &Caller, id: &str) -> Result<InstanceView> {

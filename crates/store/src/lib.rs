@@ -100,6 +100,11 @@ pub trait InstanceStore: Send + Sync {
     async fn insert_instance(&self, instance: &InstanceRow) -> Result<()>;
     async fn get_instance(&self, id: &str) -> Result<InstanceRow>;
     async fn list_instances(&self, filter: &InstanceFilter, page: Option<Page>) -> Result<Paged<InstanceRow>>;
+    /// The same listing, shared rather than copied: an implementation that keeps recent
+    /// listings hands out the one it holds (the API's DescribeDBInstances reads it).
+    async fn list_instances_shared(&self, filter: &InstanceFilter, page: Option<Page>) -> Result<std::sync::Arc<Paged<InstanceRow>>> {
+        Ok(std::sync::Arc::new(self.list_instances(filter, page).await?))
+    }
     /// Every port recorded for any instance (to avoid handing one out twice).
     async fn used_ports(&self) -> Result<Vec<u16>>;
     /// Appends ModifyParameter's changes to the instance's log.

@@ -163,6 +163,20 @@ impl SqliteStore {
         self.run(TransactionBehavior::Deferred, f).await
     }
 
+    /// A read of a few microseconds (one row by its key): run where the caller is when the
+    /// connection is free, since handing it to a blocking thread and back costs more than
+    /// the read; on a blocking thread when it would have to wait.
+    async fn quick_read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        if let Ok(mut conn) = self.conn.try_lock() {
+            return transact_on(&mut conn, TransactionBehavior::Deferred, f);
+        }
+        self.read(f).await
+    }
+
     async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
@@ -194,7 +208,10 @@ impl SqliteStore {
 
 /// Runs `f` as one transaction on the calling thread; an error from `f` rolls it back.
 fn transact<T>(conn: &Mutex<Connection>, behavior: TransactionBehavior, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-    let mut conn = lock(conn);
+    transact_on(&mut lock(conn), behavior, f)
+}
+
+fn transact_on<T>(conn: &mut Connection, behavior: TransactionBehavior, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
     let tx = conn.transaction_with_behavior(behavior).ctx("begin a transaction")?;
     let out = f(&tx)?;
     tx.commit().ctx("commit a transaction")?;

@@ -213,7 +213,7 @@ blocking_store! {
         read fn get_account(by_ref uid: &str) -> Account;
         read fn list_accounts() -> Vec<Account>;
         write fn insert_access_key(by_ref key: &AccessKey) -> ();
-        read fn get_access_key(by_ref id: &str) -> AccessKey;
+        quick_read fn get_access_key(by_ref id: &str) -> AccessKey;
         read fn list_access_keys(by_ref principal: &Principal) -> Vec<AccessKey>;
         write fn set_access_key_status(by_ref id: &str, by_val status: AccessKeyStatus) -> ();
         write fn delete_access_key(by_ref id: &str) -> ();

@@ -4,6 +4,7 @@ use crate::InstanceStatus;
 use chrono::Utc;
 use rusqlite::types::Value;
 use rusqlite::{Row, Transaction};
+use std::sync::Arc;
 use serde_json::json;
 
 use super::codec::{query_one, json_text, require, select_page, ts, query_all, where_all, Columns, Ctx};
@@ -381,19 +382,43 @@ blocking_store! {
         write fn delete_account_note(by_ref instance_id: &str, by_ref account_name: &str) -> ();
     }
     async fn list_instances(&self, filter: &InstanceFilter, page: Option<Page>) -> Result<Paged<InstanceRow>> {
+        Ok(Paged::clone(&*self.list_instances_shared(filter, page).await?))
+    }
+
+    async fn list_instances_shared(&self, filter: &InstanceFilter, page: Option<Page>) -> Result<Arc<Paged<InstanceRow>>> {
         let key = format!("{filter:?} {page:?}");
-        let (filter, writes, cache) = (filter.clone(), std::sync::Arc::clone(&self.writes), std::sync::Arc::clone(&self.listings));
-        self.read(move |tx| {
-            let data_version: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0)).ctx("read the data version")?;
-            let stamp = (writes.load(std::sync::atomic::Ordering::SeqCst), data_version);
+        let (filter, writes, cache) = (filter.clone(), Arc::clone(&self.writes), Arc::clone(&self.listings));
+        // Both parts of the state are read under the connection's lock, which every write
+        // of this store holds: no write of ours can fall between the state and the read
+        // below. A commit by another process in between makes the listing newer than its
+        // state says, which the next call's state corrects.
+        let stamp = move |conn: &rusqlite::Connection, writes: &std::sync::atomic::AtomicU64| -> Result<(u64, i64)> {
+            let data_version: i64 = conn
+                .prepare_cached("PRAGMA data_version")
+                .and_then(|mut version| version.query_row([], |r| r.get(0)))
+                .ctx("read the data version")?;
+            Ok((writes.load(std::sync::atomic::Ordering::SeqCst), data_version))
+        };
+        // A listing still held is found in microseconds: where the caller is, if the
+        // connection is free.
+        if let Ok(conn) = self.conn.try_lock() {
+            if let Some(hit) = super::lock(&cache).get(stamp(&conn, &writes)?, &key) {
+                return Ok(hit);
+            }
+        }
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = super::lock(&conn);
+            let stamp = stamp(&conn, &writes)?;
             if let Some(hit) = super::lock(&cache).get(stamp, &key) {
                 return Ok(hit);
             }
-            let fresh = list_instances(tx, &filter, page)?;
-            super::lock(&cache).put(stamp, key, fresh.clone());
+            let fresh = Arc::new(super::transact_on(&mut conn, rusqlite::TransactionBehavior::Deferred, |tx| list_instances(tx, &filter, page))?);
+            super::lock(&cache).put(stamp, key, Arc::clone(&fresh));
             Ok(fresh)
         })
         .await
+        .map_err(|e| StoreError::Backend(format!("metadata call did not complete: {e}")))?
     }
 }
 
@@ -406,14 +431,14 @@ blocking_store! {
 #[derive(Default)]
 pub(super) struct ListingCache {
     stamp: Option<(u64, i64)>,
-    listings: std::collections::HashMap<String, Paged<InstanceRow>>,
+    listings: std::collections::HashMap<String, Arc<Paged<InstanceRow>>>,
 }
 
 impl ListingCache {
     /// How many distinct listings (filters and pages) are kept at one state.
     const CAPACITY: usize = 64;
 
-    fn get(&mut self, stamp: (u64, i64), key: &str) -> Option<Paged<InstanceRow>> {
+    fn get(&mut self, stamp: (u64, i64), key: &str) -> Option<Arc<Paged<InstanceRow>>> {
         if self.stamp != Some(stamp) {
             self.stamp = Some(stamp);
             self.listings.clear();
@@ -422,7 +447,7 @@ impl ListingCache {
         self.listings.get(key).cloned()
     }
 
-    fn put(&mut self, stamp: (u64, i64), key: String, listing: Paged<InstanceRow>) {
+    fn put(&mut self, stamp: (u64, i64), key: String, listing: Arc<Paged<InstanceRow>>) {
         if self.stamp == Some(stamp) {
             if self.listings.len() >= Self::CAPACITY {
                 self.listings.clear();

@@ -90,6 +90,12 @@ impl Client {
         self.parse(status, body)
     }
 
+    /// Sends `action` and returns the HTTP status and the body's bytes unread: for a
+    /// caller that checks answers by comparing them, as a load generator does.
+    pub async fn send_raw<K: AsRef<str>, V: AsRef<str>>(&self, action: &str, params: &[(K, V)]) -> Result<(u16, Vec<u8>), CallError> {
+        self.exchange(action, params).await
+    }
+
     /// Sends `action` and reads a success into `T`, which names only the fields it needs:
     /// a caller that wants two fields of a long answer does not build a tree of all of it.
     /// An error envelope becomes [`CallError::Api`].

@@ -103,6 +103,7 @@ async fn instance_lifecycle_databases_accounts_and_real_connections() {
     let status = attr["Items"]["DBInstanceAttribute"][0]["DBInstanceStatus"].as_str().unwrap().to_string();
     assert!(status == "Creating" || status == "Running", "{status}");
     c.wait_status(&id, "Running").await;
+    a_listing_answered_again_shows_every_change(&c, &id).await;
 
     let attr = c.call("DescribeDBInstanceAttribute", &[("DBInstanceId", &id)]).await.ok();
     let a = &attr["Items"]["DBInstanceAttribute"][0];
@@ -311,4 +312,35 @@ async fn a_restarted_control_plane_adopts_engines_and_revives_dead_ones() {
     c.call("DeleteDBInstance", &[("DBInstanceId", &id)]).await.ok();
     c.wait_status(&id, "gone").await;
     server.stop().await;
+}
+
+/// The server keeps the text of listings it answered: asked again it answers the same
+/// entries with a RequestId of their own, asked otherwise (paging by token) it answers
+/// in that shape, and after a change it answers the change.
+async fn a_listing_answered_again_shows_every_change(c: &Client, id: &str) {
+    let list = |params: Vec<(&'static str, &'static str)>| async move {
+        let mut all = vec![("RegionId", "cn-hangzhou")];
+        all.extend(params);
+        c.call("DescribeDBInstances", &all).await.ok()
+    };
+    let description = |listing: &serde_json::Value| {
+        let items = listing["Items"]["DBInstance"].as_array().unwrap();
+        items.iter().find(|item| item["DBInstanceId"] == id).map(|item| item["DBInstanceDescription"].as_str().unwrap().to_string()).unwrap()
+    };
+    let (first, again) = (list(vec![]).await, list(vec![]).await);
+    assert_ne!(first["RequestId"], again["RequestId"]);
+    let without_id = |mut listing: serde_json::Value| {
+        listing.as_object_mut().unwrap().remove("RequestId");
+        listing
+    };
+    assert_eq!(without_id(first.clone()), without_id(again));
+    let by_token = list(vec![("MaxResults", "1")]).await;
+    assert_eq!(by_token["Items"]["DBInstance"].as_array().unwrap().len(), 1);
+    assert_eq!(by_token["NextToken"], "", "{by_token}");
+    assert_eq!(first["NextToken"], "");
+
+    c.call("ModifyDBInstanceDescription", &[("DBInstanceId", id), ("DBInstanceDescription", "renamed-for-listing")]).await.ok();
+    assert_eq!(description(&list(vec![]).await), "renamed-for-listing");
+    let paged = list(vec![("PageSize", "10"), ("PageNumber", "2")]).await;
+    assert_eq!((paged["PageNumber"].as_u64(), paged["Items"]["DBInstance"].as_array().unwrap().len()), (Some(2), 0));
 }

@@ -211,20 +211,70 @@ pub(crate) async fn describe_all(plane: &ControlPlane, caller: &Caller, p: Descr
         }
         None => (page(p.page, 30, 100)?, false),
     };
-    let result = plane.describe_instances(caller, filter, Some(page)).await?;
+    let listing = plane.describe_instances(caller, filter, Some(page)).await?;
+    if let Some(text) = ListingTexts::find(&listing, page, token_mode) {
+        return Ok(Answer::Shared(text));
+    }
     let instances: Vec<InstanceItem<'_>> =
-        result.items.iter().map(|row| InstanceItem::new(row, plane.find_class(&row.class_code).map(|(_, class)| class))).collect();
-    let more = (page.number as u64) * (page.size as u64) < result.total;
+        listing.items.iter().map(|row| InstanceItem::new(row, plane.find_class(&row.class_code).map(|(_, class)| class))).collect();
+    let more = (page.number as u64) * (page.size as u64) < listing.total;
     let next_token = if token_mode && more { (page.number + 1).to_string() } else { String::new() };
     // An entry is about 700 bytes of JSON.
-    let size_hint = 256 + 768 * result.items.len();
-    Answer::encode(&InstanceListing {
+    let size_hint = 256 + 768 * listing.items.len();
+    let answer = Answer::encode(&InstanceListing {
         items: InstanceListingItems { instances },
         page_number: page.number,
-        page_record_count: result.items.len(),
-        total_record_count: result.total,
+        page_record_count: listing.items.len(),
+        total_record_count: listing.total,
         next_token,
-    }, size_hint)
+    }, size_hint)?;
+    let Answer::Encoded(text) = answer else { return Ok(answer) };
+    let text: std::sync::Arc<str> = text.into();
+    ListingTexts::keep(listing, page, token_mode, std::sync::Arc::clone(&text));
+    Ok(Answer::Shared(text))
+}
+
+/// The text of the last listings answered, by the store's cached listing each was made
+/// from: dashboards and tools ask for the same listing over and over between changes,
+/// and serialising a hundred instances again was a tenth of such a call's CPU. A listing
+/// is the same allocation for as long as the store's cache holds it unchanged, and an
+/// entry holds it, so its address cannot be reused by a newer listing while the entry
+/// lives; any write makes the store answer with a new listing, which misses here. The
+/// text depends on nothing else but the page asked for and how (the class catalogue is
+/// fixed at build time).
+struct ListingTexts;
+
+struct ListingText {
+    listing: std::sync::Arc<control::model::Paged<InstanceRow>>,
+    page: control::model::Page,
+    token_mode: bool,
+    text: std::sync::Arc<str>,
+}
+
+static LISTING_TEXTS: std::sync::Mutex<std::collections::VecDeque<ListingText>> = std::sync::Mutex::new(std::collections::VecDeque::new());
+
+impl ListingTexts {
+    /// How many texts are kept: a few callers' listings and pages; a hundred instances'
+    /// text is about 70 KB.
+    const CAPACITY: usize = 16;
+
+    fn find(listing: &std::sync::Arc<control::model::Paged<InstanceRow>>, page: control::model::Page, token_mode: bool) -> Option<std::sync::Arc<str>> {
+        let texts = LISTING_TEXTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        texts
+            .iter()
+            .find(|kept| std::sync::Arc::ptr_eq(&kept.listing, listing) && kept.page == page && kept.token_mode == token_mode)
+            .map(|kept| std::sync::Arc::clone(&kept.text))
+    }
+
+    fn keep(listing: std::sync::Arc<control::model::Paged<InstanceRow>>, page: control::model::Page, token_mode: bool, text: std::sync::Arc<str>) {
+        let mut texts = LISTING_TEXTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Entries of listings the store no longer holds can never be found again.
+        texts.retain(|kept| std::sync::Arc::strong_count(&kept.listing) > 1);
+        if texts.len() >= Self::CAPACITY {
+            texts.pop_front();
+        }
+        texts.push_back(ListingText { listing, page, token_mode, text });
+    }
 }
 
 fn attribute_item(view: &InstanceView) -> Result<Value, ServerError> {

@@ -31,6 +31,8 @@ pub(crate) type Reply = Result<Value, ServerError>;
 pub(crate) enum Answer {
     Tree(Value),
     Encoded(String),
+    /// Encoded text kept to answer the same question again (see `instances::describe_all`).
+    Shared(std::sync::Arc<str>),
 }
 
 impl Answer {
@@ -61,13 +63,22 @@ impl Answer {
                 }
                 body.to_string()
             }
-            Answer::Encoded(text) => {
-                let rest = text[1..].trim_start();
-                let separator = if rest.starts_with('}') { "" } else { "," };
-                format!("{{\"RequestId\":{id}{separator}{rest}")
-            }
+            Answer::Encoded(text) => with_request_id(&text, &id),
+            Answer::Shared(text) => with_request_id(&text, &id),
         }
     }
+}
+
+/// `text`, an object, with `"RequestId":id` as its first member.
+fn with_request_id(text: &str, id: &str) -> String {
+    let rest = text[1..].trim_start();
+    let separator = if rest.starts_with('}') { "" } else { "," };
+    let mut answer = String::with_capacity(text.len() + id.len() + 16);
+    answer.push_str("{\"RequestId\":");
+    answer.push_str(id);
+    answer.push_str(separator);
+    answer.push_str(rest);
+    answer
 }
 
 impl From<Value> for Answer {

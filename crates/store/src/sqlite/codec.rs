@@ -278,7 +278,9 @@ pub(super) fn query_one<T>(
     row: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
     what: impl FnOnce() -> String,
 ) -> Result<T> {
-    match tx.query_row(sql, params, row).optional() {
+    // Cached: a signed call looks its key up by one of these, and parsing the statement
+    // again each time showed in the control plane's profile.
+    match tx.prepare_cached(sql).and_then(|mut statement| statement.query_row(params, row).optional()) {
         Ok(Some(found)) => Ok(found),
         Ok(None) => Err(StoreError::NotFound(what())),
         Err(e) => Err(StoreError::Backend(format!("read {}: {e}", what()))),

@@ -121,12 +121,12 @@ fn remember_nonce(tx: &Transaction<'_>, waiting: &WaitingNonce, now: &str) -> Re
     // Not an event: nonces are bookkeeping of the signature check, one per request, and
     // would drown the audit trail.
     let changed = tx
-        .execute(
+        .prepare_cached(
             "INSERT INTO nonces (access_key_id, nonce, expires_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (access_key_id, nonce) DO UPDATE SET expires_at = excluded.expires_at
              WHERE nonces.expires_at <= ?4",
-            (&waiting.key_id, &waiting.nonce, ts(&waiting.expires_at), now),
         )
+        .and_then(|mut insert| insert.execute((&waiting.key_id, &waiting.nonce, ts(&waiting.expires_at), now)))
         .ctx("record a nonce")?;
     Ok(changed == 1)
 }

@@ -34,6 +34,29 @@ async fn a_new_file_is_private_and_in_wal_mode() {
 }
 
 #[tokio::test]
+async fn committed_pages_reach_the_database_file_without_a_checkpoint_by_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metadata.db");
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.lock().pragma_query_value(None, "wal_autocheckpoint", |r| r.get::<_, i64>(0)).unwrap(), super::super::WAL_BACKSTOP_PAGES);
+    store.create_account(&account(ACCOUNT)).await.unwrap();
+    // The database file alone, without its WAL, holds the account once the background
+    // checkpointer has run.
+    let copy = dir.path().join("copy.db");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        std::fs::copy(&path, &copy).unwrap();
+        let accounts: i64 = Connection::open(&copy).unwrap().query_row("SELECT count(*) FROM accounts", [], |r| r.get(0)).unwrap_or(0);
+        if accounts == 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the account never reached the database file");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let _ = std::fs::remove_file(&copy);
+    }
+}
+
+#[tokio::test]
 async fn an_existing_file_readable_by_others_is_narrowed() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("metadata.db");

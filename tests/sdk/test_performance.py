@@ -26,8 +26,9 @@ def _account(client, instance: str, name: str) -> None:
         client.call("CreateAccount", DBInstanceId=instance, AccountName=name, AccountPassword=PASSWORD, AccountType="Super")
 
 
-def _latest(client, instance: str, keys: str, since: float, timeout: float = 30) -> dict:
-    """Each key's points sampled after `since`, once every key has one."""
+def _latest(client, instance: str, keys: str, since: float, timeout: float = 30, until=lambda points: True) -> dict:
+    """Each key's points sampled after `since`, once every key has one and `until(points)`
+    holds."""
     start, end = _window()
     deadline = time.monotonic() + timeout
     while True:
@@ -36,7 +37,7 @@ def _latest(client, instance: str, keys: str, since: float, timeout: float = 30)
             k["Key"]: [p for p in k["Values"]["PerformanceValue"] if time.mktime(time.strptime(p["Date"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone > since]
             for k in body["PerformanceKeys"]["PerformanceKey"]
         }
-        if all(points.values()):
+        if all(points.values()) and until(points):
             return {"body": body, "points": points}
         assert time.monotonic() < deadline, body
         time.sleep(0.5)
@@ -57,7 +58,16 @@ def test_postgresql_sessions_and_transactions_show(client, pg_instance):
             for i in range(100):
                 busy.execute("SELECT %s", (i,))
             time.sleep(1)
-        got = _latest(client, instance, "PgSQL_Session,PolarDBQPSTPS,CpuUsage,MemoryUsage,PgSQL_SpaceUsage,PgSQL_IOPS", started)
+        # A PostgreSQL backend publishes its transaction counts at most once a second and
+        # when it goes idle, so the first samples after the load began may not show it
+        # yet: wait for the sample that does (the assertion below is the same).
+        got = _latest(
+            client,
+            instance,
+            "PgSQL_Session,PolarDBQPSTPS,CpuUsage,MemoryUsage,PgSQL_SpaceUsage,PgSQL_IOPS",
+            started,
+            until=lambda points: max(_figures(p)[1] for p in points["PolarDBQPSTPS"]) > 10,
+        )
     body, points = got["body"], got["points"]
     assert (body["DBInstanceId"], body["Engine"]) == (instance, "PostgreSQL"), body
     keys = {k["Key"]: k for k in body["PerformanceKeys"]["PerformanceKey"]}

@@ -352,6 +352,63 @@ pub fn now_unix() -> u64 {
         .unwrap_or_default()
 }
 
+/// How a closed log file reaches the log archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handover {
+    /// The file leaves the instance (a WAL segment its archive command set down):
+    /// renamed into the archive.
+    Move,
+    /// The server removes its own name later (a binary log it purges once archived):
+    /// a second name in the archive for the same file.
+    Link,
+}
+
+/// Puts the closed log file `src` into the archive as `dst`, durably: the file's bytes
+/// and its new name are on disk when this returns, and `dst` never names half a file.
+/// On one filesystem no byte is copied: a bulk load writes a gigabyte of log per gigabyte
+/// of data, and copying it again was a quarter of openrds's CPU during an import. Across
+/// filesystems (a `--backup-dir` elsewhere) the file is copied under a `.part` name,
+/// synced and renamed. Blocking.
+pub fn archive_log_file(src: &Path, dst: &Path, how: Handover) -> Result<(), EngineError> {
+    let what = || format!("archive {} as {}", src.display(), dst.display());
+    // A file set down by `cp`, or written without a sync of its own, is synced first:
+    // the archive is what a restore relies on once the server has let go of the file.
+    std::fs::File::open(src).and_then(|f| f.sync_all()).map_err(|e| host_error(what(), e))?;
+    let placed = match how {
+        Handover::Move => std::fs::rename(src, dst),
+        Handover::Link => std::fs::hard_link(src, dst),
+    };
+    match placed {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {
+            let staged = dst.with_file_name(format!("{}.part", dst.file_name().unwrap_or_default().to_string_lossy()));
+            std::fs::copy(src, &staged)
+                .and_then(|_| std::fs::File::open(&staged)?.sync_all())
+                .and_then(|()| std::fs::rename(&staged, dst))
+                .map_err(|e| host_error(what(), e))?;
+            if how == Handover::Move {
+                std::fs::remove_file(src).map_err(|e| host_error(format!("remove {}", src.display()), e))?;
+            }
+        }
+        Err(e) => return Err(host_error(what(), e)),
+    }
+    sync_dir(dst.parent().unwrap_or(Path::new("/")))
+}
+
+/// Whether `a` and `b` name the same file (one was linked to the other).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+/// Makes the names in `dir` durable (a rename or link into it).
+pub fn sync_dir(dir: &Path) -> Result<(), EngineError> {
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| host_error(format!("sync {}", dir.display()), e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,5 +481,30 @@ mod tests {
             std::fs::read_link(to.join("link")).unwrap(),
             PathBuf::from("sub/f")
         );
+    }
+
+    #[test]
+    fn a_log_file_is_moved_or_linked_on_one_filesystem_and_copied_across() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        std::fs::write(&a, b"segment").unwrap();
+        archive_log_file(&a, &b, Handover::Link).unwrap();
+        assert!(same_file(&a, &b), "a second name, no copy");
+        std::fs::remove_file(&b).unwrap();
+        archive_log_file(&a, &b, Handover::Move).unwrap();
+        assert!(!a.exists() && std::fs::read(&b).unwrap() == b"segment");
+
+        // Another filesystem (tmpfs): copied under a .part name, then renamed.
+        let other = tempfile::tempdir_in("/dev/shm").expect("/dev/shm, a tmpfs: a second filesystem");
+        for how in [Handover::Link, Handover::Move] {
+            let src = other.path().join(format!("{how:?}"));
+            std::fs::write(&src, b"closed log").unwrap();
+            let dst = tmp.path().join(format!("{how:?}"));
+            archive_log_file(&src, &dst, how).unwrap();
+            assert_eq!(std::fs::read(&dst).unwrap(), b"closed log");
+            assert!(!same_file(&src, &dst));
+            assert_eq!(src.exists(), how == Handover::Link, "{how:?}: a moved file leaves its source");
+            assert!(!tmp.path().join(format!("{how:?}.part")).exists());
+        }
     }
 }

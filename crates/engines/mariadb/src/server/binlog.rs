@@ -270,31 +270,28 @@ fn chain(logs: &Path, start: &str) -> Result<Vec<PathBuf>, EngineError> {
     Ok(found.into_iter().map(|n| logs.join(format!("{base}.{n:0width$}"))).collect())
 }
 
-/// Copies each of `names` from `from` into `into` (made if missing): under a `.part` name,
-/// synced, then renamed, so the archive never holds half a file. A name archived already
-/// with the same bytes (purged late, see `archive_binlog`) is skipped. One archived with
-/// other bytes means the server's log was reset (`RESET MASTER`) and numbers again from 1:
-/// the earlier files are set aside, so no replay ever runs into the new ones from them.
-/// Returns how many were copied.
+/// Puts each of `names` from `from` into `into` (made if missing) as a second name of the
+/// same file ([`backup::archive_log_file`]; copied if the archive is on another
+/// filesystem): the server's purge then removes only its own name. A name archived
+/// already (purged late, see `archive_binlog`) with the same bytes is skipped. One
+/// archived with other bytes means the server's log was reset (`RESET MASTER`) and numbers
+/// again from 1: the earlier files are set aside, so no replay ever runs into the new ones
+/// from them. Returns how many were archived.
 fn archive_files(from: &Path, names: &[String], into: &Path) -> Result<u64, EngineError> {
     std::fs::create_dir_all(into).map_err(|e| host_error(format!("create {}", into.display()), e))?;
-    let mut copied = 0;
+    let mut archived = 0;
     for name in names {
         let (src, dst) = (from.join(name), into.join(name));
         if dst.exists() {
-            if same_bytes(&src, &dst)? {
+            if backup::same_file(&src, &dst) || same_bytes(&src, &dst)? {
                 continue;
             }
             set_aside_earlier_log(into, name)?;
         }
-        let staged = into.join(format!("{name}.part"));
-        std::fs::copy(&src, &staged)
-            .and_then(|_| std::fs::File::open(&staged)?.sync_all())
-            .and_then(|()| std::fs::rename(&staged, &dst))
-            .map_err(|e| host_error(format!("archive {} into {}", src.display(), into.display()), e))?;
-        copied += 1;
+        backup::archive_log_file(&src, &dst, backup::Handover::Link)?;
+        archived += 1;
     }
-    Ok(copied)
+    Ok(archived)
 }
 
 fn same_bytes(a: &Path, b: &Path) -> Result<bool, EngineError> {
@@ -374,10 +371,16 @@ mod tests {
         assert_eq!(archive_files(&from, &names, &into).unwrap(), 2);
         assert_eq!(std::fs::read(into.join(&names[1])).unwrap(), b"second");
         assert!(!into.join("mariadb-bin.000001.part").exists());
-        // A purge that left a file: archived already, not copied again.
+        // On one filesystem the archive holds the server's file under a second name: no
+        // byte copied, and the server's purge removes only its own name.
+        assert!(backup::same_file(&from.join(&names[0]), &into.join(&names[0])), "linked, not copied");
+        std::fs::remove_file(from.join(&names[0])).unwrap();
+        assert_eq!(std::fs::read(into.join(&names[0])).unwrap(), b"first", "the archive keeps a purged file");
+        // A purge that left a file: archived already, not archived again.
         assert_eq!(archive_files(&from, &names[1..], &into).unwrap(), 0);
 
-        // RESET MASTER: the server numbers from 1 again, with other bytes.
+        // RESET MASTER: the server removes its files and numbers from 1 again, other bytes.
+        std::fs::remove_file(from.join(&names[1])).unwrap();
         std::fs::write(from.join(&names[0]), b"after the reset").unwrap();
         assert_eq!(archive_files(&from, &names[..1], &into).unwrap(), 1);
         assert_eq!(std::fs::read(into.join(&names[0])).unwrap(), b"after the reset");

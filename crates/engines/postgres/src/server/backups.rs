@@ -68,9 +68,10 @@ impl engine::Backups for PostgresEngine {
 /// How long a switched WAL segment may take to reach the archive.
 const ARCHIVE_WAIT: Duration = Duration::from_secs(30);
 
-/// Moves every finished file of `from` (not a `.part` the archiver is writing) into
-/// `into`: copied, synced, then removed from `from`, so a crash between the two leaves it
-/// in both places, never in neither.
+/// Moves every finished file of `from` (not a `.part` the archive command is writing) into
+/// `into` ([`backup::archive_log_file`]: renamed on one filesystem, else copied, synced and
+/// then removed from `from`, so a crash between the two leaves it in both places, never in
+/// neither).
 fn move_finished(from: &Path, into: &Path) -> Result<u64, EngineError> {
     let Ok(entries) = std::fs::read_dir(from) else { return Ok(0) };
     let mut moved = 0;
@@ -83,13 +84,7 @@ fn move_finished(from: &Path, into: &Path) -> Result<u64, EngineError> {
         if moved == 0 {
             std::fs::create_dir_all(into).map_err(|e| host_error(format!("create {}", into.display()), e))?;
         }
-        let (src, dst) = (entry.path(), into.join(&name));
-        let staged = into.join(format!("{}.part", name.to_string_lossy()));
-        std::fs::copy(&src, &staged)
-            .and_then(|_| std::fs::File::open(&staged)?.sync_all())
-            .and_then(|()| std::fs::rename(&staged, &dst))
-            .map_err(|e| host_error(format!("archive {} into {}", src.display(), into.display()), e))?;
-        std::fs::remove_file(&src).map_err(|e| host_error(format!("remove {}", src.display()), e))?;
+        backup::archive_log_file(&entry.path(), &into.join(&name), backup::Handover::Move)?;
         moved += 1;
     }
     Ok(moved)

@@ -39,9 +39,10 @@ pub struct ServeArgs {
     access_key_id: Option<String>,
     #[arg(long, env = "OPENRDS_ACCESS_KEY_SECRET", hide_env_values = true, hide = true)]
     access_key_secret: Option<String>,
-    /// How imports verify each table: `stream` hashes every row as it is copied and has the
-    /// destination count them; `full` also reads every copied table back from the
-    /// destination to compare its rows' hashes (slower; see docs/decisions.md).
+    /// How imports verify each table: `stream` reads the source once and has the destination
+    /// load and count every row sent; `full` also reads every copied table back (PostgreSQL:
+    /// row hashes compared; MariaDB: CHECKSUM TABLE on both sides; slower; see
+    /// docs/decisions.md).
     #[arg(long, env = "OPENRDS_IMPORT_VERIFICATION", value_enum, default_value_t = ImportVerification::Stream)]
     import_verification: ImportVerification,
     /// Where backups are kept (0700, openrds only); `<data-dir>/backups` when not given.

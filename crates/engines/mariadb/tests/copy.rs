@@ -9,7 +9,7 @@
 //! test's load waits for the lock.
 
 use engine_mariadb::copier::{copy_databases, MariaDbCopier};
-use mover::{Copier, CopyOptions, CopyRequest, Endpoint, FailAction, MoveError, Progress, Tamper, TestHooks};
+use mover::{Copier, CopyOptions, CopyRequest, Endpoint, FailAction, MoveError, Progress, Tamper, TestHooks, Verification};
 use mysql_async::prelude::Queryable;
 use std::sync::Arc;
 use engine::Login;
@@ -226,15 +226,32 @@ async fn refuses_a_destination_that_holds_user_objects() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_verification_mismatch_fails_and_leaves_nothing() {
     let (_turn, src, dst, tag) = small_pair("tamper", 100).await;
-    let staging = mover::staging_name(&dst, &tag);
-    let hooks = TestHooks {
-        tamper: Some(Tamper { database: dst.clone(), table: "items".into(), sql: format!("UPDATE `{staging}`.items SET label = 'changed' WHERE id = 7") }),
-        ..TestHooks::default()
-    };
-    let (r, _) = copy(&[(&src, &dst)], &CopyOptions { hooks, ..options(&tag) }).await;
-    assert!(matches!(r, Err(MoveError::VerificationFailed { ref table, .. }) if table == "items"), "{r:?}");
-    assert!(!exists(&dst).await, "nothing published");
-    assert!(staging_left(&tag).await.is_empty());
+    // The default verification counts the committed rows; the full one compares
+    // CHECKSUM TABLE on both sides, so it also sees a row that changed.
+    let cases = [(Verification::Stream, "DELETE FROM {} WHERE id = 7"), (Verification::ReadBack, "UPDATE {} SET label = 'changed' WHERE id = 7")];
+    for (verification, sql) in cases {
+        let tag = format!("{tag}{}", verification.as_str());
+        let staged = format!("`{}`.items", mover::staging_name(&dst, &tag));
+        let hooks = TestHooks { tamper: Some(Tamper { database: dst.clone(), table: "items".into(), sql: sql.replace("{}", &staged) }), ..TestHooks::default() };
+        let (r, _) = copy(&[(&src, &dst)], &CopyOptions { hooks, verification, ..options(&tag) }).await;
+        assert!(matches!(r, Err(MoveError::VerificationFailed { ref table, .. }) if table == "items"), "{verification:?}: {r:?}");
+        assert!(!exists(&dst).await, "nothing published");
+        assert!(staging_left(&tag).await.is_empty());
+    }
+    // Unchanged, each passes and says how it checked.
+    for verification in [Verification::Stream, Verification::ReadBack] {
+        let tag = format!("{tag}ok{}", verification.as_str());
+        let (r, _) = copy(&[(&src, &dst)], &CopyOptions { verification, ..options(&tag) }).await;
+        let report = r.expect("an untouched copy passes");
+        assert_eq!(report.verification, verification.as_str());
+        let items = report.databases[0].tables.iter().find(|t| t.name == "items").expect("items reported");
+        assert!(items.verified && items.rows == 100, "{items:?}");
+        match verification {
+            Verification::Stream => assert_eq!((items.source_checksum.as_str(), items.destination_checksum.as_str()), ("100", "100")),
+            Verification::ReadBack => assert!(items.source_checksum.starts_with("100:") && items.source_checksum == items.destination_checksum, "{items:?}"),
+        }
+        drop_db(&dst).await;
+    }
     drop_db(&src).await;
 }
 

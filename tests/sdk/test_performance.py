@@ -15,8 +15,10 @@ PASSWORD = "Sdk_Passw0rd!"
 
 
 def _window(minutes_back: int = 5) -> tuple[str, str]:
+    """StartTime and EndTime around now. The API takes whole minutes, so an end of now +
+    60 s cut to its minute could be only a second away: + 120 s keeps a minute ahead."""
     start = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(time.time() - minutes_back * 60))
-    end = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(time.time() + 60))
+    end = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(time.time() + 120))
     return start, end
 
 
@@ -29,9 +31,11 @@ def _account(client, instance: str, name: str) -> None:
 def _latest(client, instance: str, keys: str, since: float, timeout: float = 30, until=lambda points: True) -> dict:
     """Each key's points sampled after `since`, once every key has one and `until(points)`
     holds."""
-    start, end = _window()
     deadline = time.monotonic() + timeout
     while True:
+        # Each try asks up to a minute past its own moment: a window fixed before the
+        # wait ends before the samples the wait is for.
+        start, end = _window()
         body = client.call("DescribeDBInstancePerformance", DBInstanceId=instance, Key=keys, StartTime=start, EndTime=end)
         points = {
             k["Key"]: [p for p in k["Values"]["PerformanceValue"] if time.mktime(time.strptime(p["Date"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone > since]

@@ -11,11 +11,20 @@ use crate::supervisor::WRITING;
 use crate::{Caller, ControlError, ControlPlane, Result};
 use chrono::{DateTime, Utc};
 use engine::{PerformanceKey, PerformanceSample};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 use store::{InstanceRow, PerformanceRow};
 use wire::Action;
 
 /// Alibaba's limit on the keys of one call.
 pub const MAX_KEYS: usize = 30;
+/// Instances sampled at once: a fleet's round fits its period without opening a
+/// connection to every server at the same moment.
+const SAMPLED_AT_ONCE: usize = 8;
+/// The least time an instance has to answer for its sample (a round's period when longer).
+const SAMPLE_DEADLINE_FLOOR: Duration = Duration::from_secs(10);
 
 /// One key's points in a window.
 #[derive(Debug, Clone)]
@@ -67,20 +76,47 @@ impl ControlPlane {
     }
 
     /// Samples, every `performance_sample_every`, each instance whose engine runs, and
-    /// deletes the samples past their retention.
+    /// deletes the samples past their retention. Instances are sampled a few at a time,
+    /// each within a deadline, so that one server slow to answer (restarting, swapping,
+    /// its disk saturated) costs only its own point, not every other instance's.
     pub(crate) fn spawn_performance_sampler(&self) {
         let Some(plane) = self.self_arc() else { return };
         crate::supervisor::on_instances_in(&plane, self.config.performance_sample_every, WRITING, |plane, rows| async move {
-            let mut taken = Vec::with_capacity(rows.len());
-            for row in &rows {
-                if plane.shutdown.is_cancelled() {
-                    return;
+            let began = std::time::Instant::now();
+            let deadline = plane.config.performance_sample_every.max(SAMPLE_DEADLINE_FLOOR);
+            let permits = Arc::new(Semaphore::new(SAMPLED_AT_ONCE));
+            let mut sampling = JoinSet::new();
+            for row in rows {
+                let (plane, permits) = (plane.clone(), permits.clone());
+                sampling.spawn(async move {
+                    let _permit = permits.acquire_owned().await.ok()?;
+                    match tokio::time::timeout(deadline, plane.sample_performance(&row)).await {
+                        Ok(Ok(sample)) => Some(sample),
+                        // A server restarting or stopped meanwhile: the next round samples it.
+                        Ok(Err(e)) => {
+                            tracing::debug!(instance = %row.id, error = %e, "could not sample the instance's performance");
+                            None
+                        }
+                        Err(_) => {
+                            tracing::warn!(instance = %row.id, ?deadline, "the instance did not answer for its performance sample in time; it has no point this round");
+                            None
+                        }
+                    }
+                });
+            }
+            let mut taken = Vec::with_capacity(sampling.len());
+            loop {
+                tokio::select! {
+                    _ = plane.shutdown.cancelled() => return,
+                    next = sampling.join_next() => match next {
+                        Some(Ok(Some(sample))) => taken.push(sample),
+                        Some(_) => {}
+                        None => break,
+                    },
                 }
-                match plane.sample_performance(row).await {
-                    Ok(sample) => taken.push(sample),
-                    // A server restarting or stopped meanwhile: the next round samples it.
-                    Err(e) => tracing::debug!(instance = %row.id, error = %e, "could not sample the instance's performance"),
-                }
+            }
+            if began.elapsed() > plane.config.performance_sample_every {
+                tracing::warn!(took = ?began.elapsed(), instances = taken.len(), "a performance sampling round took longer than its period");
             }
             if let Err(e) = plane.store.insert_performance_samples(&taken).await {
                 tracing::warn!(error = %e, "could not record performance samples");

@@ -101,6 +101,13 @@ struct Chunk {
     table: Arc<TableRun>,
     range: Option<String>,
     bytes: u64,
+    /// The table: its ranges load one at a time. Loads into one table contend for its
+    /// index's latches (four side by side spent about 1.75x the CPU per row of four
+    /// into different tables, bench/RESULTS.md), and with an AUTO_INCREMENT column each
+    /// `LOAD DATA` holds the table's AUTO-INC lock to its end anyway
+    /// (`innodb_autoinc_lock_mode` 1, MariaDB's default: a load's row count is not known
+    /// in advance), so a second worker on the table would only wait.
+    lane: Option<String>,
 }
 
 /// The plan step's result: the source in its snapshot, the destination checked.
@@ -488,9 +495,11 @@ async fn create_tables(admin: &mut Conn, db: &mut DbRun) -> Result<()> {
 }
 
 /// The ranges `t` is read in: one chunk for the whole table unless it is large and has a
-/// single integer key.
+/// single integer key. The ranges of a table share a lane: they load one at a time, each
+/// worker on another table (see [`Chunk::lane`]).
 fn plan_chunks(t: &Arc<TableRun>) -> Vec<Chunk> {
-    let whole = || vec![Chunk { table: t.clone(), range: None, bytes: t.plan.bytes }];
+    let lane = Some(format!("{}.{}", t.staging, t.plan.name));
+    let whole = || vec![Chunk { table: t.clone(), range: None, bytes: t.plan.bytes, lane: lane.clone() }];
     let (Some(key), Some((lo, hi))) = (&t.plan.int_key, t.plan.key_range) else { return whole() };
     let parts = t.counter.parts.max(1) as i128;
     if parts == 1 {
@@ -508,7 +517,7 @@ fn plan_chunks(t: &Arc<TableRun>) -> Vec<Chunk> {
         } else {
             format!("{k} >= {start} AND {k} < {}", start + step)
         };
-        out.push(Chunk { table: t.clone(), range: Some(range), bytes: t.plan.bytes / parts as u64 });
+        out.push(Chunk { table: t.clone(), range: Some(range), bytes: t.plan.bytes / parts as u64, lane: lane.clone() });
         start += step;
         if start > hi {
             break;
@@ -544,6 +553,10 @@ impl Worker for MariaDbWorker {
     async fn run(&mut self, chunk: Chunk, _queue: &JobQueue<Chunk>) -> Result<()> {
         self.load(&chunk).await
     }
+
+    fn lane(chunk: &Chunk) -> Option<String> {
+        chunk.lane.clone()
+    }
 }
 
 async fn load_chunk(reader: &mut Conn, loader: &mut Conn, chunk: &Chunk) -> Result<()> {
@@ -551,7 +564,9 @@ async fn load_chunk(reader: &mut Conn, loader: &mut Conn, chunk: &Chunk) -> Resu
     t.counter.set_state(TableState::Copying);
     let select = data::select_sql(&t.source_db, &t.plan.name, &t.plan.columns, chunk.range.as_deref());
     let load = data::load_sql(&t.staging, &t.plan.name, &t.plan.columns);
+    let began = Instant::now();
     let streamed = data::stream(reader, loader, &select, &load, &t.counter).await?;
+    tracing::debug!(table = %t.plan.name, range = chunk.range.as_deref().unwrap_or("all"), rows = streamed.read, ms = began.elapsed().as_millis() as u64, "range loaded");
     t.rows_read.fetch_add(streamed.read, Ordering::SeqCst);
     t.rows_loaded.fetch_add(streamed.loaded, Ordering::SeqCst);
     t.load_warnings.fetch_add(streamed.warnings, Ordering::SeqCst);
@@ -599,7 +614,9 @@ async fn finish_table(reader: &mut Conn, loader: &mut Conn, t: &TableRun, hooks:
             Ok(None)
         }
     };
+    let began = Instant::now();
     let (dest_sum, source_sum) = tokio::join!(build_keys, source_sum);
+    tracing::debug!(table = %t.plan.name, keys = t.deferred_keys.len(), ms = began.elapsed().as_millis() as u64, "keys built and table verified");
     let (dest_sum, source_sum) = (dest_sum?, source_sum?);
     let fail = |detail: String| MoveError::VerificationFailed { database: t.destination.clone(), table: t.plan.name.clone(), detail };
     if read != loaded {

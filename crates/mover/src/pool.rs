@@ -1,10 +1,11 @@
 //! The one worker pool of a copy's data step, whatever the engine: a bounded number of
 //! workers, each with its own sessions, take jobs from one queue until none is left;
 //! a job may queue follow-ups at the front (a loaded table's index builds and
-//! verification), so they overlap with the streams still running. Jobs may name a lane:
-//! two jobs of one lane never run at once (the server would make the second wait for the
-//! first anyway), so a worker takes the first queued job whose lane is free instead of
-//! waiting behind a busy one. The first error ends the pool: the other workers are
+//! verification), so they overlap with the streams still running. Jobs may name a
+//! [`Lane`] (say, the table they load): a worker takes the first queued job whose lane is
+//! free, and joins a busy lane only when no other job is waiting and the lane may be
+//! shared, so jobs on different objects run side by side before jobs contending for one.
+//! The first error ends the pool: the other workers are
 //! aborted (dropping their sessions, which ends any unfinished statement on the servers).
 
 use crate::error::{MoveError, Result};
@@ -24,16 +25,27 @@ pub trait Worker: Send + 'static {
     /// Runs `job`; follow-ups go to `queue` ([`JobQueue::push_front`]).
     async fn run(&mut self, job: Self::Job, queue: &JobQueue<Self::Job>) -> Result<()>;
 
-    /// The lane of `job`, if it has one: jobs of one lane run one at a time.
-    fn lane(_job: &Self::Job) -> Option<String> {
+    /// The lane of `job`, if it has one.
+    fn lane(_job: &Self::Job) -> Option<Lane> {
         None
     }
+}
+
+/// Jobs that work on one thing (a table): they run one at a time while jobs of free lanes
+/// are waiting, and never side by side unless `shareable`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lane {
+    pub name: String,
+    /// Whether two jobs of the lane may run at once (slower per job than jobs of
+    /// different lanes, faster than leaving a worker idle); false where the server would
+    /// only make the second wait for the first.
+    pub shareable: bool,
 }
 
 /// The jobs of one pool, in the order they are taken.
 pub struct JobQueue<J> {
     jobs: Mutex<Queued<J>>,
-    lane: fn(&J) -> Option<String>,
+    lane: fn(&J) -> Option<Lane>,
     /// Jobs queued or running: a worker finding the queue empty waits while any runs,
     /// since it may queue follow-ups.
     outstanding: AtomicUsize,
@@ -43,12 +55,12 @@ pub struct JobQueue<J> {
 
 struct Queued<J> {
     waiting: VecDeque<J>,
-    /// Lanes with a job running.
+    /// A name for each job running in a lane.
     busy: Vec<String>,
 }
 
 impl<J> JobQueue<J> {
-    fn new(jobs: VecDeque<J>, lane: fn(&J) -> Option<String>) -> Self {
+    fn new(jobs: VecDeque<J>, lane: fn(&J) -> Option<Lane>) -> Self {
         JobQueue {
             outstanding: AtomicUsize::new(jobs.len()),
             jobs: Mutex::new(Queued { waiting: jobs, busy: Vec::new() }),
@@ -62,13 +74,17 @@ impl<J> JobQueue<J> {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The first waiting job whose lane is free, its lane then marked busy.
+    /// The first waiting job whose lane is free, else the first whose lane may be shared;
+    /// its lane is then marked busy once more.
     fn take(&self) -> Option<(J, Option<String>)> {
         let mut q = self.lock();
-        let lanes: Vec<Option<String>> = q.waiting.iter().map(self.lane).collect();
-        let at = lanes.iter().position(|l| l.as_ref().is_none_or(|l| !q.busy.contains(l)))?;
+        let lanes: Vec<Option<Lane>> = q.waiting.iter().map(self.lane).collect();
+        let at = lanes
+            .iter()
+            .position(|l| l.as_ref().is_none_or(|l| !q.busy.contains(&l.name)))
+            .or_else(|| lanes.iter().position(|l| l.as_ref().is_some_and(|l| l.shareable)))?;
         let job = q.waiting.remove(at)?;
-        let lane = lanes.into_iter().nth(at).flatten();
+        let lane = lanes.into_iter().nth(at).flatten().map(|l| l.name);
         if let Some(l) = &lane {
             q.busy.push(l.clone());
         }
@@ -105,7 +121,10 @@ impl<J> JobQueue<J> {
     /// Marks a job of `lane` finished, freeing its lane; true for the first one of the pool.
     fn done(&self, lane: Option<String>) -> bool {
         if let Some(lane) = lane {
-            self.lock().busy.retain(|l| *l != lane);
+            let mut q = self.lock();
+            if let Some(at) = q.busy.iter().position(|l| *l == lane) {
+                q.busy.swap_remove(at);
+            }
         }
         self.outstanding.fetch_sub(1, Ordering::SeqCst);
         self.notify.notify_waiters();
@@ -157,29 +176,42 @@ mod tests {
 
     #[async_trait]
     impl Worker for Recorder {
-        type Job = (Option<&'static str>, &'static str);
+        /// (lane, whether it may be shared, name)
+        type Job = (Option<&'static str>, bool, &'static str);
 
         async fn run(&mut self, job: Self::Job, _queue: &JobQueue<Self::Job>) -> Result<()> {
             let began = self.clock.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(30)).await;
             let ended = self.clock.fetch_add(1, Ordering::SeqCst);
-            self.log.lock().unwrap().push((job.0, job.1, began, ended));
+            self.log.lock().unwrap().push((job.0, job.2, began, ended));
             Ok(())
         }
 
-        fn lane(job: &Self::Job) -> Option<String> {
-            job.0.map(str::to_string)
+        fn lane(job: &Self::Job) -> Option<Lane> {
+            job.0.map(|name| Lane { name: name.to_string(), shareable: job.1 })
         }
     }
 
-    #[tokio::test]
-    async fn jobs_of_one_lane_never_overlap_and_free_ones_go_ahead() {
+    async fn run_recorded(workers: usize, jobs: Vec<<Recorder as Worker>::Job>) -> Vec<Ran> {
         let (clock, log) = (Arc::new(AtomicUsize::new(0)), Arc::new(Mutex::new(Vec::new())));
-        let workers = (0..3).map(|_| Recorder { clock: clock.clone(), log: log.clone() }).collect();
-        let jobs = vec![(Some("t"), "t1"), (Some("t"), "t2"), (Some("t"), "t3"), (Some("u"), "u1"), (None, "free")];
+        let workers = (0..workers).map(|_| Recorder { clock: clock.clone(), log: log.clone() }).collect();
         let hooks = Hooks::new(&crate::CopyOptions::default(), &tokio_util::sync::CancellationToken::new());
         run(jobs, workers, &hooks).await.unwrap();
-        let log = log.lock().unwrap();
+        let log = log.lock().unwrap().clone();
+        log
+    }
+
+    /// The names of the jobs that began before any ended, sorted.
+    fn first_wave(log: &[Ran], workers: usize) -> Vec<&'static str> {
+        let mut first: Vec<&str> = log.iter().filter(|e| e.2 < workers).map(|e| e.1).collect();
+        first.sort();
+        first
+    }
+
+    #[tokio::test]
+    async fn jobs_of_an_unshareable_lane_never_overlap_and_free_ones_go_ahead() {
+        let jobs = vec![(Some("t"), false, "t1"), (Some("t"), false, "t2"), (Some("t"), false, "t3"), (Some("u"), false, "u1"), (None, false, "free")];
+        let log = run_recorded(3, jobs).await;
         assert_eq!(log.len(), 5);
         for a in log.iter().filter(|a| a.0.is_some()) {
             for b in log.iter().filter(|b| b.1 != a.1 && b.0 == a.0) {
@@ -187,8 +219,17 @@ mod tests {
             }
         }
         // The three workers began t1, u1 and the free job, not t2 behind t1.
-        let mut first: Vec<&str> = log.iter().filter(|e| e.2 < 3).map(|e| e.1).collect();
-        first.sort();
-        assert_eq!(first, ["free", "t1", "u1"], "{log:?}");
+        assert_eq!(first_wave(&log, 3), ["free", "t1", "u1"], "{log:?}");
+    }
+
+    #[tokio::test]
+    async fn a_shareable_lane_is_joined_only_when_nothing_else_waits() {
+        let jobs = vec![(Some("t"), true, "t1"), (Some("t"), true, "t2"), (Some("u"), true, "u1"), (Some("t"), true, "t3")];
+        // u1 goes before t2 ...
+        let log = run_recorded(2, jobs.clone()).await;
+        assert_eq!(first_wave(&log, 2), ["t1", "u1"], "{log:?}");
+        // ... and a third worker joins t rather than idling.
+        let log = run_recorded(3, jobs).await;
+        assert_eq!(first_wave(&log, 3), ["t1", "t2", "u1"], "{log:?}");
     }
 }

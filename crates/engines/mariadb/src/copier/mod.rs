@@ -34,7 +34,7 @@ mod schema;
 pub struct MariaDbCopier;
 
 use conn::{error, ident, qualified, MariaDbEndpoint, LOAD_SETTINGS};
-use mover::pool::{JobQueue, Worker};
+use mover::pool::{JobQueue, Lane, Worker};
 use mover::progress::{DbCounter, Phase, TableCounter, TableState};
 use mover::{staging_name, CopyRequest, CopySteps, Endpoint, Hooks, Run};
 use mover::{CopyReport, DatabaseReport, LargeObjectReport, SequenceReport, TableReport};
@@ -101,13 +101,11 @@ struct Chunk {
     table: Arc<TableRun>,
     range: Option<String>,
     bytes: u64,
-    /// The table: its ranges load one at a time. Loads into one table contend for its
-    /// index's latches (four side by side spent about 1.75x the CPU per row of four
-    /// into different tables, bench/RESULTS.md), and with an AUTO_INCREMENT column each
-    /// `LOAD DATA` holds the table's AUTO-INC lock to its end anyway
-    /// (`innodb_autoinc_lock_mode` 1, MariaDB's default: a load's row count is not known
-    /// in advance), so a second worker on the table would only wait.
-    lane: Option<String>,
+    /// The table: loads into one table contend for its index's latches (four side by
+    /// side spent about 1.75x the CPU per row of four into different tables,
+    /// bench/RESULTS.md), so a worker loads another table's range while there is one.
+    /// Where the destination would make a second load wait for the first, never two.
+    lane: Lane,
 }
 
 /// The plan step's result: the source in its snapshot, the destination checked.
@@ -169,11 +167,12 @@ impl CopySteps for MariaDbCopier {
             dbs.push(DbRun { plan, destination: destination.clone(), staging, replaced_existing, counter, tables: Vec::new() });
         }
         run.hooks.fail("after_roles")?;
+        let serial_auto_increment = locks_auto_increment_per_load(&mut admin).await?;
         let mut chunks = Vec::new();
         for db in &mut dbs {
             create_tables(&mut admin, db).await?;
             for t in &db.tables {
-                let n = plan_chunks(t);
+                let n = plan_chunks(t, !(serial_auto_increment && t.plan.auto_increment));
                 t.chunks_left.store(n.len(), Ordering::SeqCst);
                 chunks.extend(n);
             }
@@ -494,11 +493,21 @@ async fn create_tables(admin: &mut Conn, db: &mut DbRun) -> Result<()> {
     Ok(())
 }
 
+/// Whether the destination holds a table's AUTO-INC lock for the whole of a `LOAD DATA`
+/// (`innodb_autoinc_lock_mode` below 2; 1, "consecutive", is MariaDB's default: a load's
+/// row count is not known in advance), so that two loads into one table with an
+/// AUTO_INCREMENT column run one after the other, even with every value given.
+async fn locks_auto_increment_per_load(admin: &mut Conn) -> Result<bool> {
+    let mode: Option<u64> =
+        admin.query_first("SELECT @@innodb_autoinc_lock_mode").await.map_err(|e| error(Side::Destination, "read innodb_autoinc_lock_mode", e))?;
+    Ok(mode.is_none_or(|m| m < 2))
+}
+
 /// The ranges `t` is read in: one chunk for the whole table unless it is large and has a
-/// single integer key. The ranges of a table share a lane: they load one at a time, each
-/// worker on another table (see [`Chunk::lane`]).
-fn plan_chunks(t: &Arc<TableRun>) -> Vec<Chunk> {
-    let lane = Some(format!("{}.{}", t.staging, t.plan.name));
+/// single integer key. The ranges share the table's lane ([`Chunk::lane`]); `shareable`
+/// when two may load at once.
+fn plan_chunks(t: &Arc<TableRun>, shareable: bool) -> Vec<Chunk> {
+    let lane = Lane { name: format!("{}.{}", t.staging, t.plan.name), shareable };
     let whole = || vec![Chunk { table: t.clone(), range: None, bytes: t.plan.bytes, lane: lane.clone() }];
     let (Some(key), Some((lo, hi))) = (&t.plan.int_key, t.plan.key_range) else { return whole() };
     let parts = t.counter.parts.max(1) as i128;
@@ -554,8 +563,8 @@ impl Worker for MariaDbWorker {
         self.load(&chunk).await
     }
 
-    fn lane(chunk: &Chunk) -> Option<String> {
-        chunk.lane.clone()
+    fn lane(chunk: &Chunk) -> Option<Lane> {
+        Some(chunk.lane.clone())
     }
 }
 

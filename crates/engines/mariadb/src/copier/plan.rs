@@ -55,6 +55,8 @@ pub(crate) struct Table {
     /// InnoDB: read in the snapshot. Other engines (Aria, MyISAM) have no snapshot and are
     /// copied while the source's read lock still holds.
     pub transactional: bool,
+    /// A column is AUTO_INCREMENT (see `locks_auto_increment_per_load` in the copier).
+    pub auto_increment: bool,
 }
 
 /// A schema-bound object created after the tables, under its own session settings.
@@ -457,7 +459,8 @@ async fn read_tables(conn: &mut Conn, db: &str, tables: Vec<(String, u64, u64, b
                 .map(|_| only.clone()),
             _ => None,
         };
-        out.push(Table { name: table, create, columns, int_key, key_range: None, bytes, rows_estimate, transactional });
+        let auto_increment = own.iter().any(|c| text(c, 3).to_ascii_lowercase().contains("auto_increment"));
+        out.push(Table { name: table, create, columns, int_key, key_range: None, bytes, rows_estimate, transactional, auto_increment });
     }
     Ok(out)
 }

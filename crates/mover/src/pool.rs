@@ -5,8 +5,8 @@
 //! [`Lane`] (say, the table they load): a worker takes the first queued job whose lane is
 //! free, and joins a busy lane only when no other job is waiting and the lane may be
 //! shared, so jobs on different objects run side by side before jobs contending for one.
-//! The first error ends the pool: the other workers are
-//! aborted (dropping their sessions, which ends any unfinished statement on the servers).
+//! The first error ends the pool: the other workers are aborted (dropping their
+//! sessions, which ends any unfinished statement on the servers).
 
 use crate::error::{MoveError, Result};
 use crate::hooks::Hooks;

@@ -261,8 +261,11 @@ impl CopySteps for PostgresCopier {
             dest_settings: dest_settings(run.opts.index_memory_mb, destination.lz4),
             verification: run.opts.verification,
             unchecked_lengths: destination.superuser,
+            loads_left: AtomicUsize::new(0),
         });
         let jobs = shared.initial_jobs();
+        let loads = jobs.iter().filter(|j| matches!(j, Job::Copy { .. })).count();
+        shared.loads_left.store(loads, Ordering::SeqCst);
         let workers = (0..run.jobs()).map(|_| PgWorker { shared: shared.clone(), sessions: Sessions::new(), raw: RawSessions::new() }).collect();
         mover::pool::run(jobs, workers, &run.hooks).await?;
         let dbs = Arc::try_unwrap(shared).map_err(|_| MoveError::Internal("workers outlived the pool".into()))?.dbs;
@@ -426,6 +429,8 @@ struct Shared {
     dest_settings: String,
     verification: mover::Verification,
     unchecked_lengths: bool,
+    /// Table parts not yet loaded, across every database ([`share_cores`]).
+    loads_left: AtomicUsize,
 }
 
 impl Shared {
@@ -550,6 +555,7 @@ async fn run_job(pool: &Shared, job: Job, queue: &JobQueue<Job>, cache: &mut Ses
             tr.streamed.lock().unwrap_or_else(|e| e.into_inner()).merge(digest);
             tr.loaded_rows.fetch_add(rows, Ordering::SeqCst);
             tr.counter.parts_done.fetch_add(1, Ordering::Relaxed);
+            pool.loads_left.fetch_sub(1, Ordering::SeqCst);
             if tr.remaining.fetch_sub(1, Ordering::SeqCst) == 1 {
                 tr.counter.settle();
                 tr.counter.set_state(TableState::Loaded);
@@ -575,6 +581,7 @@ async fn run_job(pool: &Shared, job: Job, queue: &JobQueue<Job>, cache: &mut Ses
             }
             let (seen, verified) = match pool.verification {
                 mover::Verification::Stream => {
+                    share_cores(pool, dst).await?;
                     let counted = data::count_rows(dst, t).await?;
                     (counted.to_string(), counted == streamed.rows)
                 }
@@ -606,6 +613,7 @@ async fn run_job(pool: &Shared, job: Job, queue: &JobQueue<Job>, cache: &mut Ses
             let db = &pool.dbs[d];
             let (_, dst) = sessions(pool, cache, d).await?;
             let e = &db.early[index];
+            share_cores(pool, dst).await?;
             for s in &e.statements {
                 // Each statement in its own transaction: a lock upgrade inside one
                 // (SHARE for the build, then ACCESS EXCLUSIVE) could deadlock with a
@@ -647,6 +655,20 @@ async fn run_job(pool: &Shared, job: Job, queue: &JobQueue<Job>, cache: &mut Ses
         }
     }
     Ok(())
+}
+
+/// Lets the next statement of `dst` (an index build, a row count) use the server's
+/// parallel workers only once every table is loaded. While loads run, their backends are
+/// the copy's critical path, and on a host with few cores the extra workers of a build
+/// beside them only take its CPU (docs/decisions.md, "Imports"); the last builds, after
+/// the loads, are the copy's tail and get the server's setting.
+async fn share_cores(pool: &Shared, dst: &Client) -> Result<()> {
+    let sql = if pool.loads_left.load(Ordering::SeqCst) == 0 {
+        "RESET max_parallel_maintenance_workers; RESET max_parallel_workers_per_gather"
+    } else {
+        "SET max_parallel_maintenance_workers = 0; SET max_parallel_workers_per_gather = 0"
+    };
+    dst.batch_execute(sql).await.map_err(|e| pg_error(Side::Destination, "set parallel workers", e))
 }
 
 /// Runs ANALYZE on a table once its last follow-up (verification, index builds) is done:

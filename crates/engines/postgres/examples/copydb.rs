@@ -1,19 +1,20 @@
 //! Copies PostgreSQL databases with the copier from the command line, for measurements:
 //! `copydb <host:port> <src>:<dst> [<src>:<dst>...]` with `MOVER_JOBS`, `MOVER_SPLIT_MB`,
 //! `MOVER_PG_BIN` and `MOVER_DEST=<host:port>` (defaults: the source server) in the
-//! environment. User `postgres`, password from `PGPASSWORD`.
+//! environment. User `PGUSER` (default `postgres`), password from `PGPASSWORD`, and on the
+//! destination from `MOVER_DEST_PASSWORD` where set.
 
 use engine_postgres::copier::copy_databases;
 use mover::{CopyOptions, CopyRequest, Endpoint};
 use std::time::Instant;
 
-fn endpoint(addr: &str) -> Endpoint {
+fn endpoint(addr: &str, password: String) -> Endpoint {
     let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "5432"));
     Endpoint {
         host: host.to_string(),
         port: port.parse().expect("port"),
         user: std::env::var("PGUSER").unwrap_or_else(|_| "postgres".into()),
-        password: std::env::var("PGPASSWORD").unwrap_or_default(),
+        password,
     }
 }
 
@@ -28,8 +29,10 @@ async fn main() {
         eprintln!("usage: copydb <host:port> <src>:<dst>...");
         std::process::exit(2);
     }
-    let source = endpoint(&args[0]);
-    let dest = std::env::var("MOVER_DEST").map(|d| endpoint(&d)).unwrap_or_else(|_| source.clone());
+    let password = std::env::var("PGPASSWORD").unwrap_or_default();
+    let source = endpoint(&args[0], password.clone());
+    let dest_password = std::env::var("MOVER_DEST_PASSWORD").unwrap_or(password);
+    let dest = std::env::var("MOVER_DEST").map(|d| endpoint(&d, dest_password)).unwrap_or_else(|_| source.clone());
     let names: Vec<(String, String)> = args[1..]
         .iter()
         .map(|p| {

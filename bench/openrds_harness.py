@@ -144,6 +144,16 @@ class OpenRDS:
         admin = json.loads((self.data_dir / "instances" / instance_id / "admin.json").read_text())
         return port, admin["user"], admin["password"]
 
+    def discard_archived_logs(self, instance_id: str) -> None:
+        """Removes the log files the server archived for `instance_id` (for point-in-time
+        restores). Every copy into an instance leaves about its size in WAL or binary log
+        there: the copies of one 5 GB run would fill this machine's disk."""
+        log_dir = self.data_dir / "backups" / instance_id / "log"
+        if log_dir.is_dir():
+            for f in log_dir.iterdir():
+                if f.is_file():
+                    f.unlink(missing_ok=True)
+
     def delete_instances(self, ids: list[str]) -> None:
         for i in ids:
             self.call("DeleteDBInstance", DBInstanceId=i, check=False)

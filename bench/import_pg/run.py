@@ -209,8 +209,19 @@ def verify(src_snap: dict, conn: Conn, db: str) -> None:
 
 
 def quiesce(conn: Conn) -> None:
-    """Not timed: flush the destination's dirty buffers and the OS's so runs start from the same state."""
+    """Not timed: flush the destination's dirty buffers and the OS's, and let its archiver
+    catch up, so runs start from the same state. The archiver copies every finished WAL
+    segment (a 1 GB copy writes about 60); the backlog of the previous copy otherwise runs
+    during the next one, whichever method that is."""
     psql(conn, "postgres", "CHECKPOINT")
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        ready = psql(conn, "postgres", "SELECT count(*) FROM pg_catalog.pg_ls_archive_statusdir() WHERE name LIKE '%.ready'")
+        if ready == "0":
+            break
+        time.sleep(0.2)
+    else:
+        log("warning: the destination's archiver still had segments to archive after 300 s")
     run(["sync"])
 
 
@@ -418,6 +429,7 @@ def main() -> int:
                 secs, info = RUNNERS[m](e, db)
                 verify(src_snap, e.dst, db)  # raises (aborting the run) on any difference
                 drop_database(e.dst, db)
+                server.discard_archived_logs(dst_id)
                 results.append({"method": m, "round": rnd, "secs": secs, **info})
                 rss = harness.rss_text(info) if m.startswith("openrds") else "-"
                 print(f"RUN method={m:<12} round={rnd} seconds={secs:8.2f} verified=yes openrds_peak_rss={rss}", flush=True)

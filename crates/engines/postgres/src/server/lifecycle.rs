@@ -139,13 +139,19 @@ pub(super) fn wal_archive(spec: &InstanceSpec) -> PathBuf {
     spec.dir.join("wal-archive")
 }
 
-/// The shell command the archiver runs for each segment (`%p` its path, `%f` its name):
-/// copied under a temporary name and renamed, so a segment in the archive is never half
-/// written. A `%` of the path is doubled, or the server would substitute it.
+/// The shell command the archiver runs for each segment (`%p` its path, `%f` its name): a
+/// hard link, so archiving copies nothing. Copying every segment with `cp` took 4-6% of a
+/// bulk load's time on two cores (a 1 GB import, alternating: 6.60-6.77 s with `cp`,
+/// 6.30-6.43 s linked). A link is safe because the server never writes a finished segment
+/// again and, with `wal_recycle = off` ([`render_settings`]), deletes old segments rather
+/// than renaming them to take new WAL. Where the archive is on another filesystem than
+/// `pg_wal`, the segment is copied under a temporary name and renamed, so a segment in the
+/// archive is never half written. A `%` of the path is doubled, or the server would
+/// substitute it.
 fn archive_command(spec: &InstanceSpec) -> String {
     let dir = wal_archive(spec).to_string_lossy().replace('%', "%%");
     let dir = format!("'{}'", dir.replace('\'', "'\\''"));
-    format!("cp %p {dir}/%f.part && mv {dir}/%f.part {dir}/%f")
+    format!("ln -f %p {dir}/%f 2>/dev/null || {{ cp %p {dir}/%f.part && mv -f {dir}/%f.part {dir}/%f; }}")
 }
 
 /// The settings an instance class implies, in postgresql.conf syntax.
@@ -163,6 +169,10 @@ fn render_settings(spec: &InstanceSpec, host_memory_mb: Option<u64>) -> String {
     // writes the WAL itself; with more room and a walwriter that wakes every 10 ms, the
     // walwriter does it on another core (a 1 GB import: 5.55 s -> 5.3 s, bench/RESULTS.md).
     let wal_buffers = (shared_buffers / 32).clamp(1, 64);
+    // `wal_recycle = off`: the archive holds hard links to finished segments
+    // ([`archive_command`]), so an old segment must be deleted, not renamed and rewritten.
+    // New segments are still zero-filled first (`wal_init_zero`): writing WAL into a file
+    // with holes made a 1 GB import 10% slower on ext4.
     // The server refuses to start unless max_connections exceeds its reserved slots.
     let max_connections = max_connections.max(10);
     format!(
@@ -177,6 +187,7 @@ fn render_settings(spec: &InstanceSpec, host_memory_mb: Option<u64>) -> String {
          work_mem = {work_mem}MB\n\
          wal_buffers = {wal_buffers}MB\n\
          wal_writer_delay = 10ms\n\
+         wal_recycle = off\n\
          password_encryption = 'scram-sha-256'\n\
          logging_collector = off\n\
          {log_settings}\n\
@@ -340,13 +351,19 @@ mod tests {
         assert_eq!(setting(&conf, "password_encryption"), "'scram-sha-256'");
         assert_eq!(setting(&conf, "logging_collector"), "off");
         assert_eq!(setting(&conf, "archive_mode"), "on");
-        assert_eq!(setting(&conf, "archive_command"), "'cp %p ''/nonexistent/wal-archive''/%f.part && mv ''/nonexistent/wal-archive''/%f.part ''/nonexistent/wal-archive''/%f'");
+        assert_eq!(
+            setting(&conf, "archive_command"),
+            "'ln -f %p ''/nonexistent/wal-archive''/%f 2>/dev/null || { cp %p ''/nonexistent/wal-archive''/%f.part && mv -f ''/nonexistent/wal-archive''/%f.part ''/nonexistent/wal-archive''/%f; }'"
+        );
+        // Archived segments are links: the server must never rewrite an old segment.
+        assert_eq!(setting(&conf, "wal_recycle"), "off");
     }
 
     #[test]
     fn the_archive_command_quotes_its_directory() {
         let odd = class_spec("pgm-test", "/srv/it's 100%", 5999, 1024, 10);
-        assert_eq!(archive_command(&odd), "cp %p '/srv/it'\\''s 100%%/wal-archive'/%f.part && mv '/srv/it'\\''s 100%%/wal-archive'/%f.part '/srv/it'\\''s 100%%/wal-archive'/%f");
+        let dir = "'/srv/it'\\''s 100%%/wal-archive'";
+        assert_eq!(archive_command(&odd), format!("ln -f %p {dir}/%f 2>/dev/null || {{ cp %p {dir}/%f.part && mv -f {dir}/%f.part {dir}/%f; }}"));
     }
 
     #[test]

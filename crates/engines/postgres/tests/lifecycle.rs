@@ -292,3 +292,38 @@ async fn users_of_instances_whose_directory_is_gone_are_swept() {
     assert_eq!(kept.engine.liveness(&kept.spec).await, Liveness::Running);
     kept.engine.destroy(&kept.spec).await.unwrap();
 }
+
+/// The bytes of the file at `path`, hashed.
+fn file_digest(path: &std::path::Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::fs::read(path).unwrap().hash(&mut h);
+    h.finish()
+}
+
+#[tokio::test]
+async fn archived_wal_is_a_link_the_server_never_writes_again() {
+    let inst = Instance::provision("pgm-walink").await;
+    let (engine, spec) = (&inst.engine, &inst.spec);
+    let c = inst.admin("postgres").await;
+    c.batch_execute("CREATE TABLE filler (v text)").await.unwrap();
+    engine.close_log(spec).await.unwrap();
+    let segment: String = c.query_one("SELECT last_archived_wal FROM pg_stat_archiver", &[]).await.unwrap().get(0);
+    let (archived, live) = (spec.dir.join("wal-archive").join(&segment), spec.dir.join("data/pg_wal").join(&segment));
+    assert!(
+        engine::backup::same_file(&archived, &live),
+        "archiving {segment} gave it a second name, copying nothing"
+    );
+    let before = file_digest(&archived);
+
+    // Enough WAL and checkpoints for the server to let go of the segment: with recycling,
+    // it would rename it to a future segment and write new WAL into the archived bytes.
+    for _ in 0..4 {
+        c.batch_execute("INSERT INTO filler SELECT repeat('x', 1000) FROM generate_series(1, 5000); SELECT pg_switch_wal(); CHECKPOINT")
+            .await
+            .unwrap();
+    }
+    assert!(!live.exists(), "the server removed {segment} from pg_wal once it was past two checkpoints");
+    assert_eq!(file_digest(&archived), before, "the archived {segment} is unchanged");
+    assert_eq!(std::fs::metadata(&archived).unwrap().nlink(), 1, "the archive holds the only name left");
+}

@@ -1,8 +1,8 @@
 //! The data path: COPY rows from a source session into a destination session without
-//! decoding them. A backend's CopyData message ('d', length, payload) is byte for byte the
-//! frontend's CopyData message, so the relay reads the source socket in large blocks and
-//! writes every complete CopyData message on to the destination as it came, stopping at
-//! the source's CopyDone. Rows are counted by the servers themselves (the `COPY n`
+//! decoding them. A backend's CopyData message ('d', length, payload) has the frontend's
+//! CopyData format, so the relay reads the source socket in large blocks and writes the
+//! payloads of the complete CopyData messages on to the destination unchanged, regrouped
+//! into few large messages ([`coalesce`]), stopping at the source's CopyDone. Rows are counted by the servers themselves (the `COPY n`
 //! command tags), not by parsing the stream; and each row (a server sends one CopyData
 //! message per row) is hashed as it passes ([`StreamRows`]), so what was sent can be
 //! verified without reading the source a second time.
@@ -330,12 +330,14 @@ pub(crate) async fn relay(
         let _ = dst.until_ready(what).await;
         return Err(e);
     }
+    let mut out = BytesMut::with_capacity(BLOCK + 5);
     loop {
-        // CopyData at the front of the buffer go on as they are; anything else ends the stream.
+        // CopyData at the front of the buffer go on, regrouped; anything else ends the stream.
         let Scanned { end, messages, payload, stop } = scan_copy_data(&src.buf, rows);
         if end > 0 {
             let block = src.buf.split_to(end);
-            dst.send(&block, what).await?;
+            coalesce(&block, &mut out);
+            dst.send(&out, what).await?;
             on_block(messages, payload);
             dst.check_copy_in(what).await?;
         }
@@ -368,6 +370,42 @@ pub(crate) async fn relay(
     dst.send(&done, what).await?;
     let loaded = dst.copy_result(what).await?;
     Ok((sent, loaded))
+}
+
+/// Rewrites `block`, complete CopyData messages of one row each, as few CopyData
+/// messages of up to [`BLOCK`] bytes (a larger row stays one message) into `out`. A
+/// COPY's input is a byte stream whatever its message boundaries, and the destination
+/// backend, the copy's critical path, spends work on every message it reads (a profile of
+/// a 6M-row load: 5-8% of its CPU in message reads and their buffer resets).
+fn coalesce(block: &[u8], out: &mut BytesMut) {
+    out.clear();
+    let mut open: Option<usize> = None;
+    let mut at = 0;
+    while at + 5 <= block.len() {
+        let len = u32::from_be_bytes([block[at + 1], block[at + 2], block[at + 3], block[at + 4]]) as usize;
+        let payload = &block[at + 5..at + 1 + len];
+        at += 1 + len;
+        if let Some(start) = open {
+            if out.len() - start + payload.len() > BLOCK {
+                close_message(out, start);
+                open = None;
+            }
+        }
+        if open.is_none() {
+            open = Some(out.len());
+            out.extend_from_slice(&[b'd', 0, 0, 0, 0]);
+        }
+        out.extend_from_slice(payload);
+    }
+    if let Some(start) = open {
+        close_message(out, start);
+    }
+}
+
+/// Writes the length of the CopyData message that starts at `start` and ends `out`.
+fn close_message(out: &mut BytesMut, start: usize) {
+    let len = (out.len() - start - 1) as u32;
+    out[start + 1..start + 5].copy_from_slice(&len.to_be_bytes());
 }
 
 /// The complete CopyData messages at the front of a buffer: where they end, how many,
@@ -440,6 +478,47 @@ mod tests {
         assert_eq!(error_fields(body), ("53100".to_string(), "could not extend file".to_string()));
         assert_eq!(copy_count(b"COPY 6000000\0"), Some(6_000_000));
         assert_eq!(copy_count(b"INSERT 0 1\0"), None);
+    }
+
+    fn copy_data(payload: &[u8]) -> Vec<u8> {
+        [&[b'd'][..], &((payload.len() + 4) as u32).to_be_bytes(), payload].concat()
+    }
+
+    /// The payloads of the CopyData messages in `stream`, joined, and how many there are.
+    fn payloads(stream: &[u8]) -> (Vec<u8>, usize, usize) {
+        let (mut joined, mut count, mut largest, mut at) = (Vec::new(), 0, 0, 0);
+        while at < stream.len() {
+            assert_eq!(stream[at], b'd');
+            let len = u32::from_be_bytes(stream[at + 1..at + 5].try_into().unwrap()) as usize;
+            joined.extend_from_slice(&stream[at + 5..at + 1 + len]);
+            largest = largest.max(len - 4);
+            count += 1;
+            at += 1 + len;
+        }
+        assert_eq!(at, stream.len());
+        (joined, count, largest)
+    }
+
+    #[test]
+    fn coalesced_rows_are_the_same_bytes_in_few_messages() {
+        let rows: Vec<Vec<u8>> = (0..5000u32).map(|i| format!("{i}\t{}\n", "x".repeat((i % 300) as usize)).into_bytes()).collect();
+        let block: Vec<u8> = rows.iter().flat_map(|r| copy_data(r)).collect();
+        let mut out = BytesMut::new();
+        coalesce(&block, &mut out);
+        let (joined, count, largest) = payloads(&out);
+        assert_eq!(joined, rows.concat());
+        assert!(largest <= BLOCK, "{largest}");
+        // Each message but the last is closed only when the next row would not fit.
+        assert!(count <= joined.len().div_ceil(BLOCK - 310) && count >= 3, "{count} messages");
+        // A row larger than a message travels alone and whole, between its neighbours.
+        let big = vec![b'y'; BLOCK + 10];
+        let block = [copy_data(b"a\n"), copy_data(&big), copy_data(b"b\n")].concat();
+        coalesce(&block, &mut out);
+        let (joined, count, largest) = payloads(&out);
+        assert_eq!(joined, [&b"a\n"[..], &big, b"b\n"].concat());
+        assert_eq!((count, largest), (3, BLOCK + 10));
+        coalesce(&[], &mut out);
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -88,8 +88,17 @@ struct TableRun {
     loaded_rows: AtomicU64,
     /// The rows all parts streamed from the source snapshot.
     streamed: Mutex<mover::RowDigest>,
-    /// Verification and index builds still to run once loaded.
+    /// Follow-ups still to run once loaded before ANALYZE may: the index builds, and the
+    /// verification unless it waits for them.
     followups: AtomicUsize,
+    /// Whether the verification (a row count) waits for the index builds and runs beside
+    /// ANALYZE: run beside the table's largest build (on two cores, the 897 MB table's
+    /// primary key with its parallel workers) a sequential count made that build, the
+    /// copy's tail, longer by about what the count took, where after the builds it is an
+    /// index-only count (docs/decisions.md, "Imports").
+    count_after_builds: bool,
+    /// Index builds still to run.
+    builds_left: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -381,12 +390,16 @@ async fn prepare_db(
         .zip(ranges)
         .map(|(t, ranges)| {
             let parts = ranges.len().max(1) as u64;
+            let builds = early_by_table.get(&t.oid).map_or(0, Vec::len);
+            let count_after_builds = builds > 0 && run.opts.verification == mover::Verification::Stream;
             TableRun {
                 counter: counter.register_table(&t.schema, &t.name, t.rows_estimate, t.bytes, parts),
                 binary: same_major && t.binary_safe,
                 ranges,
                 remaining: AtomicU64::new(parts),
-                followups: AtomicUsize::new(1 + early_by_table.get(&t.oid).map_or(0, Vec::len)),
+                followups: AtomicUsize::new(builds + usize::from(!count_after_builds)),
+                count_after_builds,
+                builds_left: AtomicUsize::new(builds),
                 loaded_rows: AtomicU64::new(0),
                 streamed: Mutex::new(mover::RowDigest::default()),
             }
@@ -559,7 +572,10 @@ async fn run_job(pool: &Shared, job: Job, queue: &JobQueue<Job>, cache: &mut Ses
             if tr.remaining.fetch_sub(1, Ordering::SeqCst) == 1 {
                 tr.counter.settle();
                 tr.counter.set_state(TableState::Loaded);
-                let mut next = vec![Job::Verify { db: d, table }];
+                let mut next = Vec::new();
+                if !tr.count_after_builds {
+                    next.push(Job::Verify { db: d, table });
+                }
                 if let Some(ix) = db.early_by_table.get(&t.oid) {
                     next.extend(ix.iter().map(|i| Job::Index { db: d, index: *i }));
                 }
@@ -606,7 +622,9 @@ async fn run_job(pool: &Shared, job: Job, queue: &JobQueue<Job>, cache: &mut Ses
                 return Err(fail(format!("the source snapshot streamed {streamed} (rows:digest), the destination has {seen}")));
             }
             tr.counter.set_state(TableState::Verified);
-            analyze_when_last(db, table, dst).await?;
+            if !tr.count_after_builds {
+                analyze_when_last(db, table, dst).await?;
+            }
             tracing::debug!(table = %t.display(), rows = streamed.rows, "verified");
         }
         Job::Index { db: d, index } => {
@@ -626,6 +644,10 @@ async fn run_job(pool: &Shared, job: Job, queue: &JobQueue<Job>, cache: &mut Ses
             db.counter.indexes_done.fetch_add(1, Ordering::Relaxed);
             db.lock().indexes_built += 1;
             let table = db.plan.tables.iter().position(|t| t.oid == e.table_oid).unwrap_or_default();
+            let tr = &db.tables[table];
+            if tr.builds_left.fetch_sub(1, Ordering::SeqCst) == 1 && tr.count_after_builds {
+                queue.push_front(vec![Job::Verify { db: d, table }]);
+            }
             analyze_when_last(db, table, dst).await?;
         }
         Job::Sequences { db: d } => {

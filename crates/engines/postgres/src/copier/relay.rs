@@ -2,10 +2,11 @@
 //! decoding them. A backend's CopyData message ('d', length, payload) has the frontend's
 //! CopyData format, so the relay reads the source socket in large blocks and writes the
 //! payloads of the complete CopyData messages on to the destination unchanged, regrouped
-//! into few large messages ([`coalesce`]), stopping at the source's CopyDone. Rows are counted by the servers themselves (the `COPY n`
-//! command tags), not by parsing the stream; and each row (a server sends one CopyData
-//! message per row) is hashed as it passes ([`StreamRows`]), so what was sent can be
-//! verified without reading the source a second time.
+//! into few large messages ([`coalesce`]), stopping at the source's CopyDone. Rows are
+//! counted by the servers themselves (the `COPY n` command tags), not by parsing the
+//! stream; and each row (a server sends one CopyData message per row) is hashed as it
+//! passes ([`StreamRows`]), so what was sent can be verified without reading the source a
+//! second time.
 //!
 //! Why not a client library: tokio-postgres hands each row to the caller as its own
 //! message through a channel, and at one message per row that costs our process more CPU
